@@ -1,0 +1,62 @@
+"""bayesgmm: Bayesian Gaussian mixture models on PyMC.
+
+Light at import: PyMC, ArviZ and matplotlib load only when a Bayesian fit or a plot is
+asked for, so ``import bayesgmm`` and ``bayesgmm.em`` stay fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from bayesgmm.datasets import load_faithful, make_gmm_data
+from bayesgmm.em import EMResult, fit_em, select_k
+from bayesgmm.exceptions import (
+    CollapseError,
+    ConvergenceWarning,
+    DegenerateComponentWarning,
+    LabelSwitchingWarning,
+)
+
+__version__ = "0.1.0"
+
+# Public names that live in modules importing PyMC / ArviZ: loaded on first access.
+_LAZY = {
+    "GaussianMixtureEM": "bayesgmm.estimator",
+    "BayesianGMM": "bayesgmm.estimator",
+    "GMMPriors": "bayesgmm.priors",
+    "build_model": "bayesgmm.model",
+    "sample_nuts": "bayesgmm.inference",
+    "fit_advi": "bayesgmm.inference",
+    "fit_map": "bayesgmm.inference",
+    "relabel_idata": "bayesgmm.posterior",
+    "label_switching_report": "bayesgmm.posterior",
+    "collapse_report": "bayesgmm.posterior",
+    "compare": "bayesgmm.compare",
+    "membership": "bayesgmm.compare",
+    "compare_k": "bayesgmm.compare",
+}
+
+__all__ = [
+    "CollapseError",
+    "ConvergenceWarning",
+    "DegenerateComponentWarning",
+    "EMResult",
+    "LabelSwitchingWarning",
+    "__version__",
+    "fit_em",
+    "load_faithful",
+    "make_gmm_data",
+    "select_k",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'bayesgmm' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,5 @@
+"""``python -m bayesgmm``: the same as the ``bayesgmm`` console script."""
+
+from bayesgmm.cli import main
+
+raise SystemExit(main())

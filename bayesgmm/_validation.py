@@ -1,0 +1,207 @@
+"""Input checks shared by every entry point.
+
+Every public fit / predict path funnels its data through :func:`check_data` so that bad
+input fails early with a message that names the problem, and so that PyMC never sees a NaN
+(it would silently treat it as missing data and impute it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "COVARIANCE_TYPES",
+    "CheckedData",
+    "check_covariance_type",
+    "check_data",
+    "check_n_components",
+    "check_positive",
+    "check_random_state",
+]
+
+COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
+
+
+class CheckedData(NamedTuple):
+    """Validated data: a fresh float64 array and the feature names it came with."""
+
+    X: np.ndarray
+    feature_names: list[str] | None
+
+
+def _feature_names(X: Any) -> list[str] | None:
+    columns = getattr(X, "columns", None)
+    if columns is None:
+        return None
+    return [str(c) for c in columns]
+
+
+def check_data(
+    X: Any,
+    *,
+    min_samples: int = 1,
+    n_features: int | None = None,
+    name: str = "X",
+    owner: str = "the model",
+) -> CheckedData:
+    """Validate a data matrix and return a float64 copy.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Numeric data: a numpy array, a nested sequence or a pandas DataFrame.
+    min_samples : int
+        Smallest acceptable number of rows.
+    n_features : int, optional
+        Number of features the data must have (the count seen at fit time).
+    name : str
+        How to call the data in error messages.
+    owner : str
+        Who expects ``n_features`` (an estimator's class name), for error messages.
+
+    Returns
+    -------
+    CheckedData
+        ``X`` as a C-contiguous float64 array that never aliases the user's array, and the
+        DataFrame column names when given.
+
+    Raises
+    ------
+    TypeError
+        Sparse matrices, strings or other non-numeric objects.
+    ValueError
+        Complex numbers, wrong number of dimensions, empty input, too few rows, NaN or
+        infinity, or a feature count that differs from ``n_features``.
+    """
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"{name} is a sparse matrix; Gaussian mixtures need dense data. "
+            f"Convert it with {name}.toarray() if it fits in memory."
+        )
+    feature_names = _feature_names(X)
+    if feature_names is not None:
+        non_numeric = [
+            str(c) for c, dt in zip(X.columns, X.dtypes, strict=True) if not _is_numeric_dtype(dt)
+        ]
+        if non_numeric:
+            raise TypeError(
+                f"{name} has non-numeric columns {non_numeric}; drop or encode them first."
+            )
+    try:
+        array = np.asarray(X)
+    except Exception as exc:  # ragged nested sequences and the like
+        raise ValueError(f"{name} could not be read as a 2-D numeric array: {exc}") from exc
+    if array.dtype.kind in "USO":
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{name} contains non-numeric values (dtype {array.dtype}): {exc}. "
+                "Gaussian mixtures need real numbers; encode or drop such columns."
+            ) from exc
+        if array.dtype.kind == "O":
+            raise TypeError(f"{name} contains non-numeric values.")
+    if array.dtype.kind == "c":
+        raise ValueError(
+            f"Complex data not supported: {name} is complex; Gaussian mixtures need real data."
+        )
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} has unsupported dtype {array.dtype}; expected numbers.")
+    if array.ndim != 2:
+        # "Reshape your data" is the wording scikit-learn's estimator checks look for.
+        hint = (
+            f" Reshape your data either using {name}.reshape(-1, 1) if it has a single "
+            f"feature or {name}.reshape(1, -1) if it contains a single sample."
+            if array.ndim == 1
+            else ""
+        )
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features); got {array.ndim}-D array of "
+            f"shape {array.shape}.{hint}"
+        )
+    n_samples, n_cols = array.shape
+    if n_samples == 0 or n_cols == 0:
+        # Worded like scikit-learn's check_array, which its estimator checks match on.
+        what = "sample" if n_samples == 0 else "feature"
+        raise ValueError(
+            f"{name} is empty: found array with 0 {what}(s) (shape={array.shape}) while a "
+            "minimum of 1 is required."
+        )
+    if n_samples < min_samples:
+        raise ValueError(
+            f"{name} has {n_samples} sample(s); at least {min_samples} are needed to fit."
+        )
+    if n_features is not None and n_cols != n_features:
+        raise ValueError(
+            f"{name} has {n_cols} features, but {owner} is expecting {n_features} features "
+            "as input (the number seen at fit time)."
+        )
+    # Copy always: nothing downstream may write into the user's memory.
+    out = np.array(array, dtype=np.float64, order="C", copy=True)
+    finite = np.isfinite(out)
+    if not finite.all():
+        bad_rows = np.flatnonzero(~finite.all(axis=1))
+        n_nan = int(np.isnan(out).sum())
+        n_inf = int((~finite).sum()) - n_nan
+        raise ValueError(
+            f"{name} contains {n_nan} NaN and {n_inf} infinite value(s), in rows "
+            f"{bad_rows[:10].tolist()}{'...' if bad_rows.size > 10 else ''}. Drop or impute "
+            "them first; bayesgmm never imputes silently."
+        )
+    return CheckedData(out, feature_names)
+
+
+def _is_numeric_dtype(dtype: Any) -> bool:
+    try:
+        return np.dtype(dtype).kind in "biuf"
+    except TypeError:  # pandas extension dtypes
+        kind = getattr(dtype, "kind", "O")
+        return kind in "biuf"
+
+
+def check_n_components(n_components: Any, n_samples: int | None = None) -> int:
+    """Validate the number of components against the number of samples."""
+    if isinstance(n_components, bool) or not isinstance(n_components, int | np.integer):
+        raise TypeError(f"n_components must be an integer; got {n_components!r}.")
+    n_components = int(n_components)
+    if n_components < 1:
+        raise ValueError(f"n_components must be >= 1; got {n_components}.")
+    if n_samples is not None and n_components > n_samples:
+        raise ValueError(
+            f"n_components={n_components} exceeds the number of samples {n_samples}; "
+            "each component needs data. Reduce n_components."
+        )
+    return n_components
+
+
+def check_covariance_type(covariance_type: str) -> str:
+    """Validate a covariance type name."""
+    if covariance_type not in COVARIANCE_TYPES:
+        raise ValueError(
+            f"covariance_type must be one of {COVARIANCE_TYPES}; got {covariance_type!r}."
+        )
+    return covariance_type
+
+
+def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    """Validate a finite positive (or non-negative) scalar."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a number; got {value!r}.") from exc
+    ok = number >= 0 if allow_zero else number > 0
+    if not np.isfinite(number) or not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}; got {value!r}.")
+    return number
+
+
+def check_random_state(random_seed: Any) -> np.random.Generator:
+    """Turn ``None``, an int, a SeedSequence or a Generator into a Generator."""
+    if isinstance(random_seed, np.random.Generator):
+        return random_seed
+    if isinstance(random_seed, np.random.RandomState):
+        return np.random.default_rng(random_seed.randint(0, 2**31 - 1))
+    return np.random.default_rng(random_seed)

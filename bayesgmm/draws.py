@@ -1,0 +1,111 @@
+"""Mixture maths on arrays of posterior draws (pure numpy).
+
+Every function takes arrays with a leading draw axis ``S`` (flatten chains first), so the
+same code serves NUTS, ADVI and MAP results and never touches PyMC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from scipy import special
+
+from bayesgmm.parametrization import cholesky_from_cpc
+
+__all__ = [
+    "chunked_draws",
+    "covariances_from_draws",
+    "log_component_density",
+    "pointwise_log_likelihood",
+    "responsibilities",
+]
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def covariances_from_draws(
+    stds: np.ndarray,
+    partial_corr_unit: np.ndarray | None,
+    covariance_type: str,
+    n_components: int,
+    n_features: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Full covariance matrices and correlation matrices for every draw.
+
+    Parameters
+    ----------
+    stds : ndarray
+        (S, K, D) full/diag, (S, K) spherical, (S, D) tied.
+    partial_corr_unit : ndarray or None
+        (S, K, P) full, (S, P) tied; ``None`` otherwise.
+
+    Returns
+    -------
+    covariances : ndarray of shape (S, K, D, D)
+    correlations : ndarray of shape (S, K, D, D)
+    """
+    n_draws = stds.shape[0]
+    if covariance_type == "spherical":
+        stds = np.broadcast_to(stds[:, :, None], (n_draws, n_components, n_features))
+    elif covariance_type == "tied":
+        stds = np.broadcast_to(stds[:, None, :], (n_draws, n_components, n_features))
+    eye = np.eye(n_features)
+    if covariance_type in ("full", "tied") and partial_corr_unit is not None and n_features > 1:
+        chol = cholesky_from_cpc(2.0 * np.asarray(partial_corr_unit) - 1.0, n_features)
+        if covariance_type == "tied":
+            chol = np.broadcast_to(chol[:, None], (n_draws, n_components, n_features, n_features))
+        corr = chol @ np.swapaxes(chol, -1, -2)
+        np.einsum("...ii->...i", corr)[...] = 1.0  # exact unit diagonal
+    else:
+        corr = np.broadcast_to(eye, (n_draws, n_components, n_features, n_features)).copy()
+    cov = stds[..., :, None] * corr * stds[..., None, :]
+    return cov, corr
+
+
+def chunked_draws(n_draws: int, n_samples: int, n_components: int, budget: int = 2**22) -> Iterator[slice]:
+    """Slices of draws so that an (S_chunk, N, K) temporary stays within ``budget`` floats."""
+    step = max(1, budget // max(1, n_samples * n_components))
+    for start in range(0, n_draws, step):
+        yield slice(start, min(start + step, n_draws))
+
+
+def log_component_density(X: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> np.ndarray:
+    """``log N(x_n | mu_sk, Sigma_sk)`` for draws s, rows n, components k: shape (S, N, K)."""
+    n_features = X.shape[1]
+    chol = np.linalg.cholesky(covariances)  # (S, K, D, D)
+    centred = X[None, None, :, :] - means[:, :, None, :]  # (S, K, N, D)
+    # Solve L z = (x - mu) for all draws and components at once.
+    z = np.linalg.solve(chol, np.swapaxes(centred, -1, -2))  # (S, K, D, N)
+    maha = np.sum(z**2, axis=-2)  # (S, K, N)
+    log_det = np.sum(np.log(np.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)  # (S, K)
+    log_prob = -0.5 * (n_features * LOG_2PI + maha) - log_det[..., None]
+    return np.swapaxes(log_prob, -1, -2)
+
+
+def _weighted(X: np.ndarray, weights: np.ndarray, means: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return log_component_density(X, means, cov) + np.log(weights)[:, None, :]
+
+
+def pointwise_log_likelihood(
+    X: np.ndarray, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray
+) -> np.ndarray:
+    """Marginal (z summed out) log-likelihood of every row under every draw: (S, N)."""
+    out = np.empty((weights.shape[0], X.shape[0]))
+    for part in chunked_draws(weights.shape[0], X.shape[0], weights.shape[1]):
+        out[part] = special.logsumexp(
+            _weighted(X, weights[part], means[part], covariances[part]), axis=-1
+        )
+    return out
+
+
+def responsibilities(
+    X: np.ndarray, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray
+) -> np.ndarray:
+    """Membership probabilities of every row under every draw: (S, N, K)."""
+    out = np.empty((weights.shape[0], X.shape[0], weights.shape[1]))
+    for part in chunked_draws(weights.shape[0], X.shape[0], weights.shape[1]):
+        weighted = _weighted(X, weights[part], means[part], covariances[part])
+        out[part] = np.exp(weighted - special.logsumexp(weighted, axis=-1, keepdims=True))
+    return out

@@ -1,0 +1,1044 @@
+"""Expectation-maximisation for Gaussian mixtures, in numpy alone.
+
+Maximum likelihood (ML) or maximum a posteriori (MAP-EM) with the conjugate
+normal / inverse-Wishart prior of Fraley & Raftery (2007), for the four covariance types.
+
+The E-step works on blocks of rows and returns *sufficient statistics*
+(``N_k``, ``sum_n g_nk x_n``, ``sum_n g_nk x_n x_n^T``); the M-step consumes their sum.
+The same core therefore runs on an in-memory array, on chunks streamed from disk, or
+mapped over the chunks of a Dask array and reduced.
+
+This module imports neither PyMC nor matplotlib, so a user who only wants EM does not pay
+their import time (a test checks this).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy import special, stats
+
+from bayesgmm._validation import (
+    check_covariance_type,
+    check_data,
+    check_n_components,
+    check_positive,
+    check_random_state,
+)
+from bayesgmm.covariance import (
+    COLLAPSE_HINT,
+    log_gaussian_prob,
+    n_parameters,
+    precisions_cholesky,
+)
+from bayesgmm.exceptions import CollapseError, ConvergenceWarning, DegenerateComponentWarning
+
+__all__ = [
+    "ConjugatePrior",
+    "EMResult",
+    "GMMParams",
+    "SufficientStats",
+    "aic",
+    "bic",
+    "default_prior",
+    "e_step",
+    "fit_em",
+    "icl",
+    "log_likelihood",
+    "log_prior",
+    "m_step",
+    "select_k",
+    "sufficient_statistics",
+]
+
+# Rows per block: keeps the (rows, K, D) temporaries of the E-step inside the CPU caches.
+_BLOCK_ELEMENTS = 1 << 16
+
+
+class GMMParams(NamedTuple):
+    """Parameters of a Gaussian mixture (shapes as in :mod:`bayesgmm.covariance`)."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    precisions_cholesky: np.ndarray
+    covariance_type: str
+
+
+class ConjugatePrior(NamedTuple):
+    """Conjugate prior for MAP-EM (Fraley & Raftery 2007).
+
+    ``mu_k | Sigma_k ~ N(mean, Sigma_k / shrinkage)`` and ``Sigma_k ~ InvWishart(dof, scale)``
+    (full, tied) or per-variance ``InvGamma(dof / 2, scale / 2)`` (diag, spherical);
+    ``weights ~ Dirichlet(weight_concentration)`` with concentration >= 1.
+    """
+
+    mean: np.ndarray
+    shrinkage: float
+    dof: float
+    scale: np.ndarray
+    weight_concentration: float = 1.0
+
+
+class SufficientStats(NamedTuple):
+    """Per-component sufficient statistics of a block of rows.
+
+    ``second_moment`` is ``sum_n g_nk x_n x_n^T`` (K, D, D) for ``full``, the per-feature
+    ``sum_n g_nk x_n^2`` (K, D) for ``diag`` / ``spherical``, and the responsibility-free
+    ``X^T X`` (D, D) for ``tied``.  Statistics of blocks add up with :meth:`__add__`-style
+    :func:`sum_statistics`.
+    """
+
+    resp_sum: np.ndarray
+    weighted_sum: np.ndarray
+    second_moment: np.ndarray
+    log_likelihood: float
+    n_samples: int
+    # Sum over rows of log g_{n, argmax}: what ICL needs, for free during the E-step.
+    log_max_resp: float
+
+
+class EMResult(NamedTuple):
+    """Result of :func:`fit_em`.
+
+    Attributes
+    ----------
+    weights, means, covariances, precisions_cholesky, covariance_type
+        The fitted parameters (scikit-learn layouts).
+    objective_trace : ndarray
+        Objective at the start of every iteration and at the end: the log-likelihood in
+        ML mode, the log posterior (log-likelihood + log prior) in MAP mode.
+    log_likelihood : float
+        Log-likelihood of the data at the returned parameters.
+    log_prior : float
+        Log prior density at the returned parameters (0 in ML mode).
+    converged : bool
+    n_iter : int
+        Iterations of the returned restart.
+    init_objectives : ndarray
+        Final objective of every restart (NaN where a restart collapsed).
+    best_init : int
+    degenerate_components : tuple of int
+        Components flagged by the collapse checks.
+    prior : ConjugatePrior or None
+    reg_covar : float
+    n_samples : int
+    log_max_resp : float
+        ``sum_n log max_k g_nk``, used by ICL.
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    precisions_cholesky: np.ndarray
+    covariance_type: str
+    objective_trace: np.ndarray
+    log_likelihood: float
+    log_prior: float
+    converged: bool
+    n_iter: int
+    init_objectives: np.ndarray
+    best_init: int
+    degenerate_components: tuple[int, ...]
+    prior: ConjugatePrior | None
+    reg_covar: float
+    n_samples: int
+    log_max_resp: float
+
+    @property
+    def params(self) -> GMMParams:
+        """The fitted parameters as :class:`GMMParams`."""
+        return GMMParams(
+            self.weights,
+            self.means,
+            self.covariances,
+            self.precisions_cholesky,
+            self.covariance_type,
+        )
+
+    @property
+    def objective(self) -> float:
+        """Final objective (log-likelihood plus log prior)."""
+        return self.log_likelihood + self.log_prior
+
+
+# ---------------------------------------------------------------------------------------
+# E-step
+# ---------------------------------------------------------------------------------------
+
+
+def _block_rows(n_components: int, n_features: int) -> int:
+    return max(256, _BLOCK_ELEMENTS // max(1, n_components * n_features))
+
+
+def _weighted_log_prob(X: np.ndarray, params: GMMParams) -> np.ndarray:
+    """``log pi_k + log N(x_n | mu_k, Sigma_k)`` in component-major layout (K, N)."""
+    log_prob = log_gaussian_prob(
+        X, params.means, params.precisions_cholesky, params.covariance_type, component_major=True
+    )
+    with np.errstate(divide="ignore"):
+        log_prob += np.log(params.weights)[:, None]
+    return log_prob
+
+
+def _normalize(weighted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One fused log-sum-exp over axis 0, in place.
+
+    Returns (log_norm (N,), responsibilities (K, N), log of the largest responsibility (N,)).
+    """
+    col_max = weighted.max(axis=0)
+    weighted -= col_max
+    np.exp(weighted, out=weighted)
+    total = weighted.sum(axis=0)
+    weighted /= total
+    log_total = np.log(total)
+    # The largest responsibility is exp(0) / total: its log comes for free.
+    return log_total + col_max, weighted, -log_total
+
+
+def e_step(X: np.ndarray, params: GMMParams) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row log mixture density and log responsibilities.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, D)
+    params : GMMParams
+
+    Returns
+    -------
+    log_norm : ndarray of shape (N,)
+        ``log sum_k pi_k N(x_n | mu_k, Sigma_k)``.
+    log_resp : ndarray of shape (N, K)
+        Log posterior membership probabilities; ``exp`` of each row sums to 1.
+    """
+    weighted = _weighted_log_prob(X, params)
+    log_norm = special.logsumexp(weighted, axis=0)
+    return log_norm, (weighted - log_norm).T
+
+
+def sufficient_statistics(
+    X: np.ndarray, params: GMMParams, *, block_rows: int | None = None
+) -> SufficientStats:
+    """E-step on ``X`` in blocks of rows, reduced to sufficient statistics.
+
+    This is the map step of a map-reduce EM: call it per chunk (for example per Dask
+    chunk), add the results with :func:`sum_statistics`, and pass the sum to
+    :func:`m_step`.
+    """
+    n_samples, n_features = X.shape
+    n_components = params.means.shape[0]
+    cov_type = params.covariance_type
+    block_rows = block_rows or _block_rows(n_components, n_features)
+    resp_sum = np.zeros(n_components)
+    weighted_sum = np.zeros((n_components, n_features))
+    if cov_type == "full":
+        second = np.zeros((n_components, n_features, n_features))
+    elif cov_type == "tied":
+        second = np.zeros((n_features, n_features))
+    else:
+        second = np.zeros((n_components, n_features))
+    log_lik = 0.0
+    log_max_resp = 0.0
+    for start in range(0, n_samples, block_rows):
+        block = X[start : start + block_rows]
+        log_norm, resp, block_log_max = _normalize(_weighted_log_prob(block, params))
+        log_lik += float(log_norm.sum())
+        log_max_resp += float(block_log_max.sum())
+        resp_sum += resp.sum(axis=1)
+        weighted_sum += resp @ block
+        if cov_type == "full":
+            # sum_n g_nk x_n x_n^T for all k in one GEMM: (K*D, n) @ (n, D).
+            scaled = (resp[:, None, :] * block.T[None, :, :]).reshape(-1, len(block))
+            second += (scaled @ block).reshape(n_components, n_features, n_features)
+        elif cov_type == "tied":
+            second += block.T @ block
+        else:
+            second += resp @ (block * block)
+    return SufficientStats(resp_sum, weighted_sum, second, log_lik, n_samples, log_max_resp)
+
+
+def sum_statistics(parts: Iterable[SufficientStats]) -> SufficientStats:
+    """Add the statistics of several blocks (the reduce step)."""
+    parts = list(parts)
+    if not parts:
+        raise ValueError("sum_statistics needs at least one block of statistics.")
+    return SufficientStats(
+        *(sum(getattr(p, f) for p in parts) for f in SufficientStats._fields)  # type: ignore[arg-type]
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# M-step
+# ---------------------------------------------------------------------------------------
+
+
+def m_step(
+    stats: SufficientStats,
+    covariance_type: str,
+    *,
+    reg_covar: float = 1e-6,
+    prior: ConjugatePrior | None = None,
+) -> GMMParams:
+    """Parameters that maximise the expected complete-data log-likelihood (plus log prior).
+
+    Parameters
+    ----------
+    stats : SufficientStats
+        Summed over all rows.
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    reg_covar : float
+        Added to the diagonal of every covariance (a floor against collapse).
+    prior : ConjugatePrior, optional
+        When given, the M-step returns the joint posterior mode (MAP-EM).
+
+    Returns
+    -------
+    GMMParams
+
+    Raises
+    ------
+    CollapseError
+        A covariance is singular (only possible with ``reg_covar=0`` and no prior).
+    """
+    n_features = stats.weighted_sum.shape[1]
+    n_components = stats.resp_sum.shape[0]
+    # Same guard as scikit-learn: an empty component keeps finite means.
+    nk = stats.resp_sum + 10 * np.finfo(np.float64).eps
+    x_bar = stats.weighted_sum / nk[:, None]
+    eye = np.eye(n_features)
+
+    if prior is None:
+        weights = nk / nk.sum()
+        means = x_bar
+        if covariance_type == "full":
+            cov = stats.second_moment / nk[:, None, None] - np.einsum("kd,ke->kde", means, means)
+            cov += reg_covar * eye
+        elif covariance_type == "tied":
+            cov = (stats.second_moment - (nk[:, None] * means).T @ means) / nk.sum()
+            cov += reg_covar * eye
+        else:
+            cov = stats.second_moment / nk[:, None] - means**2 + reg_covar
+            if covariance_type == "spherical":
+                cov = cov.mean(axis=1)
+    else:
+        alpha = prior.weight_concentration
+        weights = (nk + alpha - 1.0) / (nk.sum() + n_components * (alpha - 1.0))
+        kappa, nu = prior.shrinkage, prior.dof
+        means = (nk[:, None] * x_bar + kappa * prior.mean) / (nk + kappa)[:, None]
+        offset = x_bar - prior.mean
+        shrink = kappa * nk / (kappa + nk)
+        if covariance_type in ("full", "tied"):
+            scatter = stats_scatter(stats, x_bar, nk, covariance_type)
+            between = shrink[:, None, None] * np.einsum("kd,ke->kde", offset, offset)
+            if covariance_type == "full":
+                cov = (prior.scale + between + scatter) / (nu + nk + n_features + 2)[:, None, None]
+            else:
+                cov = (prior.scale + between.sum(0) + scatter) / (
+                    nu + nk.sum() + n_components + n_features + 1
+                )
+            cov = cov + reg_covar * eye
+        else:
+            scatter = stats.second_moment - nk[:, None] * x_bar**2
+            np.maximum(scatter, 0.0, out=scatter)
+            if covariance_type == "diag":
+                cov = (prior.scale + shrink[:, None] * offset**2 + scatter) / (nu + nk + 3)[:, None]
+            else:
+                cov = (prior.scale + shrink * np.sum(offset**2, axis=1) + scatter.sum(axis=1)) / (
+                    nu + (nk + 1) * n_features + 2
+                )
+            cov = cov + reg_covar
+    if covariance_type in ("full", "tied"):
+        cov = 0.5 * (cov + np.swapaxes(cov, -1, -2))  # symmetric to the last bit
+    prec_chol = precisions_cholesky(cov, covariance_type, reg_covar=reg_covar)
+    return GMMParams(weights, means, cov, prec_chol, covariance_type)
+
+
+def stats_scatter(
+    stats: SufficientStats, x_bar: np.ndarray, nk: np.ndarray, covariance_type: str
+) -> np.ndarray:
+    """Within-component scatter ``W_k = sum_n g_nk (x_n - xbar_k)(x_n - xbar_k)^T``.
+
+    For ``tied`` the sum over components is returned.
+    """
+    outer = np.einsum("kd,ke->kde", x_bar, x_bar) * nk[:, None, None]
+    if covariance_type == "tied":
+        return stats.second_moment - outer.sum(axis=0)
+    return stats.second_moment - outer
+
+
+# ---------------------------------------------------------------------------------------
+# Prior
+# ---------------------------------------------------------------------------------------
+
+
+def default_prior(
+    X: np.ndarray,
+    n_components: int,
+    covariance_type: str = "full",
+    *,
+    shrinkage: float = 0.01,
+    dof: float | None = None,
+    weight_concentration: float = 1.0,
+) -> ConjugatePrior:
+    """The data-scaled conjugate prior of Fraley & Raftery (2007), as in mclust.
+
+    ``mean`` = column means; ``shrinkage`` = 0.01; ``dof`` = D + 2; ``scale`` = the data
+    covariance divided by ``K^(2/D)`` (its diagonal for ``diag``; the average variance for
+    ``spherical``), so that the prior guesses components ``K`` times smaller in volume than
+    the whole data.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n_samples, n_features = X.shape
+    check_covariance_type(covariance_type)
+    data_cov = np.atleast_2d(np.cov(X, rowvar=False)) if n_samples > 1 else np.eye(n_features)
+    data_cov = data_cov + 1e-12 * np.trace(data_cov) / n_features * np.eye(n_features)
+    factor = float(n_components) ** (2.0 / n_features)
+    if covariance_type in ("full", "tied"):
+        scale = data_cov / factor
+    elif covariance_type == "diag":
+        scale = np.diag(data_cov) / factor
+    else:
+        scale = np.asarray(np.trace(data_cov) / n_features / factor)
+    if np.any(np.diag(np.atleast_2d(scale)) <= 0) if scale.ndim else scale <= 0:
+        scale = np.ones_like(scale) if scale.ndim < 2 else np.eye(n_features)
+    return ConjugatePrior(
+        mean=X.mean(axis=0),
+        shrinkage=check_positive(shrinkage, "shrinkage"),
+        dof=float(n_features + 2 if dof is None else dof),
+        scale=scale,
+        weight_concentration=float(weight_concentration),
+    )
+
+
+def _check_prior(prior: ConjugatePrior, n_features: int, covariance_type: str) -> ConjugatePrior:
+    mean = np.asarray(prior.mean, dtype=np.float64)
+    scale = np.asarray(prior.scale, dtype=np.float64)
+    if mean.shape != (n_features,):
+        raise ValueError(f"prior.mean must have shape ({n_features},); got {mean.shape}.")
+    expected = {
+        "full": (n_features, n_features),
+        "tied": (n_features, n_features),
+        "diag": (n_features,),
+        "spherical": (),
+    }[covariance_type]
+    if scale.shape != expected:
+        raise ValueError(
+            f"prior.scale must have shape {expected} for covariance_type="
+            f"{covariance_type!r}; got {scale.shape}."
+        )
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
+        raise ValueError("prior.mean and prior.scale must be finite.")
+    check_positive(prior.shrinkage, "prior.shrinkage")
+    min_dof = n_features - 1 if covariance_type in ("full", "tied") else 0
+    if not np.isfinite(prior.dof) or prior.dof <= min_dof:
+        raise ValueError(f"prior.dof must be > {min_dof}; got {prior.dof}.")
+    if prior.weight_concentration < 1:
+        raise ValueError(
+            "MAP-EM needs weight_concentration >= 1 (a sparse Dirichlet has no interior "
+            f"mode); got {prior.weight_concentration}. Use the Bayesian fit for alpha < 1."
+        )
+    if covariance_type in ("full", "tied"):
+        if np.any(np.linalg.eigvalsh(scale) <= 0):
+            raise ValueError("prior.scale must be positive definite.")
+    elif np.any(scale <= 0):
+        raise ValueError("prior.scale must be positive.")
+    return ConjugatePrior(mean, float(prior.shrinkage), float(prior.dof), scale, prior[4])
+
+
+def log_prior(params: GMMParams, prior: ConjugatePrior | None) -> float:
+    """Log density of the conjugate prior at ``params`` (0 without a prior)."""
+    if prior is None:
+        return 0.0
+    kappa, nu = prior.shrinkage, prior.dof
+    n_components = params.means.shape[0]
+    cov = params.covariances
+    total = 0.0
+    if n_components > 1:
+        concentration = np.full(n_components, prior.weight_concentration)
+        total += float(stats.dirichlet.logpdf(_interior(params.weights), concentration))
+    if params.covariance_type == "full":
+        for k in range(n_components):
+            total += stats.invwishart.logpdf(cov[k], df=nu, scale=prior.scale)
+            total += stats.multivariate_normal.logpdf(params.means[k], prior.mean, cov[k] / kappa)
+    elif params.covariance_type == "tied":
+        total += stats.invwishart.logpdf(cov, df=nu, scale=prior.scale)
+        total += float(
+            np.sum(stats.multivariate_normal.logpdf(params.means, prior.mean, cov / kappa))
+        )
+    else:
+        variances = cov if params.covariance_type == "diag" else cov[:, None]
+        total += float(np.sum(stats.invgamma.logpdf(variances, a=nu / 2, scale=prior.scale / 2)))
+        sd = np.sqrt(np.broadcast_to(variances, params.means.shape) / kappa)
+        total += float(np.sum(stats.norm.logpdf(params.means, prior.mean, sd)))
+    return float(total)
+
+
+def _interior(weights: np.ndarray) -> np.ndarray:
+    # scipy's Dirichlet refuses exact zeros and sums off by one ulp.
+    w = np.clip(weights, 1e-300, None)
+    return w / w.sum()
+
+
+# ---------------------------------------------------------------------------------------
+# Initialisation
+# ---------------------------------------------------------------------------------------
+
+
+def _kmeans_plus_plus(X: np.ndarray, n_components: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007) with greedy local trials."""
+    n_samples = X.shape[0]
+    n_trials = 2 + int(np.log(n_components))
+    sq_norms = np.einsum("nd,nd->n", X, X)
+    centers = np.empty((n_components, X.shape[1]))
+    centers[0] = X[rng.integers(n_samples)]
+    closest = np.maximum(sq_norms - 2 * X @ centers[0] + centers[0] @ centers[0], 0.0)
+    for k in range(1, n_components):
+        total = closest.sum()
+        if total <= 0:  # all remaining points coincide with chosen centres
+            candidates = rng.integers(n_samples, size=n_trials)
+        else:
+            candidates = np.searchsorted(np.cumsum(closest), rng.random(n_trials) * total)
+            candidates = np.minimum(candidates, n_samples - 1)
+        cand = X[candidates]
+        dist = np.maximum(
+            sq_norms[None, :] - 2 * cand @ X.T + np.einsum("cd,cd->c", cand, cand)[:, None], 0
+        )
+        dist = np.minimum(dist, closest[None, :])
+        best = int(np.argmin(dist.sum(axis=1)))
+        centers[k] = cand[best]
+        closest = dist[best]
+    return centers
+
+
+def _kmeans_labels(
+    X: np.ndarray, n_components: int, rng: np.random.Generator, max_iter: int = 100
+) -> np.ndarray:
+    centers = _kmeans_plus_plus(X, n_components, rng)
+    sq_norms = np.einsum("nd,nd->n", X, X)
+    labels = np.full(X.shape[0], -1)
+    for _ in range(max_iter):
+        dist = sq_norms[:, None] - 2 * X @ centers.T + np.einsum("kd,kd->k", centers, centers)
+        new_labels = np.argmin(dist, axis=1)
+        if np.array_equal(new_labels, labels):
+            break
+        labels = new_labels
+        counts = np.bincount(labels, minlength=n_components)
+        for k in np.flatnonzero(counts == 0):  # re-seed an empty cluster at the worst point
+            far = int(np.argmax(dist[np.arange(X.shape[0]), labels]))
+            labels[far] = k
+            dist[far] = -np.inf
+        counts = np.bincount(labels, minlength=n_components)
+        centers = np.zeros_like(centers)
+        np.add.at(centers, labels, X)
+        centers /= counts[:, None]
+    return labels
+
+
+def _initial_responsibilities(
+    X: np.ndarray, n_components: int, init: str, rng: np.random.Generator
+) -> np.ndarray:
+    n_samples = X.shape[0]
+    if init in ("kmeans++", "kmeans"):
+        resp = np.zeros((n_samples, n_components))
+        resp[np.arange(n_samples), _kmeans_labels(X, n_components, rng)] = 1.0
+    elif init == "random":
+        resp = rng.uniform(size=(n_samples, n_components))
+        resp /= resp.sum(axis=1, keepdims=True)
+    elif init == "random_from_data":
+        centers = X[rng.choice(n_samples, size=n_components, replace=False)]
+        dist = np.einsum("nd,nd->n", X, X)[:, None] - 2 * X @ centers.T
+        dist += np.einsum("kd,kd->k", centers, centers)
+        resp = np.zeros((n_samples, n_components))
+        resp[np.arange(n_samples), np.argmin(dist, axis=1)] = 1.0
+    else:
+        raise ValueError(
+            "init must be 'kmeans++', 'random', 'random_from_data' or a mapping with "
+            f"'weights', 'means' and 'covariances'; got {init!r}."
+        )
+    return resp
+
+
+def _stats_from_resp(X: np.ndarray, resp: np.ndarray, covariance_type: str) -> SufficientStats:
+    if covariance_type == "full":
+        second = np.einsum("nk,nd,ne->kde", resp, X, X)
+    elif covariance_type == "tied":
+        second = X.T @ X
+    else:
+        second = resp.T @ (X * X)
+    return SufficientStats(resp.sum(axis=0), resp.T @ X, second, np.nan, X.shape[0], np.nan)
+
+
+def _params_from_user(
+    init: Mapping[str, Any] | GMMParams | EMResult,
+    n_components: int,
+    n_features: int,
+    covariance_type: str,
+    reg_covar: float,
+) -> GMMParams:
+    get = init.__getitem__ if isinstance(init, Mapping) else lambda name: getattr(init, name)
+    try:
+        weights = np.array(get("weights"), dtype=np.float64)
+        means = np.array(get("means"), dtype=np.float64)
+        covariances = np.array(get("covariances"), dtype=np.float64)
+    except (KeyError, AttributeError) as exc:
+        raise ValueError("initial parameters need 'weights', 'means' and 'covariances'.") from exc
+    from bayesgmm.covariance import covariance_shape
+
+    expected = {
+        "weights": (weights, (n_components,)),
+        "means": (means, (n_components, n_features)),
+        "covariances": (covariances, covariance_shape(covariance_type, n_components, n_features)),
+    }
+    for name, (value, shape) in expected.items():
+        if value.shape != shape:
+            raise ValueError(f"initial {name} must have shape {shape}; got {value.shape}.")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"initial {name} contain NaN or infinity.")
+    if np.any(weights < 0) or not np.isclose(weights.sum(), 1.0, rtol=0, atol=1e-8):
+        raise ValueError(f"initial weights must be >= 0 and sum to 1; got {weights}.")
+    prec_chol = precisions_cholesky(covariances, covariance_type, reg_covar=reg_covar)
+    return GMMParams(weights, means, covariances, prec_chol, covariance_type)
+
+
+# ---------------------------------------------------------------------------------------
+# Collapse detection
+# ---------------------------------------------------------------------------------------
+
+
+def min_component_count(covariance_type: str, n_features: int) -> int:
+    """Fewest points that determine a non-singular covariance of this type."""
+    return n_features + 1 if covariance_type == "full" else 2
+
+
+def degenerate_components(
+    params: GMMParams,
+    resp_sum: np.ndarray,
+    data_covariance: np.ndarray,
+    *,
+    reg_covar: float,
+    rtol: float = 1e-6,
+) -> tuple[int, ...]:
+    """Components that collapsed onto a few points or onto a subspace (ML fits).
+
+    A component is flagged when its effective count ``N_k`` is below the fewest points
+    that determine its covariance (:func:`min_component_count`), or when its covariance
+    without the ``reg_covar`` floor has a generalised eigenvalue relative to the data
+    covariance below ``rtol`` (a standard deviation 1000 times smaller than the data's
+    in some direction, for the default).
+    """
+    n_components, n_features = params.means.shape
+    cov_type = params.covariance_type
+    flagged = set()
+    if cov_type != "tied":
+        too_few = resp_sum < min_component_count(cov_type, n_features) - 1e-9
+        flagged.update(np.flatnonzero(too_few).tolist())
+    data_var = np.diag(data_covariance)
+    if cov_type in ("full", "tied"):
+        stack = params.covariances[None] if cov_type == "tied" else params.covariances
+        stack = stack - reg_covar * np.eye(n_features)
+        # Whiten by the data covariance (its Cholesky), then look at the smallest eigenvalue.
+        chol = np.linalg.cholesky(data_covariance)
+        inv = np.linalg.inv(chol)
+        whitened = inv @ stack @ inv.T
+        smallest = np.linalg.eigvalsh(whitened)[:, 0]
+        if cov_type == "full":
+            flagged.update(np.flatnonzero(smallest < rtol).tolist())
+        elif smallest[0] < rtol:
+            flagged.update(range(n_components))
+    else:
+        variances = params.covariances - reg_covar
+        if cov_type == "diag":
+            ratio = (variances / data_var[None, :]).min(axis=1)
+        else:
+            ratio = variances / data_var.max()
+        flagged.update(np.flatnonzero(ratio < rtol).tolist())
+    return tuple(sorted(int(k) for k in flagged))
+
+
+def _data_covariance(X: np.ndarray) -> np.ndarray:
+    n_features = X.shape[1]
+    cov = np.atleast_2d(np.cov(X, rowvar=False)) if X.shape[0] > 1 else np.eye(n_features)
+    # A constant column has zero variance; let it count as unit scale so ratios stay finite.
+    diag = np.diag(cov).copy()
+    diag[diag <= 0] = 1.0
+    fixed = cov.copy()
+    np.fill_diagonal(fixed, np.maximum(np.diag(cov), 0) + (np.diag(cov) <= 0) * diag)
+    eig_min = np.linalg.eigvalsh(fixed)[0]
+    if eig_min <= 1e-12 * diag.max():  # perfectly collinear features
+        fixed += (1e-12 * diag.max() - min(eig_min, 0.0)) * np.eye(n_features)
+    return fixed
+
+
+# ---------------------------------------------------------------------------------------
+# Driver
+# ---------------------------------------------------------------------------------------
+
+
+def _describe_features(indices: np.ndarray, feature_names: list[str] | None) -> str:
+    if feature_names is None:
+        return ", ".join(str(int(i)) for i in indices)
+    return ", ".join(f"{int(i)} ({feature_names[i]!r})" for i in indices)
+
+
+# reg_covar above this fraction of a feature's variance dominates the fitted covariances.
+_REG_COVAR_WARN_FRACTION = 1e-3
+
+
+def _warn_about_feature_scales(
+    X: np.ndarray, constant: np.ndarray, reg_covar: float, feature_names: list[str] | None
+) -> None:
+    """Warn about constant features and about a ``reg_covar`` the data scale cannot absorb.
+
+    Both otherwise give a fit that looks normal but is set by the floor, not by the data.
+    """
+    if constant.size:
+        warnings.warn(
+            f"feature(s) {_describe_features(constant, feature_names)} are constant: they "
+            "carry no information about the clusters, and with full, tied or diag "
+            "covariances the likelihood is unbounded along them (only reg_covar or the prior "
+            "keeps it finite). Drop them before fitting.",
+            DegenerateComponentWarning,
+            stacklevel=3,
+        )
+    variances = X.var(axis=0)
+    swamped = np.flatnonzero((variances > 0) & (reg_covar > _REG_COVAR_WARN_FRACTION * variances))
+    if swamped.size:
+        warnings.warn(
+            f"reg_covar={reg_covar:g} is not small next to the variance of feature(s) "
+            f"{_describe_features(swamped, feature_names)} (smallest "
+            f"{variances[swamped].min():.3g}): the floor, not the data, sets the fitted "
+            "covariances. Standardise the data, or scale reg_covar with the data's variance.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _objective(stats_: SufficientStats, params: GMMParams, prior: ConjugatePrior | None) -> float:
+    return stats_.log_likelihood + log_prior(params, prior)
+
+
+def _run_once(
+    X: np.ndarray,
+    start: GMMParams,
+    *,
+    tol: float,
+    max_iter: int,
+    reg_covar: float,
+    prior: ConjugatePrior | None,
+) -> tuple[GMMParams, SufficientStats, list[float], bool, int]:
+    params = start
+    trace: list[float] = []
+    converged = False
+    n_samples = X.shape[0]
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
+        stats_ = sufficient_statistics(X, params)
+        trace.append(_objective(stats_, params, prior))
+        if len(trace) > 1 and abs(trace[-1] - trace[-2]) / n_samples < tol:
+            converged = True
+            break
+        params = m_step(stats_, params.covariance_type, reg_covar=reg_covar, prior=prior)
+    else:
+        stats_ = sufficient_statistics(X, params)
+        trace.append(_objective(stats_, params, prior))
+        converged = max_iter > 0 and len(trace) > 1 and abs(trace[-1] - trace[-2]) / n_samples < tol
+    return params, stats_, trace, converged, n_iter
+
+
+def fit_em(
+    X: Any,
+    n_components: int,
+    covariance_type: str = "full",
+    *,
+    init: str | Mapping[str, Any] | GMMParams | EMResult = "kmeans++",
+    n_init: int = 1,
+    tol: float = 1e-3,
+    max_iter: int = 100,
+    reg_covar: float = 1e-6,
+    prior: ConjugatePrior | str | None = None,
+    random_seed: int | np.random.Generator | None = None,
+    warn: bool = True,
+) -> EMResult:
+    """Fit a Gaussian mixture by EM (ML) or MAP-EM.
+
+    Parameters
+    ----------
+    X : array-like of shape (N, D)
+    n_components : int
+        Number of components K (1 <= K <= N).
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    init : {"kmeans++", "random", "random_from_data"} or mapping
+        How to start each restart: k-means++ seeding followed by Lloyd's k-means
+        (default), random responsibilities, random data points as means, or given
+        ``weights``, ``means`` and ``covariances`` (then one restart is run).
+    n_init : int
+        Restarts. The best non-degenerate restart is kept (by objective).
+    tol : float
+        Stop when the objective changes by less than ``tol`` per sample (as scikit-learn).
+        ``tol=0`` runs exactly ``max_iter`` iterations.
+    max_iter : int
+    reg_covar : float
+        Added to every covariance diagonal: a floor against collapse.
+    prior : ConjugatePrior, "default" or None
+        ``None`` is maximum likelihood. ``"default"`` uses :func:`default_prior`
+        (Fraley & Raftery 2007); the objective then is the log posterior.
+    random_seed : int or numpy Generator, optional
+    warn : bool
+        Emit :class:`DegenerateComponentWarning` / :class:`ConvergenceWarning`.
+
+    Returns
+    -------
+    EMResult
+
+    Raises
+    ------
+    CollapseError
+        Every restart hit a singular covariance (possible only with ``reg_covar=0`` and no
+        prior); the message says what to do.
+    """
+    X, feature_names = check_data(X, min_samples=2)
+    n_samples, n_features = X.shape
+    n_components = check_n_components(n_components, n_samples)
+    check_covariance_type(covariance_type)
+    reg_covar = check_positive(reg_covar, "reg_covar", allow_zero=True)
+    tol = check_positive(tol, "tol", allow_zero=True)
+    constant = np.flatnonzero(np.ptp(X, axis=0) == 0)
+    if warn:
+        _warn_about_feature_scales(X, constant, reg_covar, feature_names)
+    if isinstance(n_init, bool) or not isinstance(n_init, int | np.integer) or n_init < 1:
+        raise ValueError(f"n_init must be a positive integer; got {n_init!r}.")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 0:
+        raise ValueError(f"max_iter must be a non-negative integer; got {max_iter!r}.")
+    rng = check_random_state(random_seed)
+
+    # EM is translation-equivariant: centring costs nothing and keeps the second-moment
+    # statistics free of cancellation when the data sit far from the origin.
+    center = X.mean(axis=0)
+    Xc = X - center
+    if isinstance(prior, str):
+        if prior != "default":
+            raise ValueError(f"prior must be a ConjugatePrior, 'default' or None; got {prior!r}.")
+        prior = default_prior(X, n_components, covariance_type)
+    if prior is not None:
+        prior = _check_prior(prior, n_features, covariance_type)
+        prior = prior._replace(mean=prior.mean - center)
+
+    user_start = None
+    if not isinstance(init, str):
+        user_start = _params_from_user(init, n_components, n_features, covariance_type, reg_covar)
+        user_start = user_start._replace(means=user_start.means - center)
+        n_init = 1
+
+    data_cov = _data_covariance(Xc)
+    runs = []
+    errors: list[CollapseError] = []
+    for _ in range(n_init):
+        try:
+            if user_start is not None:
+                start = user_start
+            else:
+                resp = _initial_responsibilities(Xc, n_components, init, rng)  # type: ignore[arg-type]
+                start = m_step(
+                    _stats_from_resp(Xc, resp, covariance_type),
+                    covariance_type,
+                    reg_covar=reg_covar,
+                    prior=prior,
+                )
+            params, stats_, trace, converged, n_iter = _run_once(
+                Xc, start, tol=tol, max_iter=max_iter, reg_covar=reg_covar, prior=prior
+            )
+        except CollapseError as exc:
+            errors.append(exc)
+            runs.append(None)
+            continue
+        degenerate = (
+            degenerate_components(params, stats_.resp_sum, data_cov, reg_covar=reg_covar)
+            if prior is None
+            else ()
+        )
+        runs.append((params, stats_, trace, converged, n_iter, degenerate))
+
+    objectives = np.array([np.nan if r is None else r[2][-1] for r in runs])
+    if all(r is None for r in runs):
+        constant_hint = (
+            f" Feature(s) {_describe_features(constant, feature_names)} are constant: drop them."
+            if constant.size
+            else ""
+        )
+        raise CollapseError(
+            f"all {n_init} EM restart(s) failed: {errors[0]} With reg_covar=0 this happens on "
+            "duplicated points or constant features." + constant_hint
+        )
+    clean = [i for i, r in enumerate(runs) if r is not None and not r[5]]
+    candidates = clean or [i for i, r in enumerate(runs) if r is not None]
+    best = max(candidates, key=lambda i: objectives[i])
+    params, stats_, trace, converged, n_iter, degenerate = runs[best]
+
+    if warn and degenerate:
+        counts = ", ".join(f"{k} (N_k={stats_.resp_sum[k]:.3g})" for k in degenerate)
+        warnings.warn(
+            f"component(s) {counts} collapsed onto a few points or a lower-dimensional "
+            f"subspace in every one of the {n_init} restart(s); the likelihood is unbounded "
+            "there and these estimates are not meaningful. "
+            + COLLAPSE_HINT.format(reg_covar=reg_covar)
+            + ".",
+            DegenerateComponentWarning,
+            stacklevel=2,
+        )
+    if warn and not converged and max_iter > 0 and tol > 0:
+        warnings.warn(
+            f"EM did not converge in max_iter={max_iter} iterations (tol={tol:g}); "
+            "increase max_iter or tol.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    params = params._replace(means=params.means + center)
+    final_prior = None if prior is None else prior._replace(mean=prior.mean + center)
+    return EMResult(
+        weights=params.weights,
+        means=params.means,
+        covariances=params.covariances,
+        precisions_cholesky=params.precisions_cholesky,
+        covariance_type=covariance_type,
+        objective_trace=np.asarray(trace),
+        log_likelihood=float(stats_.log_likelihood),
+        log_prior=float(trace[-1] - stats_.log_likelihood),
+        converged=bool(converged),
+        n_iter=int(n_iter),
+        init_objectives=objectives,
+        best_init=int(best),
+        degenerate_components=degenerate,
+        prior=final_prior,
+        reg_covar=reg_covar,
+        n_samples=n_samples,
+        log_max_resp=float(stats_.log_max_resp),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Model selection
+# ---------------------------------------------------------------------------------------
+
+
+def log_likelihood(X: Any, params: GMMParams | EMResult) -> float:
+    """Total log-likelihood of ``X`` under a fitted mixture."""
+    X, _ = check_data(X, n_features=params.means.shape[1])
+    if isinstance(params, EMResult):
+        params = params.params
+    return float(sufficient_statistics(X, params).log_likelihood)
+
+
+def n_free_parameters(fit: EMResult) -> int:
+    n_components, n_features = fit.means.shape
+    return n_parameters(fit.covariance_type, n_components, n_features)
+
+
+def bic(fit: EMResult) -> float:
+    """Bayesian information criterion ``-2 log L + p log N`` (lower is better).
+
+    mclust reports the negative of this (higher is better).
+    """
+    return -2.0 * fit.log_likelihood + n_free_parameters(fit) * np.log(fit.n_samples)
+
+
+def aic(fit: EMResult) -> float:
+    """Akaike information criterion ``-2 log L + 2 p`` (lower is better)."""
+    return -2.0 * fit.log_likelihood + 2.0 * n_free_parameters(fit)
+
+
+def icl(fit: EMResult) -> float:
+    """Integrated completed likelihood (Biernacki et al. 2000), BIC-style (lower is better).
+
+    ``ICL = BIC - 2 sum_n log g_{n, z_n}`` with ``z_n`` the MAP label, as mclust computes it:
+    BIC penalised by how uncertain the classification is.
+    """
+    return bic(fit) - 2.0 * fit.log_max_resp
+
+
+def select_k(
+    X: Any,
+    ks: Sequence[int] | range = range(1, 6),
+    covariance_types: Sequence[str] | str = ("full", "tied", "diag", "spherical"),
+    *,
+    criterion: str = "bic",
+    **fit_kwargs: Any,
+) -> Any:
+    """BIC / AIC / ICL over a grid of K and covariance types, like mclust's BIC table.
+
+    Parameters
+    ----------
+    X : array-like of shape (N, D)
+    ks : sequence of int
+    covariance_types : sequence of str
+    criterion : {"bic", "aic", "icl"}
+        Which criterion fills the returned wide table (lower is better).
+    **fit_kwargs
+        Passed to :func:`fit_em` (``n_init``, ``prior``, ``random_seed`` ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows K, columns covariance types, values the criterion. ``.attrs["long"]`` holds
+        the long table with every criterion, log-likelihood, parameter count, convergence
+        and degeneracy flags; ``.attrs["best"]`` the (K, covariance_type) with the lowest
+        criterion among non-degenerate fits.
+    """
+    import pandas as pd
+
+    if criterion not in ("bic", "aic", "icl"):
+        raise ValueError(f"criterion must be 'bic', 'aic' or 'icl'; got {criterion!r}.")
+    X, feature_names = check_data(X, min_samples=2)
+    if fit_kwargs.get("warn", True):
+        # The fits below record their warnings into the table; say these once, up front.
+        reg_covar = check_positive(fit_kwargs.get("reg_covar", 1e-6), "reg_covar", allow_zero=True)
+        constant = np.flatnonzero(np.ptp(X, axis=0) == 0)
+        _warn_about_feature_scales(X, constant, reg_covar, feature_names)
+    if isinstance(covariance_types, str):
+        covariance_types = [covariance_types]
+    fit_kwargs.setdefault("n_init", 3)
+    seed = fit_kwargs.pop("random_seed", 0)
+    rows = []
+    for cov_type in covariance_types:
+        check_covariance_type(cov_type)
+        for k in ks:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    fit = fit_em(X, k, cov_type, random_seed=seed, **fit_kwargs)
+                except CollapseError as exc:
+                    rows.append(
+                        {"K": k, "covariance_type": cov_type, "error": str(exc), "degenerate": True}
+                    )
+                    continue
+            rows.append(
+                {
+                    "K": k,
+                    "covariance_type": cov_type,
+                    "log_likelihood": fit.log_likelihood,
+                    "n_parameters": n_free_parameters(fit),
+                    "bic": bic(fit),
+                    "aic": aic(fit),
+                    "icl": icl(fit),
+                    "converged": fit.converged,
+                    "degenerate": bool(fit.degenerate_components)
+                    or any(issubclass(w.category, DegenerateComponentWarning) for w in caught),
+                    "error": None,
+                }
+            )
+    long = pd.DataFrame(rows)
+    if criterion not in long:
+        long[criterion] = np.nan
+    wide = long.pivot(index="K", columns="covariance_type", values=criterion)
+    wide = wide.reindex(columns=list(covariance_types))
+    usable = long[~long["degenerate"].astype(bool)].dropna(subset=[criterion])
+    best = None
+    if len(usable):
+        row = usable.loc[usable[criterion].idxmin()]
+        best = (int(row["K"]), str(row["covariance_type"]))
+    wide.attrs["long"] = long
+    wide.attrs["best"] = best
+    wide.attrs["criterion"] = criterion
+    return wide

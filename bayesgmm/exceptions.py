@@ -1,0 +1,36 @@
+"""Exceptions and warnings raised by bayesgmm."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BayesGMMError",
+    "CollapseError",
+    "ConvergenceWarning",
+    "DegenerateComponentWarning",
+    "LabelSwitchingWarning",
+    "NotFittedError",
+]
+
+
+class BayesGMMError(Exception):
+    """Base class of the package's own errors."""
+
+
+class CollapseError(BayesGMMError, ValueError):
+    """A component collapsed so far that no finite fit exists (singular covariance)."""
+
+
+class NotFittedError(BayesGMMError, ValueError, AttributeError):
+    """A method that needs a fitted estimator was called before ``fit``."""
+
+
+class DegenerateComponentWarning(UserWarning):
+    """A component collapsed onto a few points or onto a lower-dimensional subspace."""
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative fit stopped at its iteration limit before meeting its tolerance."""
+
+
+class LabelSwitchingWarning(UserWarning):
+    """Posterior draws still switch labels between or within chains."""

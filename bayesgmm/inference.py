@@ -1,0 +1,608 @@
+"""Run NUTS, ADVI or MAP on a model from :func:`bayesgmm.model.build_model`.
+
+Every runner returns an ``arviz.InferenceData`` with the free parameters in ``posterior``
+plus derived ``covariances`` and ``correlations`` (computed in numpy after sampling, so
+the sampler never carries them), ``observed_data``, the pointwise marginal
+``log_likelihood`` (for LOO / WAIC) and ``attrs`` holding the bayesgmm version, the model
+configuration (JSON) and the sampler.
+
+Sampler choice (``sampler="auto"``), by measurement on Old Faithful (see
+``benchmarks/bench_nuts.py``): nutpie driving the compiled density of
+:mod:`bayesgmm.kernel`, else PyMC's own NUTS. Models the kernel does not cover (an
+ordering constraint, minibatches) go to nutpie's JAX backend when JAX is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+import warnings
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from bayesgmm import draws as draw_math
+from bayesgmm.parametrization import cpc_from_cholesky
+from bayesgmm.priors import GMMPriors
+
+__all__ = [
+    "available_samplers",
+    "em_initial_point",
+    "fit_advi",
+    "fit_map",
+    "sample_nuts",
+]
+
+SAMPLERS = ("auto", "nutpie", "pymc", "numpyro")
+
+
+def _installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def available_samplers() -> list[str]:
+    """NUTS backends usable here, fastest first."""
+    out = []
+    if _installed("nutpie"):
+        out.append("nutpie")
+    out.append("pymc")
+    if _installed("numpyro") and _installed("jax"):
+        out.append("numpyro")
+    return out
+
+
+def _config(model: pm.Model) -> dict[str, Any]:
+    config = getattr(model, "bayesgmm_config", None)
+    if config is None:
+        raise ValueError("model was not built by bayesgmm.model.build_model.")
+    return config
+
+
+def _data(model: pm.Model) -> np.ndarray:
+    return np.asarray(model["X"].get_value(), dtype=np.float64)
+
+
+def _kernel_supported(model: pm.Model) -> bool:
+    config = _config(model)
+    return config.get("ordered") is None and not config.get("minibatch_size")
+
+
+# ---------------------------------------------------------------------------------------
+# Initial points
+# ---------------------------------------------------------------------------------------
+
+
+def em_initial_point(model: pm.Model, random_seed: Any = None) -> dict[str, np.ndarray]:
+    """Constrained starting values from a MAP-EM fit of the same mixture.
+
+    Chains started here begin in one labelling of the K! symmetric modes and skip the
+    long transient from a symmetric start. The MAP prior keeps components from collapsing.
+    """
+    from bayesgmm.em import fit_em
+
+    config = _config(model)
+    X = _data(model)
+    k, cov_type = config["n_components"], config["covariance_type"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_em(X, k, cov_type, n_init=3, prior="default", random_seed=random_seed)
+    n_features = X.shape[1]
+    from bayesgmm.covariance import as_full
+
+    cov = as_full(fit.covariances, cov_type, k, n_features)
+    sd = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+    weights = np.clip(fit.weights, 1e-6, None)
+    point: dict[str, np.ndarray] = {"weights": weights / weights.sum(), "means": fit.means}
+    if cov_type in ("full", "diag"):
+        point["stds"] = sd
+    elif cov_type == "spherical":
+        point["stds"] = np.sqrt(fit.covariances)
+    else:
+        point["stds"] = sd[0]
+    if cov_type in ("full", "tied") and n_features > 1:
+        corr = cov / (sd[:, :, None] * sd[:, None, :])
+        cpc = cpc_from_cholesky(np.linalg.cholesky(corr))
+        unit = np.clip((1.0 + cpc) / 2.0, 1e-3, 1 - 1e-3)
+        point["partial_corr_unit"] = unit if cov_type == "full" else unit[0]
+    if config.get("ordered") is not None:
+        point = _ordered_point(point, config, n_features)
+    return point
+
+
+def _ordered_point(
+    point: dict[str, np.ndarray], config: dict[str, Any], n_features: int
+) -> dict[str, np.ndarray]:
+    """Sort components by the ordered feature and split the means as the model does."""
+    ordered = config["ordered"]
+    f = config["feature_names"].index(ordered) if isinstance(ordered, str) else int(ordered)
+    order = np.argsort(point["means"][:, f], kind="stable")
+    per_component = {"weights", "means", "partial_corr_unit"}
+    if config["covariance_type"] != "tied":
+        per_component.add("stds")
+    out = {name: (value[order] if name in per_component else value) for name, value in point.items()}
+    means = out.pop("means")
+    # The ordered transform needs strictly increasing values.
+    out["means_ordered"] = means[:, f] + np.arange(len(order)) * 1e-9
+    others = [d for d in range(n_features) if d != f]
+    if others:
+        out["means_other"] = means[:, others]
+    return out
+
+
+def _jitter(point: dict[str, np.ndarray], rng: np.random.Generator, scale: float) -> dict:
+    out = {}
+    for name, value in point.items():
+        value = np.asarray(value, dtype=np.float64)
+        if name == "weights":
+            w = value * np.exp(scale * rng.standard_normal(value.shape))
+            out[name] = w / w.sum()
+        elif name in ("stds",):
+            out[name] = value * np.exp(scale * rng.standard_normal(value.shape))
+        elif name == "partial_corr_unit":
+            logit = np.log(value) - np.log1p(-value) + scale * rng.standard_normal(value.shape)
+            out[name] = 1.0 / (1.0 + np.exp(-logit))
+        elif name == "means_ordered":
+            out[name] = np.sort(value + scale * 0.1 * rng.standard_normal(value.shape))
+        else:
+            out[name] = value + scale * 0.1 * rng.standard_normal(value.shape)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Post-processing shared by every backend
+# ---------------------------------------------------------------------------------------
+
+
+def _stack(posterior: xr.Dataset, name: str) -> np.ndarray:
+    values = posterior[name].values
+    return values.reshape(-1, *values.shape[2:])
+
+
+def complete_idata(
+    idata: az.InferenceData,
+    model: pm.Model,
+    *,
+    sampler: str,
+    log_likelihood: bool = True,
+    extra_attrs: dict[str, Any] | None = None,
+) -> az.InferenceData:
+    """Add derived variables, observed data, pointwise log-likelihood and attrs."""
+    import bayesgmm
+
+    config = _config(model)
+    X = _data(model)
+    k, cov_type = config["n_components"], config["covariance_type"]
+    n_features = X.shape[1]
+    post = idata.posterior
+    n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
+    keep = [v for v in ("weights", "means", "stds", "partial_corr_unit") if v in post]
+    post = post[keep]
+    stds = _stack(post, "stds")
+    unit = _stack(post, "partial_corr_unit") if "partial_corr_unit" in post else None
+    cov, corr = draw_math.covariances_from_draws(stds, unit, cov_type, k, n_features)
+    names = config["feature_names"]
+    coords = {
+        "chain": post["chain"].values,
+        "draw": post["draw"].values,
+        "component": np.arange(k),
+        "feature": names,
+        "feature_bis": names,
+    }
+    shape = (n_chains, n_draws, k, n_features, n_features)
+    dims = ("chain", "draw", "component", "feature", "feature_bis")
+    post = post.assign(
+        covariances=xr.DataArray(cov.reshape(shape), dims=dims, coords=coords),
+        correlations=xr.DataArray(corr.reshape(shape), dims=dims, coords=coords),
+    )
+    post = _with_model_dims(post, config)
+    groups: dict[str, Any] = {"posterior": post}
+    if log_likelihood:
+        weights = _stack(post, "weights")
+        means = _stack(post, "means")
+        loglik = draw_math.pointwise_log_likelihood(X, weights, means, cov)
+        groups["log_likelihood"] = xr.Dataset(
+            {
+                "x": xr.DataArray(
+                    loglik.reshape(n_chains, n_draws, -1),
+                    dims=("chain", "draw", "obs"),
+                    coords={
+                        "chain": coords["chain"],
+                        "draw": coords["draw"],
+                        "obs": np.arange(X.shape[0]),
+                    },
+                )
+            }
+        )
+    groups["observed_data"] = xr.Dataset(
+        {
+            "x": xr.DataArray(
+                X, dims=("obs", "feature"), coords={"obs": np.arange(X.shape[0]), "feature": names}
+            )
+        }
+    )
+    out = az.InferenceData(**groups)
+    for group in ("sample_stats", "prior", "prior_predictive", "posterior_predictive"):
+        if group in idata.groups():
+            out.add_groups({group: idata[group]}, warn_on_custom_groups=False)
+    for group in idata.groups():
+        if group not in out.groups() and group not in ("log_likelihood", "observed_data"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out.add_groups({group: idata[group]})
+    attrs = {
+        "bayesgmm_version": bayesgmm.__version__,
+        "bayesgmm_config": json.dumps(config),
+        "sampler": sampler,
+    }
+    attrs.update(extra_attrs or {})
+    for group in out.groups():
+        out[group].attrs.update(attrs)
+    out.attrs = dict(attrs) if hasattr(out, "attrs") else attrs
+    return out
+
+
+def _with_model_dims(post: xr.Dataset, config: dict[str, Any]) -> xr.Dataset:
+    """Rename backend dims (``weights_dim_0`` ...) to the model's dims."""
+    names = config["feature_names"]
+    cov_type = config["covariance_type"]
+    wanted = {
+        "weights": ("component",),
+        "means": ("component", "feature"),
+        "stds": {
+            "full": ("component", "feature"),
+            "diag": ("component", "feature"),
+            "spherical": ("component",),
+            "tied": ("feature",),
+        }[cov_type],
+        "partial_corr_unit": ("component", "corr_pair") if cov_type == "full" else ("corr_pair",),
+    }
+    pairs = [f"{names[i]}|{names[j]}" for i in range(len(names)) for j in range(i)]
+    coord_values = {
+        "component": np.arange(config["n_components"]),
+        "feature": names,
+        "corr_pair": pairs,
+    }
+    out = {}
+    for name, da in post.data_vars.items():
+        if name in wanted:
+            dims = ("chain", "draw", *wanted[name])
+            da = xr.DataArray(
+                da.values,
+                dims=dims,
+                coords={
+                    "chain": post["chain"].values,
+                    "draw": post["draw"].values,
+                    **{d: coord_values[d] for d in wanted[name]},
+                },
+            )
+        out[name] = da
+    return xr.Dataset(out)
+
+
+# ---------------------------------------------------------------------------------------
+# NUTS
+# ---------------------------------------------------------------------------------------
+
+
+def _resolve_sampler(sampler: str, model: pm.Model) -> str:
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}; got {sampler!r}.")
+    if sampler == "auto":
+        return "nutpie" if _installed("nutpie") else "pymc"
+    if sampler == "nutpie" and not _installed("nutpie"):
+        raise ImportError('sampler="nutpie" needs nutpie: pip install "bayesgmm[fast]".')
+    if sampler == "numpyro" and not (_installed("numpyro") and _installed("jax")):
+        raise ImportError('sampler="numpyro" needs numpyro and jax: pip install "bayesgmm[fast]".')
+    return sampler
+
+
+def _seed_int(random_seed: Any) -> int:
+    if random_seed is None:
+        return int(np.random.default_rng().integers(2**31 - 1))
+    if isinstance(random_seed, np.random.Generator):
+        return int(random_seed.integers(2**31 - 1))
+    return int(random_seed)
+
+
+def _sample_kernel(
+    model: pm.Model,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    init_points: list[dict[str, np.ndarray]] | None,
+    progressbar: bool,
+    target_accept: float | None,
+) -> az.InferenceData:
+    import nutpie
+    from nutpie.compiled_pyfunc import from_pyfunc
+
+    from bayesgmm import kernel
+
+    config = _config(model)
+    X = _data(model)
+    k, cov_type = config["n_components"], config["covariance_type"]
+    priors = GMMPriors.from_dict(config["priors"])
+    spec = kernel.kernel_spec(priors, k, X.shape[1], cov_type)
+    logp_grad = kernel.logp_and_grad
+    kernel.logp_and_grad(np.zeros(spec.ndim), X, spec)  # compile (or load) before timing
+
+    def make_logp_fn():  # noqa: ANN202
+        pointwise = np.empty(X.shape[0])
+        return lambda theta: logp_grad(theta, X, spec, pointwise)
+
+    shapes = {name: np.shape(v) for name, v in kernel.unpack(np.zeros(spec.ndim), spec).items()}
+
+    def make_expand_fn(*_seeds):  # noqa: ANN202
+        return lambda theta: kernel.unpack(theta, spec)
+
+    starts = [kernel.pack(p, spec) for p in init_points] if init_points else None
+
+    def make_initial_point(seed_: int) -> np.ndarray:
+        if starts is None:
+            return np.random.default_rng(seed_).uniform(-2, 2, size=spec.ndim)
+        return starts[int(seed_) % len(starts)].copy()
+
+    compiled = from_pyfunc(
+        spec.ndim,
+        make_logp_fn,
+        make_expand_fn,
+        [np.dtype("float64")] * len(shapes),
+        list(shapes.values()),
+        list(shapes),
+        make_initial_point_fn=make_initial_point if starts is not None else None,
+    )
+    kwargs = {}
+    if target_accept is not None:
+        kwargs["target_accept"] = target_accept
+    return nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        progress_bar=progressbar,
+        save_warmup=False,
+        **kwargs,
+    )
+
+
+def sample_nuts(
+    model: pm.Model,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 2,
+    sampler: str = "auto",
+    random_seed: Any = None,
+    init: str = "em",
+    *,
+    progressbar: bool = True,
+    target_accept: float | None = None,
+    log_likelihood: bool = True,
+    cores: int | None = None,
+) -> az.InferenceData:
+    """Sample the posterior with NUTS.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        From :func:`bayesgmm.model.build_model`.
+    draws, tune, chains : int
+        Kept draws and warm-up iterations per chain, and the number of chains.
+    sampler : {"auto", "nutpie", "pymc", "numpyro"}
+        "auto" uses nutpie with bayesgmm's compiled density when nutpie is installed
+        (the fastest, by measurement), else PyMC's sampler.
+    random_seed : int, optional
+        Makes the run reproducible (for a given backend).
+    init : {"em", "default"}
+        "em" starts every chain at a jittered MAP-EM estimate (each chain is still an
+        ordinary MCMC chain; only its starting point is chosen); "default" uses the
+        backend's own initialisation.
+    progressbar : bool
+    target_accept : float, optional
+    log_likelihood : bool
+        Store the pointwise marginal log-likelihood (N floats per draw) for LOO / WAIC.
+    cores : int, optional
+        Parallel chains for PyMC's sampler.
+
+    Returns
+    -------
+    arviz.InferenceData
+    """
+    if init not in ("em", "default"):
+        raise ValueError(f"init must be 'em' or 'default'; got {init!r}.")
+    for name, value in (("draws", draws), ("chains", chains)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be >= 1; got {value}.")
+    if int(tune) < 0:
+        raise ValueError(f"tune must be >= 0; got {tune}.")
+    backend = _resolve_sampler(sampler, model)
+    seed = _seed_int(random_seed)
+    rng = np.random.default_rng(seed)
+    init_points = None
+    if init == "em":
+        base = em_initial_point(model, random_seed=seed)
+        init_points = [_jitter(base, rng, 0.05) for _ in range(int(chains))]
+    start = time.perf_counter()
+    if backend == "nutpie" and _kernel_supported(model):
+        raw = _sample_kernel(
+            model, int(draws), int(tune), int(chains), seed, init_points, progressbar, target_accept
+        )
+        used = "nutpie+bayesgmm-kernel"
+    elif backend == "nutpie":
+        import nutpie
+
+        gradient = "jax" if _installed("jax") else "pytensor"
+        compiled = nutpie.compile_pymc_model(
+            model,
+            backend="jax" if _installed("jax") else "numba",
+            gradient_backend=gradient,
+            initial_points=None if init_points is None else init_points[0],
+        )
+        raw = nutpie.sample(
+            compiled,
+            draws=int(draws),
+            tune=int(tune),
+            chains=int(chains),
+            seed=seed,
+            progress_bar=progressbar,
+            save_warmup=False,
+        )
+        used = "nutpie"
+    else:
+        kwargs: dict[str, Any] = {}
+        if backend == "numpyro":
+            kwargs["nuts_sampler"] = "numpyro"
+            kwargs["nuts_sampler_kwargs"] = {"chain_method": "vectorized"}
+        else:
+            kwargs["cores"] = cores or min(int(chains), 2)
+            kwargs["compute_convergence_checks"] = False
+        if target_accept is not None:
+            kwargs["target_accept"] = target_accept
+        with model:
+            raw = pm.sample(
+                draws=int(draws),
+                tune=int(tune),
+                chains=int(chains),
+                random_seed=seed,
+                initvals=init_points,
+                progressbar=progressbar,
+                idata_kwargs={"log_likelihood": False},
+                **kwargs,
+            )
+        used = backend
+    seconds = time.perf_counter() - start
+    return complete_idata(
+        raw,
+        model,
+        sampler=used,
+        log_likelihood=log_likelihood,
+        extra_attrs={"sampling_seconds": seconds, "init": init, "random_seed": seed},
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# ADVI and MAP
+# ---------------------------------------------------------------------------------------
+
+
+def fit_advi(
+    model: pm.Model,
+    method: str = "advi",
+    n: int = 20000,
+    minibatch_size: int | None = None,
+    random_seed: Any = None,
+    *,
+    draws: int = 1000,
+    progressbar: bool = True,
+    learning_rate: float = 0.01,
+    log_likelihood: bool = True,
+) -> az.InferenceData:
+    """Fit a mean-field (``"advi"``) or full-rank (``"fullrank_advi"``) approximation.
+
+    Parameters
+    ----------
+    model : pymc.Model
+    method : {"advi", "fullrank_advi"}
+    n : int
+        Optimisation steps.
+    minibatch_size : int, optional
+        Rebuild the model with ``pm.Minibatch`` of this size and ``total_size=N``.
+    random_seed : int, optional
+    draws : int
+        Draws from the fitted approximation stored as the posterior (one chain).
+    learning_rate : float
+        Adam step size (scaled by the data through the data-scaled priors).
+
+    Returns
+    -------
+    arviz.InferenceData
+        With the ELBO history (``-loss`` per step) in the ``elbo`` group.
+    """
+    if method not in ("advi", "fullrank_advi"):
+        raise ValueError(f"method must be 'advi' or 'fullrank_advi'; got {method!r}.")
+    seed = _seed_int(random_seed)
+    fit_model = model
+    if minibatch_size is not None:
+        from bayesgmm.model import build_model
+
+        config = _config(model)
+        fit_model = build_model(
+            _data(model),
+            config["n_components"],
+            config["covariance_type"],
+            priors=GMMPriors.from_dict(config["priors"]),
+            ordered=config["ordered"],
+            feature_names=config["feature_names"],
+            minibatch_size=minibatch_size,
+        )
+    start = em_initial_point(model, random_seed=seed)
+    with fit_model:
+        approx_cls = pm.ADVI if method == "advi" else pm.FullRankADVI
+        inference = approx_cls(random_seed=seed, start=start)
+        approx = inference.fit(
+            n=int(n),
+            progressbar=progressbar,
+            obj_optimizer=pm.adam(learning_rate=learning_rate),
+        )
+        raw = approx.sample(draws=int(draws), random_seed=seed, return_inferencedata=True)
+    elbo = -np.asarray(approx.hist, dtype=np.float64)
+    idata = complete_idata(
+        raw,
+        model,
+        sampler=method,
+        log_likelihood=log_likelihood,
+        extra_attrs={"random_seed": seed, "advi_steps": int(n)},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata.add_groups(
+            {"elbo": xr.Dataset({"elbo": xr.DataArray(elbo, dims=("step",))})},
+        )
+    return idata
+
+
+def fit_map(
+    model: pm.Model, random_seed: Any = None, *, progressbar: bool = False
+) -> dict[str, np.ndarray]:
+    """Posterior mode (in the unconstrained space, as ``pm.find_MAP``) from the EM start.
+
+    Returns
+    -------
+    dict
+        ``weights``, ``means``, ``stds`` (and ``partial_corr_unit``), plus ``covariances``.
+    """
+    config = _config(model)
+    start = em_initial_point(model, random_seed=random_seed)
+    with model:
+        point = pm.find_MAP(start=start, progressbar=progressbar, include_transformed=False)
+    X = _data(model)
+    keep = {
+        name: np.asarray(point[name])
+        for name in ("weights", "means", "stds", "partial_corr_unit")
+        if name in point
+    }
+    cov, _ = draw_math.covariances_from_draws(
+        keep["stds"][None],
+        keep.get("partial_corr_unit", None)[None] if "partial_corr_unit" in keep else None,
+        config["covariance_type"],
+        config["n_components"],
+        X.shape[1],
+    )
+    keep["covariances"] = cov[0]
+    return keep
+
+
+def map_idata(model: pm.Model, point: dict[str, np.ndarray]) -> az.InferenceData:
+    """A one-draw InferenceData of a MAP point, so downstream code treats all fits alike."""
+    posterior = {
+        name: np.asarray(value)[None, None]
+        for name, value in point.items()
+        if name in ("weights", "means", "stds", "partial_corr_unit")
+    }
+    raw = az.from_dict(posterior=posterior)
+    return complete_idata(raw, model, sampler="map")

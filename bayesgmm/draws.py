@@ -63,7 +63,9 @@ def covariances_from_draws(
     return cov, corr
 
 
-def chunked_draws(n_draws: int, n_samples: int, n_components: int, budget: int = 2**22) -> Iterator[slice]:
+def chunked_draws(
+    n_draws: int, n_samples: int, n_components: int, budget: int = 2**22
+) -> Iterator[slice]:
     """Slices of draws so that an (S_chunk, N, K) temporary stays within ``budget`` floats."""
     step = max(1, budget // max(1, n_samples * n_components))
     for start in range(0, n_draws, step):

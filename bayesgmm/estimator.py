@@ -175,3 +175,263 @@ class GaussianMixtureEM(MixtureFacade):
         """Number of free parameters."""
         self._check_is_fitted()
         return em.n_free_parameters(self.result_)
+
+
+class BayesianGMM(MixtureFacade):
+    """Bayesian Gaussian mixture fitted by NUTS, ADVI or MAP on the PyMC model.
+
+    Parameters
+    ----------
+    n_components : int
+    covariance_type : {"full", "diag", "spherical", "tied"}
+    priors : GMMPriors, optional
+        Hyperparameters; unset fields are scaled to the data.
+    method : {"nuts", "advi", "fullrank_advi", "map"}
+    sampler : {"auto", "nutpie", "pymc", "numpyro"}
+        NUTS backend (see :func:`bayesgmm.inference.sample_nuts`).
+    draws, tune, chains : int
+        NUTS draws and warm-up per chain and number of chains; ``draws`` is also the
+        number of draws taken from an ADVI approximation.
+    init : {"em", "default"}
+        Start chains near a MAP-EM fit (default) or at the backend's own start.
+    relabel : {"stephens", "pivot", "ecr", "ordering", "none"}
+        How to undo label switching after sampling (see :func:`bayesgmm.relabel_idata`).
+    ordered : str or int, optional
+        Constrain one feature's means to increase (an alternative to relabeling).
+    advi_steps : int
+    minibatch_size : int, optional
+        Minibatch ADVI with ``pm.Minibatch`` and ``total_size``.
+    max_predict_draws : int
+        Posterior draws used by ``predict_proba`` / ``score_samples`` (evenly thinned).
+    progressbar : bool
+    random_seed : int, optional
+
+    Attributes
+    ----------
+    idata_ : arviz.InferenceData
+        The relabeled posterior (or the raw one with ``relabel="none"``).
+    raw_idata_ : arviz.InferenceData
+        The draws as sampled, before relabeling.
+    model_ : pymc.Model
+    em_ : bayesgmm.em.EMResult
+        The MAP-EM reference fit (pivot for relabeling, start for the chains).
+    label_report_, collapse_report_
+        Diagnostics from :mod:`bayesgmm.posterior` (None for MAP).
+    map_ : dict
+        The MAP point, when ``method="map"``.
+    """
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        priors: Any = None,
+        method: str = "nuts",
+        sampler: str = "auto",
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 2,
+        init: str = "em",
+        relabel: str = "stephens",
+        ordered: Any = None,
+        advi_steps: int = 20000,
+        minibatch_size: int | None = None,
+        max_predict_draws: int = 500,
+        progressbar: bool = True,
+        random_seed: Any = None,
+    ) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.priors = priors
+        self.method = method
+        self.sampler = sampler
+        self.draws = draws
+        self.tune = tune
+        self.chains = chains
+        self.init = init
+        self.relabel = relabel
+        self.ordered = ordered
+        self.advi_steps = advi_steps
+        self.minibatch_size = minibatch_size
+        self.max_predict_draws = max_predict_draws
+        self.progressbar = progressbar
+        self.random_seed = random_seed
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any = None) -> BayesianGMM:
+        """Build the model on ``X`` and fit it (``y`` is ignored)."""
+        import warnings
+
+        from bayesgmm import inference, posterior
+        from bayesgmm._validation import check_covariance_type, check_n_components
+        from bayesgmm.model import build_model
+
+        methods = ("nuts", "advi", "fullrank_advi", "map")
+        if self.method not in methods:
+            raise ValueError(f"method must be one of {methods}; got {self.method!r}.")
+        relabels = ("stephens", "pivot", "ecr", "ordering", "none")
+        if self.relabel not in relabels:
+            raise ValueError(f"relabel must be one of {relabels}; got {self.relabel!r}.")
+        data = self._check_fit_data(X)
+        check_covariance_type(self.covariance_type)
+        check_n_components(self.n_components, data.X.shape[0])
+        seed = inference._seed_int(self.random_seed)
+        names = self.feature_names
+        model = build_model(
+            data.X,
+            self.n_components,
+            self.covariance_type,
+            priors=self.priors,
+            ordered=self.ordered,
+            feature_names=names,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.em_ = em.fit_em(
+                data.X,
+                self.n_components,
+                self.covariance_type,
+                n_init=3,
+                prior="default",
+                random_seed=seed,
+            )
+        self.model_ = model
+        self.map_ = None
+        if self.method == "nuts":
+            raw = inference.sample_nuts(
+                model,
+                draws=self.draws,
+                tune=self.tune,
+                chains=self.chains,
+                sampler=self.sampler,
+                random_seed=seed,
+                init=self.init,
+                progressbar=self.progressbar,
+            )
+        elif self.method in ("advi", "fullrank_advi"):
+            raw = inference.fit_advi(
+                model,
+                method=self.method,
+                n=self.advi_steps,
+                minibatch_size=self.minibatch_size,
+                random_seed=seed,
+                draws=self.draws,
+                progressbar=self.progressbar,
+            )
+        else:
+            self.map_ = inference.fit_map(model, random_seed=seed)
+            raw = inference.map_idata(model, self.map_)
+        self.raw_idata_ = raw
+        self.label_report_ = None
+        self.collapse_report_ = None
+        if self.method == "map" or self.relabel == "none" or self.n_components == 1:
+            self.idata_ = raw
+        else:
+            reference = self.em_ if self.relabel == "pivot" else None
+            self.idata_ = posterior.relabel_idata(raw, method=self.relabel, reference=reference)
+        if self.method != "map":
+            self.collapse_report_ = posterior.collapse_report(self.idata_)
+            posterior.warn_if_collapsed(self.collapse_report_)
+            if self.method == "nuts" and self.n_components > 1 and self.chains > 1:
+                self.label_report_ = posterior.label_switching_report(
+                    raw, relabeled=self.idata_, method=self.relabel
+                )
+                posterior.warn_if_unresolved(self.label_report_)
+        self._cache_draws()
+        return self
+
+    def _cache_draws(self) -> None:
+        post = self.idata_.posterior
+        n_total = post.sizes["chain"] * post.sizes["draw"]
+        keep = np.unique(
+            np.linspace(0, n_total - 1, min(n_total, int(self.max_predict_draws))).astype(int)
+        )
+
+        def flat(name: str) -> np.ndarray:
+            values = post[name].values
+            return values.reshape(n_total, *values.shape[2:])[keep]
+
+        self._draws = (flat("weights"), flat("means"), flat("covariances"))
+
+    # -- prediction ------------------------------------------------------------------------
+
+    def _responsibilities(self, X: Any) -> np.ndarray:
+        from bayesgmm import draws
+
+        Xc = self._check_predict_data(X)
+        return draws.responsibilities(Xc, *self._draws)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Posterior-mean membership probabilities, shape (N, K); rows sum to 1."""
+        return self._responsibilities(X).mean(axis=0)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Component with the largest posterior-mean membership probability."""
+        return np.argmax(self.predict_proba(X), axis=1)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Log posterior-predictive density ``log mean_s p(x | theta_s)`` of every row."""
+        from scipy.special import logsumexp
+
+        from bayesgmm import draws
+
+        Xc = self._check_predict_data(X)
+        pointwise = draws.pointwise_log_likelihood(Xc, *self._draws)
+        return logsumexp(pointwise, axis=0) - np.log(pointwise.shape[0])
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean log posterior-predictive density per row."""
+        return float(np.mean(self.score_samples(X)))
+
+    def sample_posterior_predictive(
+        self, n_samples: int | None = None, random_seed: Any = None
+    ) -> Any:
+        """Posterior-predictive data sets, one per posterior draw.
+
+        Returns an InferenceData with a ``posterior_predictive`` group (variable ``x``,
+        dims chain, draw, obs, feature) drawn through the PyMC model; ``n_samples`` thins
+        the draws used (default: all).
+        """
+        import pymc as pm
+
+        self._check_is_fitted()
+        post = self.raw_idata_.posterior
+        free = [v.name for v in self.model_.free_RVs]
+        trace = post[[name for name in free if name in post]]
+        if n_samples is not None:
+            draws_per_chain = max(1, int(n_samples) // post.sizes["chain"])
+            trace = trace.isel(draw=slice(0, draws_per_chain))
+        with self.model_:
+            return pm.sample_posterior_predictive(
+                trace,
+                var_names=["x"],
+                random_seed=check_random_state(
+                    self.random_seed if random_seed is None else random_seed
+                ),
+                progressbar=False,
+            )
+
+    def summary(self, **kwargs: Any) -> Any:
+        """ArviZ summary of the (relabeled) weights, means and standard deviations."""
+        import arviz as az
+
+        self._check_is_fitted()
+        return az.summary(self.idata_, var_names=["weights", "means", "stds"], **kwargs)
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def save(self, path: Any) -> None:
+        """Write the fit to netCDF; the estimator's parameters go in the attrs."""
+        from bayesgmm import io
+
+        self._check_is_fitted()
+        io.save_fit(self, path)
+
+    @classmethod
+    def load(cls, path: Any) -> BayesianGMM:
+        """Read a fit written by :meth:`save`; predictions equal the original's."""
+        from bayesgmm import io
+
+        return io.load_fit(cls, path)

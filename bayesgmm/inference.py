@@ -26,6 +26,7 @@ import pymc as pm
 import xarray as xr
 
 from bayesgmm import draws as draw_math
+from bayesgmm.model import default_start
 from bayesgmm.parametrization import cpc_from_cholesky
 from bayesgmm.priors import GMMPriors
 
@@ -123,7 +124,9 @@ def _ordered_point(
     per_component = {"weights", "means", "partial_corr_unit"}
     if config["covariance_type"] != "tied":
         per_component.add("stds")
-    out = {name: (value[order] if name in per_component else value) for name, value in point.items()}
+    out = {
+        name: (value[order] if name in per_component else value) for name, value in point.items()
+    }
     means = out.pop("means")
     # The ordered transform needs strictly increasing values.
     out["means_ordered"] = means[:, f] + np.arange(len(order)) * 1e-9
@@ -331,13 +334,13 @@ def _sample_kernel(
     logp_grad = kernel.logp_and_grad
     kernel.logp_and_grad(np.zeros(spec.ndim), X, spec)  # compile (or load) before timing
 
-    def make_logp_fn():  # noqa: ANN202
+    def make_logp_fn():
         pointwise = np.empty(X.shape[0])
         return lambda theta: logp_grad(theta, X, spec, pointwise)
 
     shapes = {name: np.shape(v) for name, v in kernel.unpack(np.zeros(spec.ndim), spec).items()}
 
-    def make_expand_fn(*_seeds):  # noqa: ANN202
+    def make_expand_fn(*_seeds):
         return lambda theta: kernel.unpack(theta, spec)
 
     starts = [kernel.pack(p, spec) for p in init_points] if init_points else None
@@ -427,6 +430,8 @@ def sample_nuts(
     if init == "em":
         base = em_initial_point(model, random_seed=seed)
         init_points = [_jitter(base, rng, 0.05) for _ in range(int(chains))]
+    elif default_start(model):
+        init_points = [_jitter(default_start(model), rng, 0.05) for _ in range(int(chains))]
     start = time.perf_counter()
     if backend == "nutpie" and _kernel_supported(model):
         raw = _sample_kernel(

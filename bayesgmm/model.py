@@ -35,7 +35,7 @@ from bayesgmm._validation import check_covariance_type, check_data, check_n_comp
 from bayesgmm.parametrization import cholesky_from_cpc, corr_pairs, cpc_beta_parameters
 from bayesgmm.priors import GMMPriors
 
-__all__ = ["build_model", "model_config"]
+__all__ = ["build_model", "default_start", "model_config"]
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -88,9 +88,7 @@ def _mixture_logp_factory(covariance_type: str, n_features: int) -> Any:
                 corr_chol = corr_chol[None]
             solved = _forward_substitution(corr_chol, scaled, n_features)
             maha = sum(z**2 for z in solved)
-            log_det = log_det + pt.sum(
-                pt.log(pt.diagonal(corr_chol, axis1=-2, axis2=-1)), axis=-1
-            )
+            log_det = log_det + pt.sum(pt.log(pt.diagonal(corr_chol, axis1=-2, axis2=-1)), axis=-1)
         else:
             maha = pt.sum(scaled**2, axis=1)
         log_prob = -0.5 * maha - (log_det + 0.5 * n_features * LOG_2PI)[:, None]
@@ -101,24 +99,30 @@ def _mixture_logp_factory(covariance_type: str, n_features: int) -> Any:
 
 
 def _mixture_random_factory(covariance_type: str, n_features: int) -> Any:
-    def random(weights, means, stds, *rest):  # noqa: ANN001, ANN202
-        *corr, rng, size = rest
+    std_core = {"full": 2, "tied": 1, "diag": 2, "spherical": 1}[covariance_type]
+    corr_core = 3 if covariance_type == "full" else 2
+
+    def core(value: Any, ndim: int) -> np.ndarray:
+        # Parameters arrive with broadcast (length-1) batch dims in front: drop them.
+        value = np.asarray(value, dtype=np.float64)
+        return value.reshape(value.shape[value.ndim - ndim :])
+
+    def random(weights, means, stds, *corr, rng=None, size=None):
         rng = np.random.default_rng() if rng is None else rng
         size = () if size is None else tuple(np.atleast_1d(size))
         n = int(np.prod(size)) if size else 1
-        weights = np.asarray(weights).reshape(-1)
-        means = np.asarray(means).reshape(-1, n_features)
-        labels = rng.choice(len(weights), size=n, p=weights / weights.sum())
+        weights, means, stds = core(weights, 1), core(means, 2), core(stds, std_core)
+        n_components = len(weights)
+        labels = rng.choice(n_components, size=n, p=weights / weights.sum())
         noise = rng.standard_normal((n, n_features))
         if covariance_type == "spherical":
-            stds = np.broadcast_to(np.reshape(stds, (-1, 1)), (len(weights), n_features))
-        else:
-            stds = np.broadcast_to(np.asarray(stds), (len(weights), n_features))
+            stds = np.repeat(stds[:, None], n_features, axis=1)
+        elif covariance_type == "tied":
+            stds = np.broadcast_to(stds, (n_components, n_features))
         if corr and n_features > 1:
-            corr_chol = np.broadcast_to(
-                np.asarray(corr[0]).reshape(-1, n_features, n_features),
-                (len(weights), n_features, n_features),
-            )
+            corr_chol = core(corr[0], corr_core)
+            if covariance_type == "tied":
+                corr_chol = np.broadcast_to(corr_chol, (n_components, n_features, n_features))
             noise = np.einsum("nde,ne->nd", corr_chol[labels], noise)
         draws = means[labels] + stds[labels] * noise
         return draws.reshape((*size, n_features))
@@ -159,7 +163,9 @@ def _means(
     else:
         f = int(ordered)
         if not 0 <= f < len(feature_names):
-            raise ValueError(f"ordered={ordered!r} is out of range for {len(feature_names)} features.")
+            raise ValueError(
+                f"ordered={ordered!r} is out of range for {len(feature_names)} features."
+            )
     # Start the ordered coordinate at spread-out data quantiles: a valid (increasing) point.
     start = np.quantile(X[:, f], (np.arange(n_components) + 0.5) / n_components)
     start = start + np.arange(n_components) * 1e-6 * (np.ptp(X[:, f]) + 1.0)
@@ -169,8 +175,10 @@ def _means(
         sigma=scale[f],
         dims="component",
         transform=pm.distributions.transforms.ordered,
-        initval=start,
     )
+    # No initval in the model (nutpie refuses models that carry one); the runners start
+    # the ordered coordinate here instead.
+    pm.modelcontext(None).bayesgmm_ordered_start = start
     others = [d for d in range(len(loc)) if d != f]
     if not others:
         return pm.Deterministic("means", first[:, None], dims=("component", "feature"))
@@ -268,7 +276,9 @@ def build_model(
         total_size = None
         if minibatch_size is not None:
             if not 1 <= int(minibatch_size) <= n_samples:
-                raise ValueError(f"minibatch_size must be in [1, {n_samples}]; got {minibatch_size}.")
+                raise ValueError(
+                    f"minibatch_size must be in [1, {n_samples}]; got {minibatch_size}."
+                )
             observed = pm.Minibatch(x_data, batch_size=int(minibatch_size))
             total_size = n_samples
         signature = {
@@ -293,6 +303,16 @@ def build_model(
         n_components, covariance_type, priors, ordered, names, n_samples
     )
     return model
+
+
+def default_start(model: pm.Model) -> dict[str, np.ndarray]:
+    """A valid starting point for the variables without a usable default.
+
+    Only the ordered means need one: their prior's support point puts every component at
+    the same place, where the ordered transform is undefined.
+    """
+    start = getattr(model, "bayesgmm_ordered_start", None)
+    return {} if start is None else {"means_ordered": np.asarray(start)}
 
 
 def model_config(

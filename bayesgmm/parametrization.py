@@ -41,33 +41,23 @@ def cholesky_from_cpc(cpc: Any, n_features: int, xp: Any = np) -> Any:
     -------
     array of shape (..., D, D), lower-triangular with unit-norm rows.
     """
+    if n_features == 1:
+        return xp.ones((*tuple(cpc.shape[:-1]), 1, 1))
     index = {pair: p for p, pair in enumerate(corr_pairs(n_features))}
-    one = xp.ones_like(cpc[..., 0]) if n_features > 1 else None
+    one = xp.ones_like(cpc[..., 0])
+    zero = xp.zeros_like(one)
     rows = []
     for i in range(n_features):
-        entries = []
-        remaining = None  # 1 - sum of squares so far in this row
-        for j in range(i):
-            z = cpc[..., index[(i, j)]]
-            value = z if remaining is None else z * xp.sqrt(remaining)
-            entries.append(value)
-            remaining = 1.0 - value**2 if remaining is None else remaining - value**2
-        diag = xp.sqrt(remaining) if remaining is not None else None
         row = []
-        for j in range(n_features):
-            if j < i:
-                row.append(entries[j])
-            elif j == i:
-                row.append(diag if diag is not None else (one if one is not None else 1.0))
-            else:
-                row.append(None)
-        rows.append(row)
-    if n_features == 1:
-        shape = tuple(cpc.shape[:-1]) + (1, 1)
-        return xp.ones(shape)
-    zero = xp.zeros_like(one)
-    matrix = [[zero if v is None else v for v in row] for row in rows]
-    return xp.stack([xp.stack(row, axis=-1) for row in matrix], axis=-2)
+        remaining = one  # 1 - sum of squares of the entries so far in this row
+        for j in range(i):
+            value = cpc[..., index[(i, j)]] * xp.sqrt(remaining)
+            row.append(value)
+            remaining = remaining - value**2
+        row.append(xp.sqrt(remaining))
+        row.extend([zero] * (n_features - i - 1))
+        rows.append(xp.stack(row, axis=-1))
+    return xp.stack(rows, axis=-2)
 
 
 def cpc_from_cholesky(chol: np.ndarray) -> np.ndarray:

@@ -155,7 +155,9 @@ class GMMPriors:
         unknown = set(data) - names
         if unknown:
             raise ValueError(f"unknown prior field(s) {sorted(unknown)}; valid: {sorted(names)}.")
-        values = {k: (np.asarray(v, dtype=float) if isinstance(v, list) else v) for k, v in data.items()}
+        values = {
+            k: (np.asarray(v, dtype=float) if isinstance(v, list) else v) for k, v in data.items()
+        }
         return cls(**values)
 
     # -- std prior parameters --------------------------------------------------------------

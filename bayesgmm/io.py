@@ -1,0 +1,91 @@
+"""Save and load fits as netCDF, with the configuration in the attrs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+
+__all__ = ["load_fit", "load_idata", "save_fit"]
+
+_ESTIMATOR_ATTR = "bayesgmm_estimator_params"
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "to_dict"):
+        return {"__priors__": value.to_dict()}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.random.Generator):
+        return None
+    return value
+
+
+def save_fit(estimator: Any, path: str | Path) -> Path:
+    """Write ``estimator.idata_`` (and the raw draws) to ``path`` as netCDF.
+
+    The estimator's parameters, the feature names and the MAP-EM reference weights are
+    stored as JSON in the InferenceData attrs so :func:`load_fit` can rebuild it.
+    """
+    path = Path(path)
+    idata = estimator.idata_.copy()
+    params = {name: _jsonable(value) for name, value in estimator.get_params().items()}
+    meta = {
+        "params": params,
+        "n_features_in": int(estimator.n_features_in_),
+        "feature_names_in": (
+            [str(n) for n in estimator.feature_names_in_]
+            if hasattr(estimator, "feature_names_in_")
+            else None
+        ),
+    }
+    for group in idata.groups():
+        idata[group].attrs[_ESTIMATOR_ATTR] = json.dumps(meta)
+    idata.to_netcdf(str(path))
+    return path
+
+
+def load_idata(path: str | Path) -> az.InferenceData:
+    """Read an InferenceData written by bayesgmm (or any ArviZ netCDF file)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such fit file: {path}")
+    return az.from_netcdf(str(path))
+
+
+def load_fit(cls: type, path: str | Path) -> Any:
+    """Rebuild a fitted estimator of class ``cls`` from :func:`save_fit` output."""
+    from bayesgmm.priors import GMMPriors
+
+    idata = load_idata(path)
+    meta_json = idata.posterior.attrs.get(_ESTIMATOR_ATTR)
+    if meta_json is None:
+        raise ValueError(f"{path} was not written by {cls.__name__}.save (no estimator attrs).")
+    meta = json.loads(meta_json)
+    params = dict(meta["params"])
+    priors = params.get("priors")
+    if isinstance(priors, dict) and "__priors__" in priors:
+        params["priors"] = GMMPriors.from_dict(priors["__priors__"])
+    estimator = cls(**params)
+    estimator.idata_ = idata
+    estimator.raw_idata_ = idata
+    estimator.n_features_in_ = meta["n_features_in"]
+    if meta["feature_names_in"] is not None:
+        estimator.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
+    config = json.loads(idata.posterior.attrs["bayesgmm_config"])
+    if "observed_data" in idata.groups():
+        from bayesgmm.model import build_model
+
+        estimator.model_ = build_model(
+            idata.observed_data["x"].values,
+            config["n_components"],
+            config["covariance_type"],
+            priors=GMMPriors.from_dict(config["priors"]),
+            ordered=config["ordered"],
+            feature_names=config["feature_names"],
+        )
+    estimator._cache_draws()
+    return estimator

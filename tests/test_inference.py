@@ -1,0 +1,179 @@
+"""NUTS / ADVI / MAP runners: outputs, reproducibility, recovery of simulated truth."""
+
+from __future__ import annotations
+
+import json
+
+import arviz as az
+import numpy as np
+import pytest
+from scipy import stats
+
+import bayesgmm
+from bayesgmm import inference, relabel
+from bayesgmm.model import build_model
+
+TRUE_MEANS = np.array([[-4.0, 0.0], [0.0, 4.0], [4.0, 0.0]])
+TRUE_COVS = np.array(
+    [[[1.0, 0.3], [0.3, 0.8]], [[0.6, 0.0], [0.0, 0.6]], [[0.9, -0.4], [-0.4, 1.2]]]
+)
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    return bayesgmm.make_gmm_data(600, [0.4, 0.35, 0.25], TRUE_MEANS, TRUE_COVS, random_seed=3)
+
+
+def _matched_means(idata: az.InferenceData) -> np.ndarray:
+    """Posterior mean draws (S, K, D) with components matched to the true means."""
+    post = idata.posterior
+    means = post["means"].values.reshape(-1, *post["means"].shape[2:])
+    perms = relabel.pivot(means, reference_means=TRUE_MEANS)
+    return relabel.apply_permutations(means, perms)
+
+
+def _assert_recovers_truth(idata: az.InferenceData) -> None:
+    means = _matched_means(idata)
+    # Every true mean inside the 94% HDIs, family-wise: with six coordinates each marginal
+    # 94% interval misses with probability 6%, so "all six inside" would fail ~31% of data
+    # sets for a perfectly calibrated posterior. Bonferroni: marginal level 1 - 0.06 / 6.
+    hdi = az.hdi(means[None], hdi_prob=1 - 0.06 / TRUE_MEANS.size)  # (K, D, 2)
+    inside = (hdi[..., 0] <= TRUE_MEANS) & (TRUE_MEANS <= hdi[..., 1])
+    assert inside.all(), f"true means outside the HDI: {np.argwhere(~inside)}"
+    # A joint check with a principled bound: the squared Mahalanobis distance of the
+    # 6-vector of true means from the posterior is below the chi2(6) 99.9% quantile.
+    flat = means.reshape(len(means), -1)
+    delta = TRUE_MEANS.ravel() - flat.mean(axis=0)
+    dist = delta @ np.linalg.solve(np.cov(flat, rowvar=False), delta)
+    assert dist < stats.chi2(flat.shape[1]).ppf(0.999)
+
+
+def test_nuts_outputs_and_recovery(simulated) -> None:
+    model = build_model(simulated.X, 3, "full")
+    idata = inference.sample_nuts(
+        model, draws=400, tune=400, chains=2, random_seed=11, progressbar=False
+    )
+    assert {"posterior", "sample_stats", "observed_data", "log_likelihood"} <= set(idata.groups())
+    post = idata.posterior
+    assert post["means"].dims == ("chain", "draw", "component", "feature")
+    assert post["covariances"].shape == (2, 400, 3, 2, 2)
+    assert idata.log_likelihood["x"].shape == (2, 400, 600)
+    config = json.loads(idata.attrs["bayesgmm_config"])
+    assert config["n_components"] == 3 and config["covariance_type"] == "full"
+    assert idata.attrs["sampler"].startswith(("nutpie", "pymc"))
+    assert idata.attrs["bayesgmm_version"] == bayesgmm.__version__
+    # The stored log-likelihood is the marginal mixture density of each point.
+    s = (0, 5)
+    w, mu, cov = (post[v].values[s] for v in ("weights", "means", "covariances"))
+    direct = np.log(
+        sum(w[k] * stats.multivariate_normal.pdf(simulated.X, mu[k], cov[k]) for k in range(3))
+    )
+    np.testing.assert_allclose(idata.log_likelihood["x"].values[s], direct, rtol=1e-10)
+    _assert_recovers_truth(idata)
+    assert int(idata.sample_stats["diverging"].sum()) == 0
+
+
+def test_random_seed_makes_fits_reproducible(faithful) -> None:
+    model = build_model(faithful, 2, "diag")
+    runs = [
+        inference.sample_nuts(
+            model, draws=100, tune=100, chains=2, random_seed=5, progressbar=False
+        )
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(runs[0].posterior["means"], runs[1].posterior["means"])
+    other = inference.sample_nuts(
+        model, draws=100, tune=100, chains=2, random_seed=6, progressbar=False
+    )
+    assert not np.array_equal(runs[0].posterior["means"], other.posterior["means"])
+
+
+@pytest.mark.parametrize("cov_type", ["tied", "spherical"])
+def test_nuts_runs_for_every_covariance_type(faithful, cov_type: str) -> None:
+    Xs = (faithful - faithful.mean(0)) / faithful.std(0)
+    idata = inference.sample_nuts(
+        build_model(Xs, 2, cov_type),
+        draws=150,
+        tune=150,
+        chains=1,
+        random_seed=2,
+        progressbar=False,
+    )
+    cov = idata.posterior["covariances"].values
+    assert np.all(np.isfinite(cov))
+    assert np.all(np.linalg.eigvalsh(cov) > 0)
+
+
+def test_ordered_model_samples_with_generic_backend(faithful_df) -> None:
+    Xs = (faithful_df - faithful_df.mean()) / faithful_df.std()
+    model = build_model(Xs, 2, "diag", ordered="waiting")
+    idata = inference.sample_nuts(
+        model, draws=100, tune=100, chains=1, random_seed=4, progressbar=False
+    )
+    means = idata.posterior["means"].sel(feature="waiting").values
+    assert np.all(np.diff(means, axis=-1) > 0)
+
+
+def test_advi_stores_improving_elbo(faithful) -> None:
+    Xs = (faithful - faithful.mean(0)) / faithful.std(0)
+    idata = inference.fit_advi(
+        build_model(Xs, 2, "diag"), n=3000, random_seed=1, draws=200, progressbar=False
+    )
+    elbo = idata["elbo"]["elbo"].values
+    assert elbo.shape == (3000,)
+    assert np.all(np.isfinite(elbo))
+    # Noisy single-sample estimates: compare averages over the first and last 10%.
+    assert elbo[-300:].mean() > elbo[:300].mean()
+    assert idata.posterior["means"].shape == (1, 200, 2, 2)
+
+
+@pytest.mark.slow  # PyTensor compiles the minibatch graph: about a minute here
+def test_minibatch_advi_runs(faithful) -> None:
+    Xs = (faithful - faithful.mean(0)) / faithful.std(0)
+    idata = inference.fit_advi(
+        build_model(Xs, 2, "diag"),
+        n=1500,
+        minibatch_size=64,
+        random_seed=1,
+        draws=100,
+        progressbar=False,
+    )
+    assert np.all(np.isfinite(idata["elbo"]["elbo"].values))
+    assert idata.log_likelihood["x"].shape == (1, 100, 272)
+
+
+@pytest.mark.slow
+def test_fullrank_advi_recovers_truth(simulated) -> None:
+    idata = inference.fit_advi(
+        build_model(simulated.X, 3, "full"),
+        method="fullrank_advi",
+        n=20000,
+        random_seed=3,
+        draws=2000,
+        progressbar=False,
+    )
+    _assert_recovers_truth(idata)
+
+
+def test_map_is_near_em(faithful) -> None:
+    Xs = (faithful - faithful.mean(0)) / faithful.std(0)
+    model = build_model(Xs, 2, "full")
+    point = inference.fit_map(model, random_seed=0)
+    em = bayesgmm.fit_em(Xs, 2, "full", n_init=3, random_seed=0)
+    perm = np.argsort(point["means"][:, 0])
+    order = np.argsort(em.means[:, 0])
+    # N = 272: priors shift the mode by O(1/N) of the data scale.
+    np.testing.assert_allclose(point["means"][perm], em.means[order], atol=0.05)
+    np.testing.assert_allclose(point["weights"][perm], em.weights[order], atol=0.02)
+
+
+def test_bad_sampler_arguments(faithful) -> None:
+    model = build_model(faithful, 2, "diag")
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        inference.sample_nuts(model, sampler="stan")
+    with pytest.raises(ValueError, match="init must be"):
+        inference.sample_nuts(model, init="kmeans")
+    with pytest.raises(ValueError, match="draws must be"):
+        inference.sample_nuts(model, draws=0)
+    with pytest.raises(ValueError, match="method must be"):
+        inference.fit_advi(model, method="svgd")

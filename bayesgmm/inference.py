@@ -506,6 +506,7 @@ def fit_advi(
     progressbar: bool = True,
     learning_rate: float = 0.01,
     log_likelihood: bool = True,
+    engine: str = "auto",
 ) -> az.InferenceData:
     """Fit a mean-field (``"advi"``) or full-rank (``"fullrank_advi"``) approximation.
 
@@ -522,6 +523,10 @@ def fit_advi(
         Draws from the fitted approximation stored as the posterior (one chain).
     learning_rate : float
         Adam step size (scaled by the data through the data-scaled priors).
+    engine : {"auto", "kernel", "pymc"}
+        "kernel" runs ADVI (:mod:`bayesgmm.advi`) on the compiled density; "pymc" uses
+        ``pm.ADVI`` / ``pm.FullRankADVI``; "auto" picks the kernel unless minibatches or
+        an ordering constraint need PyMC.
 
     Returns
     -------
@@ -530,7 +535,84 @@ def fit_advi(
     """
     if method not in ("advi", "fullrank_advi"):
         raise ValueError(f"method must be 'advi' or 'fullrank_advi'; got {method!r}.")
+    if engine not in ("auto", "kernel", "pymc"):
+        raise ValueError(f"engine must be 'auto', 'kernel' or 'pymc'; got {engine!r}.")
     seed = _seed_int(random_seed)
+    use_kernel = engine == "kernel" or (
+        engine == "auto" and minibatch_size is None and _kernel_supported(model)
+    )
+    if use_kernel and not _kernel_supported(model):
+        raise ValueError("engine='kernel' does not support ordered models; use engine='pymc'.")
+    start = em_initial_point(model, random_seed=seed)
+    if use_kernel:
+        raw, elbo = _advi_kernel(model, method, n, start, seed, draws, learning_rate)
+        used = f"{method}+bayesgmm-kernel"
+    else:
+        raw, elbo = _advi_pymc(
+            model, method, n, minibatch_size, start, seed, draws, progressbar, learning_rate
+        )
+        used = method
+    idata = complete_idata(
+        raw,
+        model,
+        sampler=used,
+        log_likelihood=log_likelihood,
+        extra_attrs={"random_seed": seed, "advi_steps": int(n)},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata.add_groups(
+            {"elbo": xr.Dataset({"elbo": xr.DataArray(elbo, dims=("step",))})},
+        )
+    return idata
+
+
+def _advi_kernel(
+    model: pm.Model,
+    method: str,
+    n: int,
+    start: dict[str, np.ndarray],
+    seed: int,
+    draws: int,
+    learning_rate: float,
+) -> tuple[az.InferenceData, np.ndarray]:
+    from bayesgmm import kernel
+    from bayesgmm.advi import fit_advi_gaussian
+
+    config = _config(model)
+    X = _data(model)
+    spec = kernel.kernel_spec(
+        GMMPriors.from_dict(config["priors"]),
+        config["n_components"],
+        X.shape[1],
+        config["covariance_type"],
+    )
+    pointwise = np.empty(X.shape[0])
+    rng = np.random.default_rng(seed)
+    result = fit_advi_gaussian(
+        lambda theta: kernel.logp_and_grad(theta, X, spec, pointwise),
+        kernel.pack(start, spec),
+        method=method,
+        n=n,
+        learning_rate=learning_rate,
+        rng=rng,
+    )
+    samples = [kernel.unpack(theta, spec) for theta in result.sample(draws, rng)]
+    posterior = {name: np.stack([s[name] for s in samples])[None] for name in samples[0]}
+    return az.from_dict(posterior=posterior), result.elbo
+
+
+def _advi_pymc(
+    model: pm.Model,
+    method: str,
+    n: int,
+    minibatch_size: int | None,
+    start: dict[str, np.ndarray],
+    seed: int,
+    draws: int,
+    progressbar: bool,
+    learning_rate: float,
+) -> tuple[az.InferenceData, np.ndarray]:
     fit_model = model
     if minibatch_size is not None:
         from bayesgmm.model import build_model
@@ -545,7 +627,6 @@ def fit_advi(
             feature_names=config["feature_names"],
             minibatch_size=minibatch_size,
         )
-    start = em_initial_point(model, random_seed=seed)
     with fit_model:
         approx_cls = pm.ADVI if method == "advi" else pm.FullRankADVI
         inference = approx_cls(random_seed=seed, start=start)
@@ -555,20 +636,7 @@ def fit_advi(
             obj_optimizer=pm.adam(learning_rate=learning_rate),
         )
         raw = approx.sample(draws=int(draws), random_seed=seed, return_inferencedata=True)
-    elbo = -np.asarray(approx.hist, dtype=np.float64)
-    idata = complete_idata(
-        raw,
-        model,
-        sampler=method,
-        log_likelihood=log_likelihood,
-        extra_attrs={"random_seed": seed, "advi_steps": int(n)},
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        idata.add_groups(
-            {"elbo": xr.Dataset({"elbo": xr.DataArray(elbo, dims=("step",))})},
-        )
-    return idata
+    return raw, -np.asarray(approx.hist, dtype=np.float64)
 
 
 def fit_map(

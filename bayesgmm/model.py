@@ -203,7 +203,6 @@ def build_model(
     *,
     feature_names: list[str] | None = None,
     minibatch_size: int | None = None,
-    random_seed: int | None = None,
 ) -> pm.Model:
     """Build the PyMC model of a K-component Gaussian mixture.
 
@@ -221,9 +220,8 @@ def build_model(
     feature_names : list of str, optional
         Overrides the DataFrame column names.
     minibatch_size : int, optional
-        Use ``pm.Minibatch`` with ``total_size=N`` (for minibatch ADVI only).
-    random_seed : int, optional
-        Seed of the minibatch stream.
+        Use ``pm.Minibatch`` with ``total_size=N`` (for minibatch ADVI only; the batches
+        are drawn from the random stream seeded by the ADVI run).
 
     Returns
     -------

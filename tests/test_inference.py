@@ -142,17 +142,36 @@ def test_minibatch_advi_runs(faithful) -> None:
     assert idata.log_likelihood["x"].shape == (1, 100, 272)
 
 
-@pytest.mark.slow
-def test_fullrank_advi_recovers_truth(simulated) -> None:
+@pytest.mark.parametrize("method", ["advi", "fullrank_advi"])
+def test_advi_recovers_truth(simulated, method: str) -> None:
     idata = inference.fit_advi(
         build_model(simulated.X, 3, "full"),
-        method="fullrank_advi",
+        method=method,
         n=20000,
         random_seed=3,
         draws=2000,
         progressbar=False,
     )
+    assert idata.attrs["sampler"] == f"{method}+bayesgmm-kernel"
     _assert_recovers_truth(idata)
+    elbo = idata["elbo"]["elbo"].values
+    assert elbo[-2000:].mean() > elbo[:200].mean()
+
+
+def test_pymc_advi_engine(faithful) -> None:
+    Xs = (faithful - faithful.mean(0)) / faithful.std(0)
+    idata = inference.fit_advi(
+        build_model(Xs, 2, "diag"),
+        n=1500,
+        random_seed=1,
+        draws=100,
+        progressbar=False,
+        engine="pymc",
+    )
+    assert idata.attrs["sampler"] == "advi"
+    elbo = idata["elbo"]["elbo"].values
+    assert elbo.shape == (1500,) and np.all(np.isfinite(elbo))
+    assert elbo[-150:].mean() > elbo[:150].mean()
 
 
 def test_map_is_near_em(faithful) -> None:

@@ -32,9 +32,9 @@ _LAZY = {
     "relabel_idata": "bayesgmm.posterior",
     "label_switching_report": "bayesgmm.posterior",
     "collapse_report": "bayesgmm.posterior",
-    "compare": "bayesgmm.compare",
-    "membership": "bayesgmm.compare",
-    "compare_k": "bayesgmm.compare",
+    "compare": "bayesgmm.comparison",
+    "membership": "bayesgmm.comparison",
+    "compare_k": "bayesgmm.comparison",
 }
 
 __all__ = [

@@ -219,6 +219,8 @@ class BayesianGMM(MixtureFacade):
         Diagnostics from :mod:`bayesgmm.posterior` (None for MAP).
     map_ : dict
         The MAP point, when ``method="map"``.
+    weights_, means_, covariances_ : ndarray
+        Posterior means of the (relabeled) weights, means and full covariance matrices.
     """
 
     def __init__(
@@ -335,8 +337,10 @@ class BayesianGMM(MixtureFacade):
             self.collapse_report_ = posterior.collapse_report(self.idata_)
             posterior.warn_if_collapsed(self.collapse_report_)
             if self.method == "nuts" and self.n_components > 1 and self.chains > 1:
+                relabeled = None if self.relabel == "none" else self.idata_
+                method = "stephens" if self.relabel == "none" else self.relabel
                 self.label_report_ = posterior.label_switching_report(
-                    raw, relabeled=self.idata_, method=self.relabel
+                    raw, relabeled=relabeled, method=method
                 )
                 posterior.warn_if_unresolved(self.label_report_)
         self._cache_draws()
@@ -354,6 +358,12 @@ class BayesianGMM(MixtureFacade):
             return values.reshape(n_total, *values.shape[2:])[keep]
 
         self._draws = (flat("weights"), flat("means"), flat("covariances"))
+        # Point summaries with scikit-learn's names: posterior means of the relabeled
+        # draws (meaningful per component only after relabeling).
+        mean = post.mean(("chain", "draw"))
+        self.weights_ = mean["weights"].values
+        self.means_ = mean["means"].values
+        self.covariances_ = mean["covariances"].values
 
     # -- prediction ------------------------------------------------------------------------
 

@@ -152,7 +152,7 @@ def _corr_chol_backward(
         p_row += i
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _logp_grad(
     theta: np.ndarray,
     X: np.ndarray,
@@ -199,6 +199,18 @@ def _logp_grad(
     unit = np.empty(n_cpc)
     for c in range(n_cpc):
         unit[c] = 1.0 / (1.0 + math.exp(-theta[off_cpc + c]))
+    # Far in the tails the transforms round to the boundary (u = 0 or 1, s = 0 or inf, a
+    # weight of 0), where the density is undefined: report -inf so the sampler treats the
+    # step as divergent instead of dividing by zero.
+    for c in range(n_cpc):
+        if not (0.0 < unit[c] < 1.0):
+            return -np.inf
+    for i in range(n_std):
+        if not (0.0 < stds_free[i] < np.inf):
+            return -np.inf
+    for k in range(K):
+        if not weights[k] > 0.0:
+            return -np.inf
     has_corr = n_cpc > 0
     if has_corr:
         for m in range(n_chol):

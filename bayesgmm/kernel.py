@@ -204,13 +204,13 @@ def _logp_grad(
     # step as divergent instead of dividing by zero.
     for c in range(n_cpc):
         if not (0.0 < unit[c] < 1.0):
-            return -np.inf
+            return -math.inf
     for i in range(n_std):
-        if not (0.0 < stds_free[i] < np.inf):
-            return -np.inf
+        if not (0.0 < stds_free[i] < math.inf):
+            return -math.inf
     for k in range(K):
         if not weights[k] > 0.0:
-            return -np.inf
+            return -math.inf
     has_corr = n_cpc > 0
     if has_corr:
         for m in range(n_chol):

@@ -15,8 +15,8 @@ their import time (a test checks this).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from scipy import special, stats
@@ -486,6 +486,33 @@ def _interior(weights: np.ndarray) -> np.ndarray:
 # Initialisation
 # ---------------------------------------------------------------------------------------
 
+_INIT_METHODS = ("auto", "kmeans++", "random", "random_from_data")
+
+# The "auto" search (see _RestartSearch.short_run_selection): _CANDIDATES_PER_RUN * n_init
+# starts each get _SHORT_RUN_ITER EM iterations before n_init of them are run on. Measured
+# on raw Old Faithful, K=3 full (whose best maximum only ~15-19% of single k-means++ or
+# random-row starts reach): after 20 iterations the starts bound for it lead the ranking,
+# after 5-10 they do not yet. With 5 starts per long run, fits reach it for 100 of 100
+# seeds with n_init=10 or 5, and 93 of 100 with n_init=3.
+_CANDIDATES_PER_RUN = 5
+_SHORT_RUN_ITER = 20
+# Random responsibilities are left out of the pool: every component starts at the data
+# mean and 20 iterations barely break that symmetry, so their short-run objective says
+# nothing about where they end.
+_SHORT_RUN_STRATEGIES = ("kmeans++", "random_from_data")
+
+
+def _standardize(X: np.ndarray) -> np.ndarray:
+    """Centred columns divided by their standard deviation (constant columns left as 0).
+
+    Starts are computed on this scale, so that they, like EM itself, do not depend on the
+    units of each feature.
+    """
+    centred = X - X.mean(axis=0)
+    scale = centred.std(axis=0)
+    scale[scale == 0] = 1.0
+    return centred / scale
+
 
 def _kmeans_plus_plus(X: np.ndarray, n_components: int, rng: np.random.Generator) -> np.ndarray:
     """k-means++ seeding (Arthur & Vassilvitskii 2007) with greedy local trials."""
@@ -516,6 +543,7 @@ def _kmeans_plus_plus(X: np.ndarray, n_components: int, rng: np.random.Generator
 def _kmeans_labels(
     X: np.ndarray, n_components: int, rng: np.random.Generator, max_iter: int = 100
 ) -> np.ndarray:
+    """Lloyd's k-means from k-means++ seeds; returns the hard labels."""
     centers = _kmeans_plus_plus(X, n_components, rng)
     sq_norms = np.einsum("nd,nd->n", X, X)
     labels = np.full(X.shape[0], -1)
@@ -538,27 +566,36 @@ def _kmeans_labels(
 
 
 def _initial_responsibilities(
-    X: np.ndarray, n_components: int, init: str, rng: np.random.Generator
+    Z: np.ndarray, n_components: int, init: str, rng: np.random.Generator
 ) -> np.ndarray:
-    n_samples = X.shape[0]
+    """Starting responsibilities (N, K) of one strategy.
+
+    ``Z`` is the standardised data (:func:`_standardize`): distances between points, and
+    so the k-means++ and random-row starts, do not depend on the units of the features.
+    """
+    n_samples = Z.shape[0]
     if init in ("kmeans++", "kmeans"):
         resp = np.zeros((n_samples, n_components))
-        resp[np.arange(n_samples), _kmeans_labels(X, n_components, rng)] = 1.0
+        resp[np.arange(n_samples), _kmeans_labels(Z, n_components, rng)] = 1.0
     elif init == "random":
         resp = rng.uniform(size=(n_samples, n_components))
         resp /= resp.sum(axis=1, keepdims=True)
     elif init == "random_from_data":
-        centers = X[rng.choice(n_samples, size=n_components, replace=False)]
-        dist = np.einsum("nd,nd->n", X, X)[:, None] - 2 * X @ centers.T
+        centers = Z[rng.choice(n_samples, size=n_components, replace=False)]
+        dist = np.einsum("nd,nd->n", Z, Z)[:, None] - 2 * Z @ centers.T
         dist += np.einsum("kd,kd->k", centers, centers)
         resp = np.zeros((n_samples, n_components))
         resp[np.arange(n_samples), np.argmin(dist, axis=1)] = 1.0
     else:
-        raise ValueError(
-            "init must be 'kmeans++', 'random', 'random_from_data' or a mapping with "
-            f"'weights', 'means' and 'covariances'; got {init!r}."
-        )
+        raise ValueError(_init_error(init))
     return resp
+
+
+def _init_error(init: Any) -> str:
+    return (
+        "init must be 'auto', 'kmeans++', 'random', 'random_from_data' or a mapping with "
+        f"'weights', 'means' and 'covariances'; got {init!r}."
+    )
 
 
 def _stats_from_resp(X: np.ndarray, resp: np.ndarray, covariance_type: str) -> SufficientStats:
@@ -748,12 +785,138 @@ def _run_once(
     return params, stats_, trace, converged, n_iter
 
 
+class _Run(NamedTuple):
+    """One EM run from one start."""
+
+    params: GMMParams
+    stats: SufficientStats
+    trace: list[float]
+    converged: bool
+    n_iter: int
+    degenerate: tuple[int, ...]
+
+
+class _RestartSearch:
+    """Runs EM from starts of the initialisation strategies; remembers failed starts.
+
+    A start that hits a singular covariance (only possible with ``reg_covar=0`` and no
+    prior) counts as failed: its run is ``None`` and its :class:`CollapseError` is kept.
+    """
+
+    def __init__(
+        self,
+        Xc: np.ndarray,
+        covariance_type: str,
+        *,
+        tol: float,
+        max_iter: int,
+        reg_covar: float,
+        prior: ConjugatePrior | None,
+        data_cov: np.ndarray,
+        rng: np.random.Generator,
+    ) -> None:
+        self.Xc = Xc
+        self.Z = _standardize(Xc)
+        self.covariance_type = covariance_type
+        self.tol, self.max_iter, self.reg_covar, self.prior = tol, max_iter, reg_covar, prior
+        self.data_cov = data_cov
+        self.rng = rng
+        self.errors: list[CollapseError] = []
+        self.n_starts = 0
+
+    def _start(self, n_components: int, strategy: str) -> GMMParams:
+        resp = _initial_responsibilities(self.Z, n_components, strategy, self.rng)
+        return m_step(
+            _stats_from_resp(self.Xc, resp, self.covariance_type),
+            self.covariance_type,
+            reg_covar=self.reg_covar,
+            prior=self.prior,
+        )
+
+    def _finish(self, outcome: tuple[GMMParams, SufficientStats, list[float], bool, int]) -> _Run:
+        params, stats_, trace, converged, n_iter = outcome
+        degenerate = (
+            degenerate_components(params, stats_.resp_sum, self.data_cov, reg_covar=self.reg_covar)
+            if self.prior is None
+            else ()
+        )
+        return _Run(params, stats_, trace, converged, n_iter, degenerate)
+
+    def run(self, make_start: Callable[[], GMMParams], max_iter: int) -> _Run | None:
+        """EM for at most ``max_iter`` iterations from ``make_start()``."""
+        self.n_starts += 1
+        try:
+            outcome = _run_once(
+                self.Xc,
+                make_start(),
+                tol=self.tol,
+                max_iter=max_iter,
+                reg_covar=self.reg_covar,
+                prior=self.prior,
+            )
+        except CollapseError as exc:
+            self.errors.append(exc)
+            return None
+        return self._finish(outcome)
+
+    def run_strategy(self, n_components: int, strategy: str, max_iter: int) -> _Run | None:
+        return self.run(lambda: self._start(n_components, strategy), max_iter)
+
+    def resume(self, run: _Run) -> _Run | None:
+        """Continue a run up to ``max_iter`` iterations in all, as if never paused."""
+        if run.converged or run.n_iter >= self.max_iter:
+            return run
+        try:
+            params, stats_, trace, converged, n_iter = _run_once(
+                self.Xc,
+                run.params,
+                tol=self.tol,
+                max_iter=self.max_iter - run.n_iter,
+                reg_covar=self.reg_covar,
+                prior=self.prior,
+            )
+        except CollapseError as exc:
+            self.errors.append(exc)
+            return None
+        # trace[0] re-evaluates the objective at run.params, the paused run's last entry.
+        return self._finish((params, stats_, run.trace + trace[1:], converged, run.n_iter + n_iter))
+
+    def short_run_selection(self, n_components: int, n_init: int) -> list[_Run | None]:
+        """The ``"auto"`` search: short runs from many starts, then ``n_init`` long ones.
+
+        Half the long runs (rounded up) go to the starts that lead after the short runs
+        (emEM, Biernacki, Celeux & Govaert 2003; clean ones first, then by objective); the
+        rest to the first k-means++ starts not already chosen, whatever their rank, so that
+        maxima whose basin shows late are still explored as by plain restarts.
+        """
+        short_iter = min(_SHORT_RUN_ITER, self.max_iter)
+        pool: list[tuple[str, _Run]] = []
+        for i in range(_CANDIDATES_PER_RUN * n_init):
+            strategy = _SHORT_RUN_STRATEGIES[i % len(_SHORT_RUN_STRATEGIES)]
+            run = self.run_strategy(n_components, strategy, short_iter)
+            if run is not None:
+                pool.append((strategy, run))
+        # Stable: equal keys keep the order of the starts.
+        ranked = sorted(
+            range(len(pool)), key=lambda i: (bool(pool[i][1].degenerate), -pool[i][1].trace[-1])
+        )
+        chosen = ranked[: n_init - n_init // 2]
+        unranked = [i for i, (strategy, _) in enumerate(pool) if strategy == "kmeans++"]
+        for i in unranked + ranked:
+            if len(chosen) == n_init:
+                break
+            if i not in chosen:
+                chosen.append(i)
+        runs = [self.resume(pool[i][1]) for i in chosen]
+        return runs + [None] * (n_init - len(runs))
+
+
 def fit_em(
     X: Any,
     n_components: int,
     covariance_type: str = "full",
     *,
-    init: str | Mapping[str, Any] | GMMParams | EMResult = "kmeans++",
+    init: str | Mapping[str, Any] | GMMParams | EMResult = "auto",
     n_init: int = 1,
     tol: float = 1e-3,
     max_iter: int = 100,
@@ -770,12 +933,24 @@ def fit_em(
     n_components : int
         Number of components K (1 <= K <= N).
     covariance_type : {"full", "tied", "diag", "spherical"}
-    init : {"kmeans++", "random", "random_from_data"} or mapping
-        How to start each restart: k-means++ seeding followed by Lloyd's k-means
-        (default), random responsibilities, random data points as means, or given
-        ``weights``, ``means`` and ``covariances`` (then one restart is run).
+    init : {"auto", "kmeans++", "random", "random_from_data"} or mapping
+        How to start. The strategies work on per-feature standardised data, so that the
+        start, like EM, does not depend on the units of the features:
+
+        - ``"kmeans++"``: k-means++ seeding followed by Lloyd's k-means, for every restart;
+        - ``"random"``: random responsibilities, for every restart;
+        - ``"random_from_data"``: K distinct rows as centres, nearest-centre assignment;
+        - ``"auto"`` (default): with ``n_init=1`` (or K=1) one ``"kmeans++"`` start. With
+          ``n_init > 1`` a search over ``5 * n_init`` starts, alternately ``"kmeans++"``
+          and ``"random_from_data"``, each given 20 EM iterations (counted in
+          ``max_iter``). Half the ``n_init`` long runs (rounded up) continue the starts
+          with the highest objective by then (emEM, Biernacki, Celeux & Govaert 2003;
+          starts already collapsing last); the others continue the first k-means++ starts
+          not yet chosen, as plain restarts would;
+        - a mapping, :class:`GMMParams` or :class:`EMResult` with ``weights``, ``means``
+          and ``covariances``: one run from these parameters (``n_init`` is ignored).
     n_init : int
-        Restarts. The best non-degenerate restart is kept (by objective).
+        Runs to convergence. The best non-degenerate one is kept (by objective).
     tol : float
         Stop when the objective changes by less than ``tol`` per sample (as scikit-learn).
         ``tol=0`` runs exactly ``max_iter`` iterations.
@@ -831,37 +1006,29 @@ def fit_em(
         user_start = _params_from_user(init, n_components, n_features, covariance_type, reg_covar)
         user_start = user_start._replace(means=user_start.means - center)
         n_init = 1
+    elif init not in (*_INIT_METHODS, "kmeans"):
+        raise ValueError(_init_error(init))
 
-    data_cov = _data_covariance(Xc)
-    runs = []
-    errors: list[CollapseError] = []
-    for _ in range(n_init):
-        try:
-            if user_start is not None:
-                start = user_start
-            else:
-                resp = _initial_responsibilities(Xc, n_components, init, rng)  # type: ignore[arg-type]
-                start = m_step(
-                    _stats_from_resp(Xc, resp, covariance_type),
-                    covariance_type,
-                    reg_covar=reg_covar,
-                    prior=prior,
-                )
-            params, stats_, trace, converged, n_iter = _run_once(
-                Xc, start, tol=tol, max_iter=max_iter, reg_covar=reg_covar, prior=prior
-            )
-        except CollapseError as exc:
-            errors.append(exc)
-            runs.append(None)
-            continue
-        degenerate = (
-            degenerate_components(params, stats_.resp_sum, data_cov, reg_covar=reg_covar)
-            if prior is None
-            else ()
-        )
-        runs.append((params, stats_, trace, converged, n_iter, degenerate))
+    search = _RestartSearch(
+        Xc,
+        covariance_type,
+        tol=tol,
+        max_iter=max_iter,
+        reg_covar=reg_covar,
+        prior=prior,
+        data_cov=_data_covariance(Xc),
+        rng=rng,
+    )
+    if user_start is not None:
+        runs = [search.run(lambda: user_start, max_iter)]
+    elif init == "auto" and n_init > 1 and n_components > 1:
+        runs = search.short_run_selection(n_components, n_init)
+    else:
+        strategy = "kmeans++" if init == "auto" else init
+        runs = [search.run_strategy(n_components, strategy, max_iter) for _ in range(n_init)]
+    errors = search.errors
 
-    objectives = np.array([np.nan if r is None else r[2][-1] for r in runs])
+    objectives = np.array([np.nan if r is None else r.trace[-1] for r in runs])
     if all(r is None for r in runs):
         constant_hint = (
             f" Feature(s) {_describe_features(constant, feature_names)} are constant: drop them."
@@ -869,13 +1036,14 @@ def fit_em(
             else ""
         )
         raise CollapseError(
-            f"all {n_init} EM restart(s) failed: {errors[0]} With reg_covar=0 this happens on "
-            "duplicated points or constant features." + constant_hint
+            f"all {search.n_starts} EM start(s) failed: {errors[0]} With reg_covar=0 this "
+            "happens on duplicated points or constant features." + constant_hint
         )
-    clean = [i for i, r in enumerate(runs) if r is not None and not r[5]]
+    clean = [i for i, r in enumerate(runs) if r is not None and not r.degenerate]
     candidates = clean or [i for i, r in enumerate(runs) if r is not None]
     best = max(candidates, key=lambda i: objectives[i])
-    params, stats_, trace, converged, n_iter, degenerate = runs[best]
+    # candidates holds only runs that did not fail.
+    params, stats_, trace, converged, n_iter, degenerate = cast(_Run, runs[best])
 
     if warn and degenerate:
         counts = ", ".join(f"{k} (N_k={stats_.resp_sum[k]:.3g})" for k in degenerate)

@@ -32,8 +32,10 @@ class GaussianMixtureEM(MixtureFacade):
     max_iter : int
     n_init : int
         Restarts; the best non-degenerate one is kept.
-    init : {"kmeans++", "random", "random_from_data"} or mapping
-        Initialisation, or a mapping with ``weights``, ``means`` and ``covariances``.
+    init : {"auto", "kmeans++", "random", "random_from_data"} or mapping
+        Initialisation (see :func:`bayesgmm.em.fit_em`: ``"auto"`` searches short EM runs
+        from many k-means++ and random-row starts when ``n_init > 1``), or a mapping with
+        ``weights``, ``means`` and ``covariances``.
     prior : None, "default" or :class:`bayesgmm.em.ConjugatePrior`
         ``None`` for maximum likelihood; ``"default"`` for MAP-EM with the data-scaled
         Fraley & Raftery (2007) prior.
@@ -62,7 +64,7 @@ class GaussianMixtureEM(MixtureFacade):
         reg_covar: float = 1e-6,
         max_iter: int = 100,
         n_init: int = 1,
-        init: Any = "kmeans++",
+        init: Any = "auto",
         prior: Any = None,
         random_seed: Any = None,
     ) -> None:

@@ -21,7 +21,6 @@ PyMC is only touched by :func:`compare_k`, which runs fits. See ``docs/compariso
 from __future__ import annotations
 
 import html
-import json
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from bayesgmm.exceptions import (
     DegenerateComponentWarning,
     LabelSwitchingWarning,
 )
+from bayesgmm.idata import idata_config, posterior_draws, thin_indices
 
 __all__ = [
     "ComparisonTable",
@@ -90,17 +90,10 @@ def hdi(draws: np.ndarray, hdi_prob: float = 0.94) -> tuple[np.ndarray, np.ndarr
     low, high : ndarray of shape draws.shape[1:]
     """
     hdi_prob = _check_prob(hdi_prob, "hdi_prob")
-    values = np.sort(np.asarray(draws, dtype=np.float64), axis=0)
-    n_draws = values.shape[0]
-    inc = int(np.floor(hdi_prob * n_draws))
-    n_intervals = n_draws - inc
-    if inc < 1 or n_intervals < 1:
+    n_draws = np.shape(draws)[0]
+    if int(np.floor(hdi_prob * n_draws)) < 1:
         raise ValueError(f"{n_draws} draw(s) are too few for a {hdi_prob:g} HDI; use more draws.")
-    width = values[inc:] - values[:n_intervals]
-    start = np.argmin(width, axis=0)[None]
-    low = np.take_along_axis(values, start, axis=0)[0]
-    high = np.take_along_axis(values, start + inc, axis=0)[0]
-    return low, high
+    return draw_math.hdi_columns(draws, hdi_prob)
 
 
 def _check_prob(value: Any, name: str) -> float:
@@ -118,12 +111,10 @@ def _entropy(prob: np.ndarray) -> np.ndarray:
 
 
 def _thin_indices(n_draws: int, max_draws: int) -> np.ndarray:
-    """Evenly spaced draw indices, at most ``max_draws`` of them."""
+    """Evenly spaced draw indices, at most ``max_draws`` (>= 2, for intervals) of them."""
     if isinstance(max_draws, bool) or int(max_draws) < 2:
         raise ValueError(f"max_draws must be an integer >= 2; got {max_draws!r}.")
-    if n_draws <= max_draws:
-        return np.arange(n_draws)
-    return np.unique(np.linspace(0, n_draws - 1, int(max_draws)).round().astype(np.intp))
+    return thin_indices(n_draws, int(max_draws))
 
 
 # ---------------------------------------------------------------------------------------
@@ -156,69 +147,30 @@ def _as_em_result(fit: Any) -> em_module.EMResult:
 
 
 def _config(idata: az.InferenceData) -> dict[str, Any]:
-    """The model configuration stored by :mod:`bayesgmm.inference`, else inferred."""
-    for attrs in (getattr(idata, "attrs", None) or {}, idata.posterior.attrs):
-        raw = attrs.get("bayesgmm_config")
-        if raw is not None:
-            return json.loads(raw) if isinstance(raw, str) else dict(raw)
-    post = idata.posterior
-    stds_dims = tuple(d for d in post["stds"].dims if d not in ("chain", "draw"))
-    if stds_dims == ("feature",):
-        cov_type = "tied"
-    elif stds_dims == ("component",):
-        cov_type = "spherical"
-    else:
-        cov_type = "full" if "partial_corr_unit" in post else "diag"
-    features = post["feature"].values if "feature" in post.coords else None
-    n_features = post.sizes["feature"]
+    """The stored model configuration, or the part of it the posterior itself implies."""
+    config = idata_config(idata)
+    if config:
+        return config
+    draws = posterior_draws(idata)
     return {
-        "n_components": int(post.sizes["component"]),
-        "covariance_type": cov_type,
-        "feature_names": [str(f) for f in features]
-        if features is not None
-        else [f"x{i}" for i in range(n_features)],
+        "n_components": int(draws.weights.shape[1]),
+        "covariance_type": draws.covariance_type,
+        "feature_names": draws.feature_names,
         "priors": {},
     }
-
-
-def _flat(post: xr.Dataset, name: str, dims: tuple[str, ...]) -> np.ndarray:
-    values = post[name].transpose("chain", "draw", *dims).values
-    return values.reshape(-1, *values.shape[2:])
 
 
 class _Draws:
     """Flattened (S, ...) weights, means and full covariances of a posterior."""
 
     def __init__(self, idata: az.InferenceData) -> None:
-        if "posterior" not in idata.groups():
-            raise ValueError("the InferenceData has no posterior group.")
+        draws = posterior_draws(idata)
         self.config = _config(idata)
-        post = idata.posterior
-        self.n_chains = int(post.sizes["chain"])
-        self.n_draws_per_chain = int(post.sizes["draw"])
-        self.weights = _flat(post, "weights", ("component",))
-        self.means = _flat(post, "means", ("component", "feature"))
+        self.n_chains = draws.n_chains
+        self.n_draws_per_chain = draws.n_draws
+        self.weights, self.means, self.covariances = draws.weights, draws.means, draws.covariances
         self.n_components, self.n_features = self.means.shape[1:]
-        if "covariances" in post:
-            feature_bis = [d for d in post["covariances"].dims if d not in ("chain", "draw")][-1]
-            self.covariances = _flat(post, "covariances", ("component", "feature", feature_bis))
-        else:
-            stds = post["stds"]
-            stds = stds.values.reshape(-1, *stds.shape[2:])
-            unit = None
-            if "partial_corr_unit" in post:
-                unit = post["partial_corr_unit"].values
-                unit = unit.reshape(-1, *unit.shape[2:])
-            self.covariances, _ = draw_math.covariances_from_draws(
-                stds,
-                unit,
-                self.config["covariance_type"],
-                self.n_components,
-                self.n_features,
-            )
-        self.feature_names = [str(f) for f in self.config.get("feature_names") or []] or [
-            f"x{i}" for i in range(self.n_features)
-        ]
+        self.feature_names = draws.feature_names
         self.sampler = str((getattr(idata, "attrs", None) or {}).get("sampler", "unknown"))
 
     @property

@@ -16,6 +16,7 @@ from bayesgmm.parametrization import cholesky_from_cpc
 __all__ = [
     "chunked_draws",
     "covariances_from_draws",
+    "hdi_columns",
     "log_component_density",
     "pointwise_log_likelihood",
     "responsibilities",
@@ -111,3 +112,20 @@ def responsibilities(
         weighted = _weighted(X, weights[part], means[part], covariances[part])
         out[part] = np.exp(weighted - special.logsumexp(weighted, axis=-1, keepdims=True))
     return out
+
+
+def hdi_columns(draws: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
+    """Highest-density interval of every column of ``draws`` (S, ...), along axis 0.
+
+    The shortest interval spanning ``floor(prob * S)`` consecutive sorted draws: ArviZ's
+    algorithm for unimodal, non-circular quantities, vectorised over columns. A single draw
+    gives a zero-width interval.
+    """
+    values = np.sort(np.asarray(draws, dtype=np.float64), axis=0)
+    n_draws = values.shape[0]
+    inc = min(n_draws - 1, int(np.floor(prob * n_draws)))
+    width = values[inc:] - values[: n_draws - inc]
+    start = np.argmin(width, axis=0)[None]
+    low = np.take_along_axis(values, start, axis=0)[0]
+    high = np.take_along_axis(values, start + inc, axis=0)[0]
+    return low, high

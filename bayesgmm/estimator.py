@@ -349,23 +349,16 @@ class BayesianGMM(MixtureFacade):
         return self
 
     def _cache_draws(self) -> None:
-        post = self.idata_.posterior
-        n_total = post.sizes["chain"] * post.sizes["draw"]
-        keep = np.unique(
-            np.linspace(0, n_total - 1, min(n_total, int(self.max_predict_draws))).astype(int)
-        )
+        from bayesgmm.idata import posterior_draws, thin_indices
 
-        def flat(name: str) -> np.ndarray:
-            values = post[name].values
-            return values.reshape(n_total, *values.shape[2:])[keep]
-
-        self._draws = (flat("weights"), flat("means"), flat("covariances"))
+        draws = posterior_draws(self.idata_)
+        keep = thin_indices(draws.weights.shape[0], int(self.max_predict_draws))
+        self._draws = (draws.weights[keep], draws.means[keep], draws.covariances[keep])
         # Point summaries with scikit-learn's names: posterior means of the relabeled
         # draws (meaningful per component only after relabeling).
-        mean = post.mean(("chain", "draw"))
-        self.weights_ = mean["weights"].values
-        self.means_ = mean["means"].values
-        self.covariances_ = mean["covariances"].values
+        self.weights_ = draws.weights.mean(axis=0)
+        self.means_ = draws.means.mean(axis=0)
+        self.covariances_ = draws.covariances.mean(axis=0)
 
     # -- prediction ------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from bayesgmm._validation import check_data
 from bayesgmm.covariance import as_full
+from bayesgmm.draws import hdi_columns
 
 __all__ = [
     "plot_clusters",
@@ -193,28 +194,15 @@ def _posterior_mixture(
 
     At most ``max_draws`` draws: evenly thinned, or a random subset when ``rng`` is given.
     """
-    post = idata.posterior
-    missing = [v for v in ("weights", "means", "covariances") if v not in post]
-    if missing:
-        raise ValueError(
-            f"the posterior lacks {missing}; expected the variables weights, means and "
-            "covariances written by bayesgmm.inference."
-        )
-    weights = post["weights"].transpose("chain", "draw", ...).values
-    means = post["means"].transpose("chain", "draw", ...).values
-    cov = post["covariances"].transpose("chain", "draw", ...).values
-    n_total = weights.shape[0] * weights.shape[1]
-    keep = np.arange(n_total)
-    if max_draws is not None and n_total > max_draws:
-        if rng is None:
-            keep = np.unique(np.linspace(0, n_total - 1, int(max_draws)).astype(int))
-        else:
-            keep = np.sort(rng.choice(n_total, size=int(max_draws), replace=False))
-    return _Mixture(
-        weights.reshape(n_total, -1)[keep],
-        means.reshape(n_total, *means.shape[2:])[keep],
-        cov.reshape(n_total, *cov.shape[2:])[keep],
-    )
+    from bayesgmm.idata import posterior_draws, thin_indices
+
+    draws = posterior_draws(idata)
+    n_total = draws.weights.shape[0]
+    if max_draws is not None and n_total > max_draws and rng is not None:
+        keep = np.sort(rng.choice(n_total, size=int(max_draws), replace=False))
+    else:
+        keep = thin_indices(n_total, max_draws)
+    return _Mixture(draws.weights[keep], draws.means[keep], draws.covariances[keep])
 
 
 def _mixture_of(fit: Any, max_draws: int | None) -> _Mixture:
@@ -227,28 +215,13 @@ def _check_dims(mixture: _Mixture, n_features: int) -> None:
         raise ValueError(f"the fit has {mixture.means.shape[-1]} features but X has {n_features}.")
 
 
-def _hdi(samples: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
-    """Narrowest interval of ``floor(prob * S) + 1`` sorted draws, per column of (S, N).
-
-    The ArviZ algorithm (as :func:`bayesgmm.comparison.hdi`), kept here in numpy so that
-    plotting arrays needs neither ArviZ nor xarray; a single draw gives a zero-width band.
-    """
-    ordered = np.sort(samples, axis=0)
-    n = ordered.shape[0]
-    inc = min(n - 1, int(np.floor(prob * n)))
-    widths = ordered[inc:] - ordered[: n - inc]
-    start = np.argmin(widths, axis=0)
-    columns = np.arange(ordered.shape[1])
-    return ordered[start, columns], ordered[start + inc, columns]
-
-
 def _membership_from_draws(probabilities: np.ndarray, threshold: float, hdi_prob: float):
     """Membership summary of per-draw probabilities (S, N, K)."""
     mean = probabilities.mean(axis=0)
     labels = np.argmax(mean, axis=1)
     rows = np.arange(mean.shape[0])
     per_draw = probabilities[:, rows, labels]  # (S, N): probability of the chosen label
-    low, high = _hdi(per_draw, hdi_prob)
+    low, high = hdi_columns(per_draw, hdi_prob)
     max_probability = mean[rows, labels]
     return _Membership(mean, labels, max_probability, low, high, max_probability < threshold)
 

@@ -22,7 +22,6 @@ See ``docs/posterior-diagnostics.md`` for the thresholds and how to read the rep
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from bayesgmm.exceptions import (
     DegenerateComponentWarning,
     LabelSwitchingWarning,
 )
+from bayesgmm.idata import PosteriorDraws, check_idata, idata_config, posterior_draws
 
 __all__ = [
     "RELABEL_METHODS",
@@ -86,137 +86,6 @@ _DEFAULT_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 # ---------------------------------------------------------------------------------------
 # Reading draws out of an InferenceData
 # ---------------------------------------------------------------------------------------
-
-
-class PosteriorDraws(NamedTuple):
-    """Mixture parameters of every posterior draw, chains flattened (``S = C * T``).
-
-    Attributes
-    ----------
-    weights : ndarray of shape (S, K)
-    means : ndarray of shape (S, K, D)
-    covariances : ndarray of shape (S, K, D, D)
-        Full matrices whatever the covariance type.
-    n_chains, n_draws : int
-        ``C`` and ``T``; draw ``s`` is chain ``s // T``, iteration ``s % T``.
-    covariance_type : str
-    feature_names : list of str
-    """
-
-    weights: np.ndarray
-    means: np.ndarray
-    covariances: np.ndarray
-    n_chains: int
-    n_draws: int
-    covariance_type: str
-    feature_names: list[str]
-
-
-def _check_idata(idata: Any) -> az.InferenceData:
-    if not isinstance(idata, az.InferenceData):
-        raise TypeError(f"expected an arviz.InferenceData, got {type(idata).__name__}.")
-    if "posterior" not in idata.groups():
-        raise ValueError("the InferenceData has no posterior group.")
-    post = idata.posterior
-    missing = [name for name in ("weights", "means") if name not in post]
-    if missing:
-        raise ValueError(
-            f"the posterior lacks {missing}; expected the output of bayesgmm.inference "
-            "(sample_nuts, fit_advi or map_idata)."
-        )
-    return idata
-
-
-def _config(idata: az.InferenceData) -> dict[str, Any]:
-    """The model configuration stored by :mod:`bayesgmm.inference` (empty if absent)."""
-    for attrs in (getattr(idata, "attrs", None) or {}, idata.posterior.attrs):
-        raw = attrs.get("bayesgmm_config")
-        if raw is None:
-            continue
-        try:
-            return json.loads(raw) if isinstance(raw, str) else dict(raw)
-        except (TypeError, ValueError):
-            continue
-    return {}
-
-
-def _stack(post: xr.Dataset, name: str, dims: tuple[str, ...]) -> np.ndarray:
-    """``post[name]`` as float64 with axes (chain*draw, *dims)."""
-    da = post[name]
-    if set(da.dims) != {"chain", "draw", *dims}:
-        raise ValueError(
-            f"posterior variable {name!r} has dims {da.dims}; expected {('chain', 'draw', *dims)}."
-        )
-    values = np.asarray(da.transpose("chain", "draw", *dims).values, dtype=np.float64)
-    return values.reshape(-1, *values.shape[2:])
-
-
-def _covariance_type(post: xr.Dataset, config: Mapping[str, Any]) -> str:
-    if config.get("covariance_type"):
-        return str(config["covariance_type"])
-    if "stds" not in post:
-        return "full"
-    dims = set(post["stds"].dims) - {"chain", "draw"}
-    if dims == {"component", "feature"}:
-        pcu = post.get("partial_corr_unit")
-        return "full" if pcu is not None and "component" in pcu.dims else "diag"
-    if dims == {"component"}:
-        return "spherical"
-    if dims == {"feature"}:
-        return "tied"
-    return "full"
-
-
-def posterior_draws(idata: az.InferenceData) -> PosteriorDraws:
-    """Weights, means and full covariances of every draw, chains flattened.
-
-    Uses the ``covariances`` variable when present; otherwise rebuilds the matrices from
-    ``stds`` (and ``partial_corr_unit``) with :func:`bayesgmm.draws.covariances_from_draws`.
-
-    Parameters
-    ----------
-    idata : arviz.InferenceData
-        Output of :mod:`bayesgmm.inference` (or :func:`relabel_idata`).
-
-    Returns
-    -------
-    PosteriorDraws
-    """
-    idata = _check_idata(idata)
-    post = idata.posterior
-    config = _config(idata)
-    weights = _stack(post, "weights", ("component",))
-    means = _stack(post, "means", ("component", "feature"))
-    _, n_comp, n_features = means.shape
-    cov_type = _covariance_type(post, config)
-    if "covariances" in post:
-        cov = _stack(post, "covariances", ("component", "feature", "feature_bis"))
-    elif "stds" in post:
-        std_dims = tuple(d for d in post["stds"].dims if d not in ("chain", "draw"))
-        std_dims = tuple(d for d in ("component", "feature") if d in std_dims)
-        stds = _stack(post, "stds", std_dims)
-        unit = None
-        if "partial_corr_unit" in post:
-            unit_dims = tuple(
-                d for d in ("component", "corr_pair") if d in post["partial_corr_unit"].dims
-            )
-            unit = _stack(post, "partial_corr_unit", unit_dims)
-        cov, _ = draw_math.covariances_from_draws(stds, unit, cov_type, n_comp, n_features)
-    else:
-        raise ValueError("the posterior has neither 'covariances' nor 'stds'.")
-    if "feature" in post.coords:
-        names = [str(v) for v in post["feature"].values]
-    else:
-        names = list(config.get("feature_names") or [f"x{i}" for i in range(n_features)])
-    return PosteriorDraws(
-        weights,
-        means,
-        np.asarray(cov, dtype=np.float64),
-        int(post.sizes["chain"]),
-        int(post.sizes["draw"]),
-        cov_type,
-        names,
-    )
 
 
 def _observed(idata: az.InferenceData, what: str) -> np.ndarray:
@@ -568,7 +437,7 @@ def relabel_idata(
     iteration (slower, bounded memory). ECR streams the probabilities in blocks to build
     the (S, N) allocations.
     """
-    idata = _check_idata(idata)
+    idata = check_idata(idata)
     if method not in RELABEL_METHODS:
         raise ValueError(f"method must be one of {RELABEL_METHODS}; got {method!r}.")
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
@@ -683,7 +552,7 @@ def label_invariant_summary(idata: az.InferenceData, points: Any = None) -> pd.D
         ``sd``, ``ess_bulk``, ``ess_tail``, ``r_hat`` (rank-normalised split R-hat and
         bulk / tail ESS from ArviZ). ``attrs["points"]`` holds the points.
     """
-    idata = _check_idata(idata)
+    idata = check_idata(idata)
     draws = posterior_draws(idata)
     n_features = draws.means.shape[2]
     X = None
@@ -827,7 +696,7 @@ def count_switches(
     pandas.DataFrame
         Indexed by chain.
     """
-    idata = _check_idata(idata)
+    idata = check_idata(idata)
     _, perms = _permutations_for(idata, relabeled, method, relabel_kwargs)
     post = idata.posterior
     return _switch_table(perms, int(post.sizes["chain"]), int(post.sizes["draw"]))
@@ -1025,7 +894,7 @@ def label_switching_report(
         brought max R-hat to 1.003 and min bulk ESS to 1850; label-invariant R-hat 1.001 —
         the fit is fine after relabeling."
     """
-    idata = _check_idata(idata)
+    idata = check_idata(idata)
     relabeled, perms = _permutations_for(idata, relabeled, method, relabel_kwargs)
     method = str(relabeled.attrs.get("relabel_method", method))
     n_chains = int(idata.posterior.sizes["chain"])
@@ -1322,7 +1191,7 @@ def collapse_report(
     -------
     CollapseReport
     """
-    idata = _check_idata(idata)
+    idata = check_idata(idata)
     if not (np.isfinite(rtol) and rtol > 0):
         raise ValueError(f"rtol must be a positive number; got {rtol!r}.")
     draws = posterior_draws(idata)
@@ -1358,7 +1227,7 @@ def collapse_report(
     any_all = float(collapsed.any(axis=1).mean())
     any_few = float(flags.few_points.any(axis=1).mean())
     any_singular = float(flags.singular.any(axis=1).mean())
-    std_family = (_config(idata).get("priors") or {}).get("std_family")
+    std_family = (idata_config(idata).get("priors") or {}).get("std_family")
     message = _collapse_message(
         table,
         any_all,
@@ -1436,7 +1305,7 @@ def occupied_components(
     pandas.Series
         Index ``n_occupied`` = 1..K, values the posterior probability of each count.
     """
-    idata = _check_idata(idata)
+    idata = check_idata(idata)
     if criterion not in ("allocations", "weights"):
         raise ValueError(f"criterion must be 'allocations' or 'weights'; got {criterion!r}.")
     limit = 1.0 if threshold is None else float(threshold)
@@ -1448,7 +1317,7 @@ def occupied_components(
         if "observed_data" in idata.groups():
             n_obs = _observed(idata, "occupied_components").shape[0]
         else:
-            n_obs = _config(idata).get("n_samples")
+            n_obs = idata_config(idata).get("n_samples")
         if n_obs is None:
             raise ValueError("criterion='weights' needs N: store observed_data in the idata.")
         counts = (int(n_obs) * draws.weights >= limit).sum(axis=1)

@@ -878,8 +878,16 @@ def _trace_legend(ax: Any, colors: list[Any], n_chains: int) -> None:
 _INDEX_COLUMNS = ("component", "feature", "features", "feature(s)", "feature_bis")
 
 
+def _is_string_index(index: Any) -> bool:
+    from pandas.api.types import is_string_dtype
+
+    return bool(is_string_dtype(index))
+
+
 def _row_labels(frame: Any) -> list[str]:
-    if frame.index.dtype == object:  # compare() indexes rows by names like "means[0, waiting]"
+    # compare() indexes rows by names like "means[0, waiting]" (object or, in pandas 3,
+    # string dtype).
+    if frame.index.dtype == object or _is_string_index(frame.index):
         return [str(i) for i in frame.index]
     keys = [c for c in _INDEX_COLUMNS if c in frame.columns]
     labels = []

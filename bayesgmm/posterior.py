@@ -60,6 +60,7 @@ __all__ = [
     "posterior_draws",
     "relabel_idata",
     "relabeling_diagnostics",
+    "unrelabel_idata",
     "warn_if_collapsed",
     "warn_if_unresolved",
 ]
@@ -360,6 +361,31 @@ def _stored_permutations(idata: az.InferenceData) -> np.ndarray | None:
     da = idata[PERMUTATION_GROUP]["permutation"].transpose("chain", "draw", "component")
     values = np.asarray(da.values, dtype=np.intp)
     return values.reshape(-1, values.shape[-1])
+
+
+def unrelabel_idata(idata: az.InferenceData) -> az.InferenceData | None:
+    """The draws as sampled, rebuilt from the output of :func:`relabel_idata`.
+
+    Applies the inverse of the stored permutations to every posterior variable with a
+    ``component`` dim and drops the relabeling attrs. Returns ``None`` when ``idata`` holds
+    no permutations (it was never relabeled).
+    """
+    perms = _stored_permutations(idata)
+    if perms is None:
+        return None
+    raw = _permute_dataset(idata.posterior, relabel.invert_permutations(perms))
+    raw.attrs = {k: v for k, v in raw.attrs.items() if not str(k).startswith("relabel_")}
+    groups = {
+        group: raw if group == "posterior" else idata[group]
+        for group in idata.groups()
+        if group != PERMUTATION_GROUP
+    }
+    attrs = {
+        k: v
+        for k, v in (getattr(idata, "attrs", None) or {}).items()
+        if not str(k).startswith("relabel_")
+    }
+    return az.InferenceData(attrs=attrs, warn_on_custom_groups=False, **groups)
 
 
 def relabel_idata(

@@ -1,16 +1,18 @@
 // MathJax 3 configuration for pymdownx.arithmatex (generic mode), as in the
 // mkdocs-material documentation: typeset \( \) and \[ \] inside .arithmatex only, and
-// re-typeset after every instant-navigation page change.
+// re-typeset after every instant-navigation page change. Notebook pages (mkdocs-jupyter)
+// keep $...$ delimiters, so those are accepted inside their markdown cells too.
 window.MathJax = {
   tex: {
-    inlineMath: [["\\(", "\\)"]],
-    displayMath: [["\\[", "\\]"]],
+    inlineMath: [["\\(", "\\)"], ["$", "$"]],
+    displayMath: [["\\[", "\\]"], ["$$", "$$"]],
     processEscapes: true,
     processEnvironments: true,
   },
   options: {
     ignoreHtmlClass: ".*|",
-    processHtmlClass: "arithmatex",
+    // Rendered notebook markdown keeps its $...$ and sits in .jp-MarkdownOutput.
+    processHtmlClass: "arithmatex|jp-MarkdownOutput",
   },
 };
 

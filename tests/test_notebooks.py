@@ -1,0 +1,115 @@
+"""The notebooks run top to bottom without errors, and their committed forms agree.
+
+Executing a notebook runs its NUTS fits (about a minute for ``01_old_faithful``); it is part
+of the default run so that CI executes every notebook. The consistency checks are cheap: the
+committed notebook was executed in one clean pass, its code is what its generator script
+writes, and the copy rendered by the docs site has the same code cells.
+
+The kernel is ``python3``: jupyter_client resolves it to the current interpreter through
+ipykernel's native kernel spec, so no ``jupyter kernelspec install`` is needed in a fresh
+environment that has ipykernel.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+DOCS_NOTEBOOK_DIR = ROOT / "docs" / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+CELL_TIMEOUT = 300  # seconds per cell
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def _code_sources(nb: nbformat.NotebookNode) -> list[str]:
+    return [cell.source for cell in nb.cells if cell.cell_type == "code"]
+
+
+def test_notebooks_found() -> None:
+    assert NOTEBOOK_DIR / "01_old_faithful.ipynb" in NOTEBOOKS
+
+
+def test_python3_kernel_resolves_to_an_interpreter() -> None:
+    """The kernel name the notebooks and the test use is known to jupyter_client."""
+    pytest.importorskip("ipykernel")
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    assert spec.language == "python"
+    assert spec.argv and "ipykernel" in " ".join(spec.argv)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_executes(path: Path, tmp_path: Path) -> None:
+    """Every cell runs without error, in a fresh kernel, on a copy of the notebook."""
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    copy = tmp_path / path.name
+    shutil.copyfile(path, copy)
+    nb = _read(copy)
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
+    )
+    client.execute()  # raises CellExecutionError, naming the cell, on the first error
+    errors = [
+        output
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.output_type == "error"
+    ]
+    assert errors == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_notebook_was_executed_in_one_clean_pass(path: Path) -> None:
+    """Execution counts run 1, 2, 3, ... over the code cells, and no output is an error.
+
+    Outputs are machine-generated: a re-run cell, a skipped cell or a hand-edited output
+    would break the sequence.
+    """
+    nb = _read(path)
+    code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert code_cells
+    counts = [cell.execution_count for cell in code_cells]
+    assert counts == list(range(1, len(code_cells) + 1))
+    for cell in code_cells:
+        assert all(output.output_type != "error" for output in cell.outputs), cell.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_docs_copy_has_the_same_code(path: Path) -> None:
+    """``docs/notebooks/<name>`` (rendered by mkdocs-jupyter) cannot drift from the source."""
+    docs_copy = DOCS_NOTEBOOK_DIR / path.name
+    assert docs_copy.exists(), f"copy {path.name} to docs/notebooks/ (see its generator)"
+    assert _code_sources(_read(docs_copy)) == _code_sources(_read(path))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_matches_its_generator(path: Path) -> None:
+    """A notebook built by ``notebooks/make_<name>.py`` holds exactly the cells it writes."""
+    script = NOTEBOOK_DIR / f"make_{path.stem}.py"
+    if not script.exists():
+        pytest.skip(f"{path.name} has no generator script")
+    spec = importlib.util.spec_from_file_location(f"_make_{path.stem}", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    built = module.build()
+    committed = _read(path)
+    assert [(c.cell_type, c.source) for c in committed.cells] == [
+        (c.cell_type, c.source) for c in built.cells
+    ]

@@ -158,6 +158,15 @@ def _format_summary(summary: dict[str, Any], *, map_em: bool) -> str:
     return "\n".join(lines)
 
 
+def _timed_with_warnings(run: Any) -> tuple[Any, list[Any], float]:
+    """Call ``run()`` recording every warning (printed later as one-liners) and its time."""
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run()
+    return result, caught, time.perf_counter() - start
+
+
 def _emit_warnings(caught: Sequence[warnings.WarningMessage], stream: TextIO) -> None:
     seen = set()
     for w in caught:
@@ -588,11 +597,7 @@ def _demo_bayes_fit(state: DemoState) -> None:
         progressbar=state.progressbar,
         random_seed=state.seed,
     )
-    start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model.fit(data)
-    elapsed = time.perf_counter() - start
+    _, caught, elapsed = _timed_with_warnings(lambda: model.fit(data))
     # The label-switching and collapse warnings repeat the reports printed in the next step.
     _emit_fit_warnings(
         caught, state.stream, skip=(LabelSwitchingWarning, DegenerateComponentWarning)
@@ -1084,11 +1089,7 @@ def _fit_bayes(args: argparse.Namespace, frame: Any, names: list[str], head: str
         progressbar=_progressbar(args.progressbar),
         random_seed=args.seed,
     )
-    start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model.fit(frame)
-    elapsed = time.perf_counter() - start
+    _, caught, elapsed = _timed_with_warnings(lambda: model.fit(frame))
     _emit_fit_warnings(caught, sys.stderr)
     idata = model.idata_
     sampler = idata.attrs.get("sampler", args.method)

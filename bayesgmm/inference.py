@@ -26,6 +26,8 @@ import pymc as pm
 import xarray as xr
 
 from bayesgmm import draws as draw_math
+from bayesgmm.covariance import as_full
+from bayesgmm.em import fit_em
 from bayesgmm.model import default_start
 from bayesgmm.parametrization import cpc_from_cholesky
 from bayesgmm.priors import GMMPriors
@@ -83,8 +85,6 @@ def em_initial_point(model: pm.Model, random_seed: Any = None) -> dict[str, np.n
     Chains started here begin in one labelling of the K! symmetric modes and skip the
     long transient from a symmetric start. The MAP prior keeps components from collapsing.
     """
-    from bayesgmm.em import fit_em
-
     config = _config(model)
     X = _data(model)
     k, cov_type = config["n_components"], config["covariance_type"]
@@ -92,8 +92,6 @@ def em_initial_point(model: pm.Model, random_seed: Any = None) -> dict[str, np.n
         warnings.simplefilter("ignore")
         fit = fit_em(X, k, cov_type, n_init=3, prior="default", random_seed=random_seed)
     n_features = X.shape[1]
-    from bayesgmm.covariance import as_full
-
     cov = as_full(fit.covariances, cov_type, k, n_features)
     sd = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
     weights = np.clip(fit.weights, 1e-6, None)
@@ -244,7 +242,7 @@ def complete_idata(
     attrs.update(extra_attrs or {})
     for group in out.groups():
         out[group].attrs.update(attrs)
-    out.attrs = dict(attrs) if hasattr(out, "attrs") else attrs
+    out.attrs = dict(attrs)
     return out
 
 

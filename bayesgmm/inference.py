@@ -26,6 +26,7 @@ import pymc as pm
 import xarray as xr
 
 from bayesgmm import draws as draw_math
+from bayesgmm import kernel
 from bayesgmm.covariance import as_full
 from bayesgmm.em import fit_em
 from bayesgmm.model import default_start
@@ -70,6 +71,7 @@ def _data(model: pm.Model) -> np.ndarray:
 
 
 def _kernel_supported(model: pm.Model) -> bool:
+    """Whether the compiled kernel covers this model (no ordering, no minibatches)."""
     config = _config(model)
     return config.get("ordered") is None and not config.get("minibatch_size")
 
@@ -320,43 +322,21 @@ def _sample_kernel(
     target_accept: float | None,
 ) -> az.InferenceData:
     import nutpie
-    from nutpie.compiled_pyfunc import from_pyfunc
 
-    from bayesgmm import kernel
+    from bayesgmm._nutpie import kernel_model
 
     config = _config(model)
     X = _data(model)
-    k, cov_type = config["n_components"], config["covariance_type"]
     priors = GMMPriors.from_dict(config["priors"])
-    spec = kernel.kernel_spec(priors, k, X.shape[1], cov_type)
-    logp_grad = kernel.logp_and_grad
-    kernel.logp_and_grad(np.zeros(spec.ndim), X, spec)  # compile (or load) before timing
-
-    def make_logp_fn():
-        pointwise = np.empty(X.shape[0])
-        return lambda theta: logp_grad(theta, X, spec, pointwise)
-
-    shapes = {name: np.shape(v) for name, v in kernel.unpack(np.zeros(spec.ndim), spec).items()}
-
-    def make_expand_fn(*_seeds):
-        return lambda theta: kernel.unpack(theta, spec)
-
+    spec = kernel.kernel_spec(priors, config["n_components"], X.shape[1], config["covariance_type"])
     starts = [kernel.pack(p, spec) for p in init_points] if init_points else None
 
-    def make_initial_point(seed_: int) -> np.ndarray:
-        if starts is None:
-            return np.random.default_rng(seed_).uniform(-2, 2, size=spec.ndim)
+    def initial_point(seed_: int) -> np.ndarray:
+        if starts is None:  # PyMC's "jitter" start: uniform(-1, 1) on the free scale
+            return np.random.default_rng(seed_).uniform(-1, 1, size=spec.ndim)
         return starts[int(seed_) % len(starts)].copy()
 
-    compiled = from_pyfunc(
-        spec.ndim,
-        make_logp_fn,
-        make_expand_fn,
-        [np.dtype("float64")] * len(shapes),
-        list(shapes.values()),
-        list(shapes),
-        make_initial_point_fn=make_initial_point if starts is not None else None,
-    )
+    compiled = kernel_model(kernel.kernel_buffer(X, spec), spec, initial_point)
     kwargs = {}
     if target_accept is not None:
         kwargs["target_accept"] = target_accept
@@ -431,7 +411,7 @@ def sample_nuts(
     elif default_start(model):
         init_points = [_jitter(default_start(model), rng, 0.05) for _ in range(int(chains))]
     start = time.perf_counter()
-    if backend == "nutpie" and _kernel_supported(model):
+    if backend == "nutpie" and _kernel_supported(model) and kernel.available():
         raw = _sample_kernel(
             model, int(draws), int(tune), int(chains), seed, init_points, progressbar, target_accept
         )
@@ -537,7 +517,10 @@ def fit_advi(
         raise ValueError(f"engine must be 'auto', 'kernel' or 'pymc'; got {engine!r}.")
     seed = _seed_int(random_seed)
     use_kernel = engine == "kernel" or (
-        engine == "auto" and minibatch_size is None and _kernel_supported(model)
+        engine == "auto"
+        and minibatch_size is None
+        and _kernel_supported(model)
+        and kernel.available()
     )
     if use_kernel and not _kernel_supported(model):
         raise ValueError("engine='kernel' does not support ordered models; use engine='pymc'.")
@@ -574,7 +557,6 @@ def _advi_kernel(
     draws: int,
     learning_rate: float,
 ) -> tuple[az.InferenceData, np.ndarray]:
-    from bayesgmm import kernel
     from bayesgmm.advi import fit_advi_gaussian
 
     config = _config(model)
@@ -585,10 +567,10 @@ def _advi_kernel(
         X.shape[1],
         config["covariance_type"],
     )
-    pointwise = np.empty(X.shape[0])
+    buffer, pointwise = kernel.kernel_buffer(X, spec), np.empty(X.shape[0])
     rng = np.random.default_rng(seed)
     result = fit_advi_gaussian(
-        lambda theta: kernel.logp_and_grad(theta, X, spec, pointwise),
+        lambda theta: kernel.logp_and_grad(theta, buffer, pointwise),
         kernel.pack(start, spec),
         method=method,
         n=n,

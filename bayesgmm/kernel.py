@@ -1,11 +1,15 @@
-"""A compiled log density and gradient of the Bayesian GMM, for nutpie.
+"""A compiled log density and gradient of the Bayesian GMM, for nutpie and ADVI.
 
 PyTensor evaluates the model graph op by op: about 200 ops, so 100-250 microseconds per
 gradient on Old Faithful whatever the backend. NUTS needs ~50,000 gradients for
 2 chains x 2000 iterations, and that overhead, not the arithmetic, dominated the run time.
-This module evaluates the *same* density (the same transforms, priors and parameter order
-as :func:`bayesgmm.model.build_model`, checked against PyMC's own ``compile_logp`` /
-``compile_dlogp`` in the tests) in one numba function with a hand-written reverse pass.
+``bayesgmm/_kernel.c`` evaluates the *same* density (the same transforms, priors and
+parameter order as :func:`bayesgmm.model.build_model`, checked against PyMC's own
+``compile_logp`` / ``compile_dlogp`` in the tests) in one pass with a hand-written reverse
+pass. It is compiled when the package is installed, not at first use (a numba version
+spent 3-5 s compiling on a first run), and nutpie calls it through a C function pointer,
+so chains run in parallel threads without the GIL. This module holds the Python side:
+flattening the priors, packing the data buffer and the ctypes bindings.
 
 Unconstrained vector layout (PyMC's ``model.value_vars`` order):
 ``weights_simplex__`` (K-1), ``means`` (K*D), ``stds_log__`` (n_std),
@@ -14,19 +18,29 @@ Unconstrained vector layout (PyMC's ``model.value_vars`` order):
 
 from __future__ import annotations
 
-import math
+import ctypes
+import functools
 from typing import Any, NamedTuple
 
-import numba
 import numpy as np
 
 from bayesgmm.parametrization import corr_pairs, cpc_beta_parameters
 from bayesgmm.priors import STD_FAMILIES, GMMPriors
 
-__all__ = ["KernelSpec", "kernel_spec", "logp_and_grad", "pack", "unpack"]
+__all__ = [
+    "HEADER",
+    "KernelSpec",
+    "available",
+    "expand",
+    "kernel_buffer",
+    "kernel_spec",
+    "logp_and_grad",
+    "nutpie_callbacks",
+    "pack",
+    "unpack",
+]
 
 COV_CODES = {"full": 0, "tied": 1, "diag": 2, "spherical": 3}
-LOG_2PI = math.log(2.0 * math.pi)
 
 
 class KernelSpec(NamedTuple):
@@ -97,275 +111,137 @@ def kernel_spec(
 
 
 # ---------------------------------------------------------------------------------------
-# The compiled kernel
+# The compiled kernel (bayesgmm/_kernel.c, built when the package is installed)
 # ---------------------------------------------------------------------------------------
 
+# Layout of the float64 buffer that carries the data and the priors into the kernel (one
+# flat array, so that a C callback receives it as a single pointer): header
+# [n_samples, n_features, n_components, cov_code, std_family, n_std, n_cpc, alpha,
+# buffer length], then mean_loc (D), mean_scale (D), std_p1 (n_std), std_p2 (n_std),
+# cpc_beta (n_cpc) and X row-major (N * D).
+HEADER = 9
 
-@numba.njit(cache=True)
-def _std_index(cov_code: int, k: int, d: int, n_features: int) -> int:
-    if cov_code == 3:  # spherical
-        return k
-    if cov_code == 1:  # tied
-        return d
-    return k * n_features + d
-
-
-@numba.njit(cache=True)
-def _build_corr_chol(cpc: np.ndarray, n_features: int, out: np.ndarray, rem: np.ndarray) -> None:
-    """C-vine CPCs (in (-1, 1), row-major lower pairs) -> Cholesky factor ``out`` (D, D)."""
-    p = 0
-    out[:, :] = 0.0
-    out[0, 0] = 1.0
-    for i in range(1, n_features):
-        r = 1.0
-        for j in range(i):
-            rem[i, j] = r
-            value = cpc[p] * math.sqrt(r)
-            out[i, j] = value
-            r -= value * value
-            p += 1
-        rem[i, i] = r
-        out[i, i] = math.sqrt(r)
+_DOUBLE_P = ctypes.POINTER(ctypes.c_double)
 
 
-@numba.njit(cache=True)
-def _corr_chol_backward(
-    cpc: np.ndarray,
-    chol: np.ndarray,
-    rem: np.ndarray,
-    grad_chol: np.ndarray,
-    n_features: int,
-    grad_cpc: np.ndarray,
-) -> None:
-    """Reverse pass of :func:`_build_corr_chol`: d/d cpc from d/d chol (lower part)."""
-    p_row = 0
-    for i in range(1, n_features):
-        g_rem = grad_chol[i, i] * 0.5 / chol[i, i]
-        for j in range(i - 1, -1, -1):
-            r = rem[i, j]
-            sq = math.sqrt(r)
-            value = chol[i, j]
-            g_value = grad_chol[i, j] - 2.0 * value * g_rem
-            grad_cpc[p_row + j] += g_value * sq
-            if j > 0:  # rem before the first pair is the constant 1
-                g_rem = g_rem + g_value * cpc[p_row + j] * 0.5 / sq
-        p_row += i
+@functools.cache
+def _library() -> ctypes.CDLL | None:
+    """The compiled kernel's shared library, or None when it was not built."""
+    try:
+        from bayesgmm import _kernel
+    except ImportError:
+        return None
+    lib = ctypes.CDLL(_kernel.__file__)
+    lib.bgmm_logp_grad.restype = ctypes.c_double
+    lib.bgmm_logp_grad.argtypes = [_DOUBLE_P, _DOUBLE_P, _DOUBLE_P, _DOUBLE_P]
+    lib.bgmm_expand.restype = None
+    lib.bgmm_expand.argtypes = [_DOUBLE_P, _DOUBLE_P, _DOUBLE_P]
+    return lib
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _logp_grad(
-    theta: np.ndarray,
-    X: np.ndarray,
-    cov_code: int,
-    n_components: int,
-    alpha: float,
-    mean_loc: np.ndarray,
-    mean_scale: np.ndarray,
-    std_family: int,
-    std_p1: np.ndarray,
-    std_p2: np.ndarray,
-    cpc_beta: np.ndarray,
-    n_std: int,
-    n_cpc: int,
-    grad: np.ndarray,
-    pointwise: np.ndarray,
-) -> float:
-    n_samples, n_features = X.shape
-    K = n_components
-    D = n_features
-    grad[:] = 0.0
-    # ---- unpack -------------------------------------------------------------------------
-    off_means = K - 1
-    off_std = off_means + K * D
-    off_cpc = off_std + n_std
-    # weights: PyMC's simplex transform, zeta = [theta, -sum(theta)], w = softmax(zeta)
-    zeta = np.empty(K)
-    total = 0.0
-    for k in range(K - 1):
-        zeta[k] = theta[k]
-        total += theta[k]
-    zeta[K - 1] = -total
-    zmax = zeta.max()
-    weights = np.exp(zeta - zmax)
-    norm = weights.sum()
-    weights /= norm
-    log_weights = zeta - zmax - math.log(norm)
-    means = theta[off_means:off_std].reshape((K, D))
-    stds_free = np.exp(theta[off_std:off_cpc])
-    n_pairs = D * (D - 1) // 2
-    n_chol = K if cov_code == 0 else 1
-    chol = np.zeros((n_chol, D, D))
-    rem = np.zeros((n_chol, D, D))
-    unit = np.empty(n_cpc)
-    for c in range(n_cpc):
-        unit[c] = 1.0 / (1.0 + math.exp(-theta[off_cpc + c]))
-    # Far in the tails the transforms round to the boundary (u = 0 or 1, s = 0 or inf, a
-    # weight of 0), where the density is undefined: report -inf so the sampler treats the
-    # step as divergent instead of dividing by zero.
-    for c in range(n_cpc):
-        if not (0.0 < unit[c] < 1.0):
-            return -math.inf
-    for i in range(n_std):
-        if not (0.0 < stds_free[i] < math.inf):
-            return -math.inf
-    for k in range(K):
-        if not weights[k] > 0.0:
-            return -math.inf
-    has_corr = n_cpc > 0
-    if has_corr:
-        for m in range(n_chol):
-            cpc = 2.0 * unit[m * n_pairs : (m + 1) * n_pairs] - 1.0
-            _build_corr_chol(cpc, D, chol[m], rem[m])
-    else:
-        for m in range(n_chol):
-            for d in range(D):
-                chol[m, d, d] = 1.0
-    stds = np.empty((K, D))
-    log_det = np.zeros(K)
-    for k in range(K):
-        m = k if cov_code == 0 else 0
-        for d in range(D):
-            s = stds_free[_std_index(cov_code, k, d, D)]
-            stds[k, d] = s
-            log_det[k] += math.log(s) + math.log(chol[m, d, d])
-    # ---- likelihood and its reverse pass -------------------------------------------------
-    resp_sum = np.zeros(K)
-    g_means = np.zeros((K, D))
-    g_stds = np.zeros((K, D))
-    g_chol = np.zeros((n_chol, D, D))
-    a = np.empty(K)
-    c = np.empty((K, D))
-    z = np.empty((K, D))
-    v = np.empty(D)
-    const = 0.5 * D * LOG_2PI
-    loglik = 0.0
-    for n in range(n_samples):
-        for k in range(K):
-            m = k if cov_code == 0 else 0
-            quad = 0.0
-            for i in range(D):
-                c[k, i] = (X[n, i] - means[k, i]) / stds[k, i]
-                acc = c[k, i]
-                for j in range(i):
-                    acc -= chol[m, i, j] * z[k, j]
-                z[k, i] = acc / chol[m, i, i]
-                quad += z[k, i] * z[k, i]
-            a[k] = log_weights[k] - log_det[k] - 0.5 * quad - const
-        amax = a.max()
-        s = 0.0
-        for k in range(K):
-            s += math.exp(a[k] - amax)
-        lse = amax + math.log(s)
-        pointwise[n] = lse
-        loglik += lse
-        for k in range(K):
-            r = math.exp(a[k] - lse)
-            if r < 1e-300:
-                continue
-            resp_sum[k] += r
-            m = k if cov_code == 0 else 0
-            # v = L^-T z by back substitution
-            for i in range(D - 1, -1, -1):
-                acc = z[k, i]
-                for j in range(i + 1, D):
-                    acc -= chol[m, j, i] * v[j]
-                v[i] = acc / chol[m, i, i]
-            for i in range(D):
-                g_means[k, i] += r * v[i] / stds[k, i]
-                g_stds[k, i] += r * v[i] * c[k, i] / stds[k, i]
-                for j in range(i + 1):
-                    g_chol[m, i, j] += r * v[i] * z[k, j]
-    # log-determinant terms, once per component with the summed responsibilities
-    for k in range(K):
-        m = k if cov_code == 0 else 0
-        for d in range(D):
-            g_stds[k, d] -= resp_sum[k] / stds[k, d]
-            g_chol[m, d, d] -= resp_sum[k] / chol[m, d, d]
-    logp = loglik
-    # ---- weights: Dirichlet prior + simplex Jacobian (log K + sum log w) -----------------
-    logp += math.lgamma(K * alpha) - K * math.lgamma(alpha) + (alpha - 1.0) * log_weights.sum()
-    logp += math.log(K) + log_weights.sum()
-    # d/d log w_k of (likelihood + prior + jacobian) = R_k + alpha; through the softmax:
-    g_zeta = np.empty(K)
-    total_mass = resp_sum.sum() + K * alpha
-    for k in range(K):
-        g_zeta[k] = resp_sum[k] + alpha - weights[k] * total_mass
-    for k in range(K - 1):
-        grad[k] = g_zeta[k] - g_zeta[K - 1]
-    # ---- means: Normal prior --------------------------------------------------------------
-    for k in range(K):
-        for d in range(D):
-            dev = (means[k, d] - mean_loc[d]) / mean_scale[d]
-            logp += -0.5 * dev * dev - math.log(mean_scale[d]) - 0.5 * LOG_2PI
-            grad[off_means + k * D + d] = g_means[k, d] - dev / mean_scale[d]
-    # ---- standard deviations: prior on s, log transform (Jacobian s) ----------------------
-    g_free = np.zeros(n_std)
-    for k in range(K):
-        for d in range(D):
-            g_free[_std_index(cov_code, k, d, D)] += g_stds[k, d]
-    for i in range(n_std):
-        s = stds_free[i]
-        log_s = theta[off_std + i]
-        p1 = std_p1[i]
-        p2 = std_p2[i]
-        if std_family == 0:  # lognormal(mu=p1, sigma=p2)
-            dev = (log_s - p1) / p2
-            logp += -log_s - math.log(p2) - 0.5 * LOG_2PI - 0.5 * dev * dev
-            g_s = -1.0 / s - dev / (p2 * s)
-        elif std_family == 1:  # gamma(alpha=p1, beta=p2)
-            logp += p1 * math.log(p2) - math.lgamma(p1) + (p1 - 1.0) * log_s - p2 * s
-            g_s = (p1 - 1.0) / s - p2
-        elif std_family == 2:  # inverse gamma(alpha=p1, beta=p2)
-            logp += p1 * math.log(p2) - math.lgamma(p1) - (p1 + 1.0) * log_s - p2 / s
-            g_s = -(p1 + 1.0) / s + p2 / (s * s)
-        else:  # half-normal(sigma=p1)
-            logp += 0.5 * math.log(2.0 / math.pi) - math.log(p1) - 0.5 * (s / p1) ** 2
-            g_s = -s / (p1 * p1)
-        logp += log_s  # Jacobian of s = exp(theta)
-        grad[off_std + i] = (g_free[i] + g_s) * s + 1.0
-    # ---- correlations: Beta(b, b) prior on u, logodds transform ---------------------------
-    if has_corr:
-        g_cpc = np.zeros(n_cpc)
-        for m in range(n_chol):
-            cpc = 2.0 * unit[m * n_pairs : (m + 1) * n_pairs] - 1.0
-            _corr_chol_backward(cpc, chol[m], rem[m], g_chol[m], D, g_cpc[m * n_pairs :])
-        for i in range(n_cpc):
-            u = unit[i]
-            b = cpc_beta[i]
-            log_u = math.log(u)
-            log_1mu = math.log1p(-u)
-            logp += (b - 1.0) * (log_u + log_1mu) - (2.0 * math.lgamma(b) - math.lgamma(2.0 * b))
-            logp += log_u + log_1mu  # Jacobian of the logodds transform
-            g_u = 2.0 * g_cpc[i] + (b - 1.0) * (1.0 / u - 1.0 / (1.0 - u))
-            grad[off_cpc + i] = g_u * u * (1.0 - u) + (1.0 - 2.0 * u)
-    return logp
+def available() -> bool:
+    """Whether the compiled kernel was built (it needs a C compiler at install time)."""
+    return _library() is not None
+
+
+def _require() -> ctypes.CDLL:
+    lib = _library()
+    if lib is None:
+        raise ImportError(
+            "bayesgmm's compiled kernel (bayesgmm._kernel) is not built: reinstall bayesgmm "
+            "where a C compiler is available, or use sampler='pymc' / engine='pymc'."
+        )
+    return lib
+
+
+def nutpie_callbacks() -> tuple[int, int]:
+    """Addresses of the C log-density and expand callbacks in nutpie's calling convention.
+
+    Both take the data buffer of :func:`kernel_buffer` as their ``user_data`` pointer.
+    """
+    lib = _require()
+    return (
+        ctypes.cast(lib.bgmm_nutpie_logp, ctypes.c_void_p).value,
+        ctypes.cast(lib.bgmm_nutpie_expand, ctypes.c_void_p).value,
+    )
+
+
+def kernel_buffer(X: np.ndarray, spec: KernelSpec) -> np.ndarray:
+    """Pack the data and the priors into the kernel's flat float64 buffer."""
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    if d != spec.n_features:
+        raise ValueError(f"X has {d} features; the kernel was built for {spec.n_features}.")
+    body = [spec.mean_loc, spec.mean_scale, spec.std_p1, spec.std_p2, spec.cpc_beta, X.ravel()]
+    length = HEADER + sum(part.size for part in body)
+    counts = (n, d, spec.n_components, spec.cov_code, spec.std_family, spec.n_std, spec.n_cpc)
+    header = np.array([*counts, spec.alpha, length], dtype=np.float64)
+    return np.ascontiguousarray(np.concatenate([header, *body]))
+
+
+def _ndim(buffer: np.ndarray) -> int:
+    k, d = int(buffer[2]), int(buffer[1])
+    return (k - 1) + k * d + int(buffer[5]) + int(buffer[6])
+
+
+def _checked(array: np.ndarray, size: int, name: str) -> np.ndarray:
+    # The C code trusts its pointers: check dtype, layout and length here, once per call.
+    if array.dtype != np.float64 or not array.flags.c_contiguous or array.shape != (size,):
+        raise ValueError(f"{name} must be a C-contiguous float64 vector of length {size}.")
+    return array
 
 
 def logp_and_grad(
-    theta: np.ndarray, X: np.ndarray, spec: KernelSpec, pointwise: np.ndarray | None = None
+    theta: np.ndarray, buffer: np.ndarray, pointwise: np.ndarray | None = None
 ) -> tuple[float, np.ndarray]:
-    """Log density (with Jacobians) and gradient at an unconstrained position."""
-    grad = np.empty(spec.ndim)
-    if pointwise is None:
-        pointwise = np.empty(X.shape[0])
-    value = _logp_grad(
-        np.ascontiguousarray(theta, dtype=np.float64),
-        X,
-        spec.cov_code,
-        spec.n_components,
-        spec.alpha,
-        spec.mean_loc,
-        spec.mean_scale,
-        spec.std_family,
-        spec.std_p1,
-        spec.std_p2,
-        spec.cpc_beta,
-        spec.n_std,
-        spec.n_cpc,
-        grad,
-        pointwise,
+    """Log density (with Jacobians) and gradient at an unconstrained position.
+
+    Parameters
+    ----------
+    theta : ndarray
+        Unconstrained position, in the layout described at the top of this module.
+    buffer : ndarray
+        From :func:`kernel_buffer`.
+    pointwise : ndarray, optional
+        Receives each point's marginal log-likelihood.
+
+    Returns
+    -------
+    logp : float
+        ``-inf`` where a transform rounds to its boundary (far in the tails).
+    grad : ndarray
+    """
+    lib = _require()
+    n_dim = _ndim(buffer)
+    theta = _checked(np.ascontiguousarray(theta, dtype=np.float64), n_dim, "theta")
+    _checked(buffer, int(buffer[8]), "buffer")
+    grad = np.empty(n_dim)
+    out = None
+    if pointwise is not None:
+        out = _checked(pointwise, int(buffer[0]), "pointwise").ctypes.data_as(_DOUBLE_P)
+    value = lib.bgmm_logp_grad(
+        theta.ctypes.data_as(_DOUBLE_P),
+        buffer.ctypes.data_as(_DOUBLE_P),
+        grad.ctypes.data_as(_DOUBLE_P),
+        out,
     )
+    if np.isnan(value):
+        raise MemoryError("the compiled kernel could not allocate its scratch memory.")
     return value, grad
+
+
+def expand(theta: np.ndarray, buffer: np.ndarray) -> np.ndarray:
+    """The flat constrained draw nutpie stores: weights, means, stds, partial_corr_unit."""
+    lib = _require()
+    k, d = int(buffer[2]), int(buffer[1])
+    theta = _checked(np.ascontiguousarray(theta, dtype=np.float64), _ndim(buffer), "theta")
+    out = np.empty(k + k * d + int(buffer[5]) + int(buffer[6]))
+    lib.bgmm_expand(
+        theta.ctypes.data_as(_DOUBLE_P),
+        _checked(buffer, int(buffer[8]), "buffer").ctypes.data_as(_DOUBLE_P),
+        out.ctypes.data_as(_DOUBLE_P),
+    )
+    return out
 
 
 # ---------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ Contenders
 ----------
 bayesgmm
     ``build_model(Xs, K, "full")`` + ``sample_nuts(model, ...)`` with ``sampler="auto"``
-    (nutpie with bayesgmm's compiled numba density, chains started near a MAP-EM fit).
+    (nutpie driving bayesgmm's compiled C density through C callbacks, chains started
+    near a MAP-EM fit).
 plain model
     What a PyMC user would write: ``pm.Mixture`` over a Python list of K
     ``pm.MvNormal.dist(mu=mu[k], chol=chol_k)``, one ``pm.LKJCholeskyCov`` (eta=2,
@@ -24,9 +25,9 @@ Metrics
 -------
 wall
     ``time.perf_counter`` around building the model and sampling, so compilation (PyTensor,
-    JAX, numba) is included. Library imports happen beforehand and are reported
-    separately. For bayesgmm, the first call of ``bayesgmm.kernel.logp_and_grad`` (loading
-    or compiling the numba kernel) is timed separately and ADDED to its wall time.
+    JAX) is included. Library imports happen beforehand and are reported separately.
+    bayesgmm's kernel is compiled C, built when the package is installed, so it has no
+    compilation to pay at run time; its first run is its every run.
 ESS, R-hat
     Weights and means are relabeled draw by draw with ``bayesgmm.relabel.pivot`` (squared
     Mahalanobis distance of the means, pooled EM covariance) to the EM estimate
@@ -46,7 +47,6 @@ Usage::
     python benchmarks/bench_nuts.py --quick            # smoke run: 300 + 300, small data
     python benchmarks/bench_nuts.py --skip-pymc        # everything but PyMC's own sampler
     python benchmarks/bench_nuts.py                    # + PyMC's sampler on Faithful (~5 min)
-    python benchmarks/bench_nuts.py --cold --skip-pymc # numba kernel compiled from scratch
     python benchmarks/bench_nuts.py --skip-faithful --large-bayesgmm-only  # N=10,000 alone
 
 On a busy 2-core machine the plain model's JAX gradient costs ~0.1 s at N=10,000 (D=5,
@@ -60,7 +60,6 @@ import argparse
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,8 +102,6 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def standardize(X: np.ndarray) -> np.ndarray:
-    # C order: the layout bayesgmm's model hands to the kernel (pandas' ``to_numpy`` gives
-    # Fortran order, for which numba would compile a second specialisation).
     return np.ascontiguousarray((X - X.mean(axis=0)) / X.std(axis=0))
 
 
@@ -192,9 +189,7 @@ def mean_steps(idata: Any) -> float:
 # ---------------------------------------------------------------------------------------
 
 
-def run_bayesgmm(
-    X: np.ndarray, k: int, draws: int, tune: int, seed: int, reference: Any, kernel_s: float
-) -> Row:
+def run_bayesgmm(X: np.ndarray, k: int, draws: int, tune: int, seed: int, reference: Any) -> Row:
     import bayesgmm
 
     def fit() -> Any:
@@ -207,10 +202,10 @@ def run_bayesgmm(
     post = idata.posterior
     stats = diagnostics(post["weights"].values, post["means"].values, reference)
     sampling = float(idata.attrs.get("sampling_seconds", np.nan))
-    note = f"{idata.attrs.get('sampler')}; sampling {sampling:.2f}s; kernel load {kernel_s:.2f}s"
+    note = f"{idata.attrs.get('sampler')}; sampling {sampling:.2f}s"
     return Row(
         "bayesgmm (default)",
-        seconds + kernel_s,
+        seconds,
         *stats,
         count_divergences(idata),
         mean_steps(idata),
@@ -312,17 +307,13 @@ def print_environment(import_seconds: dict[str, float]) -> None:
         f"python {platform.python_version()} ({platform.machine()}), cores: "
         f"os.cpu_count()={os.cpu_count()}, usable={affinity}"
     )
-    names = ("pymc", "pytensor", "nutpie", "numpyro", "jax", "jaxlib", "numba", "arviz")
+    names = ("pymc", "pytensor", "nutpie", "numpyro", "jax", "jaxlib", "arviz")
     print(
         f"bayesgmm {bayesgmm.__version__}, "
         + ", ".join(f"{name} {version(name)}" for name in names)
         + f", numpy {np.__version__}"
     )
-    print(
-        f"NUMBA_CACHE_DIR={os.environ.get('NUMBA_CACHE_DIR', '(default: __pycache__)')}, "
-        f"XLA_FLAGS={os.environ.get('XLA_FLAGS')}, load average (1 min) "
-        f"{os.getloadavg()[0]:.2f}"
-    )
+    print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS')}, load average (1 min) {os.getloadavg()[0]:.2f}")
     print(
         "imports (excluded from wall times): "
         + ", ".join(f"{name} {sec:.2f}s" for name, sec in import_seconds.items())
@@ -369,12 +360,11 @@ def run_case(
     k: int,
     args: argparse.Namespace,
     samplers: list[str],
-    kernel_s: float,
 ) -> None:
     from bayesgmm.em import fit_em
 
     reference = fit_em(X, k, "full", n_init=5, random_seed=0)
-    rows = [run_bayesgmm(X, k, args.draws, args.tune, args.seed, reference, kernel_s)]
+    rows = [run_bayesgmm(X, k, args.draws, args.tune, args.seed, reference)]
     print(f"  ... {rows[-1].name}: {rows[-1].wall:.1f}s", flush=True)
     for sampler in samplers:
         if sampler == "numpyro" and "jax" not in sys.modules:
@@ -413,19 +403,12 @@ def main(argv: list[str] | None = None) -> None:
         help="numpyro's chain_method for the plain model (parallel: one XLA host device "
         "per chain is forced via XLA_FLAGS)",
     )
-    parser.add_argument(
-        "--cold",
-        action="store_true",
-        help="numba cache in a fresh temp dir: the bayesgmm kernel is compiled in the run",
-    )
     args = parser.parse_args(argv)
     args.draws = args.draws or (300 if args.quick else 1000)
     args.tune = args.tune or (300 if args.quick else 1000)
     large_n = args.large_n or (1_000 if args.quick else 10_000)
 
-    # Both must be set before numba / jax are imported.
-    if args.cold:
-        os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench_nuts_numba_")
+    # Must be set before jax is imported.
     if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
         os.environ["XLA_FLAGS"] = (
             os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
@@ -449,14 +432,15 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
     faithful = standardize(bayesgmm.load_faithful().to_numpy(dtype=np.float64))
+    if not kernel.available():
+        sys.exit("bayesgmm's compiled kernel is not built: reinstall with a C compiler.")
     spec = kernel.kernel_spec(GMMPriors().resolve(faithful, 2), 2, 2, "full")
-    kernel_s, _ = timed(lambda: kernel.logp_and_grad(np.zeros(spec.ndim), faithful, spec))
-    second_s, _ = timed(lambda: kernel.logp_and_grad(np.zeros(spec.ndim), faithful, spec))
-    cache_state = "cold (compiled now)" if kernel_s > 1.0 else "warm (loaded from cache)"
+    buffer = kernel.kernel_buffer(faithful, spec)
+    theta = np.zeros(spec.ndim)
+    per_call, _ = timed(lambda: [kernel.logp_and_grad(theta, buffer) for _ in range(1000)])
     print(
-        f"numba kernel first call {kernel_s:.3f}s -> {cache_state}; second call "
-        f"{second_s * 1e6:.0f} us. chains=2, tune={args.tune}, draws={args.draws}, "
-        f"seed={args.seed}"
+        f"kernel gradient on Faithful (through ctypes, single thread): {per_call * 1e3:.0f} us. "
+        f"chains=2, tune={args.tune}, draws={args.draws}, seed={args.seed}"
     )
 
     samplers = [] if args.skip_pymc else ["pymc"]
@@ -470,7 +454,6 @@ def main(argv: list[str] | None = None) -> None:
             2,
             args,
             samplers,
-            kernel_s,
         )
     if not args.skip_large:
         large = large_data(large_n, 5, 4, seed=args.seed)
@@ -479,7 +462,6 @@ def main(argv: list[str] | None = None) -> None:
             samplers.append("nutpie")
         if args.large_bayesgmm_only:
             samplers = []
-        # The kernel's one-off load / compile cost is charged to the first case run.
         run_case(
             f"simulated ({large_n}x5), K=4, full, standardized "
             f"[tune={args.tune}, draws={args.draws}]",
@@ -487,7 +469,6 @@ def main(argv: list[str] | None = None) -> None:
             4,
             args,
             samplers,
-            kernel_s if args.skip_faithful else 0.0,
         )
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
 

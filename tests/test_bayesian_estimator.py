@@ -27,8 +27,11 @@ def test_fit_sets_relabeled_posterior_and_reports(fitted, faithful_df) -> None:
     assert fitted.idata_.attrs["relabel_method"] == "stephens"
     assert "relabel_method" not in fitted.raw_idata_.attrs
     assert fitted.label_report_ is not None and fitted.collapse_report_ is not None
-    summary = fitted.summary()
-    assert summary["r_hat"].max() < 1.01
+    summary = fitted.summary(round_to="none")
+    # 2 x 500 draws (ESS ~1000): a converged run's R-hat sits within ~0.01 of 1, while a
+    # label switch between the chains gives ~1.8.
+    assert summary["r_hat"].max() < 1.02
+    assert summary["ess_bulk"].min() > 400
     means = fitted.idata_.posterior["means"].mean(("chain", "draw")).values
     em = bayesgmm.fit_em(faithful_df, 2, n_init=3, random_seed=0)
     order_b, order_e = np.argsort(means[:, 1]), np.argsort(em.means[:, 1])

@@ -15,7 +15,7 @@
  * Data buffer (float64, built by bayesgmm.kernel.kernel_buffer):
  *   header [N, D, K, cov_code, std_family, n_std, n_cpc, alpha, buffer length],
  *   then mean_loc (D), mean_scale (D), std_p1 (n_std), std_p2 (n_std),
- *   cpc_beta (n_cpc), X row-major (N*D).
+ *   cpc_beta (n_cpc), X feature-major (D*N: feature 0 of every point, then feature 1...).
  * cov_code: 0 full, 1 tied, 2 diag, 3 spherical.
  * std_family: 0 lognormal(p1=mu, p2=sigma), 1 gamma(alpha, beta),
  *   2 inverse gamma(alpha, beta), 3 half-normal(p1=sigma).
@@ -28,6 +28,7 @@
 #include <stdlib.h>
 
 #define HEADER 9
+#define BLOCK 256 /* points per block: a block's arrays stay in the L1/L2 cache */
 #define LOG_2PI 1.8378770664093453
 
 /* Index of the free standard deviation for component k, feature d. */
@@ -35,6 +36,22 @@ static inline int64_t std_index(int64_t cov_code, int64_t k, int64_t d, int64_t 
     if (cov_code == 3) return k;
     if (cov_code == 1) return d;
     return k * D + d;
+}
+
+/* PyMC's simplex transform: zeta = [theta[0:K-1], -sum(theta[0:K-1])], the weights being
+   softmax(zeta). Writes zeta (K values) and returns log(sum(exp(zeta))). */
+static double simplex_zeta(const double *theta, int64_t K, double *zeta) {
+    zeta[K - 1] = 0.0;
+    for (int64_t k = 0; k < K - 1; k++) {
+        zeta[k] = theta[k];
+        zeta[K - 1] -= theta[k];
+    }
+    double zmax = zeta[0];
+    for (int64_t k = 1; k < K; k++)
+        if (zeta[k] > zmax) zmax = zeta[k];
+    double norm = 0.0;
+    for (int64_t k = 0; k < K; k++) norm += exp(zeta[k] - zmax);
+    return zmax + log(norm);
 }
 
 /*
@@ -57,33 +74,32 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
     const int64_t n_pairs = D * (D - 1) / 2, n_chol = cov_code == 0 ? K : 1;
     const int64_t DD = D * D;
 
-    /* scratch: one allocation, carved up */
-    const int64_t n_scratch = 5 * K + 5 * K * D + 3 * n_chol * DD + 2 * n_std + 2 * n_cpc + D;
+    /* scratch: one allocation, carved up; the block arrays hold BLOCK points each */
+    const int64_t n_scratch = 4 * K + 3 * K * D + 3 * n_chol * DD + n_chol * D + 2 * n_std +
+                              2 * n_cpc + (2 * K * D + K + D + 3) * BLOCK;
     double *scratch = (double *)calloc((size_t)n_scratch, sizeof(double));
     if (scratch == NULL) return NAN;
     double *log_w = scratch, *weights = log_w + K, *log_det = weights + K;
-    double *resp_sum = log_det + K, *a = resp_sum + K;
-    double *inv_std = a + K, *g_means = inv_std + K * D, *g_stds = g_means + K * D;
-    double *c = g_stds + K * D, *z = c + K * D;
-    double *chol = z + K * D, *rem = chol + n_chol * DD, *g_chol = rem + n_chol * DD;
-    double *stds_free = g_chol + n_chol * DD, *g_free = stds_free + n_std;
-    double *unit = g_free + n_std, *g_cpc = unit + n_cpc, *v = g_cpc + n_cpc;
+    double *resp_sum = log_det + K;
+    double *inv_std = resp_sum + K, *g_means = inv_std + K * D, *g_stds = g_means + K * D;
+    double *chol = g_stds + K * D, *rem = chol + n_chol * DD, *g_chol = rem + n_chol * DD;
+    double *inv_diag = g_chol + n_chol * DD; /* 1 / L[i, i]: multiply, not divide, per point */
+    double *stds_free = inv_diag + n_chol * D, *g_free = stds_free + n_std;
+    double *unit = g_free + n_std, *g_cpc = unit + n_cpc;
+    /* per block, component-major: c = (x - mu) / s, z = L^-1 c, log pi_k N(x | k) then its
+       exp, v = L^-T z, the responsibility, and the per-point max and total over k */
+    double *c_blk = g_cpc + n_cpc, *z_blk = c_blk + K * D * BLOCK, *a_blk = z_blk + K * D * BLOCK;
+    double *v_blk = a_blk + K * BLOCK, *r_blk = v_blk + D * BLOCK;
+    double *amax_blk = r_blk + BLOCK, *total_blk = amax_blk + BLOCK;
     double logp = -INFINITY;
 
     for (int64_t i = 0; i < n_dim; i++) grad[i] = 0.0;
 
-    /* weights: PyMC's simplex transform, zeta = [theta, -sum(theta)], w = softmax(zeta) */
-    double last = 0.0;
-    for (int64_t k = 0; k < K - 1; k++) last -= theta[k];
-    double zmax = last;
-    for (int64_t k = 0; k < K - 1; k++)
-        if (theta[k] > zmax) zmax = theta[k];
-    double norm = 0.0;
-    for (int64_t k = 0; k < K; k++) norm += exp((k < K - 1 ? theta[k] : last) - zmax);
-    const double log_norm = zmax + log(norm);
+    /* weights: w = softmax(zeta) */
+    const double log_norm = simplex_zeta(theta, K, log_w);
     double sum_log_w = 0.0;
     for (int64_t k = 0; k < K; k++) {
-        log_w[k] = (k < K - 1 ? theta[k] : last) - log_norm;
+        log_w[k] -= log_norm;
         weights[k] = exp(log_w[k]);
         sum_log_w += log_w[k];
         if (!(weights[k] > 0.0)) goto done;
@@ -115,6 +131,7 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
             R[i * D + i] = r;
             L[i * D + i] = sqrt(r);
         }
+        for (int64_t i = 0; i < D; i++) inv_diag[m * D + i] = 1.0 / L[i * D + i];
     }
     for (int64_t k = 0; k < K; k++) {
         const double *L = chol + (cov_code == 0 ? k : 0) * DD;
@@ -125,53 +142,102 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
         }
     }
 
-    /* ---- likelihood and its reverse pass ---- */
+    /* ---- likelihood and its reverse pass ----
+       Points are taken BLOCK at a time, and every loop over the points of a block is the
+       innermost loop, over contiguous arrays (X is stored feature-major), so the compiler
+       vectorises it; the small loops over components and features stay outside. */
     const double cnst = 0.5 * (double)D * LOG_2PI;
+    const int has_corr = n_cpc > 0;
     double loglik = 0.0;
-    for (int64_t n = 0; n < N; n++) {
-        const double *x = X + n * D;
-        double amax = -INFINITY;
+    for (int64_t n0 = 0; n0 < N; n0 += BLOCK) {
+        const int64_t B = N - n0 < BLOCK ? N - n0 : BLOCK;
+        for (int64_t b = 0; b < B; b++) amax_blk[b] = -INFINITY;
         for (int64_t k = 0; k < K; k++) {
-            const double *L = chol + (cov_code == 0 ? k : 0) * DD;
+            const int64_t m = cov_code == 0 ? k : 0;
+            const double *L = chol + m * DD, *inv_L = inv_diag + m * D;
             const double *mu = theta + off_means + k * D;
-            double *ck = c + k * D, *zk = z + k * D;
-            double quad = 0.0;
+            double *a = a_blk + k * BLOCK;
+            const double a0 = log_w[k] - log_det[k] - cnst;
+            for (int64_t b = 0; b < B; b++) a[b] = a0;
             for (int64_t i = 0; i < D; i++) {
-                double ci = (x[i] - mu[i]) * inv_std[k * D + i];
-                ck[i] = ci;
-                for (int64_t j = 0; j < i; j++) ci -= L[i * D + j] * zk[j];
-                zk[i] = ci / L[i * D + i];
-                quad += zk[i] * zk[i];
+                const double *x = X + i * N + n0;
+                double *ci = c_blk + (k * D + i) * BLOCK, *zi = z_blk + (k * D + i) * BLOCK;
+                const double mu_i = mu[i], inv_s = inv_std[k * D + i], inv_l = inv_L[i];
+                for (int64_t b = 0; b < B; b++) zi[b] = ci[b] = (x[b] - mu_i) * inv_s;
+                if (has_corr) {
+                    for (int64_t j = 0; j < i; j++) {
+                        const double l_ij = L[i * D + j];
+                        const double *zj = z_blk + (k * D + j) * BLOCK;
+                        for (int64_t b = 0; b < B; b++) zi[b] -= l_ij * zj[b];
+                    }
+                }
+                for (int64_t b = 0; b < B; b++) {
+                    zi[b] *= inv_l;
+                    a[b] -= 0.5 * zi[b] * zi[b];
+                }
             }
-            a[k] = log_w[k] - log_det[k] - 0.5 * quad - cnst;
-            if (a[k] > amax) amax = a[k];
+            for (int64_t b = 0; b < B; b++) amax_blk[b] = a[b] > amax_blk[b] ? a[b] : amax_blk[b];
         }
-        double total = 0.0;
+        for (int64_t b = 0; b < B; b++) total_blk[b] = 0.0;
         for (int64_t k = 0; k < K; k++) {
-            a[k] = exp(a[k] - amax);
-            total += a[k];
+            double *a = a_blk + k * BLOCK;
+            for (int64_t b = 0; b < B; b++) {
+                a[b] = exp(a[b] - amax_blk[b]);
+                total_blk[b] += a[b];
+            }
         }
-        const double lse = amax + log(total);
-        if (pointwise != NULL) pointwise[n] = lse;
-        loglik += lse;
+        for (int64_t b = 0; b < B; b++) {
+            const double lse = amax_blk[b] + log(total_blk[b]);
+            if (pointwise != NULL) pointwise[n0 + b] = lse;
+            loglik += lse;
+            total_blk[b] = 1.0 / total_blk[b];
+        }
         for (int64_t k = 0; k < K; k++) {
-            const double r = a[k] / total;
-            if (r < 1e-300) continue;
-            resp_sum[k] += r;
-            const double *L = chol + (cov_code == 0 ? k : 0) * DD;
-            double *gL = g_chol + (cov_code == 0 ? k : 0) * DD;
-            const double *ck = c + k * D, *zk = z + k * D;
-            /* v = L^-T z by back substitution */
+            const int64_t m = cov_code == 0 ? k : 0;
+            const double *L = chol + m * DD, *inv_L = inv_diag + m * D;
+            double *gL = g_chol + m * DD;
+            const double *a = a_blk + k * BLOCK;
+            double r_sum = 0.0;
+#pragma omp simd reduction(+ : r_sum)
+            for (int64_t b = 0; b < B; b++) {
+                r_blk[b] = a[b] * total_blk[b];
+                r_sum += r_blk[b];
+            }
+            resp_sum[k] += r_sum;
+            /* v = L^-T z by back substitution, then scaled by the responsibility */
             for (int64_t i = D - 1; i >= 0; i--) {
-                double acc = zk[i];
-                for (int64_t j = i + 1; j < D; j++) acc -= L[j * D + i] * v[j];
-                v[i] = acc / L[i * D + i];
+                double *vi = v_blk + i * BLOCK;
+                const double *zi = z_blk + (k * D + i) * BLOCK;
+                for (int64_t b = 0; b < B; b++) vi[b] = zi[b];
+                if (has_corr) {
+                    for (int64_t j = i + 1; j < D; j++) {
+                        const double l_ji = L[j * D + i];
+                        const double *vj = v_blk + j * BLOCK;
+                        for (int64_t b = 0; b < B; b++) vi[b] -= l_ji * vj[b];
+                    }
+                }
+                const double inv_l = inv_L[i];
+                for (int64_t b = 0; b < B; b++) vi[b] *= inv_l;
             }
             for (int64_t i = 0; i < D; i++) {
-                const double rv = r * v[i];
-                g_means[k * D + i] += rv * inv_std[k * D + i];
-                g_stds[k * D + i] += rv * ck[i]; /* s * d loglik / d s */
-                for (int64_t j = 0; j <= i; j++) gL[i * D + j] += rv * zk[j];
+                const double *vi = v_blk + i * BLOCK, *ci = c_blk + (k * D + i) * BLOCK;
+                double g_mean = 0.0, g_std = 0.0;
+#pragma omp simd reduction(+ : g_mean, g_std)
+                for (int64_t b = 0; b < B; b++) {
+                    const double rv = r_blk[b] * vi[b];
+                    g_mean += rv;
+                    g_std += rv * ci[b];
+                }
+                g_means[k * D + i] += g_mean * inv_std[k * D + i];
+                g_stds[k * D + i] += g_std; /* s * d loglik / d s */
+                for (int64_t j = 0; j <= i; j++) {
+                    if (j < i && !has_corr) continue;
+                    const double *zj = z_blk + (k * D + j) * BLOCK;
+                    double g_l = 0.0;
+#pragma omp simd reduction(+ : g_l)
+                    for (int64_t b = 0; b < B; b++) g_l += r_blk[b] * vi[b] * zj[b];
+                    gL[i * D + j] += g_l;
+                }
             }
         }
     }
@@ -270,17 +336,8 @@ done:
 void bgmm_expand(const double *theta, const double *buf, double *out) {
     const int64_t D = (int64_t)buf[1], K = (int64_t)buf[2];
     const int64_t n_std = (int64_t)buf[5], n_cpc = (int64_t)buf[6];
-    double last = 0.0;
-    for (int64_t k = 0; k < K - 1; k++) last -= theta[k];
-    double zmax = last;
-    for (int64_t k = 0; k < K - 1; k++)
-        if (theta[k] > zmax) zmax = theta[k];
-    double norm = 0.0;
-    for (int64_t k = 0; k < K; k++) {
-        out[k] = exp((k < K - 1 ? theta[k] : last) - zmax);
-        norm += out[k];
-    }
-    for (int64_t k = 0; k < K; k++) out[k] /= norm;
+    const double log_norm = simplex_zeta(theta, K, out);
+    for (int64_t k = 0; k < K; k++) out[k] = exp(out[k] - log_norm);
     double *o = out + K;
     const double *t = theta + K - 1;
     for (int64_t i = 0; i < K * D; i++) o[i] = t[i];

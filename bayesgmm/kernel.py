@@ -118,7 +118,8 @@ def kernel_spec(
 # flat array, so that a C callback receives it as a single pointer): header
 # [n_samples, n_features, n_components, cov_code, std_family, n_std, n_cpc, alpha,
 # buffer length], then mean_loc (D), mean_scale (D), std_p1 (n_std), std_p2 (n_std),
-# cpc_beta (n_cpc) and X row-major (N * D).
+# cpc_beta (n_cpc) and X feature-major (D * N), so that the kernel's loops over points
+# read contiguous memory and vectorise.
 HEADER = 9
 
 _DOUBLE_P = ctypes.POINTER(ctypes.c_double)
@@ -172,7 +173,7 @@ def kernel_buffer(X: np.ndarray, spec: KernelSpec) -> np.ndarray:
     n, d = X.shape
     if d != spec.n_features:
         raise ValueError(f"X has {d} features; the kernel was built for {spec.n_features}.")
-    body = [spec.mean_loc, spec.mean_scale, spec.std_p1, spec.std_p2, spec.cpc_beta, X.ravel()]
+    body = [spec.mean_loc, spec.mean_scale, spec.std_p1, spec.std_p2, spec.cpc_beta, X.T.ravel()]
     length = HEADER + sum(part.size for part in body)
     counts = (n, d, spec.n_components, spec.cov_code, spec.std_family, spec.n_std, spec.n_cpc)
     header = np.array([*counts, spec.alpha, length], dtype=np.float64)

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 import bayesgmm
-from bayesgmm import inference, relabel
+from bayesgmm import inference, kernel, relabel
 from bayesgmm.model import build_model
 
 TRUE_MEANS = np.array([[-4.0, 0.0], [0.0, 4.0], [4.0, 0.0]])
@@ -196,3 +196,18 @@ def test_bad_sampler_arguments(faithful) -> None:
         inference.sample_nuts(model, draws=0)
     with pytest.raises(ValueError, match="method must be"):
         inference.fit_advi(model, method="svgd")
+
+
+def test_without_the_compiled_kernel_sampling_falls_back(faithful, monkeypatch) -> None:
+    """An install without a C compiler has no kernel: "auto" still samples, on PyMC's
+    own compiled graph, and ADVI runs PyMC's implementation."""
+    monkeypatch.setattr(kernel, "available", lambda: False)
+    Xs = (faithful - faithful.mean(0)) / faithful.std(0)
+    model = build_model(Xs, 2, "diag")
+    idata = inference.sample_nuts(
+        model, draws=50, tune=50, chains=1, random_seed=0, progressbar=False
+    )
+    assert "kernel" not in idata.attrs["sampler"]
+    assert idata.posterior["means"].shape == (1, 50, 2, 2)
+    advi = inference.fit_advi(model, n=200, draws=20, random_seed=0, progressbar=False)
+    assert "kernel" not in advi.attrs["sampler"]

@@ -44,7 +44,7 @@ def test_buffer_layout() -> None:
     assert buffer.dtype == np.float64 and buffer.flags.c_contiguous
     assert buffer.size == int(buffer[8])
     assert tuple(buffer[:7].astype(int)) == (50, 3, 3, 1, 0, spec.n_std, spec.n_cpc)
-    np.testing.assert_array_equal(buffer[-X.size :], X.ravel())
+    np.testing.assert_array_equal(buffer[-X.size :], X.T.ravel())  # feature-major
     with pytest.raises(ValueError, match="features"):
         kernel.kernel_buffer(X[:, :2], spec)
 

@@ -113,7 +113,7 @@ def test_logp_matches_scipy(cov_type: str, family: str) -> None:
 
 @pytest.mark.parametrize(("cov_type", "family"), CASES + ALL_CASES)
 def test_compiled_kernel_matches_pymc(cov_type: str, family: str) -> None:
-    """The numba density and its hand-written gradient equal PyMC's, Jacobians included."""
+    """The C density and its hand-written gradient equal PyMC's, Jacobians included."""
     X = _data(seed=2)
     k, d = 3, X.shape[1]
     priors = GMMPriors(std_family=family, alpha=0.7, eta=2.5)

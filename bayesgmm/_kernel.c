@@ -56,7 +56,8 @@ static double simplex_zeta(const double *theta, int64_t K, double *zeta) {
 
 /*
  * Log density at theta (returned), its gradient in grad, and each point's marginal
- * log-likelihood in pointwise (skipped when NULL). Returns -inf where a transform rounds
+ * log-likelihood in pointwise (skipped when NULL). With grad NULL, the reverse pass over
+ * the points is skipped: the value and pointwise only, for stored draws. Returns -inf where a transform rounds
  * to its boundary far in the tails (u = 0 or 1, s = 0 or inf, a weight of 0): the
  * density is undefined there and the sampler should treat the step as divergent.
  * Returns NaN if scratch memory cannot be allocated.
@@ -76,7 +77,7 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
 
     /* scratch: one allocation, carved up; the block arrays hold BLOCK points each */
     const int64_t n_scratch = 4 * K + 3 * K * D + 3 * n_chol * DD + n_chol * D + 2 * n_std +
-                              2 * n_cpc + (2 * K * D + K + D + 3) * BLOCK;
+                              2 * n_cpc + n_dim + (2 * K * D + K + D + 3) * BLOCK;
     double *scratch = (double *)calloc((size_t)n_scratch, sizeof(double));
     if (scratch == NULL) return NAN;
     double *log_w = scratch, *weights = log_w + K, *log_det = weights + K;
@@ -85,10 +86,12 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
     double *chol = g_stds + K * D, *rem = chol + n_chol * DD, *g_chol = rem + n_chol * DD;
     double *inv_diag = g_chol + n_chol * DD; /* 1 / L[i, i]: multiply, not divide, per point */
     double *stds_free = inv_diag + n_chol * D, *g_free = stds_free + n_std;
-    double *unit = g_free + n_std, *g_cpc = unit + n_cpc;
+    double *unit = g_free + n_std, *g_cpc = unit + n_cpc, *g_unused = g_cpc + n_cpc;
+    const int want_grad = grad != NULL;
+    if (!want_grad) grad = g_unused; /* the cheap prior gradients land here, unread */
     /* per block, component-major: c = (x - mu) / s, z = L^-1 c, log pi_k N(x | k) then its
        exp, v = L^-T z, the responsibility, and the per-point max and total over k */
-    double *c_blk = g_cpc + n_cpc, *z_blk = c_blk + K * D * BLOCK, *a_blk = z_blk + K * D * BLOCK;
+    double *c_blk = g_unused + n_dim, *z_blk = c_blk + K * D * BLOCK, *a_blk = z_blk + K * D * BLOCK;
     double *v_blk = a_blk + K * BLOCK, *r_blk = v_blk + D * BLOCK;
     double *amax_blk = r_blk + BLOCK, *total_blk = amax_blk + BLOCK;
     double logp = -INFINITY;
@@ -192,7 +195,7 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
             loglik += lse;
             total_blk[b] = 1.0 / total_blk[b];
         }
-        for (int64_t k = 0; k < K; k++) {
+        for (int64_t k = 0; k < K && want_grad; k++) {
             const int64_t m = cov_code == 0 ? k : 0;
             const double *L = chol + m * DD, *inv_L = inv_diag + m * D;
             double *gL = g_chol + m * DD;

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -37,6 +39,7 @@ __all__ = [
     "logp_and_grad",
     "nutpie_callbacks",
     "pack",
+    "pointwise_log_likelihood",
     "unpack",
 ]
 
@@ -231,6 +234,41 @@ def logp_and_grad(
     return value, grad
 
 
+def pointwise_log_likelihood(
+    thetas: np.ndarray, buffer: np.ndarray, n_threads: int | None = None
+) -> np.ndarray:
+    """Marginal log-likelihood of every point under every draw, shape (S, N).
+
+    ``thetas`` (S, ndim) are unconstrained draws (:func:`pack`). Only the forward pass
+    runs; draws are split across threads (ctypes releases the GIL while C runs). A draw on
+    the boundary of the support, where the kernel reports ``-inf``, gets NaN rows.
+    """
+    lib = _require()
+    n_dim, n_samples = _ndim(buffer), int(buffer[0])
+    thetas = np.ascontiguousarray(thetas, dtype=np.float64)
+    if thetas.ndim != 2 or thetas.shape[1] != n_dim:
+        raise ValueError(f"thetas must have shape (draws, {n_dim}); got {thetas.shape}.")
+    _checked(buffer, int(buffer[8]), "buffer")
+    out = np.empty((thetas.shape[0], n_samples))
+    values = np.empty(thetas.shape[0])
+    data = buffer.ctypes.data_as(_DOUBLE_P)
+
+    def run(rows: range) -> None:
+        for s in rows:
+            values[s] = lib.bgmm_logp_grad(
+                thetas[s].ctypes.data_as(_DOUBLE_P), data, None, out[s].ctypes.data_as(_DOUBLE_P)
+            )
+
+    n_threads = n_threads or min(os.cpu_count() or 1, 8)
+    chunks = [range(i, thetas.shape[0], n_threads) for i in range(n_threads)]
+    with ThreadPoolExecutor(n_threads) as pool:
+        list(pool.map(run, chunks))
+    if np.isnan(values).any():
+        raise MemoryError("the compiled kernel could not allocate its scratch memory.")
+    out[~np.isfinite(values)] = np.nan
+    return out
+
+
 def expand(theta: np.ndarray, buffer: np.ndarray) -> np.ndarray:
     """The flat constrained draw nutpie stores: weights, means, stds, partial_corr_unit."""
     lib = _require()
@@ -271,12 +309,17 @@ def unpack(theta: np.ndarray, spec: KernelSpec) -> dict[str, np.ndarray]:
 
 
 def pack(params: dict[str, Any], spec: KernelSpec) -> np.ndarray:
-    """Inverse of :func:`unpack`."""
+    """Inverse of :func:`unpack`; leading axes of ``weights`` are batch axes (draws)."""
     weights = np.asarray(params["weights"], dtype=np.float64)
+    batch = weights.shape[:-1]
     log_w = np.log(weights)
-    parts = [log_w[:-1] - log_w.mean(), np.asarray(params["means"], dtype=np.float64).ravel()]
-    parts.append(np.log(np.asarray(params["stds"], dtype=np.float64)).ravel())
+
+    def flat(name: str) -> np.ndarray:
+        return np.asarray(params[name], dtype=np.float64).reshape(*batch, -1)
+
+    parts = [log_w[..., :-1] - log_w.mean(axis=-1, keepdims=True), flat("means")]
+    parts.append(np.log(flat("stds")))
     if spec.n_cpc:
-        unit = np.asarray(params["partial_corr_unit"], dtype=np.float64).ravel()
+        unit = flat("partial_corr_unit")
         parts.append(np.log(unit) - np.log1p(-unit))
-    return np.concatenate(parts)
+    return np.concatenate(parts, axis=-1)

@@ -211,3 +211,27 @@ def test_without_the_compiled_kernel_sampling_falls_back(faithful, monkeypatch) 
     assert idata.posterior["means"].shape == (1, 50, 2, 2)
     advi = inference.fit_advi(model, n=200, draws=20, random_seed=0, progressbar=False)
     assert "kernel" not in advi.attrs["sampler"]
+
+
+def test_stored_log_likelihood_handles_draws_on_the_boundary(faithful) -> None:
+    """A stored draw with a weight of exactly 0 has no unconstrained form: its row comes
+    from numpy, and every other row from the compiled kernel, equal to numpy's."""
+    import xarray as xr
+
+    from bayesgmm import draws as draw_math
+
+    model = build_model(faithful, 2, "full")
+    idata = inference.sample_nuts(
+        model, draws=20, tune=20, chains=1, random_seed=1, progressbar=False
+    )
+    post = idata.posterior
+    weights = post["weights"].values.copy()
+    weights[0, 4] = [1.0, 0.0]
+    post = post.assign(weights=xr.DataArray(weights, dims=post["weights"].dims))
+    cov = post["covariances"].values.reshape(20, 2, 2, 2)
+    config = json.loads(idata.attrs["bayesgmm_config"])
+    loglik = inference._pointwise_log_likelihood(post, faithful, cov, config)
+    expected = draw_math.pointwise_log_likelihood(
+        faithful, weights.reshape(20, 2), post["means"].values.reshape(20, 2, 2), cov
+    )
+    np.testing.assert_allclose(loglik, expected, rtol=1e-10)

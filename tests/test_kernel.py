@@ -137,3 +137,26 @@ def test_bad_arguments_are_refused_before_reaching_c() -> None:
         kernel.logp_and_grad(np.zeros(spec.ndim), buffer, np.empty(len(X) - 1))
     with pytest.raises(ValueError, match="pointwise"):
         kernel.logp_and_grad(np.zeros(spec.ndim), buffer, np.empty(len(X), dtype=np.float32))
+
+
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_batched_pack_and_pointwise_match_single_draws(cov_type: str) -> None:
+    X, spec, buffer = _setup(cov_type)
+    thetas = np.random.default_rng(4).normal(scale=0.6, size=(7, spec.ndim))
+    thetas[3, 0] = 800.0  # a weight rounds to 0: the boundary
+    draws = [kernel.unpack(theta, spec) for theta in thetas]
+    batched = {name: np.stack([draw[name] for draw in draws]) for name in draws[0]}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        packed = kernel.pack(batched, spec)
+        singles = np.stack([kernel.pack(draw, spec) for draw in draws])
+    np.testing.assert_array_equal(packed, singles)
+
+    loglik = kernel.pointwise_log_likelihood(thetas, buffer, n_threads=3)
+    assert loglik.shape == (7, len(X))
+    assert np.isnan(loglik[3]).all()
+    for s in (0, 1, 2, 4, 5, 6):
+        pointwise = np.empty(len(X))
+        kernel.logp_and_grad(thetas[s], buffer, pointwise)
+        np.testing.assert_array_equal(loglik[s], pointwise)
+    with pytest.raises(ValueError, match="shape"):
+        kernel.pointwise_log_likelihood(thetas[:, :-1], buffer)

@@ -27,6 +27,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#ifndef M_PI /* not in strict C99 / MSVC's math.h */
+#define M_PI 3.14159265358979323846
+#endif
+
 #define HEADER 9
 #define BLOCK 256 /* points per block: a block's arrays stay in the L1/L2 cache */
 #define LOG_2PI 1.8378770664093453

@@ -63,8 +63,9 @@ static double simplex_zeta(const double *theta, int64_t K, double *zeta) {
  * log-likelihood in pointwise (skipped when NULL). With grad NULL, the reverse pass over
  * the points is skipped: the value and pointwise only, for stored draws. Returns -inf where a transform rounds
  * to its boundary far in the tails (u = 0 or 1, s = 0 or inf, a weight of 0): the
- * density is undefined there and the sampler should treat the step as divergent.
- * Returns NaN if scratch memory cannot be allocated.
+ * density is undefined there and the sampler should treat the step as divergent. The
+ * same -inf where the arithmetic overflows. Returns NaN only if scratch memory cannot be
+ * allocated.
  */
 double bgmm_logp_grad(const double *theta, const double *buf, double *grad, double *pointwise) {
     const int64_t N = (int64_t)buf[0], D = (int64_t)buf[1], K = (int64_t)buf[2];
@@ -194,7 +195,11 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
             }
         }
         for (int64_t b = 0; b < B; b++) {
-            const double lse = amax_blk[b] + log(total_blk[b]);
+            double lse = amax_blk[b] + log(total_blk[b]);
+            /* Far in the tails (a std of 1e-250, a mean of 1e200) every component's term
+               overflows: -inf - -inf or inf - inf gives NaN. The density there is below
+               what a double holds, so the point's log-likelihood is -inf. */
+            if (isnan(lse)) lse = -INFINITY;
             if (pointwise != NULL) pointwise[n0 + b] = lse;
             loglik += lse;
             total_blk[b] = 1.0 / total_blk[b];
@@ -333,7 +338,8 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
 
 done:
     free(scratch);
-    return logp;
+    /* NaN is reserved for "no memory": any other breakdown is a density of 0 */
+    return isnan(logp) ? -INFINITY : logp;
 }
 
 /*

@@ -127,6 +127,33 @@ def test_an_underflowing_sd_gives_minus_infinity() -> None:
     assert kernel.logp_and_grad(theta, buffer)[0] == -np.inf
 
 
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+@pytest.mark.parametrize("where", ["stds", "means"])
+def test_overflow_in_every_component_is_a_recoverable_minus_infinity(
+    cov_type: str, where: str
+) -> None:
+    """Far in the tails every component's squared distance overflows to inf, so the
+    log-sum-exp meets -inf - -inf. That must be a density of 0 (nutpie: a divergence),
+    not NaN, which the kernel keeps for "out of memory" and nutpie treats as fatal."""
+    _, spec, buffer = _setup(cov_type)
+    k, d = spec.n_components, spec.n_features
+    theta = np.zeros(spec.ndim)
+    if where == "stds":  # sd = exp(-600) ~ 1e-261: positive, but (x - mu) / sd ~ 1e261
+        theta[k - 1 + k * d : k - 1 + k * d + spec.n_std] = -600.0
+    else:  # every mean at 1e200: (x - mu)^2 overflows
+        theta[k - 1 : k - 1 + k * d] = 1e200
+    value, _ = kernel.logp_and_grad(theta, buffer)
+    assert value == -np.inf
+    pointwise = kernel.pointwise_log_likelihood(theta[None], buffer)
+    assert np.all(np.isnan(pointwise))  # marked for the numpy fallback, not silently used
+
+    logp_fn = _LOGP(kernel.nutpie_callbacks()[0])
+    grad, out = np.empty(spec.ndim), np.empty(1)
+    code = logp_fn(spec.ndim, theta.ctypes.data_as(_P), grad.ctypes.data_as(_P),
+                   out.ctypes.data_as(_P), ctypes.c_void_p(buffer.ctypes.data))  # fmt: skip
+    assert code > 0 and out[0] == -np.inf
+
+
 def test_bad_arguments_are_refused_before_reaching_c() -> None:
     X, spec, buffer = _setup()
     with pytest.raises(ValueError, match="length"):

@@ -340,7 +340,7 @@ def _sample_kernel(
     tune: int,
     chains: int,
     seed: int,
-    init_points: list[dict[str, np.ndarray]] | None,
+    base_point: dict[str, np.ndarray] | None,
     progressbar: bool,
     target_accept: float | None,
 ) -> az.InferenceData:
@@ -352,12 +352,15 @@ def _sample_kernel(
     X = _data(model)
     priors = GMMPriors.from_dict(config["priors"])
     spec = kernel.kernel_spec(priors, config["n_components"], X.shape[1], config["covariance_type"])
-    starts = [kernel.pack(p, spec) for p in init_points] if init_points else None
 
+    # nutpie calls this once per chain with that chain's own seed (random 64-bit values,
+    # derived from ``seed``). Drawing the jitter from it gives every chain its own start,
+    # reproducibly, whatever order the chains' threads start in.
     def initial_point(seed_: int) -> np.ndarray:
-        if starts is None:  # PyMC's "jitter" start: uniform(-1, 1) on the free scale
-            return np.random.default_rng(seed_).uniform(-1, 1, size=spec.ndim)
-        return starts[int(seed_) % len(starts)].copy()
+        rng = np.random.default_rng(int(seed_))
+        if base_point is None:  # PyMC's "jitter" start: uniform(-1, 1) on the free scale
+            return rng.uniform(-1, 1, size=spec.ndim)
+        return kernel.pack(_jitter(base_point, rng, 0.05), spec)
 
     compiled = kernel_model(kernel.kernel_buffer(X, spec), spec, initial_point)
     kwargs = {}
@@ -427,16 +430,13 @@ def sample_nuts(
     backend = _resolve_sampler(sampler, model)
     seed = _seed_int(random_seed)
     rng = np.random.default_rng(seed)
-    init_points = None
-    if init == "em":
-        base = em_initial_point(model, random_seed=seed)
-        init_points = [_jitter(base, rng, 0.05) for _ in range(int(chains))]
-    elif default_start(model):
-        init_points = [_jitter(default_start(model), rng, 0.05) for _ in range(int(chains))]
+    base = em_initial_point(model, random_seed=seed) if init == "em" else default_start(model)
+    init_points = [_jitter(base, rng, 0.05) for _ in range(int(chains))] if base else None
     start = time.perf_counter()
     if backend == "nutpie" and _kernel_supported(model) and kernel.available():
+        base = base or None
         raw = _sample_kernel(
-            model, int(draws), int(tune), int(chains), seed, init_points, progressbar, target_accept
+            model, int(draws), int(tune), int(chains), seed, base, progressbar, target_accept
         )
         used = "nutpie+bayesgmm-kernel"
     elif backend == "nutpie":

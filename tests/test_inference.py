@@ -88,6 +88,42 @@ def test_random_seed_makes_fits_reproducible(faithful) -> None:
     assert not np.array_equal(runs[0].posterior["means"], other.posterior["means"])
 
 
+def test_every_chain_starts_at_its_own_jittered_em_point(faithful, monkeypatch) -> None:
+    """nutpie asks for each chain's start with that chain's random 64-bit seed; every
+    chain must get a distinct start near the MAP-EM point (R-hat relies on it), the same
+    one for the same seed."""
+    from bayesgmm import _nutpie
+
+    calls: list[tuple[int, np.ndarray]] = []
+    start_functions = []
+    build = _nutpie.kernel_model
+
+    def recording_model(buffer, spec, initial_point):
+        start_functions.append(initial_point)
+
+        def record(seed: int) -> np.ndarray:
+            calls.append((seed, initial_point(seed)))
+            return calls[-1][1]
+
+        return build(buffer, spec, record)
+
+    monkeypatch.setattr(_nutpie, "kernel_model", recording_model)
+    model = build_model(faithful, 2, "full")
+    inference.sample_nuts(model, draws=5, tune=5, chains=4, random_seed=1, progressbar=False)
+    seeds = [seed for seed, _ in calls]
+    starts = np.array([start for _, start in calls])
+    assert len(set(seeds)) == 4
+    assert len({start.tobytes() for start in starts}) == 4
+    config = inference._config(model)
+    priors = bayesgmm.GMMPriors.from_dict(config["priors"])
+    spec = kernel.kernel_spec(priors, 2, faithful.shape[1], "full")
+    em_theta = kernel.pack(inference.em_initial_point(model, random_seed=1), spec)
+    # The jitter has sd 0.05 on log-sds and logits, at most 0.05 * sqrt(1 + 1/K) on the
+    # weights' free coordinates, 0.005 on the means: 6 sd is never reached by chance.
+    assert np.all(np.abs(starts - em_theta) < 6 * 0.05 * np.sqrt(1.5))
+    np.testing.assert_array_equal(start_functions[0](seeds[0]), starts[0])
+
+
 @pytest.mark.parametrize("cov_type", ["tied", "spherical"])
 def test_nuts_runs_for_every_covariance_type(faithful, cov_type: str) -> None:
     Xs = (faithful - faithful.mean(0)) / faithful.std(0)

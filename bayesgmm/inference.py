@@ -366,16 +366,40 @@ def _sample_kernel(
     kwargs = {}
     if target_accept is not None:
         kwargs["target_accept"] = target_accept
-    return nutpie.sample(
-        compiled,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        progress_bar=progressbar,
-        save_warmup=False,
-        **kwargs,
-    )
+    try:
+        return nutpie.sample(
+            compiled,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            progress_bar=progressbar,
+            save_warmup=False,
+            **kwargs,
+        )
+    except BaseException as exc:  # a Rust panic is a BaseException, not an Exception
+        if not _is_fatal_kernel_error(exc):
+            raise
+        # The kernel reports a fatal code only for a wrong dimension or failed allocation;
+        # recoverable trouble (non-finite density or gradient) is a divergence instead.
+        raise RuntimeError(
+            "nutpie stopped on a fatal error: the compiled kernel reports one only for a "
+            "dimension mismatch or no memory for its scratch space. This is a bug in "
+            "bayesgmm or nutpie, not in your data; please report it. sampler='pymc' "
+            "avoids both. "
+            f"nutpie said: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from exc
+
+
+def _is_fatal_kernel_error(exc: BaseException) -> bool:
+    """A negative callback code: nutpie raises it at initialisation and panics mid-run
+    (the panic's cleanup can panic again, so the code may sit on ``__context__``)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ == "PanicException" or "ErrorCode(-" in str(seen):
+            return True
+        seen = seen.__context__
+    return False
 
 
 def sample_nuts(

@@ -124,6 +124,24 @@ def test_every_chain_starts_at_its_own_jittered_em_point(faithful, monkeypatch) 
     np.testing.assert_array_equal(start_functions[0](seeds[0]), starts[0])
 
 
+def test_a_fatal_kernel_error_becomes_a_clear_error(faithful, monkeypatch) -> None:
+    """A fatal callback code makes nutpie's Rust threads panic (a BaseException with a
+    Rust backtrace); the user gets a RuntimeError that says what happened instead."""
+    from bayesgmm import _nutpie
+
+    build = _nutpie.kernel_model
+
+    def mismatched_model(buffer, spec, initial_point):
+        wrong = buffer.copy()
+        wrong[2] += 1  # the buffer now describes K + 1 components: dimension mismatch
+        return build(wrong, spec, initial_point)
+
+    monkeypatch.setattr(_nutpie, "kernel_model", mismatched_model)
+    model = build_model(faithful, 2, "diag")
+    with pytest.raises(RuntimeError, match=r"fatal error.*dimension mismatch.*sampler='pymc'"):
+        inference.sample_nuts(model, draws=5, tune=5, chains=1, random_seed=0, progressbar=False)
+
+
 @pytest.mark.parametrize("cov_type", ["tied", "spherical"])
 def test_nuts_runs_for_every_covariance_type(faithful, cov_type: str) -> None:
     Xs = (faithful - faithful.mean(0)) / faithful.std(0)

@@ -194,6 +194,26 @@ def _means(
     return pm.Deterministic("means", pt.stack(columns, axis=1), dims=("component", "feature"))
 
 
+def _refuse_constant_features(X: np.ndarray, names: list[str], covariance_type: str) -> None:
+    """A constant feature has no spread for a per-feature sd to describe.
+
+    With N points on one value, the likelihood grows like sd^-N as the sd shrinks and no
+    prior of fixed scale holds it back: the posterior piles up at sd ~ exp(-N) and the
+    chains cannot mix. EM has a covariance floor for this; the posterior has none, so
+    refuse with the fix rather than return that. A spherical sd is shared with the other
+    features, which keep it away from 0.
+    """
+    constant = np.flatnonzero(np.ptp(X, axis=0) == 0)
+    if constant.size == 0 or (covariance_type == "spherical" and constant.size < X.shape[1]):
+        return
+    listed = ", ".join(f"{int(i)} ({names[i]!r})" for i in constant)
+    raise ValueError(
+        f"feature(s) {listed} are constant: their standard deviation has no spread to "
+        "describe, and its posterior collapses towards 0. Drop them"
+        + (", or use covariance_type='spherical'." if constant.size < X.shape[1] else ".")
+    )
+
+
 def build_model(
     X: Any,
     n_components: int,
@@ -239,6 +259,7 @@ def build_model(
     names = list(feature_names or data.feature_names or [f"x{i}" for i in range(n_features)])
     if len(names) != n_features:
         raise ValueError(f"feature_names has {len(names)} names for {n_features} features.")
+    _refuse_constant_features(values, names, covariance_type)
     pairs = corr_pairs(n_features)
     coords: dict[str, Any] = {
         "component": np.arange(n_components),

@@ -111,3 +111,9 @@ def test_unfitted_and_bad_arguments(faithful_df) -> None:
 def test_wrong_feature_count_at_predict(fitted) -> None:
     with pytest.raises(ValueError, match="3 features, but BayesianGMM is expecting 2"):
         fitted.predict(np.zeros((4, 3)))
+
+
+def test_constant_feature_fails_before_any_sampling(faithful) -> None:
+    data = np.column_stack([faithful, np.full(len(faithful), 3.0)])
+    with pytest.raises(ValueError, match=r"feature\(s\) 2 \('x2'\) are constant"):
+        BayesianGMM(2, random_seed=0, progressbar=False).fit(data)

@@ -256,3 +256,17 @@ def test_priors_are_scaled_to_the_data() -> None:
     np.testing.assert_allclose(resolved.mean_loc, X.mean(axis=0))
     np.testing.assert_allclose(resolved.mean_scale, 2 * X.std(axis=0, ddof=1))
     np.testing.assert_allclose(resolved.std_scale, X.std(axis=0, ddof=1) / 4 ** (1 / 3))
+
+
+@pytest.mark.parametrize("cov_type", ["full", "diag", "tied"])
+def test_a_constant_feature_is_refused_with_the_fix(faithful_df, cov_type: str) -> None:
+    """Its sd's posterior would pile up near exp(-N): refuse, name it, say what to do."""
+    data = faithful_df.assign(station=3.0)
+    with pytest.raises(ValueError, match=r"feature\(s\) 2 \('station'\) are constant.*Drop"):
+        build_model(data, 2, cov_type)
+
+
+def test_a_constant_feature_is_allowed_with_a_shared_spherical_sd(faithful_df) -> None:
+    build_model(faithful_df.assign(station=3.0), 2, "spherical")
+    with pytest.raises(ValueError, match=r"are constant.*Drop them\.$"):
+        build_model(np.full((20, 1), 2.0), 2, "spherical")  # nothing left to hold the sd

@@ -19,6 +19,8 @@ __all__ = [
     "check_n_components",
     "check_positive",
     "check_random_state",
+    "constant_features",
+    "describe_features",
 ]
 
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
@@ -205,3 +207,15 @@ def check_random_state(random_seed: Any) -> np.random.Generator:
     if isinstance(random_seed, np.random.RandomState):
         return np.random.default_rng(random_seed.randint(0, 2**31 - 1))
     return np.random.default_rng(random_seed)
+
+
+def constant_features(X: np.ndarray) -> np.ndarray:
+    """Indices of the columns of ``X`` that hold one value everywhere."""
+    return np.flatnonzero(np.ptp(X, axis=0) == 0)
+
+
+def describe_features(indices: np.ndarray, feature_names: list[str] | None) -> str:
+    """``"2"``, or ``"2 ('station')"`` with names: features as error messages list them."""
+    if feature_names is None:
+        return ", ".join(str(int(i)) for i in indices)
+    return ", ".join(f"{int(i)} ({feature_names[i]!r})" for i in indices)

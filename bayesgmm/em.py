@@ -27,6 +27,8 @@ from bayesgmm._validation import (
     check_n_components,
     check_positive,
     check_random_state,
+    constant_features,
+    describe_features,
 )
 from bayesgmm.covariance import (
     COLLAPSE_HINT,
@@ -714,12 +716,6 @@ def _data_covariance(X: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
-def _describe_features(indices: np.ndarray, feature_names: list[str] | None) -> str:
-    if feature_names is None:
-        return ", ".join(str(int(i)) for i in indices)
-    return ", ".join(f"{int(i)} ({feature_names[i]!r})" for i in indices)
-
-
 # reg_covar above this fraction of a feature's variance dominates the fitted covariances.
 _REG_COVAR_WARN_FRACTION = 1e-3
 
@@ -733,7 +729,7 @@ def _warn_about_feature_scales(
     """
     if constant.size:
         warnings.warn(
-            f"feature(s) {_describe_features(constant, feature_names)} are constant: they "
+            f"feature(s) {describe_features(constant, feature_names)} are constant: they "
             "carry no information about the clusters, and with full, tied or diag "
             "covariances the likelihood is unbounded along them (only reg_covar or the prior "
             "keeps it finite). Drop them before fitting.",
@@ -745,7 +741,7 @@ def _warn_about_feature_scales(
     if swamped.size:
         warnings.warn(
             f"reg_covar={reg_covar:g} is not small next to the variance of feature(s) "
-            f"{_describe_features(swamped, feature_names)} (smallest "
+            f"{describe_features(swamped, feature_names)} (smallest "
             f"{variances[swamped].min():.3g}): the floor, not the data, sets the fitted "
             "covariances. Standardise the data, or scale reg_covar with the data's variance.",
             UserWarning,
@@ -980,7 +976,7 @@ def fit_em(
     check_covariance_type(covariance_type)
     reg_covar = check_positive(reg_covar, "reg_covar", allow_zero=True)
     tol = check_positive(tol, "tol", allow_zero=True)
-    constant = np.flatnonzero(np.ptp(X, axis=0) == 0)
+    constant = constant_features(X)
     if warn:
         _warn_about_feature_scales(X, constant, reg_covar, feature_names)
     if isinstance(n_init, bool) or not isinstance(n_init, int | np.integer) or n_init < 1:
@@ -1031,7 +1027,7 @@ def fit_em(
     objectives = np.array([np.nan if r is None else r.trace[-1] for r in runs])
     if all(r is None for r in runs):
         constant_hint = (
-            f" Feature(s) {_describe_features(constant, feature_names)} are constant: drop them."
+            f" Feature(s) {describe_features(constant, feature_names)} are constant: drop them."
             if constant.size
             else ""
         )
@@ -1162,7 +1158,7 @@ def select_k(
     if fit_kwargs.get("warn", True):
         # The fits below record their warnings into the table; say these once, up front.
         reg_covar = check_positive(fit_kwargs.get("reg_covar", 1e-6), "reg_covar", allow_zero=True)
-        constant = np.flatnonzero(np.ptp(X, axis=0) == 0)
+        constant = constant_features(X)
         _warn_about_feature_scales(X, constant, reg_covar, feature_names)
     if isinstance(covariance_types, str):
         covariance_types = [covariance_types]

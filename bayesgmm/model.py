@@ -31,7 +31,13 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayesgmm._validation import check_covariance_type, check_data, check_n_components
+from bayesgmm._validation import (
+    check_covariance_type,
+    check_data,
+    check_n_components,
+    constant_features,
+    describe_features,
+)
 from bayesgmm.parametrization import cholesky_from_cpc, corr_pairs, cpc_beta_parameters
 from bayesgmm.priors import GMMPriors
 
@@ -203,13 +209,12 @@ def _refuse_constant_features(X: np.ndarray, names: list[str], covariance_type: 
     refuse with the fix rather than return that. A spherical sd is shared with the other
     features, which keep it away from 0.
     """
-    constant = np.flatnonzero(np.ptp(X, axis=0) == 0)
+    constant = constant_features(X)
     if constant.size == 0 or (covariance_type == "spherical" and constant.size < X.shape[1]):
         return
-    listed = ", ".join(f"{int(i)} ({names[i]!r})" for i in constant)
     raise ValueError(
-        f"feature(s) {listed} are constant: their standard deviation has no spread to "
-        "describe, and its posterior collapses towards 0. Drop them"
+        f"feature(s) {describe_features(constant, names)} are constant: their standard "
+        "deviation has no spread to describe, and its posterior collapses towards 0. Drop them"
         + (", or use covariance_type='spherical'." if constant.size < X.shape[1] else ".")
     )
 

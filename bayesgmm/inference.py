@@ -340,7 +340,7 @@ def _sample_kernel(
     tune: int,
     chains: int,
     seed: int,
-    base_point: dict[str, np.ndarray] | None,
+    base_point: dict[str, np.ndarray],
     progressbar: bool,
     target_accept: float | None,
 ) -> az.InferenceData:
@@ -358,7 +358,7 @@ def _sample_kernel(
     # reproducibly, whatever order the chains' threads start in.
     def initial_point(seed_: int) -> np.ndarray:
         rng = np.random.default_rng(int(seed_))
-        if base_point is None:  # PyMC's "jitter" start: uniform(-1, 1) on the free scale
+        if not base_point:  # PyMC's "jitter" start: uniform(-1, 1) on the free scale
             return rng.uniform(-1, 1, size=spec.ndim)
         return kernel.pack(_jitter(base_point, rng, 0.05), spec)
 
@@ -458,7 +458,6 @@ def sample_nuts(
     init_points = [_jitter(base, rng, 0.05) for _ in range(int(chains))] if base else None
     start = time.perf_counter()
     if backend == "nutpie" and _kernel_supported(model) and kernel.available():
-        base = base or None
         raw = _sample_kernel(
             model, int(draws), int(tune), int(chains), seed, base, progressbar, target_accept
         )

@@ -14,6 +14,7 @@ from bayesgmm.em import EMResult, fit_em, select_k
 from bayesgmm.exceptions import (
     CollapseError,
     ConvergenceWarning,
+    DataPrecisionWarning,
     DegenerateComponentWarning,
     LabelSwitchingWarning,
 )
@@ -40,6 +41,7 @@ _LAZY = {
 __all__ = [
     "CollapseError",
     "ConvergenceWarning",
+    "DataPrecisionWarning",
     "DegenerateComponentWarning",
     "EMResult",
     "LabelSwitchingWarning",

@@ -10,6 +10,7 @@ from bayesgmm import em
 from bayesgmm._facade import MixtureFacade
 from bayesgmm._validation import check_random_state
 from bayesgmm.covariance import as_full
+from bayesgmm.standardize import feature_moments
 
 __all__ = ["GaussianMixtureEM"]
 
@@ -179,6 +180,13 @@ class GaussianMixtureEM(MixtureFacade):
         return em.n_free_parameters(self.result_)
 
 
+def _smallest_variance(X: np.ndarray) -> float:
+    """The smallest positive feature variance (1 if there is none)."""
+    variances = feature_moments(X)[1] ** 2
+    positive = variances[variances > 0]
+    return float(positive.min()) if positive.size else 1.0
+
+
 class BayesianGMM(MixtureFacade):
     """Bayesian Gaussian mixture fitted by NUTS, ADVI or MAP on the PyMC model.
 
@@ -299,6 +307,9 @@ class BayesianGMM(MixtureFacade):
                 self.covariance_type,
                 n_init=3,
                 prior="default",
+                # A floor relative to the data, as the posterior's internal units are: an
+                # absolute 1e-6 would swamp data measured in units of 1e-12.
+                reg_covar=1e-6 * _smallest_variance(data.X),
                 random_seed=seed,
             )
         self.model_ = model
@@ -393,13 +404,15 @@ class BayesianGMM(MixtureFacade):
     def sample_posterior_predictive(
         self, n_samples: int | None = None, random_seed: Any = None
     ) -> Any:
-        """Posterior-predictive data sets, one per posterior draw.
+        """Posterior-predictive data sets, one per posterior draw, in data units.
 
         Returns an InferenceData with a ``posterior_predictive`` group (variable ``x``,
         dims chain, draw, obs, feature) drawn through the PyMC model; ``n_samples`` thins
         the draws used (default: all).
         """
         import pymc as pm
+
+        from bayesgmm.model import config_standardization
 
         self._check_is_fitted()
         post = self.raw_idata_.posterior
@@ -408,8 +421,16 @@ class BayesianGMM(MixtureFacade):
         if n_samples is not None:
             draws_per_chain = max(1, int(n_samples) // post.sizes["chain"])
             trace = trace.isel(draw=slice(0, draws_per_chain))
+        # The model is written in internal units: move the draws there and the data back.
+        config = self.model_.bayesgmm_config
+        standard = config_standardization(config)
+        internal = standard.params_to_internal(
+            {n: trace[n].values for n in ("means", "stds") if n in trace},
+            config["covariance_type"],
+        )
+        trace = trace.assign({n: trace[n].copy(data=v) for n, v in internal.items()})
         with self.model_:
-            return pm.sample_posterior_predictive(
+            predictive = pm.sample_posterior_predictive(
                 trace,
                 var_names=["x"],
                 random_seed=check_random_state(
@@ -417,6 +438,9 @@ class BayesianGMM(MixtureFacade):
                 ),
                 progressbar=False,
             )
+        x = predictive.posterior_predictive["x"]
+        predictive.posterior_predictive["x"] = x.copy(data=standard.to_data(x.values))
+        return predictive
 
     def summary(self, **kwargs: Any) -> Any:
         """ArviZ summary of the (relabeled) weights, means and standard deviations."""

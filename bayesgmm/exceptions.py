@@ -6,6 +6,7 @@ __all__ = [
     "BayesGMMError",
     "CollapseError",
     "ConvergenceWarning",
+    "DataPrecisionWarning",
     "DegenerateComponentWarning",
     "LabelSwitchingWarning",
     "NotFittedError",
@@ -34,3 +35,7 @@ class ConvergenceWarning(UserWarning):
 
 class LabelSwitchingWarning(UserWarning):
     """Posterior draws still switch labels between or within chains."""
+
+
+class DataPrecisionWarning(UserWarning):
+    """float64 cannot resolve a feature's variation (values far from the origin)."""

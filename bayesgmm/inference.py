@@ -29,7 +29,7 @@ from bayesgmm import draws as draw_math
 from bayesgmm import kernel
 from bayesgmm.covariance import as_full
 from bayesgmm.em import fit_em
-from bayesgmm.model import default_start
+from bayesgmm.model import config_standardization, default_start, internal_priors
 from bayesgmm.parametrization import cpc_from_cholesky
 from bayesgmm.priors import GMMPriors
 
@@ -67,7 +67,13 @@ def _config(model: pm.Model) -> dict[str, Any]:
 
 
 def _data(model: pm.Model) -> np.ndarray:
+    """The data in the model's internal units (see :mod:`bayesgmm.standardize`)."""
     return np.asarray(model["X"].get_value(), dtype=np.float64)
+
+
+def _data_units(model: pm.Model) -> np.ndarray:
+    """The data as the user gave them."""
+    return np.asarray(model.bayesgmm_data, dtype=np.float64)
 
 
 def _kernel_supported(model: pm.Model) -> bool:
@@ -174,8 +180,7 @@ def _pointwise_log_likelihood(
     if not kernel.available():
         return draw_math.pointwise_log_likelihood(X, weights, means, cov)
     k, d = weights.shape[1], X.shape[1]
-    priors = GMMPriors.from_dict(config["priors"])
-    spec = kernel.kernel_spec(priors, k, d, config["covariance_type"])
+    spec = kernel.kernel_spec(internal_priors(config), k, d, config["covariance_type"])
     params = {name: _stack(post, name) for name in ("weights", "means", "stds")}
     if spec.n_cpc:
         params["partial_corr_unit"] = _stack(post, "partial_corr_unit")
@@ -198,20 +203,49 @@ def complete_idata(
     log_likelihood: bool = True,
     extra_attrs: dict[str, Any] | None = None,
 ) -> az.InferenceData:
-    """Add derived variables, observed data, pointwise log-likelihood and attrs."""
+    """Move the draws to data units; add covariances, observed data, the pointwise
+    log-likelihood and attrs.
+
+    ``idata`` holds the backend's draws, in the model's internal units.
+    """
     import bayesgmm
 
     config = _config(model)
-    X = _data(model)
+    X = _data_units(model)
     k, cov_type = config["n_components"], config["covariance_type"]
     n_features = X.shape[1]
+    standard = config_standardization(config)
     post = idata.posterior
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
     keep = [v for v in ("weights", "means", "stds", "partial_corr_unit") if v in post]
-    post = post[keep]
-    stds = _stack(post, "stds")
+    post = _with_model_dims(post[keep], config)
     unit = _stack(post, "partial_corr_unit") if "partial_corr_unit" in post else None
-    cov, corr = draw_math.covariances_from_draws(stds, unit, cov_type, k, n_features)
+    groups: dict[str, Any] = {}
+    if log_likelihood:
+        # In internal units, where the kernel runs and no offset costs precision; the
+        # Jacobian of z = (x - center) / scale makes it the density of x.
+        cov_internal, _ = draw_math.covariances_from_draws(
+            _stack(post, "stds"), unit, cov_type, k, n_features
+        )
+        loglik = _pointwise_log_likelihood(post, _data(model), cov_internal, config)
+        groups["log_likelihood"] = xr.Dataset(
+            {
+                "x": xr.DataArray(
+                    (loglik + standard.log_jacobian).reshape(n_chains, n_draws, -1),
+                    dims=("chain", "draw", "obs"),
+                    coords={
+                        "chain": post["chain"].values,
+                        "draw": post["draw"].values,
+                        "obs": np.arange(X.shape[0]),
+                    },
+                )
+            }
+        )
+    data_units = standard.params_to_data({n: post[n].values for n in ("means", "stds")}, cov_type)
+    post = post.assign({n: post[n].copy(data=v) for n, v in data_units.items()})
+    cov, corr = draw_math.covariances_from_draws(
+        _stack(post, "stds"), unit, cov_type, k, n_features
+    )
     names = config["feature_names"]
     coords = {
         "chain": post["chain"].values,
@@ -222,27 +256,10 @@ def complete_idata(
     }
     shape = (n_chains, n_draws, k, n_features, n_features)
     dims = ("chain", "draw", "component", "feature", "feature_bis")
-    post = post.assign(
+    groups["posterior"] = post.assign(
         covariances=xr.DataArray(cov.reshape(shape), dims=dims, coords=coords),
         correlations=xr.DataArray(corr.reshape(shape), dims=dims, coords=coords),
     )
-    post = _with_model_dims(post, config)
-    groups: dict[str, Any] = {"posterior": post}
-    if log_likelihood:
-        loglik = _pointwise_log_likelihood(post, X, cov, config)
-        groups["log_likelihood"] = xr.Dataset(
-            {
-                "x": xr.DataArray(
-                    loglik.reshape(n_chains, n_draws, -1),
-                    dims=("chain", "draw", "obs"),
-                    coords={
-                        "chain": coords["chain"],
-                        "draw": coords["draw"],
-                        "obs": np.arange(X.shape[0]),
-                    },
-                )
-            }
-        )
     groups["observed_data"] = xr.Dataset(
         {
             "x": xr.DataArray(
@@ -250,7 +267,7 @@ def complete_idata(
             )
         }
     )
-    out = az.InferenceData(**groups)
+    out = az.InferenceData(posterior=groups.pop("posterior"), **groups)
     for group in ("sample_stats", "prior", "prior_predictive", "posterior_predictive"):
         if group in idata.groups():
             out.add_groups({group: idata[group]}, warn_on_custom_groups=False)
@@ -350,8 +367,9 @@ def _sample_kernel(
 
     config = _config(model)
     X = _data(model)
-    priors = GMMPriors.from_dict(config["priors"])
-    spec = kernel.kernel_spec(priors, config["n_components"], X.shape[1], config["covariance_type"])
+    spec = kernel.kernel_spec(
+        internal_priors(config), config["n_components"], X.shape[1], config["covariance_type"]
+    )
 
     # nutpie calls this once per chain with that chain's own seed (random 64-bit values,
     # derived from ``seed``). Drawing the jitter from it gives every chain its own start,
@@ -608,7 +626,7 @@ def _advi_kernel(
     config = _config(model)
     X = _data(model)
     spec = kernel.kernel_spec(
-        GMMPriors.from_dict(config["priors"]),
+        internal_priors(config),
         config["n_components"],
         X.shape[1],
         config["covariance_type"],
@@ -644,8 +662,9 @@ def _advi_pymc(
         from bayesgmm.model import build_model
 
         config = _config(model)
+        # The same data and priors give the same internal units as ``model``.
         fit_model = build_model(
-            _data(model),
+            _data_units(model),
             config["n_components"],
             config["covariance_type"],
             priors=GMMPriors.from_dict(config["priors"]),
@@ -673,35 +692,39 @@ def fit_map(
     Returns
     -------
     dict
-        ``weights``, ``means``, ``stds`` (and ``partial_corr_unit``), plus ``covariances``.
+        ``weights``, ``means``, ``stds`` (and ``partial_corr_unit``), plus ``covariances``,
+        in data units.
     """
     config = _config(model)
     start = em_initial_point(model, random_seed=random_seed)
     with model:
         point = pm.find_MAP(start=start, progressbar=progressbar, include_transformed=False)
-    X = _data(model)
     keep = {
         name: np.asarray(point[name])
         for name in ("weights", "means", "stds", "partial_corr_unit")
         if name in point
     }
+    keep = config_standardization(config).params_to_data(keep, config["covariance_type"])
     cov, _ = draw_math.covariances_from_draws(
         keep["stds"][None],
-        keep.get("partial_corr_unit", None)[None] if "partial_corr_unit" in keep else None,
+        keep["partial_corr_unit"][None] if "partial_corr_unit" in keep else None,
         config["covariance_type"],
         config["n_components"],
-        X.shape[1],
+        len(config["feature_names"]),
     )
     keep["covariances"] = cov[0]
     return keep
 
 
 def map_idata(model: pm.Model, point: dict[str, np.ndarray]) -> az.InferenceData:
-    """A one-draw InferenceData of a MAP point, so downstream code treats all fits alike."""
-    posterior = {
-        name: np.asarray(value)[None, None]
+    """A one-draw InferenceData of a MAP point (data units, as :func:`fit_map` returns
+    it), so downstream code treats all fits alike."""
+    config = _config(model)
+    free = {
+        name: np.asarray(value)
         for name, value in point.items()
         if name in ("weights", "means", "stds", "partial_corr_unit")
     }
-    raw = az.from_dict(posterior=posterior)
+    free = config_standardization(config).params_to_internal(free, config["covariance_type"])
+    raw = az.from_dict(posterior={name: value[None, None] for name, value in free.items()})
     return complete_idata(raw, model, sampler="map")

@@ -40,8 +40,20 @@ from bayesgmm._validation import (
 )
 from bayesgmm.parametrization import cholesky_from_cpc, corr_pairs, cpc_beta_parameters
 from bayesgmm.priors import GMMPriors
+from bayesgmm.standardize import (
+    Standardization,
+    fit_standardization,
+    priors_to_internal,
+    warn_if_quantised,
+)
 
-__all__ = ["build_model", "default_start", "model_config"]
+__all__ = [
+    "build_model",
+    "config_standardization",
+    "default_start",
+    "internal_priors",
+    "model_config",
+]
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -254,6 +266,14 @@ def build_model(
         With coords ``component``, ``feature``, ``obs`` (and ``corr_pair``), a ``pm.Data``
         container ``X`` and the observed variable ``x``. ``model.bayesgmm_config`` holds the
         configuration (see :func:`model_config`).
+
+    Notes
+    -----
+    The model is written in internal units, ``z = (x - center) / scale`` per feature
+    (:mod:`bayesgmm.standardize`): the container ``X`` holds ``z``, and the free variables
+    are the weights, means and sds of the mixture of ``z``, under the same priors moved
+    exactly to those units. The runners of :mod:`bayesgmm.inference` report everything
+    in data units; ``model.bayesgmm_data`` keeps the data as given.
     """
     data = check_data(X, min_samples=2)
     values = data.X
@@ -265,6 +285,11 @@ def build_model(
     if len(names) != n_features:
         raise ValueError(f"feature_names has {len(names)} names for {n_features} features.")
     _refuse_constant_features(values, names, covariance_type)
+    warn_if_quantised(values, names)
+    # The model lives in internal units (centred, scaled): see bayesgmm.standardize.
+    standard = fit_standardization(values, covariance_type)
+    internal = standard.to_internal(values)
+    model_priors = priors_to_internal(priors, standard)
     pairs = corr_pairs(n_features)
     coords: dict[str, Any] = {
         "component": np.arange(n_components),
@@ -275,17 +300,17 @@ def build_model(
         coords["corr_pair"] = [f"{names[i]}|{names[j]}" for i, j in pairs]
 
     with pm.Model(coords=coords) as model:
-        x_data = pm.Data("X", values, dims=("obs", "feature"))
+        x_data = pm.Data("X", internal, dims=("obs", "feature"))
         weights = pm.Dirichlet(
             "weights", a=np.full(n_components, float(priors.alpha)), dims="component"
         )
-        means = _means(priors, n_components, names, ordered, values)
+        means = _means(model_priors, n_components, names, ordered, internal)
         if covariance_type in ("full", "diag"):
-            stds = _std_prior("stds", priors, ("component", "feature"))
+            stds = _std_prior("stds", model_priors, ("component", "feature"))
         elif covariance_type == "spherical":
-            stds = _std_prior("stds", priors, "component", pooled=True)
+            stds = _std_prior("stds", model_priors, "component", pooled=True)
         else:
-            stds = _std_prior("stds", priors, "feature")
+            stds = _std_prior("stds", model_priors, "feature")
 
         dist_params = [weights, means, stds]
         if covariance_type in ("full", "tied") and pairs:
@@ -324,8 +349,9 @@ def build_model(
             dims=None if minibatch_size is not None else ("obs", "feature"),
         )
     model.bayesgmm_config = model_config(
-        n_components, covariance_type, priors, ordered, names, n_samples
+        n_components, covariance_type, priors, ordered, names, n_samples, standard
     )
+    model.bayesgmm_data = values  # the data in data units (the container holds internal)
     return model
 
 
@@ -346,8 +372,13 @@ def model_config(
     ordered: Any,
     feature_names: list[str],
     n_samples: int,
+    standardization: Standardization | None = None,
 ) -> dict[str, Any]:
-    """The JSON-able configuration that rebuilds a model (stored in ``idata.attrs``)."""
+    """The JSON-able configuration that rebuilds a model (stored in ``idata.attrs``).
+
+    ``priors`` are in data units; ``standardization`` gives the internal units the model
+    itself is written in (see :func:`config_standardization`, :func:`internal_priors`).
+    """
     return {
         "n_components": int(n_components),
         "covariance_type": covariance_type,
@@ -355,4 +386,15 @@ def model_config(
         "ordered": ordered,
         "feature_names": list(feature_names),
         "n_samples": int(n_samples),
+        "standardization": None if standardization is None else standardization.to_dict(),
     }
+
+
+def config_standardization(config: dict[str, Any]) -> Standardization:
+    """The internal units of a stored configuration (identity for fits saved before)."""
+    return Standardization.from_dict(config.get("standardization"), len(config["feature_names"]))
+
+
+def internal_priors(config: dict[str, Any]) -> GMMPriors:
+    """The priors of a stored configuration in the model's internal units."""
+    return priors_to_internal(GMMPriors.from_dict(config["priors"]), config_standardization(config))

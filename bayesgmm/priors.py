@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from bayesgmm.standardize import feature_moments
+
 __all__ = ["STD_FAMILIES", "GMMPriors"]
 
 STD_FAMILIES = ("lognormal", "gamma", "inversegamma", "halfnormal")
@@ -112,7 +114,9 @@ class GMMPriors:
         """
         X = np.asarray(X, dtype=np.float64)
         n_features = X.shape[1]
-        data_sd = X.std(axis=0, ddof=1) if X.shape[0] > 1 else np.ones(n_features)
+        data_mean, data_sd = feature_moments(X)
+        if X.shape[0] < 2:
+            data_sd = np.ones(n_features)
         # A constant column has no spread; fall back to its magnitude (or 1) for scale.
         fallback = np.where(np.abs(X[0]) > 0, np.abs(X[0]), 1.0) * 1e-3
         data_sd = np.where(data_sd > 0, data_sd, fallback)
@@ -124,7 +128,7 @@ class GMMPriors:
 
         return dataclasses.replace(
             self,
-            mean_loc=vector(self.mean_loc, "mean_loc", X.mean(axis=0)),
+            mean_loc=vector(self.mean_loc, "mean_loc", data_mean),
             mean_scale=vector(self.mean_scale, "mean_scale", self.mean_scale_factor * data_sd),
             std_scale=vector(
                 self.std_scale,

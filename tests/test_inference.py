@@ -11,7 +11,7 @@ from scipy import stats
 
 import bayesgmm
 from bayesgmm import inference, kernel, relabel
-from bayesgmm.model import build_model
+from bayesgmm.model import build_model, internal_priors
 
 TRUE_MEANS = np.array([[-4.0, 0.0], [0.0, 4.0], [4.0, 0.0]])
 TRUE_COVS = np.array(
@@ -115,8 +115,7 @@ def test_every_chain_starts_at_its_own_jittered_em_point(faithful, monkeypatch) 
     assert len(set(seeds)) == 4
     assert len({start.tobytes() for start in starts}) == 4
     config = inference._config(model)
-    priors = bayesgmm.GMMPriors.from_dict(config["priors"])
-    spec = kernel.kernel_spec(priors, 2, faithful.shape[1], "full")
+    spec = kernel.kernel_spec(internal_priors(config), 2, faithful.shape[1], "full")
     em_theta = kernel.pack(inference.em_initial_point(model, random_seed=1), spec)
     # The jitter has sd 0.05 on log-sds and logits, at most 0.05 * sqrt(1 + 1/K) on the
     # weights' free coordinates, 0.005 on the means: 6 sd is never reached by chance.

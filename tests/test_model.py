@@ -10,7 +10,7 @@ from scipy import special, stats
 
 from bayesgmm import kernel
 from bayesgmm.draws import covariances_from_draws
-from bayesgmm.model import build_model, default_start
+from bayesgmm.model import build_model, config_standardization, default_start, internal_priors
 from bayesgmm.parametrization import (
     cholesky_from_cpc,
     corr_pairs,
@@ -91,13 +91,18 @@ def _scipy_logp(X, params, priors, cov_type, k):
     return total
 
 
+def _internal(model: pm.Model) -> tuple[np.ndarray, GMMPriors]:
+    """The data and priors of the model in its own (internal) units."""
+    return np.asarray(model["X"].get_value()), internal_priors(model.bayesgmm_config)
+
+
 @pytest.mark.parametrize(("cov_type", "family"), CASES + ALL_CASES)
 def test_logp_matches_scipy(cov_type: str, family: str) -> None:
     X = _data()
     k, d = 3, X.shape[1]
     priors = GMMPriors(std_family=family, alpha=1.3, eta=1.7)
     model = build_model(X, k, cov_type, priors=priors)
-    resolved = priors.resolve(X, k)
+    Z, resolved = _internal(model)
     spec = kernel.kernel_spec(resolved, k, d, cov_type)
     logp = model.compile_logp(jacobian=False, **FAST)
     rng = np.random.default_rng(1)
@@ -105,10 +110,36 @@ def test_logp_matches_scipy(cov_type: str, family: str) -> None:
         theta = rng.normal(scale=0.7, size=spec.ndim)
         params = kernel.unpack(theta, spec)
         # Summation order differs between the two computations: agree to ~1e-12 relative.
-        expected = _scipy_logp(X, params, resolved, cov_type, k)
+        expected = _scipy_logp(Z, params, resolved, cov_type, k)
         assert logp(_point(model, kernel.pack(params, spec))) == pytest.approx(
             expected, rel=1e-10, abs=1e-8
         )
+
+
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+@pytest.mark.parametrize("family", FAMILIES)
+def test_internal_units_are_an_exact_change_of_variables(cov_type: str, family: str) -> None:
+    """The model, written for z = (x - c) / s, is the data-unit model in other coordinates:
+    its log density differs from scipy's in data units by the change of variables'
+    log-Jacobian alone, N sum(log s) for the data plus log s for every mean and sd."""
+    X = _data(seed=7) * np.array([1e-3, 10.0, 1.0]) + np.array([5.0, -2e3, 0.0])
+    k, (n, d) = 2, X.shape
+    priors = GMMPriors(std_family=family, alpha=1.3, eta=1.7)
+    model = build_model(X, k, cov_type, priors=priors)
+    _, internal = _internal(model)
+    standard = config_standardization(model.bayesgmm_config)
+    spec = kernel.kernel_spec(internal, k, d, cov_type)
+    logp = model.compile_logp(jacobian=False, **FAST)
+    log_s = np.log(standard.scale)
+    n_std = {"full": k * log_s.sum(), "diag": k * log_s.sum(), "tied": log_s.sum()}
+    expected = (n + k) * log_s.sum() + n_std.get(cov_type, k * log_s[0])
+    rng = np.random.default_rng(8)
+    for _ in range(3):
+        params = kernel.unpack(rng.normal(scale=0.7, size=spec.ndim), spec)
+        in_data = standard.params_to_data(params, cov_type)
+        data_logp = _scipy_logp(X, in_data, priors.resolve(X, k), cov_type, k)
+        model_logp = float(logp(_point(model, kernel.pack(params, spec))))
+        assert model_logp - data_logp == pytest.approx(expected, rel=1e-9, abs=1e-7)
 
 
 @pytest.mark.parametrize(("cov_type", "family"), CASES + ALL_CASES)
@@ -118,12 +149,13 @@ def test_compiled_kernel_matches_pymc(cov_type: str, family: str) -> None:
     k, d = 3, X.shape[1]
     priors = GMMPriors(std_family=family, alpha=0.7, eta=2.5)
     model = build_model(X, k, cov_type, priors=priors)
-    spec = kernel.kernel_spec(priors.resolve(X, k), k, d, cov_type)
+    Z, internal = _internal(model)
+    spec = kernel.kernel_spec(internal, k, d, cov_type)
     logp, dlogp = model.compile_logp(**FAST), model.compile_dlogp(**FAST)
     rng = np.random.default_rng(3)
     for _ in range(3):
         theta = rng.normal(scale=0.8, size=spec.ndim)
-        value, grad = kernel.logp_and_grad(theta, kernel.kernel_buffer(X, spec))
+        value, grad = kernel.logp_and_grad(theta, kernel.kernel_buffer(Z, spec))
         point = _point(model, theta)
         assert value == pytest.approx(float(logp(point)), rel=1e-11, abs=1e-9)
         np.testing.assert_allclose(grad, dlogp(point), rtol=1e-9, atol=1e-8)

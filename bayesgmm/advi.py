@@ -40,6 +40,9 @@ def fit_advi_gaussian(
     n: int = 20000,
     learning_rate: float = 0.01,
     init_scale: float = 0.1,
+    decay_steps: int | None = None,
+    average_tail: float = 0.0,
+    progress: Callable[[int], None] | None = None,
     rng: np.random.Generator,
 ) -> ADVIResult:
     """Maximise the ELBO with Adam on single-sample reparameterised gradients.
@@ -57,6 +60,17 @@ def fit_advi_gaussian(
         Adam step size.
     init_scale : float
         Initial standard deviation of every coordinate.
+    decay_steps : int, optional
+        Decay the step size as ``learning_rate * (1 + t / decay_steps) ** -0.6``, a
+        Robbins-Monro schedule (the sum of the steps diverges, the sum of their squares
+        converges), for noisy gradients such as minibatch estimates. ``None`` keeps it
+        constant.
+    average_tail : float
+        Return the average of the iterates over this final fraction of the steps
+        (Polyak-Ruppert averaging, which cancels most of the noise minibatch gradients
+        leave in the last iterate); 0 returns the last iterate.
+    progress : callable, optional
+        Called with the number of steps done, every 1% of ``n``.
     rng : numpy Generator
 
     Returns
@@ -77,7 +91,13 @@ def fit_advi_gaussian(
     beta1, beta2, tiny = 0.9, 0.999, 1e-8
     elbo = np.empty(int(n))
     const = 0.5 * ndim * (1.0 + np.log(2.0 * np.pi))
+    report_every = max(1, int(n) // 100)
+    average_from = int(n) - round(float(average_tail) * int(n))
+    sums = [np.zeros_like(p) for p in params]
+    n_averaged = 0
     for step in range(int(n)):
+        if progress is not None and step % report_every == 0:
+            progress(step)
         eps = rng.standard_normal(ndim)
         diag = np.exp(log_diag)
         if full:
@@ -95,12 +115,24 @@ def fit_advi_gaussian(
         if full:
             grads.append(np.outer(grad, eps)[tril])
         t = step + 1
+        rate = (
+            learning_rate if decay_steps is None else learning_rate * (1 + t / decay_steps) ** -0.6
+        )
         for p, g, m, v in zip(params, grads, first, second, strict=True):
             m *= beta1
             m += (1 - beta1) * g
             v *= beta2
             v += (1 - beta2) * g * g
-            p += learning_rate * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + tiny)
+            p += rate * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + tiny)
+        if step >= average_from:
+            for total, p in zip(sums, params, strict=True):
+                total += p
+            n_averaged += 1
+    if progress is not None:
+        progress(int(n))
+    if n_averaged:
+        params = [total / n_averaged for total in sums]
+        mean, log_diag = params[0], params[1]
     chol = np.diag(np.exp(log_diag))
     if full:
         lower[tril] = params[2]

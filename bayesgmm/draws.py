@@ -15,11 +15,15 @@ from bayesgmm.parametrization import cholesky_from_cpc
 
 __all__ = [
     "chunked_draws",
+    "chunked_rows",
     "covariances_from_draws",
     "hdi_columns",
     "log_component_density",
+    "log_predictive_density",
+    "mean_responsibilities",
     "pointwise_log_likelihood",
     "responsibilities",
+    "subsample_rows",
 ]
 
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -73,6 +77,23 @@ def chunked_draws(
         yield slice(start, min(start + step, n_draws))
 
 
+def chunked_rows(
+    n_samples: int, n_draws: int, n_components: int, budget: int = 2**22
+) -> Iterator[slice]:
+    """Slices of rows so that an (S, N_chunk, K) temporary stays within ``budget`` floats."""
+    step = max(1, budget // max(1, n_draws * n_components))
+    for start in range(0, n_samples, step):
+        yield slice(start, min(start + step, n_samples))
+
+
+def subsample_rows(X: np.ndarray, max_rows: int | None, rng: np.random.Generator) -> np.ndarray:
+    """At most ``max_rows`` rows of ``X``, drawn without replacement in their order
+    (all of ``X``, and no random number drawn, when it has no more)."""
+    if max_rows is None or X.shape[0] <= int(max_rows):
+        return X
+    return X[np.sort(rng.choice(X.shape[0], size=int(max_rows), replace=False))]
+
+
 def log_component_density(X: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> np.ndarray:
     """``log N(x_n | mu_sk, Sigma_sk)`` for draws s, rows n, components k: shape (S, N, K)."""
     n_features = X.shape[1]
@@ -111,6 +132,43 @@ def responsibilities(
     for part in chunked_draws(weights.shape[0], X.shape[0], weights.shape[1]):
         weighted = _weighted(X, weights[part], means[part], covariances[part])
         out[part] = np.exp(weighted - special.logsumexp(weighted, axis=-1, keepdims=True))
+    return out
+
+
+def _row_blocks(X: np.ndarray, n_draws: int, n_components: int, budget: int) -> Iterator[slice]:
+    """Row blocks whose (S, K, rows, D) temporaries stay within ``budget`` floats."""
+    return chunked_rows(X.shape[0], n_draws, n_components * X.shape[1], budget=budget)
+
+
+def mean_responsibilities(
+    X: np.ndarray,
+    weights: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    budget: int = 2**24,
+) -> np.ndarray:
+    """Posterior-mean membership probabilities (N, K), in row blocks whose temporaries
+    stay within ``budget`` floats (2**24: 128 MB)."""
+    out = np.empty((X.shape[0], weights.shape[1]))
+    for rows in _row_blocks(X, weights.shape[0], weights.shape[1], budget):
+        out[rows] = responsibilities(X[rows], weights, means, covariances).mean(axis=0)
+    return out
+
+
+def log_predictive_density(
+    X: np.ndarray,
+    weights: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    budget: int = 2**24,
+) -> np.ndarray:
+    """``log mean_s p(x_n | theta_s)`` of every row (N,), in row blocks whose temporaries
+    stay within ``budget`` floats (2**24: 128 MB)."""
+    out = np.empty(X.shape[0])
+    log_draws = np.log(weights.shape[0])
+    for rows in _row_blocks(X, weights.shape[0], weights.shape[1], budget):
+        pointwise = pointwise_log_likelihood(X[rows], weights, means, covariances)
+        out[rows] = special.logsumexp(pointwise, axis=0) - log_draws
     return out
 
 

@@ -210,7 +210,10 @@ class BayesianGMM(MixtureFacade):
         Constrain one feature's means to increase (an alternative to relabeling).
     advi_steps : int
     minibatch_size : int, optional
-        Minibatch ADVI with ``pm.Minibatch`` and ``total_size``.
+        Stochastic (minibatch) ADVI: every step estimates the gradient from this many
+        random rows, scaled by N / minibatch_size, on the compiled kernel (``pm.Minibatch``
+        where the kernel is not built). The MAP-EM start and reference then use a random
+        subsample of 20,000 rows.
     max_predict_draws : int
         Posterior draws used by ``predict_proba`` / ``score_samples`` (evenly thinned).
     progressbar : bool
@@ -276,7 +279,7 @@ class BayesianGMM(MixtureFacade):
         """Build the model on ``X`` and fit it (``y`` is ignored)."""
         import warnings
 
-        from bayesgmm import inference, posterior
+        from bayesgmm import draws, inference, posterior
         from bayesgmm._validation import check_covariance_type, check_n_components
         from bayesgmm.model import build_model
 
@@ -299,17 +302,20 @@ class BayesianGMM(MixtureFacade):
             ordered=self.ordered,
             feature_names=names,
         )
+        # A minibatch fit never passes over all N at once; nor does its EM reference.
+        em_rows = None if self.minibatch_size is None else inference.START_POINTS
+        em_X = draws.subsample_rows(data.X, em_rows, np.random.default_rng(seed))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.em_ = em.fit_em(
-                data.X,
+                em_X,
                 self.n_components,
                 self.covariance_type,
                 n_init=3,
                 prior="default",
                 # A floor relative to the data, as the posterior's internal units are: an
                 # absolute 1e-6 would swamp data measured in units of 1e-12.
-                reg_covar=1e-6 * _smallest_variance(data.X),
+                reg_covar=1e-6 * _smallest_variance(em_X),
                 random_seed=seed,
             )
         self.model_ = model
@@ -373,15 +379,11 @@ class BayesianGMM(MixtureFacade):
 
     # -- prediction ------------------------------------------------------------------------
 
-    def _responsibilities(self, X: Any) -> np.ndarray:
-        from bayesgmm import draws
-
-        Xc = self._check_predict_data(X)
-        return draws.responsibilities(Xc, *self._draws)
-
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior-mean membership probabilities, shape (N, K); rows sum to 1."""
-        return self._responsibilities(X).mean(axis=0)
+        from bayesgmm import draws
+
+        return draws.mean_responsibilities(self._check_predict_data(X), *self._draws)
 
     def predict(self, X: Any) -> np.ndarray:
         """Component with the largest posterior-mean membership probability."""
@@ -389,13 +391,9 @@ class BayesianGMM(MixtureFacade):
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Log posterior-predictive density ``log mean_s p(x | theta_s)`` of every row."""
-        from scipy.special import logsumexp
-
         from bayesgmm import draws
 
-        Xc = self._check_predict_data(X)
-        pointwise = draws.pointwise_log_likelihood(Xc, *self._draws)
-        return logsumexp(pointwise, axis=0) - np.log(pointwise.shape[0])
+        return draws.log_predictive_density(self._check_predict_data(X), *self._draws)
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean log posterior-predictive density per row."""

@@ -14,6 +14,7 @@ ordering constraint, minibatches) go to nutpie's JAX backend when JAX is install
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import time
@@ -29,9 +30,12 @@ from bayesgmm import draws as draw_math
 from bayesgmm import kernel
 from bayesgmm.covariance import as_full
 from bayesgmm.em import fit_em
+from bayesgmm.idata import thin_indices
 from bayesgmm.model import config_standardization, default_start, internal_priors
 from bayesgmm.parametrization import cpc_from_cholesky
 from bayesgmm.priors import GMMPriors
+from bayesgmm.progress import progress_bar
+from bayesgmm.standardize import Standardization
 
 __all__ = [
     "available_samplers",
@@ -42,6 +46,11 @@ __all__ = [
 ]
 
 SAMPLERS = ("auto", "nutpie", "pymc", "numpyro")
+# Rows of the MAP-EM start of a minibatch fit: a start, not an estimate, and EM over all
+# of N = 1e6 rows would cost more than the whole stochastic fit.
+START_POINTS = 20_000
+# Bytes of pointwise log-likelihood stored with a fit before the draws are thinned for it.
+LOG_LIKELIHOOD_BUDGET = 200_000_000
 
 
 def _installed(name: str) -> bool:
@@ -87,14 +96,21 @@ def _kernel_supported(model: pm.Model) -> bool:
 # ---------------------------------------------------------------------------------------
 
 
-def em_initial_point(model: pm.Model, random_seed: Any = None) -> dict[str, np.ndarray]:
+def em_initial_point(
+    model: pm.Model, random_seed: Any = None, max_points: int | None = None
+) -> dict[str, np.ndarray]:
     """Constrained starting values from a MAP-EM fit of the same mixture.
 
     Chains started here begin in one labelling of the K! symmetric modes and skip the
     long transient from a symmetric start. The MAP prior keeps components from collapsing.
+    ``max_points`` fits the start on a random subsample of that many rows (minibatch fits,
+    whose whole point is not to pass over all N at every step).
     """
     config = _config(model)
     X = _data(model)
+    if max_points is not None and X.shape[0] > max_points:
+        rng = np.random.default_rng(_seed_int(random_seed))
+        X = draw_math.subsample_rows(X, max_points, rng)
     k, cov_type = config["n_components"], config["covariance_type"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -195,6 +211,42 @@ def _pointwise_log_likelihood(
     return loglik
 
 
+def _log_likelihood_draws(n_chains: int, n_draws: int, n_obs: int) -> np.ndarray:
+    """Draw indices (per chain) whose pointwise log-likelihood fits the memory budget."""
+    per_chain = max(1, LOG_LIKELIHOOD_BUDGET // (8 * n_chains * max(1, n_obs)))
+    return thin_indices(n_draws, per_chain)
+
+
+def _log_likelihood_group(
+    post: xr.Dataset, model: pm.Model, config: dict[str, Any], standard: Standardization
+) -> xr.Dataset:
+    """The pointwise log-likelihood of the (internal-unit) draws of ``post``, in data units.
+
+    Computed in internal units, where the kernel runs and no offset costs precision; the
+    Jacobian of z = (x - center) / scale makes it the density of x.
+    """
+    n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
+    unit = _stack(post, "partial_corr_unit") if "partial_corr_unit" in post else None
+    Z = _data(model)
+    cov, _ = draw_math.covariances_from_draws(
+        _stack(post, "stds"), unit, config["covariance_type"], config["n_components"], Z.shape[1]
+    )
+    loglik = _pointwise_log_likelihood(post, Z, cov, config) + standard.log_jacobian
+    return xr.Dataset(
+        {
+            "x": xr.DataArray(
+                loglik.reshape(n_chains, n_draws, -1),
+                dims=("chain", "draw", "obs"),
+                coords={
+                    "chain": post["chain"].values,
+                    "draw": post["draw"].values,
+                    "obs": np.arange(Z.shape[0]),
+                },
+            )
+        }
+    )
+
+
 def complete_idata(
     idata: az.InferenceData,
     model: pm.Model,
@@ -221,25 +273,22 @@ def complete_idata(
     post = _with_model_dims(post[keep], config)
     unit = _stack(post, "partial_corr_unit") if "partial_corr_unit" in post else None
     groups: dict[str, Any] = {}
+    attrs: dict[str, Any] = {}
     if log_likelihood:
-        # In internal units, where the kernel runs and no offset costs precision; the
-        # Jacobian of z = (x - center) / scale makes it the density of x.
-        cov_internal, _ = draw_math.covariances_from_draws(
-            _stack(post, "stds"), unit, cov_type, k, n_features
-        )
-        loglik = _pointwise_log_likelihood(post, _data(model), cov_internal, config)
-        groups["log_likelihood"] = xr.Dataset(
-            {
-                "x": xr.DataArray(
-                    (loglik + standard.log_jacobian).reshape(n_chains, n_draws, -1),
-                    dims=("chain", "draw", "obs"),
-                    coords={
-                        "chain": post["chain"].values,
-                        "draw": post["draw"].values,
-                        "obs": np.arange(X.shape[0]),
-                    },
-                )
-            }
+        stored = _log_likelihood_draws(n_chains, n_draws, X.shape[0])
+        if stored.size < n_draws:
+            attrs["log_likelihood_draws"] = int(stored.size)
+            warnings.warn(
+                f"the pointwise log-likelihood of all {n_chains * n_draws} draws x "
+                f"{X.shape[0]} points would take {8 * n_chains * n_draws * X.shape[0] / 1e6:.0f} "
+                f"MB: stored for {stored.size} evenly thinned draws per chain (the "
+                f"{LOG_LIKELIHOOD_BUDGET / 1e6:.0f} MB budget), so LOO / WAIC rest on "
+                "those. Pass log_likelihood=False to skip it.",
+                UserWarning,
+                stacklevel=3,
+            )
+        groups["log_likelihood"] = _log_likelihood_group(
+            post.isel(draw=stored), model, config, standard
         )
     data_units = standard.params_to_data({n: post[n].values for n in ("means", "stds")}, cov_type)
     post = post.assign({n: post[n].copy(data=v) for n, v in data_units.items()})
@@ -276,11 +325,11 @@ def complete_idata(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 out.add_groups({group: idata[group]})
-    attrs = {
-        "bayesgmm_version": bayesgmm.__version__,
-        "bayesgmm_config": json.dumps(config),
-        "sampler": sampler,
-    }
+    attrs.update(
+        bayesgmm_version=bayesgmm.__version__,
+        bayesgmm_config=json.dumps(config),
+        sampler=sampler,
+    )
     attrs.update(extra_attrs or {})
     for group in out.groups():
         out[group].attrs.update(attrs)
@@ -581,17 +630,18 @@ def fit_advi(
         raise ValueError(f"engine must be 'auto', 'kernel' or 'pymc'; got {engine!r}.")
     seed = _seed_int(random_seed)
     use_kernel = engine == "kernel" or (
-        engine == "auto"
-        and minibatch_size is None
-        and _kernel_supported(model)
-        and kernel.available()
+        engine == "auto" and _kernel_supported(model) and kernel.available()
     )
     if use_kernel and not _kernel_supported(model):
         raise ValueError("engine='kernel' does not support ordered models; use engine='pymc'.")
-    start = em_initial_point(model, random_seed=seed)
+    start = em_initial_point(
+        model, random_seed=seed, max_points=None if minibatch_size is None else START_POINTS
+    )
     if use_kernel:
-        raw, elbo = _advi_kernel(model, method, n, start, seed, draws, learning_rate)
-        used = f"{method}+bayesgmm-kernel"
+        raw, elbo = _advi_kernel(
+            model, method, n, start, seed, draws, learning_rate, minibatch_size, progressbar
+        )
+        used = f"{method}+bayesgmm-kernel" + ("-minibatch" if minibatch_size else "")
     else:
         raw, elbo = _advi_pymc(
             model, method, n, minibatch_size, start, seed, draws, progressbar, learning_rate
@@ -620,8 +670,11 @@ def _advi_kernel(
     seed: int,
     draws: int,
     learning_rate: float,
+    minibatch_size: int | None,
+    progressbar: bool,
 ) -> tuple[az.InferenceData, np.ndarray]:
     from bayesgmm.advi import fit_advi_gaussian
+    from bayesgmm.minibatch import MinibatchDensity
 
     config = _config(model)
     X = _data(model)
@@ -631,16 +684,25 @@ def _advi_kernel(
         X.shape[1],
         config["covariance_type"],
     )
-    buffer, pointwise = kernel.kernel_buffer(X, spec), np.empty(X.shape[0])
     rng = np.random.default_rng(seed)
-    result = fit_advi_gaussian(
-        lambda theta: kernel.logp_and_grad(theta, buffer, pointwise),
-        kernel.pack(start, spec),
-        method=method,
-        n=n,
-        learning_rate=learning_rate,
-        rng=rng,
-    )
+    if minibatch_size is None:
+        buffer = kernel.kernel_buffer(X, spec)
+        density = functools.partial(kernel.logp_and_grad, buffer=buffer)
+    else:
+        density = MinibatchDensity(X, spec, minibatch_size, rng)
+    with progress_bar(f"{method} ({n} steps)", int(n), progressbar) as progress:
+        result = fit_advi_gaussian(
+            density,
+            kernel.pack(start, spec),
+            method=method,
+            n=n,
+            learning_rate=learning_rate,
+            # Minibatch gradients are noisy: a Robbins-Monro decay lets the mean settle.
+            decay_steps=None if minibatch_size is None else max(1, int(n) // 10),
+            average_tail=0.0 if minibatch_size is None else 0.25,
+            progress=progress,
+            rng=rng,
+        )
     samples = [kernel.unpack(theta, spec) for theta in result.sample(draws, rng)]
     posterior = {name: np.stack([s[name] for s in samples])[None] for name in samples[0]}
     return az.from_dict(posterior=posterior), result.elbo

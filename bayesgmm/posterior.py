@@ -78,6 +78,8 @@ RHAT_THRESHOLD = 1.01
 _PROBABILITY_BUDGET = 2**25
 # Block size (in float64 values) of the streamed computations.
 _BLOCK_BUDGET = 2**22
+# Rows of observed_data that Stephens and ECR use at most (see _relabel_points).
+RELABEL_POINTS = 2000
 # Floor of Q inside log(Q) in the streamed Stephens algorithm (as in bayesgmm.relabel).
 _LOG_FLOOR = 1e-12
 # Data quantiles at which label_invariant_summary evaluates the mixture density by default.
@@ -115,8 +117,9 @@ def _total_log_likelihood(
     idata: az.InferenceData, draws: PosteriorDraws, X: np.ndarray | None
 ) -> np.ndarray:
     """Sum over observations of the pointwise log-likelihood, per draw: shape (S,)."""
-    if "log_likelihood" in idata.groups() and len(idata.log_likelihood.data_vars):
-        ll = idata.log_likelihood
+    ll = idata.log_likelihood if "log_likelihood" in idata.groups() else None
+    # A log-likelihood thinned for memory (bayesgmm.inference) does not cover every draw.
+    if ll is not None and len(ll.data_vars) and ll.sizes.get("draw") == draws.n_draws:
         da = ll["x"] if "x" in ll else ll[next(iter(ll.data_vars))]
         other = [d for d in da.dims if d not in ("chain", "draw")]
         total = da.sum(dim=other).transpose("chain", "draw").values
@@ -224,6 +227,16 @@ def _feature_index(feature: Any, names: list[str]) -> int:
     return int(feature) % len(names)
 
 
+def _relabel_points(idata: az.InferenceData, what: str) -> np.ndarray:
+    """The observed rows relabeling works on: at most ``RELABEL_POINTS`` of them.
+
+    Stephens' cost and ECR's allocations cost S x N x K per pass; a fixed random subsample
+    (seed 0, so the labels are reproducible) identifies the labels as well as all N do.
+    """
+    X = _observed(idata, what)
+    return draw_math.subsample_rows(X, RELABEL_POINTS, np.random.default_rng(0))
+
+
 def _map_classification(
     X: np.ndarray, weights: np.ndarray, means: np.ndarray, cov: np.ndarray
 ) -> np.ndarray:
@@ -307,7 +320,7 @@ def _compute_permutations(
         )
         if method == "pivot":
             return perms, info
-        X = _observed(idata, "relabeling with 'stephens'")
+        X = _relabel_points(idata, "relabeling with 'stephens'")
         n_obs = X.shape[0]
         if n_samples * n_obs * n_comp <= _PROBABILITY_BUDGET:
             prob = draw_math.responsibilities(X, draws.weights, draws.means, draws.covariances)
@@ -320,7 +333,7 @@ def _compute_permutations(
         return result.perms, info
 
     # ECR: allocations (argmax, or sampled when a seed is given) from the probabilities.
-    X = _observed(idata, "relabeling with 'ecr'")
+    X = _relabel_points(idata, "relabeling with 'ecr'")
     rng = None if random_seed is None else np.random.default_rng(random_seed)
     block = _probability_fn(X, draws)
     alloc = np.empty((n_samples, X.shape[0]), dtype=np.intp)
@@ -458,6 +471,9 @@ def relabel_idata(
 
     Notes
     -----
+    Stephens and ECR use at most ``RELABEL_POINTS`` (2000) rows of ``observed_data``, a
+    fixed random subsample beyond that, so that their cost does not grow with N.
+
     Memory: Stephens needs the (S, N, K) membership probabilities. Up to 2**25 values
     (256 MB) they are held in memory; above that they are recomputed block by block in each
     iteration (slower, bounded memory). ECR streams the probabilities in blocks to build

@@ -116,7 +116,11 @@ def _observed(idata: az.InferenceData, what: str) -> np.ndarray:
 def _total_log_likelihood(
     idata: az.InferenceData, draws: PosteriorDraws, X: np.ndarray | None
 ) -> np.ndarray:
-    """Sum over observations of the pointwise log-likelihood, per draw: shape (S,)."""
+    """Sum over observations of the pointwise log-likelihood, per draw: shape (S,).
+
+    The stored log-likelihood when it covers every draw; else computed on ``X`` (default
+    all of ``observed_data``).
+    """
     ll = idata.log_likelihood if "log_likelihood" in idata.groups() else None
     # A log-likelihood thinned for memory (bayesgmm.inference) does not cover every draw.
     if ll is not None and len(ll.data_vars) and ll.sizes.get("draw") == draws.n_draws:
@@ -304,7 +308,8 @@ def _compute_permutations(
     ref = None if reference is None else _reference_params(reference, n_comp, n_features)
     if method == "pivot" or method == "stephens":
         if ref is None:
-            total = _total_log_likelihood(idata, draws, None)
+            # It only ranks the draws to pick a pivot: the relabeling rows do.
+            total = _total_log_likelihood(idata, draws, _relabel_points(idata, "relabeling"))
             best = int(np.argmax(total))
             ref_means, ref_cov = draws.means[best], draws.covariances[best]
             info["reference"] = f"draw {best} (largest total log-likelihood)"

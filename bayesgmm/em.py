@@ -756,11 +756,11 @@ def _objective(stats_: SufficientStats, params: GMMParams, prior: ConjugatePrior
 # The default stopping rule (``tol=None``), as mclust's: one iteration changes the objective
 # f by at most _DEFAULT_RTOL * (1 + |f|). Set by measurement on raw Old Faithful (K=1..4,
 # every covariance type, seeds 0..9, n_init 1 and 10; benchmarks/bench_em_convergence.py):
-# 1e-5 (mclust's default) stops up to 0.1 below the maximum EM is climbing to, 1e-6 up to
-# 0.01, 1e-7 up to 1.6e-3; 1e-8 within 3.5e-4 (the stop leaves ~df * r / (1 - r) to climb,
-# for EM's linear rate r, near 1 for overlapping components). Single-start runs then take
-# up to ~750 iterations, hence DEFAULT_MAX_ITER: scikit-learn's 100 stopped most K >= 3
-# fits before the rule was met.
+# with n_init=10, 1e-5 (mclust's default) stops up to 0.99 below the maximum EM is climbing
+# to, 1e-6 up to 0.01, 1e-7 up to 1.6e-3; 1e-8 within 1.6e-4 (a stop leaves ~df * r / (1 - r)
+# to climb, for EM's linear rate r, near 1 for overlapping components). Runs then take up to
+# ~750 iterations, hence DEFAULT_MAX_ITER: scikit-learn's 100 stopped up to 10 of 10 K >= 3
+# single-start fits before the rule was met. docs/em.md has the table.
 _DEFAULT_RTOL = 1e-8
 DEFAULT_MAX_ITER = 1000
 

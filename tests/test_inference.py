@@ -182,6 +182,7 @@ def test_advi_stores_improving_elbo(faithful) -> None:
 
 
 @pytest.mark.slow  # PyTensor compiles the minibatch graph: about a minute here
+@pytest.mark.timeout(900)  # 147 s on the shared machine under load
 def test_minibatch_advi_runs(faithful) -> None:
     Xs = (faithful - faithful.mean(0)) / faithful.std(0)
     idata = inference.fit_advi(

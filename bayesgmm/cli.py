@@ -1676,8 +1676,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="A,B",
         help="comma-separated columns to use (default: all)",
     )
-    fit.add_argument("--max-iter", type=int, default=100, help="EM iterations (default: 100)")
-    fit.add_argument("--tol", type=float, default=1e-3, help="tolerance per sample (default: 1e-3)")
+    fit.add_argument("--max-iter", type=int, default=1000, help="EM iterations (default: 1000)")
+    fit.add_argument(
+        "--tol",
+        type=float,
+        default=None,
+        help="stop when the log-likelihood changes by less than TOL per sample, scikit-learn's "
+        "rule (default: a relative change below 1e-8, as mclust)",
+    )
     fit.add_argument(
         "--reg-covar",
         type=float,

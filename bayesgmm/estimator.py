@@ -26,11 +26,14 @@ class GaussianMixtureEM(MixtureFacade):
     n_components : int
         Number of mixture components K.
     covariance_type : {"full", "tied", "diag", "spherical"}
-    tol : float
-        Convergence threshold on the change of the objective per sample.
+    tol : float or None
+        ``None`` (default): stop when an iteration changes the objective ``f`` by at most
+        ``1e-8 * (1 + |f|)`` (relative, as mclust). A number: scikit-learn's rule, a change
+        of the objective per sample below ``tol`` (see :func:`bayesgmm.em.fit_em`).
     reg_covar : float
         Non-negative floor added to covariance diagonals.
     max_iter : int
+        EM iterations per run (default 1000).
     n_init : int
         Restarts; the best non-degenerate one is kept.
     init : {"auto", "kmeans++", "random", "random_from_data"} or mapping
@@ -61,9 +64,9 @@ class GaussianMixtureEM(MixtureFacade):
         n_components: int = 1,
         *,
         covariance_type: str = "full",
-        tol: float = 1e-3,
+        tol: float | None = None,
         reg_covar: float = 1e-6,
-        max_iter: int = 100,
+        max_iter: int = em.DEFAULT_MAX_ITER,
         n_init: int = 1,
         init: Any = "auto",
         prior: Any = None,

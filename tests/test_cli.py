@@ -573,6 +573,7 @@ def test_report_skips_plots_without_matplotlib(monkeypatch, em_run, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~115 s on the shared machine under load
 def test_fit_map_and_report(tmp_path, faithful_file):
     path = tmp_path / "map.nc"
     code, out, err = _run(
@@ -807,6 +808,7 @@ def _console_script() -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~115 s on the shared machine under load
 def test_console_script_full_demo_subprocess(tmp_path):
     """The real thing: ``bayesgmm demo`` (2 chains x 1000 + 1000) in a fresh process."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}

@@ -12,22 +12,23 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
-import arviz as az  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
-from matplotlib.contour import ContourSet  # noqa: E402
-from matplotlib.patches import Ellipse, StepPatch  # noqa: E402
+import arviz as az
+import matplotlib.pyplot as plt
+from matplotlib.collections import PathCollection, PolyCollection
+from matplotlib.contour import ContourSet
+from matplotlib.patches import Ellipse, StepPatch
 
-from bayesgmm import plotting  # noqa: E402
-from bayesgmm.covariance import as_full  # noqa: E402
-from bayesgmm.em import fit_em  # noqa: E402
+from bayesgmm import comparison as compare
+from bayesgmm import plotting
+from bayesgmm.covariance import as_full
+from bayesgmm.em import fit_em
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 N_CHAINS, N_DRAWS = 2, 20
@@ -510,7 +511,6 @@ def test_comparison_standardizes_per_row():
 
 
 def test_comparison_of_a_real_compare_table(em2, idata2):
-    compare = pytest.importorskip("bayesgmm.comparison")
     table = compare.compare(em2, idata2)
     ax = plotting.plot_comparison(table)
     labels = [t.get_text() for t in ax.get_yticklabels()]
@@ -553,7 +553,6 @@ def test_membership_uncertainty_from_probabilities_has_no_band(faithful, em2):
 
 
 def test_membership_uncertainty_of_a_membership(faithful, idata2):
-    compare = pytest.importorskip("bayesgmm.comparison")
     membership = compare.membership(idata2, faithful, ambiguity_threshold=0.9)
     ax = plotting.plot_membership_uncertainty(membership)
     (line,) = [line for line in ax.lines if len(line.get_xdata()) == faithful.shape[0]]

@@ -557,7 +557,6 @@ def faithful_two_modes() -> az.InferenceData:
     (nutpie, 1000 + 1000 per chain, about 3 s) lands them in different ones. The seeds are
     tried in order so that a change of sampler internals only costs a few more seconds.
     """
-    pytest.importorskip("nutpie")
     from bayesgmm.inference import sample_nuts
     from bayesgmm.model import build_model
 

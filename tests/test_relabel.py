@@ -9,7 +9,6 @@ permutation for (almost) every draw.
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -445,24 +444,22 @@ def stephens_problem(seed: int, n_draws: int, n_obs: int, n_comp: int):
     return apply_permutations(probs, sigma, axis=2), sigma
 
 
-def _check_stephens_recovery(n_draws, n_obs, n_comp, budget_s):
+def _check_stephens_recovery(n_draws, n_obs, n_comp):
+    """Stephens recovers the scrambling; its speed is measured in benchmarks/bench_relabel.py."""
     probs, sigma = stephens_problem(71, n_draws, n_obs, n_comp)
-    start = time.perf_counter()
     res = stephens(probs)
-    elapsed = time.perf_counter() - start
     assert res.converged
     frac, _ = global_agreement(compose_permutations(sigma, res.perms))
     assert frac >= 0.99
-    assert elapsed < budget_s, f"stephens took {elapsed:.2f} s"
 
 
-def test_stephens_small_problem_fast():
-    _check_stephens_recovery(400, 200, 5, budget_s=5.0)
+def test_stephens_recovers_a_small_problem():
+    _check_stephens_recovery(400, 200, 5)
 
 
 @pytest.mark.slow
-def test_stephens_4000_draws_1000_points_5_components_under_10s():
-    _check_stephens_recovery(4000, 1000, 5, budget_s=10.0)
+def test_stephens_recovers_4000_draws_1000_points_5_components():
+    _check_stephens_recovery(4000, 1000, 5)
 
 
 # ---------------------------------------------------------------------------

@@ -503,6 +503,34 @@ _SHORT_RUN_ITER = 20
 # nothing about where they end.
 _SHORT_RUN_STRATEGIES = ("kmeans++", "random_from_data")
 
+# Starts (and the emEM short runs) use a random subsample of at most
+# max(_INIT_SUBSAMPLE_MIN, _INIT_SUBSAMPLE_PER_COMPONENT * K) rows, so that their cost does
+# not grow with N; EM's first iteration is then the full E-step on all rows. 2000 is what
+# mclust gives its hierarchical start; 50 rows per component leave a component of weight
+# 1 / (2K) about 25 rows, enough to place it and, for D < 24, to give it a full covariance.
+_INIT_SUBSAMPLE_MIN = 2000
+_INIT_SUBSAMPLE_PER_COMPONENT = 50
+
+
+def init_subsample_size(n_samples: int, n_components: int) -> int:
+    """Rows the starts of :func:`fit_em` use: ``max(2000, 50 K)``, capped at ``N``."""
+    wanted = max(_INIT_SUBSAMPLE_MIN, _INIT_SUBSAMPLE_PER_COMPONENT * n_components)
+    return min(n_samples, wanted)
+
+
+def init_subsample_rows(
+    n_samples: int, n_components: int, rng: np.random.Generator
+) -> np.ndarray | None:
+    """Sorted random rows for the starts, or ``None`` when every row is used.
+
+    With ``N`` at most :func:`init_subsample_size` no random number is drawn, so that small
+    data get exactly the starts they got before subsampling existed.
+    """
+    size = init_subsample_size(n_samples, n_components)
+    if size >= n_samples:
+        return None
+    return np.sort(rng.choice(n_samples, size=size, replace=False))
+
 
 def _standardize(X: np.ndarray) -> np.ndarray:
     """Centred columns divided by their standard deviation (constant columns left as 0).
@@ -749,6 +777,11 @@ def _warn_about_feature_scales(
         )
 
 
+def _subsample(Xc: np.ndarray, n_components: int, rng: np.random.Generator) -> np.ndarray | None:
+    rows = init_subsample_rows(Xc.shape[0], n_components, rng)
+    return None if rows is None else Xc[rows]
+
+
 def _objective(stats_: SufficientStats, params: GMMParams, prior: ConjugatePrior | None) -> float:
     return stats_.log_likelihood + log_prior(params, prior)
 
@@ -810,9 +843,13 @@ class _RestartSearch:
         prior: ConjugatePrior | None,
         data_cov: np.ndarray,
         rng: np.random.Generator,
+        init_X: np.ndarray | None = None,
     ) -> None:
         self.Xc = Xc
-        self.Z = _standardize(Xc)
+        # The rows the starts and short runs see: all of Xc, or a subsample of it.
+        self.subsampled = init_X is not None
+        self.init_X = Xc if init_X is None else init_X
+        self.Z = _standardize(self.init_X)
         self.covariance_type = covariance_type
         self.tol, self.max_iter, self.reg_covar, self.prior = tol, max_iter, reg_covar, prior
         self.data_cov = data_cov
@@ -823,7 +860,7 @@ class _RestartSearch:
     def _start(self, n_components: int, strategy: str) -> GMMParams:
         resp = _initial_responsibilities(self.Z, n_components, strategy, self.rng)
         return m_step(
-            _stats_from_resp(self.Xc, resp, self.covariance_type),
+            _stats_from_resp(self.init_X, resp, self.covariance_type),
             self.covariance_type,
             reg_covar=self.reg_covar,
             prior=self.prior,
@@ -842,18 +879,39 @@ class _RestartSearch:
         """EM for at most ``max_iter`` iterations from ``make_start()``."""
         self.n_starts += 1
         try:
-            outcome = _run_once(
-                self.Xc,
-                make_start(),
-                tol=self.tol,
-                max_iter=max_iter,
-                reg_covar=self.reg_covar,
-                prior=self.prior,
-            )
+            outcome = self.run_em(make_start(), max_iter)
         except CollapseError as exc:
             self.errors.append(exc)
             return None
         return self._finish(outcome)
+
+    def run_em(
+        self, start: GMMParams, max_iter: int
+    ) -> tuple[GMMParams, SufficientStats, list[float], bool, int]:
+        """EM on all rows (overridden by the Dask engine, which runs it on a cluster)."""
+        return _run_once(
+            self.Xc,
+            start,
+            tol=self.tol,
+            max_iter=max_iter,
+            reg_covar=self.reg_covar,
+            prior=self.prior,
+        )
+
+    def subsample_search(self) -> _RestartSearch:
+        """A search over the subsample alone, sharing this one's random stream and errors."""
+        sub = _RestartSearch(
+            self.init_X,
+            self.covariance_type,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            reg_covar=self.reg_covar,
+            prior=self.prior,
+            data_cov=self.data_cov,
+            rng=self.rng,
+        )
+        sub.errors = self.errors
+        return sub
 
     def run_strategy(self, n_components: int, strategy: str, max_iter: int) -> _Run | None:
         return self.run(lambda: self._start(n_components, strategy), max_iter)
@@ -886,10 +944,13 @@ class _RestartSearch:
         maxima whose basin shows late are still explored as by plain restarts.
         """
         short_iter = min(_SHORT_RUN_ITER, self.max_iter)
+        # On a subsample the short runs are cheap and not counted in max_iter: the long
+        # runs start afresh on all rows from where the short runs ended.
+        short = self.subsample_search() if self.subsampled else self
         pool: list[tuple[str, _Run]] = []
         for i in range(_CANDIDATES_PER_RUN * n_init):
             strategy = _SHORT_RUN_STRATEGIES[i % len(_SHORT_RUN_STRATEGIES)]
-            run = self.run_strategy(n_components, strategy, short_iter)
+            run = short.run_strategy(n_components, strategy, short_iter)
             if run is not None:
                 pool.append((strategy, run))
         # Stable: equal keys keep the order of the starts.
@@ -903,7 +964,11 @@ class _RestartSearch:
                 break
             if i not in chosen:
                 chosen.append(i)
-        runs = [self.resume(pool[i][1]) for i in chosen]
+        if self.subsampled:
+            runs = [self.run(lambda p=pool[i][1].params: p, self.max_iter) for i in chosen]
+            self.n_starts = short.n_starts  # the long runs continue starts already counted
+        else:
+            runs = [self.resume(pool[i][1]) for i in chosen]
         return runs + [None] * (n_init - len(runs))
 
 
@@ -1014,6 +1079,7 @@ def fit_em(
         prior=prior,
         data_cov=_data_covariance(Xc),
         rng=rng,
+        init_X=None if user_start is not None else _subsample(Xc, n_components, rng),
     )
     if user_start is not None:
         runs = [search.run(lambda: user_start, max_iter)]

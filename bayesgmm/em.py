@@ -14,6 +14,7 @@ their import time (a test checks this).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, cast
@@ -394,8 +395,34 @@ def default_prior(
     """
     X = np.asarray(X, dtype=np.float64)
     n_samples, n_features = X.shape
-    check_covariance_type(covariance_type)
     data_cov = np.atleast_2d(np.cov(X, rowvar=False)) if n_samples > 1 else np.eye(n_features)
+    return prior_from_moments(
+        X.mean(axis=0),
+        data_cov,
+        n_components,
+        covariance_type,
+        shrinkage=shrinkage,
+        dof=dof,
+        weight_concentration=weight_concentration,
+    )
+
+
+def prior_from_moments(
+    mean: np.ndarray,
+    data_cov: np.ndarray,
+    n_components: int,
+    covariance_type: str = "full",
+    *,
+    shrinkage: float = 0.01,
+    dof: float | None = None,
+    weight_concentration: float = 1.0,
+) -> ConjugatePrior:
+    """:func:`default_prior` from the data's column means and covariance (``ddof=1``).
+
+    For data that are never in memory at once, such as a Dask array.
+    """
+    n_features = len(mean)
+    check_covariance_type(covariance_type)
     data_cov = data_cov + 1e-12 * np.trace(data_cov) / n_features * np.eye(n_features)
     factor = float(n_components) ** (2.0 / n_features)
     if covariance_type in ("full", "tied"):
@@ -407,7 +434,7 @@ def default_prior(
     if np.any(np.diag(np.atleast_2d(scale)) <= 0) if scale.ndim else scale <= 0:
         scale = np.ones_like(scale) if scale.ndim < 2 else np.eye(n_features)
     return ConjugatePrior(
-        mean=X.mean(axis=0),
+        mean=np.asarray(mean, dtype=np.float64),
         shrinkage=check_positive(shrinkage, "shrinkage"),
         dof=float(n_features + 2 if dof is None else dof),
         scale=scale,
@@ -728,6 +755,12 @@ def degenerate_components(
 def _data_covariance(X: np.ndarray) -> np.ndarray:
     n_features = X.shape[1]
     cov = np.atleast_2d(np.cov(X, rowvar=False)) if X.shape[0] > 1 else np.eye(n_features)
+    return regularized_data_covariance(cov)
+
+
+def regularized_data_covariance(cov: np.ndarray) -> np.ndarray:
+    """The data covariance the collapse checks compare against: positive definite."""
+    n_features = cov.shape[0]
     # A constant column has zero variance; let it count as unit scale so ratios stay finite.
     diag = np.diag(cov).copy()
     diag[diag <= 0] = 1.0
@@ -755,6 +788,18 @@ def _warn_about_feature_scales(
 
     Both otherwise give a fit that looks normal but is set by the floor, not by the data.
     """
+    warn_about_scales(X.var(axis=0), constant, reg_covar, feature_names, stacklevel=4)
+
+
+def warn_about_scales(
+    variances: np.ndarray,
+    constant: np.ndarray,
+    reg_covar: float,
+    feature_names: list[str] | None,
+    *,
+    stacklevel: int = 3,
+) -> None:
+    """:func:`_warn_about_feature_scales` from the per-feature variances (``ddof=0``)."""
     if constant.size:
         warnings.warn(
             f"feature(s) {describe_features(constant, feature_names)} are constant: they "
@@ -762,9 +807,8 @@ def _warn_about_feature_scales(
             "covariances the likelihood is unbounded along them (only reg_covar or the prior "
             "keeps it finite). Drop them before fitting.",
             DegenerateComponentWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
-    variances = X.var(axis=0)
     swamped = np.flatnonzero((variances > 0) & (reg_covar > _REG_COVAR_WARN_FRACTION * variances))
     if swamped.size:
         warnings.warn(
@@ -773,8 +817,13 @@ def _warn_about_feature_scales(
             f"{variances[swamped].min():.3g}): the floor, not the data, sets the fitted "
             "covariances. Standardise the data, or scale reg_covar with the data's variance.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
+
+
+def _is_dask_collection(X: Any) -> bool:
+    # By type name, so that neither this check nor in-memory EM imports Dask.
+    return type(X).__module__.split(".")[0] in ("dask", "dask_expr") and hasattr(X, "dask")
 
 
 def _subsample(Xc: np.ndarray, n_components: int, rng: np.random.Generator) -> np.ndarray | None:
@@ -849,13 +898,17 @@ class _RestartSearch:
         # The rows the starts and short runs see: all of Xc, or a subsample of it.
         self.subsampled = init_X is not None
         self.init_X = Xc if init_X is None else init_X
-        self.Z = _standardize(self.init_X)
         self.covariance_type = covariance_type
         self.tol, self.max_iter, self.reg_covar, self.prior = tol, max_iter, reg_covar, prior
         self.data_cov = data_cov
         self.rng = rng
         self.errors: list[CollapseError] = []
         self.n_starts = 0
+
+    @functools.cached_property
+    def Z(self) -> np.ndarray:
+        """The standardised rows the starts see (only computed when a start is drawn)."""
+        return _standardize(self.init_X)
 
     def _start(self, n_components: int, strategy: str) -> GMMParams:
         resp = _initial_responsibilities(self.Z, n_components, strategy, self.rng)
@@ -921,13 +974,8 @@ class _RestartSearch:
         if run.converged or run.n_iter >= self.max_iter:
             return run
         try:
-            params, stats_, trace, converged, n_iter = _run_once(
-                self.Xc,
-                run.params,
-                tol=self.tol,
-                max_iter=self.max_iter - run.n_iter,
-                reg_covar=self.reg_covar,
-                prior=self.prior,
+            params, stats_, trace, converged, n_iter = self.run_em(
+                run.params, self.max_iter - run.n_iter
             )
         except CollapseError as exc:
             self.errors.append(exc)
@@ -985,12 +1033,15 @@ def fit_em(
     prior: ConjugatePrior | str | None = None,
     random_seed: int | np.random.Generator | None = None,
     warn: bool = True,
+    client: Any = None,
 ) -> EMResult:
     """Fit a Gaussian mixture by EM (ML) or MAP-EM.
 
     Parameters
     ----------
     X : array-like of shape (N, D)
+        Or a Dask array (or Dask DataFrame) chunked by rows: EM then runs on a Dask
+        cluster, see :func:`bayesgmm.em_dask.fit_em_dask` (needs ``bayesgmm[dask]``).
     n_components : int
         Number of components K (1 <= K <= N).
     covariance_type : {"full", "tied", "diag", "spherical"}
@@ -1024,6 +1075,9 @@ def fit_em(
     random_seed : int or numpy Generator, optional
     warn : bool
         Emit :class:`DegenerateComponentWarning` / :class:`ConvergenceWarning`.
+    client : dask.distributed.Client or mapping, optional
+        Only for a Dask ``X``: the cluster to run on, or keyword arguments of the
+        ``LocalCluster`` to create (and close) for the fit.
 
     Returns
     -------
@@ -1035,6 +1089,16 @@ def fit_em(
         Every restart hit a singular covariance (possible only with ``reg_covar=0`` and no
         prior); the message says what to do.
     """
+    if _is_dask_collection(X):
+        from bayesgmm.em_dask import fit_em_dask
+
+        return fit_em_dask(
+            X, n_components, covariance_type, init=init, n_init=n_init, tol=tol,
+            max_iter=max_iter, reg_covar=reg_covar, prior=prior, random_seed=random_seed,
+            warn=warn, client=client,
+        )  # fmt: skip
+    if client is not None:
+        raise ValueError("client is only used with a Dask array X; X is in memory.")
     X, feature_names = check_data(X, min_samples=2)
     n_samples, n_features = X.shape
     n_components = check_n_components(n_components, n_samples)

@@ -1064,6 +1064,10 @@ def fit_em(
           not yet chosen, as plain restarts would;
         - a mapping, :class:`GMMParams` or :class:`EMResult` with ``weights``, ``means``
           and ``covariances``: one run from these parameters (``n_init`` is ignored).
+
+        With ``N`` above :func:`init_subsample_size` (``max(2000, 50 K)``) the starts and
+        the short runs use a random subsample of that many rows, so that their cost does
+        not grow with ``N``; the short runs then do not count in ``max_iter``.
     n_init : int
         Runs to convergence. The best non-degenerate one is kept (by objective).
     tol : float

@@ -246,5 +246,6 @@ def test_install_hint_without_distributed(data, monkeypatch):
     # A Dask array but no distributed installed: the error says what to install.
     monkeypatch.setitem(sys.modules, "distributed", None)
     monkeypatch.delitem(sys.modules, "bayesgmm.em_dask")
+    monkeypatch.delitem(sys.modules, "bayesgmm.dask_data")
     with pytest.raises(ImportError, match=r'pip install "bayesgmm\[dask\]"'):
         em.fit_em(as_dask(data), 2)

@@ -6,8 +6,8 @@ differential, ``(T(1 + n_iter) - T(1)) / n_iter``, so that the pass computing th
 and persisting the chunks (done once per fit) drops out. In-memory EM on the same rows, in
 this process, is the peer in the same run.
 
-Peak memory per worker is the worker process's peak resident set (``ru_maxrss``), which
-includes the Python interpreter and the libraries (about 150 MB).
+Peak memory per worker is the worker process's peak resident set (VmHWM), which includes
+the Python interpreter and the libraries (about 150 MB).
 
 Usage::
 
@@ -55,6 +55,18 @@ def simulated(n: int, n_features: int, n_components: int, chunk_rows: int) -> An
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident set, in MB.
+
+    VmHWM, not ``ru_maxrss``: a worker forked from the driver and then exec'd keeps the
+    driver's ``ru_maxrss`` (Linux carries it across exec), but starts a fresh VmHWM.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
 
 

@@ -44,6 +44,10 @@ class GaussianMixtureEM(MixtureFacade):
         ``None`` for maximum likelihood; ``"default"`` for MAP-EM with the data-scaled
         Fraley & Raftery (2007) prior.
     random_seed : int, numpy Generator or None
+    client : dask.distributed.Client, mapping or None
+        Only used when ``fit`` gets a Dask array or DataFrame: the cluster that runs EM,
+        or the arguments of a ``LocalCluster`` made for the fit (see
+        :func:`bayesgmm.em_dask.fit_em_dask`). Prediction takes in-memory data.
 
     Attributes
     ----------
@@ -71,6 +75,7 @@ class GaussianMixtureEM(MixtureFacade):
         init: Any = "auto",
         prior: Any = None,
         random_seed: Any = None,
+        client: Any = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -81,14 +86,14 @@ class GaussianMixtureEM(MixtureFacade):
         self.init = init
         self.prior = prior
         self.random_seed = random_seed
+        self.client = client
 
     # -- fitting ---------------------------------------------------------------------------
 
     def fit(self, X: Any, y: Any = None) -> GaussianMixtureEM:
         """Fit the mixture to ``X`` (``y`` is ignored)."""
-        data = self._check_fit_data(X)
         result = em.fit_em(
-            data.X,
+            self._fit_data(X),
             self.n_components,
             self.covariance_type,
             init=self.init,
@@ -98,6 +103,7 @@ class GaussianMixtureEM(MixtureFacade):
             reg_covar=self.reg_covar,
             prior=self.prior,
             random_seed=self.random_seed,
+            client=self.client,
         )
         self.result_ = result
         self.weights_ = result.weights
@@ -115,6 +121,18 @@ class GaussianMixtureEM(MixtureFacade):
         self.objective_trace_ = result.objective_trace
         self.degenerate_components_ = result.degenerate_components
         return self
+
+    def _fit_data(self, X: Any) -> Any:
+        if not em._is_dask_collection(X):
+            return self._check_fit_data(X).X
+        # A Dask collection stays on its cluster: only its shape and column names are read.
+        self.n_features_in_ = int(X.shape[1])
+        columns = getattr(X, "columns", None)
+        if columns is not None and all(isinstance(c, str) for c in columns):
+            self.feature_names_in_ = np.asarray(list(columns), dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return X
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then return the most likely component of every row."""

@@ -14,10 +14,18 @@ one iteration, not zero: scikit-learn 1.9 fails with ``max_iter=0`` and ``precis
 The last column is the difference of the final log-likelihoods (bayesgmm - scikit-learn),
 which must be at rounding level: the two run the same iteration from the same start.
 
+``--large`` adds N=1,000,000, D=10, K=10, full: seconds per iteration against
+scikit-learn, a profile of one iteration (log densities, normalisation, statistics,
+M-step), and the E-step against its flop-count limit N K D^2 (the triangular
+``(x - mu) U`` products, at the GEMM rate measured in the same run). ``--init`` times the
+initialisation (``fit_em(max_iter=0)``: checks, k-means++ start, one full E-step) at
+N=1e5 and 1e6, D=10, K=10, full, with the start on the subsample and on all rows.
+
 Usage::
 
     python benchmarks/bench_em.py            # Faithful and N=200,000, D=8, K=6
     python benchmarks/bench_em.py --quick    # smaller simulated data, fewer repeats
+    python benchmarks/bench_em.py --threads 1 --large --init --skip-default
 """
 
 from __future__ import annotations
@@ -155,6 +163,89 @@ def benchmark(
     }
 
 
+def gemm_flops_per_second(size: int = 1000, repeats: int = 5) -> float:
+    """The BLAS GEMM rate on this machine now (multiply and add count as 2 flops)."""
+    a = np.random.default_rng(0).normal(size=(size, size))
+    best = min(timed(lambda: a @ a)[0] for _ in range(repeats))
+    return 2.0 * size**3 / best
+
+
+def profile_iteration(
+    X: np.ndarray, init: dict[str, np.ndarray], covariance_type: str, repeats: int
+) -> dict[str, float]:
+    """Median seconds of the parts of one EM iteration, over all of X."""
+    n_components = len(init["weights"])
+    prec = em.precisions_cholesky(init["covariances"], covariance_type)
+    params = em.GMMParams(
+        init["weights"], init["means"], init["covariances"], prec, covariance_type
+    )
+    rows = em._block_rows(n_components, X.shape[1])
+    blocks = [X[i : i + rows] for i in range(0, len(X), rows)]
+
+    def log_densities() -> None:
+        for block in blocks:
+            em._weighted_log_prob(block, params)
+
+    def e_step() -> None:
+        for block in blocks:
+            em._normalize(em._weighted_log_prob(block, params))
+
+    stats = em.sufficient_statistics(X, params)
+    parts = {
+        "log densities": log_densities,
+        "E-step (+ normalise)": e_step,
+        "E-step + statistics": lambda: em.sufficient_statistics(X, params),
+        "M-step": lambda: em.m_step(stats, covariance_type, reg_covar=REG_COVAR),
+    }
+    return {
+        name: statistics.median(timed(fn)[0] for _ in range(repeats)) for name, fn in parts.items()
+    }
+
+
+def large_case(args: argparse.Namespace) -> None:
+    n, d, k = args.large_n, 10, 10
+    X = simulated(n, d, k, args.seed)
+    rate = gemm_flops_per_second()
+    limit = n * k * d * d / rate
+    print(f"\nN={n:,}, D={d}, K={k}, full; GEMM rate now {rate / 1e9:.1f} GFLOP/s")
+    print(f"flop-count limit of one E-step, N K D^2 / rate: {limit:.3f} s")
+    init = initial_parameters(X, k, "full", args.seed)
+    for name, seconds in profile_iteration(X, init, "full", args.large_repeats).items():
+        print(f"  {name:<22} {seconds:8.3f} s  ({seconds / limit:5.2f} x limit)")
+    row = benchmark(
+        X, k, "full", n_iter=args.large_iter, repeats=args.large_repeats, seed=args.seed
+    )
+    print(
+        f"  s/iter: bayesgmm {row['bayesgmm']:.3f}, scikit-learn {row['sklearn']:.3f}, ratio "
+        f"{row['ratio']:.2f}; rel. diff. of log-lik {row['rel']:.1e}",
+        flush=True,
+    )
+
+
+def init_case(args: argparse.Namespace) -> None:
+    """Initialisation seconds: the start on the subsample, and on all rows (as before)."""
+    print("\ninit = fit_em(max_iter=0): checks, centring, k-means++ start, one full E-step")
+    print(f"{'N':>10} {'start on':<16} {'init s':>8} {'E-step s':>9}")
+    for n in (100_000, 1_000_000):
+        X = simulated(n, 10, 10, args.seed)
+        start = initial_parameters(X, 10, "full", args.seed)
+        prec = em.precisions_cholesky(start["covariances"], "full")
+        params = em.GMMParams(start["weights"], start["means"], start["covariances"], prec, "full")
+        e_step = min(
+            timed(lambda X=X, p=params: em.sufficient_statistics(X, p))[0] for _ in range(3)
+        )
+        for label, minimum in (("2000-row sample", em._INIT_SUBSAMPLE_MIN), ("all rows", 10**12)):
+            saved, em._INIT_SUBSAMPLE_MIN = em._INIT_SUBSAMPLE_MIN, minimum
+            try:
+                seconds = statistics.median(
+                    timed(lambda X=X: initial_parameters(X, 10, "full", args.seed))[0]
+                    for _ in range(3)
+                )
+            finally:
+                em._INIT_SUBSAMPLE_MIN = saved
+            print(f"{n:>10,} {label:<16} {seconds:>8.3f} {e_step:>9.3f}", flush=True)
+
+
 def print_environment() -> None:
     import scipy
     import sklearn
@@ -179,6 +270,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats (median)")
     parser.add_argument("--n", type=int, default=None, help="rows of the simulated data")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--large", action="store_true", help="add N=1e6, D=10, K=10, full")
+    parser.add_argument("--large-n", type=int, default=1_000_000)
+    parser.add_argument("--large-iter", type=int, default=3, help="iterations, large case")
+    parser.add_argument("--large-repeats", type=int, default=2, help="repeats, large case")
+    parser.add_argument("--init", action="store_true", help="time the initialisation")
+    parser.add_argument("--skip-default", action="store_true", help="only --large / --init")
     parser.add_argument(
         "--threads",
         type=int,
@@ -204,8 +301,11 @@ def main(argv: list[str] | None = None) -> None:
         f"{'dataset':<28} {'cov':<5} {'bayesgmm s/it':>14} {'sklearn s/it':>13} "
         f"{'ratio':>6} {'dloglik':>11} {'rel':>9}"
     )
-    print(header)
-    print("-" * len(header))
+    if args.skip_default:
+        datasets = {}
+    else:
+        print(header)
+        print("-" * len(header))
     for label, (X, n_components) in datasets.items():
         for covariance_type in ("full", "diag"):
             row = benchmark(
@@ -222,6 +322,10 @@ def main(argv: list[str] | None = None) -> None:
                 f"{row['rel']:>9.1e}",
                 flush=True,
             )
+    if args.large:
+        large_case(args)
+    if args.init:
+        init_case(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,113 @@
+"""EM starts on a subsample: their cost does not grow with N, and they find today's maxima.
+
+Small data (N at most the subsample size) keep exactly the starts they had before
+subsampling existed; that path is covered by every test in ``test_em.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bayesgmm import em
+from bayesgmm.datasets import make_gmm_data
+
+# Converged to 1e-9 per sample, two fits of the same maximum agree to about N * 1e-9 in
+# the objective; 1e-6 relative is far below the gap to any other maximum.
+TOL = 1e-9
+OBJECTIVE_RTOL = 1e-6
+WEIGHTS = np.array([0.35, 0.25, 0.2, 0.15, 0.05])
+
+
+def fit(X, n_components, **kwargs):
+    return em.fit_em(X, n_components, tol=TOL, max_iter=2000, warn=False, **kwargs)
+
+
+def without_subsample(monkeypatch):
+    # The starts as they were before subsampling: every row.
+    monkeypatch.setattr(em, "_INIT_SUBSAMPLE_MIN", 10**12)
+
+
+@pytest.fixture(scope="module")
+def simulated() -> np.ndarray:
+    """10,000 rows of a well-separated 5-component mixture in D=3: 5x the subsample size."""
+    rng = np.random.default_rng(11)
+    means = 6.0 * np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], float)
+    factors = rng.normal(size=(5, 3, 3)) / 3.0
+    covariances = factors @ np.swapaxes(factors, 1, 2) + 0.3 * np.eye(3)
+    X = make_gmm_data(10_000, WEIGHTS, means, covariances, random_seed=12).X
+    X.setflags(write=False)
+    return X
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("n_samples", "n_components", "expected"),
+    [(272, 2, None), (2000, 3, None), (2001, 3, 2000), (10**6, 10, 2000), (10**6, 100, 5000)],
+)
+def test_subsample_size_and_rows(n_samples, n_components, expected):
+    assert em.init_subsample_size(n_samples, n_components) == (expected or n_samples)
+    rng = np.random.default_rng(0)
+    before = rng.bit_generator.state
+    rows = em.init_subsample_rows(n_samples, n_components, rng)
+    if expected is None:
+        # No subsample and no random number drawn: the starts are those of before.
+        assert rows is None
+        assert rng.bit_generator.state == before
+    else:
+        assert rows.shape == (expected,)
+        assert np.all(np.diff(rows) > 0)  # sorted and distinct
+        assert 0 <= rows[0] and rows[-1] < n_samples
+
+
+@pytest.mark.timeout(60)
+def test_starts_see_only_the_subsample(simulated, monkeypatch):
+    seen = []
+    original = em._initial_responsibilities
+
+    def spy(Z, n_components, init, rng):
+        seen.append(Z.shape)
+        return original(Z, n_components, init, rng)
+
+    monkeypatch.setattr(em, "_initial_responsibilities", spy)
+    result = em.fit_em(simulated, 5, n_init=2, max_iter=30, random_seed=0, warn=False)
+    assert seen and all(shape == (2000, 3) for shape in seen)
+    # The long runs are on all rows.
+    assert result.n_samples == simulated.shape[0]
+    assert result.init_objectives.shape == (2,)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("init", "n_init"), [("kmeans++", 1), ("auto", 3)])
+def test_subsample_start_reaches_the_same_maximum_on_simulated_data(
+    simulated, monkeypatch, init, n_init
+):
+    sub = fit(simulated, 5, init=init, n_init=n_init, random_seed=3)
+    without_subsample(monkeypatch)
+    full = fit(simulated, 5, init=init, n_init=n_init, random_seed=3)
+    assert sub.converged and full.converged
+    np.testing.assert_allclose(sub.objective, full.objective, rtol=OBJECTIVE_RTOL)
+    # Label-invariant: the sorted weights agree too.
+    np.testing.assert_allclose(np.sort(sub.weights), np.sort(full.weights), atol=1e-4)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("n_components", "n_init"), [(2, 1), (3, 10)])
+def test_subsample_start_reaches_the_same_maximum_on_faithful(
+    faithful, monkeypatch, n_components, n_init
+):
+    # Faithful (272 rows) is below the subsample size; a 150-row subsample makes the
+    # starts subsample it as they would a large data set.
+    full = [fit(faithful, n_components, n_init=n_init, random_seed=s).objective for s in range(2)]
+    monkeypatch.setattr(em, "_INIT_SUBSAMPLE_MIN", 150)
+    assert em.init_subsample_size(272, n_components) == 150
+    sub = [fit(faithful, n_components, n_init=n_init, random_seed=s).objective for s in range(2)]
+    np.testing.assert_allclose(sub, max(full), rtol=OBJECTIVE_RTOL)
+    np.testing.assert_allclose(full, max(full), rtol=OBJECTIVE_RTOL)
+
+
+@pytest.mark.timeout(60)
+def test_subsample_start_recovers_simulated_truth(simulated):
+    result = fit(simulated, 5, random_seed=0)
+    # Sorted weights against the truth, to 4 binomial standard errors (each <= 0.0048) at N=10,000.
+    np.testing.assert_allclose(np.sort(result.weights), np.sort(WEIGHTS), atol=0.02)

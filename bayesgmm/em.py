@@ -38,6 +38,7 @@ from bayesgmm.covariance import (
     precisions_cholesky,
 )
 from bayesgmm.exceptions import CollapseError, ConvergenceWarning, DegenerateComponentWarning
+from bayesgmm.standardize import warn_if_quantised
 
 __all__ = [
     "ConjugatePrior",
@@ -1155,6 +1156,7 @@ def fit_em(
     constant = constant_features(X)
     if warn:
         _warn_about_feature_scales(X, constant, reg_covar, feature_names)
+        warn_if_quantised(X, feature_names or [f"x{i}" for i in range(n_features)])
     if isinstance(n_init, bool) or not isinstance(n_init, int | np.integer) or n_init < 1:
         raise ValueError(f"n_init must be a positive integer; got {n_init!r}.")
     if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 0:

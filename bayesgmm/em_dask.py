@@ -70,7 +70,7 @@ def _run_on_cluster(
     data: _ClusterRows,
     start: em.GMMParams,
     *,
-    tol: float,
+    tol: float | None,
     max_iter: int,
     reg_covar: float,
     prior: em.ConjugatePrior | None,
@@ -84,14 +84,16 @@ def _run_on_cluster(
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
         stats_ = data.statistics(params)
         trace.append(em._objective(stats_, params, prior))
-        if len(trace) > 1 and abs(trace[-1] - trace[-2]) / n_samples < tol:
+        if len(trace) > 1 and em._converged(trace[-2], trace[-1], n_samples, tol):
             converged = True
             break
         params = em.m_step(stats_, params.covariance_type, reg_covar=reg_covar, prior=prior)
     else:
         stats_ = data.statistics(params)
         trace.append(em._objective(stats_, params, prior))
-        converged = max_iter > 0 and len(trace) > 1 and abs(trace[-1] - trace[-2]) / n_samples < tol
+        converged = (
+            max_iter > 0 and len(trace) > 1 and em._converged(trace[-2], trace[-1], n_samples, tol)
+        )
     return params, stats_, trace, converged, n_iter
 
 
@@ -142,8 +144,8 @@ def fit_em_dask(
     *,
     init: str | Mapping[str, Any] | em.GMMParams | em.EMResult = "auto",
     n_init: int = 1,
-    tol: float = 1e-3,
-    max_iter: int = 100,
+    tol: float | None = None,
+    max_iter: int = em.DEFAULT_MAX_ITER,
     reg_covar: float = 1e-6,
     prior: em.ConjugatePrior | str | None = None,
     random_seed: int | np.random.Generator | None = None,
@@ -180,7 +182,8 @@ def fit_em_dask(
     n_components = check_n_components(n_components, n_samples)
     check_covariance_type(covariance_type)
     reg_covar = check_positive(reg_covar, "reg_covar", allow_zero=True)
-    tol = check_positive(tol, "tol", allow_zero=True)
+    if tol is not None:
+        tol = check_positive(tol, "tol", allow_zero=True)
     if isinstance(n_init, bool) or not isinstance(n_init, int | np.integer) or n_init < 1:
         raise ValueError(f"n_init must be a positive integer; got {n_init!r}.")
     if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 0:
@@ -303,10 +306,11 @@ def _result(
             DegenerateComponentWarning,
             stacklevel=4,
         )
-    if warn and not converged and search.max_iter > 0 and search.tol > 0:
+    if warn and not converged and search.max_iter > 0 and search.tol != 0:
         warnings.warn(
             f"EM did not converge in max_iter={search.max_iter} iterations "
-            f"(tol={search.tol:g}); increase max_iter or tol.",
+            f"({em._rule(search.tol)}); increase max_iter"
+            + (" or tol." if search.tol is not None else "."),
             ConvergenceWarning,
             stacklevel=4,
         )

@@ -14,9 +14,11 @@ ordering constraint, minibatches) go to nutpie's JAX backend when JAX is install
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
+import logging
 import time
 import warnings
 from typing import Any
@@ -734,7 +736,7 @@ def _advi_pymc(
             feature_names=config["feature_names"],
             minibatch_size=minibatch_size,
         )
-    with fit_model:
+    with fit_model, _quiet_constant_folding():
         approx_cls = pm.ADVI if method == "advi" else pm.FullRankADVI
         inference = approx_cls(random_seed=seed, start=start)
         approx = inference.fit(
@@ -744,6 +746,25 @@ def _advi_pymc(
         )
         raw = approx.sample(draws=int(draws), random_seed=seed, return_inferencedata=True)
     return raw, -np.asarray(approx.hist, dtype=np.float64)
+
+
+@contextlib.contextmanager
+def _quiet_constant_folding() -> Any:
+    """Silence PyTensor's constant-folding failure log during a ``pm.Minibatch`` ADVI fit.
+
+    Its graph holds a scalar ``Add`` of one shape per flattened variable (``Add(560, 10,
+    10, ...)`` at K = D = 10): more operands than a numpy ufunc's scratchpad takes, so the
+    fold fails, PyTensor keeps the node unfolded, which is correct, and logs a traceback
+    per attempt that a user takes for a crash. Nothing else is hidden: the level returns
+    to what it was when the fit ends.
+    """
+    logger = logging.getLogger("pytensor.graph.rewriting.basic")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def fit_map(

@@ -1116,9 +1116,10 @@ def plot_sbc(
     Each panel shows the ECDF of the ranks minus the uniform CDF on ``0..L`` (Säilynoja,
     Bürkner & Vehtari 2022), drawn by ``arviz.plot_ecdf`` with its optimised simultaneous
     band: for calibrated ranks the whole curve stays inside the band with probability
-    ``ci_prob``. A curve below zero on the left and above on the right (an S) is a U-shaped
-    histogram, an overconfident fit; the mirror image is an underconfident one; a curve
-    that stays above (below) zero means the posterior sits above (below) the truth.
+    ``ci_prob``. Too many extreme ranks (a U-shaped histogram: the fit is overconfident)
+    lift the curve above zero on the left and sink it below zero on the right; too many
+    central ranks (underconfident) do the mirror image. A curve above zero throughout
+    means the truth ranks low, i.e. the posterior sits above the truth; below zero, below.
 
     Parameters
     ----------

@@ -415,3 +415,42 @@ def test_uniform_ranks_pass_about_one_minus_alpha_of_the_time() -> None:
     rng = np.random.default_rng(14)
     fails = [not _synthetic_result(rng, 100).passed(0.1) for _ in range(200)]
     assert np.mean(fails) < 0.1 + 3 * np.sqrt(0.1 * 0.9 / 200)
+
+
+# ---------------------------------------------------------------------------------------
+# The ECDF-difference plot
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_plot_sbc_draws_the_ecdf_difference_per_quantity() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bayesgmm.plotting import plot_sbc
+
+    result = _synthetic_result(np.random.default_rng(15), 100, skew=True)
+    axes = plot_sbc(result, ci_prob=0.95)
+    assert [ax.get_title() for ax in axes] == ["a", "b", "c"]
+    for q, ax in enumerate(axes):
+        ranks = np.sort(result.ranks[:, q])
+        points = np.arange(result.n_draws + 1)
+        expected = np.searchsorted(ranks, points, side="right") / 100 - (points + 1) / 50
+        assert np.allclose(ax.lines[0].get_ydata(), expected)
+        assert len(ax.collections) == 1  # the simultaneous band
+    # The U-shaped quantity leaves its band; the uniform ones stay inside.
+    band = axes[1].collections[0].get_paths()[0].vertices[:, 1]
+    assert axes[1].lines[0].get_ydata().max() > band.max()
+    assert len(plot_sbc(result, "b")) == 1
+    _, spare = plt.subplots(1, 2)
+    with pytest.raises(ValueError, match="at least 3 Axes"):
+        plot_sbc(result, axes=spare)
+    with pytest.raises(ValueError, match="unknown quantities"):
+        plot_sbc(result, ["a", "z"])
+    with pytest.raises(ValueError, match="ci_prob"):
+        plot_sbc(result, ci_prob=1.0)
+    with pytest.raises(TypeError, match="SBCResult"):
+        plot_sbc(np.zeros((10, 2)))
+    plt.close("all")

@@ -117,6 +117,14 @@ def _table(results: dict[tuple[str, str], SBCResult]) -> str:
         )
         + " |"
     )
+    lines.append(
+        "| median min ESS (of 2 × draws) | "
+        + " | ".join(
+            "-" if np.isnan(results[k].min_ess).all() else f"{np.median(results[k].min_ess):.0f}"
+            for k in keys
+        )
+        + " |"
+    )
     return "\n".join(lines)
 
 

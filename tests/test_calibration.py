@@ -88,14 +88,15 @@ def test_sbc_nuts_kernel_every_covariance_type(cov: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(3600)
+@pytest.mark.timeout(7200)
 @pytest.mark.parametrize("cov", ["full", "diag", "spherical", "tied"])
 def test_sbc_nuts_pymc_sampler(cov: str) -> None:
-    # pm.sample compiles every simulated model afresh (several seconds each): 50
-    # simulations in 5 bins of 10 ranks keep this to minutes per covariance type.
-    settings = {**SMALL, "n_sims": 50, "n_bins": 5}
+    # pm.sample compiles every simulated model afresh: ~1-2.5 min per simulation on a
+    # loaded 2-core machine, mostly compilation, so 30 simulations in 5 bins (6 expected
+    # per bin) per type; that is about an hour per type. Run one with -k.
+    settings = {**SMALL, "n_sims": 30, "n_bins": 5}
     result = run_sbc(PRIORS, 2, cov, sampler="pymc", random_seed=22, **settings)
-    _check_ranks(result, 50)
+    _check_ranks(result, 30)
     assert result.passed(ALPHA), result.table()
 
 

@@ -183,12 +183,7 @@ class SBCResult:
 
     def adjusted_p_values(self) -> np.ndarray:
         """Holm-adjusted p-values (family-wise error over the Q quantities)."""
-        order = np.argsort(self.p_values)
-        m = len(order)
-        adjusted = np.maximum.accumulate((m - np.arange(m)) * self.p_values[order])
-        out = np.empty(m)
-        out[order] = np.minimum(adjusted, 1.0)
-        return out
+        return _holm(self.p_values)
 
     def rejected(self, alpha: float = 0.01) -> tuple[str, ...]:
         """Quantities whose ranks are not uniform at family-wise level ``alpha`` (Holm)."""
@@ -206,6 +201,29 @@ class SBCResult:
         quantities are dependent; Holm needs no independence.
         """
         return not self.rejected(alpha)
+
+    def tail_p_values(self) -> np.ndarray:
+        """One-sided binomial p-value per quantity for too many truths outside all L draws.
+
+        Uniform ranks put the truth at rank 0 or L with probability ``2 / (L + 1)``. An
+        overconfident (too narrow) fit puts it there more often; equal-width bins dilute
+        that excess over a whole bin, so this test looks at the two end ranks alone.
+        """
+        extreme = ((self.ranks == 0) | (self.ranks == self.n_draws)).sum(axis=0)
+        p = 2.0 / (self.n_draws + 1)
+        return np.array(
+            [stats.binomtest(int(k), self.n_sims, p, alternative="greater").pvalue for k in extreme]
+        )
+
+    def overconfident(self, alpha: float = 0.01) -> tuple[str, ...]:
+        """Quantities whose truth falls outside all the draws too often (the tail test of
+        :meth:`tail_p_values`, Holm-corrected over the quantities at level ``alpha``).
+
+        Not part of :meth:`passed`, which is the uniformity test alone.
+        """
+        _check_alpha(alpha)
+        adjusted = _holm(self.tail_p_values())
+        return tuple(q for q, p in zip(self.quantities, adjusted, strict=True) if p <= alpha)
 
     def outside_band(self, alpha: float = 0.01) -> tuple[str, ...]:
         """Quantities whose rank ECDF leaves its simultaneous band (the graphical test).
@@ -234,13 +252,28 @@ class SBCResult:
         return tuple(out)
 
     def table(self) -> Any:
-        """A pandas DataFrame: p-value and Holm-adjusted p-value per quantity."""
+        """A pandas DataFrame per quantity: the uniformity p-value, its Holm adjustment,
+        and the one-sided tail p-value of :meth:`tail_p_values`."""
         import pandas as pd
 
         return pd.DataFrame(
-            {"p_value": self.p_values, "p_holm": self.adjusted_p_values()},
+            {
+                "p_value": self.p_values,
+                "p_holm": self.adjusted_p_values(),
+                "p_tails": self.tail_p_values(),
+            },
             index=pd.Index(self.quantities, name="quantity"),
         )
+
+
+def _holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values."""
+    order = np.argsort(p_values)
+    m = len(order)
+    adjusted = np.maximum.accumulate((m - np.arange(m)) * np.asarray(p_values)[order])
+    out = np.empty(m)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
 
 
 def _check_alpha(alpha: float) -> None:

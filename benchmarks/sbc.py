@@ -85,6 +85,12 @@ def _plot(result: SBCResult, title: str, path: Path) -> None:
     plt.close(axes[0].figure)
 
 
+def _extreme_share(result: SBCResult) -> float:
+    """Share of ranks at 0 or L over every quantity: the truth outside all the draws.
+    Uniform ranks put 2 / (L + 1) there; an overconfident fit puts more."""
+    return float(np.mean((result.ranks == 0) | (result.ranks == result.n_draws)))
+
+
 def _table(results: dict[tuple[str, str], SBCResult]) -> str:
     keys = sorted(results, key=lambda k: (METHODS.index(k[0]), TYPES.index(k[1])))
     quantities = results[keys[0]].quantities
@@ -106,6 +112,11 @@ def _table(results: dict[tuple[str, str], SBCResult]) -> str:
         + " | ".join(", ".join(results[k].outside_band(ALPHA)) or "-" for k in keys)
         + " |"
     )
+    lines.append(
+        "| overconfident (tails, Holm α=0.01) | "
+        + " | ".join(", ".join(results[k].overconfident(ALPHA)) or "-" for k in keys)
+        + " |"
+    )
     lines.append("| simulations | " + " | ".join(str(results[k].n_sims) for k in keys) + " |")
     lines.append(
         "| sims with min ESS < L | "
@@ -115,6 +126,11 @@ def _table(results: dict[tuple[str, str], SBCResult]) -> str:
             else f"{int(np.sum(results[k].min_ess < N_DRAWS))}"
             for k in keys
         )
+        + " |"
+    )
+    lines.append(
+        f"| truth outside all L draws, % (expected {200 / (N_DRAWS + 1):.1f}) | "
+        + " | ".join(f"{100 * _extreme_share(results[k]):.1f}" for k in keys)
         + " |"
     )
     lines.append(

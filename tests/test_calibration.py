@@ -57,6 +57,7 @@ def test_sbc_nuts_kernel_is_calibrated(cov: str, seed: int) -> None:
     _check_ranks(result, SMALL["n_sims"])
     assert result.passed(ALPHA), result.table()
     assert result.outside_band(ALPHA) == (), result.table()
+    assert result.overconfident(ALPHA) == (), result.table()
 
 
 @pytest.mark.timeout(300)
@@ -395,6 +396,7 @@ def test_uniformity_tests_pass_uniform_and_reject_u_shape() -> None:
     bad = _synthetic_result(rng, 400, skew=True)
     assert not bad.passed(ALPHA)
     assert bad.rejected(ALPHA) == ("b",) and bad.outside_band(ALPHA) == ("b",)
+    assert good.overconfident(ALPHA) == () and bad.overconfident(ALPHA) == ("b",)
     table = bad.table()
     assert list(table.index) == ["a", "b", "c"] and (table["p_holm"] >= table["p_value"]).all()
 

@@ -36,6 +36,8 @@ _LAZY = {
     "compare": "bayesgmm.comparison",
     "membership": "bayesgmm.comparison",
     "compare_k": "bayesgmm.comparison",
+    "run_sbc": "bayesgmm.calibration",
+    "SBCResult": "bayesgmm.calibration",
 }
 
 __all__ = [

@@ -577,6 +577,10 @@ CALLS = {
     "plot_membership_uncertainty": lambda X, fit, idata: plotting.plot_membership_uncertainty(
         np.full((4, 2), 0.5)
     ),
+    # drawn and checked in tests/test_calibration.py
+    "plot_sbc": lambda X, fit, idata: plotting.plot_sbc(
+        SimpleNamespace(ranks=np.zeros((4, 1), dtype=int), quantities=("q",), n_draws=9)
+    ),
 }
 
 

@@ -1,0 +1,459 @@
+"""bayesgmm.calibration: simulation-based calibration as a feature and as the safety net.
+
+The default suite runs a small SBC (100 simulations, N=40, K=2, D=2) of NUTS on the
+compiled kernel for full and diag, which must pass, and one with a wrong sd prior, which
+must fail. Every covariance type and PyMC's own sampler run behind ``slow``. The prior
+simulator is checked against the documented meaning of every prior field with scipy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import pytest
+from scipy import special, stats
+
+from bayesgmm.calibration import (
+    SBCResult,
+    quantity_names,
+    ranks_of,
+    run_sbc,
+    sbc_quantities,
+    uniformity_p_values,
+)
+from bayesgmm.calibration_prior import check_fixed_priors, draw_stds, lkj_onion, simulate_prior
+from bayesgmm.model import build_model
+from bayesgmm.parametrization import cholesky_from_cpc, cpc_beta_parameters
+from bayesgmm.priors import GMMPriors
+
+ALPHA = 0.01
+#: A fixed prior on unit-scale data; log-sd 0.5 makes the sd prior matter at N=40, so a
+#: wrong sd prior is visible in the ranks.
+PRIORS = GMMPriors(mean_loc=[0.0, 0.0], mean_scale=2.0, std_scale=1.0, std_spread=0.5)
+#: 2 chains x 100 draws thinned to L=49 (every 4th draw): the median bulk ESS of the
+#: least-mixing quantity was ~60-85 of 200 in trial runs, so the kept draws are nearly
+#: independent; 10 bins of 5 ranks, 10 simulations expected per bin.
+SMALL = dict(n_samples=40, n_sims=100, n_draws=49, n_bins=10, tune=200, draws=100, chains=2)
+
+
+def _check_ranks(result: SBCResult, n_sims: int) -> None:
+    assert result.ranks.shape == (n_sims, len(result.quantities))
+    assert result.ranks.min() >= 0 and result.ranks.max() <= result.n_draws
+    assert np.all((result.p_values >= 0) & (result.p_values <= 1))
+
+
+# ---------------------------------------------------------------------------------------
+# SBC of the NUTS fit on the kernel path (default suite)
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize(("cov", "seed"), [("full", 11), ("diag", 12)])
+def test_sbc_nuts_kernel_is_calibrated(cov: str, seed: int) -> None:
+    result = run_sbc(PRIORS, 2, cov, random_seed=seed, **SMALL)
+    _check_ranks(result, SMALL["n_sims"])
+    assert result.passed(ALPHA), result.table()
+    assert result.outside_band(ALPHA) == (), result.table()
+    assert result.overconfident(ALPHA) == (), result.table()
+
+
+@pytest.mark.timeout(300)
+def test_sbc_rejects_a_wrong_sd_prior() -> None:
+    # Simulate with sd median 1, fit with median 2: the posterior sds sit too high.
+    wrong = dataclasses.replace(PRIORS, std_scale=2.0)
+    settings = {**SMALL, "n_sims": 50, "n_bins": 5}
+    result = run_sbc(PRIORS, 2, "diag", fit_priors=wrong, random_seed=13, **settings)
+    _check_ranks(result, 50)
+    assert not result.passed(ALPHA)
+    assert "min_sd" in result.rejected(ALPHA)
+    # The truth sits below the posterior: its rank is small.
+    assert np.mean(result.ranks[:, result.quantities.index("min_sd")]) < 0.4 * result.n_draws
+
+
+# ---------------------------------------------------------------------------------------
+# Every covariance type, and PyMC's own sampler (slow)
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("cov", ["full", "diag", "spherical", "tied"])
+def test_sbc_nuts_kernel_every_covariance_type(cov: str) -> None:
+    settings = {**SMALL, "n_sims": 200, "n_bins": 10}
+    result = run_sbc(PRIORS, 2, cov, random_seed=21, **settings)
+    _check_ranks(result, 200)
+    assert result.passed(ALPHA), result.table()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(7200)
+@pytest.mark.parametrize("cov", ["full", "diag", "spherical", "tied"])
+def test_sbc_nuts_pymc_sampler(cov: str) -> None:
+    # pm.sample compiles every simulated model afresh: ~1-2.5 min per simulation on a
+    # loaded 2-core machine, mostly compilation, so 30 simulations in 5 bins (6 expected
+    # per bin) per type; that is about an hour per type. Run one with -k.
+    settings = {**SMALL, "n_sims": 30, "n_bins": 5}
+    result = run_sbc(PRIORS, 2, cov, sampler="pymc", random_seed=22, **settings)
+    _check_ranks(result, 30)
+    assert result.passed(ALPHA), result.table()
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("method", ["advi", "fullrank_advi"])
+def test_sbc_runs_advi(method: str) -> None:
+    # Only that the ADVI path runs and ranks; its calibration is the benchmark's subject.
+    result = run_sbc(
+        PRIORS,
+        2,
+        "full",
+        method=method,
+        n_sims=4,
+        n_draws=19,
+        n_bins=4,
+        advi_steps=300,
+        random_seed=3,
+    )
+    _check_ranks(result, 4)
+    assert np.isnan(result.min_ess).all()  # independent draws: no ESS to report
+    assert result.settings["method"] == method
+
+
+@pytest.mark.timeout(120)
+def test_sbc_takes_a_custom_fit() -> None:
+    calls = []
+
+    def fit(model, seed):  # the posterior of a fit that ignores the data: the prior
+        calls.append(seed)
+        prior = pm.sample_prior_predictive(draws=30, model=model, random_seed=seed).prior
+        return az.InferenceData(posterior=prior[["weights", "means", "stds"]])
+
+    result = run_sbc(PRIORS, 2, "diag", method=fit, n_sims=3, n_draws=29, n_bins=5, random_seed=4)
+    _check_ranks(result, 3)
+    assert len(set(calls)) == 3 and result.settings["method"] == "fit"
+
+
+# ---------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("field", ["mean_loc", "mean_scale", "std_scale"])
+def test_data_scaled_prior_is_refused(field: str) -> None:
+    priors = dataclasses.replace(PRIORS, **{field: None})
+    with pytest.raises(ValueError, match=rf"{field}.*not fixed.*Set mean_loc=\.\.\."):
+        run_sbc(priors, 2, "full", n_sims=2)
+    with pytest.raises(ValueError, match="not fixed"):
+        run_sbc(PRIORS, 2, "full", fit_priors=priors, n_sims=2)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"covariance_type": "banana"}, "covariance_type must be one of"),
+        ({"method": "vi"}, "method must be one of"),
+        ({"n_sims": 1}, "n_sims must be an integer >= 2"),
+        ({"n_samples": 1.5}, "n_samples must be an integer"),
+        ({"n_draws": 0}, "n_draws must be a positive integer"),
+        ({"n_draws": 99, "n_bins": 7}, "must divide n_draws"),
+        ({"n_bins": 1}, "n_bins must be an integer >= 2"),
+        ({"draws": 20, "chains": 2, "n_draws": 99}, "NUTS must keep at least L"),
+        ({"n_points": 0}, "n_points must be a positive integer"),
+        ({"n_features": 3}, "lengths other than n_features"),
+    ],
+)
+def test_bad_arguments_are_refused(kwargs: dict, message: str) -> None:
+    args = {"covariance_type": "full", **kwargs}
+    cov = args.pop("covariance_type")
+    with pytest.raises(ValueError, match=message):
+        run_sbc(PRIORS, 2, cov, **args)
+
+
+@pytest.mark.timeout(30)
+def test_prior_checks() -> None:
+    with pytest.raises(TypeError, match="GMMPriors"):
+        check_fixed_priors({"mean_loc": 0.0})
+    scalar = GMMPriors(mean_loc=0.0, mean_scale=1.0, std_scale=1.0)
+    with pytest.raises(ValueError, match="pass n_features"):
+        check_fixed_priors(scalar)
+    with pytest.raises(ValueError, match="different lengths"):
+        check_fixed_priors(GMMPriors(mean_loc=[0.0, 0.0], mean_scale=[1.0] * 3, std_scale=1.0))
+    resolved = check_fixed_priors(scalar, n_features=3)
+    assert np.asarray(resolved.std_scale).shape == (3,)
+    result = _synthetic_result(np.random.default_rng(0), n_sims=40)
+    for alpha in (0, 1, -0.5):
+        with pytest.raises(ValueError, match="alpha must be in"):
+            result.passed(alpha)
+
+
+# ---------------------------------------------------------------------------------------
+# The prior simulator against the documented meaning of the priors (scipy)
+# ---------------------------------------------------------------------------------------
+
+N_PRIOR = 40_000
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("family", ["lognormal", "gamma", "inversegamma", "halfnormal"])
+def test_sd_draws_match_the_documented_scale(family: str) -> None:
+    scale, spread = np.array([0.5, 3.0]), 0.7
+    priors = check_fixed_priors(
+        GMMPriors(
+            mean_loc=0.0, mean_scale=1.0, std_scale=scale, std_family=family, std_spread=spread
+        )
+    )
+    sd = draw_stds(priors, (N_PRIOR, 2), np.random.default_rng(1))
+    a = 2.0 + 1.0 / spread**2
+    for d in range(2):
+        x = sd[:, d]
+        if family == "lognormal":  # median = scale: log sd ~ N(log scale, spread)
+            z = (np.mean(np.log(x)) - np.log(scale[d])) / (spread / np.sqrt(N_PRIOR))
+            assert abs(np.std(np.log(x)) / spread - 1) < 0.03
+        elif family == "gamma":  # mean = scale, sd = scale / sqrt(a)
+            z = (np.mean(x) - scale[d]) / (scale[d] / np.sqrt(a * N_PRIOR))
+        elif family == "inversegamma":
+            # mode = scale, so b = scale (a + 1) and 1/sd ~ Gamma(a, rate b): mean a / b.
+            inv = 1.0 / x
+            b = scale[d] * (a + 1.0)
+            z = (np.mean(inv) - a / b) / (np.sqrt(a) / b / np.sqrt(N_PRIOR))
+            # the mode of the draws, from a kernel density, near scale
+            grid = np.linspace(0.2, 2.0, 400) * scale[d]
+            mode = grid[np.argmax(stats.gaussian_kde(x[:5000])(grid))]
+            assert abs(mode / scale[d] - 1) < 0.15
+        else:  # half-normal scale: E sd = scale sqrt(2 / pi), var = scale^2 (1 - 2 / pi)
+            z = (np.mean(x) - scale[d] * np.sqrt(2 / np.pi)) / (
+                scale[d] * np.sqrt(1 - 2 / np.pi) / np.sqrt(N_PRIOR)
+            )
+        assert abs(z) < 4.5, (family, d, z)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("family", ["lognormal", "gamma", "inversegamma", "halfnormal"])
+@pytest.mark.parametrize("cov", ["diag", "spherical"])
+def test_sd_draws_match_the_model_prior(family: str, cov: str) -> None:
+    # Two-sample KS of the simulator's sds against the PyMC model's own prior: the
+    # simulator and priors.py / model.py agree on every family (and on spherical pooling).
+    priors = GMMPriors(
+        mean_loc=[0.0, 1.0], mean_scale=1.0, std_scale=[0.5, 2.0], std_family=family, std_spread=0.8
+    )
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    model = build_model(X, 1, cov, priors=priors)
+    from_model = pm.draw(model["stds"], draws=4000, random_seed=2).reshape(4000, -1)
+    ours = draw_stds(
+        check_fixed_priors(priors), (4000, 2), np.random.default_rng(3), pooled=cov == "spherical"
+    )
+    for d in range(from_model.shape[1]):
+        assert stats.ks_2samp(from_model[:, d], ours[:, d]).pvalue > 1e-3
+
+
+@pytest.mark.timeout(60)
+def test_spherical_pools_by_the_geometric_mean() -> None:
+    priors = check_fixed_priors(GMMPriors(mean_loc=0.0, mean_scale=1.0, std_scale=[1.0, 4.0]))
+    sd = draw_stds(priors, (N_PRIOR, 1), np.random.default_rng(5), pooled=True)
+    z = (np.mean(np.log(sd)) - np.log(2.0)) / (1.0 / np.sqrt(N_PRIOR))
+    assert abs(z) < 4.5
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("eta", "dim"), [(1.0, 2), (2.0, 3), (0.7, 4), (5.0, 5)])
+def test_lkj_onion_marginals(eta: float, dim: int) -> None:
+    # Every off-diagonal r of LKJ(eta) in dimension D has (1 + r) / 2 ~ Beta(b, b),
+    # b = eta - 1 + D / 2 (Lewandowski, Kurowicka & Joe 2009).
+    corr = lkj_onion(eta, dim, 6000, np.random.default_rng(6))
+    assert np.allclose(np.diagonal(corr, axis1=1, axis2=2), 1.0)
+    assert np.allclose(corr, np.swapaxes(corr, 1, 2))
+    assert np.all(np.linalg.eigvalsh(corr) > 0)
+    b = eta - 1.0 + dim / 2.0
+    for i in range(dim):
+        for j in range(i):
+            p = stats.kstest((1.0 + corr[:, i, j]) / 2.0, stats.beta(b, b).cdf).pvalue
+            assert p > 1e-4, (i, j, p)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("eta", "dim"), [(1.5, 3), (0.8, 4)])
+def test_lkj_onion_matches_the_model_construction(eta: float, dim: int) -> None:
+    # The determinant and the smallest eigenvalue are joint statistics the marginals miss.
+    # The model builds LKJ from Beta canonical partial correlations (a C-vine), the
+    # simulator by the onion method: two constructions that must give one distribution.
+    # (PyMC's own LKJCorr sampler compiles for over a minute here, too slow for a test.)
+    rng = np.random.default_rng(7)
+    ours = lkj_onion(eta, dim, 4000, rng)
+    beta = cpc_beta_parameters(dim, eta)
+    chol = cholesky_from_cpc(2.0 * rng.beta(beta, beta, size=(4000, len(beta))) - 1.0, dim)
+    theirs = chol @ np.swapaxes(chol, 1, 2)
+    for stat in (np.linalg.det, lambda c: np.linalg.eigvalsh(c)[:, 0]):
+        assert stats.ks_2samp(stat(ours), stat(theirs)).pvalue > 1e-3
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("cov", ["full", "diag", "spherical", "tied"])
+def test_simulate_prior_structure(cov: str) -> None:
+    draw = simulate_prior(PRIORS, 3, cov, 500, np.random.default_rng(8))
+    assert draw.X.shape == (500, 2) and draw.means.shape == (3, 2)
+    assert np.isclose(draw.weights.sum(), 1.0) and np.all(draw.weights >= 0)
+    assert np.all(np.linalg.eigvalsh(draw.covariances) > 0)
+    off = draw.covariances[:, 0, 1]
+    sd = np.sqrt(np.diagonal(draw.covariances, axis1=1, axis2=2))
+    if cov in ("diag", "spherical"):
+        assert np.all(off == 0)
+    if cov == "spherical":
+        assert np.allclose(sd[:, 0], sd[:, 1])
+    if cov == "tied":
+        assert np.allclose(draw.covariances, draw.covariances[0])
+    # Each component's rows scatter around its mean with its covariance.
+    for k in np.flatnonzero(np.bincount(draw.labels, minlength=3) > 100):
+        rows = draw.X[draw.labels == k]
+        se = sd[k] / np.sqrt(len(rows))
+        assert np.all(np.abs(rows.mean(axis=0) - draw.means[k]) < 5 * se)
+
+
+@pytest.mark.timeout(60)
+def test_prior_means_and_weights() -> None:
+    rng = np.random.default_rng(9)
+    priors = GMMPriors(alpha=0.5, mean_loc=[1.0, -2.0], mean_scale=[0.5, 3.0], std_scale=1.0)
+    draws = [simulate_prior(priors, 3, "diag", 2, rng) for _ in range(1000)]
+    means = np.concatenate([d.means for d in draws])
+    z = (means.mean(axis=0) - [1.0, -2.0]) / (np.array([0.5, 3.0]) / np.sqrt(len(means)))
+    assert np.all(np.abs(z) < 4.5)
+    assert np.allclose(means.std(axis=0) / [0.5, 3.0], 1.0, atol=0.05)
+    # Dirichlet(0.5 * 1_3): each weight ~ Beta(0.5, 1.0).
+    w = np.stack([d.weights for d in draws])
+    assert stats.kstest(w[:, 0], stats.beta(0.5, 1.0).cdf).pvalue > 1e-3
+
+
+# ---------------------------------------------------------------------------------------
+# Quantities, ranks and tests
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_quantities_are_label_invariant_and_match_scipy() -> None:
+    rng = np.random.default_rng(10)
+    draw = simulate_prior(PRIORS, 3, "full", 30, rng)
+    points = rng.normal(size=(2, 2))
+    args = (draw.weights[None], draw.means[None], draw.covariances[None])
+    values = sbc_quantities(*args, draw.X, points)[0]
+    perm = [2, 0, 1]
+    permuted = sbc_quantities(
+        draw.weights[None, perm],
+        draw.means[None, perm],
+        draw.covariances[None, perm],
+        draw.X,
+        points,
+    )[0]
+    assert np.allclose(values, permuted)
+    names = quantity_names(3, 2, 2)
+    assert len(names) == values.size
+    dens = [
+        stats.multivariate_normal(draw.means[k], draw.covariances[k]).logpdf(draw.X)
+        for k in range(3)
+    ]
+    loglik = special.logsumexp(np.log(draw.weights)[:, None] + np.array(dens), axis=0).sum()
+    assert np.isclose(values[names.index("loglik")], loglik, rtol=1e-12)
+    assert np.isclose(values[names.index("max_weight")], draw.weights.max())
+    assert np.isclose(values[names.index("mean[x1](2)")], np.sort(draw.means[:, 1])[1])
+    sds = np.sqrt(np.diagonal(draw.covariances, axis1=1, axis2=2))
+    assert np.isclose(values[names.index("min_sd")], sds.min())
+
+
+@pytest.mark.timeout(30)
+def test_ranks_split_ties_at_random() -> None:
+    rng = np.random.default_rng(11)
+    draws = np.zeros((9, 1))
+    ranks = np.array([ranks_of(np.zeros(1), draws, rng)[0] for _ in range(5000)])
+    assert set(np.unique(ranks)) == set(range(10))
+    assert stats.chisquare(np.bincount(ranks)).pvalue > 1e-3
+    assert ranks_of(np.array([0.5]), np.arange(9.0)[:, None], rng)[0] == 1
+
+
+def _synthetic_result(rng: np.random.Generator, n_sims: int, skew: bool = False) -> SBCResult:
+    ranks = rng.integers(0, 50, size=(n_sims, 3))
+    if skew:  # an overconfident fit: the truth falls in the tails
+        ranks[:, 1] = np.where(
+            rng.random(n_sims) < 0.5, rng.integers(0, 5, n_sims), rng.integers(45, 50, n_sims)
+        )
+    return SBCResult(
+        ranks=ranks,
+        quantities=("a", "b", "c"),
+        n_draws=49,
+        n_bins=10,
+        p_values=uniformity_p_values(ranks, 49, 10),
+        min_ess=np.full(n_sims, np.nan),
+        points=np.zeros((1, 2)),
+    )
+
+
+@pytest.mark.timeout(30)
+def test_uniformity_tests_pass_uniform_and_reject_u_shape() -> None:
+    rng = np.random.default_rng(12)
+    good = _synthetic_result(rng, 400)
+    assert good.passed(ALPHA) and good.outside_band(ALPHA) == ()
+    bad = _synthetic_result(rng, 400, skew=True)
+    assert not bad.passed(ALPHA)
+    assert bad.rejected(ALPHA) == ("b",) and bad.outside_band(ALPHA) == ("b",)
+    assert good.overconfident(ALPHA) == () and bad.overconfident(ALPHA) == ("b",)
+    table = bad.table()
+    assert list(table.index) == ["a", "b", "c"] and (table["p_holm"] >= table["p_value"]).all()
+
+
+@pytest.mark.timeout(30)
+def test_holm_adjustment() -> None:
+    result = dataclasses.replace(
+        _synthetic_result(np.random.default_rng(13), 20), p_values=np.array([0.004, 0.03, 0.02])
+    )
+    assert np.allclose(result.adjusted_p_values(), [0.012, 0.04, 0.04])
+    assert result.rejected(0.02) == ("a",) and result.passed(0.01)
+    assert not result.passed(0.05)
+
+
+@pytest.mark.timeout(30)
+def test_uniform_ranks_pass_about_one_minus_alpha_of_the_time() -> None:
+    # The test's false-alarm rate on exactly uniform ranks stays near alpha (here 0.1, so
+    # 200 repetitions give a binomial check with sd 0.02).
+    rng = np.random.default_rng(14)
+    fails = [not _synthetic_result(rng, 100).passed(0.1) for _ in range(200)]
+    assert np.mean(fails) < 0.1 + 3 * np.sqrt(0.1 * 0.9 / 200)
+
+
+# ---------------------------------------------------------------------------------------
+# The ECDF-difference plot
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_plot_sbc_draws_the_ecdf_difference_per_quantity() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bayesgmm.plotting import plot_sbc
+
+    result = _synthetic_result(np.random.default_rng(15), 100, skew=True)
+    axes = plot_sbc(result, ci_prob=0.95)
+    assert [ax.get_title() for ax in axes] == ["a", "b", "c"]
+    for q, ax in enumerate(axes):
+        ranks = np.sort(result.ranks[:, q])
+        points = np.arange(result.n_draws + 1)
+        expected = np.searchsorted(ranks, points, side="right") / 100 - (points + 1) / 50
+        assert np.allclose(ax.lines[0].get_ydata(), expected)
+        assert len(ax.collections) == 1  # the simultaneous band
+    # The U-shaped quantity leaves its band; the uniform ones stay inside.
+    band = axes[1].collections[0].get_paths()[0].vertices[:, 1]
+    assert axes[1].lines[0].get_ydata().max() > band.max()
+    assert len(plot_sbc(result, "b")) == 1
+    _, spare = plt.subplots(1, 2)
+    with pytest.raises(ValueError, match="at least 3 Axes"):
+        plot_sbc(result, axes=spare)
+    with pytest.raises(ValueError, match="unknown quantities"):
+        plot_sbc(result, ["a", "z"])
+    with pytest.raises(ValueError, match="ci_prob"):
+        plot_sbc(result, ci_prob=1.0)
+    with pytest.raises(TypeError, match="SBCResult"):
+        plot_sbc(np.zeros((10, 2)))
+    plt.close("all")

@@ -106,15 +106,18 @@ def _positions(spec: kernel.KernelSpec, X: np.ndarray, seed: int) -> dict[str, n
     k, d = spec.n_components, spec.n_features
     part = _layout(spec)
     centre, sd = X.mean(axis=0), X.std(axis=0)
-    log_sd = np.log(np.exp(np.mean(np.log(sd))) if spec.cov_code == 3 else sd)
-    std_feature = {0: np.tile(np.arange(d), k), 1: np.arange(d), 2: np.tile(np.arange(d), k)}
+    # log data sd per free sd: per feature (tied), per component and feature (full, diag),
+    # the geometric mean over features (spherical)
+    log_sd = {
+        kernel.COV_CODES["tied"]: np.log(sd),
+        kernel.COV_CODES["spherical"]: np.full(k, np.mean(np.log(sd))),
+    }.get(spec.cov_code, np.tile(np.log(sd), k))
 
     def typical() -> np.ndarray:
         theta = np.empty(spec.ndim)
         theta[part.weights] = rng.normal(scale=0.7, size=k - 1)
         theta[part.means] = (centre + sd * rng.normal(size=(k, d))).ravel()
-        feature_log_sd = log_sd[std_feature[spec.cov_code]] if spec.cov_code != 3 else log_sd
-        theta[part.stds] = feature_log_sd + rng.normal(scale=0.5, size=spec.n_std)
+        theta[part.stds] = log_sd + rng.normal(scale=0.5, size=spec.n_std)
         theta[part.cpc] = rng.normal(scale=1.0, size=spec.n_cpc)
         return theta
 

@@ -1,0 +1,251 @@
+"""The compiled kernel against PyMC on a grid that reaches where the kernel can break.
+
+``bayesgmm/_kernel.c`` takes the points in blocks of 256 and sums the gradient across
+blocks, has special paths for one feature (no correlations) and one component (an empty
+simplex), and writes every prior family and covariance type by hand. Here its value and
+gradient are compared with PyMC's own log density and gradient of the *same* model, for
+K in {1, 2, 4} x D in {1, 2, 4} x N in {5, 257, 1000} x every covariance type x every sd
+prior family, at typical points and far in the tails. The default run takes a slice that
+holds every case that changes the code path once; the whole grid is marked slow.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import NamedTuple
+
+import numpy as np
+import pymc as pm
+import pytest
+from pytensor.compile.mode import get_mode
+
+from bayesgmm import kernel
+from bayesgmm.model import build_model
+from bayesgmm.priors import STD_FAMILIES, GMMPriors
+
+COV_TYPES = ("full", "tied", "diag", "spherical")
+N_GRID = (5, 257, 1000)  # inside one block, one past a block, several blocks and a remainder
+# Python-mode graphs (a few evaluations do not repay PyTensor's C compilation), but with the
+# stabilising rewrites that every compiled PyMC model gets: without them PyTensor's
+# logsumexp is log(sum(exp(.))), which underflows to -inf far in the tails.
+FAST = {"mode": get_mode("FAST_COMPILE").including("canonicalize", "stabilize")}
+
+# Value: both sides sum the same O(N K D) terms in different orders, so they differ by a few
+# ulps of the largest partial sums; 1e-10 relative is ~1e6 ulps, far above rounding and far
+# below any missing term. Gradient: the same, per entry, relative to the entry's own scale
+# (see _grad_scale).
+VALUE_RTOL = 1e-10
+GRAD_RTOL = 1e-9
+
+
+def kernel_of(model: pm.Model) -> tuple[kernel.KernelSpec, np.ndarray]:
+    """The kernel spec and data buffer of *this* model, from its own stored config and data.
+
+    The one place that derives the kernel from a model (as ``bayesgmm.inference`` does): if
+    the model comes to hold transformed data, adapt this and every test follows.
+    """
+    config = model.bayesgmm_config
+    X = np.asarray(model["X"].get_value())
+    spec = kernel.kernel_spec(
+        GMMPriors.from_dict(config["priors"]),
+        config["n_components"],
+        X.shape[1],
+        config["covariance_type"],
+    )
+    return spec, kernel.kernel_buffer(X, spec)
+
+
+def _data(n_features: int, seed: int) -> np.ndarray:
+    """1000 rows of a 3-component mixture, offset and scaled differently per feature."""
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(3, size=1000, p=[0.5, 0.3, 0.2])
+    centres = rng.normal(scale=3.0, size=(3, n_features))
+    X = centres[labels] + rng.normal(size=(1000, n_features))
+    return X * np.linspace(0.5, 4.0, n_features) + 10.0 * np.arange(1, n_features + 1)
+
+
+def _point(model: pm.Model, theta: np.ndarray) -> dict[str, np.ndarray]:
+    """Split an unconstrained vector into the model's value variables (PyMC's order)."""
+    initial = model.initial_point()
+    point, offset = {}, 0
+    for var in model.value_vars:
+        size = initial[var.name].size
+        point[var.name] = theta[offset : offset + size].reshape(initial[var.name].shape)
+        offset += size
+    assert offset == theta.size
+    return point
+
+
+class Layout(NamedTuple):
+    """Slices of the unconstrained vector (kernel.py's layout)."""
+
+    weights: slice
+    means: slice
+    stds: slice
+    cpc: slice
+
+
+def _layout(spec: kernel.KernelSpec) -> Layout:
+    k, d = spec.n_components, spec.n_features
+    ends = np.cumsum([k - 1, k * d, spec.n_std, spec.n_cpc])
+    return Layout(
+        slice(0, ends[0]), slice(ends[0], ends[1]), slice(ends[1], ends[2]), slice(ends[2], None)
+    )
+
+
+def _positions(spec: kernel.KernelSpec, X: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """Typical and far-tail unconstrained points, scaled to the data.
+
+    Far-tail: every mean 40-60 data sds away; every sd 1e-3 or 1e3 times the data's; CPCs at
+    logit +-6 (partial correlations +-0.995; with D=4 the correlation matrix's condition
+    number reaches ~1e8, and the gradient's rounding error grows with it: measured <= 1e-12
+    relative, against 1e-10 at logit +-9, where it would crowd GRAD_RTOL); one weight near
+    1e-13.
+    """
+    rng = np.random.default_rng(seed)
+    k, d = spec.n_components, spec.n_features
+    part = _layout(spec)
+    centre, sd = X.mean(axis=0), X.std(axis=0)
+    # log data sd per free sd: per feature (tied), per component and feature (full, diag),
+    # the geometric mean over features (spherical)
+    log_sd = {
+        kernel.COV_CODES["tied"]: np.log(sd),
+        kernel.COV_CODES["spherical"]: np.full(k, np.mean(np.log(sd))),
+    }.get(spec.cov_code, np.tile(np.log(sd), k))
+
+    def typical() -> np.ndarray:
+        theta = np.empty(spec.ndim)
+        theta[part.weights] = rng.normal(scale=0.7, size=k - 1)
+        theta[part.means] = (centre + sd * rng.normal(size=(k, d))).ravel()
+        theta[part.stds] = log_sd + rng.normal(scale=0.5, size=spec.n_std)
+        theta[part.cpc] = rng.normal(scale=1.0, size=spec.n_cpc)
+        return theta
+
+    points = {"typical": typical()}
+    far = typical()
+    shift = rng.choice([-60.0, -40.0, 40.0, 60.0], size=(k, d))
+    far[part.means] = (centre + sd * shift).ravel()
+    points["means_far_from_data"] = far
+    for name, step in (("tiny_sds", -np.log(1e3)), ("huge_sds", np.log(1e3))):
+        theta = typical()
+        theta[part.stds] += step
+        points[name] = theta
+    if spec.n_cpc:
+        theta = typical()
+        theta[part.cpc] = 6.0 * rng.choice([-1.0, 1.0], size=spec.n_cpc)
+        points["corr_near_plus_minus_one"] = theta
+    if k > 1:
+        theta = typical()
+        theta[part.weights] = 0.0
+        theta[0] = -15.0  # zeta = [-15, 0, ..., 15]: weight 0 is ~e^-30 of the last
+        points["weight_near_zero"] = theta
+    return points
+
+
+def _grad_scale(grad: np.ndarray, spec: kernel.KernelSpec) -> np.ndarray:
+    """The scale that rounding error in each gradient entry is relative to.
+
+    An entry is a sum over points of terms of the size of the gradient of its own group
+    (weights, a component's means, sds, CPCs), and near a stationary point those terms can
+    cancel; so an entry's tolerance is relative to the largest entry of its group, not only
+    to itself. A dropped term of a block of 256 points (or any prior) changes its entry by a
+    fraction of the group scale of order 1, far above GRAD_RTOL.
+    """
+    scale = np.abs(grad).copy()
+    for part in _layout(spec):
+        if grad[part].size:
+            scale[part] = np.maximum(scale[part], np.abs(grad[part]).max())
+    return np.maximum(scale, 1.0)
+
+
+def _compare(model: pm.Model, n_rows: tuple[int, ...], seed: int) -> list[str]:
+    """Evaluate kernel and PyMC at every position for every N; return the mismatches."""
+    both = model.compile_fn([model.logp(), model.dlogp()], **FAST)
+    full_data = np.asarray(model["X"].get_value()).copy()
+    failures = []
+    for n in n_rows:
+        with model:  # the model's own data, first n rows: the same function, new data
+            pm.set_data({"X": full_data[:n]}, coords={"obs": np.arange(n)})
+        spec, buffer = kernel_of(model)
+        for name, theta in _positions(spec, full_data, seed).items():
+            value, grad = kernel.logp_and_grad(theta, buffer)
+            ref_value, ref_grad = both(_point(model, theta))
+            ref_value = float(ref_value)
+            where = f"N={n} {name}"
+            if not (np.isfinite(ref_value) and np.isfinite(value)):
+                failures.append(f"{where}: kernel {value}, PyMC {ref_value} (both must be finite)")
+                continue
+            value_err = abs(value - ref_value) / max(abs(ref_value), 1.0)
+            if value_err > VALUE_RTOL:
+                failures.append(f"{where}: value {value!r} vs {ref_value!r} (rel {value_err:.1e})")
+            grad_err = np.abs(grad - ref_grad) / _grad_scale(ref_grad, spec)
+            if grad_err.max() > GRAD_RTOL:
+                i = int(np.argmax(grad_err))
+                failures.append(
+                    f"{where}: grad[{i}] {grad[i]!r} vs {ref_grad[i]!r} (rel {grad_err[i]:.1e})"
+                )
+    return failures
+
+
+def _case(k: int, d: int, cov_type: str, family: str) -> None:
+    X = _data(d, seed=10 * k + d)
+    priors = GMMPriors(std_family=family, alpha=0.8, eta=1.6, std_spread=0.7)
+    model = build_model(X, k, cov_type, priors=priors)
+    failures = _compare(model, N_GRID, seed=k + 7 * d)
+    assert not failures, f"K={k} D={d} {cov_type} {family}:\n" + "\n".join(failures)
+
+
+# Every special case once: D=1, K=1, D=4, every covariance type, every family; every case
+# runs N=5, 257 (one past a block) and 1000 (several blocks and a remainder).
+DEFAULT_SLICE = [
+    (1, 1, "diag", "lognormal"),
+    (2, 1, "tied", "gamma"),
+    (1, 2, "full", "gamma"),
+    (4, 4, "full", "inversegamma"),
+    (2, 4, "tied", "halfnormal"),
+    (4, 2, "spherical", "lognormal"),
+]
+GRID = [
+    case
+    for case in itertools.product((1, 2, 4), (1, 2, 4), COV_TYPES, STD_FAMILIES)
+    if case not in DEFAULT_SLICE
+]
+
+
+def _id(case: tuple[int, int, str, str]) -> str:
+    k, d, cov_type, family = case
+    return f"K{k}-D{d}-{cov_type}-{family}"
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("case", DEFAULT_SLICE, ids=_id)
+def test_kernel_matches_pymc_on_the_default_slice(case: tuple[int, int, str, str]) -> None:
+    _case(*case)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("case", GRID, ids=_id)
+def test_kernel_matches_pymc_on_the_whole_grid(case: tuple[int, int, str, str]) -> None:
+    _case(*case)
+
+
+@pytest.mark.timeout(60)
+def test_the_default_slice_covers_every_special_case() -> None:
+    """The slice must keep D=1, K=1, D=4 and every covariance type and family."""
+    ks, ds, covs, families = (set(column) for column in zip(*DEFAULT_SLICE, strict=True))
+    assert {1, 4} <= ks and {1, 4} <= ds
+    assert covs == set(COV_TYPES) and families == set(STD_FAMILIES)
+    assert len(GRID) + len(DEFAULT_SLICE) == 3 * 3 * len(COV_TYPES) * len(STD_FAMILIES)
+
+
+@pytest.mark.timeout(120)
+def test_kernel_of_reads_the_model_it_is_given() -> None:
+    """The helper takes the data and priors from the model, not from the caller."""
+    X = _data(2, seed=3)
+    model = build_model(X, 2, "tied", priors=GMMPriors(std_family="gamma", std_scale=[0.5, 2.0]))
+    spec, buffer = kernel_of(model)
+    assert (spec.n_components, spec.n_features, spec.cov_code) == (2, 2, kernel.COV_CODES["tied"])
+    np.testing.assert_array_equal(buffer[-X.size :], np.asarray(model["X"].get_value()).T.ravel())
+    shape = 2.0 + 1.0 / 1.0**2
+    np.testing.assert_allclose(spec.std_p2, shape / np.array([0.5, 2.0]), rtol=1e-15)

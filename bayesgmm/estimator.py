@@ -201,6 +201,23 @@ class GaussianMixtureEM(MixtureFacade):
         return em.n_free_parameters(self.result_)
 
 
+def _split_ordered_means(trace: Any, config: dict[str, Any]) -> Any:
+    """The free variables of an ordered model, ``means_ordered`` (component) and
+    ``means_other`` (component, other features), from the ``means`` the posterior keeps:
+    without them PyMC would draw the means from their prior."""
+    ordered, names = config["ordered"], config["feature_names"]
+    f = names.index(ordered) if isinstance(ordered, str) else int(ordered)
+    means = trace["means"]
+    out = trace.assign(means_ordered=means.isel(feature=f, drop=True))
+    others = [d for d in range(len(names)) if d != f]
+    if others:
+        other = means.isel(feature=others).values
+        out = out.assign(
+            means_other=(("chain", "draw", "means_other_dim_0", "means_other_dim_1"), other)
+        )
+    return out
+
+
 def _smallest_variance(X: np.ndarray) -> float:
     """The smallest positive feature variance (1 if there is none)."""
     variances = feature_moments(X)[1] ** 2
@@ -435,7 +452,7 @@ class BayesianGMM(MixtureFacade):
 
         self._check_is_fitted()
         post = self.raw_idata_.posterior
-        free = [v.name for v in self.model_.free_RVs]
+        free = [v.name for v in self.model_.free_RVs] + ["means"]
         trace = post[[name for name in free if name in post]]
         if n_samples is not None:
             draws_per_chain = max(1, int(n_samples) // post.sizes["chain"])
@@ -448,6 +465,8 @@ class BayesianGMM(MixtureFacade):
             config["covariance_type"],
         )
         trace = trace.assign({n: trace[n].copy(data=v) for n, v in internal.items()})
+        if config.get("ordered") is not None:
+            trace = _split_ordered_means(trace, config)
         with self.model_:
             predictive = pm.sample_posterior_predictive(
                 trace,

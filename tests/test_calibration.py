@@ -25,7 +25,7 @@ from bayesgmm.calibration import (
     uniformity_p_values,
 )
 from bayesgmm.calibration_prior import check_fixed_priors, draw_stds, lkj_onion, simulate_prior
-from bayesgmm.model import build_model
+from bayesgmm.model import build_model, config_standardization
 from bayesgmm.parametrization import cholesky_from_cpc, cpc_beta_parameters
 from bayesgmm.priors import GMMPriors
 
@@ -242,7 +242,10 @@ def test_sd_draws_match_the_model_prior(family: str, cov: str) -> None:
     )
     X = np.random.default_rng(0).normal(size=(10, 2))
     model = build_model(X, 1, cov, priors=priors)
-    from_model = pm.draw(model["stds"], draws=4000, random_seed=2).reshape(4000, -1)
+    internal = pm.draw(model["stds"], draws=4000, random_seed=2).reshape(4000, -1)
+    # The model's variables are in its internal units (bayesgmm.standardize).
+    standard = config_standardization(model.bayesgmm_config)
+    from_model = standard.params_to_data({"stds": internal}, cov)["stds"]
     ours = draw_stds(
         check_fixed_priors(priors), (4000, 2), np.random.default_rng(3), pooled=cov == "spherical"
     )

@@ -89,6 +89,13 @@ def test_same_seed_gives_in_memory_fit(client, data, n_rows, n_init):
     X = data[:n_rows]
     memory = em.fit_em(X, 3, n_init=n_init, random_seed=7)
     cluster = em.fit_em(as_dask(X), 3, n_init=n_init, random_seed=7, client=client)
+    # Restarts that reach the same maximum tie to rounding, and the ranking of the short
+    # runs may then order them differently: the same fit, possibly in another labelling.
+    order = [np.argsort(fit.means[:, 0]) for fit in (cluster, memory)]
+    cluster, memory = (
+        fit._replace(weights=fit.weights[o], means=fit.means[o], covariances=fit.covariances[o])
+        for fit, o in zip((cluster, memory), order, strict=True)
+    )
     assert_same_fit(cluster, memory, rtol=1e-8)
     np.testing.assert_allclose(cluster.init_objectives, memory.init_objectives, rtol=1e-8)
 

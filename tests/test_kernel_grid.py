@@ -20,7 +20,7 @@ import pytest
 from pytensor.compile.mode import get_mode
 
 from bayesgmm import kernel
-from bayesgmm.model import build_model
+from bayesgmm.model import build_model, internal_priors
 from bayesgmm.priors import STD_FAMILIES, GMMPriors
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
@@ -47,7 +47,7 @@ def kernel_of(model: pm.Model) -> tuple[kernel.KernelSpec, np.ndarray]:
     config = model.bayesgmm_config
     X = np.asarray(model["X"].get_value())
     spec = kernel.kernel_spec(
-        GMMPriors.from_dict(config["priors"]),
+        internal_priors(config),  # the model's own units (bayesgmm.standardize)
         config["n_components"],
         X.shape[1],
         config["covariance_type"],

@@ -140,20 +140,7 @@ def test_each_posterior_draw_gets_its_own_predictive_draws() -> None:
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize(
-    "ordered",
-    [
-        None,
-        pytest.param(
-            0,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="estimator.py: with `ordered`, the free variables means_ordered and "
-                "means_other are not in raw_idata_, so PyMC redraws the means from the prior",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("ordered", [None, 0])
 def test_the_estimators_predictive_draws_follow_its_posterior(ordered: int | None) -> None:
     """BayesianGMM.sample_posterior_predictive, on a posterior of one known draw (as
     ``inference.map_idata`` stores a MAP fit): the data sets sit at that draw's means."""

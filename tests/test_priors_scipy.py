@@ -25,7 +25,7 @@ import pytest
 from scipy import optimize, special, stats
 
 from bayesgmm import kernel
-from bayesgmm.model import build_model
+from bayesgmm.model import build_model, config_standardization
 from bayesgmm.parametrization import cholesky_from_cpc, corr_pairs
 from bayesgmm.priors import STD_FAMILIES, GMMPriors
 
@@ -89,10 +89,27 @@ def _prior_logp(model: pm.Model, name: str):
         **FAST,
     )
 
+    # The model lives in internal units, z = (x - c) / s (bayesgmm.standardize): a mean or
+    # an sd of z is that of x over s. ``at`` takes values in data units and returns their
+    # data-unit densities, so the references below stay in the documented (data) units.
+    standard = config_standardization(model.bayesgmm_config)
+    cov_type = model.bayesgmm_config["covariance_type"]
+
     def at(value: np.ndarray) -> tuple[float, float]:
-        free = np.asarray(_FORWARD[name](np.asarray(value)), dtype=np.float64)
+        value = np.asarray(value, dtype=np.float64)
+        log_s = 0.0  # sum of log s over the entries of value
+        if name == "means":
+            log_s = float(np.broadcast_to(np.log(standard.scale), value.shape).sum())
+        elif name == "stds":
+            ones = standard.params_to_data({name: np.ones_like(value)}, cov_type)[name]
+            log_s = float(np.log(ones).sum())
+        if name in ("means", "stds"):
+            value = standard.params_to_internal({name: value}, cov_type)[name]
+        free = np.asarray(_FORWARD[name](value), dtype=np.float64)
         without, with_jacobian = logp(free)
-        return float(without), float(with_jacobian)
+        # density of x = density of z / s per entry; for the unconstrained value the same
+        # holds for a mean (identity transform), while log sd only shifts by log s.
+        return float(without) - log_s, float(with_jacobian) - (log_s if name == "means" else 0.0)
 
     return at
 

@@ -202,7 +202,15 @@ def test_the_users_array_is_not_modified(faithful) -> None:
 @pytest.mark.parametrize(("a", "b"), TRANSFORMS)
 def test_the_em_reference_fit_follows_the_data_units(fitted, a, b) -> None:
     """The facade's MAP-EM reference (the pivot of relabel='pivot') uses a floor relative
-    to the data, so it, too, is the same fit in any units."""
+    to the data, so it, too, is the same fit in any units: up to where EM stops, since its
+    relative rule |df| <= 1e-8 (1 + |f|) moves with the Jacobian N D log a in f (at a=1e-12
+    |f| grows from 1.1e3 to 1.4e4; measured: means 4e-6 and covariances 1.4e-4 apart, EM's
+    slow linear convergence near the end). A floor of 1e-6 in data units would put them
+    orders of magnitude apart."""
     ref, fit = fitted("map").em_, fitted("map", a, b).em_
-    np.testing.assert_allclose(fit.means, ref.means * a + b, rtol=1e-6, atol=1e-6 * a)
-    np.testing.assert_allclose(fit.covariances, ref.covariances * a**2, rtol=1e-6)
+    # Restarts reach the maximum in either labelling: compare components sorted.
+    ref_order, order = np.argsort(ref.means[:, 0]), np.argsort(fit.means[:, 0])
+    np.testing.assert_allclose(
+        fit.means[order], ref.means[ref_order] * a + b, rtol=1e-4, atol=1e-4 * a
+    )
+    np.testing.assert_allclose(fit.covariances[order], ref.covariances[ref_order] * a**2, rtol=1e-3)

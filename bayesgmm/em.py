@@ -1057,6 +1057,79 @@ class _RestartSearch:
         return runs + [None] * (n_init - len(runs))
 
 
+def best_result(
+    runs: Sequence[_Run | None],
+    search: _RestartSearch,
+    constant: np.ndarray,
+    feature_names: list[str] | None,
+    center: np.ndarray,
+    prior: ConjugatePrior | None,
+    warn: bool,
+    n_samples: int,
+    stacklevel: int,
+) -> EMResult:
+    """The best of the restarts as an :class:`EMResult` (data uncentred), with the errors
+    and warnings of a fit; shared by the in-memory and the Dask engines.
+
+    ``stacklevel`` points the warnings at the user's call.
+    """
+    objectives = np.array([np.nan if r is None else r.trace[-1] for r in runs])
+    if all(r is None for r in runs):
+        constant_hint = (
+            f" Feature(s) {describe_features(constant, feature_names)} are constant: drop them."
+            if constant.size
+            else ""
+        )
+        raise CollapseError(
+            f"all {search.n_starts} EM start(s) failed: {search.errors[0]} With reg_covar=0 "
+            "this happens on duplicated points or constant features." + constant_hint
+        )
+    clean = [i for i, r in enumerate(runs) if r is not None and not r.degenerate]
+    candidates = clean or [i for i, r in enumerate(runs) if r is not None]
+    best = max(candidates, key=lambda i: objectives[i])
+    # candidates holds only runs that did not fail.
+    params, stats_, trace, converged, n_iter, degenerate = cast(_Run, runs[best])
+    if warn and degenerate:
+        counts = ", ".join(f"{k} (N_k={stats_.resp_sum[k]:.3g})" for k in degenerate)
+        warnings.warn(
+            f"component(s) {counts} collapsed onto a few points or a lower-dimensional "
+            f"subspace in every one of the {len(runs)} restart(s); the likelihood is unbounded "
+            "there and these estimates are not meaningful. "
+            + COLLAPSE_HINT.format(reg_covar=search.reg_covar)
+            + ".",
+            DegenerateComponentWarning,
+            stacklevel=stacklevel,
+        )
+    if warn and not converged and search.max_iter > 0 and search.tol != 0:
+        warnings.warn(
+            f"EM did not converge in max_iter={search.max_iter} iterations "
+            f"({_rule(search.tol)}); increase max_iter"
+            + (" or tol." if search.tol is not None else "."),
+            ConvergenceWarning,
+            stacklevel=stacklevel,
+        )
+    params = params._replace(means=params.means + center)
+    return EMResult(
+        weights=params.weights,
+        means=params.means,
+        covariances=params.covariances,
+        precisions_cholesky=params.precisions_cholesky,
+        covariance_type=params.covariance_type,
+        objective_trace=np.asarray(trace),
+        log_likelihood=float(stats_.log_likelihood),
+        log_prior=float(trace[-1] - stats_.log_likelihood),
+        converged=bool(converged),
+        n_iter=int(n_iter),
+        init_objectives=objectives,
+        best_init=int(best),
+        degenerate_components=degenerate,
+        prior=None if prior is None else prior._replace(mean=prior.mean + center),
+        reg_covar=search.reg_covar,
+        n_samples=n_samples,
+        log_max_resp=float(stats_.log_max_resp),
+    )
+
+
 def fit_em(
     X: Any,
     n_components: int,
@@ -1201,63 +1274,9 @@ def fit_em(
     else:
         strategy = "kmeans++" if init == "auto" else init
         runs = [search.run_strategy(n_components, strategy, max_iter) for _ in range(n_init)]
-    errors = search.errors
 
-    objectives = np.array([np.nan if r is None else r.trace[-1] for r in runs])
-    if all(r is None for r in runs):
-        constant_hint = (
-            f" Feature(s) {describe_features(constant, feature_names)} are constant: drop them."
-            if constant.size
-            else ""
-        )
-        raise CollapseError(
-            f"all {search.n_starts} EM start(s) failed: {errors[0]} With reg_covar=0 this "
-            "happens on duplicated points or constant features." + constant_hint
-        )
-    clean = [i for i, r in enumerate(runs) if r is not None and not r.degenerate]
-    candidates = clean or [i for i, r in enumerate(runs) if r is not None]
-    best = max(candidates, key=lambda i: objectives[i])
-    # candidates holds only runs that did not fail.
-    params, stats_, trace, converged, n_iter, degenerate = cast(_Run, runs[best])
-
-    if warn and degenerate:
-        counts = ", ".join(f"{k} (N_k={stats_.resp_sum[k]:.3g})" for k in degenerate)
-        warnings.warn(
-            f"component(s) {counts} collapsed onto a few points or a lower-dimensional "
-            f"subspace in every one of the {n_init} restart(s); the likelihood is unbounded "
-            "there and these estimates are not meaningful. "
-            + COLLAPSE_HINT.format(reg_covar=reg_covar)
-            + ".",
-            DegenerateComponentWarning,
-            stacklevel=2,
-        )
-    if warn and not converged and max_iter > 0 and tol != 0:
-        warnings.warn(
-            f"EM did not converge in max_iter={max_iter} iterations ({_rule(tol)}); "
-            "increase max_iter" + (" or tol." if tol is not None else "."),
-            ConvergenceWarning,
-            stacklevel=2,
-        )
-    params = params._replace(means=params.means + center)
-    final_prior = None if prior is None else prior._replace(mean=prior.mean + center)
-    return EMResult(
-        weights=params.weights,
-        means=params.means,
-        covariances=params.covariances,
-        precisions_cholesky=params.precisions_cholesky,
-        covariance_type=covariance_type,
-        objective_trace=np.asarray(trace),
-        log_likelihood=float(stats_.log_likelihood),
-        log_prior=float(trace[-1] - stats_.log_likelihood),
-        converged=bool(converged),
-        n_iter=int(n_iter),
-        init_objectives=objectives,
-        best_init=int(best),
-        degenerate_components=degenerate,
-        prior=final_prior,
-        reg_covar=reg_covar,
-        n_samples=n_samples,
-        log_max_resp=float(stats_.log_max_resp),
+    return best_result(
+        runs, search, constant, feature_names, center, prior, warn, n_samples, stacklevel=3
     )
 
 

@@ -12,9 +12,8 @@ Needs the ``dask`` extra: ``pip install "bayesgmm[dask]"``.
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -24,9 +23,7 @@ from bayesgmm._validation import (
     check_n_components,
     check_positive,
     check_random_state,
-    describe_features,
 )
-from bayesgmm.covariance import COLLAPSE_HINT
 from bayesgmm.dask_data import (
     DASK_HINT,
     DataMoments,
@@ -34,7 +31,6 @@ from bayesgmm.dask_data import (
     check_finite,
     data_moments,
 )
-from bayesgmm.exceptions import CollapseError, ConvergenceWarning, DegenerateComponentWarning
 
 try:
     from dask.core import flatten
@@ -220,7 +216,9 @@ def fit_em_dask(
         if cluster is not None:
             client.close()
             cluster.close()
-    return _result(runs, search, constant, feature_names, center, prior, warn)
+    return em.best_result(
+        runs, search, constant, feature_names, center, prior, warn, n_samples, stacklevel=4
+    )
 
 
 def _search(
@@ -268,69 +266,3 @@ def _search(
         strategy = "kmeans++" if init == "auto" else init
         runs = [search.run_strategy(n_components, strategy, max_iter) for _ in range(n_init)]
     return runs, search, prior
-
-
-def _result(
-    runs: Sequence[Any],
-    search: _ClusterSearch,
-    constant: np.ndarray,
-    feature_names: list[str] | None,
-    center: np.ndarray,
-    prior: em.ConjugatePrior | None,
-    warn: bool,
-) -> em.EMResult:
-    """The best run as an :class:`EMResult`, with fit_em's errors and warnings."""
-    objectives = np.array([np.nan if r is None else r.trace[-1] for r in runs])
-    if all(r is None for r in runs):
-        hint = (
-            f" Feature(s) {describe_features(constant, feature_names)} are constant: drop them."
-            if constant.size
-            else ""
-        )
-        raise CollapseError(
-            f"all {search.n_starts} EM start(s) failed: {search.errors[0]} With reg_covar=0 "
-            "this happens on duplicated points or constant features." + hint
-        )
-    clean = [i for i, r in enumerate(runs) if r is not None and not r.degenerate]
-    candidates = clean or [i for i, r in enumerate(runs) if r is not None]
-    best = max(candidates, key=lambda i: objectives[i])
-    params, stats_, trace, converged, n_iter, degenerate = cast(em._Run, runs[best])
-    if warn and degenerate:
-        counts = ", ".join(f"{k} (N_k={stats_.resp_sum[k]:.3g})" for k in degenerate)
-        warnings.warn(
-            f"component(s) {counts} collapsed onto a few points or a lower-dimensional "
-            f"subspace in every one of the {len(runs)} restart(s); the likelihood is unbounded "
-            "there and these estimates are not meaningful. "
-            + COLLAPSE_HINT.format(reg_covar=search.reg_covar)
-            + ".",
-            DegenerateComponentWarning,
-            stacklevel=4,
-        )
-    if warn and not converged and search.max_iter > 0 and search.tol != 0:
-        warnings.warn(
-            f"EM did not converge in max_iter={search.max_iter} iterations "
-            f"({em._rule(search.tol)}); increase max_iter"
-            + (" or tol." if search.tol is not None else "."),
-            ConvergenceWarning,
-            stacklevel=4,
-        )
-    params = params._replace(means=params.means + center)
-    return em.EMResult(
-        weights=params.weights,
-        means=params.means,
-        covariances=params.covariances,
-        precisions_cholesky=params.precisions_cholesky,
-        covariance_type=params.covariance_type,
-        objective_trace=np.asarray(trace),
-        log_likelihood=float(stats_.log_likelihood),
-        log_prior=float(trace[-1] - stats_.log_likelihood),
-        converged=bool(converged),
-        n_iter=int(n_iter),
-        init_objectives=objectives,
-        best_init=int(best),
-        degenerate_components=degenerate,
-        prior=None if prior is None else prior._replace(mean=prior.mean + center),
-        reg_covar=search.reg_covar,
-        n_samples=search.data.n_samples,
-        log_max_resp=float(stats_.log_max_resp),
-    )

@@ -20,7 +20,7 @@ import pytest
 from pytensor.compile.mode import get_mode
 
 from bayesgmm import kernel
-from bayesgmm.model import build_model, internal_priors
+from bayesgmm.model import build_model, config_standardization, internal_priors
 from bayesgmm.priors import STD_FAMILIES, GMMPriors
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
@@ -248,4 +248,6 @@ def test_kernel_of_reads_the_model_it_is_given() -> None:
     assert (spec.n_components, spec.n_features, spec.cov_code) == (2, 2, kernel.COV_CODES["tied"])
     np.testing.assert_array_equal(buffer[-X.size :], np.asarray(model["X"].get_value()).T.ravel())
     shape = 2.0 + 1.0 / 1.0**2
-    np.testing.assert_allclose(spec.std_p2, shape / np.array([0.5, 2.0]), rtol=1e-15)
+    # In the model's internal units the scale is std_scale / s (bayesgmm.standardize).
+    internal_scale = np.array([0.5, 2.0]) / config_standardization(model.bayesgmm_config).scale
+    np.testing.assert_allclose(spec.std_p2, shape / internal_scale, rtol=1e-14)

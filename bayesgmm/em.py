@@ -1020,6 +1020,17 @@ class _RestartSearch:
         # trace[0] re-evaluates the objective at run.params, the paused run's last entry.
         return self._finish((params, stats_, run.trace + trace[1:], converged, run.n_iter + n_iter))
 
+    def restarts(
+        self, init: Any, user_start: GMMParams | None, n_components: int, n_init: int
+    ) -> list[_Run | None]:
+        """The runs of a fit: from the user's start, the emEM search, or plain restarts."""
+        if user_start is not None:
+            return [self.run(lambda: user_start, self.max_iter)]
+        if init == "auto" and n_init > 1 and n_components > 1:
+            return self.short_run_selection(n_components, n_init)
+        strategy = "kmeans++" if init == "auto" else init
+        return [self.run_strategy(n_components, strategy, self.max_iter) for _ in range(n_init)]
+
     def short_run_selection(self, n_components: int, n_init: int) -> list[_Run | None]:
         """The ``"auto"`` search: short runs from many starts, then ``n_init`` long ones.
 
@@ -1267,13 +1278,7 @@ def fit_em(
         rng=rng,
         init_X=None if user_start is not None else _subsample(Xc, n_components, rng),
     )
-    if user_start is not None:
-        runs = [search.run(lambda: user_start, max_iter)]
-    elif init == "auto" and n_init > 1 and n_components > 1:
-        runs = search.short_run_selection(n_components, n_init)
-    else:
-        strategy = "kmeans++" if init == "auto" else init
-        runs = [search.run_strategy(n_components, strategy, max_iter) for _ in range(n_init)]
+    runs = search.restarts(init, user_start, n_components, n_init)
 
     return best_result(
         runs, search, constant, feature_names, center, prior, warn, n_samples, stacklevel=3

@@ -256,13 +256,8 @@ def _search(
         data_cov=em.regularized_data_covariance(np.atleast_2d(moments.covariance)),
         rng=rng,
     )
+    start = None
     if not isinstance(init, str):
         start = em._params_from_user(init, n_components, n_features, covariance_type, reg_covar)
         start = start._replace(means=start.means - center)
-        runs = [search.run(lambda: start, max_iter)]
-    elif init == "auto" and n_init > 1 and n_components > 1:
-        runs = search.short_run_selection(n_components, n_init)
-    else:
-        strategy = "kmeans++" if init == "auto" else init
-        runs = [search.run_strategy(n_components, strategy, max_iter) for _ in range(n_init)]
-    return runs, search, prior
+    return search.restarts(init, start, n_components, n_init), search, prior

@@ -21,6 +21,7 @@ __all__ = [
     "check_random_state",
     "constant_features",
     "describe_features",
+    "seed_int",
 ]
 
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
@@ -198,6 +199,19 @@ def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be finite and {bound}; got {value!r}.")
     return number
+
+
+def seed_int(random_seed: Any) -> int:
+    """An integer seed from ``None`` (fresh entropy), a Generator or an int.
+
+    The runners pass one integer to every backend (nutpie, PyMC, ADVI) and store it with
+    the fit, so a run can be repeated.
+    """
+    if random_seed is None:
+        return int(np.random.default_rng().integers(2**31 - 1))
+    if isinstance(random_seed, np.random.Generator):
+        return int(random_seed.integers(2**31 - 1))
+    return int(random_seed)
 
 
 def check_random_state(random_seed: Any) -> np.random.Generator:

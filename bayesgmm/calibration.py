@@ -233,7 +233,8 @@ def run_sbc(
         Simulated data sets (each is fitted once).
     method : {"nuts", "advi", "fullrank_advi"} or callable
         The fit: :func:`bayesgmm.inference.sample_nuts` or
-        :func:`bayesgmm.inference.fit_advi`; or ``f(model, random_seed) -> InferenceData``.
+        :func:`bayesgmm.inference.fit_advi`; or ``f(gmm, random_seed) -> InferenceData``
+        taking the :class:`~bayesgmm.model.GMMModel` of :func:`~bayesgmm.model.build_model`.
     sampler : {"nutpie", "pymc", "numpyro", "auto"}
         NUTS backend ("nutpie" runs the compiled C kernel).
     fit_priors : GMMPriors, optional

@@ -23,6 +23,7 @@ import numpy as np
 from scipy import special, stats
 
 from bayesgmm._validation import (
+    CheckedData,
     check_covariance_type,
     check_data,
     check_n_components,
@@ -1230,7 +1231,8 @@ def fit_em(
         )  # fmt: skip
     if client is not None:
         raise ValueError("client is only used with a Dask array X; X is in memory.")
-    X, feature_names = check_data(X, min_samples=2)
+    # Data a facade has validated already (CheckedData) are not validated again.
+    X, feature_names = X if isinstance(X, CheckedData) else check_data(X, min_samples=2)
     n_samples, n_features = X.shape
     n_components = check_n_components(n_components, n_samples)
     check_covariance_type(covariance_type)

@@ -10,7 +10,6 @@ from bayesgmm import em
 from bayesgmm._facade import MixtureFacade
 from bayesgmm._validation import check_random_state
 from bayesgmm.covariance import as_full
-from bayesgmm.standardize import feature_moments
 
 __all__ = ["GaussianMixtureEM"]
 
@@ -201,28 +200,19 @@ class GaussianMixtureEM(MixtureFacade):
         return em.n_free_parameters(self.result_)
 
 
-def _split_ordered_means(trace: Any, config: dict[str, Any]) -> Any:
+def _split_ordered_means(trace: Any, feature: int, n_features: int) -> Any:
     """The free variables of an ordered model, ``means_ordered`` (component) and
     ``means_other`` (component, other features), from the ``means`` the posterior keeps:
     without them PyMC would draw the means from their prior."""
-    ordered, names = config["ordered"], config["feature_names"]
-    f = names.index(ordered) if isinstance(ordered, str) else int(ordered)
     means = trace["means"]
-    out = trace.assign(means_ordered=means.isel(feature=f, drop=True))
-    others = [d for d in range(len(names)) if d != f]
+    out = trace.assign(means_ordered=means.isel(feature=feature, drop=True))
+    others = [d for d in range(n_features) if d != feature]
     if others:
         other = means.isel(feature=others).values
         out = out.assign(
             means_other=(("chain", "draw", "means_other_dim_0", "means_other_dim_1"), other)
         )
     return out
-
-
-def _smallest_variance(X: np.ndarray) -> float:
-    """The smallest positive feature variance (1 if there is none)."""
-    variances = feature_moments(X)[1] ** 2
-    positive = variances[variances > 0]
-    return float(positive.min()) if positive.size else 1.0
 
 
 class BayesianGMM(MixtureFacade):
@@ -263,7 +253,8 @@ class BayesianGMM(MixtureFacade):
         The relabeled posterior (or the raw one with ``relabel="none"``).
     raw_idata_ : arviz.InferenceData
         The draws as sampled, before relabeling.
-    model_ : pymc.Model
+    model_ : bayesgmm.model.GMMModel
+        The PyMC model (``model_.model``), its spec and its data.
     em_ : bayesgmm.em.EMResult
         The MAP-EM reference fit (pivot for relabeling, start for the chains).
     label_report_, collapse_report_
@@ -315,10 +306,9 @@ class BayesianGMM(MixtureFacade):
 
     def fit(self, X: Any, y: Any = None) -> BayesianGMM:
         """Build the model on ``X`` and fit it (``y`` is ignored)."""
-        import warnings
-
-        from bayesgmm import draws, inference, posterior
-        from bayesgmm._validation import check_covariance_type, check_n_components
+        from bayesgmm import inference, posterior
+        from bayesgmm._validation import check_covariance_type, check_n_components, seed_int
+        from bayesgmm.inference.starts import START_POINTS, em_start, start_rows
         from bayesgmm.model import build_model
 
         methods = ("nuts", "advi", "fullrank_advi", "map")
@@ -327,61 +317,52 @@ class BayesianGMM(MixtureFacade):
         relabels = ("stephens", "pivot", "ecr", "ordering", "none")
         if self.relabel not in relabels:
             raise ValueError(f"relabel must be one of {relabels}; got {self.relabel!r}.")
-        data = self._check_fit_data(X)
+        data = self._check_fit_data(X)  # the one validation of X in a fit
         check_covariance_type(self.covariance_type)
         check_n_components(self.n_components, data.X.shape[0])
-        seed = inference._seed_int(self.random_seed)
-        names = self.feature_names
-        model = build_model(
-            data.X,
+        seed = seed_int(self.random_seed)
+        gmm = build_model(
+            data,
             self.n_components,
             self.covariance_type,
             priors=self.priors,
             ordered=self.ordered,
-            feature_names=names,
+            feature_names=self.feature_names,
         )
-        # A minibatch fit never passes over all N at once; nor does its EM reference.
-        em_rows = None if self.minibatch_size is None else inference.START_POINTS
-        em_X = draws.subsample_rows(data.X, em_rows, np.random.default_rng(seed))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.em_ = em.fit_em(
-                em_X,
-                self.n_components,
-                self.covariance_type,
-                n_init=3,
-                prior="default",
-                # A floor relative to the data, as the posterior's internal units are: an
-                # absolute 1e-6 would swamp data measured in units of 1e-12.
-                reg_covar=1e-6 * _smallest_variance(em_X),
-                random_seed=seed,
-            )
-        self.model_ = model
+        # The one MAP-EM of a fit: the reference point estimate and every runner's start.
+        # A minibatch fit never passes over all N at once; nor does its EM.
+        em_rows = None if self.minibatch_size is None else START_POINTS
+        self.em_ = em_start(
+            start_rows(data.X, em_rows, seed), self.n_components, self.covariance_type, seed
+        )
+        self.model_ = gmm
         self.map_ = None
         if self.method == "nuts":
             raw = inference.sample_nuts(
-                model,
+                gmm,
                 draws=self.draws,
                 tune=self.tune,
                 chains=self.chains,
                 sampler=self.sampler,
                 random_seed=seed,
                 init=self.init,
+                start=self.em_,
                 progressbar=self.progressbar,
             )
         elif self.method in ("advi", "fullrank_advi"):
             raw = inference.fit_advi(
-                model,
+                gmm,
                 method=self.method,
                 n=self.advi_steps,
                 minibatch_size=self.minibatch_size,
                 random_seed=seed,
                 draws=self.draws,
                 progressbar=self.progressbar,
+                start=self.em_,
             )
         else:
-            self.map_ = inference.fit_map(model, random_seed=seed)
-            raw = inference.map_idata(model, self.map_)
+            self.map_ = inference.fit_map(gmm, random_seed=seed, start=self.em_)
+            raw = inference.map_idata(gmm, self.map_)
         self.raw_idata_ = raw
         self.label_report_ = None
         self.collapse_report_ = None
@@ -448,26 +429,24 @@ class BayesianGMM(MixtureFacade):
         """
         import pymc as pm
 
-        from bayesgmm.model import config_standardization
-
         self._check_is_fitted()
+        spec, model = self.model_.spec, self.model_.model
         post = self.raw_idata_.posterior
-        free = [v.name for v in self.model_.free_RVs] + ["means"]
-        trace = post[[name for name in free if name in post]]
+        trace = post[
+            [name for name in ("weights", "means", "stds", "partial_corr_unit") if name in post]
+        ]
         if n_samples is not None:
             draws_per_chain = max(1, int(n_samples) // post.sizes["chain"])
             trace = trace.isel(draw=slice(0, draws_per_chain))
         # The model is written in internal units: move the draws there and the data back.
-        config = self.model_.bayesgmm_config
-        standard = config_standardization(config)
+        standard = spec.standardization
         internal = standard.params_to_internal(
-            {n: trace[n].values for n in ("means", "stds") if n in trace},
-            config["covariance_type"],
+            {n: trace[n].values for n in ("means", "stds")}, spec.covariance_type
         )
         trace = trace.assign({n: trace[n].copy(data=v) for n, v in internal.items()})
-        if config.get("ordered") is not None:
-            trace = _split_ordered_means(trace, config)
-        with self.model_:
+        if spec.ordered is not None:
+            trace = _split_ordered_means(trace, spec.ordered_feature, spec.n_features)
+        with model:
             predictive = pm.sample_posterior_predictive(
                 trace,
                 var_names=["x"],

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from bayesgmm import transforms
 from bayesgmm.parametrization import corr_pairs, cpc_beta_parameters
 from bayesgmm.priors import STD_FAMILIES, GMMPriors
 
@@ -33,6 +34,7 @@ __all__ = [
     "HEADER",
     "KernelSpec",
     "available",
+    "blocks",
     "expand",
     "kernel_buffer",
     "kernel_spec",
@@ -287,39 +289,19 @@ def expand(theta: np.ndarray, buffer: np.ndarray) -> np.ndarray:
 # Packing between constrained parameters and the unconstrained vector
 # ---------------------------------------------------------------------------------------
 
+COV_NAMES = {code: name for name, code in COV_CODES.items()}
+
+
+def blocks(spec: KernelSpec) -> tuple[transforms.Block, ...]:
+    """The kernel's unconstrained layout (:func:`bayesgmm.transforms.layout`)."""
+    return transforms.layout(COV_NAMES[spec.cov_code], spec.n_components, spec.n_features)
+
 
 def unpack(theta: np.ndarray, spec: KernelSpec) -> dict[str, np.ndarray]:
     """Constrained parameters (the model's variable names) from an unconstrained vector."""
-    k, d = spec.n_components, spec.n_features
-    theta = np.asarray(theta, dtype=np.float64)
-    zeta = np.append(theta[: k - 1], -theta[: k - 1].sum())
-    weights = np.exp(zeta - zeta.max())
-    weights /= weights.sum()
-    off = k - 1
-    means = theta[off : off + k * d].reshape(k, d)
-    off += k * d
-    stds = np.exp(theta[off : off + spec.n_std])
-    off += spec.n_std
-    stds = stds.reshape({0: (k, d), 1: (d,), 2: (k, d), 3: (k,)}[spec.cov_code])
-    out = {"weights": weights, "means": means.copy(), "stds": stds}
-    if spec.n_cpc:
-        unit = 1.0 / (1.0 + np.exp(-theta[off : off + spec.n_cpc]))
-        out["partial_corr_unit"] = unit.reshape(k, -1) if spec.cov_code == 0 else unit
-    return out
+    return transforms.unpack(theta, blocks(spec))
 
 
 def pack(params: dict[str, Any], spec: KernelSpec) -> np.ndarray:
     """Inverse of :func:`unpack`; leading axes of ``weights`` are batch axes (draws)."""
-    weights = np.asarray(params["weights"], dtype=np.float64)
-    batch = weights.shape[:-1]
-    log_w = np.log(weights)
-
-    def flat(name: str) -> np.ndarray:
-        return np.asarray(params[name], dtype=np.float64).reshape(*batch, -1)
-
-    parts = [log_w[..., :-1] - log_w.mean(axis=-1, keepdims=True), flat("means")]
-    parts.append(np.log(flat("stds")))
-    if spec.n_cpc:
-        unit = flat("partial_corr_unit")
-        parts.append(np.log(unit) - np.log1p(-unit))
-    return np.concatenate(parts, axis=-1)
+    return transforms.pack(params, blocks(spec))

@@ -25,13 +25,16 @@ one batched matrix product.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from pymc.logprob.transforms import Transform
 
 from bayesgmm._validation import (
+    CheckedData,
     check_covariance_type,
     check_data,
     check_n_components,
@@ -40,19 +43,16 @@ from bayesgmm._validation import (
 )
 from bayesgmm.parametrization import cholesky_from_cpc, corr_pairs, cpc_beta_parameters
 from bayesgmm.priors import GMMPriors
-from bayesgmm.standardize import (
-    Standardization,
-    fit_standardization,
-    priors_to_internal,
-    warn_if_quantised,
-)
+from bayesgmm.spec import MixtureSpec
+from bayesgmm.standardize import fit_standardization, warn_if_quantised
+from bayesgmm.transforms import TRANSFORMS, Block
 
 __all__ = [
+    "GMMModel",
     "build_model",
-    "config_standardization",
     "default_start",
-    "internal_priors",
-    "model_config",
+    "make_spec",
+    "model_from_spec",
 ]
 
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -148,68 +148,83 @@ def _mixture_random_factory(covariance_type: str, n_features: int) -> Any:
     return random
 
 
-def _std_prior(name: str, priors: GMMPriors, dims: Any, pooled: bool = False) -> Any:
+class _SharedTransform(Transform):
+    """A transform of :mod:`bayesgmm.transforms` as PyMC's ``Transform``: the PyMC graph
+    and the numpy packing (and, checked by the tests, the kernel) run one formula."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._impl = TRANSFORMS[name]
+        self.ndim_supp = 1 if self._impl.vector else 0
+
+    def forward(self, value: Any, *inputs: Any) -> Any:
+        return self._impl.forward(pt.as_tensor(value), pt)
+
+    def backward(self, value: Any, *inputs: Any) -> Any:
+        return self._impl.backward(pt.as_tensor(value), pt)
+
+    def log_jac_det(self, value: Any, *inputs: Any) -> Any:
+        return self._impl.log_jac_det(pt.as_tensor(value), pt)
+
+
+def _transform(block: Block) -> Any:
+    return None if block.transform == "identity" else _SharedTransform(block.transform)
+
+
+def _std_prior(block: Block, priors: GMMPriors, dims: Any, pooled: bool = False) -> Any:
     params = priors.std_parameters(pooled=pooled)
     if pooled:  # spherical: one sd per component, the same prior for each
         params = {k: np.float64(v[0]) for k, v in params.items()}
-    family = priors.std_family
+    family, kwargs = priors.std_family, {"dims": dims, "default_transform": _transform(block)}
     if family == "lognormal":
-        return pm.LogNormal(name, mu=params["mu"], sigma=params["sigma"], dims=dims)
+        return pm.LogNormal(block.name, mu=params["mu"], sigma=params["sigma"], **kwargs)
     if family == "gamma":
-        return pm.Gamma(name, alpha=params["alpha"], beta=params["beta"], dims=dims)
+        return pm.Gamma(block.name, alpha=params["alpha"], beta=params["beta"], **kwargs)
     if family == "inversegamma":
-        return pm.InverseGamma(name, alpha=params["alpha"], beta=params["beta"], dims=dims)
-    return pm.HalfNormal(name, sigma=params["sigma"], dims=dims)
+        return pm.InverseGamma(block.name, alpha=params["alpha"], beta=params["beta"], **kwargs)
+    return pm.HalfNormal(block.name, sigma=params["sigma"], **kwargs)
 
 
-def _means(
-    priors: GMMPriors, n_components: int, feature_names: list[str], ordered: Any, X: np.ndarray
-) -> Any:
-    loc = np.asarray(priors.mean_loc)
-    scale = np.asarray(priors.mean_scale)
-    if ordered is None:
+def _means(spec: MixtureSpec, blocks: dict[str, Block]) -> Any:
+    priors, k = spec.internal_priors, spec.n_components
+    loc, scale = np.asarray(priors.mean_loc), np.asarray(priors.mean_scale)
+    f = spec.ordered_feature
+    if f is None:
         return pm.Normal(
             "means",
-            mu=np.broadcast_to(loc, (n_components, len(loc))),
-            sigma=np.broadcast_to(scale, (n_components, len(loc))),
+            mu=np.broadcast_to(loc, (k, len(loc))),
+            sigma=np.broadcast_to(scale, (k, len(loc))),
             dims=("component", "feature"),
         )
-    if isinstance(ordered, str):
-        if ordered not in feature_names:
-            raise ValueError(f"ordered={ordered!r} is not a feature; features: {feature_names}.")
-        f = feature_names.index(ordered)
-    else:
-        f = int(ordered)
-        if not 0 <= f < len(feature_names):
-            raise ValueError(
-                f"ordered={ordered!r} is out of range for {len(feature_names)} features."
-            )
-    # Start the ordered coordinate at spread-out data quantiles: a valid (increasing) point.
-    start = np.quantile(X[:, f], (np.arange(n_components) + 0.5) / n_components)
-    start = start + np.arange(n_components) * 1e-6 * (np.ptp(X[:, f]) + 1.0)
     first = pm.Normal(
         "means_ordered",
         mu=loc[f],
         sigma=scale[f],
         dims="component",
-        transform=pm.distributions.transforms.ordered,
+        default_transform=_transform(blocks["means_ordered"]),
     )
-    # No initval in the model (nutpie refuses models that carry one); the runners start
-    # the ordered coordinate here instead.
-    pm.modelcontext(None).bayesgmm_ordered_start = start
     others = [d for d in range(len(loc)) if d != f]
     if not others:
         return pm.Deterministic("means", first[:, None], dims=("component", "feature"))
     rest = pm.Normal(
         "means_other",
-        mu=np.broadcast_to(loc[others], (n_components, len(others))),
-        sigma=np.broadcast_to(scale[others], (n_components, len(others))),
-        shape=(n_components, len(others)),
+        mu=np.broadcast_to(loc[others], (k, len(others))),
+        sigma=np.broadcast_to(scale[others], (k, len(others))),
+        shape=(k, len(others)),
     )
-    columns = []
-    for d in range(len(loc)):
-        columns.append(first if d == f else rest[:, others.index(d)])
+    columns = [first if d == f else rest[:, others.index(d)] for d in range(len(loc))]
     return pm.Deterministic("means", pt.stack(columns, axis=1), dims=("component", "feature"))
+
+
+def _ordered_start(spec: MixtureSpec, internal: np.ndarray) -> np.ndarray | None:
+    """The ordered coordinate's start at spread-out data quantiles: a valid (increasing)
+    point, where the prior's support point puts every component at one place."""
+    f = spec.ordered_feature
+    if f is None:
+        return None
+    k = spec.n_components
+    start = np.quantile(internal[:, f], (np.arange(k) + 0.5) / k)
+    return start + np.arange(k) * 1e-6 * (np.ptp(internal[:, f]) + 1.0)
 
 
 def _refuse_constant_features(X: np.ndarray, names: list[str], covariance_type: str) -> None:
@@ -231,6 +246,68 @@ def _refuse_constant_features(X: np.ndarray, names: list[str], covariance_type: 
     )
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class GMMModel:
+    """A built mixture: the PyMC model, its spec and its data.
+
+    Attributes
+    ----------
+    model : pymc.Model
+        Written in internal units: its ``X`` container holds :attr:`internal`.
+    spec : MixtureSpec
+    data : ndarray of shape (N, D)
+        The validated data, in data units.
+    internal : ndarray of shape (N, D)
+        The same in internal units, ``spec.standardization.to_internal(data)``.
+    ordered_start : ndarray, optional
+        A valid start of the ordered means (ordered models only), internal units.
+    minibatch_size : int, optional
+        Set when the model's likelihood is a ``pm.Minibatch``.
+    """
+
+    model: pm.Model
+    spec: MixtureSpec
+    data: np.ndarray
+    internal: np.ndarray
+    ordered_start: np.ndarray | None = None
+    minibatch_size: int | None = None
+
+    @property
+    def kernel_supported(self) -> bool:
+        """Whether the compiled kernel covers this model (no ordering, no minibatches)."""
+        return self.spec.ordered is None and self.minibatch_size is None
+
+
+def make_spec(
+    data: CheckedData,
+    n_components: int,
+    covariance_type: str = "full",
+    priors: GMMPriors | None = None,
+    ordered: str | int | None = None,
+    feature_names: list[str] | None = None,
+) -> MixtureSpec:
+    """The spec of a mixture on validated data: priors resolved, internal units fitted."""
+    values = data.X
+    n_samples, n_features = values.shape
+    n_components = check_n_components(n_components, n_samples)
+    check_covariance_type(covariance_type)
+    names = list(feature_names or data.feature_names or [f"x{i}" for i in range(n_features)])
+    if len(names) != n_features:
+        raise ValueError(f"feature_names has {len(names)} names for {n_features} features.")
+    spec = MixtureSpec(
+        n_components=n_components,
+        n_features=n_features,
+        covariance_type=covariance_type,
+        priors=(priors or GMMPriors()).resolve(values, n_components),
+        standardization=fit_standardization(values, covariance_type),
+        feature_names=tuple(names),
+        n_samples=n_samples,
+        ordered=ordered,
+    )
+    spec.ordered_feature  # noqa: B018 -- a bad `ordered` fails here, before any PyMC work
+    return spec
+
+
 def build_model(
     X: Any,
     n_components: int,
@@ -240,13 +317,14 @@ def build_model(
     *,
     feature_names: list[str] | None = None,
     minibatch_size: int | None = None,
-) -> pm.Model:
+) -> GMMModel:
     """Build the PyMC model of a K-component Gaussian mixture.
 
     Parameters
     ----------
-    X : array-like of shape (N, D)
-        Data; a DataFrame's column names become the ``feature`` coordinate.
+    X : array-like of shape (N, D), or CheckedData
+        Data; a DataFrame's column names become the ``feature`` coordinate. Data already
+        checked by :func:`bayesgmm._validation.check_data` are not checked again.
     n_components : int
     covariance_type : {"full", "diag", "spherical", "tied"}
     priors : GMMPriors, optional
@@ -257,15 +335,16 @@ def build_model(
     feature_names : list of str, optional
         Overrides the DataFrame column names.
     minibatch_size : int, optional
-        Use ``pm.Minibatch`` with ``total_size=N`` (for minibatch ADVI only; the batches
-        are drawn from the random stream seeded by the ADVI run).
+        Use ``pm.Minibatch`` with ``total_size=N`` (for PyMC's minibatch ADVI only; the
+        batches are drawn from the random stream seeded by the ADVI run).
 
     Returns
     -------
-    pymc.Model
-        With coords ``component``, ``feature``, ``obs`` (and ``corr_pair``), a ``pm.Data``
-        container ``X`` and the observed variable ``x``. ``model.bayesgmm_config`` holds the
-        configuration (see :func:`model_config`).
+    GMMModel
+        ``.model`` has coords ``component``, ``feature``, ``obs`` (and ``corr_pair``), a
+        ``pm.Data`` container ``X`` and the observed variable ``x``; ``.spec`` is its
+        :class:`~bayesgmm.spec.MixtureSpec`, whose layout the model's free variables are
+        checked against.
 
     Notes
     -----
@@ -273,128 +352,111 @@ def build_model(
     (:mod:`bayesgmm.standardize`): the container ``X`` holds ``z``, and the free variables
     are the weights, means and sds of the mixture of ``z``, under the same priors moved
     exactly to those units. The runners of :mod:`bayesgmm.inference` report everything
-    in data units; ``model.bayesgmm_data`` keeps the data as given.
+    in data units.
     """
-    data = check_data(X, min_samples=2)
-    values = data.X
-    n_samples, n_features = values.shape
-    n_components = check_n_components(n_components, n_samples)
-    check_covariance_type(covariance_type)
-    priors = (priors or GMMPriors()).resolve(values, n_components)
-    names = list(feature_names or data.feature_names or [f"x{i}" for i in range(n_features)])
-    if len(names) != n_features:
-        raise ValueError(f"feature_names has {len(names)} names for {n_features} features.")
-    _refuse_constant_features(values, names, covariance_type)
+    data = X if isinstance(X, CheckedData) else check_data(X, min_samples=2)
+    if data.X.shape[0] < 2:
+        raise ValueError(f"X needs at least 2 samples; got {data.X.shape[0]}.")
+    spec = make_spec(data, n_components, covariance_type, priors, ordered, feature_names)
+    return model_from_spec(spec, data.X, minibatch_size)
+
+
+def model_from_spec(
+    spec: MixtureSpec, values: np.ndarray, minibatch_size: int | None = None
+) -> GMMModel:
+    """The PyMC model of ``spec`` on validated data ``values`` (data units)."""
+    names = list(spec.feature_names)
+    _refuse_constant_features(values, names, spec.covariance_type)
     warn_if_quantised(values, names)
     # The model lives in internal units (centred, scaled): see bayesgmm.standardize.
-    standard = fit_standardization(values, covariance_type)
-    internal = standard.to_internal(values)
-    model_priors = priors_to_internal(priors, standard)
+    internal = spec.standardization.to_internal(values)
+    n_samples, n_features = values.shape
+    blocks = {block.name: block for block in spec.blocks}
     pairs = corr_pairs(n_features)
     coords: dict[str, Any] = {
-        "component": np.arange(n_components),
+        "component": np.arange(spec.n_components),
         "feature": names,
         "obs": np.arange(n_samples),
     }
-    if covariance_type in ("full", "tied") and pairs:
+    if "partial_corr_unit" in blocks:
         coords["corr_pair"] = [f"{names[i]}|{names[j]}" for i, j in pairs]
+    if minibatch_size is not None and not 1 <= int(minibatch_size) <= n_samples:
+        raise ValueError(f"minibatch_size must be in [1, {n_samples}]; got {minibatch_size}.")
 
     with pm.Model(coords=coords) as model:
         x_data = pm.Data("X", internal, dims=("obs", "feature"))
-        weights = pm.Dirichlet(
-            "weights", a=np.full(n_components, float(priors.alpha)), dims="component"
-        )
-        means = _means(model_priors, n_components, names, ordered, internal)
-        if covariance_type in ("full", "diag"):
-            stds = _std_prior("stds", model_priors, ("component", "feature"))
-        elif covariance_type == "spherical":
-            stds = _std_prior("stds", model_priors, "component", pooled=True)
-        else:
-            stds = _std_prior("stds", model_priors, "feature")
-
-        dist_params = [weights, means, stds]
-        if covariance_type in ("full", "tied") and pairs:
-            beta = cpc_beta_parameters(n_features, float(priors.eta))
-            cpc_dims = ("component", "corr_pair") if covariance_type == "full" else "corr_pair"
-            if covariance_type == "full":
-                beta = np.broadcast_to(beta, (n_components, len(pairs)))
-            unit = pm.Beta("partial_corr_unit", alpha=beta, beta=beta, dims=cpc_dims)
-            dist_params.append(cholesky_from_cpc(2.0 * unit - 1.0, n_features, xp=pt))
-
-        observed = x_data
-        total_size = None
+        dist_params = _free_variables(spec, blocks)
+        observed, total_size = x_data, None
         if minibatch_size is not None:
-            if not 1 <= int(minibatch_size) <= n_samples:
-                raise ValueError(
-                    f"minibatch_size must be in [1, {n_samples}]; got {minibatch_size}."
-                )
             observed = pm.Minibatch(x_data, batch_size=int(minibatch_size))
             total_size = n_samples
-        signature = {
-            "full": "(k),(k,d),(k,d),(k,d,d)->(d)",
-            "tied": "(k),(k,d),(d),(d,d)->(d)",
-            "diag": "(k),(k,d),(k,d)->(d)",
-            "spherical": "(k),(k,d),(k)->(d)",
-        }[covariance_type]
-        if len(dist_params) == 3 and covariance_type in ("full", "tied"):  # D = 1
-            signature = signature.replace(",(k,d,d)", "").replace(",(d,d)", "")
         pm.CustomDist(
             "x",
             *dist_params,
-            logp=_mixture_logp_factory(covariance_type, n_features),
-            random=_mixture_random_factory(covariance_type, n_features),
-            signature=signature,
+            logp=_mixture_logp_factory(spec.covariance_type, n_features),
+            random=_mixture_random_factory(spec.covariance_type, n_features),
+            signature=_signature(spec.covariance_type, len(dist_params)),
             observed=observed,
             total_size=total_size,
             dims=None if minibatch_size is not None else ("obs", "feature"),
         )
-    model.bayesgmm_config = model_config(
-        n_components, covariance_type, priors, ordered, names, n_samples, standard
+    spec.check_model(model)
+    return GMMModel(
+        model,
+        spec,
+        values,
+        internal,
+        _ordered_start(spec, internal),
+        None if minibatch_size is None else int(minibatch_size),
     )
-    model.bayesgmm_data = values  # the data in data units (the container holds internal)
-    return model
 
 
-def default_start(model: pm.Model) -> dict[str, np.ndarray]:
+def _free_variables(spec: MixtureSpec, blocks: dict[str, Block]) -> list[Any]:
+    """The priors, in the spec's layout order; returns the likelihood's parameters."""
+    k, cov_type, priors = spec.n_components, spec.covariance_type, spec.internal_priors
+    weights = pm.Dirichlet(
+        "weights",
+        a=np.full(k, float(spec.priors.alpha)),
+        dims="component",
+        default_transform=_transform(blocks["weights"]),
+    )
+    means = _means(spec, blocks)
+    std_dims = {"full": ("component", "feature"), "diag": ("component", "feature")}
+    std_dims.update(spherical="component", tied="feature")
+    stds = _std_prior(blocks["stds"], priors, std_dims[cov_type], pooled=cov_type == "spherical")
+    params = [weights, means, stds]
+    if "partial_corr_unit" in blocks:
+        beta = cpc_beta_parameters(spec.n_features, float(spec.priors.eta))
+        dims = ("component", "corr_pair") if cov_type == "full" else "corr_pair"
+        if cov_type == "full":
+            beta = np.broadcast_to(beta, (k, len(beta)))
+        unit = pm.Beta(
+            "partial_corr_unit",
+            alpha=beta,
+            beta=beta,
+            dims=dims,
+            default_transform=_transform(blocks["partial_corr_unit"]),
+        )
+        params.append(cholesky_from_cpc(2.0 * unit - 1.0, spec.n_features, xp=pt))
+    return params
+
+
+def _signature(covariance_type: str, n_params: int) -> str:
+    signature = {
+        "full": "(k),(k,d),(k,d),(k,d,d)->(d)",
+        "tied": "(k),(k,d),(d),(d,d)->(d)",
+        "diag": "(k),(k,d),(k,d)->(d)",
+        "spherical": "(k),(k,d),(k)->(d)",
+    }[covariance_type]
+    if n_params == 3 and covariance_type in ("full", "tied"):  # D = 1: no correlations
+        signature = signature.replace(",(k,d,d)", "").replace(",(d,d)", "")
+    return signature
+
+
+def default_start(gmm: GMMModel) -> dict[str, np.ndarray]:
     """A valid starting point for the variables without a usable default.
 
     Only the ordered means need one: their prior's support point puts every component at
     the same place, where the ordered transform is undefined.
     """
-    start = getattr(model, "bayesgmm_ordered_start", None)
-    return {} if start is None else {"means_ordered": np.asarray(start)}
-
-
-def model_config(
-    n_components: int,
-    covariance_type: str,
-    priors: GMMPriors,
-    ordered: Any,
-    feature_names: list[str],
-    n_samples: int,
-    standardization: Standardization | None = None,
-) -> dict[str, Any]:
-    """The JSON-able configuration that rebuilds a model (stored in ``idata.attrs``).
-
-    ``priors`` are in data units; ``standardization`` gives the internal units the model
-    itself is written in (see :func:`config_standardization`, :func:`internal_priors`).
-    """
-    return {
-        "n_components": int(n_components),
-        "covariance_type": covariance_type,
-        "priors": priors.to_dict(),
-        "ordered": ordered,
-        "feature_names": list(feature_names),
-        "n_samples": int(n_samples),
-        "standardization": None if standardization is None else standardization.to_dict(),
-    }
-
-
-def config_standardization(config: dict[str, Any]) -> Standardization:
-    """The internal units of a stored configuration (identity for fits saved before)."""
-    return Standardization.from_dict(config.get("standardization"), len(config["feature_names"]))
-
-
-def internal_priors(config: dict[str, Any]) -> GMMPriors:
-    """The priors of a stored configuration in the model's internal units."""
-    return priors_to_internal(GMMPriors.from_dict(config["priors"]), config_standardization(config))
+    return {} if gmm.ordered_start is None else {"means_ordered": gmm.ordered_start}

@@ -25,7 +25,7 @@ from bayesgmm.calibration import (
     uniformity_p_values,
 )
 from bayesgmm.calibration_prior import check_fixed_priors, draw_stds, lkj_onion, simulate_prior
-from bayesgmm.model import build_model, config_standardization
+from bayesgmm.model import build_model
 from bayesgmm.parametrization import cholesky_from_cpc, cpc_beta_parameters
 from bayesgmm.priors import GMMPriors
 
@@ -126,9 +126,9 @@ def test_sbc_runs_advi(method: str) -> None:
 def test_sbc_takes_a_custom_fit() -> None:
     calls = []
 
-    def fit(model, seed):  # the posterior of a fit that ignores the data: the prior
+    def fit(gmm, seed):  # the posterior of a fit that ignores the data: the prior
         calls.append(seed)
-        prior = pm.sample_prior_predictive(draws=30, model=model, random_seed=seed).prior
+        prior = pm.sample_prior_predictive(draws=30, model=gmm.model, random_seed=seed).prior
         return az.InferenceData(posterior=prior[["weights", "means", "stds"]])
 
     result = run_sbc(PRIORS, 2, "diag", method=fit, n_sims=3, n_draws=29, n_bins=5, random_seed=4)
@@ -242,10 +242,11 @@ def test_sd_draws_match_the_model_prior(family: str, cov: str) -> None:
         mean_loc=[0.0, 1.0], mean_scale=1.0, std_scale=[0.5, 2.0], std_family=family, std_spread=0.8
     )
     X = np.random.default_rng(0).normal(size=(10, 2))
-    model = build_model(X, 1, cov, priors=priors)
+    gmm = build_model(X, 1, cov, priors=priors)
+    model = gmm.model
     internal = pm.draw(model["stds"], draws=4000, random_seed=2).reshape(4000, -1)
     # The model's variables are in its internal units (bayesgmm.standardize).
-    standard = config_standardization(model.bayesgmm_config)
+    standard = gmm.spec.standardization
     from_model = standard.params_to_data({"stds": internal}, cov)["stds"]
     ours = draw_stds(
         check_fixed_priors(priors), (4000, 2), np.random.default_rng(3), pooled=cov == "spherical"

@@ -34,12 +34,10 @@ HDI_PROB = 0.94
 
 
 def _nuts(X, k, cov_type="full", seed=1):
-    model = build_model(X, k, cov_type)
+    gmm = build_model(X, k, cov_type)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return sample_nuts(
-            model, draws=300, tune=300, chains=2, random_seed=seed, progressbar=False
-        )
+        return sample_nuts(gmm, draws=300, tune=300, chains=2, random_seed=seed, progressbar=False)
 
 
 def _reverse_labels_of_chain(idata: az.InferenceData, chain: int) -> az.InferenceData:

@@ -11,7 +11,9 @@ from scipy import stats
 
 import bayesgmm
 from bayesgmm import inference, kernel, relabel
-from bayesgmm.model import build_model, internal_priors
+from bayesgmm.inference.complete import _pointwise_log_likelihood
+from bayesgmm.model import build_model
+from bayesgmm.spec import MixtureSpec
 
 TRUE_MEANS = np.array([[-4.0, 0.0], [0.0, 4.0], [4.0, 0.0]])
 TRUE_COVS = np.array(
@@ -49,9 +51,9 @@ def _assert_recovers_truth(idata: az.InferenceData) -> None:
 
 
 def test_nuts_outputs_and_recovery(simulated) -> None:
-    model = build_model(simulated.X, 3, "full")
+    gmm = build_model(simulated.X, 3, "full")
     idata = inference.sample_nuts(
-        model, draws=400, tune=400, chains=2, random_seed=11, progressbar=False
+        gmm, draws=400, tune=400, chains=2, random_seed=11, progressbar=False
     )
     assert {"posterior", "sample_stats", "observed_data", "log_likelihood"} <= set(idata.groups())
     post = idata.posterior
@@ -74,16 +76,14 @@ def test_nuts_outputs_and_recovery(simulated) -> None:
 
 
 def test_random_seed_makes_fits_reproducible(faithful) -> None:
-    model = build_model(faithful, 2, "diag")
+    gmm = build_model(faithful, 2, "diag")
     runs = [
-        inference.sample_nuts(
-            model, draws=100, tune=100, chains=2, random_seed=5, progressbar=False
-        )
+        inference.sample_nuts(gmm, draws=100, tune=100, chains=2, random_seed=5, progressbar=False)
         for _ in range(2)
     ]
     np.testing.assert_array_equal(runs[0].posterior["means"], runs[1].posterior["means"])
     other = inference.sample_nuts(
-        model, draws=100, tune=100, chains=2, random_seed=6, progressbar=False
+        gmm, draws=100, tune=100, chains=2, random_seed=6, progressbar=False
     )
     assert not np.array_equal(runs[0].posterior["means"], other.posterior["means"])
 
@@ -108,15 +108,13 @@ def test_every_chain_starts_at_its_own_jittered_em_point(faithful, monkeypatch) 
         return build(buffer, spec, record)
 
     monkeypatch.setattr(_nutpie, "kernel_model", recording_model)
-    model = build_model(faithful, 2, "full")
-    inference.sample_nuts(model, draws=5, tune=5, chains=4, random_seed=1, progressbar=False)
+    gmm = build_model(faithful, 2, "full")
+    inference.sample_nuts(gmm, draws=5, tune=5, chains=4, random_seed=1, progressbar=False)
     seeds = [seed for seed, _ in calls]
     starts = np.array([start for _, start in calls])
     assert len(set(seeds)) == 4
     assert len({start.tobytes() for start in starts}) == 4
-    config = inference._config(model)
-    spec = kernel.kernel_spec(internal_priors(config), 2, faithful.shape[1], "full")
-    em_theta = kernel.pack(inference.em_initial_point(model, random_seed=1), spec)
+    em_theta = gmm.spec.pack(inference.em_initial_point(gmm, random_seed=1))
     # The jitter has sd 0.05 on log-sds and logits, at most 0.05 * sqrt(1 + 1/K) on the
     # weights' free coordinates, 0.005 on the means: 6 sd is never reached by chance.
     assert np.all(np.abs(starts - em_theta) < 6 * 0.05 * np.sqrt(1.5))
@@ -136,9 +134,9 @@ def test_a_fatal_kernel_error_becomes_a_clear_error(faithful, monkeypatch) -> No
         return build(wrong, spec, initial_point)
 
     monkeypatch.setattr(_nutpie, "kernel_model", mismatched_model)
-    model = build_model(faithful, 2, "diag")
+    gmm = build_model(faithful, 2, "diag")
     with pytest.raises(RuntimeError, match=r"fatal error.*dimension mismatch.*sampler='pymc'"):
-        inference.sample_nuts(model, draws=5, tune=5, chains=1, random_seed=0, progressbar=False)
+        inference.sample_nuts(gmm, draws=5, tune=5, chains=1, random_seed=0, progressbar=False)
 
 
 @pytest.mark.parametrize("cov_type", ["tied", "spherical"])
@@ -159,9 +157,9 @@ def test_nuts_runs_for_every_covariance_type(faithful, cov_type: str) -> None:
 
 def test_ordered_model_samples_with_generic_backend(faithful_df) -> None:
     Xs = (faithful_df - faithful_df.mean()) / faithful_df.std()
-    model = build_model(Xs, 2, "diag", ordered="waiting")
+    gmm = build_model(Xs, 2, "diag", ordered="waiting")
     idata = inference.sample_nuts(
-        model, draws=100, tune=100, chains=1, random_seed=4, progressbar=False
+        gmm, draws=100, tune=100, chains=1, random_seed=4, progressbar=False
     )
     means = idata.posterior["means"].sel(feature="waiting").values
     assert np.all(np.diff(means, axis=-1) > 0)
@@ -230,8 +228,8 @@ def test_pymc_advi_engine(faithful) -> None:
 
 def test_map_is_near_em(faithful) -> None:
     Xs = (faithful - faithful.mean(0)) / faithful.std(0)
-    model = build_model(Xs, 2, "full")
-    point = inference.fit_map(model, random_seed=0)
+    gmm = build_model(Xs, 2, "full")
+    point = inference.fit_map(gmm, random_seed=0)
     em = bayesgmm.fit_em(Xs, 2, "full", n_init=3, random_seed=0)
     perm = np.argsort(point["means"][:, 0])
     order = np.argsort(em.means[:, 0])
@@ -241,15 +239,15 @@ def test_map_is_near_em(faithful) -> None:
 
 
 def test_bad_sampler_arguments(faithful) -> None:
-    model = build_model(faithful, 2, "diag")
+    gmm = build_model(faithful, 2, "diag")
     with pytest.raises(ValueError, match="sampler must be one of"):
-        inference.sample_nuts(model, sampler="stan")
+        inference.sample_nuts(gmm, sampler="stan")
     with pytest.raises(ValueError, match="init must be"):
-        inference.sample_nuts(model, init="kmeans")
+        inference.sample_nuts(gmm, init="kmeans")
     with pytest.raises(ValueError, match="draws must be"):
-        inference.sample_nuts(model, draws=0)
+        inference.sample_nuts(gmm, draws=0)
     with pytest.raises(ValueError, match="method must be"):
-        inference.fit_advi(model, method="svgd")
+        inference.fit_advi(gmm, method="svgd")
 
 
 def test_without_the_compiled_kernel_sampling_falls_back(faithful, monkeypatch) -> None:
@@ -258,13 +256,13 @@ def test_without_the_compiled_kernel_sampling_falls_back(faithful, monkeypatch) 
     runs PyMC's implementation."""
     monkeypatch.setattr(kernel, "available", lambda: False)
     Xs = (faithful - faithful.mean(0)) / faithful.std(0)
-    model = build_model(Xs, 2, "diag")
+    gmm = build_model(Xs, 2, "diag")
     idata = inference.sample_nuts(
-        model, draws=50, tune=50, chains=1, random_seed=0, progressbar=False
+        gmm, draws=50, tune=50, chains=1, random_seed=0, progressbar=False
     )
     assert idata.attrs["sampler"] == "nutpie"
     assert idata.posterior["means"].shape == (1, 50, 2, 2)
-    advi = inference.fit_advi(model, n=200, draws=20, random_seed=0, progressbar=False)
+    advi = inference.fit_advi(gmm, n=200, draws=20, random_seed=0, progressbar=False)
     assert advi.attrs["sampler"] == "advi"
 
 
@@ -275,17 +273,17 @@ def test_stored_log_likelihood_handles_draws_on_the_boundary(faithful) -> None:
 
     from bayesgmm import draws as draw_math
 
-    model = build_model(faithful, 2, "full")
+    gmm = build_model(faithful, 2, "full")
     idata = inference.sample_nuts(
-        model, draws=20, tune=20, chains=1, random_seed=1, progressbar=False
+        gmm, draws=20, tune=20, chains=1, random_seed=1, progressbar=False
     )
     post = idata.posterior
     weights = post["weights"].values.copy()
     weights[0, 4] = [1.0, 0.0]
     post = post.assign(weights=xr.DataArray(weights, dims=post["weights"].dims))
     cov = post["covariances"].values.reshape(20, 2, 2, 2)
-    config = json.loads(idata.attrs["bayesgmm_config"])
-    loglik = inference._pointwise_log_likelihood(post, faithful, cov, config)
+    spec = MixtureSpec.from_config(json.loads(idata.attrs["bayesgmm_config"]))
+    loglik = _pointwise_log_likelihood(post, faithful, cov, spec)
     expected = draw_math.pointwise_log_likelihood(
         faithful, weights.reshape(20, 2), post["means"].values.reshape(20, 2, 2), cov
     )

@@ -20,7 +20,7 @@ import pytest
 from pytensor.compile.mode import get_mode
 
 from bayesgmm import kernel
-from bayesgmm.model import build_model, config_standardization, internal_priors
+from bayesgmm.model import GMMModel, build_model
 from bayesgmm.priors import STD_FAMILIES, GMMPriors
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
@@ -38,21 +38,14 @@ VALUE_RTOL = 1e-10
 GRAD_RTOL = 1e-9
 
 
-def kernel_of(model: pm.Model) -> tuple[kernel.KernelSpec, np.ndarray]:
-    """The kernel spec and data buffer of *this* model, from its own stored config and data.
+def kernel_of(gmm: GMMModel) -> tuple[kernel.KernelSpec, np.ndarray]:
+    """The kernel spec and data buffer of *this* model, from its spec and the data its
+    container holds now (the grid swaps in row subsets).
 
-    The one place that derives the kernel from a model (as ``bayesgmm.inference`` does): if
-    the model comes to hold transformed data, adapt this and every test follows.
+    The one place that derives the kernel from a model (as ``bayesgmm.inference`` does).
     """
-    config = model.bayesgmm_config
-    X = np.asarray(model["X"].get_value())
-    spec = kernel.kernel_spec(
-        internal_priors(config),  # the model's own units (bayesgmm.standardize)
-        config["n_components"],
-        X.shape[1],
-        config["covariance_type"],
-    )
-    return spec, kernel.kernel_buffer(X, spec)
+    X = np.asarray(gmm.model["X"].get_value())
+    return gmm.spec.kernel, kernel.kernel_buffer(X, gmm.spec.kernel)
 
 
 def _data(n_features: int, seed: int) -> np.ndarray:
@@ -158,15 +151,16 @@ def _grad_scale(grad: np.ndarray, spec: kernel.KernelSpec) -> np.ndarray:
     return np.maximum(scale, 1.0)
 
 
-def _compare(model: pm.Model, n_rows: tuple[int, ...], seed: int) -> list[str]:
+def _compare(gmm: GMMModel, n_rows: tuple[int, ...], seed: int) -> list[str]:
     """Evaluate kernel and PyMC at every position for every N; return the mismatches."""
+    model = gmm.model
     both = model.compile_fn([model.logp(), model.dlogp()], **FAST)
     full_data = np.asarray(model["X"].get_value()).copy()
     failures = []
     for n in n_rows:
         with model:  # the model's own data, first n rows: the same function, new data
             pm.set_data({"X": full_data[:n]}, coords={"obs": np.arange(n)})
-        spec, buffer = kernel_of(model)
+        spec, buffer = kernel_of(gmm)
         for name, theta in _positions(spec, full_data, seed).items():
             value, grad = kernel.logp_and_grad(theta, buffer)
             ref_value, ref_grad = both(_point(model, theta))
@@ -190,8 +184,8 @@ def _compare(model: pm.Model, n_rows: tuple[int, ...], seed: int) -> list[str]:
 def _case(k: int, d: int, cov_type: str, family: str) -> None:
     X = _data(d, seed=10 * k + d)
     priors = GMMPriors(std_family=family, alpha=0.8, eta=1.6, std_spread=0.7)
-    model = build_model(X, k, cov_type, priors=priors)
-    failures = _compare(model, N_GRID, seed=k + 7 * d)
+    gmm = build_model(X, k, cov_type, priors=priors)
+    failures = _compare(gmm, N_GRID, seed=k + 7 * d)
     assert not failures, f"K={k} D={d} {cov_type} {family}:\n" + "\n".join(failures)
 
 
@@ -243,11 +237,12 @@ def test_the_default_slice_covers_every_special_case() -> None:
 def test_kernel_of_reads_the_model_it_is_given() -> None:
     """The helper takes the data and priors from the model, not from the caller."""
     X = _data(2, seed=3)
-    model = build_model(X, 2, "tied", priors=GMMPriors(std_family="gamma", std_scale=[0.5, 2.0]))
-    spec, buffer = kernel_of(model)
+    gmm = build_model(X, 2, "tied", priors=GMMPriors(std_family="gamma", std_scale=[0.5, 2.0]))
+    model = gmm.model
+    spec, buffer = kernel_of(gmm)
     assert (spec.n_components, spec.n_features, spec.cov_code) == (2, 2, kernel.COV_CODES["tied"])
     np.testing.assert_array_equal(buffer[-X.size :], np.asarray(model["X"].get_value()).T.ravel())
     shape = 2.0 + 1.0 / 1.0**2
     # In the model's internal units the scale is std_scale / s (bayesgmm.standardize).
-    internal_scale = np.array([0.5, 2.0]) / config_standardization(model.bayesgmm_config).scale
+    internal_scale = np.array([0.5, 2.0]) / gmm.spec.standardization.scale
     np.testing.assert_allclose(spec.std_p2, shape / internal_scale, rtol=1e-14)

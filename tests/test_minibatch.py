@@ -9,7 +9,7 @@ import pytest
 import bayesgmm
 from bayesgmm import draws, inference, kernel, posterior
 from bayesgmm.minibatch import MinibatchDensity
-from bayesgmm.model import build_model, internal_priors
+from bayesgmm.model import build_model
 
 TRUE_MEANS = np.array([[0.0, 0.0], [5.0, 1.0], [-1.0, 6.0]])
 TRUE_COVS = np.array(
@@ -28,20 +28,15 @@ def _matched(means: np.ndarray) -> np.ndarray:
     return bayesgmm.relabel.apply_permutations(means, perms)
 
 
-def _spec_and_data(model):
-    config = model.bayesgmm_config
-    Z = np.asarray(model["X"].get_value())
-    spec = kernel.kernel_spec(
-        internal_priors(config), config["n_components"], Z.shape[1], config["covariance_type"]
-    )
-    return spec, Z
+def _spec_and_data(gmm):
+    return gmm.spec.kernel, gmm.internal
 
 
 @pytest.mark.timeout(120)
 def test_the_minibatch_estimate_is_unbiased(simulated) -> None:
-    model = build_model(simulated.X, 3, "full")
-    spec, Z = _spec_and_data(model)
-    theta = kernel.pack(inference.em_initial_point(model, random_seed=0), spec)
+    gmm = build_model(simulated.X, 3, "full")
+    spec, Z = _spec_and_data(gmm)
+    theta = kernel.pack(inference.em_initial_point(gmm, random_seed=0), spec)
     exact, exact_grad = kernel.logp_and_grad(theta, kernel.kernel_buffer(Z, spec))
     density = MinibatchDensity(Z, spec, 50, np.random.default_rng(1))
     estimates = [density(theta) for _ in range(4000)]
@@ -59,10 +54,10 @@ def test_the_minibatch_estimate_is_unbiased(simulated) -> None:
 @pytest.mark.timeout(300)
 def test_minibatch_advi_recovers_the_full_data_fit(simulated) -> None:
     """Stochastic ADVI converges to the same approximation as full-data ADVI."""
-    model = build_model(simulated.X, 3, "full")
+    gmm = build_model(simulated.X, 3, "full")
     common = dict(n=15000, random_seed=3, draws=1000, progressbar=False)
-    full = inference.fit_advi(model, **common)
-    mini = inference.fit_advi(model, minibatch_size=200, **common)
+    full = inference.fit_advi(gmm, **common)
+    mini = inference.fit_advi(gmm, minibatch_size=200, **common)
     assert mini.attrs["sampler"] == "advi+bayesgmm-kernel-minibatch"
     full_means, mini_means = (_matched(fit.posterior["means"].values[0]) for fit in (full, mini))
     # Both approximate the same posterior, whose sd of a mean is ~sd / sqrt(N pi_k) ~ 0.03:
@@ -74,11 +69,11 @@ def test_minibatch_advi_recovers_the_full_data_fit(simulated) -> None:
 
 @pytest.mark.timeout(120)
 def test_the_log_likelihood_is_thinned_to_its_memory_budget(faithful, monkeypatch) -> None:
-    model = build_model(faithful, 2, "diag")
-    whole = inference.fit_advi(model, n=500, random_seed=1, draws=40, progressbar=False)
-    monkeypatch.setattr(inference, "LOG_LIKELIHOOD_BUDGET", 8 * 272 * 10)
+    gmm = build_model(faithful, 2, "diag")
+    whole = inference.fit_advi(gmm, n=500, random_seed=1, draws=40, progressbar=False)
+    monkeypatch.setattr(inference.complete, "LOG_LIKELIHOOD_BUDGET", 8 * 272 * 10)
     with pytest.warns(UserWarning, match=r"stored for 10 evenly thinned draws per chain"):
-        thin = inference.fit_advi(model, n=500, random_seed=1, draws=40, progressbar=False)
+        thin = inference.fit_advi(gmm, n=500, random_seed=1, draws=40, progressbar=False)
     assert thin.attrs["log_likelihood_draws"] == 10
     kept = thin.log_likelihood["draw"].values
     assert len(kept) == 10
@@ -114,8 +109,8 @@ def test_blocked_predictions_equal_the_unblocked_ones(faithful) -> None:
 @pytest.mark.timeout(120)
 def test_relabeling_uses_a_subsample_of_the_points(simulated, monkeypatch) -> None:
     """On well separated data a 500-point subsample gives the labels all 4000 give."""
-    model = build_model(simulated.X, 3, "diag")
-    idata = inference.fit_advi(model, n=3000, random_seed=4, draws=200, progressbar=False)
+    gmm = build_model(simulated.X, 3, "diag")
+    idata = inference.fit_advi(gmm, n=3000, random_seed=4, draws=200, progressbar=False)
     monkeypatch.setattr(posterior, "RELABEL_POINTS", 10**9)
     everything = posterior.relabel_idata(idata, method="stephens")
     monkeypatch.setattr(posterior, "RELABEL_POINTS", 500)

@@ -10,7 +10,7 @@ from scipy import special, stats
 
 from bayesgmm import kernel
 from bayesgmm.draws import covariances_from_draws
-from bayesgmm.model import build_model, config_standardization, default_start, internal_priors
+from bayesgmm.model import GMMModel, build_model, default_start
 from bayesgmm.parametrization import (
     cholesky_from_cpc,
     corr_pairs,
@@ -91,9 +91,9 @@ def _scipy_logp(X, params, priors, cov_type, k):
     return total
 
 
-def _internal(model: pm.Model) -> tuple[np.ndarray, GMMPriors]:
+def _internal(gmm: GMMModel) -> tuple[np.ndarray, GMMPriors]:
     """The data and priors of the model in its own (internal) units."""
-    return np.asarray(model["X"].get_value()), internal_priors(model.bayesgmm_config)
+    return gmm.internal, gmm.spec.internal_priors
 
 
 @pytest.mark.parametrize(("cov_type", "family"), CASES + ALL_CASES)
@@ -101,8 +101,9 @@ def test_logp_matches_scipy(cov_type: str, family: str) -> None:
     X = _data()
     k, d = 3, X.shape[1]
     priors = GMMPriors(std_family=family, alpha=1.3, eta=1.7)
-    model = build_model(X, k, cov_type, priors=priors)
-    Z, resolved = _internal(model)
+    gmm = build_model(X, k, cov_type, priors=priors)
+    model = gmm.model
+    Z, resolved = _internal(gmm)
     spec = kernel.kernel_spec(resolved, k, d, cov_type)
     logp = model.compile_logp(jacobian=False, **FAST)
     rng = np.random.default_rng(1)
@@ -125,9 +126,10 @@ def test_internal_units_are_an_exact_change_of_variables(cov_type: str, family: 
     X = _data(seed=7) * np.array([1e-3, 10.0, 1.0]) + np.array([5.0, -2e3, 0.0])
     k, (n, d) = 2, X.shape
     priors = GMMPriors(std_family=family, alpha=1.3, eta=1.7)
-    model = build_model(X, k, cov_type, priors=priors)
-    _, internal = _internal(model)
-    standard = config_standardization(model.bayesgmm_config)
+    gmm = build_model(X, k, cov_type, priors=priors)
+    model = gmm.model
+    _, internal = _internal(gmm)
+    standard = gmm.spec.standardization
     spec = kernel.kernel_spec(internal, k, d, cov_type)
     logp = model.compile_logp(jacobian=False, **FAST)
     log_s = np.log(standard.scale)
@@ -148,8 +150,9 @@ def test_compiled_kernel_matches_pymc(cov_type: str, family: str) -> None:
     X = _data(seed=2)
     k, d = 3, X.shape[1]
     priors = GMMPriors(std_family=family, alpha=0.7, eta=2.5)
-    model = build_model(X, k, cov_type, priors=priors)
-    Z, internal = _internal(model)
+    gmm = build_model(X, k, cov_type, priors=priors)
+    model = gmm.model
+    Z, internal = _internal(gmm)
     spec = kernel.kernel_spec(internal, k, d, cov_type)
     logp, dlogp = model.compile_logp(**FAST), model.compile_dlogp(**FAST)
     rng = np.random.default_rng(3)
@@ -214,21 +217,24 @@ def test_cpc_round_trip() -> None:
 
 
 def test_model_structure_and_names(faithful_df) -> None:
-    model = build_model(faithful_df, 2, "full")
+    gmm = build_model(faithful_df, 2, "full")
+    model = gmm.model
     assert set(model.named_vars) >= {"weights", "means", "stds", "partial_corr_unit", "x", "X"}
     assert list(model.coords["feature"]) == ["eruptions", "waiting"]
     assert len(model.coords["obs"]) == 272
     assert model.named_vars_to_dims["means"] == ("component", "feature")
-    assert model.bayesgmm_config["covariance_type"] == "full"
+    assert gmm.spec.covariance_type == "full"
+    assert gmm.spec.to_config()["covariance_type"] == "full"
 
 
 def test_ordered_means_have_valid_start(faithful_df) -> None:
-    model = build_model(faithful_df, 3, "diag", ordered="waiting")
+    gmm = build_model(faithful_df, 3, "diag", ordered="waiting")
+    model = gmm.model
     start = model.initial_point()
     ordered_value = model.rvs_to_values[model["means_ordered"]]
     start[ordered_value.name] = (
         model.rvs_to_transforms[model["means_ordered"]]
-        .forward(default_start(model)["means_ordered"])
+        .forward(default_start(gmm)["means_ordered"])
         .eval()
     )
     assert np.isfinite(model.compile_logp(**FAST)(start))
@@ -242,7 +248,8 @@ def test_ordered_means_have_valid_start(faithful_df) -> None:
 
 
 def test_data_can_be_swapped_without_rebuilding(faithful) -> None:
-    model = build_model(faithful, 2, "diag")
+    gmm = build_model(faithful, 2, "diag")
+    model = gmm.model
     logp = model.compile_logp(**FAST)
     point = model.initial_point()
     before = logp(point)
@@ -255,7 +262,8 @@ def test_data_can_be_swapped_without_rebuilding(faithful) -> None:
 @pytest.mark.parametrize("cov_type", COV_TYPES)
 def test_prior_predictive(cov_type: str) -> None:
     X = _data()
-    model = build_model(X, 2, cov_type)
+    gmm = build_model(X, 2, cov_type)
+    model = gmm.model
     with model:
         prior = pm.sample_prior_predictive(draws=20, random_seed=1)
     x = prior.prior_predictive["x"]

@@ -562,10 +562,10 @@ def faithful_two_modes() -> az.InferenceData:
 
     df = load_faithful()
     X = ((df - df.mean()) / df.std()).to_numpy()
-    model = build_model(X, 2, "full", feature_names=list(df.columns))
+    gmm = build_model(X, 2, "full", feature_names=list(df.columns))
     for seed in (2, 12, 22):
         idata = sample_nuts(
-            model,
+            gmm,
             draws=1000,
             tune=1000,
             chains=2,
@@ -611,8 +611,8 @@ def test_nuts_overfitted_sparse_dirichlet_occupies_two_components() -> None:
     sim = make_gmm_data(
         200, [0.6, 0.4], [[0.0, 0.0], [6.0, 6.0]], [np.eye(2), 0.7 * np.eye(2)], random_seed=1
     )
-    model = build_model(sim.X, 5, "full", priors=GMMPriors(alpha=0.05))
-    idata = sample_nuts(model, draws=200, tune=200, chains=2, random_seed=1, progressbar=False)
+    gmm = build_model(sim.X, 5, "full", priors=GMMPriors(alpha=0.05))
+    idata = sample_nuts(gmm, draws=200, tune=200, chains=2, random_seed=1, progressbar=False)
     occupied = posterior.occupied_components(idata, random_seed=0)
     assert occupied.idxmax() == 2
     assert occupied[2] > 0.7
@@ -631,10 +631,10 @@ def test_nuts_weak_covariance_prior_collapses_onto_duplicates() -> None:
 
     rng = np.random.default_rng(0)
     X = np.vstack([np.tile([[1.0, 2.0]], (30, 1)), 2.0 * rng.standard_normal((120, 2))])
-    model = build_model(X, 3, "full", priors=GMMPriors(std_family="halfnormal"))
+    gmm = build_model(X, 3, "full", priors=GMMPriors(std_family="halfnormal"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # divergences are expected here
-        idata = sample_nuts(model, draws=100, tune=200, chains=2, random_seed=1, progressbar=False)
+        idata = sample_nuts(gmm, draws=100, tune=200, chains=2, random_seed=1, progressbar=False)
     report = posterior.collapse_report(idata)
     assert report.fraction_any_singular > 0.5
     assert "halfnormal" in report.message

@@ -65,7 +65,8 @@ def _predict(cov_type: str, d: int, posterior: dict[str, np.ndarray], seed: int)
     ``posterior`` holds the draws of one chain: a leading draw axis on every variable.
     """
     X = np.random.default_rng(seed).normal(size=(N_DRAWS, d)) * np.arange(1.0, d + 1)
-    model = build_model(X, len(WEIGHTS), cov_type)
+    gmm = build_model(X, len(WEIGHTS), cov_type)
+    model = gmm.model
     # The model's own dims and coords: PyMC redraws from the prior (silently, but for a log
     # line) any variable whose trace coords differ from the model's.
     dims = {name: list(model.named_vars_to_dims[name]) for name in posterior}
@@ -154,10 +155,10 @@ def test_the_estimators_predictive_draws_follow_its_posterior(ordered: int | Non
         "stds": np.array([[1.0, 2.0], [0.5, 1.5]]),
     }
     model = build_model(X, 2, "diag", ordered=ordered)
-    gmm = BayesianGMM(n_components=2, covariance_type="diag", ordered=ordered, random_seed=3)
+    fit = BayesianGMM(n_components=2, covariance_type="diag", ordered=ordered, random_seed=3)
     # The state a fit leaves (fitting would add a sampler run and prove nothing more here).
-    gmm.model_, gmm.raw_idata_, gmm.n_features_in_ = model, inference.map_idata(model, point), 2
-    x = gmm.sample_posterior_predictive().posterior_predictive["x"].values
+    fit.model_, fit.raw_idata_, fit.n_features_in_ = model, inference.map_idata(model, point), 2
+    x = fit.sample_posterior_predictive().posterior_predictive["x"].values
     assert x.shape == (1, 1, 4000, 2)
     covariances = np.stack([np.diag(s**2) for s in point["stds"]])
     misses = _check_components(x[0, 0], point["weights"], point["means"], covariances)

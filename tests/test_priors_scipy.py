@@ -19,13 +19,12 @@ back-transform, differentiated by complex step (exact to rounding).
 from __future__ import annotations
 
 import numpy as np
-import pymc as pm
 import pytensor
 import pytest
 from scipy import optimize, special, stats
 
 from bayesgmm import kernel
-from bayesgmm.model import build_model, config_standardization
+from bayesgmm.model import GMMModel, build_model
 from bayesgmm.parametrization import cholesky_from_cpc, corr_pairs
 from bayesgmm.priors import STD_FAMILIES, GMMPriors
 
@@ -37,17 +36,14 @@ SPREAD = 0.6
 RTOL = 1e-12
 
 
-def kernel_of(model: pm.Model) -> tuple[kernel.KernelSpec, np.ndarray]:
-    """The kernel spec and data buffer of *this* model (as in tests/test_kernel_grid.py)."""
-    config = model.bayesgmm_config
-    X = np.asarray(model["X"].get_value())
-    spec = kernel.kernel_spec(
-        GMMPriors.from_dict(config["priors"]),
-        config["n_components"],
-        X.shape[1],
-        config["covariance_type"],
+def kernel_of(gmm: GMMModel) -> tuple[kernel.KernelSpec, np.ndarray]:
+    """A kernel on *this* model's data with its priors in data units, the documented
+    parameterisation the scipy references below are written in."""
+    spec = gmm.spec
+    priors = kernel.kernel_spec(
+        spec.priors, spec.n_components, spec.n_features, spec.covariance_type
     )
-    return spec, kernel.kernel_buffer(X, spec)
+    return priors, kernel.kernel_buffer(gmm.internal, priors)
 
 
 def _documented_sd_prior(family: str, scale: float, spread: float) -> stats.rv_continuous:
@@ -77,9 +73,10 @@ _FORWARD = {
 }
 
 
-def _prior_logp(model: pm.Model, name: str):
+def _prior_logp(gmm: GMMModel, name: str):
     """PyMC's log density of one variable, without and with its transform's Jacobian, as a
     function of the constrained value."""
+    model = gmm.model
     rv = model[name]
     # The variable's own terms of model.logp, with its value variable as the only input (a
     # prior that depended on another variable would fail to compile here).
@@ -92,8 +89,8 @@ def _prior_logp(model: pm.Model, name: str):
     # The model lives in internal units, z = (x - c) / s (bayesgmm.standardize): a mean or
     # an sd of z is that of x over s. ``at`` takes values in data units and returns their
     # data-unit densities, so the references below stay in the documented (data) units.
-    standard = config_standardization(model.bayesgmm_config)
-    cov_type = model.bayesgmm_config["covariance_type"]
+    standard = gmm.spec.standardization
+    cov_type = gmm.spec.covariance_type
 
     def at(value: np.ndarray) -> tuple[float, float]:
         value = np.asarray(value, dtype=np.float64)
@@ -162,14 +159,14 @@ def test_the_scipy_references_have_the_documented_meaning(family: str) -> None:
 def test_sd_prior_is_the_documented_family(family: str, cov_type: str) -> None:
     k = 2
     priors = GMMPriors(std_family=family, std_scale=STD_SCALE, std_spread=SPREAD)
-    model = build_model(_data(), k, cov_type, priors=priors)
+    gmm = build_model(_data(), k, cov_type, priors=priors)
     if cov_type == "spherical":  # one sd per component: the geometric mean of the scales
         scales = np.full(k, np.prod(STD_SCALE) ** (1 / 3))
     elif cov_type == "tied":
         scales = STD_SCALE
     else:
         scales = np.tile(STD_SCALE, (k, 1))
-    logp = _prior_logp(model, "stds")
+    logp = _prior_logp(gmm, "stds")
     rng = np.random.default_rng(1)
     for _ in range(3):
         stds = scales * np.exp(rng.normal(scale=0.8, size=scales.shape))
@@ -188,7 +185,7 @@ def test_sd_prior_is_the_documented_family(family: str, cov_type: str) -> None:
 def test_default_scales_follow_the_data(cov_type: str) -> None:
     """Defaults: mean ~ Normal(data mean, 2 data sd); sd scale data sd / K^(1/D)."""
     X, k = _data(seed=2), 3
-    model = build_model(X, k, cov_type)  # lognormal, spread 1
+    gmm = build_model(X, k, cov_type)  # lognormal, spread 1
     sd = X.std(axis=0, ddof=1)
     scale = sd / k ** (1 / 3)
     if cov_type == "spherical":
@@ -197,20 +194,20 @@ def test_default_scales_follow_the_data(cov_type: str) -> None:
         scale = np.tile(scale, (k, 1))
     stds = scale * 1.3
     expected = stats.lognorm(s=1.0, scale=scale).logpdf(stds).sum()
-    assert _prior_logp(model, "stds")(stds)[0] == pytest.approx(expected, rel=RTOL)
+    assert _prior_logp(gmm, "stds")(stds)[0] == pytest.approx(expected, rel=RTOL)
     means = X.mean(axis=0) + np.arange(k * 3).reshape(k, 3) * 0.1
     expected = stats.norm(X.mean(axis=0), 2.0 * sd).logpdf(means).sum()
-    assert _prior_logp(model, "means")(means)[0] == pytest.approx(expected, rel=RTOL)
+    assert _prior_logp(gmm, "means")(means)[0] == pytest.approx(expected, rel=RTOL)
 
 
 @pytest.mark.timeout(60)
 def test_means_prior_is_normal_with_the_given_location_and_scale() -> None:
     loc, scale = np.array([-1.0, 0.0, 3.0]), np.array([0.5, 2.0, 7.0])
-    model = build_model(_data(), 2, "diag", priors=GMMPriors(mean_loc=loc, mean_scale=scale))
+    gmm = build_model(_data(), 2, "diag", priors=GMMPriors(mean_loc=loc, mean_scale=scale))
     means = np.random.default_rng(3).normal(loc, 2 * scale, size=(2, 3))
     expected = stats.norm(loc, scale).logpdf(means).sum()
     # no transform: both the same
-    for logp in _prior_logp(model, "means")(means):
+    for logp in _prior_logp(gmm, "means")(means):
         assert logp == pytest.approx(expected, rel=RTOL)
 
 
@@ -225,9 +222,10 @@ def _softmax_backward(theta: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("k", [2, 4])
 def test_weights_prior_is_dirichlet_with_the_simplex_jacobian(k: int) -> None:
     alpha = 0.7
-    model = build_model(_data(), k, "spherical", priors=GMMPriors(alpha=alpha))
+    gmm = build_model(_data(), k, "spherical", priors=GMMPriors(alpha=alpha))
+    model = gmm.model
     transform = model.rvs_to_transforms[model["weights"]]
-    logp = _prior_logp(model, "weights")
+    logp = _prior_logp(gmm, "weights")
     rng = np.random.default_rng(4)
     for _ in range(3):
         weights = rng.dirichlet(np.full(k, 2.0))
@@ -243,9 +241,10 @@ def test_weights_prior_is_dirichlet_with_the_simplex_jacobian(k: int) -> None:
 
 @pytest.mark.timeout(60)
 def test_one_component_has_weight_one_and_no_weights_density() -> None:
-    model = build_model(_data(), 1, "diag")
+    gmm = build_model(_data(), 1, "diag")
+    model = gmm.model
     assert model.initial_point()["weights_simplex__"].shape == (0,)
-    assert _prior_logp(model, "weights")(np.array([1.0])) == (0.0, 0.0)
+    assert _prior_logp(gmm, "weights")(np.array([1.0])) == (0.0, 0.0)
 
 
 def _lkj_logpdf(corr: np.ndarray, eta: float) -> float:
@@ -280,10 +279,10 @@ def test_the_lkj_reference_is_the_beta_law_for_two_features() -> None:
 def test_correlation_prior_is_lkj(cov_type: str, d: int) -> None:
     """The density the model puts on u, moved to the correlations, is LKJ(eta)."""
     eta, k = 1.8, 2
-    model = build_model(_data(d, seed=5), k, cov_type, priors=GMMPriors(eta=eta))
+    gmm = build_model(_data(d, seed=5), k, cov_type, priors=GMMPriors(eta=eta))
     n_pairs = len(corr_pairs(d))
     n_chol = k if cov_type == "full" else 1
-    logp = _prior_logp(model, "partial_corr_unit")
+    logp = _prior_logp(gmm, "partial_corr_unit")
     rng = np.random.default_rng(6)
     for _ in range(3):
         unit = rng.uniform(0.05, 0.95, size=(n_chol, n_pairs))
@@ -353,8 +352,9 @@ def test_kernel_prior_part_matches_scipy(cov_type: str, family: str) -> None:
         std_spread=SPREAD,
         eta=eta,
     )
-    model = build_model(_data(d, seed=7)[:4], k, cov_type, priors=priors)
-    spec, buffer = kernel_of(model)
+    gmm = build_model(_data(d, seed=7)[:4], k, cov_type, priors=priors)
+    model = gmm.model
+    spec, buffer = kernel_of(gmm)
     X = np.asarray(model["X"].get_value())
     rng = np.random.default_rng(8)
     for _ in range(3):

@@ -73,8 +73,8 @@ def _assert_same_posterior(idata: az.InferenceData, reference: az.InferenceData)
 @pytest.fixture(scope="module")
 def reference(faithful_model) -> az.InferenceData:
     """The default path with many draws, so that its MCSE adds little to the tolerance."""
-    _, model = faithful_model
-    idata = sample_nuts(model, draws=1000, tune=1000, chains=4, random_seed=1, progressbar=False)
+    _, gmm = faithful_model
+    idata = sample_nuts(gmm, draws=1000, tune=1000, chains=4, random_seed=1, progressbar=False)
     assert idata.attrs["sampler"] == "nutpie+bayesgmm-kernel"
     return idata
 
@@ -82,9 +82,9 @@ def reference(faithful_model) -> az.InferenceData:
 # JAX compilation dominates: 220 s on the shared 2-core machine under load (load average 7).
 @pytest.mark.timeout(900)
 def test_numpyro_samples_the_default_posterior(faithful_model, reference) -> None:
-    _, model = faithful_model
+    _, gmm = faithful_model
     idata = sample_nuts(
-        model, draws=500, tune=500, chains=2, sampler="numpyro", random_seed=2, progressbar=False
+        gmm, draws=500, tune=500, chains=2, sampler="numpyro", random_seed=2, progressbar=False
     )
     assert idata.attrs["sampler"] == "numpyro"
     _assert_same_posterior(idata, reference)
@@ -93,9 +93,9 @@ def test_numpyro_samples_the_default_posterior(faithful_model, reference) -> Non
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_pymc_samples_the_default_posterior(faithful_model, reference) -> None:
-    _, model = faithful_model
+    _, gmm = faithful_model
     idata = sample_nuts(
-        model, draws=500, tune=500, chains=2, sampler="pymc", random_seed=3, progressbar=False
+        gmm, draws=500, tune=500, chains=2, sampler="pymc", random_seed=3, progressbar=False
     )
     assert idata.attrs["sampler"] == "pymc"
     _assert_same_posterior(idata, reference)

@@ -1,0 +1,172 @@
+"""The one model spec: transforms equal PyMC's, the layout check fires, and a fit runs its
+MAP-EM and its validation of X once."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytensor.tensor as pt
+import pytest
+from pymc.distributions import transforms as pm_transforms
+from pymc.logprob import transforms as logprob_transforms
+
+from bayesgmm import BayesianGMM, transforms
+from bayesgmm.model import build_model
+from bayesgmm.spec import LayoutError, MixtureSpec
+
+PYMC_TRANSFORMS = {
+    "simplex": pm_transforms.simplex,
+    "log": logprob_transforms.LogTransform(),
+    "logodds": logprob_transforms.LogOddsTransform(),
+    "ordered": pm_transforms.ordered,
+}
+
+
+def _eval(value) -> np.ndarray:
+    return np.asarray(pt.as_tensor(value).eval())
+
+
+@pytest.fixture(scope="module")
+def data() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return np.concatenate([rng.normal(0, 1, (40, 3)), rng.normal(4, 0.5, (40, 3))])
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", sorted(PYMC_TRANSFORMS))
+def test_each_transform_equals_pymcs_own(name: str) -> None:
+    """Forward, backward and log |J| against PyMC's built-in transform of the same name,
+    in numpy and in PyTensor: the shared formulas are PyMC's, so the kernel (tested
+    against PyMC) and the packing agree with the model."""
+    ours, theirs = transforms.TRANSFORMS[name], PYMC_TRANSFORMS[name]
+    rng = np.random.default_rng(1)
+    free = rng.normal(scale=1.5, size=(4, 5))
+    value = _eval(theirs.backward(free))
+    np.testing.assert_allclose(ours.backward(free), value, rtol=1e-13)
+    np.testing.assert_allclose(ours.forward(value), _eval(theirs.forward(value)), atol=1e-12)
+    jac = _eval(theirs.log_jac_det(free))
+    np.testing.assert_allclose(np.asarray(ours.log_jac_det(free)), jac, rtol=1e-12, atol=1e-12)
+    symbolic = ours.log_jac_det(pt.as_tensor(free), pt).eval()
+    np.testing.assert_allclose(symbolic, jac, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("cov_type", ["full", "diag", "spherical", "tied"])
+def test_spec_layout_is_the_models(data: np.ndarray, cov_type: str) -> None:
+    gmm = build_model(data, 3, cov_type)
+    wanted = [b.value_name for b in gmm.spec.blocks]
+    assert [v.name for v in gmm.model.value_vars] == wanted
+    shapes = gmm.model.eval_rv_shapes()
+    assert gmm.spec.ndim == sum(int(np.prod(shapes[name])) for name in wanted)
+    theta = np.random.default_rng(2).normal(size=(6, gmm.spec.ndim))
+    np.testing.assert_allclose(gmm.spec.pack(gmm.spec.unpack(theta)), theta, atol=1e-12)
+
+
+@pytest.mark.timeout(120)
+def test_the_layout_check_fires_on_a_mismatch(data: np.ndarray) -> None:
+    """A spec whose layout is not the model's (here: one component more) stops the build
+    instead of letting the kernel read the wrong positions."""
+    gmm = build_model(data, 2, "diag")
+    wrong = dataclasses.replace(gmm.spec, n_components=3)
+    with pytest.raises(LayoutError, match="differ from the layout"):
+        wrong.check_model(gmm.model)
+    other = build_model(data, 2, "full")
+    with pytest.raises(LayoutError, match="partial_corr_unit_logodds__"):
+        gmm.spec.check_model(other.model)
+    gmm.spec.check_model(gmm.model)  # and passes on its own model
+
+
+@pytest.mark.timeout(60)
+def test_spec_round_trips_through_its_config(data: np.ndarray) -> None:
+    spec = build_model(data, 2, "tied", ordered=1).spec
+    back = MixtureSpec.from_config(spec.to_config())
+    assert back.to_config() == spec.to_config()
+    assert back.blocks == spec.blocks
+    assert [b.name for b in spec.blocks] == [
+        "weights",
+        "means_ordered",
+        "means_other",
+        "stds",
+        "partial_corr_unit",
+    ]
+
+
+@pytest.mark.timeout(60)
+def test_ordered_split_and_join_are_inverse(data: np.ndarray) -> None:
+    spec = build_model(data, 3, "tied", ordered=2).spec
+    rng = np.random.default_rng(4)
+    params = {
+        "weights": np.array([0.2, 0.5, 0.3]),
+        "means": rng.normal(size=(3, 3)),
+        "stds": np.array([1.0, 2.0, 3.0]),
+        "partial_corr_unit": np.array([0.2, 0.4, 0.6]),
+    }
+    split = spec.split_ordered(params)
+    order = np.argsort(params["means"][:, 2])
+    np.testing.assert_allclose(split["weights"], params["weights"][order])
+    np.testing.assert_allclose(split["partial_corr_unit"], params["partial_corr_unit"])  # tied
+    joined = spec.join_ordered(split)
+    np.testing.assert_allclose(joined["means"], params["means"][order], atol=1e-8)
+    assert np.all(np.diff(split["means_ordered"]) > 0)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("method", ["nuts", "map"])
+def test_a_fit_runs_map_em_once_and_validates_x_once(data, monkeypatch, method) -> None:
+    from bayesgmm import _validation, em, model
+    from bayesgmm.inference import starts
+
+    fits, checks = [], []
+    real_fit, real_check = em.fit_em, _validation.check_data
+
+    def counting_fit(*args, **kwargs):
+        fits.append(1)
+        return real_fit(*args, **kwargs)
+
+    def counting_check(*args, **kwargs):
+        checks.append(1)
+        return real_check(*args, **kwargs)
+
+    monkeypatch.setattr(starts, "fit_em", counting_fit)
+    monkeypatch.setattr(em, "fit_em", counting_fit)
+    for module in (_validation, model, em):
+        monkeypatch.setattr(module, "check_data", counting_check)
+    from bayesgmm import _facade
+
+    monkeypatch.setattr(_facade, "check_data", counting_check)
+    BayesianGMM(
+        2,
+        covariance_type="diag",
+        method=method,
+        draws=20,
+        tune=20,
+        progressbar=False,
+        random_seed=0,
+    ).fit(data)
+    assert len(fits) == 1, f"MAP-EM ran {len(fits)} times in one fit"
+    assert len(checks) == 1, f"X was validated {len(checks)} times in one fit"
+
+
+@pytest.mark.timeout(300)
+def test_an_unsupported_nutpie_falls_back_to_pymc_with_one_warning(data, monkeypatch) -> None:
+    from bayesgmm import _nutpie
+    from bayesgmm.inference import sample_nuts
+
+    gmm = build_model(data, 2, "diag")
+    monkeypatch.setattr(_nutpie, "incompatibility", lambda: "nutpie 9.9 is not a version")
+    with pytest.warns(UserWarning, match="nutpie 9.9") as record:
+        idata = sample_nuts(gmm, draws=20, tune=20, chains=1, random_seed=0, progressbar=False)
+    assert idata.attrs["sampler"] == "pymc"
+    assert sum("nutpie 9.9" in str(w.message) for w in record) == 1
+
+
+@pytest.mark.timeout(60)
+def test_the_installed_nutpie_is_one_the_bridge_fills_in() -> None:
+    """The [fast] extra pins a nutpie whose dataclass has every field the bridge sets."""
+    from nutpie.compile_pymc import CompiledPyMCModel
+
+    from bayesgmm import _nutpie
+
+    assert _nutpie.FIELDS <= {f.name for f in dataclasses.fields(CompiledPyMCModel)}
+    assert _nutpie.compatible(), _nutpie.incompatibility()

@@ -21,6 +21,7 @@ __all__ = [
     "check_random_state",
     "constant_features",
     "describe_features",
+    "seed_int",
 ]
 
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
@@ -207,6 +208,20 @@ def check_random_state(random_seed: Any) -> np.random.Generator:
     if isinstance(random_seed, np.random.RandomState):
         return np.random.default_rng(random_seed.randint(0, 2**31 - 1))
     return np.random.default_rng(random_seed)
+
+
+def seed_int(random_seed: Any) -> int:
+    """An integer seed, for the samplers that take one (PyMC, nutpie, numpyro).
+
+    A non-negative int is kept as it is; anything :func:`check_random_state` accepts
+    (``None``, a SeedSequence, a Generator, a RandomState) gives one integer drawn from it,
+    so ``None`` gives a fresh seed and a Generator advances.
+    """
+    if isinstance(random_seed, (int, np.integer)) and not isinstance(random_seed, bool):
+        if random_seed < 0:
+            raise ValueError(f"random_seed must be >= 0; got {random_seed}.")
+        return int(random_seed)
+    return int(check_random_state(random_seed).integers(2**31 - 1))
 
 
 def constant_features(X: np.ndarray) -> np.ndarray:

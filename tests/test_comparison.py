@@ -12,17 +12,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesgmm import make_gmm_data
-from bayesgmm.comparison import (
+from bayesgmm import compare_k, make_gmm_data
+from bayesgmm._validation import seed_int
+from bayesgmm.analysis import (
     ComparisonTable,
     Membership,
     compare,
-    compare_k,
-    hdi,
     membership,
     similarity,
 )
 from bayesgmm.covariance import as_full
+from bayesgmm.draws import hdi_columns
 from bayesgmm.em import fit_em
 from bayesgmm.estimator import GaussianMixtureEM
 from bayesgmm.exceptions import LabelSwitchingWarning
@@ -81,22 +81,39 @@ def switched_idata(faithful_idata: az.InferenceData) -> az.InferenceData:
 # ---------------------------------------------------------------------------------------
 
 
-def test_hdi_matches_arviz_column_by_column():
+@pytest.mark.timeout(30)
+def test_hdi_is_the_shortest_interval_holding_the_mass_column_by_column():
     rng = np.random.default_rng(0)
-    draws = np.column_stack(
-        [rng.normal(size=401), rng.gamma(0.5, size=401), rng.beta(0.3, 5.0, size=401)]
-    )
-    low, high = hdi(draws, 0.9)
-    for j in range(draws.shape[1]):
-        expected = az.hdi(draws[:, j], hdi_prob=0.9)
-        np.testing.assert_allclose([low[j], high[j]], expected, rtol=0, atol=0)
+    n_draws, prob = 401, 0.9
+    # A different distribution in every column, so that a column mix-up cannot pass.
+    draws = np.stack(
+        [
+            np.column_stack([rng.normal(size=n_draws), 3 + rng.gamma(0.5, size=n_draws)]),
+            np.column_stack([rng.beta(0.3, 5.0, size=n_draws), -rng.exponential(size=n_draws)]),
+            np.column_stack([rng.uniform(size=n_draws), 10 * rng.normal(size=n_draws)]),
+        ],
+        axis=1,
+    )  # (S, 3, 2)
+    low, high = hdi_columns(draws, prob)
+    assert low.shape == high.shape == (3, 2)
+    inside = int(np.floor(prob * n_draws)) + 1  # draws an interval of consecutive ones holds
+    for j in range(3):
+        for k in range(2):
+            column = np.sort(draws[:, j, k])
+            widths = [column[i + inside - 1] - column[i] for i in range(n_draws - inside + 1)]
+            assert np.sum((draws[:, j, k] >= low[j, k]) & (draws[:, j, k] <= high[j, k])) >= inside
+            assert high[j, k] - low[j, k] == pytest.approx(min(widths), rel=0, abs=0)
 
 
-def test_hdi_rejects_bad_input():
+@pytest.mark.timeout(30)
+def test_hdi_rejects_bad_input_and_keeps_one_draw():
     with pytest.raises(ValueError, match="hdi_prob"):
-        hdi(np.zeros((10, 2)), 1.0)
+        hdi_columns(np.zeros((10, 2)), 1.0)
     with pytest.raises(ValueError, match="too few"):
-        hdi(np.zeros((1, 2)), 0.94)
+        hdi_columns(np.zeros((10, 2)), 0.05)
+    low, high = hdi_columns(np.array([[1.0, 2.0]]), 0.94)
+    np.testing.assert_array_equal(low, [1.0, 2.0])
+    np.testing.assert_array_equal(high, [1.0, 2.0])
 
 
 # ---------------------------------------------------------------------------------------
@@ -458,3 +475,15 @@ def test_compare_with_a_real_advi_fit(faithful_em, faithful_std):
     assert len(result.table) == 12 and "ADVI" in result.summary
     means = result.table[result.table["parameter"] == "means"]
     np.testing.assert_allclose(means["posterior_mean"], means["em_estimate"], atol=0.1)
+
+
+@pytest.mark.timeout(30)
+def test_seed_int_keeps_ints_and_draws_one_from_anything_else():
+    assert seed_int(7) == 7 and seed_int(np.int64(7)) == 7
+    assert seed_int(np.random.default_rng(3)) == seed_int(np.random.default_rng(3))
+    rng = np.random.default_rng(3)
+    first, second = seed_int(rng), seed_int(rng)  # a Generator advances
+    assert first != second and 0 <= first < 2**31 - 1
+    assert isinstance(seed_int(None), int)
+    with pytest.raises(ValueError, match=">= 0"):
+        seed_int(-1)

@@ -25,27 +25,34 @@ def thin_draws(n_draws: int, max_draws: int) -> np.ndarray:
     return thin_indices(n_draws, int(max_draws))
 
 
-def as_idata(fit: Any) -> az.InferenceData:
-    if isinstance(fit, az.InferenceData):
+def _fitted(fit: Any, kind: type, attribute: str, message: str) -> Any:
+    """``fit`` itself if it is a ``kind``, else its fitted ``attribute`` if that is one."""
+    if isinstance(fit, kind):
         return fit
-    idata = getattr(fit, "idata_", None)
-    if isinstance(idata, az.InferenceData):
-        return idata
-    raise TypeError(
+    inner = getattr(fit, attribute, None)
+    if isinstance(inner, kind):
+        return inner
+    raise TypeError(f"{message}; got {type(fit).__name__}.")
+
+
+def as_idata(fit: Any) -> az.InferenceData:
+    """The posterior of an InferenceData or of a fitted BayesianGMM (its ``idata_``)."""
+    return _fitted(
+        fit,
+        az.InferenceData,
+        "idata_",
         "expected an arviz.InferenceData from sample_nuts / fit_advi or a fitted "
-        f"BayesianGMM (with .idata_); got {type(fit).__name__}. Fit the model first."
+        "BayesianGMM (with .idata_); fit the model first",
     )
 
 
 def as_em_result(fit: Any) -> em_module.EMResult:
-    if isinstance(fit, em_module.EMResult):
-        return fit
-    result = getattr(fit, "result_", None)
-    if isinstance(result, em_module.EMResult):
-        return result
-    raise TypeError(
-        "em_fit must be a bayesgmm.em.EMResult (from fit_em) or a fitted GaussianMixtureEM; "
-        f"got {type(fit).__name__}."
+    """An EMResult, or a fitted GaussianMixtureEM's ``result_``."""
+    return _fitted(
+        fit,
+        em_module.EMResult,
+        "result_",
+        "em_fit must be a bayesgmm.em.EMResult (from fit_em) or a fitted GaussianMixtureEM",
     )
 
 

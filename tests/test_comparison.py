@@ -18,6 +18,8 @@ from bayesgmm.analysis import (
     ComparisonTable,
     Membership,
     compare,
+    criteria_table,
+    em_criteria,
     membership,
     similarity,
 )
@@ -487,3 +489,59 @@ def test_seed_int_keeps_ints_and_draws_one_from_anything_else():
     assert isinstance(seed_int(None), int)
     with pytest.raises(ValueError, match=">= 0"):
         seed_int(-1)
+
+
+@pytest.mark.timeout(30)
+def test_criteria_table_ranks_rows_and_takes_elpd_differences_from_pointwise_values():
+    rng = np.random.default_rng(0)
+    loo = {0: rng.normal(-2.0, 0.3, 50), 1: rng.normal(-1.0, 0.3, 50), 2: rng.normal(-1.5, 0.3, 50)}
+    rows = [
+        {"K": k, "covariance_type": "full", "bic": bic, "elpd_loo": float(loo[i].sum())}
+        for i, (k, bic) in enumerate([(1, 30.0), (2, 10.0), (3, 20.0)])
+    ]
+    table = criteria_table(rows, {"nuts": loo})
+    assert table["rank_bic"].tolist() == [3, 1, 2] and table["rank_loo"].tolist() == [3, 1, 2]
+    assert table.attrs == {"best_bic": (2, "full"), "best_loo": (2, "full"), "loo_method": "nuts"}
+    gap = loo[1] - loo[0]
+    assert table.loc[0, "elpd_diff"] == pytest.approx(gap.sum(), rel=1e-12)
+    assert table.loc[0, "dse"] == pytest.approx(np.sqrt(50 * np.var(gap, ddof=1)), rel=1e-12)
+    assert table.loc[1, "elpd_diff"] == 0 and table.loc[1, "dse"] == 0
+    # EM only: no LOO columns and no best_loo.
+    em_only = criteria_table([{k: v for k, v in r.items() if k != "elpd_loo"} for r in rows], {})
+    assert "rank_loo" not in em_only and em_only.attrs["best_loo"] is None
+
+
+@pytest.mark.timeout(30)
+def test_em_criteria_of_a_fit_and_of_a_collapsed_one(three_clusters):
+    from bayesgmm import em
+
+    fit = fit_em(three_clusters, 3, "diag", random_seed=0)
+    row = em_criteria(fit)
+    assert row["bic"] == em.bic(fit) and row["icl"] == em.icl(fit)
+    assert row["n_parameters"] == 3 * 2 + 3 * 2 + 2 and row["em_error"] is None
+    failed = em_criteria(None, error="collapsed")
+    assert np.isnan(failed["bic"]) and failed["em_degenerate"] and failed["em_error"] == "collapsed"
+
+
+@pytest.mark.timeout(30)
+def test_analysis_and_posterior_layers_import_no_sampler_or_facade():
+    # compare_k's fitting loop lives in the facade (bayesgmm.selection): the analysis and
+    # posterior packages only read fits, and posterior never imports analysis.
+    import ast
+    from pathlib import Path
+
+    import bayesgmm
+
+    root = Path(bayesgmm.__file__).parent
+    above = {"inference", "model", "kernel", "estimator", "selection", "plotting", "cli"}
+    for package, also in (("analysis", set()), ("posterior", {"analysis", "comparison"})):
+        for path in (root / package).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom):
+                    names = [f"{node.module}.{alias.name}" for alias in node.names]
+                else:
+                    names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                for name in names:
+                    parts = name.split(".")
+                    if parts[0] == "bayesgmm" and len(parts) > 1:
+                        assert parts[1] not in above | also, f"{path.name} imports {name}"

@@ -33,9 +33,9 @@ _LAZY = {
     "relabel_idata": "bayesgmm.posterior",
     "label_switching_report": "bayesgmm.posterior",
     "collapse_report": "bayesgmm.posterior",
-    "compare": "bayesgmm.comparison",
-    "membership": "bayesgmm.comparison",
-    "compare_k": "bayesgmm.comparison",
+    "compare": "bayesgmm.analysis",
+    "membership": "bayesgmm.analysis",
+    "compare_k": "bayesgmm.selection",
     "run_sbc": "bayesgmm.calibration",
     "SBCResult": "bayesgmm.calibration",
 }

@@ -201,19 +201,6 @@ def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
     return number
 
 
-def seed_int(random_seed: Any) -> int:
-    """An integer seed from ``None`` (fresh entropy), a Generator or an int.
-
-    The runners pass one integer to every backend (nutpie, PyMC, ADVI) and store it with
-    the fit, so a run can be repeated.
-    """
-    if random_seed is None:
-        return int(np.random.default_rng().integers(2**31 - 1))
-    if isinstance(random_seed, np.random.Generator):
-        return int(random_seed.integers(2**31 - 1))
-    return int(random_seed)
-
-
 def check_random_state(random_seed: Any) -> np.random.Generator:
     """Turn ``None``, an int, a SeedSequence or a Generator into a Generator."""
     if isinstance(random_seed, np.random.Generator):
@@ -221,6 +208,20 @@ def check_random_state(random_seed: Any) -> np.random.Generator:
     if isinstance(random_seed, np.random.RandomState):
         return np.random.default_rng(random_seed.randint(0, 2**31 - 1))
     return np.random.default_rng(random_seed)
+
+
+def seed_int(random_seed: Any) -> int:
+    """An integer seed, for the samplers that take one (PyMC, nutpie, numpyro).
+
+    A non-negative int is kept as it is; anything :func:`check_random_state` accepts
+    (``None``, a SeedSequence, a Generator, a RandomState) gives one integer drawn from it,
+    so ``None`` gives a fresh seed and a Generator advances.
+    """
+    if isinstance(random_seed, (int, np.integer)) and not isinstance(random_seed, bool):
+        if random_seed < 0:
+            raise ValueError(f"random_seed must be >= 0; got {random_seed}.")
+        return int(random_seed)
+    return int(check_random_state(random_seed).integers(2**31 - 1))
 
 
 def constant_features(X: np.ndarray) -> np.ndarray:

@@ -12,17 +12,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesgmm import make_gmm_data
-from bayesgmm.comparison import (
+from bayesgmm import compare_k, make_gmm_data
+from bayesgmm._validation import seed_int
+from bayesgmm.analysis import (
     ComparisonTable,
     Membership,
     compare,
-    compare_k,
-    hdi,
+    criteria_table,
+    em_criteria,
     membership,
     similarity,
 )
 from bayesgmm.covariance import as_full
+from bayesgmm.draws import hdi_columns
 from bayesgmm.em import fit_em
 from bayesgmm.estimator import GaussianMixtureEM
 from bayesgmm.exceptions import LabelSwitchingWarning
@@ -79,22 +81,39 @@ def switched_idata(faithful_idata: az.InferenceData) -> az.InferenceData:
 # ---------------------------------------------------------------------------------------
 
 
-def test_hdi_matches_arviz_column_by_column():
+@pytest.mark.timeout(30)
+def test_hdi_is_the_shortest_interval_holding_the_mass_column_by_column():
     rng = np.random.default_rng(0)
-    draws = np.column_stack(
-        [rng.normal(size=401), rng.gamma(0.5, size=401), rng.beta(0.3, 5.0, size=401)]
-    )
-    low, high = hdi(draws, 0.9)
-    for j in range(draws.shape[1]):
-        expected = az.hdi(draws[:, j], hdi_prob=0.9)
-        np.testing.assert_allclose([low[j], high[j]], expected, rtol=0, atol=0)
+    n_draws, prob = 401, 0.9
+    # A different distribution in every column, so that a column mix-up cannot pass.
+    draws = np.stack(
+        [
+            np.column_stack([rng.normal(size=n_draws), 3 + rng.gamma(0.5, size=n_draws)]),
+            np.column_stack([rng.beta(0.3, 5.0, size=n_draws), -rng.exponential(size=n_draws)]),
+            np.column_stack([rng.uniform(size=n_draws), 10 * rng.normal(size=n_draws)]),
+        ],
+        axis=1,
+    )  # (S, 3, 2)
+    low, high = hdi_columns(draws, prob)
+    assert low.shape == high.shape == (3, 2)
+    inside = int(np.floor(prob * n_draws)) + 1  # draws an interval of consecutive ones holds
+    for j in range(3):
+        for k in range(2):
+            column = np.sort(draws[:, j, k])
+            widths = [column[i + inside - 1] - column[i] for i in range(n_draws - inside + 1)]
+            assert np.sum((draws[:, j, k] >= low[j, k]) & (draws[:, j, k] <= high[j, k])) >= inside
+            assert high[j, k] - low[j, k] == pytest.approx(min(widths), rel=0, abs=0)
 
 
-def test_hdi_rejects_bad_input():
+@pytest.mark.timeout(30)
+def test_hdi_rejects_bad_input_and_keeps_one_draw():
     with pytest.raises(ValueError, match="hdi_prob"):
-        hdi(np.zeros((10, 2)), 1.0)
+        hdi_columns(np.zeros((10, 2)), 1.0)
     with pytest.raises(ValueError, match="too few"):
-        hdi(np.zeros((1, 2)), 0.94)
+        hdi_columns(np.zeros((10, 2)), 0.05)
+    low, high = hdi_columns(np.array([[1.0, 2.0]]), 0.94)
+    np.testing.assert_array_equal(low, [1.0, 2.0])
+    np.testing.assert_array_equal(high, [1.0, 2.0])
 
 
 # ---------------------------------------------------------------------------------------
@@ -456,3 +475,71 @@ def test_compare_with_a_real_advi_fit(faithful_em, faithful_std):
     assert len(result.table) == 12 and "ADVI" in result.summary
     means = result.table[result.table["parameter"] == "means"]
     np.testing.assert_allclose(means["posterior_mean"], means["em_estimate"], atol=0.1)
+
+
+@pytest.mark.timeout(30)
+def test_seed_int_keeps_ints_and_draws_one_from_anything_else():
+    assert seed_int(7) == 7 and seed_int(np.int64(7)) == 7
+    assert seed_int(np.random.default_rng(3)) == seed_int(np.random.default_rng(3))
+    rng = np.random.default_rng(3)
+    first, second = seed_int(rng), seed_int(rng)  # a Generator advances
+    assert first != second and 0 <= first < 2**31 - 1
+    assert isinstance(seed_int(None), int)
+    with pytest.raises(ValueError, match=">= 0"):
+        seed_int(-1)
+
+
+@pytest.mark.timeout(30)
+def test_criteria_table_ranks_rows_and_takes_elpd_differences_from_pointwise_values():
+    rng = np.random.default_rng(0)
+    loo = {0: rng.normal(-2.0, 0.3, 50), 1: rng.normal(-1.0, 0.3, 50), 2: rng.normal(-1.5, 0.3, 50)}
+    rows = [
+        {"K": k, "covariance_type": "full", "bic": bic, "elpd_loo": float(loo[i].sum())}
+        for i, (k, bic) in enumerate([(1, 30.0), (2, 10.0), (3, 20.0)])
+    ]
+    table = criteria_table(rows, {"nuts": loo})
+    assert table["rank_bic"].tolist() == [3, 1, 2] and table["rank_loo"].tolist() == [3, 1, 2]
+    assert table.attrs == {"best_bic": (2, "full"), "best_loo": (2, "full"), "loo_method": "nuts"}
+    gap = loo[1] - loo[0]
+    assert table.loc[0, "elpd_diff"] == pytest.approx(gap.sum(), rel=1e-12)
+    assert table.loc[0, "dse"] == pytest.approx(np.sqrt(50 * np.var(gap, ddof=1)), rel=1e-12)
+    assert table.loc[1, "elpd_diff"] == 0 and table.loc[1, "dse"] == 0
+    # EM only: no LOO columns and no best_loo.
+    em_only = criteria_table([{k: v for k, v in r.items() if k != "elpd_loo"} for r in rows], {})
+    assert "rank_loo" not in em_only and em_only.attrs["best_loo"] is None
+
+
+@pytest.mark.timeout(30)
+def test_em_criteria_of_a_fit_and_of_a_collapsed_one(three_clusters):
+    from bayesgmm import em
+
+    fit = fit_em(three_clusters, 3, "diag", random_seed=0)
+    row = em_criteria(fit)
+    assert row["bic"] == em.bic(fit) and row["icl"] == em.icl(fit)
+    assert row["n_parameters"] == 3 * 2 + 3 * 2 + 2 and row["em_error"] is None
+    failed = em_criteria(None, error="collapsed")
+    assert np.isnan(failed["bic"]) and failed["em_degenerate"] and failed["em_error"] == "collapsed"
+
+
+@pytest.mark.timeout(30)
+def test_analysis_and_posterior_layers_import_no_sampler_or_facade():
+    # compare_k's fitting loop lives in the facade (bayesgmm.selection): the analysis and
+    # posterior packages only read fits, and posterior never imports analysis.
+    import ast
+    from pathlib import Path
+
+    import bayesgmm
+
+    root = Path(bayesgmm.__file__).parent
+    above = {"inference", "model", "kernel", "estimator", "selection", "plotting", "cli"}
+    for package, also in (("analysis", set()), ("posterior", {"analysis", "comparison"})):
+        for path in (root / package).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom):
+                    names = [f"{node.module}.{alias.name}" for alias in node.names]
+                else:
+                    names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                for name in names:
+                    parts = name.split(".")
+                    if parts[0] == "bayesgmm" and len(parts) > 1:
+                        assert parts[1] not in above | also, f"{path.name} imports {name}"

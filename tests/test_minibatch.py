@@ -111,9 +111,9 @@ def test_relabeling_uses_a_subsample_of_the_points(simulated, monkeypatch) -> No
     """On well separated data a 500-point subsample gives the labels all 4000 give."""
     gmm = build_model(simulated.X, 3, "diag")
     idata = inference.fit_advi(gmm, n=3000, random_seed=4, draws=200, progressbar=False)
-    monkeypatch.setattr(posterior, "RELABEL_POINTS", 10**9)
+    monkeypatch.setattr(posterior._data, "RELABEL_POINTS", 10**9)
     everything = posterior.relabel_idata(idata, method="stephens")
-    monkeypatch.setattr(posterior, "RELABEL_POINTS", 500)
+    monkeypatch.setattr(posterior._data, "RELABEL_POINTS", 500)
     subsample = posterior.relabel_idata(idata, method="stephens")
     np.testing.assert_array_equal(
         subsample.relabel_permutations["permutation"].values,

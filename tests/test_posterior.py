@@ -267,8 +267,8 @@ def test_reference_as_dict_and_gmmparams(scrambled: Synthetic) -> None:
 def test_streamed_stephens_matches_in_memory(
     scrambled: Synthetic, relabeled_stephens: az.InferenceData, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(posterior, "_PROBABILITY_BUDGET", 1)
-    monkeypatch.setattr(posterior, "_BLOCK_BUDGET", 40 * N_OBS * K)  # 13 blocks of 40 draws
+    monkeypatch.setattr(posterior.relabeling, "PROBABILITY_BUDGET", 1)
+    monkeypatch.setattr(posterior._data, "BLOCK_BUDGET", 40 * N_OBS * K)  # 13 blocks of 40 draws
     streamed = posterior.relabel_idata(scrambled.idata, "stephens")
     np.testing.assert_array_equal(total_perms(streamed), total_perms(relabeled_stephens))
 
@@ -314,11 +314,59 @@ def test_relabel_rejects_bad_arguments(
 def test_ambiguous_reference_layout_is_an_error() -> None:
     # K == D == 2: a (2, 2) array could be tied (D, D) or diag (K, D).
     with pytest.raises(ValueError, match="covariance_type"):
-        posterior._reference_params({"means": np.zeros((2, 2)), "covariances": np.eye(2)}, 2, 2)
-    _, _, cov = posterior._reference_params(
-        {"means": np.zeros((2, 2)), "covariances": np.eye(2), "covariance_type": "tied"}, 2, 2
+        posterior.point_mixture({"means": np.zeros((2, 2)), "covariances": np.eye(2)})
+    mixture = posterior.point_mixture(
+        {"means": np.zeros((2, 2)), "covariances": np.eye(2), "covariance_type": "tied"}
     )
-    np.testing.assert_array_equal(cov, np.stack([np.eye(2)] * 2))
+    np.testing.assert_array_equal(mixture.covariances[0], np.stack([np.eye(2)] * 2))
+    assert mixture.covariance_type == "tied" and mixture.weights is None
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("cov_type", ["full", "diag", "spherical", "tied"])
+def test_point_mixture_expands_every_em_layout(cov_type: str) -> None:
+    X = load_faithful().to_numpy()
+    fit = fit_em(X, 2, cov_type, random_seed=0)
+    for source in (fit, fit.params, fit._asdict()):
+        mixture = posterior.point_mixture(source, shape=(2, 2))
+        assert mixture.covariance_type == cov_type
+        assert (mixture.n_draws, mixture.n_components, mixture.n_features) == (1, 2, 2)
+        np.testing.assert_array_equal(mixture.weights[0], fit.weights)
+        np.testing.assert_array_equal(mixture.means[0], fit.means)
+        # Every layout expands to the full matrices whose precision Cholesky EM holds.
+        prec = fit.precisions_cholesky
+        for k in range(2):
+            chol = prec if cov_type == "tied" else prec[k]
+            if cov_type == "diag":
+                chol = np.diag(chol)
+            elif cov_type == "spherical":
+                chol = chol * np.eye(2)
+            product = mixture.covariances[0, k] @ chol @ chol.T
+            np.testing.assert_allclose(product, np.eye(2), atol=1e-9)
+    with pytest.raises(ValueError, match=r"reference means must have shape \(K, D\) = \(3, 2\)"):
+        posterior.point_mixture(fit, shape=(3, 2), what="reference")
+    with pytest.raises(TypeError, match="EM fit"):
+        posterior.point_mixture(object())
+
+
+@pytest.mark.timeout(60)
+def test_as_mixture_of_a_posterior_thins_marginalises_and_averages(scrambled: Synthetic) -> None:
+    draws = posterior.posterior_draws(scrambled.idata)
+    every = posterior.as_mixture(scrambled.idata)
+    assert every.n_draws == draws.weights.shape[0] and every.covariance_type == "full"
+    np.testing.assert_array_equal(every.means, draws.means)
+    thinned = posterior.as_mixture(scrambled.idata, max_draws=50)
+    assert thinned.n_draws == 50
+    np.testing.assert_array_equal(thinned.means[[0, -1]], draws.means[[0, -1]])
+    subset = posterior.as_mixture(scrambled.idata, max_draws=50, rng=np.random.default_rng(0))
+    assert subset.n_draws == 50 and not np.array_equal(subset.means, thinned.means)
+    one = every.marginal([1])
+    np.testing.assert_array_equal(one.covariances[..., 0, 0], draws.covariances[..., 1, 1])
+    np.testing.assert_allclose(every.mean().means[0], draws.means.mean(axis=0), rtol=1e-12)
+    # A posterior given as a point (e.g. map_fit) is its posterior mean.
+    np.testing.assert_allclose(
+        posterior.point_mixture(scrambled.idata).weights[0], draws.weights.mean(axis=0)
+    )
 
 
 def test_relabel_rejects_non_idata() -> None:

@@ -9,6 +9,8 @@ permutation for (almost) every draw.
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -18,7 +20,6 @@ from scipy.stats import multivariate_normal
 
 from bayesgmm.relabel import (
     RelabelResult,
-    _symmetrised_kl,
     allocations_from_probabilities,
     apply_permutations,
     compose_permutations,
@@ -29,7 +30,9 @@ from bayesgmm.relabel import (
     pivot,
     relabel_allocations,
     stephens,
+    stephens_blocks,
 )
+from bayesgmm.relabel.pivotal import _symmetrised_kl
 
 N_DRAWS = 1000
 N_OBS = 300
@@ -548,3 +551,48 @@ _BAD_COV[1, 2] = [[1.0, 2.0], [2.0, 1.0]]  # symmetric, indefinite
 def test_bad_input_raises_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ---------------------------------------------------------------------------
+# Stephens over blocks of draws, and the package staying light
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("block", [1, 7, 400])
+def test_stephens_blocks_matches_stephens_in_memory(block: int) -> None:
+    probs, _ = stephens_problem(5, 400, 120, 4)
+    rng = np.random.default_rng(11)
+    start = random_perms(rng, 400, 4)
+    whole = stephens(probs, init_perms=start)
+    parts = [slice(i, min(i + block, 400)) for i in range(0, 400, block)]
+    streamed = stephens_blocks(lambda part: probs[part], parts, init_perms=start)
+    assert streamed.converged and whole.converged
+    assert streamed.n_iter == whole.n_iter
+    np.testing.assert_array_equal(streamed.perms, whole.perms)
+
+
+@pytest.mark.timeout(30)
+def test_stephens_blocks_rejects_bad_input() -> None:
+    probs, _ = stephens_problem(5, 10, 20, 3)
+    identity = np.tile(np.arange(3), (10, 1))
+    with pytest.raises(ValueError, match="needs init_perms"):
+        stephens_blocks(lambda part: probs[part], [slice(0, 10)])
+    with pytest.raises(ValueError, match="cover the 10 draws"):
+        stephens_blocks(lambda part: probs[part], [slice(0, 5)], init_perms=identity)
+    with pytest.raises(ValueError, match="max_iter"):
+        stephens_blocks(lambda part: probs[part], [slice(0, 10)], 0, init_perms=identity)
+
+
+@pytest.mark.timeout(120)
+def test_relabel_and_draws_import_light() -> None:
+    # The permutation algorithms and the draws maths are numpy + scipy only.
+    code = (
+        "import sys, bayesgmm.relabel, bayesgmm.relabel.stephens_kl, bayesgmm.draws\n"
+        "heavy = ('pymc', 'pytensor', 'arviz', 'matplotlib', 'dask')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=100
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"

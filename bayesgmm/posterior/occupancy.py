@@ -1,0 +1,83 @@
+"""How many components do the data use? The posterior of the number of occupied components."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from bayesgmm import relabel
+from bayesgmm._validation import check_random_state
+from bayesgmm.idata import check_idata, idata_config, posterior_draws
+from bayesgmm.posterior._data import draw_blocks, observed, probability_fn
+
+__all__ = ["occupied_components"]
+
+
+def occupied_components(
+    idata: az.InferenceData,
+    threshold: float | None = None,
+    *,
+    criterion: str = "allocations",
+    random_seed: Any = 0,
+) -> pd.Series:
+    """Posterior distribution of the number of occupied components.
+
+    In an overfitted mixture (K larger than needed, typically with a sparse Dirichlet
+    ``alpha < 1``), the extra components empty out; the number of *occupied* components
+    estimates how many the data support (Rousseau & Mengersen 2011; Malsiner-Walli,
+    Frühwirth-Schnatter & Grün 2016).
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+    threshold : float, optional
+        Fewest points an occupied component holds (default 1).
+    criterion : {"allocations", "weights"}
+        ``"allocations"``: sample one allocation vector per draw from the membership
+        probabilities of ``observed_data.x`` and count the components holding at least
+        ``threshold`` points. ``"weights"``: count the components with
+        ``N * weights >= threshold`` (no data needed, no randomness).
+    random_seed : int or numpy Generator
+        Seed of the sampled allocations.
+
+    Returns
+    -------
+    pandas.Series
+        Index ``n_occupied`` = 1..K, values the posterior probability of each count.
+    """
+    idata = check_idata(idata)
+    if criterion not in ("allocations", "weights"):
+        raise ValueError(f"criterion must be 'allocations' or 'weights'; got {criterion!r}.")
+    limit = 1.0 if threshold is None else float(threshold)
+    if not limit > 0:
+        raise ValueError(f"threshold must be > 0; got {threshold!r}.")
+    draws = posterior_draws(idata)
+    n_draws, n_comp = draws.weights.shape
+    if criterion == "weights":
+        if "observed_data" in idata.groups():
+            n_obs = observed(idata, "occupied_components").shape[0]
+        else:
+            n_obs = idata_config(idata).get("n_samples")
+        if n_obs is None:
+            raise ValueError("criterion='weights' needs N: store observed_data in the idata.")
+        counts = (int(n_obs) * draws.weights >= limit).sum(axis=1)
+    else:
+        X = observed(idata, "occupied_components")
+        rng = check_random_state(random_seed)
+        block = probability_fn(X, draws)
+        counts = np.empty(n_draws, dtype=np.intp)
+        for part in draw_blocks(draws, X.shape[0]):
+            alloc = relabel.allocations_from_probabilities(block(part), rng)
+            n_rows = alloc.shape[0]
+            flat = (np.arange(n_rows)[:, None] * n_comp + alloc).ravel()
+            per_comp = np.bincount(flat, minlength=n_rows * n_comp).reshape(n_rows, n_comp)
+            counts[part] = (per_comp >= limit).sum(axis=1)
+    # Counts run from 1 (0 appears only when threshold > 1 leaves a draw with none).
+    low = min(1, int(counts.min()))
+    dist = np.bincount(counts, minlength=n_comp + 1)[low:] / n_draws
+    return pd.Series(
+        dist, index=pd.RangeIndex(low, n_comp + 1, name="n_occupied"), name="probability"
+    )

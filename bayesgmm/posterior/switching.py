@@ -1,0 +1,496 @@
+"""Label-switching diagnostics: did the chains switch labels, and did relabeling fix it?
+
+From R-hat / ESS of the per-component variables before and after relabeling, from
+label-invariant quantities (:func:`label_invariant_summary`) and from the switches of the
+per-draw permutations (:func:`count_switches`), :func:`label_switching_report` says it in
+plain words.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayesgmm import draws as draw_math
+from bayesgmm import relabel
+from bayesgmm.exceptions import LabelSwitchingWarning
+from bayesgmm.idata import check_idata, posterior_draws
+from bayesgmm.posterior._data import observed, total_log_likelihood
+from bayesgmm.posterior.relabeling import PERMUTATION_GROUP, relabel_idata, stored_permutations
+
+__all__ = [
+    "RHAT_THRESHOLD",
+    "LabelSwitchingReport",
+    "chains_in_different_modes",
+    "count_switches",
+    "label_invariant_summary",
+    "label_switching_report",
+    "relabeling_diagnostics",
+    "warn_if_unresolved",
+]
+
+#: Default R-hat above which label switching counts as unresolved.
+RHAT_THRESHOLD = 1.01
+
+
+# Data quantiles at which label_invariant_summary evaluates the mixture density by default.
+_DEFAULT_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def _diagnostics(ds: xr.Dataset, kind: str = "diagnostics") -> pd.DataFrame:
+    with warnings.catch_warnings():
+        # One chain (ADVI) or very short chains make ArviZ warn; the numbers speak for
+        # themselves in the table.
+        warnings.simplefilter("ignore")
+        return az.summary(ds, kind=kind, round_to="none")
+
+
+def _default_points(X: np.ndarray) -> np.ndarray:
+    return np.quantile(X, _DEFAULT_QUANTILES, axis=0)
+
+
+def label_invariant_summary(idata: az.InferenceData, points: Any = None) -> pd.DataFrame:
+    """R-hat and ESS of quantities that do not depend on the component labels.
+
+    Label switching cannot affect these, so they show whether the chains agree on the
+    fitted mixture itself, whatever the labels:
+
+    * ``log_likelihood``: the total log-likelihood of the data per draw (the sum over
+      observations of ``log_likelihood.x``);
+    * ``weights_sorted[i]``: the ``i``-th largest weight of each draw;
+    * ``density[j]``: the mixture density at point ``j``.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+    points : array-like of shape (P, D), optional
+        Where to evaluate the density. Default: the coordinate-wise 10, 25, 50, 75 and 90 %
+        quantiles of ``observed_data.x`` (five points).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``log_likelihood``, ``weights_sorted[i]``, ``density[j]``; columns ``mean``,
+        ``sd``, ``ess_bulk``, ``ess_tail``, ``r_hat`` (rank-normalised split R-hat and
+        bulk / tail ESS from ArviZ). ``attrs["points"]`` holds the points.
+    """
+    idata = check_idata(idata)
+    draws = posterior_draws(idata)
+    n_features = draws.means.shape[2]
+    X = None
+    if points is None or "log_likelihood" not in idata.groups():
+        X = observed(idata, "label_invariant_summary")
+    pts = _default_points(X) if points is None else np.asarray(points, dtype=np.float64)
+    pts = np.atleast_2d(pts)
+    if pts.ndim != 2 or pts.shape[1] != n_features:
+        raise ValueError(f"points must have shape (P, {n_features}); got {pts.shape}.")
+    chains, iters = draws.n_chains, draws.n_draws
+    total = total_log_likelihood(idata, draws, X)
+    sorted_weights = -np.sort(-draws.weights, axis=1)
+    log_density = draw_math.pointwise_log_likelihood(
+        pts, draws.weights, draws.means, draws.covariances
+    )
+    ds = xr.Dataset(
+        {
+            "log_likelihood": (("chain", "draw"), total.reshape(chains, iters)),
+            "weights_sorted": (
+                ("chain", "draw", "rank"),
+                sorted_weights.reshape(chains, iters, -1),
+            ),
+            "density": (("chain", "draw", "point"), np.exp(log_density).reshape(chains, iters, -1)),
+        }
+    )
+    table = _diagnostics(ds, kind="all")[["mean", "sd", "ess_bulk", "ess_tail", "r_hat"]]
+    table.attrs["points"] = pts
+    return table
+
+
+def relabeling_diagnostics(
+    idata: az.InferenceData,
+    relabeled: az.InferenceData,
+    var_names: Iterable[str] = ("weights", "means"),
+) -> pd.DataFrame:
+    """R-hat and ESS of per-component variables before and after relabeling.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        Raw sampler output.
+    relabeled : arviz.InferenceData
+        :func:`relabel_idata` of ``idata``.
+    var_names : iterable of str
+        Posterior variables to diagnose.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per scalar (e.g. ``means[1, waiting]``); columns ``r_hat_before``,
+        ``ess_bulk_before``, ``ess_tail_before``, ``r_hat_after``, ``ess_bulk_after``,
+        ``ess_tail_after``.
+    """
+    names = [v for v in var_names if v in idata.posterior]
+    cols = ["r_hat", "ess_bulk", "ess_tail"]
+    before = _diagnostics(idata.posterior[names])[cols]
+    after = _diagnostics(relabeled.posterior[names])[cols]
+    return before.add_suffix("_before").join(after.add_suffix("_after"))
+
+
+def _relative_permutations(idata: az.InferenceData, relabeled: az.InferenceData) -> np.ndarray:
+    """Permutations (S, K) taking ``idata``'s labels to ``relabeled``'s labels."""
+    total = stored_permutations(relabeled)
+    if total is None:
+        raise ValueError(
+            f"relabeled has no {PERMUTATION_GROUP!r} group; pass the output of relabel_idata."
+        )
+    base = stored_permutations(idata)
+    if base is None:
+        return total
+    return relabel.compose_permutations(relabel.invert_permutations(base), total)
+
+
+def _switch_table(perms: np.ndarray, n_chains: int, n_draws: int) -> pd.DataFrame:
+    n_comp = perms.shape[1]
+    by_chain = perms.reshape(n_chains, n_draws, n_comp)
+    rows = []
+    for c in range(n_chains):
+        chain = by_chain[c]
+        changes = int(np.any(chain[1:] != chain[:-1], axis=1).sum()) if n_draws > 1 else 0
+        uniq, counts = np.unique(chain, axis=0, return_counts=True)
+        best = int(np.argmax(counts))
+        rows.append(
+            {
+                "n_switches": changes,
+                "n_permutations": len(uniq),
+                "modal_permutation": tuple(int(v) for v in uniq[best]),
+                "modal_fraction": float(counts[best] / n_draws),
+            }
+        )
+    return pd.DataFrame(rows, index=pd.RangeIndex(n_chains, name="chain"))
+
+
+def _permutations_for(
+    idata: az.InferenceData,
+    relabeled: az.InferenceData | None,
+    method: str,
+    relabel_kwargs: Mapping[str, Any],
+) -> tuple[az.InferenceData, np.ndarray]:
+    if relabeled is None:
+        relabeled = relabel_idata(idata, method, **relabel_kwargs)
+    return relabeled, _relative_permutations(idata, relabeled)
+
+
+def count_switches(
+    idata: az.InferenceData,
+    relabeled: az.InferenceData | None = None,
+    method: str = "stephens",
+    **relabel_kwargs: Any,
+) -> pd.DataFrame:
+    """Label switches within each chain, and each chain's label mode.
+
+    The draws are relabeled (all chains together) with ``method``, or the permutations of
+    ``relabeled`` are used. The permutation of a draw says how its raw labels map onto the
+    common labels. Then, per chain:
+
+    * ``n_switches``: the number of consecutive draws whose permutations differ (a switch
+      of labels *within* the chain);
+    * ``modal_permutation``: the most frequent permutation, the chain's *label mode*;
+      chains with different modal permutations sampled different (symmetric) modes;
+    * ``modal_fraction``: the fraction of the chain's draws in its mode;
+    * ``n_permutations``: the number of distinct permutations in the chain.
+
+    Components that are not identifiable (heavily overlapping, or empty components of an
+    overfitted mixture) make permutations flip from draw to draw; such counts describe
+    relabeling ambiguity rather than sampler moves.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        Raw sampler output.
+    relabeled : arviz.InferenceData, optional
+        :func:`relabel_idata` of ``idata``; computed when not given.
+    method : str
+        Relabeling method when ``relabeled`` is not given.
+    **relabel_kwargs
+        Passed to :func:`relabel_idata` (``reference``, ``feature``, ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by chain.
+    """
+    idata = check_idata(idata)
+    _, perms = _permutations_for(idata, relabeled, method, relabel_kwargs)
+    post = idata.posterior
+    return _switch_table(perms, int(post.sizes["chain"]), int(post.sizes["draw"]))
+
+
+def chains_in_different_modes(
+    idata: az.InferenceData,
+    relabeled: az.InferenceData | None = None,
+    method: str = "stephens",
+    **relabel_kwargs: Any,
+) -> bool:
+    """Whether the chains' modal permutations differ (see :func:`count_switches`)."""
+    table = count_switches(idata, relabeled, method, **relabel_kwargs)
+    return table["modal_permutation"].nunique() > 1
+
+
+@dataclass(frozen=True, eq=False)
+class LabelSwitchingReport:
+    """What :func:`label_switching_report` found, with a plain-words ``message``.
+
+    Attributes
+    ----------
+    method : str
+        Relabeling method.
+    n_chains, n_draws : int
+        Chains and draws per chain.
+    chain_modes : tuple of tuple of int
+        Modal permutation of every chain (see :func:`count_switches`).
+    chains_in_different_modes : bool
+    n_switches : tuple of int
+        Label switches within every chain.
+    fraction_relabeled : float
+        Fraction of draws whose labels relabeling changed.
+    rhat_before, rhat_after : float
+        Largest R-hat over the weights and means, before and after relabeling.
+    ess_bulk_before, ess_bulk_after, ess_tail_after : float
+        Smallest bulk / tail ESS over the weights and means.
+    invariant_rhat, invariant_ess_bulk : float
+        Largest R-hat and smallest bulk ESS of the label-invariant quantities.
+    rhat_threshold : float
+    components : pandas.DataFrame
+        :func:`relabeling_diagnostics` table.
+    invariant : pandas.DataFrame
+        :func:`label_invariant_summary` table.
+    switches : pandas.DataFrame
+        :func:`count_switches` table.
+    message : str
+    """
+
+    method: str
+    n_chains: int
+    n_draws: int
+    chain_modes: tuple[tuple[int, ...], ...]
+    chains_in_different_modes: bool
+    n_switches: tuple[int, ...]
+    fraction_relabeled: float
+    rhat_before: float
+    rhat_after: float
+    ess_bulk_before: float
+    ess_bulk_after: float
+    ess_tail_after: float
+    invariant_rhat: float
+    invariant_ess_bulk: float
+    rhat_threshold: float
+    components: pd.DataFrame
+    invariant: pd.DataFrame
+    switches: pd.DataFrame
+    message: str
+
+    @property
+    def switching_detected(self) -> bool:
+        """Chains sit in different label modes, or labels switched within a chain."""
+        return self.chains_in_different_modes or sum(self.n_switches) > 0
+
+    @property
+    def resolved(self) -> bool:
+        """R-hat of the relabeled weights and means is at most ``rhat_threshold``."""
+        return bool(self.rhat_after <= self.rhat_threshold)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _nanmax(values: Any) -> float:
+    arr = np.asarray(values, dtype=np.float64)
+    return float(np.nanmax(arr)) if np.any(np.isfinite(arr)) else float("nan")
+
+
+def _nanmin(values: Any) -> float:
+    arr = np.asarray(values, dtype=np.float64)
+    return float(np.nanmin(arr)) if np.any(np.isfinite(arr)) else float("nan")
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _modes_phrase(modes: tuple[tuple[int, ...], ...]) -> str:
+    if len(modes) == 2:
+        return "Chains 0 and 1 sit in different label modes"
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for c, mode in enumerate(modes):
+        groups.setdefault(mode, []).append(str(c))
+    listed = "; ".join(
+        "chains " + _join(g) if len(g) > 1 else "chain " + g[0] for g in groups.values()
+    )
+    return f"The {len(modes)} chains sit in {len(groups)} different label modes ({listed})"
+
+
+def _switching_message(
+    method: str,
+    modes: tuple[tuple[int, ...], ...],
+    different: bool,
+    n_switches: tuple[int, ...],
+    rhat_before: float,
+    rhat_after: float,
+    ess_after: float,
+    inv_rhat: float,
+    threshold: float,
+    worst: list[str],
+) -> str:
+    switched = different or sum(n_switches) > 0
+    if different:
+        text = f"{_modes_phrase(modes)} (max R-hat of weights and means {rhat_before:.3f} before "
+        text += "relabeling)"
+    elif switched:
+        per_chain = ", ".join(f"chain {c}: {n}" for c, n in enumerate(n_switches))
+        text = f"Labels switched within chains ({per_chain}; max R-hat of weights and means "
+        text += f"{rhat_before:.3f} before relabeling)"
+    else:
+        text = f"Relabeling with {method} found no label switching: all chains share one labeling"
+    if switched:
+        text += (
+            f"; relabeling with {method} brought max R-hat to {rhat_after:.3f} and min bulk ESS "
+            f"to {ess_after:.0f}"
+        )
+    else:
+        text += f" (max R-hat of weights and means {rhat_after:.3f}, min bulk ESS {ess_after:.0f})"
+    text += f"; label-invariant R-hat {inv_rhat:.3f}"
+    after_ok = rhat_after <= threshold
+    inv_ok = inv_rhat <= threshold
+    if after_ok and inv_ok:
+        return text + (
+            " — the fit is fine after relabeling." if switched else " — the fit is fine."
+        )
+    if inv_ok:
+        names = ", ".join(worst[:4]) + (", ..." if len(worst) > 4 else "")
+        lead = "label switching remains" if switched else "yet the per-component draws differ"
+        return text + (
+            f" — {lead}: {names} still have R-hat > {threshold} after "
+            f"relabeling with {method}, although the label-invariant quantities agree across "
+            "chains. Some components are probably not identifiable (overlapping, or empty in "
+            "an overfitted mixture): try another relabeling method, a smaller K or a sparse "
+            "Dirichlet (alpha < 1), or summarise label-invariant quantities only."
+        )
+    return text + (
+        f" — the chains disagree on label-invariant quantities too (R-hat {inv_rhat:.3f} > "
+        f"{threshold}), so this is a convergence problem, not only label switching: run "
+        "longer chains, start from init='em', or revisit K and the priors."
+    )
+
+
+def label_switching_report(
+    idata: az.InferenceData,
+    relabeled: az.InferenceData | None = None,
+    method: str = "stephens",
+    *,
+    rhat_threshold: float = RHAT_THRESHOLD,
+    points: Any = None,
+    **relabel_kwargs: Any,
+) -> LabelSwitchingReport:
+    """Did the chains switch labels, and did relabeling fix it? One call, plain words.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        Raw sampler output (at least 2 chains for the between-chain checks).
+    relabeled : arviz.InferenceData, optional
+        :func:`relabel_idata` of ``idata``; computed with ``method`` when not given.
+    method : str
+        Relabeling method when ``relabeled`` is not given (else read from its attrs).
+    rhat_threshold : float
+        R-hat above which something is reported as unresolved (default 1.01, the
+        threshold of Vehtari et al. 2021).
+    points : array-like, optional
+        Passed to :func:`label_invariant_summary`.
+    **relabel_kwargs
+        Passed to :func:`relabel_idata`.
+
+    Returns
+    -------
+    LabelSwitchingReport
+        ``str(report)`` is its message, e.g. "Chains 0 and 1 sit in different label modes
+        (max R-hat of weights and means 1.827 before relabeling); relabeling with stephens
+        brought max R-hat to 1.003 and min bulk ESS to 1850; label-invariant R-hat 1.001 —
+        the fit is fine after relabeling."
+    """
+    idata = check_idata(idata)
+    relabeled, perms = _permutations_for(idata, relabeled, method, relabel_kwargs)
+    method = str(relabeled.attrs.get("relabel_method", method))
+    n_chains = int(idata.posterior.sizes["chain"])
+    n_draws = int(idata.posterior.sizes["draw"])
+    switches = _switch_table(perms, n_chains, n_draws)
+    components = relabeling_diagnostics(idata, relabeled)
+    invariant = label_invariant_summary(idata, points)
+    modes = tuple(switches["modal_permutation"])
+    different = len(set(modes)) > 1
+    n_switches = tuple(int(v) for v in switches["n_switches"])
+    rhat_before = _nanmax(components["r_hat_before"])
+    rhat_after = _nanmax(components["r_hat_after"])
+    ess_after = _nanmin(components["ess_bulk_after"])
+    inv_rhat = _nanmax(invariant["r_hat"])
+    worst = list(components.index[components["r_hat_after"] > rhat_threshold])
+    n_comp = perms.shape[1]
+    message = _switching_message(
+        method,
+        modes,
+        different,
+        n_switches,
+        rhat_before,
+        rhat_after,
+        ess_after,
+        inv_rhat,
+        rhat_threshold,
+        worst,
+    )
+    return LabelSwitchingReport(
+        method=method,
+        n_chains=n_chains,
+        n_draws=n_draws,
+        chain_modes=modes,
+        chains_in_different_modes=different,
+        n_switches=n_switches,
+        fraction_relabeled=float(np.mean(np.any(perms != np.arange(n_comp), axis=1))),
+        rhat_before=rhat_before,
+        rhat_after=rhat_after,
+        ess_bulk_before=_nanmin(components["ess_bulk_before"]),
+        ess_bulk_after=ess_after,
+        ess_tail_after=_nanmin(components["ess_tail_after"]),
+        invariant_rhat=inv_rhat,
+        invariant_ess_bulk=_nanmin(invariant["ess_bulk"]),
+        rhat_threshold=float(rhat_threshold),
+        components=components,
+        invariant=invariant,
+        switches=switches,
+        message=message,
+    )
+
+
+def warn_if_unresolved(report: LabelSwitchingReport, threshold: float | None = None) -> bool:
+    """Issue a ``LabelSwitchingWarning`` when R-hat after relabeling exceeds ``threshold``.
+
+    Parameters
+    ----------
+    report : LabelSwitchingReport
+    threshold : float, optional
+        Defaults to ``report.rhat_threshold`` (1.01).
+
+    Returns
+    -------
+    bool
+        Whether a warning was issued.
+    """
+    limit = report.rhat_threshold if threshold is None else float(threshold)
+    if not np.isfinite(report.rhat_after) or report.rhat_after > limit:
+        warnings.warn(report.message, LabelSwitchingWarning, stacklevel=2)
+        return True
+    return False

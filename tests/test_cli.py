@@ -740,7 +740,7 @@ def test_demo_quick_in_process_runs_every_step(capsys, tmp_path):
 
 
 def test_demo_bayes_choice_follows_bic_or_the_options():
-    from bayesgmm.cli import DemoState, _demo_bayes_choice
+    from bayesgmm.cli._demo_steps import DemoState, _demo_bayes_choice
 
     state = DemoState(out_dir=None, seed=0, stream=io.StringIO(), results={"best": (3, "tied")})
     k, cov_type, why = _demo_bayes_choice(state)
@@ -755,7 +755,7 @@ def test_demo_bayes_choice_follows_bic_or_the_options():
 
 
 def test_demo_plots_skipped_without_matplotlib(monkeypatch, tmp_path):
-    from bayesgmm.cli import DemoState, _demo_plots
+    from bayesgmm.cli._demo_steps import DemoState, _demo_plots
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     stream = io.StringIO()
@@ -776,7 +776,8 @@ def test_demo_bad_options(capsys, tmp_path):
 
 
 def test_demo_defaults(monkeypatch):
-    from bayesgmm.cli import DEMO_OUT, _progressbar, build_parser
+    from bayesgmm.cli import DEMO_OUT, build_parser
+    from bayesgmm.cli._common import _progressbar
 
     args = build_parser().parse_args(["demo"])
     assert args.out == DEMO_OUT == "bayesgmm-demo"

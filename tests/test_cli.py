@@ -740,7 +740,7 @@ def test_demo_quick_in_process_runs_every_step(capsys, tmp_path):
 
 
 def test_demo_bayes_choice_follows_bic_or_the_options():
-    from bayesgmm.cli import DemoState, _demo_bayes_choice
+    from bayesgmm.cli._demo_steps import DemoState, _demo_bayes_choice
 
     state = DemoState(out_dir=None, seed=0, stream=io.StringIO(), results={"best": (3, "tied")})
     k, cov_type, why = _demo_bayes_choice(state)
@@ -755,7 +755,7 @@ def test_demo_bayes_choice_follows_bic_or_the_options():
 
 
 def test_demo_plots_skipped_without_matplotlib(monkeypatch, tmp_path):
-    from bayesgmm.cli import DemoState, _demo_plots
+    from bayesgmm.cli._demo_steps import DemoState, _demo_plots
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     stream = io.StringIO()
@@ -776,7 +776,8 @@ def test_demo_bad_options(capsys, tmp_path):
 
 
 def test_demo_defaults(monkeypatch):
-    from bayesgmm.cli import DEMO_OUT, _progressbar, build_parser
+    from bayesgmm.cli import DEMO_OUT, build_parser
+    from bayesgmm.cli._common import _progressbar
 
     args = build_parser().parse_args(["demo"])
     assert args.out == DEMO_OUT == "bayesgmm-demo"
@@ -853,3 +854,71 @@ def test_cli_import_is_light():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.timeout(120)
+def test_python_m_bayesgmm_cli_runs():
+    """``python -m bayesgmm.cli`` (the package's ``__main__``) is the console script."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bayesgmm.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for command in ("demo", "fit", "report", "fit-em"):
+        assert command in proc.stdout
+
+
+@pytest.mark.timeout(120)
+def test_em_commands_never_load_arviz_pymc_or_matplotlib(tmp_path):
+    """fit-em reads its CSV through bayesgmm.io, which must not pull ArviZ in."""
+    path = tmp_path / "faithful.csv"
+    load_faithful().to_csv(path, index=False)
+    labels = tmp_path / "labels.csv"
+    code = (
+        "import sys\nfrom bayesgmm.cli import main\n"
+        f"assert main(['fit-em', {str(path)!r}, '-k', '2', '--n-init', '1', "
+        f"'--labels-out', {str(labels)!r}]) == 0\n"
+        "heavy = ('pymc', 'pytensor', 'arviz', 'matplotlib', 'xarray')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert labels.is_file()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("cov_type", ["full", "tied", "diag", "spherical"])
+def test_io_em_file_round_trip(tmp_path, cov_type):
+    """em_dataset -> netCDF -> read_fit_file -> em_params_from_dataset gives the fit back."""
+    from bayesgmm.em import fit_em
+    from bayesgmm.io import em_dataset, em_params_from_dataset, read_fit_file
+
+    data = load_faithful()
+    fit = fit_em(data.to_numpy(), 2, cov_type, n_init=1, random_seed=3)
+    path = tmp_path / "em.nc"
+    em_dataset(fit, data.to_numpy(), list(data.columns), random_seed=3).to_netcdf(path)
+    kind, ds = read_fit_file(path)
+    assert kind == "em"
+    assert ds.attrs["random_seed"] == 3
+    params = em_params_from_dataset(ds)
+    assert params.covariance_type == cov_type
+    for name in ("weights", "means", "covariances", "precisions_cholesky"):
+        np.testing.assert_allclose(getattr(params, name), getattr(fit, name), rtol=1e-12)
+    np.testing.assert_array_equal(ds["x"].values, data.to_numpy())
+
+
+@pytest.mark.timeout(60)
+def test_io_csv_errors_name_the_callers_option(blobs_csv):
+    from bayesgmm.io import read_numeric_csv
+
+    with pytest.raises(ValueError, match=r"Select numeric columns with columns \(for example"):
+        read_numeric_csv(blobs_csv)
+    with pytest.raises(ValueError, match=r"unknown column\(s\) \['zeta'\] in --columns"):
+        read_numeric_csv(blobs_csv, "x,zeta", columns_option="--columns")
+    frame = read_numeric_csv(blobs_csv, " x , y ")
+    assert list(frame.columns) == ["x", "y"] and (frame.dtypes == "float64").all()

@@ -1,9 +1,11 @@
 """The notebooks run top to bottom without errors, and their committed forms agree.
 
-Executing a notebook runs its NUTS fits (about a minute for ``01_old_faithful``); it is part
-of the default run so that CI executes every notebook. The consistency checks are cheap: the
-committed notebook was executed in one clean pass, its code is what its generator script
-writes, and the copy rendered by the docs site has the same code cells.
+Each notebook has a reviewable source, ``notebooks/<name>.py`` in jupytext's percent format,
+paired with ``notebooks/<name>.ipynb`` by ``notebooks/jupytext.toml``. CI executes the
+``.ipynb`` (about a minute of NUTS fits for ``01_old_faithful``): it is part of the default run
+so that CI executes every notebook. The consistency checks are cheap: the ``.ipynb`` holds
+exactly the cells of its ``.py`` (so executing the one runs the other), it was executed in
+one clean pass, and the copy rendered by the docs site has the same code cells.
 
 The kernel is ``python3``: jupyter_client resolves it to the current interpreter through
 ipykernel's native kernel spec, so no ``jupyter kernelspec install`` is needed in a fresh
@@ -16,14 +18,20 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+import jupytext
 import nbclient
 import nbformat
 import pytest
+from jupytext.config import find_jupytext_configuration_file, load_jupytext_configuration_file
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 DOCS_NOTEBOOK_DIR = ROOT / "docs" / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+SOURCES = sorted(NOTEBOOK_DIR.glob("*.py"))
+SYNC_HINT = (
+    "run `jupytext --sync notebooks/{name}.py`, then re-execute it (see notebooks/README.md)"
+)
 CELL_TIMEOUT = 300  # seconds per cell
 
 
@@ -40,10 +48,31 @@ def _code_sources(nb: nbformat.NotebookNode) -> list[str]:
     return [cell.source for cell in nb.cells if cell.cell_type == "code"]
 
 
+def _cells(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:
+    return [(cell.cell_type, cell.source) for cell in nb.cells]
+
+
+@pytest.mark.timeout(60)
 def test_notebooks_found() -> None:
     assert NOTEBOOK_DIR / "01_old_faithful.ipynb" in NOTEBOOKS
+    assert NOTEBOOK_DIR / "01_old_faithful.py" in SOURCES
 
 
+@pytest.mark.timeout(60)
+def test_every_notebook_is_paired_with_a_percent_script() -> None:
+    """One ``.py`` per ``.ipynb`` and back, paired as ``ipynb,py:percent`` by the config."""
+    assert [p.stem for p in SOURCES] == [p.stem for p in NOTEBOOKS]
+    config_file = find_jupytext_configuration_file(str(NOTEBOOK_DIR))
+    assert config_file is not None, "notebooks/jupytext.toml is missing"
+    assert Path(config_file).parent == NOTEBOOK_DIR
+    config = load_jupytext_configuration_file(config_file)
+    for source in SOURCES:
+        assert config.default_formats(str(source.with_suffix(".ipynb"))) == "ipynb,py:percent"
+        assert source.read_text().startswith("# ---\n# jupyter:\n"), source.name
+        assert "# %%" in source.read_text()
+
+
+@pytest.mark.timeout(60)
 def test_python3_kernel_resolves_to_an_interpreter() -> None:
     """The kernel name the notebooks and the test use is known to jupyter_client."""
     _require_ipykernel()
@@ -80,6 +109,7 @@ def test_notebook_executes(path: Path, tmp_path: Path) -> None:
     assert errors == []
 
 
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_committed_notebook_was_executed_in_one_clean_pass(path: Path) -> None:
     """Execution counts run 1, 2, 3, ... over the code cells, and no output is an error.
@@ -96,26 +126,32 @@ def test_committed_notebook_was_executed_in_one_clean_pass(path: Path) -> None:
         assert all(output.output_type != "error" for output in cell.outputs), cell.source
 
 
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_docs_copy_has_the_same_code(path: Path) -> None:
     """``docs/notebooks/<name>`` (rendered by mkdocs-jupyter) cannot drift from the source."""
     docs_copy = DOCS_NOTEBOOK_DIR / path.name
-    assert docs_copy.exists(), f"copy {path.name} to docs/notebooks/ (see its generator)"
+    assert docs_copy.exists(), f"copy {path.name} to docs/notebooks/ (see notebooks/README.md)"
     assert _code_sources(_read(docs_copy)) == _code_sources(_read(path))
 
 
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_matches_its_generator(path: Path) -> None:
-    """A notebook built by ``notebooks/make_<name>.py`` holds exactly the cells it writes."""
-    script = NOTEBOOK_DIR / f"make_{path.stem}.py"
-    if not script.exists():
-        pytest.skip(f"{path.name} has no generator script")
-    spec = importlib.util.spec_from_file_location(f"_make_{path.stem}", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    built = module.build()
-    committed = _read(path)
-    assert [(c.cell_type, c.source) for c in committed.cells] == [
-        (c.cell_type, c.source) for c in built.cells
-    ]
+def test_notebook_matches_its_percent_script(path: Path) -> None:
+    """The committed ``.ipynb`` holds exactly the cells of ``notebooks/<name>.py``."""
+    script = jupytext.read(path.with_suffix(".py"))
+    assert _cells(_read(path)) == _cells(script), SYNC_HINT.format(name=path.stem)
+
+
+@pytest.mark.timeout(60)
+def test_stale_notebook_is_detected(tmp_path: Path) -> None:
+    """The comparison above sees a one-character edit of the script."""
+    source = NOTEBOOK_DIR / "01_old_faithful.py"
+    text = source.read_text()
+    marker = "random_seed="
+    assert marker in text
+    edited = tmp_path / source.name
+    edited.write_text(text.replace(marker, "random_seed=1 + ", 1))
+    committed = _cells(_read(source.with_suffix(".ipynb")))
+    assert committed == _cells(jupytext.read(source))
+    assert committed != _cells(jupytext.read(edited))

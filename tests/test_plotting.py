@@ -281,6 +281,17 @@ def test_clusters_features_by_name_and_errors(faithful_df, em2):
         plotting.plot_clusters(faithful_df, em=object())
 
 
+@pytest.mark.timeout(60)
+def test_clusters_em_must_be_a_point_estimate(faithful_df, idata2):
+    """A posterior passed as ``em`` is refused, not drawn as many thick "EM" ellipses."""
+    with pytest.raises(TypeError, match="got InferenceData"):
+        plotting.plot_clusters(faithful_df, em=idata2)
+    # The one adapter still reads it as a posterior, every draw kept.
+    mixture = plotting._mixture_of(idata2)
+    n_draws = idata2.posterior.sizes["chain"] * idata2.posterior.sizes["draw"]
+    assert mixture.weights.shape == (n_draws, 2)
+
+
 def test_clusters_draws_on_the_given_axes(faithful, em2):
     _, ax = plt.subplots()
     assert plotting.plot_clusters(faithful, em=em2, ax=ax) is ax

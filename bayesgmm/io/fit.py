@@ -1,15 +1,15 @@
-"""Save and load fits as netCDF, with the configuration in the attrs."""
+"""Save and load Bayesian fits as netCDF (InferenceData), with the configuration in the attrs."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import arviz as az
 import numpy as np
 
-__all__ = ["load_fit", "load_idata", "save_fit"]
+if TYPE_CHECKING:
+    import arviz as az
 
 _ESTIMATOR_ATTR = "bayesgmm_estimator_params"
 
@@ -50,6 +50,8 @@ def save_fit(estimator: Any, path: str | Path) -> Path:
 
 def load_idata(path: str | Path) -> az.InferenceData:
     """Read an InferenceData written by bayesgmm (or any ArviZ netCDF file)."""
+    import arviz as az  # imported on use: reading an EM file or a CSV needs no ArviZ
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such fit file: {path}")

@@ -1,0 +1,117 @@
+"""What every command shares: option constants, the usage error, warnings and wrapping."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+DEMO_KS = (1, 2, 3, 4)
+DEMO_N_INIT = 3
+#: NUTS settings of the demo: chains x (tune + draws); ``--quick`` uses QUICK_DRAWS for both.
+DEMO_CHAINS = 2
+DEMO_DRAWS = 1000
+DEMO_TUNE = 1000
+QUICK_DRAWS = 200
+#: Default output folder of ``bayesgmm demo``.
+DEMO_OUT = "bayesgmm-demo"
+#: ``bayesgmm fit --method`` choices: the BayesianGMM methods plus the reference EM.
+FIT_METHODS = ("nuts", "advi", "fullrank_advi", "map", "em")
+RELABEL_CHOICES = ("stephens", "pivot", "ecr", "ordering", "none")
+SAMPLERS = ("auto", "nutpie", "pymc", "numpyro")
+PLOT_INSTALL_HINT = 'plots need matplotlib: pip install "bayesgmm[plot]"'
+
+
+class UsageError(Exception):
+    """Bad input or options: reported on stderr with exit code 2, without a traceback."""
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _indent(text: str, prefix: str = "  ") -> str:
+    return "\n".join(prefix + line if line.strip() else "" for line in text.splitlines())
+
+
+def _wrap(text: str, prefix: str = "  ") -> str:
+    """Wrap every line of ``text`` at 100 columns, indented by ``prefix``."""
+    return "\n".join(
+        textwrap.fill(line, 100, initial_indent=prefix, subsequent_indent=prefix + "  ")
+        for line in text.splitlines()
+        if line.strip()
+    )
+
+
+def _timed_with_warnings(run: Any) -> tuple[Any, list[Any], float]:
+    """Call ``run()`` recording every warning (printed later as one-liners) and its time."""
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run()
+    return result, caught, time.perf_counter() - start
+
+
+def _emit_warnings(caught: Sequence[warnings.WarningMessage], stream: TextIO) -> None:
+    seen = set()
+    for w in caught:
+        text = f"warning: {w.category.__name__}: {w.message}"
+        if text not in seen:
+            seen.add(text)
+            print(text, file=stream)
+
+
+def _emit_fit_warnings(
+    caught: Sequence[warnings.WarningMessage],
+    stream: TextIO,
+    skip: tuple[type[Warning], ...] = (),
+) -> None:
+    """Print the package's own warnings from a fit, except the ``skip`` categories.
+
+    Warnings of bayesgmm's classes (label switching, collapse, convergence) or issued from
+    its code are kept; those of the libraries underneath (PyTensor's BLAS notice,
+    deprecations) say nothing about the fit and are left out.
+    """
+    package_dir = str(Path(__file__).resolve().parents[1])  # bayesgmm/
+
+    def ours(w: warnings.WarningMessage) -> bool:
+        module = getattr(w.category, "__module__", "")
+        return module.split(".")[0] == "bayesgmm" or str(w.filename).startswith(package_dir)
+
+    _emit_warnings([w for w in caught if ours(w) and not issubclass(w.category, skip)], stream)
+
+
+def _progressbar(choice: bool | None) -> bool:
+    """The user's --progressbar choice, else on only when standard output is a terminal."""
+    if choice is not None:
+        return bool(choice)
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bayesgmm")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+def _read_csv(path_text: str, columns: str | None) -> Any:
+    """The numeric columns of a CSV file (:func:`bayesgmm.io.read_numeric_csv`)."""
+    from bayesgmm.io import read_numeric_csv
+
+    return read_numeric_csv(path_text, columns, columns_option="--columns")
+
+
+def _fit_summary(fit: Any) -> dict[str, Any]:
+    """An EM fit's criteria and convergence (:func:`bayesgmm.io.em_summary`)."""
+    from bayesgmm.io import em_summary
+
+    return em_summary(fit)

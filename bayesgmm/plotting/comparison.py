@@ -1,0 +1,146 @@
+"""EM versus posterior: the estimate beside the posterior mean and HDI, per parameter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bayesgmm.plotting._common import (
+    _pyplot,
+)
+
+_INDEX_COLUMNS = ("component", "feature", "features", "feature(s)", "feature_bis")
+
+
+def _is_string_index(index: Any) -> bool:
+    from pandas.api.types import is_string_dtype
+
+    return bool(is_string_dtype(index))
+
+
+def _row_labels(frame: Any) -> list[str]:
+    # compare() indexes rows by names like "means[0, waiting]" (object or, in pandas 3,
+    # string dtype).
+    if frame.index.dtype == object or _is_string_index(frame.index):
+        return [str(i) for i in frame.index]
+    keys = [c for c in _INDEX_COLUMNS if c in frame.columns]
+    labels = []
+    for i, (_, row) in enumerate(frame.iterrows()):
+        name = str(row["parameter"]) if "parameter" in frame.columns else str(frame.index[i])
+        parts = [str(row[c]) for c in keys if _present(row[c])]
+        labels.append(name + (f"[{', '.join(parts)}]" if parts else ""))
+    return labels
+
+
+def _present(value: Any) -> bool:
+    if value is None:
+        return False
+    try:
+        return not bool(np.isnan(value))
+    except (TypeError, ValueError):
+        return str(value) != ""
+
+
+def plot_comparison(table: Any, *, standardize: bool | None = None, ax: Any = None) -> Any:
+    """Forest plot of EM estimates against posterior means and HDIs.
+
+    Parameters
+    ----------
+    table : ComparisonTable or DataFrame
+        One row per parameter, with columns ``em_estimate``, ``posterior_mean``,
+        ``hdi_low``, ``hdi_high`` (and ``posterior_sd`` to standardize, optionally
+        ``em_in_hdi``, ``parameter``, ``component``, ``feature``...), as
+        :func:`bayesgmm.compare` returns.
+    standardize : bool, optional
+        Show ``(value - posterior_mean) / posterior_sd`` per row, so that weights, means
+        and covariances of different scales share one axis. Default: standardize when
+        the rows' HDI widths differ by more than a factor of 10 (and ``posterior_sd`` is
+        present).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        Per row: the HDI (line), posterior mean (dot) and EM estimate (red x). Rows whose
+        EM estimate lies outside the HDI are shaded and their labels are red.
+    """
+    plt = _pyplot()
+    from matplotlib.lines import Line2D
+
+    frame = getattr(table, "table", table)
+    required = ["em_estimate", "posterior_mean", "hdi_low", "hdi_high"]
+    if standardize:
+        required.append("posterior_sd")
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ValueError(f"the comparison table lacks the columns {missing}.")
+    if standardize is None:
+        standardize = _needs_standardizing(frame)
+        if standardize:
+            required.append("posterior_sd")
+    values = {c: frame[c].to_numpy(dtype=np.float64) for c in required}
+    em_value, mean = values["em_estimate"], values["posterior_mean"]
+    low, high = values["hdi_low"], values["hdi_high"]
+    if "em_in_hdi" in frame.columns:
+        inside = frame["em_in_hdi"].to_numpy(dtype=bool)
+    else:
+        inside = (em_value >= low) & (em_value <= high)
+    if standardize:
+        sd = values["posterior_sd"]
+        sd = np.where(np.isfinite(sd) & (sd > 0), sd, np.nan)
+        em_value, low, high = ((v - mean) / sd for v in (em_value, low, high))
+        mean = np.zeros_like(mean)
+    n_rows = len(frame)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 0.32 * n_rows + 1.3), layout="constrained")
+    y = np.arange(n_rows)[::-1].astype(np.float64)
+    for yi in y[~inside]:
+        ax.axhspan(yi - 0.5, yi + 0.5, color="tab:red", alpha=0.1, linewidth=0)
+    ax.hlines(y, low, high, color="tab:blue", linewidth=2.0)
+    ax.scatter(mean, y, color="tab:blue", s=22, zorder=3)
+    ax.scatter(em_value, y, color="tab:red", marker="x", s=36, linewidths=1.5, zorder=4)
+    ax.set_yticks(y, _row_labels(frame), fontsize="small")
+    for tick, ok in zip(ax.get_yticklabels(), inside, strict=True):
+        if not ok:
+            tick.set_color("tab:red")
+    ax.set_ylim(-0.7, n_rows - 0.3)
+    if standardize:
+        ax.axvline(0.0, color="0.6", linewidth=0.8, zorder=0)
+        ax.set_xlabel("(value − posterior mean) / posterior sd")
+    else:
+        ax.set_xlabel("value")
+    ax.grid(axis="x", alpha=0.3)
+    handles = [
+        Line2D([], [], color="tab:blue", marker="o", linewidth=2.0, label="posterior mean, HDI"),
+        Line2D([], [], color="tab:red", marker="x", linestyle="", label="EM estimate"),
+    ]
+    if not inside.all():
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="tab:red",
+                alpha=0.3,
+                linewidth=8,
+                label=f"EM outside HDI ({int((~inside).sum())})",
+            )
+        )
+    ax.legend(
+        handles=handles,
+        fontsize="small",
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncol=len(handles),
+        frameon=False,
+    )
+    return ax
+
+
+def _needs_standardizing(frame: Any) -> bool:
+    """True when the rows' scales differ too much for one raw axis."""
+    if "posterior_sd" not in frame.columns or len(frame) < 2:
+        return False
+    width = (frame["hdi_high"] - frame["hdi_low"]).to_numpy(dtype=np.float64)
+    width = width[np.isfinite(width) & (width > 0)]
+    return width.size > 1 and float(width.max() / width.min()) > 10.0

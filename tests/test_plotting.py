@@ -25,7 +25,7 @@ from matplotlib.collections import PathCollection, PolyCollection
 from matplotlib.contour import ContourSet
 from matplotlib.patches import Ellipse, StepPatch
 
-from bayesgmm import comparison as compare
+from bayesgmm import analysis as compare
 from bayesgmm import plotting
 from bayesgmm.covariance import as_full
 from bayesgmm.em import fit_em

@@ -285,7 +285,7 @@ def _demo_diagnostics(state: DemoState) -> None:
 
 
 def _demo_compare(state: DemoState) -> None:
-    from bayesgmm.comparison import compare
+    from bayesgmm.analysis import compare
 
     table = compare(state.results["em_reference"], state.results["bayes_fit"])
     state.results["comparison"] = table
@@ -301,7 +301,7 @@ def _demo_compare(state: DemoState) -> None:
 
 
 def _demo_membership(state: DemoState) -> None:
-    from bayesgmm.comparison import membership
+    from bayesgmm.analysis import membership
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

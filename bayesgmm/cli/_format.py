@@ -114,7 +114,7 @@ def _posterior_summary(idata: Any) -> Any:
 
 
 def _format_comparison(table: Any) -> str:
-    """A compact view of :func:`bayesgmm.comparison.compare`'s table."""
+    """A compact view of :func:`bayesgmm.analysis.compare`'s table."""
     import pandas as pd
 
     frame = table.table

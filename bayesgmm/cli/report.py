@@ -219,7 +219,7 @@ def _report_em_vs_posterior(
     args: argparse.Namespace, idata: Any, draws: Any, observed: Any, new_data: Any, write: _Writer
 ) -> tuple[Any, Any]:
     """EM refitted to the data beside the posterior: ``(em_fit, table)``, or Nones."""
-    from bayesgmm.comparison import compare
+    from bayesgmm.analysis import compare
     from bayesgmm.em import fit_em
 
     n_draws, n_comp = draws.weights.shape
@@ -252,7 +252,7 @@ def _report_em_vs_posterior(
 
 def _report_membership(args: argparse.Namespace, idata: Any, new_data: Any) -> Any:
     """Membership uncertainty of --data (or the fit's data), printed and returned."""
-    from bayesgmm.comparison import membership
+    from bayesgmm.analysis import membership
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -79,15 +79,11 @@ def load_fit(cls: type, path: str | Path) -> Any:
         estimator.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
     config = json.loads(idata.posterior.attrs["bayesgmm_config"])
     if "observed_data" in idata.groups():
-        from bayesgmm.model import build_model
+        from bayesgmm.model import model_from_spec
+        from bayesgmm.spec import MixtureSpec
 
-        estimator.model_ = build_model(
-            idata.observed_data["x"].values,
-            config["n_components"],
-            config["covariance_type"],
-            priors=GMMPriors.from_dict(config["priors"]),
-            ordered=config["ordered"],
-            feature_names=config["feature_names"],
-        )
+        # The stored spec, internal units included: the model the fit ran on.
+        values = np.ascontiguousarray(idata.observed_data["x"].values, dtype=np.float64)
+        estimator.model_ = model_from_spec(MixtureSpec.from_config(config), values)
     estimator._cache_draws()
     return estimator

@@ -39,7 +39,7 @@ def _threshold(membership: Any, threshold: float | None) -> float:
 
 
 def _membership(membership: Any, threshold: float | None, hdi_prob: float = 0.94) -> _Membership:
-    """Normalise a :class:`bayesgmm.comparison.Membership`, an (N, K) or an (S, N, K) array.
+    """Normalise a :class:`bayesgmm.analysis.Membership`, an (N, K) or an (S, N, K) array.
 
     From a Membership: its mean probabilities, labels, max probability, ambiguity flags
     and the HDI of the label's probability. From per-draw probabilities (S, N, K): the

@@ -1,30 +1,13 @@
-"""A fit as a mixture: the one adapter from EM fits and posteriors to plottable draws."""
+"""Fits as plottable mixtures, read through the posterior layer's one adapter."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-from bayesgmm.covariance import as_full
-
-
-class _Mixture(NamedTuple):
-    """Mixture parameters with a leading draw axis (S = 1 for a point estimate)."""
-
-    weights: np.ndarray  # (S, K)
-    means: np.ndarray  # (S, K, D)
-    covariances: np.ndarray  # (S, K, D, D)
-
-    def marginal(self, features: list[int]) -> _Mixture:
-        """The mixture of the chosen features: a mixture of the marginals."""
-        idx = np.asarray(features)
-        cov = self.covariances[..., idx[:, None], idx[None, :]]
-        return _Mixture(self.weights, self.means[..., idx], cov)
-
-    def mean(self) -> _Mixture:
-        """Posterior means of the parameters, as a one-draw mixture."""
-        return _Mixture(*(a.mean(axis=0, keepdims=True) for a in self))
+from bayesgmm.posterior.mixture import Mixture as _Mixture
+from bayesgmm.posterior.mixture import as_mixture
 
 
 def _is_idata(obj: Any) -> bool:
@@ -39,50 +22,11 @@ def _posterior_of(obj: Any) -> Any:
     return idata if idata is not None and _is_idata(idata) else None
 
 
-def _em_mixture(fit: Any) -> _Mixture:
-    """One-draw mixture from an EMResult, GMMParams, GaussianMixtureEM or BayesianGMM."""
-    for attribute in ("result_", "em_"):  # GaussianMixtureEM, BayesianGMM
-        fit = getattr(fit, attribute, fit)
-    try:
-        weights = np.asarray(fit.weights, dtype=np.float64)
-        means = np.asarray(fit.means, dtype=np.float64)
-        covariance_type = fit.covariance_type
-        covariances = fit.covariances
-    except AttributeError:
-        raise TypeError(
-            "expected an EM fit (EMResult, GMMParams or a fitted GaussianMixtureEM) or a "
-            f"posterior (InferenceData or a fitted BayesianGMM); got {type(fit).__name__}."
-        ) from None
-    n_components, n_features = means.shape
-    full = as_full(covariances, covariance_type, n_components, n_features)
-    return _Mixture(weights[None], means[None], full[None])
-
-
-def _posterior_mixture(
-    idata: Any, max_draws: int | None = None, rng: np.random.Generator | None = None
-) -> _Mixture:
-    """Draws of an InferenceData's posterior, flattened over chains.
-
-    At most ``max_draws`` draws: evenly thinned, or a random subset when ``rng`` is given.
-    """
-    from bayesgmm.idata import posterior_draws, thin_indices
-
-    draws = posterior_draws(idata)
-    n_total = draws.weights.shape[0]
-    if max_draws is not None and n_total > max_draws and rng is not None:
-        keep = np.sort(rng.choice(n_total, size=int(max_draws), replace=False))
-    else:
-        keep = thin_indices(n_total, max_draws)
-    return _Mixture(draws.weights[keep], draws.means[keep], draws.covariances[keep])
-
-
 def _mixture_of(
     fit: Any, max_draws: int | None = None, rng: np.random.Generator | None = None
 ) -> _Mixture:
-    """Any fit as a mixture with a draw axis: the plotting layer's one "fit as mixture" adapter.
-
-    Every plot reads fits through this function alone, so that switching to the posterior
-    layer's adapter is a change of this body only.
+    """Any fit as a mixture with a draw axis, through the posterior layer's one adapter
+    (:func:`bayesgmm.posterior.mixture.as_mixture`).
 
     Parameters
     ----------
@@ -94,8 +38,10 @@ def _mixture_of(
     rng : numpy Generator, optional
         Chooses the random subset of draws.
     """
-    idata = _posterior_of(fit)
-    return _em_mixture(fit) if idata is None else _posterior_mixture(idata, max_draws, rng)
+    mixture = as_mixture(fit, max_draws=max_draws, rng=rng)
+    if mixture.weights is None:
+        raise TypeError(f"the fit gives no mixture weights to plot; got {type(fit).__name__}.")
+    return mixture
 
 
 def _point_fit(em: Any) -> Any:
@@ -130,5 +76,7 @@ def _mixture_density(points: np.ndarray, mixture: _Mixture) -> np.ndarray:
 
     from bayesgmm.draws import pointwise_log_likelihood
 
-    log_density = pointwise_log_likelihood(points, *mixture)  # (S, G)
+    log_density = pointwise_log_likelihood(
+        points, mixture.weights, mixture.means, mixture.covariances
+    )  # (S, G)
     return np.exp(logsumexp(log_density, axis=0) - np.log(log_density.shape[0]))

@@ -160,7 +160,12 @@ def plot_pairs(
         if membership is None:
             from bayesgmm.draws import responsibilities
 
-            summary = _membership(responsibilities(data, *draws_used), threshold)
+            summary = _membership(
+                responsibilities(
+                    data, draws_used.weights, draws_used.means, draws_used.covariances
+                ),
+                threshold,
+            )
     if membership is not None:
         summary = _membership(membership, threshold)
     n_components = max(

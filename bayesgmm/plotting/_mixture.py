@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+# numpy only: the posterior package loads its ArviZ-backed modules lazily.
 from bayesgmm.posterior.mixture import Mixture as _Mixture
 from bayesgmm.posterior.mixture import as_mixture
 

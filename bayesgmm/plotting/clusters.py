@@ -180,7 +180,9 @@ def _cluster_membership(
         from bayesgmm.draws import responsibilities
 
         source = draws_used if draws_used is not None else point
-        summary = _membership(responsibilities(data, *source), threshold)
+        summary = _membership(
+            responsibilities(data, source.weights, source.means, source.covariances), threshold
+        )
     else:
         return None
     if summary.labels.shape[0] != data.shape[0]:

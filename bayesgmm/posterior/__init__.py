@@ -27,34 +27,39 @@ See ``docs/posterior-diagnostics.md`` for the thresholds and how to read the rep
 
 from __future__ import annotations
 
-from bayesgmm.idata import PosteriorDraws, posterior_draws
-from bayesgmm.posterior._data import RELABEL_POINTS, total_log_likelihood
-from bayesgmm.posterior.collapse import (
-    CollapseFlags,
-    CollapseReport,
-    collapse_flags,
-    collapse_report,
-    data_covariance,
-    warn_if_collapsed,
-)
-from bayesgmm.posterior.mixture import Mixture, as_mixture, point_mixture
-from bayesgmm.posterior.occupancy import occupied_components
-from bayesgmm.posterior.relabeling import (
-    PERMUTATION_GROUP,
-    RELABEL_METHODS,
-    relabel_idata,
-    unrelabel_idata,
-)
-from bayesgmm.posterior.switching import (
-    RHAT_THRESHOLD,
-    LabelSwitchingReport,
-    chains_in_different_modes,
-    count_switches,
-    label_invariant_summary,
-    label_switching_report,
-    relabeling_diagnostics,
-    warn_if_unresolved,
-)
+from importlib import import_module
+from typing import Any
+
+# Loaded on first access (PEP 562): the fit adapter (``mixture``) is numpy only, and the
+# plotting layer reads fits through it without loading ArviZ or matplotlib.
+_LAZY = {
+    "CollapseFlags": "bayesgmm.posterior.collapse",
+    "CollapseReport": "bayesgmm.posterior.collapse",
+    "LabelSwitchingReport": "bayesgmm.posterior.switching",
+    "Mixture": "bayesgmm.posterior.mixture",
+    "PERMUTATION_GROUP": "bayesgmm.posterior.relabeling",
+    "PosteriorDraws": "bayesgmm.idata",
+    "RELABEL_METHODS": "bayesgmm.posterior.relabeling",
+    "RELABEL_POINTS": "bayesgmm.posterior._data",
+    "RHAT_THRESHOLD": "bayesgmm.posterior.switching",
+    "as_mixture": "bayesgmm.posterior.mixture",
+    "chains_in_different_modes": "bayesgmm.posterior.switching",
+    "collapse_flags": "bayesgmm.posterior.collapse",
+    "collapse_report": "bayesgmm.posterior.collapse",
+    "count_switches": "bayesgmm.posterior.switching",
+    "data_covariance": "bayesgmm.posterior.collapse",
+    "label_invariant_summary": "bayesgmm.posterior.switching",
+    "label_switching_report": "bayesgmm.posterior.switching",
+    "occupied_components": "bayesgmm.posterior.occupancy",
+    "point_mixture": "bayesgmm.posterior.mixture",
+    "posterior_draws": "bayesgmm.idata",
+    "relabel_idata": "bayesgmm.posterior.relabeling",
+    "relabeling_diagnostics": "bayesgmm.posterior.switching",
+    "total_log_likelihood": "bayesgmm.posterior._data",
+    "unrelabel_idata": "bayesgmm.posterior.relabeling",
+    "warn_if_collapsed": "bayesgmm.posterior.collapse",
+    "warn_if_unresolved": "bayesgmm.posterior.switching",
+}
 
 __all__ = [
     "PERMUTATION_GROUP",
@@ -84,3 +89,16 @@ __all__ = [
     "warn_if_collapsed",
     "warn_if_unresolved",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    try:
+        return import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import time
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import arviz as az
 import numpy as np
@@ -56,6 +56,15 @@ def _resolve_sampler(sampler: str) -> str:
     if sampler == "numpyro" and not (_installed("numpyro") and _installed("jax")):
         raise ImportError('sampler="numpyro" needs numpyro and jax: pip install "bayesgmm[fast]".')
     return sampler
+
+
+class _Run(NamedTuple):
+    """Draws, warm-up and chains of one run, and its integer seed."""
+
+    draws: int
+    tune: int
+    chains: int
+    seed: int
 
 
 def _check_counts(draws: int, tune: int, chains: int, init: str) -> None:
@@ -127,7 +136,7 @@ def sample_nuts(
     else:
         base = default_start(gmm)
     began = time.perf_counter()
-    run = {"draws": int(draws), "tune": int(tune), "chains": int(chains), "seed": seed}
+    run = _Run(int(draws), int(tune), int(chains), seed)
     if backend == "nutpie" and gmm.kernel_supported and kernel.available():
         raw = _sample_kernel(gmm, run, base, progressbar, target_accept)
         used = "nutpie+bayesgmm-kernel"
@@ -138,7 +147,8 @@ def sample_nuts(
         elif base:  # only the ordered means have a given start
             points = [dict(base) for _ in range(int(chains))]
         if backend == "nutpie":
-            raw, used = _sample_nutpie_pymc(gmm, run, points, progressbar), "nutpie"
+            raw = _sample_nutpie_pymc(gmm, run, points, progressbar, target_accept)
+            used = "nutpie"
         else:
             raw = _sample_pymc(gmm, run, backend, points, progressbar, target_accept, cores)
             used = backend
@@ -154,13 +164,12 @@ def sample_nuts(
 
 def _sample_kernel(
     gmm: GMMModel,
-    run: dict[str, int],
+    run: _Run,
     base_point: dict[str, np.ndarray],
     progressbar: bool,
     target_accept: float | None,
 ) -> az.InferenceData:
     """nutpie on the compiled kernel (internal units)."""
-    import nutpie
 
     spec = gmm.spec
     kernel_spec = spec.kernel
@@ -177,22 +186,34 @@ def _sample_kernel(
 
     buffer = kernel.kernel_buffer(gmm.internal, kernel_spec)
     compiled = _nutpie.kernel_model(buffer, spec.blocks, initial_point)
-    kwargs = {} if target_accept is None else {"target_accept": target_accept}
     with _nutpie.fatal_errors_explained():
-        return nutpie.sample(
-            compiled,
-            draws=run["draws"],
-            tune=run["tune"],
-            chains=run["chains"],
-            seed=run["seed"],
-            progress_bar=progressbar,
-            save_warmup=False,
-            **kwargs,
-        )
+        return _run_nutpie(compiled, run, progressbar, target_accept)
+
+
+def _run_nutpie(
+    compiled: Any, run: _Run, progressbar: bool, target_accept: float | None
+) -> az.InferenceData:
+    import nutpie
+
+    kwargs = {} if target_accept is None else {"target_accept": target_accept}
+    return nutpie.sample(
+        compiled,
+        draws=run.draws,
+        tune=run.tune,
+        chains=run.chains,
+        seed=run.seed,
+        progress_bar=progressbar,
+        save_warmup=False,
+        **kwargs,
+    )
 
 
 def _sample_nutpie_pymc(
-    gmm: GMMModel, run: dict[str, int], points: list[dict] | None, progressbar: bool
+    gmm: GMMModel,
+    run: _Run,
+    points: list[dict] | None,
+    progressbar: bool,
+    target_accept: float | None,
 ) -> az.InferenceData:
     """nutpie on PyMC's graph (models the kernel does not cover: ordered means)."""
     import nutpie
@@ -204,20 +225,12 @@ def _sample_nutpie_pymc(
         gradient_backend="jax" if jax else "pytensor",
         initial_points=None if points is None else points[0],
     )
-    return nutpie.sample(
-        compiled,
-        draws=run["draws"],
-        tune=run["tune"],
-        chains=run["chains"],
-        seed=run["seed"],
-        progress_bar=progressbar,
-        save_warmup=False,
-    )
+    return _run_nutpie(compiled, run, progressbar, target_accept)
 
 
 def _sample_pymc(
     gmm: GMMModel,
-    run: dict[str, int],
+    run: _Run,
     backend: str,
     points: list[dict] | None,
     progressbar: bool,
@@ -230,16 +243,16 @@ def _sample_pymc(
         kwargs["nuts_sampler"] = "numpyro"
         kwargs["nuts_sampler_kwargs"] = {"chain_method": "vectorized"}
     else:
-        kwargs["cores"] = cores or min(run["chains"], 2)
+        kwargs["cores"] = cores or min(run.chains, 2)
         kwargs["compute_convergence_checks"] = False
     if target_accept is not None:
         kwargs["target_accept"] = target_accept
     with gmm.model:
         return pm.sample(
-            draws=run["draws"],
-            tune=run["tune"],
-            chains=run["chains"],
-            random_seed=run["seed"],
+            draws=run.draws,
+            tune=run.tune,
+            chains=run.chains,
+            random_seed=run.seed,
             initvals=points,
             progressbar=progressbar,
             idata_kwargs={"log_likelihood": False},

@@ -123,7 +123,7 @@ class GaussianMixtureEM(MixtureFacade):
 
     def _fit_data(self, X: Any) -> Any:
         if not em._is_dask_collection(X):
-            return self._check_fit_data(X).X
+            return self._check_fit_data(X)  # CheckedData: fit_em does not check it again
         # A Dask collection stays on its cluster: only its shape and column names are read.
         self.n_features_in_ = int(X.shape[1])
         columns = getattr(X, "columns", None)

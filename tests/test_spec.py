@@ -170,3 +170,21 @@ def test_the_installed_nutpie_is_one_the_bridge_fills_in() -> None:
 
     assert _nutpie.FIELDS <= {f.name for f in dataclasses.fields(CompiledPyMCModel)}
     assert _nutpie.compatible(), _nutpie.incompatibility()
+
+
+@pytest.mark.timeout(120)
+def test_gaussian_mixture_em_validates_x_once(data, monkeypatch) -> None:
+    from bayesgmm import _facade, _validation, em
+    from bayesgmm.estimator import GaussianMixtureEM
+
+    checks = []
+    real_check = _validation.check_data
+
+    def counting_check(*args, **kwargs):
+        checks.append(1)
+        return real_check(*args, **kwargs)
+
+    for module in (_validation, em, _facade):
+        monkeypatch.setattr(module, "check_data", counting_check)
+    GaussianMixtureEM(2, random_seed=0).fit(data)
+    assert len(checks) == 1, f"X was validated {len(checks)} times in one fit"

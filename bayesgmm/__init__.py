@@ -36,6 +36,7 @@ _LAZY = {
     "compare": "bayesgmm.comparison",
     "membership": "bayesgmm.comparison",
     "compare_k": "bayesgmm.comparison",
+    "partition": "bayesgmm.partition_estimate",
     "run_sbc": "bayesgmm.calibration",
     "SBCResult": "bayesgmm.calibration",
 }

@@ -248,7 +248,7 @@ def partition(
     level: float = 0.95,
     n_runs: int = 16,
     max_clusters: int | None = None,
-    max_draws: int | None = 1000,
+    max_draws: int = 1000,
     random_seed: Any = 0,
 ) -> PartitionResult:
     """The partition of the data minimising the posterior expected loss, with its ball.
@@ -269,8 +269,8 @@ def partition(
         The credible ball always uses the redrawn allocations.
     a, b, level, n_runs, max_clusters
         See :func:`partition_from_allocations`.
-    max_draws : int, optional
-        Posterior draws used, evenly spaced (for the allocations and the PSM).
+    max_draws : int
+        Posterior draws used (at least 2), evenly spaced, for the allocations and the PSM.
     random_seed : int or numpy.random.Generator
         Seeds the allocations and the search.
 

@@ -15,17 +15,25 @@ item ``i`` joins cluster ``k`` (with ``i`` itself left out) is O(N) from the row
   ``f(n_k + 1) - f(n_k) - 2 [sum_{j in k} log2(1 + P_ij / A_j) + log2(1 + S_k)]``,
   ``f(n) = n log2 n``; a new cluster costs 0.
 
-Sweetening evaluates a block of items at once (``log2`` over a (B, N) array and two BLAS
-products with the one-hot membership matrix) and then applies the first improving move
-only, re-evaluating the rest of the block from the item after it. So every item is judged
-against the current partition, exactly as in the one-at-a-time algorithm, while the numpy
-overhead is paid per block; near convergence, when few items move, a sweep costs a few
-large array operations. Pure numpy is measured fast enough at N = 5,000
-(``benchmarks/bench_partition.py``), so no compiled code is added.
+Binder keeps ``C[k, i] = S_k`` for every item and cluster, updated by one PSM row per
+move, so scoring an item reads K numbers and a sweep that moves nothing costs O(N K).
+VI needs the log sums, so sweetening scores a block of items of one cluster at once:
+the own cluster's log sums over its members, matrix products with the one-hot membership
+matrix for ``S_k`` and for the linear bound ``sum_{j in k} P_ij / A_j`` (``log1p(x) <= x``),
+and the other clusters' log sums only on the rows where the bound shows a move might
+gain. It then applies the block's first improving move only and rescores the rest of the
+block, so every item is judged against the current partition, exactly as in the
+one-at-a-time algorithm, while the numpy overhead is paid per block.
+
+A run whose sequential allocation lands on a partition already shown to be a local
+optimum skips sweetening (a sweep from it moves nothing, in any order).
+
+Pure numpy: the measured times are in ``docs/partition.md`` (``benchmarks/bench_partition.py``).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -44,6 +52,7 @@ __all__ = ["SearchResult", "salso"]
 # Floats per (block, N) temporary in sweetening (32 MB at float64).
 _BLOCK_BUDGET = 2**22
 _MAX_BLOCK = 256
+_MIN_BLOCK = 8
 _INV_LN2 = 1.0 / np.log(2.0)
 _TWO_OVER_LN2 = 2.0 / np.log(2.0)
 
@@ -61,7 +70,8 @@ class SearchResult(NamedTuple):
     run_losses : ndarray of shape (n_runs,)
         The objective reached by every run.
     n_sweeps : ndarray of shape (n_runs,)
-        Sweetening sweeps of every run (the last one moves nothing).
+        Sweetening sweeps of every run (the last one moves nothing); 0 when the run's
+        sequential allocation gave a partition already known to be a local optimum.
     """
 
     labels: np.ndarray
@@ -96,6 +106,8 @@ class _State:
         if self.vi:
             self.A = (self.P @ self.hot)[np.arange(n_items), self.labels]
             self.invA = 1.0 / self.A
+        else:  # cluster sums C[k, i] = sum_{j in k} P_ij of every item, kept on moves
+            self.C = self.hot.T @ self.P
 
     def _free_column(self) -> int:
         empty = np.flatnonzero(self.counts == 0)
@@ -104,6 +116,8 @@ class _State:
         extra = self.hot.shape[1]
         self.hot = np.hstack([self.hot, np.zeros((self.hot.shape[0], extra))])
         self.counts = np.concatenate([self.counts, np.zeros(extra)])
+        if not self.vi:
+            self.C = np.vstack([self.C, np.zeros((extra, self.C.shape[1]))])
         return extra
 
     def deltas(self, items: np.ndarray, own: int, a: float, b: float) -> np.ndarray:
@@ -114,18 +128,20 @@ class _State:
         ``own`` hold a lower bound unless the bound shows they might beat staying.
         """
         rows = np.arange(items.shape[0])
+        if not self.vi:
+            S = self.C[:, items].T
+            S[:, own] -= 1.0  # P_ii = 1 is not a pair
+            n = np.broadcast_to(self.counts, S.shape).copy()
+            n[:, own] -= 1.0
+            return b * n - (a + b) * S
         Pb = self.P[items]
         width = self.hot.shape[1]
-        if self.vi:  # one product for S and for U = sum_{j in k} P_ij / A_j
-            SU = Pb @ np.hstack([self.hot, self.hot * self.invA[:, None]])
-            S, U = SU[:, :width], SU[:, width:]
-        else:
-            S = Pb @ self.hot
+        # One product for S and for U = sum_{j in k} P_ij / A_j.
+        SU = Pb @ np.hstack([self.hot, self.hot * self.invA[:, None]])
+        S, U = SU[:, :width], SU[:, width:]
         S[:, own] -= 1.0  # P_ii = 1 is not a pair
         n = np.broadcast_to(self.counts, S.shape).copy()
         n[:, own] -= 1.0
-        if not self.vi:
-            return b * n - (a + b) * S
         size = _xlog2x(n + 1) - _xlog2x(n)
         # Staying: the exact log sums over the own cluster's members only.
         members = np.flatnonzero(self.labels == own)
@@ -162,6 +178,9 @@ class _State:
             changed = in_source | in_target
             changed[item] = True
             self.invA[changed] = 1.0 / self.A[changed]
+        else:
+            self.C[source] -= self.P[item]
+            self.C[target] += self.P[item]
         self.hot[item, source] = 0.0
         self.hot[item, target] = 1.0
         self.counts[source] -= 1
@@ -172,41 +191,68 @@ class _State:
 def _sequential_allocation(
     P: np.ndarray, perm: np.ndarray, vi: bool, a: float, b: float, max_clusters: int
 ) -> np.ndarray:
-    """Allocate items in the order ``perm``, each to its best cluster given those before.
+    """Allocate items in the order ``perm``, each to its best cluster given those before."""
+    if not vi:
+        return _sequential_binder(P, perm, a, b, max_clusters)
+    return _sequential_vi(P, perm, max_clusters)
 
-    Per step O(t) work on the t items already placed (held in ``perm`` order, so they
-    are a prefix); the per-cluster size term is cached since it changes only on a join.
-    (Running several runs in lockstep was measured slower: the 2-D gathers of PSM rows
-    cost more than the per-call overhead they save.)
-    """
+
+def _sequential_binder(
+    P: np.ndarray, perm: np.ndarray, a: float, b: float, max_clusters: int
+) -> np.ndarray:
+    """Binder: the cluster sums ``C[k, i] = sum_{j placed in k} P_ij`` are kept for every
+    item, so a step reads K of them and adds one PSM row (O(N), contiguous)."""
+    n_items = P.shape[0]
+    labels = np.empty(n_items, dtype=np.intp)
+    C = np.zeros((min(8, max_clusters), n_items))
+    size_cost = np.zeros(max_clusters)  # b n_k
+    n_used = 0
+    for item in perm:
+        cost = size_cost[:n_used] - (a + b) * C[:n_used, item]
+        best = int(np.argmin(cost)) if n_used else -1
+        if n_used < max_clusters and (best < 0 or cost[best] > 0.0):
+            best, n_used = n_used, n_used + 1
+            if n_used > C.shape[0]:
+                C = np.vstack([C, np.zeros((min(C.shape[0], max_clusters - C.shape[0]), n_items))])
+        C[best] += P[item]
+        size_cost[best] += b
+        labels[item] = best
+    return labels
+
+
+def _sequential_vi(P: np.ndarray, perm: np.ndarray, max_clusters: int) -> np.ndarray:
+    """VI lower bound: per step O(t) work on the t items already placed (held in ``perm``
+    order, so they are a prefix). The size term is cached; it changes only on a join.
+    (Two alternatives were measured slower: running the runs in lockstep, whose 2-D
+    gathers of PSM rows cost more than the call overhead saved, and skipping the log
+    sums of clusters whose linear bound cannot win, whose extra passes cost more than
+    the logs saved.)"""
     n_items = P.shape[0]
     lab = np.empty(n_items, dtype=np.intp)  # labels in perm order
-    A = np.empty(n_items)
+    A = np.empty(n_items, dtype=P.dtype)
     counts = np.zeros(max_clusters)
-    size_cost = np.zeros(max_clusters)  # f(n + 1) - f(n) (VI) or b n (Binder)
+    size_cost = np.zeros(max_clusters)  # f(n + 1) - f(n), f(n) = n log2 n
     n_used = 0
     for t in range(n_items):
         row = P[perm[t]][perm[:t]]
         prev = lab[:t]
         S = np.bincount(prev, weights=row, minlength=n_used)
-        if vi:
-            G = np.bincount(prev, weights=np.log1p(row / A[:t]), minlength=n_used)
-            cost = size_cost[:n_used] - _TWO_OVER_LN2 * (G + np.log1p(S))
-        else:
-            cost = size_cost[:n_used] - (a + b) * S
+        ratio = np.divide(row, A[:t])
+        # log(1 + x) as log of a sum: numpy's log is vectorised, log1p is not (2x).
+        np.log(np.add(ratio, 1.0, out=ratio), out=ratio)
+        G = np.bincount(prev, weights=ratio, minlength=n_used)
+        cost = size_cost[:n_used] - _TWO_OVER_LN2 * (G + np.log1p(S))
         best = int(np.argmin(cost)) if n_used else -1
         if n_used < max_clusters and (best < 0 or cost[best] > 0.0):
             best, n_used, s_best = n_used, n_used + 1, 0.0
-        else:
+        else:  # the members of the joined cluster gain P_ij in their A_j
             s_best = S[best]
-        if vi:
-            mask = prev == best
-            A[:t][mask] += row[mask]
-            A[t] = 1.0 + s_best
+            np.add(A[:t], row, out=A[:t], where=prev == best)
+        A[t] = 1.0 + s_best
         lab[t] = best
         counts[best] += 1
-        n = counts[best]
-        size_cost[best] = _xlog2x(n + 1) - _xlog2x(n) if vi else b * n
+        n = float(counts[best])
+        size_cost[best] = (n + 1) * math.log2(n + 1) - n * math.log2(n)
     labels = np.empty(n_items, dtype=np.intp)
     labels[perm] = lab
     return labels
@@ -268,7 +314,8 @@ def _sweeten(
     block shares its own cluster, whose exact VI terms are the only ones always needed.
     """
     n_items = state.labels.shape[0]
-    size = int(max(1, min(_MAX_BLOCK, _BLOCK_BUDGET // n_items)))
+    largest = int(max(_MIN_BLOCK, min(_MAX_BLOCK, _BLOCK_BUDGET // n_items)))
+    size = largest
     for sweep in range(1, max_sweeps + 1):
         order = rng.permutation(n_items)
         order = order[np.argsort(state.labels[order], kind="stable")]
@@ -276,12 +323,18 @@ def _sweeten(
         moves = 0
         for group in np.split(order, bounds):
             own = int(state.labels[group[0]])
-            for start in range(0, group.shape[0], size):
+            start = 0
+            while start < group.shape[0]:
                 block = group[start : start + size]
-                moves += _sweeten_block(state, block, own, a, b, max_clusters, tol)
-        state.refresh()
+                moved = _sweeten_block(state, block, own, a, b, max_clusters, tol)
+                # Each move rescores the rest of its block: smaller blocks while items
+                # move, larger ones while they do not.
+                size = max(_MIN_BLOCK, size // 2) if moved else min(largest, 2 * size)
+                moves += moved
+                start += block.shape[0]
         if moves == 0:
             return sweep
+        state.refresh()
     return max_sweeps
 
 
@@ -341,13 +394,20 @@ def salso(
     tol = 1e-10 * n_items
     best, best_loss = None, np.inf
     run_losses, sweeps = np.empty(n_runs), np.empty(n_runs, dtype=np.intp)
+    # Partitions known to be local optima: a sweep from one moves nothing in any order
+    # (no item can gain, and nothing changes), so a run that starts there skips it.
+    optima: dict[bytes, float] = {}
     for run in range(n_runs):
         labels = _sequential_allocation(P, rng.permutation(n_items), vi, a, b, limit)
+        key = canonical_labels(labels).tobytes()
+        if key in optima:
+            sweeps[run], run_losses[run] = 0, optima[key]
+            continue
         state = _State(P, labels, vi)
         sweeps[run] = _sweeten(state, rng, a, b, limit, max_sweeps, tol)
         labels = canonical_labels(state.labels)
         value = _vi_lower_bound(labels, P) if vi else _expected_binder(labels, P, a, b)
-        run_losses[run] = value
+        optima[labels.tobytes()] = run_losses[run] = value
         if value < best_loss:
             best, best_loss = labels, value
     return SearchResult(

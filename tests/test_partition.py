@@ -29,7 +29,7 @@ from bayesgmm.partition_loss import (
     vi_distance,
     vi_lower_bound,
 )
-from bayesgmm.partition_search import _State, salso
+from bayesgmm.partition_search import _State, _sweeten, salso
 
 
 def set_partitions(n: int):
@@ -203,6 +203,32 @@ def test_incremental_costs_equal_loss_differences_from_scratch(vi):
                     assert cost[row, k] == pytest.approx(exact, abs=1e-9)
                 else:  # a lower bound, shown unable to beat staying
                     assert cost[row, k] <= exact + 1e-9
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("loss", ["VI", "binder"])
+def test_sweetening_from_a_bad_start_ends_at_a_single_move_local_optimum(loss):
+    """Many moves, emptied and new clusters: the end state no single move improves."""
+    vi = loss == "VI"
+    n = 40
+    psm = psm_from_allocations(noisy_draws(n, 60, 0.3, seed=14, k=4))
+    rng = np.random.default_rng(15)
+    start = canonical_labels(rng.integers(0, 9, n))
+    state = _State(psm, start, vi)
+    sweeps = _sweeten(state, rng, 1.0, 1.0, n, 100, 1e-10 * n)
+    assert sweeps >= 2  # it moved items, then confirmed
+
+    def value(lab):
+        return vi_lower_bound(lab, psm) if vi else expected_binder(lab, psm)
+
+    end = canonical_labels(state.labels)
+    assert value(end) < value(start)
+    k_end = int(end.max()) + 1
+    for item in range(n):
+        for k in range(k_end + 1):  # every existing cluster and a new one
+            moved = end.copy()
+            moved[item] = k
+            assert value(moved) >= value(end) - 1e-12
 
 
 @pytest.mark.timeout(60)

@@ -36,6 +36,7 @@ _LAZY = {
     "compare": "bayesgmm.analysis",
     "membership": "bayesgmm.analysis",
     "compare_k": "bayesgmm.selection",
+    "partition": "bayesgmm.partition_estimate",
     "run_sbc": "bayesgmm.calibration",
     "SBCResult": "bayesgmm.calibration",
 }

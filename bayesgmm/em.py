@@ -33,9 +33,12 @@ from bayesgmm._validation import (
 )
 from bayesgmm.covariance import (
     COLLAPSE_HINT,
+    ComponentDensity,
     log_gaussian_prob,
     n_parameters,
+    pair_features,
     precisions_cholesky,
+    unpack_pairs,
 )
 from bayesgmm.exceptions import CollapseError, ConvergenceWarning, DegenerateComponentWarning
 from bayesgmm.standardize import warn_if_quantised
@@ -178,13 +181,17 @@ def _block_rows(n_components: int, n_features: int) -> int:
     return max(256, _BLOCK_ELEMENTS // max(1, n_components * n_features))
 
 
+def _log_weights(params: GMMParams) -> np.ndarray:
+    with np.errstate(divide="ignore"):  # an empty component adds nothing
+        return np.log(params.weights)
+
+
 def _weighted_log_prob(X: np.ndarray, params: GMMParams) -> np.ndarray:
     """``log pi_k + log N(x_n | mu_k, Sigma_k)`` in component-major layout (K, N)."""
     log_prob = log_gaussian_prob(
         X, params.means, params.precisions_cholesky, params.covariance_type, component_major=True
     )
-    with np.errstate(divide="ignore"):
-        log_prob += np.log(params.weights)[:, None]
+    log_prob += _log_weights(params)[:, None]
     return log_prob
 
 
@@ -238,32 +245,47 @@ def sufficient_statistics(
     block_rows = block_rows or _block_rows(n_components, n_features)
     resp_sum = np.zeros(n_components)
     weighted_sum = np.zeros((n_components, n_features))
+    n_pairs = n_features * (n_features + 1) // 2
     if cov_type == "full":
-        second = np.zeros((n_components, n_features, n_features))
+        # [second-moment upper triangles | weighted sums | counts], split at the end
+        packed = np.zeros((n_components, n_pairs + n_features + 1))
     elif cov_type == "tied":
         second = np.zeros((n_features, n_features))
     else:
         second = np.zeros((n_components, n_features))
     log_lik = 0.0
     log_max_resp = 0.0
+    # Prepared once: per block only the GEMMs and element-wise passes remain. The largest
+    # row norm (one pass over X) lets the full density choose its form once.
+    radius = float(np.sqrt(np.einsum("nd,nd->n", X, X).max(initial=0.0)))
+    density = ComponentDensity(
+        params.means,
+        params.precisions_cholesky,
+        cov_type,
+        log_weights=_log_weights(params),
+        radius=radius,
+    )
     for start in range(0, n_samples, block_rows):
         block = X[start : start + block_rows]
-        log_norm, resp, block_log_max = _normalize(_weighted_log_prob(block, params))
+        # Full: the products x_i x_j serve the log densities (one GEMM) and the statistics
+        # (one GEMM) alike: resp @ features^T = [sum g x_i x_j | sum g x | sum g].
+        features = pair_features(block) if cov_type == "full" else None
+        weighted = density(block, component_major=True, features=features)
+        log_norm, resp, block_log_max = _normalize(weighted)
         log_lik += float(log_norm.sum())
         log_max_resp += float(block_log_max.sum())
+        if features is not None:
+            packed += resp @ features.T
+            continue
         resp_sum += resp.sum(axis=1)
         weighted_sum += resp @ block
-        if cov_type == "full":
-            # sum_n g_nk x_n x_n^T for all k in one GEMM: (K*D, n) @ (n, D). The product
-            # broadcasts over a contiguous copy of block.T: over the strided view it cost
-            # ten times more, as much as the rest of the E-step (N=1e5, D=K=10).
-            block_t = np.ascontiguousarray(block.T)
-            scaled = (resp[:, None, :] * block_t[None, :, :]).reshape(-1, len(block))
-            second += (scaled @ block).reshape(n_components, n_features, n_features)
-        elif cov_type == "tied":
+        if cov_type == "tied":
             second += block.T @ block
         else:
             second += resp @ (block * block)
+    if cov_type == "full":
+        second = unpack_pairs(packed[:, :n_pairs], n_features)
+        weighted_sum, resp_sum = packed[:, n_pairs:-1].copy(), packed[:, -1].copy()
     return SufficientStats(resp_sum, weighted_sum, second, log_lik, n_samples, log_max_resp)
 
 

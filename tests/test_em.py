@@ -387,7 +387,7 @@ def _spy_on_starts(monkeypatch) -> list[str]:
         strategies.append(init)
         return original(Z, n_components, init, rng)
 
-    monkeypatch.setattr(em, "_initial_responsibilities", spy)
+    monkeypatch.setattr(em.starts, "_initial_responsibilities", spy)
     return strategies
 
 

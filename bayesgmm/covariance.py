@@ -184,7 +184,7 @@ def _pairs(n_features: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(n_features)
 
 
-def pair_features(X: np.ndarray) -> np.ndarray:
+def pair_features(X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """The quadratic, linear and constant features of every row, feature-major:
     shape (P + D + 1, N).
 
@@ -193,11 +193,14 @@ def pair_features(X: np.ndarray) -> np.ndarray:
     A Gaussian log-density is linear in these features (:class:`ComponentDensity`), and so
     are the sufficient statistics of a full covariance (``resp @ features.T`` gives the
     second moments, the weighted sums and the counts at once), so EM's E-step and its
-    statistics share them.
+    statistics share them. ``out``, of shape (P + D + 1, >= N), receives them.
     """
     n_samples, n_features = X.shape
     n_pairs = n_features * (n_features + 1) // 2
-    features = np.empty((n_pairs + n_features + 1, n_samples))
+    if out is None:
+        features = np.empty((n_pairs + n_features + 1, n_samples))
+    else:  # a buffer reused block after block (its first N columns are written)
+        features = out[:, :n_samples]
     XT = features[n_pairs : n_pairs + n_features]
     XT[...] = X.T
     features[-1] = 1.0

@@ -120,11 +120,13 @@ def sufficient_statistics(
         log_weights=_log_weights(params),
         radius=radius,
     )
+    # One buffer for the pair features of every block: no fresh 0.5 MB per block.
+    buffer = np.empty((n_pairs + n_features + 1, min(block_rows, n_samples)))
     for start in range(0, n_samples, block_rows):
         block = X[start : start + block_rows]
         # Full: the products x_i x_j serve the log densities (one GEMM) and the statistics
         # (one GEMM) alike: resp @ features^T = [sum g x_i x_j | sum g x | sum g].
-        features = pair_features(block) if cov_type == "full" else None
+        features = pair_features(block, out=buffer) if cov_type == "full" else None
         weighted = density(block, component_major=True, features=features)
         log_norm, resp, block_log_max = _normalize(weighted)
         log_lik += float(log_norm.sum())

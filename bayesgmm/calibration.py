@@ -29,10 +29,10 @@ from typing import Any
 
 import arviz as az
 import numpy as np
-from scipy import special
 
 from bayesgmm.calibration_prior import check_fixed_priors, simulate_prior
 from bayesgmm.calibration_result import SBCResult, ranks_of, uniformity_p_values
+from bayesgmm.draws import pointwise_log_likelihood
 from bayesgmm.idata import posterior_draws
 from bayesgmm.inference import fit_advi, sample_nuts
 from bayesgmm.model import build_model
@@ -42,7 +42,6 @@ __all__ = ["SBCResult", "ranks_of", "run_sbc", "sbc_quantities", "uniformity_p_v
 
 METHODS = ("nuts", "advi", "fullrank_advi")
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
-LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 # ---------------------------------------------------------------------------------------
@@ -60,16 +59,9 @@ def quantity_names(n_components: int, n_features: int, n_points: int) -> tuple[s
 def _log_mixture_density(
     Y: np.ndarray, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray
 ) -> np.ndarray:
-    """``log sum_k w_sk N(y_m | mu_sk, Sigma_sk)``: shape (S, M)."""
-    chol = np.linalg.cholesky(covariances)  # (S, K, D, D)
-    centred = Y[None, None, :, :] - means[:, :, None, :]  # (S, K, M, D)
-    z = np.linalg.solve(chol, np.swapaxes(centred, -1, -2))  # (S, K, D, M)
-    half_log_det = np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)  # (S, K)
-    n_features = Y.shape[1]
-    log_n = -0.5 * (z**2).sum(axis=-2) - (half_log_det + 0.5 * n_features * LOG_2PI)[..., None]
-    with np.errstate(divide="ignore"):  # an empty component (weight 0) adds nothing
-        log_w = np.log(weights)[..., None]
-    return special.logsumexp(log_w + log_n, axis=1)
+    """``log sum_k w_sk N(y_m | mu_sk, Sigma_sk)``: shape (S, M) (the package's one numpy
+    density, through :func:`bayesgmm.draws.pointwise_log_likelihood`)."""
+    return pointwise_log_likelihood(Y, weights, means, covariances)
 
 
 def sbc_quantities(

@@ -17,12 +17,15 @@ distance is ``||(x - mu) @ U||^2``: one matrix product per block of rows and no 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from bayesgmm._validation import check_covariance_type
 from bayesgmm.exceptions import CollapseError
 
 __all__ = [
+    "ComponentDensity",
     "as_full",
     "covariance_shape",
     "covariances_from_precisions_cholesky",
@@ -30,7 +33,9 @@ __all__ = [
     "log_gaussian_prob",
     "n_covariance_parameters",
     "n_parameters",
+    "pair_features",
     "precisions_cholesky",
+    "unpack_pairs",
 ]
 
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -173,6 +178,187 @@ def log_det_precisions_cholesky(
     return n_features * np.log(prec_chol)
 
 
+@functools.lru_cache(maxsize=64)
+def _pairs(n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.triu_indices(D)``, cached."""
+    return np.triu_indices(n_features)
+
+
+def pair_features(X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The quadratic, linear and constant features of every row, feature-major:
+    shape (P + D + 1, N).
+
+    Rows ``0..P-1`` (``P = D (D + 1) / 2``) hold the products ``x_i x_j`` for ``i <= j`` in
+    the order of ``np.triu_indices(D)``; rows ``P..P+D-1`` hold ``x_i``; the last row is 1.
+    A Gaussian log-density is linear in these features (:class:`ComponentDensity`), and so
+    are the sufficient statistics of a full covariance (``resp @ features.T`` gives the
+    second moments, the weighted sums and the counts at once), so EM's E-step and its
+    statistics share them. ``out``, of shape (P + D + 1, >= N), receives them.
+    """
+    n_samples, n_features = X.shape
+    n_pairs = n_features * (n_features + 1) // 2
+    if out is None:
+        features = np.empty((n_pairs + n_features + 1, n_samples))
+    else:  # a buffer reused block after block (its first N columns are written)
+        features = out[:, :n_samples]
+    XT = features[n_pairs : n_pairs + n_features]
+    XT[...] = X.T
+    features[-1] = 1.0
+    start = 0
+    for i in range(n_features):  # row i times rows i..D-1: contiguous, no gather
+        np.multiply(XT[i], XT[i:], out=features[start : start + n_features - i])
+        start += n_features - i
+    return features
+
+
+def unpack_pairs(packed: np.ndarray, n_features: int) -> np.ndarray:
+    """Symmetric matrices (..., D, D) from their upper triangles in :func:`pair_features`
+    order (..., P)."""
+    rows, cols = _pairs(n_features)
+    out = np.empty((*packed.shape[:-1], n_features, n_features))
+    out[..., rows, cols] = packed
+    out[..., cols, rows] = packed
+    return out
+
+
+class ComponentDensity:
+    """``log pi_k + log N(x_n | mu_k, Sigma_k)`` of a set of components, prepared once for
+    many rows.
+
+    The one numpy Gaussian log-density of the package: EM's E-step (block after block of
+    rows with the same parameters), :func:`log_gaussian_prob`, the posterior draws
+    (:mod:`bayesgmm.draws`) and the criteria all go through it.
+
+    Full covariances use the expanded quadratic form
+    ``-0.5 (x^T P x - 2 mu^T P x + mu^T P mu) + log det U + log pi - D/2 log 2 pi`` as one
+    GEMM on :func:`pair_features`: K (D^2 + 3 D + 2) / 2 multiply-adds per row and no
+    (K, D, N) temporary, against K D^2 multiply-adds and three passes over such a temporary
+    for the direct form ``||(x - mu_k) U_k||^2``. The expanded form cancels digits when
+    ``x^T P x`` is large next to the distance, so a component whose rounding bound
+    ``2 (P + D) eps ||P_k||_F (R + |mu_k|)^2`` (R the largest row norm) exceeds
+    ``EXPANDED_MAX_ERROR`` takes the direct form instead.
+
+    Parameters
+    ----------
+    means : ndarray of shape (K, D)
+    prec_chol : ndarray
+        Precision Cholesky factors (see :func:`precisions_cholesky`).
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    log_weights : ndarray of shape (K,), optional
+        Added to every log-density (the mixture's ``log pi_k``); none when omitted.
+    radius : float, optional
+        An upper bound on the norm of the rows the density will see (full only). When
+        given, the choice of form per component is made once here; otherwise per call.
+    """
+
+    # Absolute error allowed in a Mahalanobis distance (half of it in a log-density).
+    EXPANDED_MAX_ERROR = 1e-9
+
+    def __init__(
+        self,
+        means: np.ndarray,
+        prec_chol: np.ndarray,
+        covariance_type: str,
+        *,
+        log_weights: np.ndarray | None = None,
+        radius: float | None = None,
+    ) -> None:
+        self.means = np.asarray(means, dtype=np.float64)
+        self.prec_chol = np.asarray(prec_chol, dtype=np.float64)
+        self.covariance_type = covariance_type
+        n_features = self.means.shape[1]
+        self.n_features = n_features
+        log_det = log_det_precisions_cholesky(self.prec_chol, covariance_type, n_features)
+        # log-density = -0.5 maha + offset (per component, or one number for tied)
+        offset = np.asarray(log_det - 0.5 * n_features * LOG_2PI, dtype=np.float64)
+        if log_weights is not None:
+            offset = offset + np.asarray(log_weights, dtype=np.float64).reshape(-1)
+        self.offset = offset
+        self.unsafe: np.ndarray | None = None
+        if covariance_type == "full":
+            self._prepare_full(radius)
+
+    def _prepare_full(self, radius: float | None) -> None:
+        n_components, n_features = self.means.shape
+        rows, cols = _pairs(n_features)
+        n_pairs = len(rows)
+        precision = self.prec_chol @ np.swapaxes(self.prec_chol, 1, 2)  # P_k = U_k U_k^T
+        projected_mean = np.einsum("kd,kde->ke", self.means, self.prec_chol)  # mu_k^T U_k
+        coef = np.empty((n_components, n_pairs + n_features + 1))
+        coef[:, :n_pairs] = -0.5 * precision[:, rows, cols] * np.where(rows == cols, 1.0, 2.0)
+        coef[:, n_pairs:-1] = np.einsum("kde,ke->kd", precision, self.means)
+        coef[:, -1] = -0.5 * np.einsum("kd,kd->k", projected_mean, projected_mean)
+        coef[:, -1] += self.offset
+        self.coef = coef
+        self.error_scale = 2.0 * (n_pairs + n_features) * np.finfo(np.float64).eps
+        self.error_scale *= np.sqrt(np.einsum("kde,kde->k", precision, precision))
+        self.mean_norm = np.linalg.norm(self.means, axis=1)
+        if radius is not None:
+            self.unsafe = self._unsafe(radius)
+
+    def _unsafe(self, radius: float) -> np.ndarray:
+        """Components whose expanded form could be off by more than EXPANDED_MAX_ERROR."""
+        bound = self.error_scale * (radius + self.mean_norm) ** 2
+        return np.flatnonzero(~(bound <= self.EXPANDED_MAX_ERROR))
+
+    def _full(self, X: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+        if features is None:
+            features = pair_features(X)
+        out = self.coef @ features
+        unsafe = self.unsafe
+        if unsafe is None:
+            unsafe = self._unsafe(float(np.sqrt(np.einsum("nd,nd->n", X, X).max(initial=0.0))))
+        if unsafe.size:
+            maha = _maha_direct(X.T, self.means[unsafe], self.prec_chol[unsafe])
+            out[unsafe] = -0.5 * maha + self.offset[unsafe, None]
+        return out
+
+    def __call__(
+        self, X: np.ndarray, *, component_major: bool = False, features: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Log densities of the rows of ``X`` (N, D): shape (N, K), or (K, N) when
+        ``component_major``; ``features`` is ``pair_features(X)`` (full only), when the
+        caller has it already."""
+        means, prec_chol = self.means, self.prec_chol
+        if self.covariance_type == "full":
+            out = self._full(X, features)
+            return out if component_major else out.T
+        if self.covariance_type == "tied":
+            # Centre on each mean before squaring: the expanded form loses digits far from mu.
+            projected = (prec_chol.T @ X.T)[None, :, :] - (means @ prec_chol)[:, :, None]
+            np.square(projected, out=projected)
+            maha = projected.sum(axis=1)
+        elif self.covariance_type == "diag":
+            XT = X.T
+            precisions = prec_chol**2
+            maha = precisions @ (XT * XT) - 2.0 * (means * precisions) @ XT
+            maha += np.sum(means * means * precisions, axis=1)[:, None]
+            np.maximum(maha, 0.0, out=maha)
+        else:
+            precisions = prec_chol**2
+            maha = np.einsum("nd,nd->n", X, X)[None, :] - 2.0 * means @ X.T
+            maha += np.einsum("kd,kd->k", means, means)[:, None]
+            maha *= precisions[:, None]
+            np.maximum(maha, 0.0, out=maha)
+        maha *= -0.5
+        maha += self.offset if self.offset.ndim == 0 else self.offset[:, None]
+        return maha if component_major else maha.T
+
+
+def _maha_direct(XT: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
+    """``||(x_n - mu_k) U_k||^2`` (K, N) as ``[U_1 ... U_K]^T @ X^T`` minus the projected
+    means: exact to a few ulps of each projected coordinate, at 2 K D^2 flops per row plus
+    three passes over a (K, D, N) temporary."""
+    n_components, n_features = means.shape
+    stacked = np.ascontiguousarray(prec_chol.transpose(0, 2, 1)).reshape(
+        n_components * n_features, n_features
+    )
+    projected = (stacked @ XT).reshape(n_components, n_features, XT.shape[1])
+    projected -= np.einsum("kd,kde->ke", means, prec_chol)[:, :, None]
+    np.square(projected, out=projected)
+    return projected.sum(axis=1)
+
+
 def log_gaussian_prob(
     X: np.ndarray,
     means: np.ndarray,
@@ -181,7 +367,7 @@ def log_gaussian_prob(
     *,
     component_major: bool = False,
 ) -> np.ndarray:
-    """Log density of every row of ``X`` under every component.
+    """Log density of every row of ``X`` under every component (:class:`ComponentDensity`).
 
     Parameters
     ----------
@@ -199,39 +385,8 @@ def log_gaussian_prob(
     -------
     ndarray of shape (N, K), or (K, N) when ``component_major``.
     """
-    n_samples, n_features = X.shape
-    n_components = means.shape[0]
-    log_det = np.asarray(log_det_precisions_cholesky(prec_chol, covariance_type, n_features))
-    XT = X.T
-    if covariance_type == "full":
-        # [U_1 ... U_K]^T @ X^T as a single GEMM, then subtract the projected means.
-        stacked = np.ascontiguousarray(prec_chol.transpose(0, 2, 1)).reshape(
-            n_components * n_features, n_features
-        )
-        projected = (stacked @ XT).reshape(n_components, n_features, n_samples)
-        projected -= np.einsum("kd,kde->ke", means, prec_chol)[:, :, None]
-        np.square(projected, out=projected)
-        maha = projected.sum(axis=1)
-    elif covariance_type == "tied":
-        # Centre on each mean before squaring: the expanded form loses digits far from mu.
-        projected = (prec_chol.T @ XT)[None, :, :] - (means @ prec_chol)[:, :, None]
-        np.square(projected, out=projected)
-        maha = projected.sum(axis=1)
-    elif covariance_type == "diag":
-        precisions = prec_chol**2
-        maha = precisions @ (XT * XT) - 2.0 * (means * precisions) @ XT
-        maha += np.sum(means * means * precisions, axis=1)[:, None]
-        np.maximum(maha, 0.0, out=maha)
-    else:
-        precisions = prec_chol**2
-        maha = np.einsum("nd,nd->n", X, X)[None, :] - 2.0 * means @ XT
-        maha += np.einsum("kd,kd->k", means, means)[:, None]
-        maha *= precisions[:, None]
-        np.maximum(maha, 0.0, out=maha)
-    maha += n_features * LOG_2PI
-    maha *= -0.5
-    maha += log_det if log_det.ndim == 0 else log_det[:, None]
-    return maha if component_major else maha.T
+    density = ComponentDensity(means, prec_chol, covariance_type)
+    return density(X, component_major=component_major)
 
 
 def as_full(

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 from scipy import special
 
+from bayesgmm.covariance import log_gaussian_prob, precisions_cholesky
 from bayesgmm.parametrization import cholesky_from_cpc
 
 __all__ = [
@@ -25,8 +26,6 @@ __all__ = [
     "responsibilities",
     "subsample_rows",
 ]
-
-LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 def covariances_from_draws(
@@ -95,16 +94,17 @@ def subsample_rows(X: np.ndarray, max_rows: int | None, rng: np.random.Generator
 
 
 def log_component_density(X: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> np.ndarray:
-    """``log N(x_n | mu_sk, Sigma_sk)`` for draws s, rows n, components k: shape (S, N, K)."""
-    n_features = X.shape[1]
-    chol = np.linalg.cholesky(covariances)  # (S, K, D, D)
-    centred = X[None, None, :, :] - means[:, :, None, :]  # (S, K, N, D)
-    # Solve L z = (x - mu) for all draws and components at once.
-    z = np.linalg.solve(chol, np.swapaxes(centred, -1, -2))  # (S, K, D, N)
-    maha = np.sum(z**2, axis=-2)  # (S, K, N)
-    log_det = np.sum(np.log(np.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)  # (S, K)
-    log_prob = -0.5 * (n_features * LOG_2PI + maha) - log_det[..., None]
-    return np.swapaxes(log_prob, -1, -2)
+    """``log N(x_n | mu_sk, Sigma_sk)`` for draws s, rows n, components k: shape (S, N, K).
+
+    The package's one numpy density (:class:`bayesgmm.covariance.ComponentDensity`), with
+    the S x K (draw, component) pairs as one axis of components.
+    """
+    n_draws, n_components, n_features = means.shape
+    prec_chol = precisions_cholesky(covariances.reshape(-1, n_features, n_features), "full")
+    log_prob = log_gaussian_prob(
+        X, means.reshape(-1, n_features), prec_chol, "full", component_major=True
+    )
+    return np.swapaxes(log_prob.reshape(n_draws, n_components, X.shape[0]), -1, -2)
 
 
 def _weighted(X: np.ndarray, weights: np.ndarray, means: np.ndarray, cov: np.ndarray) -> np.ndarray:

@@ -15,9 +15,10 @@ The last column is the difference of the final log-likelihoods (bayesgmm - sciki
 which must be at rounding level: the two run the same iteration from the same start.
 
 ``--large`` adds N=1,000,000, D=10, K=10, full: seconds per iteration against
-scikit-learn, a profile of one iteration (log densities, normalisation, statistics,
-M-step), and the E-step against its flop-count limit N K D^2 (the triangular
-``(x - mu) U`` products, at the GEMM rate measured in the same run). ``--init`` times the
+scikit-learn, a profile of one iteration (pair features, log densities, normalisation,
+statistics, M-step), and the iteration against its flop-count limit 2 N K D^2 (N K D^2 for
+the triangular ``(x - mu) U`` products of the E-step, N K D^2 for the weighted scatter),
+at the GEMM rate measured at the E-step's shape in the same run. ``--init`` times the
 initialisation (``fit_em(max_iter=0)``: checks, k-means++ start, one full E-step) at
 N=1e5 and 1e6, D=10, K=10, full, with the start on the subsample and on all rows.
 
@@ -170,54 +171,101 @@ def gemm_flops_per_second(size: int = 1000, repeats: int = 5) -> float:
     return 2.0 * size**3 / best
 
 
+def shaped_gemm_flops_per_second(n_components: int, n_features: int, repeats: int = 200) -> float:
+    """The GEMM rate at the shape of the E-step's products, (K, P + D + 1) @ (P + D + 1, rows)
+    with ``rows`` the E-step's block, best of ``repeats``: the peak the E-step can reach."""
+    rows = em._block_rows(n_components, n_features, "full")
+    width = (n_features + 1) * (n_features + 2) // 2
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(n_components, width)), rng.normal(size=(width, rows))
+    best = min(timed(lambda: a @ b)[0] for _ in range(repeats))
+    return 2.0 * n_components * width * rows / best
+
+
 def profile_iteration(
     X: np.ndarray, init: dict[str, np.ndarray], covariance_type: str, repeats: int
 ) -> dict[str, float]:
-    """Median seconds of the parts of one EM iteration, over all of X."""
+    """Median seconds of the parts of one EM iteration, over all of X (full covariances)."""
+    from bayesgmm.covariance import ComponentDensity, pair_features
+
     n_components = len(init["weights"])
     prec = em.precisions_cholesky(init["covariances"], covariance_type)
+    center = X.mean(axis=0)  # as fit_em: EM runs on centred data
+    X = X - center
     params = em.GMMParams(
-        init["weights"], init["means"], init["covariances"], prec, covariance_type
+        init["weights"], init["means"] - center, init["covariances"], prec, covariance_type
     )
-    rows = em._block_rows(n_components, X.shape[1])
+    rows = em._block_rows(n_components, X.shape[1], covariance_type)
     blocks = [X[i : i + rows] for i in range(0, len(X), rows)]
+    radius = float(np.sqrt(np.einsum("nd,nd->n", X, X).max()))
+    density = ComponentDensity(
+        params.means, prec, covariance_type, log_weights=np.log(params.weights), radius=radius
+    )
+    print(f"  components on the direct form: {len(density.unsafe)} of {n_components}")
+    features = [pair_features(block) for block in blocks]
+    weighted = [
+        density(b, component_major=True, features=f) for b, f in zip(blocks, features, strict=True)
+    ]
+    resp = [em._normalize(w.copy())[1] for w in weighted]
 
-    def log_densities() -> None:
-        for block in blocks:
-            em._weighted_log_prob(block, params)
-
-    def e_step() -> None:
-        for block in blocks:
-            em._normalize(em._weighted_log_prob(block, params))
+    def normalise() -> None:
+        for w in weighted:
+            em._normalize(w.copy())
 
     stats = em.sufficient_statistics(X, params)
     parts = {
-        "log densities": log_densities,
-        "E-step (+ normalise)": e_step,
+        # Fresh arrays for every block, as the E-step makes them (page faults included).
+        "pair features": lambda: [pair_features(block) for block in blocks],
+        "log densities (GEMM)": lambda: [
+            density(b, component_major=True, features=f)
+            for b, f in zip(blocks, features, strict=True)
+        ],
+        "normalise (+ copy)": normalise,
+        "statistics (GEMM)": lambda: [r @ f.T for r, f in zip(resp, features, strict=True)],
         "E-step + statistics": lambda: em.sufficient_statistics(X, params),
         "M-step": lambda: em.m_step(stats, covariance_type, reg_covar=REG_COVAR),
     }
-    return {
+    out = {
         name: statistics.median(timed(fn)[0] for _ in range(repeats)) for name, fn in parts.items()
     }
+    # CPU seconds of this process (BLAS single-threaded): what the E-step costs when the
+    # machine is shared and wall time counts the other processes' turns too.
+    cpu = []
+    for _ in range(repeats):
+        start = time.process_time()
+        em.sufficient_statistics(X, params)
+        cpu.append(time.process_time() - start)
+    out["E-step + statistics, CPU s"] = statistics.median(cpu)
+    return out
 
 
 def large_case(args: argparse.Namespace) -> None:
     n, d, k = args.large_n, 10, 10
     X = simulated(n, d, k, args.seed)
-    rate = gemm_flops_per_second()
-    limit = n * k * d * d / rate
-    print(f"\nN={n:,}, D={d}, K={k}, full; GEMM rate now {rate / 1e9:.1f} GFLOP/s")
-    print(f"flop-count limit of one E-step, N K D^2 / rate: {limit:.3f} s")
     init = initial_parameters(X, k, "full", args.seed)
+    row = None
+    if not args.profile_only:
+        row = benchmark(
+            X, k, "full", n_iter=args.large_iter, repeats=args.large_repeats, seed=args.seed
+        )
+    square = gemm_flops_per_second()
+    rate = shaped_gemm_flops_per_second(k, d)
+    # Flop count of one iteration: N K D^2 for the E-step's quadratic forms (the triangular
+    # (x - mu) U products) and N K D^2 for the weighted scatter of the statistics.
+    limit = 2.0 * n * k * d * d / rate
+    print(
+        f"\nN={n:,}, D={d}, K={k}, full; GEMM rate now {rate / 1e9:.1f} GFLOP/s at the "
+        f"E-step's shape, {square / 1e9:.1f} GFLOP/s at 1000x1000"
+    )
+    print(f"flop-count limit of one iteration, 2 N K D^2 / rate: {limit:.3f} s")
     for name, seconds in profile_iteration(X, init, "full", args.large_repeats).items():
         print(f"  {name:<22} {seconds:8.3f} s  ({seconds / limit:5.2f} x limit)")
-    row = benchmark(
-        X, k, "full", n_iter=args.large_iter, repeats=args.large_repeats, seed=args.seed
-    )
+    if row is None:
+        return
     print(
-        f"  s/iter: bayesgmm {row['bayesgmm']:.3f}, scikit-learn {row['sklearn']:.3f}, ratio "
-        f"{row['ratio']:.2f}; rel. diff. of log-lik {row['rel']:.1e}",
+        f"  s/iter: bayesgmm {row['bayesgmm']:.3f} ({row['bayesgmm'] / limit:.2f} x limit), "
+        f"scikit-learn {row['sklearn']:.3f}, ratio {row['ratio']:.2f}; rel. diff. of "
+        f"log-lik {row['rel']:.1e}",
         flush=True,
     )
 
@@ -234,15 +282,18 @@ def init_case(args: argparse.Namespace) -> None:
         e_step = min(
             timed(lambda X=X, p=params: em.sufficient_statistics(X, p))[0] for _ in range(3)
         )
-        for label, minimum in (("2000-row sample", em._INIT_SUBSAMPLE_MIN), ("all rows", 10**12)):
-            saved, em._INIT_SUBSAMPLE_MIN = em._INIT_SUBSAMPLE_MIN, minimum
+        for label, minimum in (
+            ("2000-row sample", em.starts._INIT_SUBSAMPLE_MIN),
+            ("all rows", 10**12),
+        ):
+            saved, em.starts._INIT_SUBSAMPLE_MIN = em.starts._INIT_SUBSAMPLE_MIN, minimum
             try:
                 seconds = statistics.median(
                     timed(lambda X=X: initial_parameters(X, 10, "full", args.seed))[0]
                     for _ in range(3)
                 )
             finally:
-                em._INIT_SUBSAMPLE_MIN = saved
+                em.starts._INIT_SUBSAMPLE_MIN = saved
             print(f"{n:>10,} {label:<16} {seconds:>8.3f} {e_step:>9.3f}", flush=True)
 
 
@@ -274,6 +325,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--large-n", type=int, default=1_000_000)
     parser.add_argument("--large-iter", type=int, default=3, help="iterations, large case")
     parser.add_argument("--large-repeats", type=int, default=2, help="repeats, large case")
+    parser.add_argument("--profile-only", action="store_true", help="--large without peers")
     parser.add_argument("--init", action="store_true", help="time the initialisation")
     parser.add_argument("--skip-default", action="store_true", help="only --large / --init")
     parser.add_argument(

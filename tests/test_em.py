@@ -387,7 +387,7 @@ def _spy_on_starts(monkeypatch) -> list[str]:
         strategies.append(init)
         return original(Z, n_components, init, rng)
 
-    monkeypatch.setattr(em, "_initial_responsibilities", spy)
+    monkeypatch.setattr(em.starts, "_initial_responsibilities", spy)
     return strategies
 
 
@@ -914,3 +914,93 @@ def test_map_fit_is_close_to_ml_on_plenty_of_data(sim3d, covariance_type):
     np.testing.assert_allclose(map_.weights[order], ml.weights, atol=0.01)
     assert map_.log_prior != 0.0
     assert map_.log_likelihood <= ml.log_likelihood + 1e-6 * abs(ml.log_likelihood)
+
+
+# ---------------------------------------------------------------------------------------
+# The one numpy density (covariance.ComponentDensity)
+# ---------------------------------------------------------------------------------------
+
+
+def _random_components(rng, n_components, n_features, scale=1.0):
+    factors = rng.normal(size=(n_components, n_features, n_features))
+    covariances = scale**2 * (
+        factors @ np.swapaxes(factors, 1, 2) / n_features + 0.2 * np.eye(n_features)
+    )
+    means = rng.normal(scale=3.0, size=(n_components, n_features))
+    return means, covariances
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("n_features", [1, 2, 5, 10])
+def test_pair_features_give_second_moments_and_sums(n_features):
+    from bayesgmm.covariance import pair_features, unpack_pairs
+
+    rng = np.random.default_rng(n_features)
+    X = rng.normal(size=(50, n_features))
+    resp = rng.uniform(size=(3, 50))
+    packed = resp @ pair_features(X).T
+    pairs = n_features * (n_features + 1) // 2
+    np.testing.assert_allclose(
+        unpack_pairs(packed[:, :pairs], n_features),
+        np.einsum("kn,nd,ne->kde", resp, X, X),
+        rtol=1e-13,
+    )
+    np.testing.assert_allclose(packed[:, pairs:-1], resp @ X, rtol=1e-13)
+    np.testing.assert_allclose(packed[:, -1], resp.sum(axis=1), rtol=1e-13)
+
+
+@pytest.mark.timeout(30)
+def test_full_density_matches_scipy_on_the_expanded_form():
+    from bayesgmm.covariance import ComponentDensity
+
+    rng = np.random.default_rng(3)
+    means, covariances = _random_components(rng, 4, 6)
+    X = rng.normal(scale=3.0, size=(300, 6))
+    density = ComponentDensity(means, precisions_cholesky(covariances, "full"), "full")
+    got = density(X)
+    assert density._unsafe(float(np.linalg.norm(X, axis=1).max())).size == 0  # expanded form
+    want = np.column_stack(
+        [multivariate_normal(m, c).logpdf(X) for m, c in zip(means, covariances, strict=True)]
+    )
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.timeout(30)
+def test_a_tiny_far_component_takes_the_direct_form():
+    """Where x^T P x dwarfs the distance the expanded form would lose digits: a component
+    1e-4 wide, 1e3 from the origin, must still match scipy to the direct form's accuracy."""
+    from bayesgmm.covariance import ComponentDensity
+
+    rng = np.random.default_rng(4)
+    means, covariances = _random_components(rng, 3, 4)
+    means[1] = 1e3
+    covariances[1] *= 1e-8
+    X = np.vstack([rng.normal(size=(20, 4)), means[1] + 1e-4 * rng.normal(size=(20, 4))])
+    density = ComponentDensity(means, precisions_cholesky(covariances, "full"), "full")
+    assert 1 in density._unsafe(float(np.linalg.norm(X, axis=1).max()))
+    want = np.column_stack(
+        [multivariate_normal(m, c).logpdf(X) for m, c in zip(means, covariances, strict=True)]
+    )
+    np.testing.assert_allclose(density(X), want, rtol=1e-10, atol=1e-8)
+    # The expanded form alone would be off there: the fallback is what keeps the digits.
+    expanded = ComponentDensity(means, precisions_cholesky(covariances, "full"), "full", radius=0.0)
+    expanded.unsafe = np.array([], dtype=int)
+    assert np.max(np.abs(expanded(X)[20:, 1] - want[20:, 1])) > 1e-6
+
+
+@pytest.mark.timeout(30)
+def test_draws_density_is_the_em_density():
+    from bayesgmm.draws import log_component_density
+
+    rng = np.random.default_rng(5)
+    draws = [_random_components(rng, 3, 4) for _ in range(2)]
+    means = np.stack([m for m, _ in draws])
+    covariances = np.stack([c for _, c in draws])
+    X = rng.normal(scale=3.0, size=(40, 4))
+    got = log_component_density(X, means, covariances)
+    assert got.shape == (2, 40, 3)
+    for s in range(2):
+        prec = precisions_cholesky(covariances[s], "full")
+        params = em.GMMParams(np.full(3, 1 / 3), means[s], covariances[s], prec, "full")
+        want = em._weighted_log_prob(X, params).T - np.log(1 / 3)
+        np.testing.assert_allclose(got[s], want, rtol=1e-13, atol=1e-12)

@@ -25,7 +25,7 @@ def fit(X, n_components, **kwargs):
 
 def without_subsample(monkeypatch):
     # The starts as they were before subsampling: every row.
-    monkeypatch.setattr(em, "_INIT_SUBSAMPLE_MIN", 10**12)
+    monkeypatch.setattr(em.starts, "_INIT_SUBSAMPLE_MIN", 10**12)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_starts_see_only_the_subsample(simulated, monkeypatch):
         seen.append(Z.shape)
         return original(Z, n_components, init, rng)
 
-    monkeypatch.setattr(em, "_initial_responsibilities", spy)
+    monkeypatch.setattr(em.starts, "_initial_responsibilities", spy)
     result = em.fit_em(simulated, 5, n_init=2, max_iter=30, random_seed=0, warn=False)
     assert seen and all(shape == (2000, 3) for shape in seen)
     # The long runs are on all rows.
@@ -99,7 +99,7 @@ def test_subsample_start_reaches_the_same_maximum_on_faithful(
     # Faithful (272 rows) is below the subsample size; a 150-row subsample makes the
     # starts subsample it as they would a large data set.
     full = [fit(faithful, n_components, n_init=n_init, random_seed=s).objective for s in range(2)]
-    monkeypatch.setattr(em, "_INIT_SUBSAMPLE_MIN", 150)
+    monkeypatch.setattr(em.starts, "_INIT_SUBSAMPLE_MIN", 150)
     assert em.init_subsample_size(272, n_components) == 150
     sub = [fit(faithful, n_components, n_init=n_init, random_seed=s).objective for s in range(2)]
     np.testing.assert_allclose(sub, max(full), rtol=OBJECTIVE_RTOL)

@@ -186,6 +186,44 @@ def _check_run_args(n_sims: int, n_samples: int, n_draws: int, n_bins: int) -> N
         )
 
 
+def _rank_simulations(
+    sims: list[Any],
+    streams: list[np.random.Generator],
+    points: np.ndarray,
+    model_args: tuple[int, str, GMMPriors],
+    method: str | FitFunction,
+    opts: dict[str, Any],
+    progress: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit every simulated data set and rank its truth among the posterior draws."""
+    n_components, covariance_type, fit_priors = model_args
+    n_features, n_draws = sims[0].X.shape[1], opts["n_draws"]
+    n_sims, n_points = len(sims), points.shape[0]
+    ranks = np.empty((n_sims, 1 + n_components * n_features + 2 + n_points), dtype=np.int64)
+    min_ess = np.full(n_sims, np.nan)
+    for i, (sim, rng) in enumerate(zip(sims, streams, strict=True)):
+        truth = sbc_quantities(
+            sim.weights[None], sim.means[None], sim.covariances[None], sim.X, points
+        )[0]
+        seed = int(rng.integers(2**31 - 1))
+        try:
+            model = build_model(sim.X, n_components, covariance_type, priors=fit_priors)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                idata = _fit(model, method, seed, opts)
+        except Exception as exc:
+            raise RuntimeError(
+                f"SBC simulation {i} (fit seed {seed}) failed: {exc}. The ranks so far are "
+                "lost; rerun with another random_seed or report the failing seed."
+            ) from exc
+        ranks[i], min_ess[i] = _thin_ranks(
+            idata, truth, sim.X, points, n_draws, rng, mcmc=method == "nuts"
+        )
+        if progress and (i + 1) % 10 == 0:
+            print(f"sbc {covariance_type}: {i + 1}/{n_sims}", file=sys.stderr, flush=True)
+    return ranks, min_ess
+
+
 def run_sbc(
     priors: GMMPriors,
     n_components: int,
@@ -284,28 +322,9 @@ def run_sbc(
         simulate_prior(priors, n_components, covariance_type, n_samples, rng) for rng in streams
     ]
     points = fixed_points(priors, [s.X for s in sims], n_points)
-    ranks = np.empty((n_sims, 1 + n_components * n_features + 2 + n_points), dtype=np.int64)
-    min_ess = np.full(n_sims, np.nan)
-    for i, (sim, rng) in enumerate(zip(sims, streams, strict=True)):
-        truth = sbc_quantities(
-            sim.weights[None], sim.means[None], sim.covariances[None], sim.X, points
-        )[0]
-        seed = int(rng.integers(2**31 - 1))
-        try:
-            model = build_model(sim.X, n_components, covariance_type, priors=fit_priors)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                idata = _fit(model, method, seed, opts)
-        except Exception as exc:
-            raise RuntimeError(
-                f"SBC simulation {i} (fit seed {seed}) failed: {exc}. The ranks so far are "
-                "lost; rerun with another random_seed or report the failing seed."
-            ) from exc
-        ranks[i], min_ess[i] = _thin_ranks(
-            idata, truth, sim.X, points, n_draws, rng, mcmc=method == "nuts"
-        )
-        if progress and (i + 1) % 10 == 0:
-            print(f"sbc {covariance_type}: {i + 1}/{n_sims}", file=sys.stderr, flush=True)
+    ranks, min_ess = _rank_simulations(
+        sims, streams, points, (n_components, covariance_type, fit_priors), method, opts, progress
+    )
     settings = {
         "n_components": int(n_components),
         "covariance_type": covariance_type,

@@ -308,7 +308,12 @@ class BayesianGMM(MixtureFacade):
         """Build the model on ``X`` and fit it (``y`` is ignored)."""
         from bayesgmm import inference, posterior
         from bayesgmm._validation import check_covariance_type, check_n_components, seed_int
-        from bayesgmm.inference.starts import START_POINTS, em_start, start_rows
+        from bayesgmm.inference.starts import (
+            START_POINTS,
+            em_result_to_data,
+            em_start,
+            start_rows,
+        )
         from bayesgmm.model import build_model
 
         methods = ("nuts", "advi", "fullrank_advi", "map")
@@ -329,12 +334,14 @@ class BayesianGMM(MixtureFacade):
             ordered=self.ordered,
             feature_names=self.feature_names,
         )
-        # The one MAP-EM of a fit: the reference point estimate and every runner's start.
-        # A minibatch fit never passes over all N at once; nor does its EM.
+        # The one MAP-EM of a fit, in the model's internal units: every runner's start, and
+        # in data units the reference point estimate. A minibatch fit never passes over
+        # all N at once; nor does its EM.
         em_rows = None if self.minibatch_size is None else START_POINTS
-        self.em_ = em_start(
-            start_rows(data.X, em_rows, seed), self.n_components, self.covariance_type, seed
+        start = em_start(
+            start_rows(gmm.internal, em_rows, seed), self.n_components, self.covariance_type, seed
         )
+        self.em_ = em_result_to_data(start, gmm.spec.standardization)
         self.model_ = gmm
         self.map_ = None
         if self.method == "nuts":
@@ -346,7 +353,7 @@ class BayesianGMM(MixtureFacade):
                 sampler=self.sampler,
                 random_seed=seed,
                 init=self.init,
-                start=self.em_,
+                start=start,
                 progressbar=self.progressbar,
             )
         elif self.method in ("advi", "fullrank_advi"):
@@ -358,10 +365,10 @@ class BayesianGMM(MixtureFacade):
                 random_seed=seed,
                 draws=self.draws,
                 progressbar=self.progressbar,
-                start=self.em_,
+                start=start,
             )
         else:
-            self.map_ = inference.fit_map(gmm, random_seed=seed, start=self.em_)
+            self.map_ = inference.fit_map(gmm, random_seed=seed, start=start)
             raw = inference.map_idata(gmm, self.map_)
         self.raw_idata_ = raw
         self.label_report_ = None

@@ -189,3 +189,35 @@ def test_gaussian_mixture_em_validates_x_once(data, monkeypatch) -> None:
         monkeypatch.setattr(module, "check_data", counting_check)
     GaussianMixtureEM(2, random_seed=0).fit(data)
     assert len(checks) == 1, f"X was validated {len(checks)} times in one fit"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("cov_type", ["full", "diag", "spherical", "tied"])
+def test_the_internal_map_em_moves_exactly_to_data_units(data, cov_type) -> None:
+    """BayesianGMM's em_ is the internal-unit MAP-EM moved to data units: its stored
+    log-likelihood, prior and log prior are those of the data-unit parameters, recomputed
+    here by EM's own functions on the data, and it is the data-scaled MAP-EM optimum."""
+    from bayesgmm import em
+    from bayesgmm.inference.starts import em_result_to_data, em_start
+
+    X = data * np.array([1e-3, 10.0, 1.0]) + np.array([5.0, -300.0, 1e4])
+    gmm = build_model(X, 2, cov_type)
+    moved = em_result_to_data(em_start(gmm.internal, 2, cov_type, 0), gmm.spec.standardization)
+    # EM's density in data units (offset 1e4, sd 1e-3) rounds to ~1e-9 per point.
+    assert moved.log_likelihood == pytest.approx(em.log_likelihood(X, moved), rel=1e-7)
+    assert moved.log_prior == pytest.approx(em.log_prior(moved.params, moved.prior), rel=1e-10)
+    assert moved.objective_trace[-1] == pytest.approx(moved.log_likelihood + moved.log_prior)
+    # The data-scaled prior of the data themselves, but for default_prior's absolute
+    # floors, which bite only on the feature of sd ~1e-3 (relative 3e-5 there).
+    direct_prior = em.default_prior(X, 2, cov_type)
+    np.testing.assert_allclose(moved.prior.mean, direct_prior.mean, rtol=1e-10)
+    np.testing.assert_allclose(moved.prior.scale, direct_prior.scale, rtol=1e-4)
+    # EM on the raw data needs a floor relative to the smallest variance (1e-6), as the
+    # internal units' 1e-6 is: an absolute 1e-6 would double it.
+    floor = 1e-6 * float(np.min(np.var(X, axis=0)))
+    direct = em.fit_em(X, 2, cov_type, n_init=3, prior="default", reg_covar=floor, random_seed=0)
+    order = np.argsort(moved.means[:, 0])
+    np.testing.assert_allclose(
+        moved.means[order], direct.means[np.argsort(direct.means[:, 0])], rtol=1e-4, atol=1e-6
+    )
+    assert moved.objective == pytest.approx(direct.objective, rel=1e-5)

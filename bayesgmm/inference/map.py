@@ -32,7 +32,7 @@ def fit_map(
     random_seed : int, optional
     progressbar : bool
     start : EMResult, optional
-        The MAP-EM fit to start from (data units), when the caller has one already.
+        The MAP-EM fit to start from (internal units, :func:`.starts.em_start`).
 
     Returns
     -------

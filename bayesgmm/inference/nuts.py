@@ -110,7 +110,7 @@ def sample_nuts(
         ordinary MCMC chain; only its starting point is chosen); "default" uses the
         backend's own initialisation.
     start : EMResult, optional
-        The MAP-EM fit to start from (data units), when the caller has one already;
+        The MAP-EM fit to start from (internal units, :func:`.starts.em_start`);
         otherwise ``init="em"`` fits one.
     progressbar : bool
     target_accept : float, optional

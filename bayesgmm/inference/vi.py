@@ -61,7 +61,7 @@ def fit_advi(
         ``pm.ADVI`` / ``pm.FullRankADVI``; "auto" picks the kernel unless minibatches or
         an ordering constraint need PyMC.
     start : EMResult, optional
-        The MAP-EM fit to start from (data units), when the caller has one already.
+        The MAP-EM fit to start from (internal units, :func:`.starts.em_start`).
 
     Returns
     -------

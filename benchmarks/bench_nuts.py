@@ -48,6 +48,11 @@ Usage::
     python benchmarks/bench_nuts.py --skip-pymc        # everything but PyMC's own sampler
     python benchmarks/bench_nuts.py                    # + PyMC's sampler on Faithful (~5 min)
     python benchmarks/bench_nuts.py --skip-faithful --large-bayesgmm-only  # N=10,000 alone
+    python benchmarks/bench_nuts.py --skip-faithful --skip-large --huge    # N=100,000 alone
+
+``--huge`` adds simulated N=100,000, D=10, K=10 (full), bayesgmm alone: no peer gets
+through it in hours. Its gradient costs ~0.1 s, so ``--huge-tune`` / ``--huge-draws``
+shorten it on a shared machine; ESS per second is the figure to compare across lengths.
 
 On a busy 2-core machine the plain model's JAX gradient costs ~0.1 s at N=10,000 (D=5,
 K=4), so plain-numpyro on the full large case runs for an hour or more; ``--large-n``
@@ -396,6 +401,10 @@ def main(argv: list[str] | None = None) -> None:
         help="large case without peers (plain-numpyro needs ~0.1 s per gradient at N=10,000)",
     )
     parser.add_argument("--large-n", type=int, default=None, help="rows of the large case")
+    parser.add_argument("--huge", action="store_true", help="N=100,000, D=10, K=10, bayesgmm")
+    parser.add_argument("--huge-n", type=int, default=100_000, help="rows of the huge case")
+    parser.add_argument("--huge-tune", type=int, default=None, help="warm-up, huge case")
+    parser.add_argument("--huge-draws", type=int, default=None, help="kept draws, huge case")
     parser.add_argument(
         "--chain-method",
         default="parallel",
@@ -469,6 +478,19 @@ def main(argv: list[str] | None = None) -> None:
             4,
             args,
             samplers,
+        )
+    if args.huge:
+        huge_args = argparse.Namespace(**vars(args))
+        huge_args.tune = args.huge_tune or args.tune
+        huge_args.draws = args.huge_draws or args.draws
+        huge = large_data(args.huge_n, 10, 10, seed=args.seed)
+        run_case(
+            f"simulated ({args.huge_n}x10), K=10, full, standardized "
+            f"[tune={huge_args.tune}, draws={huge_args.draws}]",
+            huge,
+            10,
+            huge_args,
+            [],
         )
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
 

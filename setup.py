@@ -1,15 +1,15 @@
 """Builds the compiled kernel; everything else about the package is in pyproject.toml.
 
-``bayesgmm/_kernel.c`` holds the model's log density and gradient for NUTS and ADVI. The
+``bayesgmm/bayes/_kernel.c`` holds the model's log density and gradient for NUTS and ADVI. The
 extension is optional: without a C compiler the install still succeeds, and sampling
-falls back to PyMC's own compiled graphs (``bayesgmm.kernel.available()`` is False).
+falls back to PyMC's own compiled graphs (``bayesgmm.bayes.kernel.available()`` is False).
 """
 
 from setuptools import Extension, setup
 
 KERNEL = Extension(
-    "bayesgmm._kernel",
-    sources=["bayesgmm/_kernel.c"],
+    "bayesgmm.bayes._kernel",
+    sources=["bayesgmm/bayes/_kernel.c"],
     # -fno-math-errno: the kernel never reads errno, so sqrt and friends may inline;
     # -fno-trapping-math: it never enables floating-point traps, so GCC may turn the
     # branches of its exp and log (clamps, NaN passes) into vector selects; values are

@@ -1,7 +1,7 @@
 """bayesgmm: Bayesian Gaussian mixture models on PyMC.
 
 Light at import: PyMC, ArviZ and matplotlib load only when a Bayesian fit or a plot is
-asked for, so ``import bayesgmm`` and ``bayesgmm.em`` stay fast.
+asked for, so ``import bayesgmm`` and ``bayesgmm.core.em`` stay fast.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from bayesgmm.core.em import EMResult, fit_em, select_k
 from bayesgmm.datasets import load_faithful, make_gmm_data
-from bayesgmm.em import EMResult, fit_em, select_k
 from bayesgmm.exceptions import (
     CollapseError,
     ConvergenceWarning,
@@ -25,18 +25,18 @@ __version__ = "0.1.0"
 _LAZY = {
     "GaussianMixtureEM": "bayesgmm.estimator",
     "BayesianGMM": "bayesgmm.estimator",
-    "GMMPriors": "bayesgmm.priors",
-    "build_model": "bayesgmm.model",
-    "sample_nuts": "bayesgmm.inference",
-    "fit_advi": "bayesgmm.inference",
-    "fit_map": "bayesgmm.inference",
+    "GMMPriors": "bayesgmm.bayes.priors",
+    "build_model": "bayesgmm.bayes.model",
+    "sample_nuts": "bayesgmm.bayes.inference",
+    "fit_advi": "bayesgmm.bayes.inference",
+    "fit_map": "bayesgmm.bayes.inference",
     "relabel_idata": "bayesgmm.posterior",
     "label_switching_report": "bayesgmm.posterior",
     "collapse_report": "bayesgmm.posterior",
     "compare": "bayesgmm.analysis",
     "membership": "bayesgmm.analysis",
     "compare_k": "bayesgmm.selection",
-    "partition": "bayesgmm.partition_estimate",
+    "partition": "bayesgmm.analysis.partitions",
     "run_sbc": "bayesgmm.calibration",
     "SBCResult": "bayesgmm.calibration",
 }

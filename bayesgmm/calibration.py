@@ -15,9 +15,9 @@ fixed for the whole run.
 
 The prior and the data come from :mod:`bayesgmm.calibration_prior` (numpy and scipy,
 written apart from the model and the C kernel); the fits go through the public
-:func:`bayesgmm.model.build_model`, :func:`bayesgmm.inference.sample_nuts` and
-:func:`bayesgmm.inference.fit_advi`, and are read in data units through
-:func:`bayesgmm.idata.posterior_draws`.
+:func:`bayesgmm.bayes.model.build_model`, :func:`bayesgmm.bayes.inference.sample_nuts` and
+:func:`bayesgmm.bayes.inference.fit_advi`, and are read in data units through
+:func:`bayesgmm.bayes.idata.posterior_draws`.
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from typing import Any
 import arviz as az
 import numpy as np
 
+from bayesgmm.bayes.idata import posterior_draws
+from bayesgmm.bayes.inference import fit_advi, sample_nuts
+from bayesgmm.bayes.model import build_model
+from bayesgmm.bayes.priors import GMMPriors
 from bayesgmm.calibration_prior import check_fixed_priors, simulate_prior
 from bayesgmm.calibration_result import SBCResult, ranks_of, uniformity_p_values
-from bayesgmm.draws import pointwise_log_likelihood
-from bayesgmm.idata import posterior_draws
-from bayesgmm.inference import fit_advi, sample_nuts
-from bayesgmm.model import build_model
-from bayesgmm.priors import GMMPriors
+from bayesgmm.core.draws import pointwise_log_likelihood
 
 __all__ = ["SBCResult", "ranks_of", "run_sbc", "sbc_quantities", "uniformity_p_values"]
 
@@ -60,7 +60,7 @@ def _log_mixture_density(
     Y: np.ndarray, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray
 ) -> np.ndarray:
     """``log sum_k w_sk N(y_m | mu_sk, Sigma_sk)``: shape (S, M) (the package's one numpy
-    density, through :func:`bayesgmm.draws.pointwise_log_likelihood`)."""
+    density, through :func:`bayesgmm.core.draws.pointwise_log_likelihood`)."""
     return pointwise_log_likelihood(Y, weights, means, covariances)
 
 
@@ -262,9 +262,10 @@ def run_sbc(
     n_sims : int
         Simulated data sets (each is fitted once).
     method : {"nuts", "advi", "fullrank_advi"} or callable
-        The fit: :func:`bayesgmm.inference.sample_nuts` or
-        :func:`bayesgmm.inference.fit_advi`; or ``f(gmm, random_seed) -> InferenceData``
-        taking the :class:`~bayesgmm.model.GMMModel` of :func:`~bayesgmm.model.build_model`.
+        The fit: :func:`bayesgmm.bayes.inference.sample_nuts` or
+        :func:`bayesgmm.bayes.inference.fit_advi`; or ``f(gmm, random_seed) ->
+        InferenceData`` taking the :class:`~bayesgmm.bayes.model.GMMModel` of
+        :func:`~bayesgmm.bayes.model.build_model`.
     sampler : {"nutpie", "pymc", "numpyro", "auto"}
         NUTS backend ("nutpie" runs the compiled C kernel).
     fit_priors : GMMPriors, optional

@@ -2,7 +2,7 @@
 
 Simulation-based calibration (:mod:`bayesgmm.calibration`) compares the fits against this
 simulator, so it must not share code with what it checks: the sd prior is re-derived here
-from the *documented meaning* of :class:`bayesgmm.priors.GMMPriors` (``std_scale`` is the
+from the *documented meaning* of :class:`bayesgmm.bayes.priors.GMMPriors` (``std_scale`` is the
 median of the lognormal, the mean of the gamma, the mode of the inverse gamma, the scale of
 the half-normal; ``std_spread`` is the lognormal's log-sd and sets shape
 ``2 + 1 / spread^2`` for gamma and inverse gamma; spherical pools the per-feature scales
@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import stats
 
-from bayesgmm.priors import GMMPriors
+from bayesgmm.bayes.priors import GMMPriors
 
 __all__ = ["FIXED_FIELDS", "PriorDraw", "check_fixed_priors", "lkj_onion", "simulate_prior"]
 

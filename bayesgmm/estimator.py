@@ -1,4 +1,4 @@
-"""scikit-learn-style estimators: thin facades over :mod:`bayesgmm.em` and the Bayesian fit."""
+"""scikit-learn-style estimators: thin facades over :mod:`bayesgmm.core.em` and the Bayesian fit."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from bayesgmm import em
 from bayesgmm._facade import MixtureFacade
 from bayesgmm._validation import check_random_state
-from bayesgmm.covariance import as_full
+from bayesgmm.core import em
+from bayesgmm.core.covariance import as_full
 
 __all__ = ["GaussianMixtureEM"]
 
@@ -28,7 +28,7 @@ class GaussianMixtureEM(MixtureFacade):
     tol : float or None
         ``None`` (default): stop when an iteration changes the objective ``f`` by at most
         ``1e-8 * (1 + |f|)`` (relative, as mclust). A number: scikit-learn's rule, a change
-        of the objective per sample below ``tol`` (see :func:`bayesgmm.em.fit_em`).
+        of the objective per sample below ``tol`` (see :func:`bayesgmm.core.em.fit_em`).
     reg_covar : float
         Non-negative floor added to covariance diagonals.
     max_iter : int
@@ -36,17 +36,17 @@ class GaussianMixtureEM(MixtureFacade):
     n_init : int
         Restarts; the best non-degenerate one is kept.
     init : {"auto", "kmeans++", "random", "random_from_data"} or mapping
-        Initialisation (see :func:`bayesgmm.em.fit_em`: ``"auto"`` searches short EM runs
+        Initialisation (see :func:`bayesgmm.core.em.fit_em`: ``"auto"`` searches short EM runs
         from many k-means++ and random-row starts when ``n_init > 1``), or a mapping with
         ``weights``, ``means`` and ``covariances``.
-    prior : None, "default" or :class:`bayesgmm.em.ConjugatePrior`
+    prior : None, "default" or :class:`bayesgmm.core.em.ConjugatePrior`
         ``None`` for maximum likelihood; ``"default"`` for MAP-EM with the data-scaled
         Fraley & Raftery (2007) prior.
     random_seed : int, numpy Generator or None
     client : dask.distributed.Client, mapping or None
         Only used when ``fit`` gets a Dask array or DataFrame: the cluster that runs EM,
         or the arguments of a ``LocalCluster`` made for the fit (see
-        :func:`bayesgmm.em_dask.fit_em_dask`). Prediction takes in-memory data.
+        :func:`bayesgmm.core.em_dask.fit_em_dask`). Prediction takes in-memory data.
 
     Attributes
     ----------
@@ -56,7 +56,7 @@ class GaussianMixtureEM(MixtureFacade):
     lower_bound_ : float
         Final objective per sample (as scikit-learn's ``lower_bound_``).
     objective_trace_ : ndarray
-    result_ : :class:`bayesgmm.em.EMResult`
+    result_ : :class:`bayesgmm.core.em.EMResult`
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when fitted on a DataFrame with string column names.
@@ -226,7 +226,7 @@ class BayesianGMM(MixtureFacade):
         Hyperparameters; unset fields are scaled to the data.
     method : {"nuts", "advi", "fullrank_advi", "map"}
     sampler : {"auto", "nutpie", "pymc", "numpyro"}
-        NUTS backend (see :func:`bayesgmm.inference.sample_nuts`).
+        NUTS backend (see :func:`bayesgmm.bayes.inference.sample_nuts`).
     draws, tune, chains : int
         NUTS draws and warm-up per chain and number of chains; ``draws`` is also the
         number of draws taken from an ADVI approximation.
@@ -253,9 +253,9 @@ class BayesianGMM(MixtureFacade):
         The relabeled posterior (or the raw one with ``relabel="none"``).
     raw_idata_ : arviz.InferenceData
         The draws as sampled, before relabeling.
-    model_ : bayesgmm.model.GMMModel
+    model_ : bayesgmm.bayes.model.GMMModel
         The PyMC model (``model_.model``), its spec and its data.
-    em_ : bayesgmm.em.EMResult
+    em_ : bayesgmm.core.em.EMResult
         The MAP-EM reference fit (pivot for relabeling, start for the chains).
     label_report_, collapse_report_
         Diagnostics from :mod:`bayesgmm.posterior` (None for MAP).
@@ -306,15 +306,16 @@ class BayesianGMM(MixtureFacade):
 
     def fit(self, X: Any, y: Any = None) -> BayesianGMM:
         """Build the model on ``X`` and fit it (``y`` is ignored)."""
-        from bayesgmm import inference, posterior
+        from bayesgmm import posterior
         from bayesgmm._validation import check_covariance_type, check_n_components, seed_int
-        from bayesgmm.inference.starts import (
+        from bayesgmm.bayes import inference
+        from bayesgmm.bayes.inference.starts import (
             START_POINTS,
             em_result_to_data,
             em_start,
             start_rows,
         )
-        from bayesgmm.model import build_model
+        from bayesgmm.bayes.model import build_model
 
         methods = ("nuts", "advi", "fullrank_advi", "map")
         if self.method not in methods:
@@ -392,7 +393,7 @@ class BayesianGMM(MixtureFacade):
         return self
 
     def _cache_draws(self) -> None:
-        from bayesgmm.idata import posterior_draws, thin_indices
+        from bayesgmm.bayes.idata import posterior_draws, thin_indices
 
         draws = posterior_draws(self.idata_)
         keep = thin_indices(draws.weights.shape[0], int(self.max_predict_draws))
@@ -407,7 +408,7 @@ class BayesianGMM(MixtureFacade):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior-mean membership probabilities, shape (N, K); rows sum to 1."""
-        from bayesgmm import draws
+        from bayesgmm.core import draws
 
         return draws.mean_responsibilities(self._check_predict_data(X), *self._draws)
 
@@ -417,7 +418,7 @@ class BayesianGMM(MixtureFacade):
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Log posterior-predictive density ``log mean_s p(x | theta_s)`` of every row."""
-        from bayesgmm import draws
+        from bayesgmm.core import draws
 
         return draws.log_predictive_density(self._check_predict_data(X), *self._draws)
 

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesgmm import em as em_module
 from bayesgmm._validation import check_covariance_type, check_data, seed_int
 from bayesgmm.analysis.selection import criteria_table, em_criteria, loo_waic
+from bayesgmm.core import em as em_module
 from bayesgmm.exceptions import CollapseError
 
 __all__ = ["compare_k"]
@@ -66,7 +66,7 @@ def compare_k(
     advi_steps : int
         ADVI optimisation steps.
     priors : GMMPriors, optional
-        Passed to :func:`bayesgmm.model.build_model`.
+        Passed to :func:`bayesgmm.bayes.model.build_model`.
 
     Returns
     -------
@@ -123,8 +123,8 @@ def _em_row(values: np.ndarray, k: int, cov_type: str, seed: int) -> dict[str, A
 def _bayes_fit(
     values: np.ndarray, k: int, cov_type: str, method: str, seed: int, settings: dict[str, Any]
 ) -> Any:
-    from bayesgmm import inference
-    from bayesgmm.model import build_model
+    from bayesgmm.bayes import inference
+    from bayesgmm.bayes.model import build_model
 
     model = build_model(
         values, k, cov_type, priors=settings["priors"], feature_names=settings["feature_names"]

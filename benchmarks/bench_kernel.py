@@ -63,8 +63,8 @@ def _seconds(fn: Callable[[], object]) -> float:
 
 def problem(n: int, d: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(theta, buffer): standardised mixture data, a position near its components."""
-    from bayesgmm import kernel
-    from bayesgmm.priors import GMMPriors
+    from bayesgmm.bayes import kernel
+    from bayesgmm.bayes.priors import GMMPriors
 
     rng = np.random.default_rng(seed)
     centres = rng.normal(scale=3.0, size=(k, d))

@@ -25,7 +25,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.special import softmax
 
-from bayesgmm.relabel import (
+from bayesgmm.core.relabel import (
     allocations_from_probabilities,
     apply_permutations,
     compose_permutations,

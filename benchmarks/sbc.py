@@ -37,9 +37,9 @@ matplotlib.use("Agg")
 
 import numpy as np
 
+from bayesgmm.bayes.priors import GMMPriors
 from bayesgmm.calibration import SBCResult, run_sbc, uniformity_p_values
 from bayesgmm.plotting import plot_sbc
-from bayesgmm.priors import GMMPriors
 
 TYPES = ("full", "diag", "spherical", "tied")
 METHODS = ("nuts", "advi", "fullrank_advi")

@@ -16,6 +16,8 @@ import pymc as pm
 import pytest
 from scipy import special, stats
 
+from bayesgmm.bayes.model import build_model
+from bayesgmm.bayes.priors import GMMPriors
 from bayesgmm.calibration import (
     SBCResult,
     quantity_names,
@@ -25,9 +27,7 @@ from bayesgmm.calibration import (
     uniformity_p_values,
 )
 from bayesgmm.calibration_prior import check_fixed_priors, draw_stds, lkj_onion, simulate_prior
-from bayesgmm.model import build_model
-from bayesgmm.parametrization import cholesky_from_cpc, cpc_beta_parameters
-from bayesgmm.priors import GMMPriors
+from bayesgmm.core.parametrization import cholesky_from_cpc, cpc_beta_parameters
 
 ALPHA = 0.01
 #: A fixed prior on unit-scale data; log-sd 0.5 makes the sd prior matter at N=40, so a
@@ -245,7 +245,7 @@ def test_sd_draws_match_the_model_prior(family: str, cov: str) -> None:
     gmm = build_model(X, 1, cov, priors=priors)
     model = gmm.model
     internal = pm.draw(model["stds"], draws=4000, random_seed=2).reshape(4000, -1)
-    # The model's variables are in its internal units (bayesgmm.standardize).
+    # The model's variables are in its internal units (bayesgmm.core.standardize).
     standard = gmm.spec.standardization
     from_model = standard.params_to_data({"stds": internal}, cov)["stds"]
     ours = draw_stds(

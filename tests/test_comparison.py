@@ -23,13 +23,13 @@ from bayesgmm.analysis import (
     membership,
     similarity,
 )
-from bayesgmm.covariance import as_full
-from bayesgmm.draws import hdi_columns
-from bayesgmm.em import fit_em
+from bayesgmm.bayes.inference import sample_nuts
+from bayesgmm.bayes.model import build_model
+from bayesgmm.core.covariance import as_full
+from bayesgmm.core.draws import hdi_columns
+from bayesgmm.core.em import fit_em
 from bayesgmm.estimator import GaussianMixtureEM
 from bayesgmm.exceptions import LabelSwitchingWarning
-from bayesgmm.inference import sample_nuts
-from bayesgmm.model import build_model
 
 COMPONENT_VARS = ("weights", "means", "stds", "partial_corr_unit", "covariances", "correlations")
 HDI_PROB = 0.94
@@ -376,7 +376,7 @@ def test_similarity_properties_and_blocks_equal_direct(faithful_std, faithful_id
     # Direct: mean over the same (evenly spaced) draws of R R^T, with P_ii = 1.
     post = faithful_idata.posterior
     index = np.unique(np.linspace(0, 599, 150).round().astype(int))
-    from bayesgmm.draws import responsibilities
+    from bayesgmm.core.draws import responsibilities
 
     def flat(name):
         values = post[name].values
@@ -464,7 +464,7 @@ def test_compare_k_nuts_over_two_to_four(three_clusters):
 
 @pytest.mark.slow
 def test_compare_with_a_real_advi_fit(faithful_em, faithful_std):
-    from bayesgmm.inference import fit_advi
+    from bayesgmm.bayes.inference import fit_advi
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -511,7 +511,7 @@ def test_criteria_table_ranks_rows_and_takes_elpd_differences_from_pointwise_val
 
 @pytest.mark.timeout(30)
 def test_em_criteria_of_a_fit_and_of_a_collapsed_one(three_clusters):
-    from bayesgmm import em
+    from bayesgmm.core import em
 
     fit = fit_em(three_clusters, 3, "diag", random_seed=0)
     row = em_criteria(fit)

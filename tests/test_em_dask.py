@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
 
-from bayesgmm import em, em_dask
+from bayesgmm.core import em, em_dask
 from bayesgmm.datasets import make_gmm_data
 from bayesgmm.estimator import GaussianMixtureEM
 from bayesgmm.exceptions import DegenerateComponentWarning
@@ -252,7 +252,7 @@ def test_column_chunks_are_joined(client, data):
 def test_install_hint_without_distributed(data, monkeypatch):
     # A Dask array but no distributed installed: the error says what to install.
     monkeypatch.setitem(sys.modules, "distributed", None)
-    monkeypatch.delitem(sys.modules, "bayesgmm.em_dask")
-    monkeypatch.delitem(sys.modules, "bayesgmm.dask_data")
+    monkeypatch.delitem(sys.modules, "bayesgmm.core.em_dask")
+    monkeypatch.delitem(sys.modules, "bayesgmm.core.dask_data")
     with pytest.raises(ImportError, match=r'pip install "bayesgmm\[dask\]"'):
         em.fit_em(as_dask(data), 2)

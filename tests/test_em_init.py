@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayesgmm import em
+from bayesgmm.core import em
 from bayesgmm.datasets import make_gmm_data
 
 # Converged to 1e-9 per sample, two fits of the same maximum agree to about N * 1e-9 in

@@ -10,10 +10,11 @@ import pytest
 from scipy import stats
 
 import bayesgmm
-from bayesgmm import inference, kernel, relabel
-from bayesgmm.inference.complete import _pointwise_log_likelihood
-from bayesgmm.model import build_model
-from bayesgmm.spec import MixtureSpec
+from bayesgmm.bayes import inference, kernel
+from bayesgmm.bayes.inference.complete import _pointwise_log_likelihood
+from bayesgmm.bayes.model import build_model
+from bayesgmm.bayes.spec import MixtureSpec
+from bayesgmm.core import relabel
 
 TRUE_MEANS = np.array([[-4.0, 0.0], [0.0, 4.0], [4.0, 0.0]])
 TRUE_COVS = np.array(
@@ -92,7 +93,7 @@ def test_every_chain_starts_at_its_own_jittered_em_point(faithful, monkeypatch) 
     """nutpie asks for each chain's start with that chain's random 64-bit seed; every
     chain must get a distinct start near the MAP-EM point (R-hat relies on it), the same
     one for the same seed."""
-    from bayesgmm import _nutpie
+    from bayesgmm.bayes import _nutpie
 
     calls: list[tuple[int, np.ndarray]] = []
     start_functions = []
@@ -124,7 +125,7 @@ def test_every_chain_starts_at_its_own_jittered_em_point(faithful, monkeypatch) 
 def test_a_fatal_kernel_error_becomes_a_clear_error(faithful, monkeypatch) -> None:
     """A fatal callback code makes nutpie's Rust threads panic (a BaseException with a
     Rust backtrace); the user gets a RuntimeError that says what happened instead."""
-    from bayesgmm import _nutpie
+    from bayesgmm.bayes import _nutpie
 
     build = _nutpie.kernel_model
 
@@ -271,7 +272,7 @@ def test_stored_log_likelihood_handles_draws_on_the_boundary(faithful) -> None:
     from numpy, and every other row from the compiled kernel, equal to numpy's."""
     import xarray as xr
 
-    from bayesgmm import draws as draw_math
+    from bayesgmm.core import draws as draw_math
 
     gmm = build_model(faithful, 2, "full")
     idata = inference.sample_nuts(

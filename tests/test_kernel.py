@@ -12,9 +12,9 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from bayesgmm import kernel
-from bayesgmm.draws import covariances_from_draws
-from bayesgmm.priors import GMMPriors
+from bayesgmm.bayes import kernel
+from bayesgmm.bayes.priors import GMMPriors
+from bayesgmm.core.draws import covariances_from_draws
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 import bayesgmm
-from bayesgmm import draws, inference, kernel, posterior
-from bayesgmm.minibatch import MinibatchDensity
-from bayesgmm.model import build_model
+from bayesgmm import posterior
+from bayesgmm.bayes import inference, kernel
+from bayesgmm.bayes.minibatch import MinibatchDensity
+from bayesgmm.bayes.model import build_model
+from bayesgmm.core import draws
 
 TRUE_MEANS = np.array([[0.0, 0.0], [5.0, 1.0], [-1.0, 6.0]])
 TRUE_COVS = np.array(
@@ -24,8 +26,8 @@ def simulated():
 
 def _matched(means: np.ndarray) -> np.ndarray:
     """Draws of the means (S, K, D) with components in the order of TRUE_MEANS."""
-    perms = bayesgmm.relabel.pivot(means, reference_means=TRUE_MEANS)
-    return bayesgmm.relabel.apply_permutations(means, perms)
+    perms = bayesgmm.core.relabel.pivot(means, reference_means=TRUE_MEANS)
+    return bayesgmm.core.relabel.apply_permutations(means, perms)
 
 
 def _spec_and_data(gmm):

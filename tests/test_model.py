@@ -8,16 +8,16 @@ import pytensor
 import pytest
 from scipy import special, stats
 
-from bayesgmm import kernel
-from bayesgmm.draws import covariances_from_draws
-from bayesgmm.model import GMMModel, build_model, default_start
-from bayesgmm.parametrization import (
+from bayesgmm.bayes import kernel
+from bayesgmm.bayes.model import GMMModel, build_model, default_start
+from bayesgmm.bayes.priors import GMMPriors
+from bayesgmm.core.draws import covariances_from_draws
+from bayesgmm.core.parametrization import (
     cholesky_from_cpc,
     corr_pairs,
     cpc_beta_parameters,
     cpc_from_cholesky,
 )
-from bayesgmm.priors import GMMPriors
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 FAMILIES = ("lognormal", "gamma", "inversegamma", "halfnormal")

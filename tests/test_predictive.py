@@ -14,8 +14,8 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from bayesgmm.model import build_model
-from bayesgmm.parametrization import cholesky_from_cpc, cpc_from_cholesky
+from bayesgmm.bayes.model import build_model
+from bayesgmm.core.parametrization import cholesky_from_cpc, cpc_from_cholesky
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 N_DRAWS = 20_000
@@ -145,7 +145,7 @@ def test_each_posterior_draw_gets_its_own_predictive_draws() -> None:
 def test_the_estimators_predictive_draws_follow_its_posterior(ordered: int | None) -> None:
     """BayesianGMM.sample_posterior_predictive, on a posterior of one known draw (as
     ``inference.map_idata`` stores a MAP fit): the data sets sit at that draw's means."""
-    from bayesgmm import inference
+    from bayesgmm.bayes import inference
     from bayesgmm.estimator import BayesianGMM
 
     X = np.random.default_rng(7).normal(size=(4000, 2))

@@ -19,10 +19,10 @@ import arviz as az
 import numpy as np
 import pytest
 
-from bayesgmm import draws as draw_math
+from bayesgmm.bayes.inference import sample_nuts
+from bayesgmm.bayes.model import build_model
+from bayesgmm.core import draws as draw_math
 from bayesgmm.datasets import load_faithful
-from bayesgmm.inference import sample_nuts
-from bayesgmm.model import build_model
 
 Z = 5.0
 # The short-eruption peak, the long-eruption peak and the gap between them (standardised).

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bayesgmm.estimator import BayesianGMM
-from bayesgmm.exceptions import DataPrecisionWarning
-from bayesgmm.priors import GMMPriors
-from bayesgmm.standardize import (
+from bayesgmm.bayes.priors import GMMPriors
+from bayesgmm.core.standardize import (
     feature_moments,
     fit_standardization,
     priors_to_internal,
     warn_if_quantised,
 )
+from bayesgmm.estimator import BayesianGMM
+from bayesgmm.exceptions import DataPrecisionWarning
 
 # (multiplier, offset) from the issue: tiny, huge, far and very far from the origin.
 TRANSFORMS = [(1e-12, 0.0), (1e12, 0.0), (1.0, 1e9)]

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import scipy.sparse
 
-from bayesgmm import em
+from bayesgmm.core import em
 from bayesgmm.estimator import BayesianGMM, GaussianMixtureEM
 
 

@@ -15,7 +15,7 @@ Three questions a user asks once both a maximum-likelihood (EM) fit and a poster
   PSIS-LOO / WAIC from posteriors, ranked. The loop that fits every K is the facade
   :func:`bayesgmm.compare_k` (:mod:`bayesgmm.selection`): this layer only reads fits.
 
-All maths is numpy on flattened draws (:mod:`bayesgmm.draws`, :mod:`bayesgmm.relabel`);
+All maths is numpy on flattened draws (:mod:`bayesgmm.core.draws`, :mod:`bayesgmm.core.relabel`);
 nothing here runs a sampler. See ``docs/comparison.md``.
 """
 

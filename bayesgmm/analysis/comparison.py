@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesgmm import relabel as relabel_module
 from bayesgmm.analysis._compare_text import flag_mask, summarize
 from bayesgmm.analysis._fits import FlatDraws, as_em_result, as_idata, check_prob, check_shapes
-from bayesgmm.draws import hdi_columns
+from bayesgmm.core import relabel as relabel_module
+from bayesgmm.core.draws import hdi_columns
 from bayesgmm.posterior.mixture import point_mixture
 
 __all__ = ["ComparisonTable", "compare"]
@@ -169,7 +169,9 @@ def _map_values(
         return np.full(len(specs), np.nan)
     point = point_mixture(map_fit, shape=shape, what="map_fit")
     if point.weights is None:
-        raise ValueError("map_fit needs 'weights' (as returned by bayesgmm.inference.fit_map).")
+        raise ValueError(
+            "map_fit needs 'weights' (as returned by bayesgmm.bayes.inference.fit_map)."
+        )
     _, mw, mm, mc = _match_to_reference(
         point.weights, point.means, point.covariances, em_means, em_cov
     )
@@ -233,16 +235,16 @@ def compare(
     Parameters
     ----------
     em_fit : EMResult or GaussianMixtureEM
-        From :func:`bayesgmm.em.fit_em` or a fitted :class:`GaussianMixtureEM`
+        From :func:`bayesgmm.core.em.fit_em` or a fitted :class:`GaussianMixtureEM`
         (``.result_`` is used). Any covariance type: EM covariances are expanded with
-        :func:`bayesgmm.covariance.as_full`.
+        :func:`bayesgmm.core.covariance.as_full`.
     bayes_fit : arviz.InferenceData or BayesianGMM
         A posterior from ``sample_nuts`` / ``fit_advi`` (one or more chains), or a fitted
         facade (its ``.idata_`` is used, and its ``.map_`` fills ``map_estimate``).
     hdi_prob : float
         Mass of the highest-density intervals.
     map_fit : dict, EMResult or InferenceData, optional
-        A posterior mode (``bayesgmm.inference.fit_map``'s dict, a MAP-EM ``EMResult``
+        A posterior mode (``bayesgmm.bayes.inference.fit_map``'s dict, a MAP-EM ``EMResult``
         or ``map_idata``'s one-draw InferenceData); matched to EM like the draws.
     include_covariances : bool
         Add rows for the covariance elements (lower triangle incl. the diagonal).

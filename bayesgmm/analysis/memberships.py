@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesgmm import draws as draw_math
-from bayesgmm import relabel as relabel_module
 from bayesgmm._validation import check_data, check_random_state
 from bayesgmm.analysis._fits import FlatDraws, as_idata, check_prob, thin_draws
+from bayesgmm.core import draws as draw_math
+from bayesgmm.core import relabel as relabel_module
 from bayesgmm.exceptions import LabelSwitchingWarning
 from bayesgmm.posterior import relabel_idata, total_log_likelihood
 
@@ -208,8 +208,9 @@ def membership(
     """Posterior membership probabilities with credible intervals.
 
     For every draw ``s`` the responsibilities ``r_snk = pi_sk N(x_n | mu_sk, Sigma_sk) /
-    sum_j pi_sj N(x_n | mu_sj, Sigma_sj)`` are computed (:func:`bayesgmm.draws.responsibilities`),
-    in blocks of rows so that memory stays bounded, and summarised over draws.
+    sum_j pi_sj N(x_n | mu_sj, Sigma_sj)`` are computed
+    (:func:`bayesgmm.core.draws.responsibilities`), in blocks of rows so that memory
+    stays bounded, and summarised over draws.
 
     Parameters
     ----------

@@ -15,8 +15,8 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from bayesgmm import em as em_module
-from bayesgmm.covariance import n_parameters
+from bayesgmm.core import em as em_module
+from bayesgmm.core.covariance import n_parameters
 from bayesgmm.exceptions import DegenerateComponentWarning
 
 __all__ = ["criteria_table", "em_criteria", "loo_waic"]

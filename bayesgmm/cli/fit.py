@@ -80,7 +80,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 def _fit_em_file(
     args: argparse.Namespace, frame: Any, names: list[str], head: str, out: Path
 ) -> int:
-    from bayesgmm.em import fit_em
+    from bayesgmm.core.em import fit_em
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -29,7 +29,7 @@ def em_summary(fit: Any) -> dict[str, Any]:
 
     Parameters
     ----------
-    fit : bayesgmm.em.EMResult
+    fit : bayesgmm.core.em.EMResult
 
     Returns
     -------
@@ -38,7 +38,7 @@ def em_summary(fit: Any) -> dict[str, Any]:
         ``n_parameters``, ``bic``, ``aic``, ``icl``, ``converged``, ``n_iter`` and
         ``degenerate_components``.
     """
-    from bayesgmm import em
+    from bayesgmm.core import em
 
     return {
         "log_likelihood": float(fit.log_likelihood),
@@ -58,7 +58,7 @@ def em_fit_json(fit: Any, feature_names: Sequence[str]) -> dict[str, Any]:
 
     Parameters
     ----------
-    fit : bayesgmm.em.EMResult
+    fit : bayesgmm.core.em.EMResult
     feature_names : sequence of str
 
     Returns
@@ -83,7 +83,7 @@ def em_dataset(fit: Any, X: Any, feature_names: Sequence[str], **attrs: Any) -> 
 
     Parameters
     ----------
-    fit : bayesgmm.em.EMResult
+    fit : bayesgmm.core.em.EMResult
     X : array-like of shape (N, D)
         The data the fit was made on (stored so that ``bayesgmm report`` can plot).
     feature_names : sequence of str
@@ -132,7 +132,7 @@ def em_dataset(fit: Any, X: Any, feature_names: Sequence[str], **attrs: Any) -> 
 
 
 def em_params_from_dataset(ds: Any) -> Any:
-    """The :class:`bayesgmm.em.GMMParams` stored in an EM fit file (see :func:`em_dataset`).
+    """The :class:`bayesgmm.core.em.GMMParams` stored in an EM fit file (see :func:`em_dataset`).
 
     Parameters
     ----------
@@ -141,12 +141,12 @@ def em_params_from_dataset(ds: Any) -> Any:
 
     Returns
     -------
-    bayesgmm.em.GMMParams
+    bayesgmm.core.em.GMMParams
         Weights, means and covariances in the file's covariance type, and their precision
         Cholesky factors.
     """
-    from bayesgmm.covariance import precisions_cholesky
-    from bayesgmm.em import GMMParams
+    from bayesgmm.core.covariance import precisions_cholesky
+    from bayesgmm.core.em import GMMParams
 
     cov_type = str(ds.attrs["covariance_type"])
     covariances = np.asarray(ds["covariances"].values, dtype=np.float64)

@@ -1,10 +1,11 @@
 """Posterior post-processing of mixture fits: relabeling, label-switching diagnostics, collapse.
 
-Everything here takes the ``arviz.InferenceData`` returned by :mod:`bayesgmm.inference`
+Everything here takes the ``arviz.InferenceData`` returned by :mod:`bayesgmm.bayes.inference`
 (``posterior`` with ``weights``, ``means``, ``stds`` [, ``partial_corr_unit``],
 ``covariances``, ``correlations``; ``log_likelihood``; ``observed_data``). The maths lives in
-:mod:`bayesgmm.relabel` and :mod:`bayesgmm.draws` (pure numpy on a leading draw axis ``S``);
-this package flattens chains x draws into ``S`` draws, calls them, and puts the result back.
+:mod:`bayesgmm.core.relabel` and :mod:`bayesgmm.core.draws` (pure numpy on a leading draw
+axis ``S``); this package flattens chains x draws into ``S`` draws, calls them, and puts
+the result back.
 
 One module per job:
 
@@ -38,7 +39,7 @@ _LAZY = {
     "LabelSwitchingReport": "bayesgmm.posterior.switching",
     "Mixture": "bayesgmm.posterior.mixture",
     "PERMUTATION_GROUP": "bayesgmm.posterior.relabeling",
-    "PosteriorDraws": "bayesgmm.idata",
+    "PosteriorDraws": "bayesgmm.bayes.idata",
     "RELABEL_METHODS": "bayesgmm.posterior.relabeling",
     "RELABEL_POINTS": "bayesgmm.posterior._data",
     "RHAT_THRESHOLD": "bayesgmm.posterior.switching",
@@ -52,7 +53,7 @@ _LAZY = {
     "label_switching_report": "bayesgmm.posterior.switching",
     "occupied_components": "bayesgmm.posterior.occupancy",
     "point_mixture": "bayesgmm.posterior.mixture",
-    "posterior_draws": "bayesgmm.idata",
+    "posterior_draws": "bayesgmm.bayes.idata",
     "relabel_idata": "bayesgmm.posterior.relabeling",
     "relabeling_diagnostics": "bayesgmm.posterior.switching",
     "total_log_likelihood": "bayesgmm.posterior._data",

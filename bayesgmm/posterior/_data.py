@@ -11,9 +11,9 @@ from collections.abc import Callable
 import arviz as az
 import numpy as np
 
-from bayesgmm import draws as draw_math
 from bayesgmm._validation import check_random_state
-from bayesgmm.idata import PosteriorDraws
+from bayesgmm.bayes.idata import PosteriorDraws
+from bayesgmm.core import draws as draw_math
 
 # Block size (in float64 values) of the streamed computations.
 BLOCK_BUDGET = 2**22
@@ -55,7 +55,7 @@ def total_log_likelihood(
     all of ``observed_data``). ``index`` keeps only those (flattened) draws.
     """
     ll = idata.log_likelihood if "log_likelihood" in idata.groups() else None
-    # A log-likelihood thinned for memory (bayesgmm.inference) does not cover every draw.
+    # A log-likelihood thinned for memory (bayesgmm.bayes.inference) does not cover every draw.
     if ll is not None and len(ll.data_vars) and ll.sizes.get("draw") == draws.n_draws:
         da = ll["x"] if "x" in ll else ll[next(iter(ll.data_vars))]
         other = [d for d in da.dims if d not in ("chain", "draw")]

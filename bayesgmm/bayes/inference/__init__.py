@@ -1,0 +1,28 @@
+"""The runners: NUTS, ADVI and MAP on a :class:`~bayesgmm.bayes.model.GMMModel`.
+
+Every runner returns an ``arviz.InferenceData`` in data units (:mod:`.complete`); every
+one starts from a MAP-EM fit (:mod:`.starts`), which the caller may pass in so that it
+runs once per fit.
+"""
+
+from __future__ import annotations
+
+from bayesgmm.bayes.inference.complete import LOG_LIKELIHOOD_BUDGET, complete_idata
+from bayesgmm.bayes.inference.map import fit_map, map_idata
+from bayesgmm.bayes.inference.nuts import SAMPLERS, available_samplers, sample_nuts
+from bayesgmm.bayes.inference.starts import START_POINTS, em_initial_point, em_start
+from bayesgmm.bayes.inference.vi import fit_advi
+
+__all__ = [
+    "LOG_LIKELIHOOD_BUDGET",
+    "SAMPLERS",
+    "START_POINTS",
+    "available_samplers",
+    "complete_idata",
+    "em_initial_point",
+    "em_start",
+    "fit_advi",
+    "fit_map",
+    "map_idata",
+    "sample_nuts",
+]

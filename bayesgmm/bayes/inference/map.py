@@ -1,0 +1,75 @@
+"""The posterior mode of a :class:`~bayesgmm.bayes.model.GMMModel`, from its MAP-EM start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pymc as pm
+
+from bayesgmm.bayes.inference.complete import complete_idata
+from bayesgmm.bayes.inference.starts import em_initial_point
+from bayesgmm.bayes.model import GMMModel
+from bayesgmm.core import draws as draw_math
+from bayesgmm.core.em import EMResult
+
+__all__ = ["fit_map", "map_idata"]
+
+
+def fit_map(
+    gmm: GMMModel,
+    random_seed: Any = None,
+    *,
+    progressbar: bool = False,
+    start: EMResult | None = None,
+) -> dict[str, np.ndarray]:
+    """Posterior mode (in the unconstrained space, as ``pm.find_MAP``) from the EM start.
+
+    Parameters
+    ----------
+    gmm : GMMModel
+    random_seed : int, optional
+    progressbar : bool
+    start : EMResult, optional
+        The MAP-EM fit to start from (internal units, :func:`.starts.em_start`).
+
+    Returns
+    -------
+    dict
+        ``weights``, ``means``, ``stds`` (and ``partial_corr_unit``), plus ``covariances``,
+        in data units.
+    """
+    spec = gmm.spec
+    point = em_initial_point(gmm, random_seed=random_seed, start=start)
+    with gmm.model:
+        point = pm.find_MAP(start=point, progressbar=progressbar, include_transformed=False)
+    keep = {
+        name: np.asarray(point[name])
+        for name in ("weights", "means", "stds", "partial_corr_unit")
+        if name in point
+    }
+    keep = spec.standardization.params_to_data(keep, spec.covariance_type)
+    cov, _ = draw_math.covariances_from_draws(
+        keep["stds"][None],
+        keep["partial_corr_unit"][None] if "partial_corr_unit" in keep else None,
+        spec.covariance_type,
+        spec.n_components,
+        spec.n_features,
+    )
+    keep["covariances"] = cov[0]
+    return keep
+
+
+def map_idata(gmm: GMMModel, point: dict[str, np.ndarray]) -> az.InferenceData:
+    """A one-draw InferenceData of a MAP point (data units, as :func:`fit_map` returns
+    it), so downstream code treats all fits alike."""
+    spec = gmm.spec
+    free = {
+        name: np.asarray(value)
+        for name, value in point.items()
+        if name in ("weights", "means", "stds", "partial_corr_unit")
+    }
+    free = spec.standardization.params_to_internal(free, spec.covariance_type)
+    raw = az.from_dict(posterior={name: value[None, None] for name, value in free.items()})
+    return complete_idata(raw, gmm, sampler="map")

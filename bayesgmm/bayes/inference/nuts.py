@@ -1,0 +1,260 @@
+"""NUTS on a :class:`~bayesgmm.bayes.model.GMMModel`: nutpie on the compiled kernel, PyMC's
+sampler, or numpyro.
+
+Sampler choice (``sampler="auto"``), by measurement on Old Faithful (see
+``benchmarks/bench_nuts.py``): nutpie driving the compiled density of
+:mod:`bayesgmm.bayes.kernel`, else PyMC's own NUTS. Models the kernel does not cover (an
+ordering constraint) go to nutpie's JAX backend when JAX is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+import warnings
+from typing import Any, NamedTuple
+
+import arviz as az
+import numpy as np
+import pymc as pm
+
+from bayesgmm._validation import seed_int
+from bayesgmm.bayes import _nutpie, kernel
+from bayesgmm.bayes.inference.complete import complete_idata
+from bayesgmm.bayes.inference.starts import em_initial_point, jittered_points
+from bayesgmm.bayes.model import GMMModel, default_start
+from bayesgmm.core.em import EMResult
+from bayesgmm.core.transforms import jitter, pack
+
+__all__ = ["SAMPLERS", "available_samplers", "sample_nuts"]
+
+SAMPLERS = ("auto", "nutpie", "pymc", "numpyro")
+
+
+def _installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def available_samplers() -> list[str]:
+    """NUTS backends usable here, fastest first."""
+    out = []
+    if _installed("nutpie"):
+        out.append("nutpie")
+    out.append("pymc")
+    if _installed("numpyro") and _installed("jax"):
+        out.append("numpyro")
+    return out
+
+
+def _resolve_sampler(sampler: str) -> str:
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}; got {sampler!r}.")
+    if sampler == "auto":
+        return "nutpie" if _installed("nutpie") else "pymc"
+    if sampler == "nutpie" and not _installed("nutpie"):
+        raise ImportError('sampler="nutpie" needs nutpie: pip install "bayesgmm[fast]".')
+    if sampler == "numpyro" and not (_installed("numpyro") and _installed("jax")):
+        raise ImportError('sampler="numpyro" needs numpyro and jax: pip install "bayesgmm[fast]".')
+    return sampler
+
+
+class _Run(NamedTuple):
+    """Draws, warm-up and chains of one run, and its integer seed."""
+
+    draws: int
+    tune: int
+    chains: int
+    seed: int
+
+
+def _check_counts(draws: int, tune: int, chains: int, init: str) -> None:
+    if init not in ("em", "default"):
+        raise ValueError(f"init must be 'em' or 'default'; got {init!r}.")
+    for name, value in (("draws", draws), ("chains", chains)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be >= 1; got {value}.")
+    if int(tune) < 0:
+        raise ValueError(f"tune must be >= 0; got {tune}.")
+
+
+def sample_nuts(
+    gmm: GMMModel,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 2,
+    sampler: str = "auto",
+    random_seed: Any = None,
+    init: str = "em",
+    *,
+    start: EMResult | None = None,
+    progressbar: bool = True,
+    target_accept: float | None = None,
+    log_likelihood: bool = True,
+    cores: int | None = None,
+) -> az.InferenceData:
+    """Sample the posterior with NUTS.
+
+    Parameters
+    ----------
+    gmm : GMMModel
+        From :func:`bayesgmm.bayes.model.build_model`.
+    draws, tune, chains : int
+        Kept draws and warm-up iterations per chain, and the number of chains.
+    sampler : {"auto", "nutpie", "pymc", "numpyro"}
+        "auto" uses nutpie with bayesgmm's compiled density when nutpie is installed
+        (the fastest, by measurement), else PyMC's sampler.
+    random_seed : int, optional
+        Makes the run reproducible (for a given backend).
+    init : {"em", "default"}
+        "em" starts every chain at a jittered MAP-EM estimate (each chain is still an
+        ordinary MCMC chain; only its starting point is chosen); "default" uses the
+        backend's own initialisation.
+    start : EMResult, optional
+        The MAP-EM fit to start from (internal units, :func:`.starts.em_start`);
+        otherwise ``init="em"`` fits one.
+    progressbar : bool
+    target_accept : float, optional
+    log_likelihood : bool
+        Store the pointwise marginal log-likelihood (N floats per draw) for LOO / WAIC.
+    cores : int, optional
+        Parallel chains for PyMC's sampler.
+
+    Returns
+    -------
+    arviz.InferenceData
+    """
+    _check_counts(draws, tune, chains, init)
+    backend = _resolve_sampler(sampler)
+    if backend == "nutpie" and gmm.kernel_supported and kernel.available():
+        if not _nutpie.compatible():
+            warnings.warn(_nutpie.incompatibility(), UserWarning, stacklevel=2)
+            backend = "pymc"
+    seed = seed_int(random_seed)
+    rng = np.random.default_rng(seed)
+    if init == "em":
+        base = em_initial_point(gmm, random_seed=seed, start=start)
+    else:
+        base = default_start(gmm)
+    began = time.perf_counter()
+    run = _Run(int(draws), int(tune), int(chains), seed)
+    if backend == "nutpie" and gmm.kernel_supported and kernel.available():
+        raw = _sample_kernel(gmm, run, base, progressbar, target_accept)
+        used = "nutpie+bayesgmm-kernel"
+    else:
+        points = None
+        if init == "em":
+            points = jittered_points(gmm.spec, base, rng, int(chains))
+        elif base:  # only the ordered means have a given start
+            points = [dict(base) for _ in range(int(chains))]
+        if backend == "nutpie":
+            raw = _sample_nutpie_pymc(gmm, run, points, progressbar, target_accept)
+            used = "nutpie"
+        else:
+            raw = _sample_pymc(gmm, run, backend, points, progressbar, target_accept, cores)
+            used = backend
+    seconds = time.perf_counter() - began
+    return complete_idata(
+        raw,
+        gmm,
+        sampler=used,
+        log_likelihood=log_likelihood,
+        extra_attrs={"sampling_seconds": seconds, "init": init, "random_seed": seed},
+    )
+
+
+def _sample_kernel(
+    gmm: GMMModel,
+    run: _Run,
+    base_point: dict[str, np.ndarray],
+    progressbar: bool,
+    target_accept: float | None,
+) -> az.InferenceData:
+    """nutpie on the compiled kernel (internal units)."""
+
+    spec = gmm.spec
+    kernel_spec = spec.kernel
+    base = pack(base_point, spec.blocks) if base_point else None
+
+    # nutpie calls this once per chain with that chain's own seed (random 64-bit values,
+    # derived from ``seed``). Drawing the jitter from it gives every chain its own start,
+    # reproducibly, whatever order the chains' threads start in.
+    def initial_point(seed_: int) -> np.ndarray:
+        rng = np.random.default_rng(int(seed_))
+        if base is None:  # PyMC's "jitter" start: uniform(-1, 1) on the free scale
+            return rng.uniform(-1, 1, size=spec.ndim)
+        return jitter(base, spec.blocks, rng, 0.05)
+
+    buffer = kernel.kernel_buffer(gmm.internal, kernel_spec)
+    compiled = _nutpie.kernel_model(buffer, spec.blocks, initial_point)
+    with _nutpie.fatal_errors_explained():
+        return _run_nutpie(compiled, run, progressbar, target_accept)
+
+
+def _run_nutpie(
+    compiled: Any, run: _Run, progressbar: bool, target_accept: float | None
+) -> az.InferenceData:
+    import nutpie
+
+    kwargs = {} if target_accept is None else {"target_accept": target_accept}
+    return nutpie.sample(
+        compiled,
+        draws=run.draws,
+        tune=run.tune,
+        chains=run.chains,
+        seed=run.seed,
+        progress_bar=progressbar,
+        save_warmup=False,
+        **kwargs,
+    )
+
+
+def _sample_nutpie_pymc(
+    gmm: GMMModel,
+    run: _Run,
+    points: list[dict] | None,
+    progressbar: bool,
+    target_accept: float | None,
+) -> az.InferenceData:
+    """nutpie on PyMC's graph (models the kernel does not cover: ordered means)."""
+    import nutpie
+
+    jax = _installed("jax")
+    compiled = nutpie.compile_pymc_model(
+        gmm.model,
+        backend="jax" if jax else "numba",
+        gradient_backend="jax" if jax else "pytensor",
+        initial_points=None if points is None else points[0],
+    )
+    return _run_nutpie(compiled, run, progressbar, target_accept)
+
+
+def _sample_pymc(
+    gmm: GMMModel,
+    run: _Run,
+    backend: str,
+    points: list[dict] | None,
+    progressbar: bool,
+    target_accept: float | None,
+    cores: int | None,
+) -> az.InferenceData:
+    """``pm.sample``, on PyMC's NUTS or numpyro's."""
+    kwargs: dict[str, Any] = {}
+    if backend == "numpyro":
+        kwargs["nuts_sampler"] = "numpyro"
+        kwargs["nuts_sampler_kwargs"] = {"chain_method": "vectorized"}
+    else:
+        kwargs["cores"] = cores or min(run.chains, 2)
+        kwargs["compute_convergence_checks"] = False
+    if target_accept is not None:
+        kwargs["target_accept"] = target_accept
+    with gmm.model:
+        return pm.sample(
+            draws=run.draws,
+            tune=run.tune,
+            chains=run.chains,
+            random_seed=run.seed,
+            initvals=points,
+            progressbar=progressbar,
+            idata_kwargs={"log_likelihood": False},
+            **kwargs,
+        )

@@ -1,0 +1,142 @@
+"""Starting points of the runners: a MAP-EM fit of the same mixture, jittered per chain."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from bayesgmm._validation import CheckedData, seed_int
+from bayesgmm.bayes.model import GMMModel
+from bayesgmm.bayes.spec import MixtureSpec
+from bayesgmm.core import draws as draw_math
+from bayesgmm.core.covariance import as_full, precisions_cholesky
+from bayesgmm.core.em import EMResult, fit_em
+from bayesgmm.core.em import log_prior as em_log_prior
+from bayesgmm.core.parametrization import cpc_from_cholesky
+from bayesgmm.core.standardize import Standardization
+from bayesgmm.core.transforms import jitter, pack
+
+__all__ = [
+    "START_POINTS",
+    "em_initial_point",
+    "em_result_to_data",
+    "em_start",
+    "jittered_points",
+]
+
+# Rows of the MAP-EM start of a minibatch fit: a start, not an estimate, and EM over all
+# of N = 1e6 rows would cost more than the whole stochastic fit.
+START_POINTS = 20_000
+
+
+def em_start(internal: np.ndarray, n_components: int, covariance_type: str, seed: int) -> EMResult:
+    """The MAP-EM fit every Bayesian fit starts from, on validated data in internal units.
+
+    It runs where the model does (:mod:`bayesgmm.core.standardize`), so a fit of ``a x + b``
+    starts exactly where the fit of ``x`` does, whatever the scale or offset; the MAP
+    prior keeps components from collapsing, and the default floor of 1e-6 is relative
+    there (the internal sds are 1). :func:`em_result_to_data` gives its data-unit image.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit_em(
+            CheckedData(internal, None),  # validated once, by the facade or build_model
+            n_components,
+            covariance_type,
+            n_init=3,
+            prior="default",
+            random_seed=seed,
+        )
+
+
+def _covariances_to_data(cov: np.ndarray, covariance_type: str, scale: np.ndarray) -> np.ndarray:
+    if covariance_type in ("full", "tied"):
+        return cov * np.outer(scale, scale)
+    if covariance_type == "diag":
+        return cov * scale**2
+    return cov * scale[0] ** 2  # spherical: one common scale
+
+
+def em_result_to_data(fit: EMResult, standard: Standardization) -> EMResult:
+    """An internal-unit MAP-EM fit in data units: the same optimum, moved exactly.
+
+    Means and covariances move with ``x = c + s z``, and so does the data-scaled prior;
+    the log-likelihood gains ``N`` Jacobians ``-sum(log s)``, and the log prior the
+    (constant) Jacobian of the parameters, so every objective shifts by one number.
+    """
+    cov_type, scale = fit.covariance_type, standard.scale
+    covariances = _covariances_to_data(fit.covariances, cov_type, scale)
+    prior = fit.prior
+    if prior is not None:
+        prior_scale = _covariances_to_data(np.asarray(prior.scale), cov_type, scale)
+        prior = prior._replace(mean=standard.to_data(prior.mean), scale=prior_scale)
+    moved = fit._replace(
+        means=standard.to_data(fit.means),
+        covariances=covariances,
+        precisions_cholesky=precisions_cholesky(covariances, cov_type),
+        prior=prior,
+        reg_covar=float(fit.reg_covar * np.min(scale) ** 2),
+    )
+    log_prior_data = em_log_prior(moved.params, prior)
+    shift = fit.n_samples * standard.log_jacobian + (log_prior_data - fit.log_prior)
+    return moved._replace(
+        log_likelihood=fit.log_likelihood + fit.n_samples * standard.log_jacobian,
+        log_prior=log_prior_data,
+        objective_trace=fit.objective_trace + shift,
+        init_objectives=fit.init_objectives + shift,
+    )
+
+
+def start_rows(data: np.ndarray, max_points: int | None, seed: int) -> np.ndarray:
+    """The rows a start is fitted on: all, or a seeded subsample of ``max_points``."""
+    return draw_math.subsample_rows(data, max_points, np.random.default_rng(seed))
+
+
+def em_initial_point(
+    gmm: GMMModel,
+    random_seed: Any = None,
+    max_points: int | None = None,
+    start: EMResult | None = None,
+) -> dict[str, np.ndarray]:
+    """Constrained starting values (internal units, the model's names) from MAP-EM.
+
+    Chains started here begin in one labelling of the K! symmetric modes and skip the
+    long transient from a symmetric start. ``start`` is the MAP-EM fit in internal units
+    (:func:`em_start`) that the caller already has (so it runs once per fit); otherwise one
+    is fitted, on a
+    random subsample of ``max_points`` rows when given (minibatch fits, whose whole point
+    is not to pass over all N at every step).
+    """
+    spec = gmm.spec
+    if start is None:
+        seed = seed_int(random_seed)
+        rows = start_rows(gmm.internal, max_points, seed)
+        start = em_start(rows, spec.n_components, spec.covariance_type, seed)
+    return spec.split_ordered(_internal_point(spec, start))
+
+
+def _internal_point(spec: MixtureSpec, fit: EMResult) -> dict[str, np.ndarray]:
+    """An internal-unit EM fit's weights, means and covariances as the model's variables."""
+    k, d, cov_type = spec.n_components, spec.n_features, spec.covariance_type
+    cov = as_full(fit.covariances, cov_type, k, d)
+    sd = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+    weights = np.clip(fit.weights, 1e-6, None)
+    point = {"weights": weights / weights.sum(), "means": np.asarray(fit.means)}
+    point["stds"] = {"full": sd, "diag": sd, "spherical": sd[:, 0], "tied": sd[0]}[cov_type]
+    if cov_type in ("full", "tied") and d > 1:
+        corr = cov / (sd[:, :, None] * sd[:, None, :])
+        cpc = cpc_from_cholesky(np.linalg.cholesky(corr))
+        unit = np.clip((1.0 + cpc) / 2.0, 1e-3, 1 - 1e-3)
+        point["partial_corr_unit"] = unit if cov_type == "full" else unit[0]
+    return point
+
+
+def jittered_points(
+    spec: MixtureSpec, base: dict[str, np.ndarray], rng: np.random.Generator, n: int
+) -> list[dict[str, np.ndarray]]:
+    """``n`` starts near ``base`` (model variable names), jittered on the unconstrained
+    scale, one per chain."""
+    theta = pack(base, spec.blocks)
+    return [spec.unpack(jitter(theta, spec.blocks, rng, 0.05)) for _ in range(n)]

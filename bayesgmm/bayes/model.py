@@ -1,0 +1,462 @@
+"""The Bayesian Gaussian mixture as an explicit PyMC model.
+
+Variables (all with a leading ``component`` dim unless the covariance is tied):
+
+==========================  ===========================  =====================================
+name                        dims                         meaning
+==========================  ===========================  =====================================
+``weights``                 (component,)                 mixing weights, Dirichlet(alpha)
+``means``                   (component, feature)         component means
+``stds``                    (component, feature) full,   component standard deviations
+                            diag; (component,)
+                            spherical; (feature,) tied
+``partial_corr_unit``       (component, corr_pair) full; canonical partial correlations
+                            (corr_pair,) tied            mapped to (0, 1): ``(1 + r) / 2``
+``x``                       (obs, feature)               the observed data (``X`` container)
+==========================  ===========================  =====================================
+
+Correlation matrices are built from canonical partial correlations (CPCs); see
+:mod:`bayesgmm.core.parametrization`. The prior on them is exactly ``LKJ(eta)``.
+
+The assignment ``z_n`` is never sampled: the likelihood is
+``log sum_k exp(log pi_k + log N(x_n | mu_k, Sigma_k))``, evaluated for all components with
+one batched matrix product.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from pymc.logprob.transforms import Transform
+
+from bayesgmm._validation import (
+    CheckedData,
+    check_covariance_type,
+    check_data,
+    check_n_components,
+    constant_features,
+    describe_features,
+)
+from bayesgmm.bayes.priors import GMMPriors
+from bayesgmm.bayes.spec import MixtureSpec
+from bayesgmm.core.parametrization import cholesky_from_cpc, corr_pairs, cpc_beta_parameters
+from bayesgmm.core.standardize import fit_standardization, warn_if_quantised
+from bayesgmm.core.transforms import TRANSFORMS, Block
+
+__all__ = [
+    "GMMModel",
+    "build_model",
+    "default_start",
+    "make_spec",
+    "model_from_spec",
+]
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def _forward_substitution(corr_chol: Any, centred: Any, n_features: int) -> Any:
+    """Solve ``L z = c`` for lower-triangular ``L`` (..., D, D) and ``c`` (..., D, N).
+
+    Written as an unrolled loop over the (static, small) feature count with every step
+    vectorised over components and rows: it compiles to a handful of element-wise ops in
+    every backend, where a batched ``solve_triangular`` would loop over components.
+    """
+    solved = []
+    for i in range(n_features):
+        acc = centred[..., i, :]
+        for j in range(i):
+            acc = acc - corr_chol[..., i, j, None] * solved[j]
+        solved.append(acc / corr_chol[..., i, i, None])
+    return solved
+
+
+def _mixture_logp_factory(covariance_type: str, n_features: int) -> Any:
+    """Per-row log density ``log sum_k pi_k N(x | mu_k, Sigma_k)`` for one covariance type.
+
+    Distribution parameters: weights (K,), means (K, D), standard deviations (K, D) for
+    full and diag, (K,) for spherical, (D,) for tied; plus, for full and tied, the
+    Cholesky factor of the correlation matrix ((K, D, D) or (D, D)).
+    """
+    std_core = {"full": 2, "tied": 1, "diag": 2, "spherical": 1}[covariance_type]
+
+    def logp(value: Any, weights: Any, means: Any, stds: Any, *corr: Any) -> Any:
+        # CustomDist prepends broadcast (length-1) batch dims to the parameters; the
+        # parameters are shared by every row, so drop them.
+        weights = weights.reshape(weights.shape[-1:], ndim=1)
+        means = means.reshape(means.shape[-2:], ndim=2)
+        stds = stds.reshape(stds.shape[-std_core:], ndim=std_core)
+        if covariance_type == "spherical":
+            stds = stds[:, None]
+        elif covariance_type == "tied":
+            stds = stds[None, :]
+        # Standardise per feature, then whiten the correlation: z = L_R^-1 diag(1/s)(x - mu).
+        scaled = (value.T[None, :, :] - means[:, :, None]) / stds[:, :, None]  # (K, D, N)
+        log_det = pt.sum(pt.log(stds), axis=-1)
+        if covariance_type == "spherical":
+            log_det = n_features * pt.log(stds[:, 0])
+        if corr and n_features > 1:
+            corr_chol = corr[0]
+            core = 3 if covariance_type == "full" else 2
+            corr_chol = corr_chol.reshape(corr_chol.shape[-core:], ndim=core)
+            if covariance_type == "tied":
+                corr_chol = corr_chol[None]
+            solved = _forward_substitution(corr_chol, scaled, n_features)
+            maha = sum(z**2 for z in solved)
+            log_det = log_det + pt.sum(pt.log(pt.diagonal(corr_chol, axis1=-2, axis2=-1)), axis=-1)
+        else:
+            maha = pt.sum(scaled**2, axis=1)
+        log_prob = -0.5 * maha - (log_det + 0.5 * n_features * LOG_2PI)[:, None]
+        log_prob = log_prob + pt.log(weights)[:, None]  # (K, N)
+        return pt.logsumexp(log_prob, axis=0)
+
+    return logp
+
+
+def _mixture_random_factory(covariance_type: str, n_features: int) -> Any:
+    std_core = {"full": 2, "tied": 1, "diag": 2, "spherical": 1}[covariance_type]
+    corr_core = 3 if covariance_type == "full" else 2
+
+    def core(value: Any, ndim: int) -> np.ndarray:
+        # Parameters arrive with broadcast (length-1) batch dims in front: drop them.
+        value = np.asarray(value, dtype=np.float64)
+        return value.reshape(value.shape[value.ndim - ndim :])
+
+    def random(weights, means, stds, *corr, rng=None, size=None):
+        rng = np.random.default_rng() if rng is None else rng
+        size = () if size is None else tuple(np.atleast_1d(size))
+        n = int(np.prod(size)) if size else 1
+        weights, means, stds = core(weights, 1), core(means, 2), core(stds, std_core)
+        n_components = len(weights)
+        labels = rng.choice(n_components, size=n, p=weights / weights.sum())
+        noise = rng.standard_normal((n, n_features))
+        if covariance_type == "spherical":
+            stds = np.repeat(stds[:, None], n_features, axis=1)
+        elif covariance_type == "tied":
+            stds = np.broadcast_to(stds, (n_components, n_features))
+        if corr and n_features > 1:
+            corr_chol = core(corr[0], corr_core)
+            if covariance_type == "tied":
+                corr_chol = np.broadcast_to(corr_chol, (n_components, n_features, n_features))
+            noise = np.einsum("nde,ne->nd", corr_chol[labels], noise)
+        draws = means[labels] + stds[labels] * noise
+        return draws.reshape((*size, n_features))
+
+    return random
+
+
+class _SharedTransform(Transform):
+    """A transform of :mod:`bayesgmm.core.transforms` as PyMC's ``Transform``: the PyMC graph
+    and the numpy packing (and, checked by the tests, the kernel) run one formula."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._impl = TRANSFORMS[name]
+        self.ndim_supp = 1 if self._impl.vector else 0
+
+    def forward(self, value: Any, *inputs: Any) -> Any:
+        return self._impl.forward(pt.as_tensor(value), pt)
+
+    def backward(self, value: Any, *inputs: Any) -> Any:
+        return self._impl.backward(pt.as_tensor(value), pt)
+
+    def log_jac_det(self, value: Any, *inputs: Any) -> Any:
+        return self._impl.log_jac_det(pt.as_tensor(value), pt)
+
+
+def _transform(block: Block) -> Any:
+    return None if block.transform == "identity" else _SharedTransform(block.transform)
+
+
+def _std_prior(block: Block, priors: GMMPriors, dims: Any, pooled: bool = False) -> Any:
+    params = priors.std_parameters(pooled=pooled)
+    if pooled:  # spherical: one sd per component, the same prior for each
+        params = {k: np.float64(v[0]) for k, v in params.items()}
+    family, kwargs = priors.std_family, {"dims": dims, "default_transform": _transform(block)}
+    if family == "lognormal":
+        return pm.LogNormal(block.name, mu=params["mu"], sigma=params["sigma"], **kwargs)
+    if family == "gamma":
+        return pm.Gamma(block.name, alpha=params["alpha"], beta=params["beta"], **kwargs)
+    if family == "inversegamma":
+        return pm.InverseGamma(block.name, alpha=params["alpha"], beta=params["beta"], **kwargs)
+    return pm.HalfNormal(block.name, sigma=params["sigma"], **kwargs)
+
+
+def _means(spec: MixtureSpec, blocks: dict[str, Block]) -> Any:
+    priors, k = spec.internal_priors, spec.n_components
+    loc, scale = np.asarray(priors.mean_loc), np.asarray(priors.mean_scale)
+    f = spec.ordered_feature
+    if f is None:
+        return pm.Normal(
+            "means",
+            mu=np.broadcast_to(loc, (k, len(loc))),
+            sigma=np.broadcast_to(scale, (k, len(loc))),
+            dims=("component", "feature"),
+        )
+    first = pm.Normal(
+        "means_ordered",
+        mu=loc[f],
+        sigma=scale[f],
+        dims="component",
+        default_transform=_transform(blocks["means_ordered"]),
+    )
+    others = [d for d in range(len(loc)) if d != f]
+    if not others:
+        return pm.Deterministic("means", first[:, None], dims=("component", "feature"))
+    rest = pm.Normal(
+        "means_other",
+        mu=np.broadcast_to(loc[others], (k, len(others))),
+        sigma=np.broadcast_to(scale[others], (k, len(others))),
+        shape=(k, len(others)),
+    )
+    columns = [first if d == f else rest[:, others.index(d)] for d in range(len(loc))]
+    return pm.Deterministic("means", pt.stack(columns, axis=1), dims=("component", "feature"))
+
+
+def _ordered_start(spec: MixtureSpec, internal: np.ndarray) -> np.ndarray | None:
+    """The ordered coordinate's start at spread-out data quantiles: a valid (increasing)
+    point, where the prior's support point puts every component at one place."""
+    f = spec.ordered_feature
+    if f is None:
+        return None
+    k = spec.n_components
+    start = np.quantile(internal[:, f], (np.arange(k) + 0.5) / k)
+    return start + np.arange(k) * 1e-6 * (np.ptp(internal[:, f]) + 1.0)
+
+
+def _refuse_constant_features(X: np.ndarray, names: list[str], covariance_type: str) -> None:
+    """A constant feature has no spread for a per-feature sd to describe.
+
+    With N points on one value, the likelihood grows like sd^-N as the sd shrinks and no
+    prior of fixed scale holds it back: the posterior piles up at sd ~ exp(-N) and the
+    chains cannot mix. EM has a covariance floor for this; the posterior has none, so
+    refuse with the fix rather than return that. A spherical sd is shared with the other
+    features, which keep it away from 0.
+    """
+    constant = constant_features(X)
+    if constant.size == 0 or (covariance_type == "spherical" and constant.size < X.shape[1]):
+        return
+    raise ValueError(
+        f"feature(s) {describe_features(constant, names)} are constant: their standard "
+        "deviation has no spread to describe, and its posterior collapses towards 0. Drop them"
+        + (", or use covariance_type='spherical'." if constant.size < X.shape[1] else ".")
+    )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GMMModel:
+    """A built mixture: the PyMC model, its spec and its data.
+
+    Attributes
+    ----------
+    model : pymc.Model
+        Written in internal units: its ``X`` container holds :attr:`internal`.
+    spec : MixtureSpec
+    data : ndarray of shape (N, D)
+        The validated data, in data units.
+    internal : ndarray of shape (N, D)
+        The same in internal units, ``spec.standardization.to_internal(data)``.
+    ordered_start : ndarray, optional
+        A valid start of the ordered means (ordered models only), internal units.
+    minibatch_size : int, optional
+        Set when the model's likelihood is a ``pm.Minibatch``.
+    """
+
+    model: pm.Model
+    spec: MixtureSpec
+    data: np.ndarray
+    internal: np.ndarray
+    ordered_start: np.ndarray | None = None
+    minibatch_size: int | None = None
+
+    @property
+    def kernel_supported(self) -> bool:
+        """Whether the compiled kernel covers this model (no ordering, no minibatches)."""
+        return self.spec.ordered is None and self.minibatch_size is None
+
+
+def make_spec(
+    data: CheckedData,
+    n_components: int,
+    covariance_type: str = "full",
+    priors: GMMPriors | None = None,
+    ordered: str | int | None = None,
+    feature_names: list[str] | None = None,
+) -> MixtureSpec:
+    """The spec of a mixture on validated data: priors resolved, internal units fitted."""
+    values = data.X
+    n_samples, n_features = values.shape
+    n_components = check_n_components(n_components, n_samples)
+    check_covariance_type(covariance_type)
+    names = list(feature_names or data.feature_names or [f"x{i}" for i in range(n_features)])
+    if len(names) != n_features:
+        raise ValueError(f"feature_names has {len(names)} names for {n_features} features.")
+    spec = MixtureSpec(
+        n_components=n_components,
+        n_features=n_features,
+        covariance_type=covariance_type,
+        priors=(priors or GMMPriors()).resolve(values, n_components),
+        standardization=fit_standardization(values, covariance_type),
+        feature_names=tuple(names),
+        n_samples=n_samples,
+        ordered=ordered,
+    )
+    spec.ordered_feature  # noqa: B018 -- a bad `ordered` fails here, before any PyMC work
+    return spec
+
+
+def build_model(
+    X: Any,
+    n_components: int,
+    covariance_type: str = "full",
+    priors: GMMPriors | None = None,
+    ordered: str | int | None = None,
+    *,
+    feature_names: list[str] | None = None,
+    minibatch_size: int | None = None,
+) -> GMMModel:
+    """Build the PyMC model of a K-component Gaussian mixture.
+
+    Parameters
+    ----------
+    X : array-like of shape (N, D), or CheckedData
+        Data; a DataFrame's column names become the ``feature`` coordinate. Data already
+        checked by :func:`bayesgmm._validation.check_data` are not checked again.
+    n_components : int
+    covariance_type : {"full", "diag", "spherical", "tied"}
+    priors : GMMPriors, optional
+        Hyperparameters; ``None`` fields are scaled to ``X``.
+    ordered : str or int, optional
+        Feature whose means are constrained increasing (an identifiability constraint;
+        prefer relabeling when components overlap in that feature).
+    feature_names : list of str, optional
+        Overrides the DataFrame column names.
+    minibatch_size : int, optional
+        Use ``pm.Minibatch`` with ``total_size=N`` (for PyMC's minibatch ADVI only; the
+        batches are drawn from the random stream seeded by the ADVI run).
+
+    Returns
+    -------
+    GMMModel
+        ``.model`` has coords ``component``, ``feature``, ``obs`` (and ``corr_pair``), a
+        ``pm.Data`` container ``X`` and the observed variable ``x``; ``.spec`` is its
+        :class:`~bayesgmm.bayes.spec.MixtureSpec`, whose layout the model's free variables are
+        checked against.
+
+    Notes
+    -----
+    The model is written in internal units, ``z = (x - center) / scale`` per feature
+    (:mod:`bayesgmm.core.standardize`): the container ``X`` holds ``z``, and the free variables
+    are the weights, means and sds of the mixture of ``z``, under the same priors moved
+    exactly to those units. The runners of :mod:`bayesgmm.bayes.inference` report everything
+    in data units.
+    """
+    data = X if isinstance(X, CheckedData) else check_data(X, min_samples=2)
+    if data.X.shape[0] < 2:
+        raise ValueError(f"X needs at least 2 samples; got {data.X.shape[0]}.")
+    spec = make_spec(data, n_components, covariance_type, priors, ordered, feature_names)
+    return model_from_spec(spec, data.X, minibatch_size)
+
+
+def model_from_spec(
+    spec: MixtureSpec, values: np.ndarray, minibatch_size: int | None = None
+) -> GMMModel:
+    """The PyMC model of ``spec`` on validated data ``values`` (data units)."""
+    names = list(spec.feature_names)
+    _refuse_constant_features(values, names, spec.covariance_type)
+    warn_if_quantised(values, names)
+    # The model lives in internal units (centred, scaled): see bayesgmm.core.standardize.
+    internal = spec.standardization.to_internal(values)
+    n_samples, n_features = values.shape
+    blocks = {block.name: block for block in spec.blocks}
+    pairs = corr_pairs(n_features)
+    coords: dict[str, Any] = {
+        "component": np.arange(spec.n_components),
+        "feature": names,
+        "obs": np.arange(n_samples),
+    }
+    if "partial_corr_unit" in blocks:
+        coords["corr_pair"] = [f"{names[i]}|{names[j]}" for i, j in pairs]
+    if minibatch_size is not None and not 1 <= int(minibatch_size) <= n_samples:
+        raise ValueError(f"minibatch_size must be in [1, {n_samples}]; got {minibatch_size}.")
+
+    with pm.Model(coords=coords) as model:
+        x_data = pm.Data("X", internal, dims=("obs", "feature"))
+        dist_params = _free_variables(spec, blocks)
+        observed, total_size = x_data, None
+        if minibatch_size is not None:
+            observed = pm.Minibatch(x_data, batch_size=int(minibatch_size))
+            total_size = n_samples
+        pm.CustomDist(
+            "x",
+            *dist_params,
+            logp=_mixture_logp_factory(spec.covariance_type, n_features),
+            random=_mixture_random_factory(spec.covariance_type, n_features),
+            signature=_signature(spec.covariance_type, len(dist_params)),
+            observed=observed,
+            total_size=total_size,
+            dims=None if minibatch_size is not None else ("obs", "feature"),
+        )
+    spec.check_model(model)
+    return GMMModel(
+        model,
+        spec,
+        values,
+        internal,
+        _ordered_start(spec, internal),
+        None if minibatch_size is None else int(minibatch_size),
+    )
+
+
+def _free_variables(spec: MixtureSpec, blocks: dict[str, Block]) -> list[Any]:
+    """The priors, in the spec's layout order; returns the likelihood's parameters."""
+    k, cov_type, priors = spec.n_components, spec.covariance_type, spec.internal_priors
+    weights = pm.Dirichlet(
+        "weights",
+        a=np.full(k, float(spec.priors.alpha)),
+        dims="component",
+        default_transform=_transform(blocks["weights"]),
+    )
+    means = _means(spec, blocks)
+    std_dims = {"full": ("component", "feature"), "diag": ("component", "feature")}
+    std_dims.update(spherical="component", tied="feature")
+    stds = _std_prior(blocks["stds"], priors, std_dims[cov_type], pooled=cov_type == "spherical")
+    params = [weights, means, stds]
+    if "partial_corr_unit" in blocks:
+        beta = cpc_beta_parameters(spec.n_features, float(spec.priors.eta))
+        dims = ("component", "corr_pair") if cov_type == "full" else "corr_pair"
+        if cov_type == "full":
+            beta = np.broadcast_to(beta, (k, len(beta)))
+        unit = pm.Beta(
+            "partial_corr_unit",
+            alpha=beta,
+            beta=beta,
+            dims=dims,
+            default_transform=_transform(blocks["partial_corr_unit"]),
+        )
+        params.append(cholesky_from_cpc(2.0 * unit - 1.0, spec.n_features, xp=pt))
+    return params
+
+
+def _signature(covariance_type: str, n_params: int) -> str:
+    signature = {
+        "full": "(k),(k,d),(k,d),(k,d,d)->(d)",
+        "tied": "(k),(k,d),(d),(d,d)->(d)",
+        "diag": "(k),(k,d),(k,d)->(d)",
+        "spherical": "(k),(k,d),(k)->(d)",
+    }[covariance_type]
+    if n_params == 3 and covariance_type in ("full", "tied"):  # D = 1: no correlations
+        signature = signature.replace(",(k,d,d)", "").replace(",(d,d)", "")
+    return signature
+
+
+def default_start(gmm: GMMModel) -> dict[str, np.ndarray]:
+    """A valid starting point for the variables without a usable default.
+
+    Only the ordered means need one: their prior's support point puts every component at
+    the same place, where the ordered transform is undefined.
+    """
+    return {} if gmm.ordered_start is None else {"means_ordered": gmm.ordered_start}

@@ -1,0 +1,203 @@
+""":func:`fit_em`, the entry point: checks, centring, and the restart search."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from bayesgmm._validation import (
+    CheckedData,
+    check_covariance_type,
+    check_data,
+    check_n_components,
+    check_positive,
+    check_random_state,
+    constant_features,
+)
+from bayesgmm.core.em.collapse import _data_covariance, _warn_about_feature_scales
+from bayesgmm.core.em.prior import _check_prior, default_prior
+from bayesgmm.core.em.restarts import DEFAULT_MAX_ITER, _RestartSearch, _subsample, best_result
+from bayesgmm.core.em.results import ConjugatePrior, EMResult, GMMParams
+from bayesgmm.core.em.starts import _INIT_METHODS, _init_error, _params_from_user
+from bayesgmm.core.standardize import warn_if_quantised
+
+
+def _is_dask_collection(X: Any) -> bool:
+    # By type name, so that neither this check nor in-memory EM imports Dask.
+    return type(X).__module__.split(".")[0] in ("dask", "dask_expr") and hasattr(X, "dask")
+
+
+# Over 80 lines only through its docstring, which documents every argument; the body
+# is under 60.
+def fit_em(
+    X: Any,
+    n_components: int,
+    covariance_type: str = "full",
+    *,
+    init: str | Mapping[str, Any] | GMMParams | EMResult = "auto",
+    n_init: int = 1,
+    tol: float | None = None,
+    max_iter: int = DEFAULT_MAX_ITER,
+    reg_covar: float = 1e-6,
+    prior: ConjugatePrior | str | None = None,
+    random_seed: int | np.random.Generator | None = None,
+    warn: bool = True,
+    client: Any = None,
+) -> EMResult:
+    """Fit a Gaussian mixture by EM (ML) or MAP-EM.
+
+    Parameters
+    ----------
+    X : array-like of shape (N, D)
+        Or a Dask array (or Dask DataFrame) chunked by rows: EM then runs on a Dask
+        cluster, see :func:`bayesgmm.core.em_dask.fit_em_dask` (needs ``bayesgmm[dask]``).
+    n_components : int
+        Number of components K (1 <= K <= N).
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    init : {"auto", "kmeans++", "random", "random_from_data"} or mapping
+        How to start. The strategies work on per-feature standardised data, so that the
+        start, like EM, does not depend on the units of the features:
+
+        - ``"kmeans++"``: k-means++ seeding followed by Lloyd's k-means, for every restart;
+        - ``"random"``: random responsibilities, for every restart;
+        - ``"random_from_data"``: K distinct rows as centres, nearest-centre assignment;
+        - ``"auto"`` (default): with ``n_init=1`` (or K=1) one ``"kmeans++"`` start. With
+          ``n_init > 1`` a search over ``5 * n_init`` starts, alternately ``"kmeans++"``
+          and ``"random_from_data"``, each given 20 EM iterations (counted in
+          ``max_iter``). Half the ``n_init`` long runs (rounded up) continue the starts
+          with the highest objective by then (emEM, Biernacki, Celeux & Govaert 2003;
+          starts already collapsing last); the others continue the first k-means++ starts
+          not yet chosen, as plain restarts would;
+        - a mapping, :class:`GMMParams` or :class:`EMResult` with ``weights``, ``means``
+          and ``covariances``: one run from these parameters (``n_init`` is ignored).
+
+        With ``N`` above :func:`init_subsample_size` (``max(2000, 50 K)``) the starts and
+        the short runs use a random subsample of that many rows, so that their cost does
+        not grow with ``N``; the short runs then do not count in ``max_iter``.
+    n_init : int
+        Runs to convergence. The best non-degenerate one is kept (by objective).
+    tol : float or None
+        ``None`` (default): stop when one iteration changes the objective ``f`` (the total
+        log-likelihood, plus the log prior for MAP-EM) by at most ``1e-8 * (1 + |f|)``, a
+        relative rule as mclust's. A number: stop when ``f`` changes by less than ``tol``
+        per sample, scikit-learn's absolute rule (its default ``1e-3`` can stop well short
+        of the maximum: 0.26 below it for K=3 ``tied`` on raw Old Faithful). ``tol=0``
+        runs exactly ``max_iter`` iterations.
+    max_iter : int
+        EM iterations per run (default 1000); short search runs count towards it. A run
+        that stops here without meeting the rule gives a :class:`ConvergenceWarning`.
+    reg_covar : float
+        Added to every covariance diagonal: a floor against collapse.
+    prior : ConjugatePrior, "default" or None
+        ``None`` is maximum likelihood. ``"default"`` uses :func:`default_prior`
+        (Fraley & Raftery 2007); the objective then is the log posterior.
+    random_seed : int or numpy Generator, optional
+    warn : bool
+        Emit :class:`DegenerateComponentWarning` / :class:`ConvergenceWarning`.
+    client : dask.distributed.Client or mapping, optional
+        Only for a Dask ``X``: the cluster to run on, or keyword arguments of the
+        ``LocalCluster`` to create (and close) for the fit.
+
+    Returns
+    -------
+    EMResult
+
+    Raises
+    ------
+    CollapseError
+        Every restart hit a singular covariance (possible only with ``reg_covar=0`` and no
+        prior); the message says what to do.
+    """
+    if _is_dask_collection(X):
+        from bayesgmm.core.em_dask import fit_em_dask
+
+        return fit_em_dask(
+            X, n_components, covariance_type, init=init, n_init=n_init, tol=tol,
+            max_iter=max_iter, reg_covar=reg_covar, prior=prior, random_seed=random_seed,
+            warn=warn, client=client,
+        )  # fmt: skip
+    if client is not None:
+        raise ValueError("client is only used with a Dask array X; X is in memory.")
+    # Data a facade has validated already (CheckedData) are not validated again.
+    X, feature_names = X if isinstance(X, CheckedData) else check_data(X, min_samples=2)
+    n_samples, n_features = X.shape
+    n_components = check_n_components(n_components, n_samples)
+    check_covariance_type(covariance_type)
+    reg_covar = check_positive(reg_covar, "reg_covar", allow_zero=True)
+    if tol is not None:
+        tol = check_positive(tol, "tol", allow_zero=True)
+    constant = constant_features(X)
+    if warn:
+        _warn_about_feature_scales(X, constant, reg_covar, feature_names)
+        warn_if_quantised(X, feature_names or [f"x{i}" for i in range(n_features)])
+    _check_counts(n_init, max_iter)
+    rng = check_random_state(random_seed)
+
+    # EM is translation-equivariant: centring costs nothing and keeps the second-moment
+    # statistics free of cancellation when the data sit far from the origin.
+    center = X.mean(axis=0)
+    Xc = X - center
+    prior = _centred_prior(prior, X, center, n_components, covariance_type)
+    user_start = _centred_start(init, center, n_components, covariance_type, reg_covar)
+    if user_start is not None:
+        n_init = 1
+
+    search = _RestartSearch(
+        Xc,
+        covariance_type,
+        tol=tol,
+        max_iter=max_iter,
+        reg_covar=reg_covar,
+        prior=prior,
+        data_cov=_data_covariance(Xc),
+        rng=rng,
+        init_X=None if user_start is not None else _subsample(Xc, n_components, rng),
+    )
+    runs = search.restarts(init, user_start, n_components, n_init)
+
+    return best_result(
+        runs, search, constant, feature_names, center, prior, warn, n_samples, stacklevel=3
+    )
+
+
+def _check_counts(n_init: Any, max_iter: Any) -> None:
+    if isinstance(n_init, bool) or not isinstance(n_init, int | np.integer) or n_init < 1:
+        raise ValueError(f"n_init must be a positive integer; got {n_init!r}.")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 0:
+        raise ValueError(f"max_iter must be a non-negative integer; got {max_iter!r}.")
+
+
+def _centred_prior(
+    prior: ConjugatePrior | str | None,
+    X: np.ndarray,
+    center: np.ndarray,
+    n_components: int,
+    covariance_type: str,
+) -> ConjugatePrior | None:
+    """The checked prior (``"default"`` resolved on ``X``), its mean moved by ``-center``."""
+    if isinstance(prior, str):
+        if prior != "default":
+            raise ValueError(f"prior must be a ConjugatePrior, 'default' or None; got {prior!r}.")
+        prior = default_prior(X, n_components, covariance_type)
+    if prior is None:
+        return None
+    prior = _check_prior(prior, X.shape[1], covariance_type)
+    return prior._replace(mean=prior.mean - center)
+
+
+def _centred_start(
+    init: str | Mapping[str, Any] | GMMParams | EMResult,
+    center: np.ndarray,
+    n_components: int,
+    covariance_type: str,
+    reg_covar: float,
+) -> GMMParams | None:
+    """The user's starting parameters, centred, or ``None`` for a named strategy."""
+    if isinstance(init, str):
+        if init not in (*_INIT_METHODS, "kmeans"):
+            raise ValueError(_init_error(init))
+        return None
+    start = _params_from_user(init, n_components, len(center), covariance_type, reg_covar)
+    return start._replace(means=start.means - center)

@@ -306,9 +306,7 @@ class BayesianGMM(MixtureFacade):
 
     def fit(self, X: Any, y: Any = None) -> BayesianGMM:
         """Build the model on ``X`` and fit it (``y`` is ignored)."""
-        from bayesgmm import posterior
         from bayesgmm._validation import check_covariance_type, check_n_components, seed_int
-        from bayesgmm.bayes import inference
         from bayesgmm.bayes.inference.starts import (
             START_POINTS,
             em_result_to_data,
@@ -344,9 +342,17 @@ class BayesianGMM(MixtureFacade):
         )
         self.em_ = em_result_to_data(start, gmm.spec.standardization)
         self.model_ = gmm
+        self.raw_idata_ = self._run(gmm, start, seed)
+        self._post_process(self.raw_idata_)
+        return self
+
+    def _run(self, gmm: Any, start: Any, seed: int) -> Any:
+        """The fit itself: NUTS, ADVI or MAP from the one MAP-EM ``start``."""
+        from bayesgmm.bayes import inference
+
         self.map_ = None
         if self.method == "nuts":
-            raw = inference.sample_nuts(
+            return inference.sample_nuts(
                 gmm,
                 draws=self.draws,
                 tune=self.tune,
@@ -357,8 +363,8 @@ class BayesianGMM(MixtureFacade):
                 start=start,
                 progressbar=self.progressbar,
             )
-        elif self.method in ("advi", "fullrank_advi"):
-            raw = inference.fit_advi(
+        if self.method in ("advi", "fullrank_advi"):
+            return inference.fit_advi(
                 gmm,
                 method=self.method,
                 n=self.advi_steps,
@@ -368,10 +374,13 @@ class BayesianGMM(MixtureFacade):
                 progressbar=self.progressbar,
                 start=start,
             )
-        else:
-            self.map_ = inference.fit_map(gmm, random_seed=seed, start=start)
-            raw = inference.map_idata(gmm, self.map_)
-        self.raw_idata_ = raw
+        self.map_ = inference.fit_map(gmm, random_seed=seed, start=start)
+        return inference.map_idata(gmm, self.map_)
+
+    def _post_process(self, raw: Any) -> None:
+        """Relabel, check for collapse and label switching, cache the draws."""
+        from bayesgmm import posterior
+
         self.label_report_ = None
         self.collapse_report_ = None
         if self.method == "map" or self.relabel == "none" or self.n_components == 1:
@@ -390,7 +399,6 @@ class BayesianGMM(MixtureFacade):
                 )
                 posterior.warn_if_unresolved(self.label_report_)
         self._cache_draws()
-        return self
 
     def _cache_draws(self) -> None:
         from bayesgmm.bayes.idata import posterior_draws, thin_indices

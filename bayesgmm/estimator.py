@@ -11,7 +11,7 @@ from bayesgmm._validation import check_random_state
 from bayesgmm.core import em
 from bayesgmm.core.covariance import as_full
 
-__all__ = ["GaussianMixtureEM"]
+__all__ = ["BayesianGMM", "GaussianMixtureEM"]
 
 
 class GaussianMixtureEM(MixtureFacade):

@@ -11,7 +11,7 @@ from bayesgmm import posterior
 from bayesgmm.bayes import inference, kernel
 from bayesgmm.bayes.minibatch import MinibatchDensity
 from bayesgmm.bayes.model import build_model
-from bayesgmm.core import draws
+from bayesgmm.core import draws, relabel
 
 TRUE_MEANS = np.array([[0.0, 0.0], [5.0, 1.0], [-1.0, 6.0]])
 TRUE_COVS = np.array(
@@ -26,7 +26,7 @@ def simulated():
 
 def _matched(means: np.ndarray) -> np.ndarray:
     """Draws of the means (S, K, D) with components in the order of TRUE_MEANS."""
-    perms = bayesgmm.core.relabel.pivot(means, reference_means=TRUE_MEANS)
+    perms = relabel.pivot(means, reference_means=TRUE_MEANS)
     return bayesgmm.core.relabel.apply_permutations(means, perms)
 
 

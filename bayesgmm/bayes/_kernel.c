@@ -20,7 +20,8 @@
  *   partial_corr_unit_logodds__ (n_cpc: K*P full, P tied, 0 otherwise; P = D(D-1)/2).
  *
  * Data buffer (float64, built by bayesgmm.kernel.kernel_buffer):
- *   header [N, D, K, cov_code, std_family, n_std, n_cpc, alpha, buffer length],
+ *   header [N, D, K, cov_code, std_family, n_std, n_cpc, alpha, buffer length,
+ *   has_weights, has_labels, alpha_prior, alpha_a, alpha_b] (the last five reserved: 0),
  *   then mean_loc (D), mean_scale (D), std_p1 (n_std), std_p2 (n_std),
  *   cpc_beta (n_cpc), X feature-major (D*N: feature 0 of every point, then feature 1...).
  * cov_code: 0 full, 1 tied, 2 diag, 3 spherical.
@@ -39,7 +40,7 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-#define HEADER 9
+#define HEADER 14
 #define BLOCK 256 /* points per block: a block's arrays stay in the L1/L2 cache */
 #define TILE 16   /* points per tile of a solve: a multiple of the widest vector */
 #define LOG_2PI 1.8378770664093453

@@ -122,10 +122,12 @@ def kernel_spec(
 # Layout of the float64 buffer that carries the data and the priors into the kernel (one
 # flat array, so that a C callback receives it as a single pointer): header
 # [n_samples, n_features, n_components, cov_code, std_family, n_std, n_cpc, alpha,
-# buffer length], then mean_loc (D), mean_scale (D), std_p1 (n_std), std_p2 (n_std),
-# cpc_beta (n_cpc) and X feature-major (D * N), so that the kernel's loops over points
-# read contiguous memory and vectorise.
-HEADER = 9
+# buffer length, has_weights, has_labels, alpha_prior, alpha_a, alpha_b] (the last five
+# reserved for observation weights, partial labels and a prior on alpha; 0 for now),
+# then mean_loc (D), mean_scale (D), std_p1 (n_std), std_p2 (n_std), cpc_beta (n_cpc)
+# and X feature-major (D * N), so that the kernel's loops over points read contiguous
+# memory and vectorise.
+HEADER = 14
 
 _DOUBLE_P = ctypes.POINTER(ctypes.c_double)
 
@@ -181,7 +183,7 @@ def kernel_buffer(X: np.ndarray, spec: KernelSpec) -> np.ndarray:
     body = [spec.mean_loc, spec.mean_scale, spec.std_p1, spec.std_p2, spec.cpc_beta, X.T.ravel()]
     length = HEADER + sum(part.size for part in body)
     counts = (n, d, spec.n_components, spec.cov_code, spec.std_family, spec.n_std, spec.n_cpc)
-    header = np.array([*counts, spec.alpha, length], dtype=np.float64)
+    header = np.array([*counts, spec.alpha, length, 0, 0, 0, 0, 0], dtype=np.float64)
     return np.ascontiguousarray(np.concatenate([header, *body]))
 
 

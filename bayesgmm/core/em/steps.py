@@ -6,7 +6,10 @@ in-memory array, on chunks streamed from disk, or mapped over the chunks of a Da
 
 from __future__ import annotations
 
+import ctypes
+import functools
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from scipy import special
@@ -49,7 +52,22 @@ def _normalize(weighted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     """One fused log-sum-exp over axis 0, in place.
 
     Returns (log_norm (N,), responsibilities (K, N), log of the largest responsibility (N,)).
+    Compiled (``bayesgmm/core/_estep.c``, 3-4x faster) where it was built, else numpy.
     """
+    compiled = _compiled_normalize()
+    if compiled is not None and weighted.flags.c_contiguous and weighted.dtype == np.float64:
+        n_components, n_rows = weighted.shape
+        log_norm, log_max = np.empty(n_rows), np.empty(n_rows)
+        compiled(
+            weighted.ctypes.data_as(_DOUBLE_P), n_components, n_rows, _EXP_FLOOR,
+            log_norm.ctypes.data_as(_DOUBLE_P), log_max.ctypes.data_as(_DOUBLE_P),
+        )  # fmt: skip
+        return log_norm, weighted, log_max
+    return _normalize_numpy(weighted)
+
+
+def _normalize_numpy(weighted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_normalize` in numpy: the same steps, where the C version was not built."""
     col_max = weighted.max(axis=0)
     weighted -= col_max
     # Floor at -300 before exp: numpy's exp leaves its vectorised path for arguments below
@@ -63,6 +81,23 @@ def _normalize(weighted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     log_total = np.log(total)
     # The largest responsibility is exp(0) / total: its log comes for free.
     return log_total + col_max, weighted, -log_total
+
+
+_DOUBLE_P = ctypes.POINTER(ctypes.c_double)
+
+
+@functools.cache
+def _compiled_normalize() -> Any:
+    """``bgmm_normalize`` of the compiled ``bayesgmm.core._estep``, or None if not built."""
+    try:
+        from bayesgmm.core import _estep
+    except ImportError:
+        return None
+    function = ctypes.CDLL(_estep.__file__).bgmm_normalize
+    function.restype = None
+    function.argtypes = [_DOUBLE_P, ctypes.c_int64, ctypes.c_int64, ctypes.c_double]
+    function.argtypes += [_DOUBLE_P, _DOUBLE_P]
+    return function
 
 
 def e_step(X: np.ndarray, params: GMMParams) -> tuple[np.ndarray, np.ndarray]:

@@ -89,8 +89,20 @@ class GaussianMixtureEM(MixtureFacade):
 
     # -- fitting ---------------------------------------------------------------------------
 
-    def fit(self, X: Any, y: Any = None) -> GaussianMixtureEM:
-        """Fit the mixture to ``X`` (``y`` is ignored)."""
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixtureEM:
+        """Fit the mixture to ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, D)
+        y : array-like of shape (N,), optional
+            Partial labels: a component index ``0..K-1`` per row, ``-1`` where unknown
+            (scikit-learn's semi-supervised convention). Labelled rows count for their own
+            component only, and component ``k`` is the one the labels call ``k``.
+        sample_weight : array-like of shape (N,), optional
+            Non-negative observation weights; an integer weight fits as the row repeated.
+            See ``docs/weights_and_labels.md``.
+        """
         result = em.fit_em(
             self._fit_data(X),
             self.n_components,
@@ -103,6 +115,8 @@ class GaussianMixtureEM(MixtureFacade):
             prior=self.prior,
             random_seed=self.random_seed,
             client=self.client,
+            sample_weight=sample_weight,
+            labels=y,
         )
         self.result_ = result
         self.weights_ = result.weights
@@ -116,7 +130,7 @@ class GaussianMixtureEM(MixtureFacade):
             self.precisions_ = pc**2
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
-        self.lower_bound_ = result.objective / result.n_samples
+        self.lower_bound_ = result.objective / result.n_observations
         self.objective_trace_ = result.objective_trace
         self.degenerate_components_ = result.degenerate_components
         return self
@@ -133,9 +147,9 @@ class GaussianMixtureEM(MixtureFacade):
             del self.feature_names_in_
         return X
 
-    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
         """Fit, then return the most likely component of every row."""
-        return self.fit(X).predict(X)
+        return self.fit(X, y, sample_weight=sample_weight).predict(X)
 
     # -- prediction ------------------------------------------------------------------------
 
@@ -310,8 +324,7 @@ class BayesianGMM(MixtureFacade):
         from bayesgmm.bayes.inference.starts import (
             START_POINTS,
             em_result_to_data,
-            em_start,
-            start_rows,
+            model_em_start,
         )
         from bayesgmm.bayes.model import build_model
 
@@ -337,9 +350,7 @@ class BayesianGMM(MixtureFacade):
         # in data units the reference point estimate. A minibatch fit never passes over
         # all N at once; nor does its EM.
         em_rows = None if self.minibatch_size is None else START_POINTS
-        start = em_start(
-            start_rows(gmm.internal, em_rows, seed), self.n_components, self.covariance_type, seed
-        )
+        start = model_em_start(gmm, em_rows, seed)
         self.em_ = em_result_to_data(start, gmm.spec.standardization)
         self.model_ = gmm
         self.raw_idata_ = self._run(gmm, start, seed)

@@ -36,13 +36,20 @@ def _stack(posterior: xr.Dataset, name: str) -> np.ndarray:
 
 
 def _pointwise_log_likelihood(
-    post: xr.Dataset, X: np.ndarray, cov: np.ndarray, spec: MixtureSpec
+    post: xr.Dataset, gmm: GMMModel, cov: np.ndarray, spec: MixtureSpec
 ) -> np.ndarray:
     """(S, N) marginal log-likelihood of the stored draws: the compiled kernel's forward
-    pass where it is built (N=10,000, 2000 draws: ~2 s instead of ~20 s), else numpy."""
+    pass where it is built (N=10,000, 2000 draws: ~2 s instead of ~20 s), else numpy.
+
+    Each term is the model's: a labelled row's own component, times the row's weight
+    (the power likelihood the posterior conditions on; a row of weight 0 scores 0).
+    """
+    X, obs = gmm.internal, gmm.observations
     weights, means = _stack(post, "weights"), _stack(post, "means")
     if not kernel.available():
-        return draw_math.pointwise_log_likelihood(X, weights, means, cov)
+        return _times_weights(
+            draw_math.pointwise_log_likelihood(X, weights, means, cov, obs.labels), obs
+        )
     free = ("weights", "means", "stds", "partial_corr_unit")
     params = {name: _stack(post, name) for name in free if name in post}
     # The kernel's layout has no ordering constraint: pack the (already ordered) means.
@@ -52,13 +59,24 @@ def _pointwise_log_likelihood(
     kernel_spec = kernel.kernel_spec(
         spec.internal_priors, spec.n_components, spec.n_features, spec.covariance_type
     )
-    loglik = kernel.pointwise_log_likelihood(thetas, kernel.kernel_buffer(X, kernel_spec))
+    loglik = kernel.pointwise_log_likelihood(thetas, gmm.kernel_buffer(kernel_spec))
     # Draws the kernel cannot represent (a weight, sd or correlation at its boundary):
     # numpy, which needs no unconstrained form.
     bad = np.isnan(loglik).any(axis=1)
     if bad.any():
-        loglik[bad] = draw_math.pointwise_log_likelihood(X, weights[bad], means[bad], cov[bad])
+        loglik[bad] = _times_weights(
+            draw_math.pointwise_log_likelihood(X, weights[bad], means[bad], cov[bad], obs.labels),
+            obs,
+        )
     return loglik
+
+
+def _times_weights(loglik: np.ndarray, obs: Any) -> np.ndarray:
+    """``w_n * loglik`` per row (0 at weight 0); unchanged without weights."""
+    if obs.sample_weight is None:
+        return loglik
+    w = obs.sample_weight
+    return np.where(w > 0, w * loglik, 0.0)
 
 
 def _log_likelihood_draws(n_chains: int, n_draws: int, n_obs: int) -> np.ndarray:
@@ -79,7 +97,12 @@ def _log_likelihood_group(post: xr.Dataset, gmm: GMMModel) -> xr.Dataset:
     cov, _ = draw_math.covariances_from_draws(
         _stack(post, "stds"), unit, spec.covariance_type, spec.n_components, Z.shape[1]
     )
-    loglik = _pointwise_log_likelihood(post, Z, cov, spec) + spec.standardization.log_jacobian
+    loglik = _pointwise_log_likelihood(post, gmm, cov, spec)
+    jacobian = spec.standardization.log_jacobian
+    if gmm.sample_weight is None:
+        loglik = loglik + jacobian
+    else:  # the weighted terms: the Jacobian of each row counts w_n times too
+        loglik = loglik + np.where(gmm.sample_weight > 0, gmm.sample_weight * jacobian, 0.0)
     return xr.Dataset(
         {
             "x": xr.DataArray(

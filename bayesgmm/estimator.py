@@ -318,8 +318,22 @@ class BayesianGMM(MixtureFacade):
 
     # -- fitting ---------------------------------------------------------------------------
 
-    def fit(self, X: Any, y: Any = None) -> BayesianGMM:
-        """Build the model on ``X`` and fit it (``y`` is ignored)."""
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> BayesianGMM:
+        """Build the model on ``X`` and fit it.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, D)
+        y : array-like of shape (N,), optional
+            Partial labels: a component index ``0..K-1`` per row, ``-1`` where unknown.
+            A labelled row contributes ``log pi_k + log N(x | mu_k, Sigma_k)`` for its
+            ``k``. When every component has a labelled row (of positive weight) the labels
+            identify the components: the draws are not relabeled, and ``label_report_``
+            says so (``labels_identify_components_``).
+        sample_weight : array-like of shape (N,), optional
+            Observation weights: a power likelihood (integer weights = rows repeated),
+            not a survey-design correction. See ``docs/weights_and_labels.md``.
+        """
         from bayesgmm._validation import check_covariance_type, check_n_components, seed_int
         from bayesgmm.bayes.inference.starts import (
             START_POINTS,
@@ -327,6 +341,7 @@ class BayesianGMM(MixtureFacade):
             model_em_start,
         )
         from bayesgmm.bayes.model import build_model
+        from bayesgmm.posterior.labelled import labels_identify
 
         methods = ("nuts", "advi", "fullrank_advi", "map")
         if self.method not in methods:
@@ -345,7 +360,10 @@ class BayesianGMM(MixtureFacade):
             priors=self.priors,
             ordered=self.ordered,
             feature_names=self.feature_names,
+            sample_weight=sample_weight,
+            labels=y,
         )
+        self.labels_identify_components_ = labels_identify(gmm.observations, self.n_components)
         # The one MAP-EM of a fit, in the model's internal units: every runner's start, and
         # in data units the reference point estimate. A minibatch fit never passes over
         # all N at once; nor does its EM.
@@ -391,11 +409,15 @@ class BayesianGMM(MixtureFacade):
     def _post_process(self, raw: Any) -> None:
         """Relabel, check for collapse and label switching, cache the draws."""
         from bayesgmm import posterior
+        from bayesgmm.posterior import labelled
 
         self.label_report_ = None
         self.collapse_report_ = None
+        identified = getattr(self, "labels_identify_components_", False)
         if self.method == "map" or self.relabel == "none" or self.n_components == 1:
             self.idata_ = raw
+        elif identified:  # the labels fix each component's meaning: nothing to undo
+            self.idata_ = labelled.mark_identified(raw)
         else:
             reference = self.em_ if self.relabel == "pivot" else None
             self.idata_ = posterior.relabel_idata(raw, method=self.relabel, reference=reference)
@@ -405,9 +427,13 @@ class BayesianGMM(MixtureFacade):
             if self.method == "nuts" and self.n_components > 1 and self.chains > 1:
                 relabeled = None if self.relabel == "none" else self.idata_
                 method = "stephens" if self.relabel == "none" else self.relabel
+                if identified:  # report on the raw draws; relabeling only as a check
+                    relabeled, method = None, "stephens"
                 self.label_report_ = posterior.label_switching_report(
                     raw, relabeled=relabeled, method=method
                 )
+                if identified:
+                    self.label_report_ = labelled.identified_report(self.label_report_)
                 posterior.warn_if_unresolved(self.label_report_)
         self._cache_draws()
 
@@ -491,7 +517,11 @@ class BayesianGMM(MixtureFacade):
         import arviz as az
 
         self._check_is_fitted()
-        return az.summary(self.idata_, var_names=["weights", "means", "stds"], **kwargs)
+        table = az.summary(self.idata_, var_names=["weights", "means", "stds"], **kwargs)
+        note = self.idata_.attrs.get("label_identification")
+        if note:
+            table.attrs["label_identification"] = note
+        return table
 
     # -- persistence -----------------------------------------------------------------------
 

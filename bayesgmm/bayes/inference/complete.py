@@ -184,6 +184,7 @@ def complete_idata(
             )
         }
     )
+    groups.update(_observation_group(gmm))
     out = az.InferenceData(posterior=groups.pop("posterior"), **groups)
     for group in ("sample_stats", "prior", "prior_predictive", "posterior_predictive"):
         if group in idata.groups():
@@ -203,6 +204,17 @@ def complete_idata(
         out[group].attrs.update(attrs)
     out.attrs = dict(attrs)
     return out
+
+
+def _observation_group(gmm: GMMModel) -> dict[str, xr.Dataset]:
+    """``constant_data`` with the fit's ``sample_weight`` and ``labels`` (dim ``obs``)."""
+    values = {"sample_weight": gmm.sample_weight, "labels": gmm.labels}
+    present = {name: v for name, v in values.items() if v is not None}
+    if not present:
+        return {}
+    n_obs = gmm.data.shape[0]
+    data = {name: xr.DataArray(v, dims=("obs",)) for name, v in present.items()}
+    return {"constant_data": xr.Dataset(data, coords={"obs": np.arange(n_obs)})}
 
 
 def _with_model_dims(post: xr.Dataset, spec: MixtureSpec) -> xr.Dataset:

@@ -194,6 +194,7 @@ class GaussianMixtureEM(MixtureFacade):
             log_likelihood=stats.log_likelihood,
             n_samples=Xc.shape[0],
             log_max_resp=stats.log_max_resp,
+            weight_total=None,  # the rows of X, unweighted
         )
 
     def bic(self, X: Any) -> float:

@@ -322,18 +322,10 @@ class BayesianGMM(MixtureFacade):
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> BayesianGMM:
         """Build the model on ``X`` and fit it.
 
-        Parameters
-        ----------
-        X : array-like of shape (N, D)
-        y : array-like of shape (N,), optional
-            Partial labels: a component index ``0..K-1`` per row, ``-1`` where unknown.
-            A labelled row contributes ``log pi_k + log N(x | mu_k, Sigma_k)`` for its
-            ``k``. When every component has a labelled row (of positive weight) the labels
-            identify the components: the draws are not relabeled, and ``label_report_``
-            says so (``labels_identify_components_``).
-        sample_weight : array-like of shape (N,), optional
-            Observation weights: a power likelihood (integer weights = rows repeated),
-            not a survey-design correction. See ``docs/weights_and_labels.md``.
+        ``y`` (N,): partial labels, ``0..K-1`` or ``-1`` unknown; when every component has
+        a labelled row they identify the components, the draws are not relabeled and
+        ``label_report_`` says so. ``sample_weight`` (N,): observation weights, a power
+        likelihood (integer weights = rows repeated). See ``docs/weights_and_labels.md``.
         """
         from bayesgmm._validation import check_covariance_type, check_n_components, seed_int
         from bayesgmm.bayes.inference.starts import (
@@ -428,13 +420,11 @@ class BayesianGMM(MixtureFacade):
             if self.method == "nuts" and self.n_components > 1 and self.chains > 1:
                 relabeled = None if self.relabel == "none" else self.idata_
                 method = "stephens" if self.relabel == "none" else self.relabel
-                if identified:  # report on the raw draws; relabeling only as a check
-                    relabeled, method = None, "stephens"
-                self.label_report_ = posterior.label_switching_report(
-                    raw, relabeled=relabeled, method=method
+                self.label_report_ = (
+                    labelled.identified_report(raw)
+                    if identified
+                    else posterior.label_switching_report(raw, relabeled=relabeled, method=method)
                 )
-                if identified:
-                    self.label_report_ = labelled.identified_report(self.label_report_)
                 posterior.warn_if_unresolved(self.label_report_)
         self._cache_draws()
 

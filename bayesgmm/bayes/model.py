@@ -41,6 +41,8 @@ from bayesgmm._validation import (
     constant_features,
     describe_features,
 )
+from bayesgmm.bayes.observed import observation_data as _observation_data
+from bayesgmm.bayes.observed import observed_log_density
 from bayesgmm.bayes.priors import GMMPriors
 from bayesgmm.bayes.spec import MixtureSpec
 from bayesgmm.core.observations import Observations, check_observations
@@ -87,10 +89,8 @@ def _mixture_logp_factory(
     full and diag, (K,) for spherical, (D,) for tied; plus, for full and tied, the
     Cholesky factor of the correlation matrix ((K, D, D) or (D, D)).
 
-    ``point_weight`` (N,) and ``point_label`` (N,), tensors of the rows the density sees
-    (the model's data containers, or their minibatch), make it the observed-data density:
-    a row's term times its weight (a power likelihood; 0 at weight 0), and for a row
-    labelled ``k >= 0`` only component ``k``'s term, ``log pi_k + log N(x | mu_k, Sigma_k)``.
+    ``point_weight`` and ``point_label`` (N,): the rows' weights and labels, see
+    :func:`bayesgmm.bayes.observed.observed_log_density`.
     """
     std_core = {"full": 2, "tied": 1, "diag": 2, "spherical": 1}[covariance_type]
 
@@ -122,14 +122,7 @@ def _mixture_logp_factory(
             maha = pt.sum(scaled**2, axis=1)
         log_prob = -0.5 * maha - (log_det + 0.5 * n_features * LOG_2PI)[:, None]
         log_prob = log_prob + pt.log(weights)[:, None]  # (K, N)
-        if point_label is not None:
-            component = pt.arange(weights.shape[0])[:, None]
-            own = pt.eq(component, point_label[None, :]) | pt.lt(point_label, 0)[None, :]
-            log_prob = pt.switch(own, log_prob, -np.inf)
-        point_logp = pt.logsumexp(log_prob, axis=0)
-        if point_weight is not None:
-            point_logp = pt.switch(pt.gt(point_weight, 0), point_weight * point_logp, 0.0)
-        return point_logp
+        return observed_log_density(log_prob, point_weight, point_label)
 
     return logp
 
@@ -297,15 +290,14 @@ class GMMModel:
 
     @property
     def observations(self) -> Observations:
-        """The weights and labels as :class:`~bayesgmm.core.observations.Observations`."""
+        """The weights and labels, as :class:`~bayesgmm.core.observations.Observations`."""
         return Observations(self.sample_weight, self.labels)
 
     def kernel_buffer(self, spec: Any = None) -> np.ndarray:
-        """The compiled kernel's buffer of the internal data, weights and labels."""
-        from bayesgmm.bayes import kernel
+        """The kernel's buffer of the internal data, weights and labels (``spec.kernel``)."""
+        from bayesgmm.bayes.kernel import kernel_buffer
 
-        kernel_spec = self.spec.kernel if spec is None else spec
-        return kernel.kernel_buffer(self.internal, kernel_spec, self.sample_weight, self.labels)
+        return kernel_buffer(self.internal, spec or self.spec.kernel, *self.observations)
 
     @property
     def kernel_supported(self) -> bool:
@@ -322,11 +314,9 @@ def make_spec(
     feature_names: list[str] | None = None,
     sample_weight: np.ndarray | None = None,
 ) -> MixtureSpec:
-    """The spec of a mixture on validated data: priors resolved, internal units fitted.
-
-    With ``sample_weight`` the data-scaled priors and internal units use the weighted
-    moments, so that integer weights give the spec of the rows repeated.
-    """
+    """The spec of a mixture on validated data: priors resolved, internal units fitted
+    (with the weighted moments when ``sample_weight`` is given: integer weights give the
+    spec of the rows repeated)."""
     values = data.X
     n_samples, n_features = values.shape
     n_components = check_n_components(n_components, n_samples)
@@ -379,13 +369,9 @@ def build_model(
     minibatch_size : int, optional
         Use ``pm.Minibatch`` with ``total_size=N`` (for PyMC's minibatch ADVI only; the
         batches are drawn from the random stream seeded by the ADVI run).
-    sample_weight : array-like of shape (N,), optional
-        Observation weights: row ``n``'s log-likelihood term is multiplied by ``w_n``, a
-        power likelihood (integer weights = the rows repeated; not a survey-design
-        correction). The data-scaled priors use the weighted moments.
-    labels : array-like of shape (N,), optional
-        Partial labels, ``0..K-1`` or ``-1`` for unknown: a labelled row contributes
-        ``log pi_k + log N(x | mu_k, Sigma_k)`` for its ``k``.
+    sample_weight, labels : array-like of shape (N,), optional
+        Observation weights (each row's term times ``w_n``: a power likelihood) and
+        partial labels (``0..K-1``, ``-1`` unknown); see ``docs/weights_and_labels.md``.
 
     Returns
     -------
@@ -476,16 +462,6 @@ def model_from_spec(
         obs.sample_weight,
         obs.labels,
     )
-
-
-def _observation_data(obs: Observations) -> dict[str, Any]:
-    """``pm.Data`` containers (dim ``obs``) of the weights and labels that are given."""
-    out = {}
-    if obs.sample_weight is not None:
-        out["sample_weight"] = pm.Data("sample_weight", obs.sample_weight, dims="obs")
-    if obs.labels is not None:
-        out["labels"] = pm.Data("labels", obs.labels.astype(np.float64), dims="obs")
-    return out
 
 
 def _free_variables(spec: MixtureSpec, blocks: dict[str, Block]) -> list[Any]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bayesgmm.posterior.switching import LabelSwitchingReport
+from bayesgmm.posterior.switching import LabelSwitchingReport, label_switching_report
 
 __all__ = ["IDENTIFIED_NOTE", "identified_report", "labels_identify", "mark_identified"]
 
@@ -61,7 +61,12 @@ def mark_identified(idata: Any) -> Any:
     return out
 
 
-def identified_report(report: LabelSwitchingReport) -> LabelSwitchingReport:
-    """The label-switching report of identified draws, saying so first."""
+def identified_report(idata: Any) -> LabelSwitchingReport:
+    """The label-switching report of draws the labels identify, saying so first.
+
+    The draws stay as sampled; Stephens' relabeling runs only as a check that no chain
+    switched labels (``report.switching_detected``).
+    """
+    report = label_switching_report(idata, method="stephens")
     check = "Relabeling with stephens, run only as a check: "
     return dataclasses.replace(report, message=f"{IDENTIFIED_NOTE} {check}{report.message}")

@@ -84,6 +84,21 @@ def _normalize_labelled(
     return log_norm, resp, log_max
 
 
+def _block_terms(
+    weighted: np.ndarray, w: np.ndarray | None, labels: np.ndarray | None
+) -> tuple[float, float, np.ndarray]:
+    """A block's log-likelihood, its ``sum log max_k g_nk`` and responsibilities (K, rows),
+    weighted by ``w`` and with labelled rows fixed, when given."""
+    if labels is not None:
+        log_norm, resp, log_max = _normalize_labelled(weighted, labels)
+    else:
+        log_norm, resp, log_max = _normalize(weighted)
+    if w is None:
+        return float(log_norm.sum()), float(log_max.sum()), resp
+    resp *= w
+    return _weighted_sum(w, log_norm), _weighted_sum(w, log_max), resp
+
+
 def _weighted_sum(sample_weight: np.ndarray, values: np.ndarray) -> float:
     """``sum_n w_n v_n`` where a zero weight drops its row, even at ``v_n = -inf``."""
     return float(np.dot(sample_weight, np.where(sample_weight > 0, values, 0.0)))
@@ -164,19 +179,11 @@ def sufficient_statistics(
         # (one GEMM) alike: resp @ features^T = [sum g x_i x_j | sum g x | sum g].
         features = pair_features(block, out=buffer) if cov_type == "full" else None
         weighted = density(block, component_major=True, features=features)
-        if labels is not None:
-            log_norm, resp, block_log_max = _normalize_labelled(
-                weighted, labels[start : start + block_rows]
-            )
-        else:
-            log_norm, resp, block_log_max = _normalize(weighted)
-        if w is not None:
-            log_lik += _weighted_sum(w, log_norm)
-            log_max_resp += _weighted_sum(w, block_log_max)
-            resp *= w
-        else:
-            log_lik += float(log_norm.sum())
-            log_max_resp += float(block_log_max.sum())
+        block_lik, block_max, resp = _block_terms(
+            weighted, w, None if labels is None else labels[start : start + block_rows]
+        )
+        log_lik += block_lik
+        log_max_resp += block_max
         if features is not None:
             packed += resp @ features.T
             continue

@@ -23,9 +23,11 @@ from bayesgmm.bayes.model import GMMModel
 from bayesgmm.bayes.spec import MixtureSpec
 from bayesgmm.core import draws as draw_math
 from bayesgmm.core import transforms
+from bayesgmm.core.observations import Observations
 
 __all__ = ["LOG_LIKELIHOOD_BUDGET", "complete_idata"]
 
+_PLAIN = Observations()
 # Bytes of pointwise log-likelihood stored with a fit before the draws are thinned for it.
 LOG_LIKELIHOOD_BUDGET = 200_000_000
 
@@ -36,15 +38,19 @@ def _stack(posterior: xr.Dataset, name: str) -> np.ndarray:
 
 
 def _pointwise_log_likelihood(
-    post: xr.Dataset, gmm: GMMModel, cov: np.ndarray, spec: MixtureSpec
+    post: xr.Dataset,
+    X: np.ndarray,
+    cov: np.ndarray,
+    spec: MixtureSpec,
+    obs: Observations = _PLAIN,
 ) -> np.ndarray:
     """(S, N) marginal log-likelihood of the stored draws: the compiled kernel's forward
     pass where it is built (N=10,000, 2000 draws: ~2 s instead of ~20 s), else numpy.
 
     Each term is the model's: a labelled row's own component, times the row's weight
-    (the power likelihood the posterior conditions on; a row of weight 0 scores 0).
+    (the power likelihood the posterior conditions on; a row of weight 0 scores 0), for
+    the weights and labels ``obs`` of the rows of ``X``.
     """
-    X, obs = gmm.internal, gmm.observations
     weights, means = _stack(post, "weights"), _stack(post, "means")
     if not kernel.available():
         return _times_weights(
@@ -59,7 +65,8 @@ def _pointwise_log_likelihood(
     kernel_spec = kernel.kernel_spec(
         spec.internal_priors, spec.n_components, spec.n_features, spec.covariance_type
     )
-    loglik = kernel.pointwise_log_likelihood(thetas, gmm.kernel_buffer(kernel_spec))
+    buffer = kernel.kernel_buffer(X, kernel_spec, *obs)
+    loglik = kernel.pointwise_log_likelihood(thetas, buffer)
     # Draws the kernel cannot represent (a weight, sd or correlation at its boundary):
     # numpy, which needs no unconstrained form.
     bad = np.isnan(loglik).any(axis=1)
@@ -97,7 +104,7 @@ def _log_likelihood_group(post: xr.Dataset, gmm: GMMModel) -> xr.Dataset:
     cov, _ = draw_math.covariances_from_draws(
         _stack(post, "stds"), unit, spec.covariance_type, spec.n_components, Z.shape[1]
     )
-    loglik = _pointwise_log_likelihood(post, gmm, cov, spec)
+    loglik = _pointwise_log_likelihood(post, Z, cov, spec, gmm.observations)
     jacobian = spec.standardization.log_jacobian
     if gmm.sample_weight is None:
         loglik = loglik + jacobian

@@ -27,17 +27,24 @@ def _lib(path: str) -> ctypes.CDLL:
     return lib
 
 
-def _time(lib: ctypes.CDLL, theta: np.ndarray, buffer: np.ndarray, reps: int = 300) -> float:
+def _once(lib: ctypes.CDLL, theta: np.ndarray, buffer: np.ndarray, reps: int) -> float:
     grad = np.empty(theta.size)
-    best = np.inf
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(reps):
-            lib.bgmm_logp_grad(
-                theta.ctypes.data_as(_P), buffer.ctypes.data_as(_P), grad.ctypes.data_as(_P), None
-            )
-        best = min(best, (time.perf_counter() - start) / reps)
-    return best * 1e6
+    start = time.perf_counter()
+    for _ in range(reps):
+        lib.bgmm_logp_grad(
+            theta.ctypes.data_as(_P), buffer.ctypes.data_as(_P), grad.ctypes.data_as(_P), None
+        )
+    return (time.perf_counter() - start) / reps * 1e6
+
+
+def _times(runs: dict[str, tuple], rounds: int = 9, reps: int = 100) -> dict[str, float]:
+    """Best time per call (us) of every run, the runs interleaved round by round so that
+    the machine's changing load hits them alike."""
+    best = dict.fromkeys(runs, np.inf)
+    for _ in range(rounds):
+        for name, (lib, theta, buffer) in runs.items():
+            best[name] = min(best[name], _once(lib, theta, buffer, reps))
+    return best
 
 
 def main() -> None:
@@ -58,13 +65,14 @@ def main() -> None:
         "both": kernel.kernel_buffer(gmm.internal, spec, w, y),
     }
     own = kernel._require()
-    base = _time(_lib(args.peer), theta, buffers["plain"]) if args.peer else None
-    if base is not None:
-        print(f"peer kernel, plain: {base:.0f} us")
-    for name, buffer in buffers.items():
-        value = _time(own, theta, buffer)
+    runs = {name: (own, theta, buffer) for name, buffer in buffers.items()}
+    if args.peer:
+        runs["peer, plain"] = (_lib(args.peer), theta, buffers["plain"])
+    best = _times(runs)
+    base = best.get("peer, plain")
+    for name, value in best.items():
         ratio = f"  ({value / base:.2f}x the peer)" if base else ""
-        print(f"this kernel, {name}: {value:.0f} us{ratio}")
+        print(f"{name}: {value:.0f} us{ratio}")
 
 
 if __name__ == "__main__":

@@ -235,15 +235,14 @@ DISPATCH static void forward_block(const Blocks *s, int64_t n0, int64_t B) {
 #pragma omp simd
                 for (int w = 0; w < TILE; w++) {
                     const int own = lab[t + w] < 0.0 || lab[t + w] == kd;
-                    q[w] = own ? a0 - 0.5 * q[w] : -INFINITY;
+                    a[t + w] = own ? a0 - 0.5 * q[w] : -INFINITY;
+                    amax[t + w] = a[t + w] > amax[t + w] ? a[t + w] : amax[t + w];
                 }
-            } else {
-#pragma omp simd
-                for (int w = 0; w < TILE; w++) q[w] = a0 - 0.5 * q[w];
+                continue;
             }
 #pragma omp simd
             for (int w = 0; w < TILE; w++) {
-                a[t + w] = q[w];
+                a[t + w] = a0 - 0.5 * q[w];
                 amax[t + w] = a[t + w] > amax[t + w] ? a[t + w] : amax[t + w];
             }
         }

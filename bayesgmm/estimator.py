@@ -89,8 +89,20 @@ class GaussianMixtureEM(MixtureFacade):
 
     # -- fitting ---------------------------------------------------------------------------
 
-    def fit(self, X: Any, y: Any = None) -> GaussianMixtureEM:
-        """Fit the mixture to ``X`` (``y`` is ignored)."""
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixtureEM:
+        """Fit the mixture to ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, D)
+        y : array-like of shape (N,), optional
+            Partial labels: a component index ``0..K-1`` per row, ``-1`` where unknown
+            (scikit-learn's semi-supervised convention). Labelled rows count for their own
+            component only, and component ``k`` is the one the labels call ``k``.
+        sample_weight : array-like of shape (N,), optional
+            Non-negative observation weights; an integer weight fits as the row repeated.
+            See ``docs/weights_and_labels.md``.
+        """
         result = em.fit_em(
             self._fit_data(X),
             self.n_components,
@@ -103,6 +115,8 @@ class GaussianMixtureEM(MixtureFacade):
             prior=self.prior,
             random_seed=self.random_seed,
             client=self.client,
+            sample_weight=sample_weight,
+            labels=y,
         )
         self.result_ = result
         self.weights_ = result.weights
@@ -116,7 +130,7 @@ class GaussianMixtureEM(MixtureFacade):
             self.precisions_ = pc**2
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
-        self.lower_bound_ = result.objective / result.n_samples
+        self.lower_bound_ = result.objective / result.n_observations
         self.objective_trace_ = result.objective_trace
         self.degenerate_components_ = result.degenerate_components
         return self
@@ -133,9 +147,9 @@ class GaussianMixtureEM(MixtureFacade):
             del self.feature_names_in_
         return X
 
-    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
         """Fit, then return the most likely component of every row."""
-        return self.fit(X).predict(X)
+        return self.fit(X, y, sample_weight=sample_weight).predict(X)
 
     # -- prediction ------------------------------------------------------------------------
 
@@ -180,6 +194,7 @@ class GaussianMixtureEM(MixtureFacade):
             log_likelihood=stats.log_likelihood,
             n_samples=Xc.shape[0],
             log_max_resp=stats.log_max_resp,
+            weight_total=None,  # the rows of X, unweighted
         )
 
     def bic(self, X: Any) -> float:
@@ -304,16 +319,22 @@ class BayesianGMM(MixtureFacade):
 
     # -- fitting ---------------------------------------------------------------------------
 
-    def fit(self, X: Any, y: Any = None) -> BayesianGMM:
-        """Build the model on ``X`` and fit it (``y`` is ignored)."""
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> BayesianGMM:
+        """Build the model on ``X`` and fit it.
+
+        ``y`` (N,): partial labels, ``0..K-1`` or ``-1`` unknown; when every component has
+        a labelled row they identify the components, the draws are not relabeled and
+        ``label_report_`` says so. ``sample_weight`` (N,): observation weights, a power
+        likelihood (integer weights = rows repeated). See ``docs/weights_and_labels.md``.
+        """
         from bayesgmm._validation import check_covariance_type, check_n_components, seed_int
         from bayesgmm.bayes.inference.starts import (
             START_POINTS,
             em_result_to_data,
-            em_start,
-            start_rows,
+            model_em_start,
         )
         from bayesgmm.bayes.model import build_model
+        from bayesgmm.posterior.labelled import labels_identify
 
         methods = ("nuts", "advi", "fullrank_advi", "map")
         if self.method not in methods:
@@ -332,14 +353,15 @@ class BayesianGMM(MixtureFacade):
             priors=self.priors,
             ordered=self.ordered,
             feature_names=self.feature_names,
+            sample_weight=sample_weight,
+            labels=y,
         )
+        self.labels_identify_components_ = labels_identify(gmm.observations, self.n_components)
         # The one MAP-EM of a fit, in the model's internal units: every runner's start, and
         # in data units the reference point estimate. A minibatch fit never passes over
         # all N at once; nor does its EM.
         em_rows = None if self.minibatch_size is None else START_POINTS
-        start = em_start(
-            start_rows(gmm.internal, em_rows, seed), self.n_components, self.covariance_type, seed
-        )
+        start = model_em_start(gmm, em_rows, seed)
         self.em_ = em_result_to_data(start, gmm.spec.standardization)
         self.model_ = gmm
         self.raw_idata_ = self._run(gmm, start, seed)
@@ -380,11 +402,15 @@ class BayesianGMM(MixtureFacade):
     def _post_process(self, raw: Any) -> None:
         """Relabel, check for collapse and label switching, cache the draws."""
         from bayesgmm import posterior
+        from bayesgmm.posterior import labelled
 
         self.label_report_ = None
         self.collapse_report_ = None
+        identified = getattr(self, "labels_identify_components_", False)
         if self.method == "map" or self.relabel == "none" or self.n_components == 1:
             self.idata_ = raw
+        elif identified:  # the labels fix each component's meaning: nothing to undo
+            self.idata_ = labelled.mark_identified(raw)
         else:
             reference = self.em_ if self.relabel == "pivot" else None
             self.idata_ = posterior.relabel_idata(raw, method=self.relabel, reference=reference)
@@ -394,8 +420,10 @@ class BayesianGMM(MixtureFacade):
             if self.method == "nuts" and self.n_components > 1 and self.chains > 1:
                 relabeled = None if self.relabel == "none" else self.idata_
                 method = "stephens" if self.relabel == "none" else self.relabel
-                self.label_report_ = posterior.label_switching_report(
-                    raw, relabeled=relabeled, method=method
+                self.label_report_ = (
+                    labelled.identified_report(raw)
+                    if identified
+                    else posterior.label_switching_report(raw, relabeled=relabeled, method=method)
                 )
                 posterior.warn_if_unresolved(self.label_report_)
         self._cache_draws()
@@ -480,7 +508,11 @@ class BayesianGMM(MixtureFacade):
         import arviz as az
 
         self._check_is_fitted()
-        return az.summary(self.idata_, var_names=["weights", "means", "stds"], **kwargs)
+        table = az.summary(self.idata_, var_names=["weights", "means", "stds"], **kwargs)
+        note = self.idata_.attrs.get("label_identification")
+        if note:
+            table.attrs["label_identification"] = note
+        return table
 
     # -- persistence -----------------------------------------------------------------------
 

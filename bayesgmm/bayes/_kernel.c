@@ -21,9 +21,15 @@
  *
  * Data buffer (float64, built by bayesgmm.kernel.kernel_buffer):
  *   header [N, D, K, cov_code, std_family, n_std, n_cpc, alpha, buffer length,
- *   has_weights, has_labels, alpha_prior, alpha_a, alpha_b] (the last five reserved: 0),
+ *   has_weights, has_labels, alpha_prior, alpha_a, alpha_b] (the last three reserved: 0),
  *   then mean_loc (D), mean_scale (D), std_p1 (n_std), std_p2 (n_std),
- *   cpc_beta (n_cpc), X feature-major (D*N: feature 0 of every point, then feature 1...).
+ *   cpc_beta (n_cpc), X feature-major (D*N: feature 0 of every point, then feature 1...),
+ *   then, if has_weights, the observation weights (N), and if has_labels the partial
+ *   labels (N doubles: the component index, or -1 where unknown).
+ * Weights make the likelihood a power likelihood: point n's term (and so its
+ * responsibilities in the reverse pass) is multiplied by w_n. A labelled point's term is
+ * log pi_k + log N(x | k) for its own k: the other components' terms are -inf before the
+ * log-sum-exp, so its responsibility is exactly one-hot and the gradient stays exact.
  * cov_code: 0 full, 1 tied, 2 diag, 3 spherical.
  * std_family: 0 lognormal(p1=mu, p2=sigma), 1 gamma(alpha, beta),
  *   2 inverse gamma(alpha, beta), 3 half-normal(p1=sigma).
@@ -78,12 +84,14 @@ typedef struct {
     int full;     /* one Cholesky factor per component (else one shared) */
     int has_corr; /* off-diagonal Cholesky entries (else the solves are diagonal) */
     const double *X, *means, *chol, *inv_diag, *inv_std, *log_w, *log_det;
+    const double *obs_w, *labels; /* N weights, N labels (-1 unknown); NULL when absent */
     double cnst;
     /* x: the block of X, feature-major, padded with zeros to whole tiles (D*BLOCK);
        z = L^-1 (x - mu) / s (K*D*BLOCK); a: log pi_k N(x | k), then exp(a - max_k a)
        (K*BLOCK); v = r L^-T z, one component at a time (D*BLOCK); per point: max_k a and
        the total of exp(a - max), replaced by its inverse before the reverse pass */
     double *x_blk, *z_blk, *a_blk, *v_blk, *amax_blk, *total_blk;
+    double *w_blk, *lab_blk; /* the block's weights (padded 0) and labels (padded -1) */
     double *g_means, *g_stds, *g_chol, *resp_sum; /* gradient sums over all blocks */
 } Blocks;
 
@@ -103,6 +111,15 @@ DISPATCH static void forward_block(const Blocks *s, int64_t n0, int64_t B) {
     for (int64_t i = 0; i < D; i++) {
         for (int64_t b = 0; b < B; b++) xb[i * BLOCK + b] = s->X[i * N + n0 + b];
         for (int64_t b = B; b < Bp; b++) xb[i * BLOCK + b] = 0.0;
+    }
+    const double *restrict lab = s->labels == NULL ? NULL : s->lab_blk;
+    if (lab != NULL) {
+        for (int64_t b = 0; b < B; b++) s->lab_blk[b] = s->labels[n0 + b];
+        for (int64_t b = B; b < Bp; b++) s->lab_blk[b] = -1.0;
+    }
+    if (s->obs_w != NULL) {
+        for (int64_t b = 0; b < B; b++) s->w_blk[b] = s->obs_w[n0 + b];
+        for (int64_t b = B; b < Bp; b++) s->w_blk[b] = 0.0;
     }
     for (int64_t b = 0; b < Bp; b++) amax[b] = -INFINITY;
     for (int64_t k = 0; k < K; k++) {
@@ -132,6 +149,16 @@ DISPATCH static void forward_block(const Blocks *s, int64_t n0, int64_t B) {
                     q[w] += zi[w] * zi[w];
                 }
             }
+            if (lab != NULL) { /* a labelled point counts for its own component only */
+                const double kd = (double)k;
+#pragma omp simd
+                for (int w = 0; w < TILE; w++) {
+                    const int own = lab[t + w] < 0.0 || lab[t + w] == kd;
+                    a[t + w] = own ? a0 - 0.5 * q[w] : -INFINITY;
+                    amax[t + w] = a[t + w] > amax[t + w] ? a[t + w] : amax[t + w];
+                }
+                continue;
+            }
 #pragma omp simd
             for (int w = 0; w < TILE; w++) {
                 a[t + w] = a0 - 0.5 * q[w];
@@ -153,7 +180,9 @@ DISPATCH static void forward_block(const Blocks *s, int64_t n0, int64_t B) {
 /*
  * After forward_block: each point's log-likelihood max + log(total), -inf where it is
  * NaN, into pointwise (if not NULL); total_blk is replaced by 1 / total for the reverse
- * pass. Returns the block's sum.
+ * pass. Returns the block's sum. With weights, each point's term (also in pointwise) is
+ * w * term (0 for w = 0, even where the term is -inf) and total_blk holds w / total, so
+ * that the reverse pass's responsibilities come out multiplied by w.
  */
 DISPATCH static double finish_block(const Blocks *s, int64_t B, double *pointwise) {
     const double *restrict amax = s->amax_blk;
@@ -169,6 +198,16 @@ DISPATCH static double finish_block(const Blocks *s, int64_t B, double *pointwis
         lse[b] = value;
         sum += value;
         total[b] = 1.0 / total[b];
+    }
+    if (s->obs_w != NULL) {
+        const double *restrict w = s->w_blk;
+        sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t b = 0; b < B; b++) {
+            lse[b] = w[b] > 0.0 ? w[b] * lse[b] : 0.0;
+            sum += lse[b];
+            total[b] *= w[b];
+        }
     }
     if (pointwise != NULL) memcpy(pointwise, lse, (size_t)B * sizeof(double));
     return sum;
@@ -285,6 +324,8 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
     const double *mean_loc = buf + HEADER, *mean_scale = mean_loc + D;
     const double *std_p1 = mean_scale + D, *std_p2 = std_p1 + n_std;
     const double *cpc_beta = std_p2 + n_std, *X = cpc_beta + n_cpc;
+    const double *obs_w = buf[9] != 0.0 ? X + D * N : NULL;
+    const double *labels = buf[10] != 0.0 ? X + D * N + (obs_w != NULL ? N : 0) : NULL;
     const int64_t off_means = K - 1, off_std = off_means + K * D, off_cpc = off_std + n_std;
     const int64_t n_dim = off_cpc + n_cpc;
     const int64_t n_pairs = D * (D - 1) / 2, n_chol = cov_code == 0 ? K : 1;
@@ -292,7 +333,7 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
 
     /* scratch: one allocation, carved up; the block arrays hold BLOCK points each */
     const int64_t n_scratch = 4 * K + 3 * K * D + 3 * n_chol * DD + n_chol * D + 2 * n_std +
-                              2 * n_cpc + n_dim + (K * D + K + 2 * D + 2) * BLOCK;
+                              2 * n_cpc + n_dim + (K * D + K + 2 * D + 4) * BLOCK;
     double *scratch = (double *)calloc((size_t)n_scratch, sizeof(double));
     if (scratch == NULL) return NAN;
     double *log_w = scratch, *weights = log_w + K, *log_det = weights + K;
@@ -308,7 +349,7 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
     double *z_blk = g_unused + n_dim, *a_blk = z_blk + K * D * BLOCK;
     double *v_blk = a_blk + K * BLOCK;
     double *amax_blk = v_blk + D * BLOCK, *total_blk = amax_blk + BLOCK;
-    double *x_blk = total_blk + BLOCK;
+    double *x_blk = total_blk + BLOCK, *w_blk = x_blk + D * BLOCK, *lab_blk = w_blk + BLOCK;
     double logp = -INFINITY;
 
     for (int64_t i = 0; i < n_dim; i++) grad[i] = 0.0;
@@ -362,9 +403,9 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
 
     /* ---- likelihood and its reverse pass, BLOCK points at a time ---- */
     const Blocks blocks = {N, D, K, cov_code == 0, n_cpc > 0, X, theta + off_means, chol,
-                           inv_diag, inv_std, log_w, log_det, 0.5 * (double)D * LOG_2PI,
-                           x_blk, z_blk, a_blk, v_blk, amax_blk, total_blk,
-                           g_means, g_stds, g_chol, resp_sum};
+                           inv_diag, inv_std, log_w, log_det, obs_w, labels,
+                           0.5 * (double)D * LOG_2PI, x_blk, z_blk, a_blk, v_blk, amax_blk,
+                           total_blk, w_blk, lab_blk, g_means, g_stds, g_chol, resp_sum};
     double loglik = 0.0;
     for (int64_t n0 = 0; n0 < N; n0 += BLOCK) {
         const int64_t B = N - n0 < BLOCK ? N - n0 : BLOCK;

@@ -35,6 +35,7 @@ __all__ = [
     "KernelSpec",
     "available",
     "blocks",
+    "data_views",
     "expand",
     "kernel_buffer",
     "kernel_spec",
@@ -122,11 +123,11 @@ def kernel_spec(
 # Layout of the float64 buffer that carries the data and the priors into the kernel (one
 # flat array, so that a C callback receives it as a single pointer): header
 # [n_samples, n_features, n_components, cov_code, std_family, n_std, n_cpc, alpha,
-# buffer length, has_weights, has_labels, alpha_prior, alpha_a, alpha_b] (the last five
-# reserved for observation weights, partial labels and a prior on alpha; 0 for now),
-# then mean_loc (D), mean_scale (D), std_p1 (n_std), std_p2 (n_std), cpc_beta (n_cpc)
-# and X feature-major (D * N), so that the kernel's loops over points read contiguous
-# memory and vectorise.
+# buffer length, has_weights, has_labels, alpha_prior, alpha_a, alpha_b] (the last three
+# reserved for a prior on alpha; 0 for now), then mean_loc (D), mean_scale (D), std_p1
+# (n_std), std_p2 (n_std), cpc_beta (n_cpc) and X feature-major (D * N), so that the
+# kernel's loops over points read contiguous memory and vectorise; then the observation
+# weights (N) if has_weights, and the partial labels (N, -1 unknown) if has_labels.
 HEADER = 14
 
 _DOUBLE_P = ctypes.POINTER(ctypes.c_double)
@@ -174,17 +175,50 @@ def nutpie_callbacks() -> tuple[int, int]:
     )
 
 
-def kernel_buffer(X: np.ndarray, spec: KernelSpec) -> np.ndarray:
-    """Pack the data and the priors into the kernel's flat float64 buffer."""
+def kernel_buffer(
+    X: np.ndarray,
+    spec: KernelSpec,
+    sample_weight: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+) -> np.ndarray:
+    """Pack the data and the priors into the kernel's flat float64 buffer.
+
+    ``sample_weight`` (N,) multiplies each point's log-likelihood term (a power
+    likelihood); ``labels`` (N,) fixes a point's component (``-1``: unknown). Both are
+    checked by :mod:`bayesgmm.core.observations`; without them the buffer is the one the
+    kernel always read.
+    """
     X = np.asarray(X, dtype=np.float64)
     n, d = X.shape
     if d != spec.n_features:
         raise ValueError(f"X has {d} features; the kernel was built for {spec.n_features}.")
     body = [spec.mean_loc, spec.mean_scale, spec.std_p1, spec.std_p2, spec.cpc_beta, X.T.ravel()]
+    for extra in (sample_weight, labels):
+        if extra is not None:
+            if np.shape(extra) != (n,):
+                raise ValueError(f"weights and labels need one entry per row of X ({n}).")
+            body.append(np.asarray(extra, dtype=np.float64))
     length = HEADER + sum(part.size for part in body)
     counts = (n, d, spec.n_components, spec.cov_code, spec.std_family, spec.n_std, spec.n_cpc)
-    header = np.array([*counts, spec.alpha, length, 0, 0, 0, 0, 0], dtype=np.float64)
+    flags = (float(sample_weight is not None), float(labels is not None))
+    header = np.array([*counts, spec.alpha, length, *flags, 0, 0, 0], dtype=np.float64)
     return np.ascontiguousarray(np.concatenate([header, *body]))
+
+
+def data_views(buffer: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Writable views of a buffer's X (D, N; feature-major), weights and labels (N,).
+
+    The minibatch density refills them in place; ``None`` for what the buffer lacks.
+    """
+    n, d = int(buffer[0]), int(buffer[1])
+    extras = int(buffer[9] != 0) + int(buffer[10] != 0)
+    start = int(buffer[8]) - (d + extras) * n
+    X = buffer[start : start + d * n].reshape(d, n)
+    rest = start + d * n
+    weights = buffer[rest : rest + n] if buffer[9] != 0 else None
+    rest += n if weights is not None else 0
+    labels = buffer[rest : rest + n] if buffer[10] != 0 else None
+    return X, weights, labels
 
 
 def _ndim(buffer: np.ndarray) -> int:

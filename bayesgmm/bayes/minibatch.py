@@ -32,10 +32,19 @@ class MinibatchDensity:
         Points per estimate (``1 <= batch_size <= N``).
     rng : numpy Generator
         Draws the minibatches.
+    sample_weight, labels : ndarray of shape (N,), optional
+        Observation weights and partial labels (``-1`` unknown): each batch carries those
+        of its rows, so the estimate stays unbiased for the weighted, labelled density.
     """
 
     def __init__(
-        self, X: np.ndarray, spec: kernel.KernelSpec, batch_size: int, rng: np.random.Generator
+        self,
+        X: np.ndarray,
+        spec: kernel.KernelSpec,
+        batch_size: int,
+        rng: np.random.Generator,
+        sample_weight: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
     ) -> None:
         n_samples = X.shape[0]
         if not 1 <= int(batch_size) <= n_samples:
@@ -45,13 +54,26 @@ class MinibatchDensity:
         self._scale = n_samples / self._batch
         self._rng = rng
         self._prior = kernel.kernel_buffer(X[:0], spec)
-        self._buffer = kernel.kernel_buffer(X[: self._batch], spec)
-        # The data sit at the end of the buffer, feature-major: refilled in place per step.
-        self._data = self._buffer[-X.shape[1] * self._batch :].reshape(X.shape[1], self._batch)
+        # float64, as the buffer stores them, so that np.take fills the views directly
+        self._weights = None if sample_weight is None else np.asarray(sample_weight, np.float64)
+        self._labels = None if labels is None else np.asarray(labels, np.float64)
+        first = slice(0, self._batch)
+        self._buffer = kernel.kernel_buffer(
+            X[first],
+            spec,
+            None if sample_weight is None else sample_weight[first],
+            None if labels is None else labels[first],
+        )
+        # Views of the batch's X (feature-major), weights and labels: refilled per step.
+        self._data, self._batch_weights, self._batch_labels = kernel.data_views(self._buffer)
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         rows = self._rng.integers(0, self._features_major.shape[1], self._batch)
         np.take(self._features_major, rows, axis=1, out=self._data)
+        if self._weights is not None:
+            np.take(self._weights, rows, out=self._batch_weights)
+        if self._labels is not None:
+            np.take(self._labels, rows, out=self._batch_labels)
         prior, prior_grad = kernel.logp_and_grad(theta, self._prior)
         total, grad = kernel.logp_and_grad(theta, self._buffer)
         return (

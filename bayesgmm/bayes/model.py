@@ -41,8 +41,11 @@ from bayesgmm._validation import (
     constant_features,
     describe_features,
 )
+from bayesgmm.bayes.observed import observation_data as _observation_data
+from bayesgmm.bayes.observed import observed_log_density
 from bayesgmm.bayes.priors import GMMPriors
 from bayesgmm.bayes.spec import MixtureSpec
+from bayesgmm.core.observations import Observations, check_observations
 from bayesgmm.core.parametrization import cholesky_from_cpc, corr_pairs, cpc_beta_parameters
 from bayesgmm.core.standardize import fit_standardization, warn_if_quantised
 from bayesgmm.core.transforms import TRANSFORMS, Block
@@ -74,12 +77,20 @@ def _forward_substitution(corr_chol: Any, centred: Any, n_features: int) -> Any:
     return solved
 
 
-def _mixture_logp_factory(covariance_type: str, n_features: int) -> Any:
+def _mixture_logp_factory(
+    covariance_type: str,
+    n_features: int,
+    point_weight: Any = None,
+    point_label: Any = None,
+) -> Any:
     """Per-row log density ``log sum_k pi_k N(x | mu_k, Sigma_k)`` for one covariance type.
 
     Distribution parameters: weights (K,), means (K, D), standard deviations (K, D) for
     full and diag, (K,) for spherical, (D,) for tied; plus, for full and tied, the
     Cholesky factor of the correlation matrix ((K, D, D) or (D, D)).
+
+    ``point_weight`` and ``point_label`` (N,): the rows' weights and labels, see
+    :func:`bayesgmm.bayes.observed.observed_log_density`.
     """
     std_core = {"full": 2, "tied": 1, "diag": 2, "spherical": 1}[covariance_type]
 
@@ -111,7 +122,7 @@ def _mixture_logp_factory(covariance_type: str, n_features: int) -> Any:
             maha = pt.sum(scaled**2, axis=1)
         log_prob = -0.5 * maha - (log_det + 0.5 * n_features * LOG_2PI)[:, None]
         log_prob = log_prob + pt.log(weights)[:, None]  # (K, N)
-        return pt.logsumexp(log_prob, axis=0)
+        return observed_log_density(log_prob, point_weight, point_label)
 
     return logp
 
@@ -263,6 +274,9 @@ class GMMModel:
         A valid start of the ordered means (ordered models only), internal units.
     minibatch_size : int, optional
         Set when the model's likelihood is a ``pm.Minibatch``.
+    sample_weight, labels : ndarray of shape (N,), optional
+        The observation weights and partial labels (``-1`` unknown) the likelihood uses
+        (:mod:`bayesgmm.core.observations`); ``None`` when not given.
     """
 
     model: pm.Model
@@ -271,6 +285,19 @@ class GMMModel:
     internal: np.ndarray
     ordered_start: np.ndarray | None = None
     minibatch_size: int | None = None
+    sample_weight: np.ndarray | None = None
+    labels: np.ndarray | None = None
+
+    @property
+    def observations(self) -> Observations:
+        """The weights and labels, as :class:`~bayesgmm.core.observations.Observations`."""
+        return Observations(self.sample_weight, self.labels)
+
+    def kernel_buffer(self, spec: Any = None) -> np.ndarray:
+        """The kernel's buffer of the internal data, weights and labels (``spec.kernel``)."""
+        from bayesgmm.bayes.kernel import kernel_buffer
+
+        return kernel_buffer(self.internal, spec or self.spec.kernel, *self.observations)
 
     @property
     def kernel_supported(self) -> bool:
@@ -285,8 +312,11 @@ def make_spec(
     priors: GMMPriors | None = None,
     ordered: str | int | None = None,
     feature_names: list[str] | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> MixtureSpec:
-    """The spec of a mixture on validated data: priors resolved, internal units fitted."""
+    """The spec of a mixture on validated data: priors resolved, internal units fitted
+    (with the weighted moments when ``sample_weight`` is given: integer weights give the
+    spec of the rows repeated)."""
     values = data.X
     n_samples, n_features = values.shape
     n_components = check_n_components(n_components, n_samples)
@@ -298,8 +328,8 @@ def make_spec(
         n_components=n_components,
         n_features=n_features,
         covariance_type=covariance_type,
-        priors=(priors or GMMPriors()).resolve(values, n_components),
-        standardization=fit_standardization(values, covariance_type),
+        priors=(priors or GMMPriors()).resolve(values, n_components, sample_weight=sample_weight),
+        standardization=fit_standardization(values, covariance_type, sample_weight=sample_weight),
         feature_names=tuple(names),
         n_samples=n_samples,
         ordered=ordered,
@@ -317,6 +347,8 @@ def build_model(
     *,
     feature_names: list[str] | None = None,
     minibatch_size: int | None = None,
+    sample_weight: Any = None,
+    labels: Any = None,
 ) -> GMMModel:
     """Build the PyMC model of a K-component Gaussian mixture.
 
@@ -337,6 +369,9 @@ def build_model(
     minibatch_size : int, optional
         Use ``pm.Minibatch`` with ``total_size=N`` (for PyMC's minibatch ADVI only; the
         batches are drawn from the random stream seeded by the ADVI run).
+    sample_weight, labels : array-like of shape (N,), optional
+        Observation weights (each row's term times ``w_n``: a power likelihood) and
+        partial labels (``0..K-1``, ``-1`` unknown); see ``docs/weights_and_labels.md``.
 
     Returns
     -------
@@ -357,14 +392,22 @@ def build_model(
     data = X if isinstance(X, CheckedData) else check_data(X, min_samples=2)
     if data.X.shape[0] < 2:
         raise ValueError(f"X needs at least 2 samples; got {data.X.shape[0]}.")
-    spec = make_spec(data, n_components, covariance_type, priors, ordered, feature_names)
-    return model_from_spec(spec, data.X, minibatch_size)
+    obs = check_observations(sample_weight, labels, data.X.shape[0], int(n_components))
+    spec = make_spec(
+        data, n_components, covariance_type, priors, ordered, feature_names, obs.sample_weight
+    )
+    return model_from_spec(spec, data.X, minibatch_size, obs)
 
 
 def model_from_spec(
-    spec: MixtureSpec, values: np.ndarray, minibatch_size: int | None = None
+    spec: MixtureSpec,
+    values: np.ndarray,
+    minibatch_size: int | None = None,
+    observations: Observations | None = None,
 ) -> GMMModel:
-    """The PyMC model of ``spec`` on validated data ``values`` (data units)."""
+    """The PyMC model of ``spec`` on validated data ``values`` (data units), with the
+    checked weights and labels of ``observations``."""
+    obs = observations or Observations()
     names = list(spec.feature_names)
     _refuse_constant_features(values, names, spec.covariance_type)
     warn_if_quantised(values, names)
@@ -385,15 +428,23 @@ def model_from_spec(
 
     with pm.Model(coords=coords) as model:
         x_data = pm.Data("X", internal, dims=("obs", "feature"))
+        extras = _observation_data(obs)
         dist_params = _free_variables(spec, blocks)
         observed, total_size = x_data, None
         if minibatch_size is not None:
-            observed = pm.Minibatch(x_data, batch_size=int(minibatch_size))
+            batch = pm.Minibatch(x_data, *extras.values(), batch_size=int(minibatch_size))
+            batch = batch if extras else [batch]
+            observed, extras = batch[0], dict(zip(extras, batch[1:], strict=True))
             total_size = n_samples
         pm.CustomDist(
             "x",
             *dist_params,
-            logp=_mixture_logp_factory(spec.covariance_type, n_features),
+            logp=_mixture_logp_factory(
+                spec.covariance_type,
+                n_features,
+                extras.get("sample_weight"),
+                extras.get("labels"),
+            ),
             random=_mixture_random_factory(spec.covariance_type, n_features),
             signature=_signature(spec.covariance_type, len(dist_params)),
             observed=observed,
@@ -408,6 +459,8 @@ def model_from_spec(
         internal,
         _ordered_start(spec, internal),
         None if minibatch_size is None else int(minibatch_size),
+        obs.sample_weight,
+        obs.labels,
     )
 
 

@@ -104,8 +104,13 @@ class GMMPriors:
 
     # -- data scaling ----------------------------------------------------------------------
 
-    def resolve(self, X: np.ndarray, n_components: int) -> GMMPriors:
+    def resolve(
+        self, X: np.ndarray, n_components: int, sample_weight: np.ndarray | None = None
+    ) -> GMMPriors:
         """Fill the ``None`` fields from the data; check shapes against D.
+
+        With ``sample_weight`` the data moments are weighted (frequency weights: integer
+        weights give the moments of the rows repeated).
 
         Returns
         -------
@@ -114,7 +119,7 @@ class GMMPriors:
         """
         X = np.asarray(X, dtype=np.float64)
         n_features = X.shape[1]
-        data_mean, data_sd = feature_moments(X)
+        data_mean, data_sd = feature_moments(X, sample_weight=sample_weight)
         if X.shape[0] < 2:
             data_sd = np.ones(n_features)
         # A constant column has no spread; fall back to its magnitude (or 1) for scale.

@@ -115,3 +115,47 @@ def _fit_summary(fit: Any) -> dict[str, Any]:
     from bayesgmm.io import em_summary
 
     return em_summary(fit)
+
+
+def add_observation_arguments(parser: Any) -> None:
+    """``--weights COLUMN`` and ``--labels COLUMN`` (for ``fit`` and ``fit-em``)."""
+    parser.add_argument(
+        "--weights",
+        metavar="COLUMN",
+        default=None,
+        help="column of non-negative observation weights (not used as a feature)",
+    )
+    parser.add_argument(
+        "--labels",
+        metavar="COLUMN",
+        default=None,
+        help="column of partial labels: a component index 0..K-1, or -1 where unknown "
+        "(not used as a feature)",
+    )
+
+
+def read_observed_csv(args: Any) -> tuple[Any, Any, Any]:
+    """The feature columns of ``args.data`` and its ``--weights`` / ``--labels`` columns.
+
+    Returns the frame without those columns, then the weights and the labels (``None``
+    where the option is not given).
+    """
+    extra = [name for name in (args.weights, args.labels) if name]
+    if not extra:
+        return _read_csv(args.data, args.columns), None, None
+    if args.weights and args.weights == args.labels:
+        raise UsageError("--weights and --labels name the same column; give two columns.")
+    columns = None if args.columns is None else ",".join([args.columns, *extra])
+    frame = _read_csv(args.data, columns)
+    for option, name in (("--weights", args.weights), ("--labels", args.labels)):
+        if name and name not in frame.columns:
+            raise UsageError(
+                f"{option}: no numeric column {name!r} in {args.data!r}; columns: "
+                f"{[str(c) for c in frame.columns]}."
+            )
+    frame = frame.loc[:, ~frame.columns.duplicated()]
+    weights = frame.pop(args.weights).to_numpy() if args.weights else None
+    labels = frame.pop(args.labels).to_numpy() if args.labels else None
+    if frame.shape[1] == 0:
+        raise UsageError("no feature columns are left besides --weights / --labels.")
+    return frame, weights, labels

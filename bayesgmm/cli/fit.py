@@ -18,9 +18,10 @@ from bayesgmm.cli._common import (
     _emit_warnings,
     _fit_summary,
     _progressbar,
-    _read_csv,
     _timed_with_warnings,
     _wrap,
+    add_observation_arguments,
+    read_observed_csv,
 )
 from bayesgmm.cli._format import (
     _format_summary,
@@ -60,7 +61,8 @@ def _check_fit_options(args: argparse.Namespace) -> None:
 def _cmd_fit(args: argparse.Namespace) -> int:
     _check_fit_options(args)
     out = _check_out_file(args.out)
-    frame = _read_csv(args.data, args.columns)
+    frame, weights, labels = read_observed_csv(args)
+    observed = {"sample_weight": weights, "labels": labels}
     n_samples, n_features = frame.shape
     if args.n_components > n_samples:
         raise UsageError(
@@ -73,12 +75,17 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         f"covariance_type={args.covariance_type!r}, seed={args.seed}"
     )
     if args.method == "em":
-        return _fit_em_file(args, frame, names, head, out)
-    return _fit_bayes(args, frame, names, head, out)
+        return _fit_em_file(args, frame, names, head, out, observed)
+    return _fit_bayes(args, frame, names, head, out, observed)
 
 
 def _fit_em_file(
-    args: argparse.Namespace, frame: Any, names: list[str], head: str, out: Path
+    args: argparse.Namespace,
+    frame: Any,
+    names: list[str],
+    head: str,
+    out: Path,
+    observed: dict[str, Any],
 ) -> int:
     from bayesgmm.core.em import fit_em
 
@@ -90,6 +97,7 @@ def _fit_em_file(
             args.covariance_type,
             n_init=args.n_init,
             random_seed=args.seed,
+            **observed,
         )
     _emit_warnings(caught, sys.stderr)
     print(f"EM (maximum likelihood, {args.n_init} restarts) on {args.data}: {head}")
@@ -107,7 +115,14 @@ def _fit_em_file(
     return 0
 
 
-def _fit_bayes(args: argparse.Namespace, frame: Any, names: list[str], head: str, out: Path) -> int:
+def _fit_bayes(
+    args: argparse.Namespace,
+    frame: Any,
+    names: list[str],
+    head: str,
+    out: Path,
+    observed: dict[str, Any],
+) -> int:
     from bayesgmm.estimator import BayesianGMM
 
     model = BayesianGMM(
@@ -124,7 +139,9 @@ def _fit_bayes(args: argparse.Namespace, frame: Any, names: list[str], head: str
         progressbar=_progressbar(args.progressbar),
         random_seed=args.seed,
     )
-    _, caught, elapsed = _timed_with_warnings(lambda: model.fit(frame))
+    _, caught, elapsed = _timed_with_warnings(
+        lambda: model.fit(frame, observed["labels"], sample_weight=observed["sample_weight"])
+    )
     _emit_fit_warnings(caught, sys.stderr)
     idata = model.idata_
     sampler = idata.attrs.get("sampler", args.method)
@@ -221,4 +238,5 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="progress bar (default: on when standard output is a terminal)",
     )
+    add_observation_arguments(fit)
     fit.set_defaults(func=_cmd_fit)

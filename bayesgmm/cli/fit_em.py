@@ -13,7 +13,8 @@ from bayesgmm.cli._common import (
     UsageError,
     _emit_warnings,
     _fit_summary,
-    _read_csv,
+    add_observation_arguments,
+    read_observed_csv,
 )
 from bayesgmm.cli._format import (
     _format_summary,
@@ -32,7 +33,7 @@ def _cmd_fit_em(args: argparse.Namespace) -> int:
     if args.reg_covar < 0:
         raise UsageError(f"--reg-covar must be >= 0; got {args.reg_covar}.")
 
-    frame = _read_csv(args.data, args.columns)
+    frame, weights, labels = read_observed_csv(args)
     n_samples, n_features = frame.shape
     if args.n_components > n_samples:
         raise UsageError(
@@ -54,7 +55,7 @@ def _cmd_fit_em(args: argparse.Namespace) -> int:
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.fit(frame)
+        model.fit(frame, labels, sample_weight=weights)
         proba = model.predict_proba(frame)
     _emit_warnings(caught, sys.stderr)
 
@@ -136,6 +137,7 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="write the predicted label, uncertainty and membership probabilities per row",
     )
+    add_observation_arguments(fit)
     fit.set_defaults(func=_cmd_fit_em)
 
 

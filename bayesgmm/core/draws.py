@@ -113,14 +113,24 @@ def _weighted(X: np.ndarray, weights: np.ndarray, means: np.ndarray, cov: np.nda
 
 
 def pointwise_log_likelihood(
-    X: np.ndarray, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray
+    X: np.ndarray,
+    weights: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    labels: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Marginal (z summed out) log-likelihood of every row under every draw: (S, N)."""
+    """Marginal (z summed out) log-likelihood of every row under every draw: (S, N).
+
+    A row with a label ``k >= 0`` (``labels``, -1 unknown) gets its own component's term
+    ``log pi_k + log N(x | mu_k, Sigma_k)`` instead.
+    """
     out = np.empty((weights.shape[0], X.shape[0]))
+    known = None if labels is None else np.flatnonzero(labels >= 0)
     for part in chunked_draws(weights.shape[0], X.shape[0], weights.shape[1]):
-        out[part] = special.logsumexp(
-            _weighted(X, weights[part], means[part], covariances[part]), axis=-1
-        )
+        terms = _weighted(X, weights[part], means[part], covariances[part])
+        out[part] = special.logsumexp(terms, axis=-1)
+        if known is not None and known.size:
+            out[part, known] = terms[:, known, labels[known]]
     return out
 
 

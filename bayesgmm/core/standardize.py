@@ -119,7 +119,9 @@ class Standardization(NamedTuple):
 ANCHOR_ROWS = 2000
 
 
-def feature_moments(X: np.ndarray, ddof: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def feature_moments(
+    X: np.ndarray, ddof: int = 1, sample_weight: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and sd, accurate far from the origin.
 
     ``X.mean()`` sums values near 1e15 to ~1e17, where float64 steps are 32 apart, and
@@ -128,23 +130,35 @@ def feature_moments(X: np.ndarray, ddof: int = 1) -> tuple[np.ndarray, np.ndarra
     of those and shifted back. The anchor is the median of at most ``ANCHOR_ROWS`` evenly
     spaced rows: any point inside the data does, and a median over all N rows cost 2 s at
     N = 1e6 (a sort per feature), more than a whole EM start.
+
+    With ``sample_weight`` the moments are those of frequency weights (divisor
+    ``sum(w) - ddof``): integer weights give the moments of the rows repeated.
     """
     X = np.asarray(X, dtype=np.float64)
     step = max(1, X.shape[0] // ANCHOR_ROWS)
     anchor = np.median(X[::step], axis=0)
     deviations = X - anchor
+    if sample_weight is not None:
+        total = float(np.sum(sample_weight))
+        mean = sample_weight @ deviations / total
+        if total <= ddof:
+            return anchor + mean, np.zeros(X.shape[1])
+        var = sample_weight @ (deviations - mean) ** 2 / (total - ddof)
+        return anchor + mean, np.sqrt(var)
     sd = deviations.std(axis=0, ddof=ddof) if X.shape[0] > ddof else np.zeros(X.shape[1])
     return anchor + deviations.mean(axis=0), sd
 
 
-def fit_standardization(X: np.ndarray, covariance_type: str) -> Standardization:
+def fit_standardization(
+    X: np.ndarray, covariance_type: str, sample_weight: np.ndarray | None = None
+) -> Standardization:
     """Centre on the feature means and scale by the feature sds (ddof=1).
 
     A constant feature (allowed only with a spherical covariance) keeps scale 1 in the
     per-feature case; the spherical scale is the root mean variance over features, one
     number, because the model's single sd must mean the same in every feature.
     """
-    center, sd = feature_moments(X)
+    center, sd = feature_moments(X, sample_weight=sample_weight)
     if covariance_type == "spherical":
         common = float(np.sqrt(np.mean(sd**2)))
         scale = np.full(X.shape[1], common if common > 0 else 1.0)

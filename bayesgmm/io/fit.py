@@ -84,6 +84,21 @@ def load_fit(cls: type, path: str | Path) -> Any:
 
         # The stored spec, internal units included: the model the fit ran on.
         values = np.ascontiguousarray(idata.observed_data["x"].values, dtype=np.float64)
-        estimator.model_ = model_from_spec(MixtureSpec.from_config(config), values)
+        estimator.model_ = model_from_spec(
+            MixtureSpec.from_config(config), values, observations=_observations(idata)
+        )
+    estimator.labels_identify_components_ = "label_identification" in idata.attrs
     estimator._cache_draws()
     return estimator
+
+
+def _observations(idata: Any) -> Any:
+    """The fit's weights and labels, from ``constant_data`` (none when not stored)."""
+    from bayesgmm.core.observations import Observations
+
+    if "constant_data" not in idata.groups():
+        return Observations()
+    data = idata.constant_data
+    weights = data["sample_weight"].values if "sample_weight" in data else None
+    labels = data["labels"].values.astype(np.int64) if "labels" in data else None
+    return Observations(None if weights is None else np.asarray(weights, dtype=np.float64), labels)

@@ -23,9 +23,11 @@ from bayesgmm.bayes.model import GMMModel
 from bayesgmm.bayes.spec import MixtureSpec
 from bayesgmm.core import draws as draw_math
 from bayesgmm.core import transforms
+from bayesgmm.core.observations import Observations
 
 __all__ = ["LOG_LIKELIHOOD_BUDGET", "complete_idata"]
 
+_PLAIN = Observations()
 # Bytes of pointwise log-likelihood stored with a fit before the draws are thinned for it.
 LOG_LIKELIHOOD_BUDGET = 200_000_000
 
@@ -36,13 +38,24 @@ def _stack(posterior: xr.Dataset, name: str) -> np.ndarray:
 
 
 def _pointwise_log_likelihood(
-    post: xr.Dataset, X: np.ndarray, cov: np.ndarray, spec: MixtureSpec
+    post: xr.Dataset,
+    X: np.ndarray,
+    cov: np.ndarray,
+    spec: MixtureSpec,
+    obs: Observations = _PLAIN,
 ) -> np.ndarray:
     """(S, N) marginal log-likelihood of the stored draws: the compiled kernel's forward
-    pass where it is built (N=10,000, 2000 draws: ~2 s instead of ~20 s), else numpy."""
+    pass where it is built (N=10,000, 2000 draws: ~2 s instead of ~20 s), else numpy.
+
+    Each term is the model's: a labelled row's own component, times the row's weight
+    (the power likelihood the posterior conditions on; a row of weight 0 scores 0), for
+    the weights and labels ``obs`` of the rows of ``X``.
+    """
     weights, means = _stack(post, "weights"), _stack(post, "means")
     if not kernel.available():
-        return draw_math.pointwise_log_likelihood(X, weights, means, cov)
+        return _times_weights(
+            draw_math.pointwise_log_likelihood(X, weights, means, cov, obs.labels), obs
+        )
     free = ("weights", "means", "stds", "partial_corr_unit")
     params = {name: _stack(post, name) for name in free if name in post}
     # The kernel's layout has no ordering constraint: pack the (already ordered) means.
@@ -52,13 +65,25 @@ def _pointwise_log_likelihood(
     kernel_spec = kernel.kernel_spec(
         spec.internal_priors, spec.n_components, spec.n_features, spec.covariance_type
     )
-    loglik = kernel.pointwise_log_likelihood(thetas, kernel.kernel_buffer(X, kernel_spec))
+    buffer = kernel.kernel_buffer(X, kernel_spec, *obs)
+    loglik = kernel.pointwise_log_likelihood(thetas, buffer)
     # Draws the kernel cannot represent (a weight, sd or correlation at its boundary):
     # numpy, which needs no unconstrained form.
     bad = np.isnan(loglik).any(axis=1)
     if bad.any():
-        loglik[bad] = draw_math.pointwise_log_likelihood(X, weights[bad], means[bad], cov[bad])
+        loglik[bad] = _times_weights(
+            draw_math.pointwise_log_likelihood(X, weights[bad], means[bad], cov[bad], obs.labels),
+            obs,
+        )
     return loglik
+
+
+def _times_weights(loglik: np.ndarray, obs: Any) -> np.ndarray:
+    """``w_n * loglik`` per row (0 at weight 0); unchanged without weights."""
+    if obs.sample_weight is None:
+        return loglik
+    w = obs.sample_weight
+    return np.where(w > 0, w * loglik, 0.0)
 
 
 def _log_likelihood_draws(n_chains: int, n_draws: int, n_obs: int) -> np.ndarray:
@@ -79,7 +104,12 @@ def _log_likelihood_group(post: xr.Dataset, gmm: GMMModel) -> xr.Dataset:
     cov, _ = draw_math.covariances_from_draws(
         _stack(post, "stds"), unit, spec.covariance_type, spec.n_components, Z.shape[1]
     )
-    loglik = _pointwise_log_likelihood(post, Z, cov, spec) + spec.standardization.log_jacobian
+    loglik = _pointwise_log_likelihood(post, Z, cov, spec, gmm.observations)
+    jacobian = spec.standardization.log_jacobian
+    if gmm.sample_weight is None:
+        loglik = loglik + jacobian
+    else:  # the weighted terms: the Jacobian of each row counts w_n times too
+        loglik = loglik + np.where(gmm.sample_weight > 0, gmm.sample_weight * jacobian, 0.0)
     return xr.Dataset(
         {
             "x": xr.DataArray(
@@ -161,6 +191,7 @@ def complete_idata(
             )
         }
     )
+    groups.update(_observation_group(gmm))
     out = az.InferenceData(posterior=groups.pop("posterior"), **groups)
     for group in ("sample_stats", "prior", "prior_predictive", "posterior_predictive"):
         if group in idata.groups():
@@ -180,6 +211,17 @@ def complete_idata(
         out[group].attrs.update(attrs)
     out.attrs = dict(attrs)
     return out
+
+
+def _observation_group(gmm: GMMModel) -> dict[str, xr.Dataset]:
+    """``constant_data`` with the fit's ``sample_weight`` and ``labels`` (dim ``obs``)."""
+    values = {"sample_weight": gmm.sample_weight, "labels": gmm.labels}
+    present = {name: v for name, v in values.items() if v is not None}
+    if not present:
+        return {}
+    n_obs = gmm.data.shape[0]
+    data = {name: xr.DataArray(v, dims=("obs",)) for name, v in present.items()}
+    return {"constant_data": xr.Dataset(data, coords={"obs": np.arange(n_obs)})}
 
 
 def _with_model_dims(post: xr.Dataset, spec: MixtureSpec) -> xr.Dataset:

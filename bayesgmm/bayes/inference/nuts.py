@@ -184,7 +184,7 @@ def _sample_kernel(
             return rng.uniform(-1, 1, size=spec.ndim)
         return jitter(base, spec.blocks, rng, 0.05)
 
-    buffer = kernel.kernel_buffer(gmm.internal, kernel_spec)
+    buffer = gmm.kernel_buffer(kernel_spec)
     compiled = _nutpie.kernel_model(buffer, spec.blocks, initial_point)
     with _nutpie.fatal_errors_explained():
         return _run_nutpie(compiled, run, progressbar, target_accept)

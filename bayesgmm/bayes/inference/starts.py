@@ -24,6 +24,7 @@ __all__ = [
     "em_result_to_data",
     "em_start",
     "jittered_points",
+    "model_em_start",
 ]
 
 # Rows of the MAP-EM start of a minibatch fit: a start, not an estimate, and EM over all
@@ -31,8 +32,18 @@ __all__ = [
 START_POINTS = 20_000
 
 
-def em_start(internal: np.ndarray, n_components: int, covariance_type: str, seed: int) -> EMResult:
+def em_start(
+    internal: np.ndarray,
+    n_components: int,
+    covariance_type: str,
+    seed: int,
+    sample_weight: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+) -> EMResult:
     """The MAP-EM fit every Bayesian fit starts from, on validated data in internal units.
+
+    With weights and labels (checked) it is the MAP-EM of the weighted, labelled data, so
+    that with labels the chains start in the labels' order of the components.
 
     It runs where the model does (:mod:`bayesgmm.core.standardize`), so a fit of ``a x + b``
     starts exactly where the fit of ``x`` does, whatever the scale or offset; the MAP
@@ -48,6 +59,8 @@ def em_start(internal: np.ndarray, n_components: int, covariance_type: str, seed
             n_init=3,
             prior="default",
             random_seed=seed,
+            sample_weight=sample_weight,
+            labels=labels,
         )
 
 
@@ -80,9 +93,9 @@ def em_result_to_data(fit: EMResult, standard: Standardization) -> EMResult:
         reg_covar=float(fit.reg_covar * np.min(scale) ** 2),
     )
     log_prior_data = em_log_prior(moved.params, prior)
-    shift = fit.n_samples * standard.log_jacobian + (log_prior_data - fit.log_prior)
+    shift = fit.n_observations * standard.log_jacobian + (log_prior_data - fit.log_prior)
     return moved._replace(
-        log_likelihood=fit.log_likelihood + fit.n_samples * standard.log_jacobian,
+        log_likelihood=fit.log_likelihood + fit.n_observations * standard.log_jacobian,
         log_prior=log_prior_data,
         objective_trace=fit.objective_trace + shift,
         init_objectives=fit.init_objectives + shift,
@@ -92,6 +105,22 @@ def em_result_to_data(fit: EMResult, standard: Standardization) -> EMResult:
 def start_rows(data: np.ndarray, max_points: int | None, seed: int) -> np.ndarray:
     """The rows a start is fitted on: all, or a seeded subsample of ``max_points``."""
     return draw_math.subsample_rows(data, max_points, np.random.default_rng(seed))
+
+
+def model_em_start(gmm: GMMModel, max_points: int | None, seed: int) -> EMResult:
+    """:func:`em_start` on the model's internal data (with its weights and labels), or on
+    the seeded subsample of :func:`start_rows`."""
+    spec, obs = gmm.spec, gmm.observations
+    if obs.is_plain:
+        rows = start_rows(gmm.internal, max_points, seed)
+        return em_start(rows, spec.n_components, spec.covariance_type, seed)
+    n_samples = gmm.internal.shape[0]
+    index = np.arange(n_samples)
+    if max_points is not None and n_samples > int(max_points):
+        rng = np.random.default_rng(seed)
+        index = np.sort(rng.choice(n_samples, size=int(max_points), replace=False))
+    part = obs.take(index)
+    return em_start(gmm.internal[index], spec.n_components, spec.covariance_type, seed, *part)
 
 
 def em_initial_point(
@@ -111,9 +140,7 @@ def em_initial_point(
     """
     spec = gmm.spec
     if start is None:
-        seed = seed_int(random_seed)
-        rows = start_rows(gmm.internal, max_points, seed)
-        start = em_start(rows, spec.n_components, spec.covariance_type, seed)
+        start = model_em_start(gmm, max_points, seed_int(random_seed))
     return spec.split_ordered(_internal_point(spec, start))
 
 

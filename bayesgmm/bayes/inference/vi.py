@@ -128,10 +128,10 @@ def _advi_kernel(
     method, n = settings.method, settings.n
     rng = np.random.default_rng(settings.seed)
     if minibatch_size is None:
-        buffer = kernel.kernel_buffer(X, spec.kernel)
-        density = functools.partial(kernel.logp_and_grad, buffer=buffer)
+        density = functools.partial(kernel.logp_and_grad, buffer=gmm.kernel_buffer())
     else:
-        density = MinibatchDensity(X, spec.kernel, minibatch_size, rng)
+        obs = gmm.observations
+        density = MinibatchDensity(X, spec.kernel, minibatch_size, rng, *obs)
     with progress_bar(f"{method} ({n} steps)", n, settings.progressbar) as progress:
         result = fit_advi_gaussian(
             density,
@@ -158,7 +158,7 @@ def _advi_pymc(
 ) -> tuple[az.InferenceData, np.ndarray]:
     fit_model = gmm.model
     if minibatch_size is not None:  # the same spec, so the same internal units
-        fit_model = model_from_spec(gmm.spec, gmm.data, minibatch_size).model
+        fit_model = model_from_spec(gmm.spec, gmm.data, minibatch_size, gmm.observations).model
     seed = settings.seed
     with fit_model, _quiet_constant_folding():
         approx_cls = pm.ADVI if settings.method == "advi" else pm.FullRankADVI

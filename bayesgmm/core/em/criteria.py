@@ -42,9 +42,10 @@ def n_free_parameters(fit: EMResult) -> int:
 def bic(fit: EMResult) -> float:
     """Bayesian information criterion ``-2 log L + p log N`` (lower is better).
 
-    mclust reports the negative of this (higher is better).
+    mclust reports the negative of this (higher is better). With ``sample_weight`` the
+    log-likelihood is the weighted one and ``N = sum(w)``, as the rows repeated give.
     """
-    return -2.0 * fit.log_likelihood + n_free_parameters(fit) * np.log(fit.n_samples)
+    return -2.0 * fit.log_likelihood + n_free_parameters(fit) * np.log(fit.n_observations)
 
 
 def aic(fit: EMResult) -> float:

@@ -16,11 +16,22 @@ from bayesgmm._validation import (
     check_random_state,
     constant_features,
 )
-from bayesgmm.core.em.collapse import _data_covariance, _warn_about_feature_scales
+from bayesgmm.core.em.collapse import (
+    _data_covariance,
+    _warn_about_feature_scales,
+    regularized_data_covariance,
+)
 from bayesgmm.core.em.prior import _check_prior, default_prior
-from bayesgmm.core.em.restarts import DEFAULT_MAX_ITER, _RestartSearch, _subsample, best_result
+from bayesgmm.core.em.restarts import (
+    DEFAULT_MAX_ITER,
+    _RestartSearch,
+    _start_rows,
+    _subsample,
+    best_result,
+)
 from bayesgmm.core.em.results import ConjugatePrior, EMResult, GMMParams
 from bayesgmm.core.em.starts import _INIT_METHODS, _init_error, _params_from_user
+from bayesgmm.core.observations import Observations, check_observations, weighted_moments
 from bayesgmm.core.standardize import warn_if_quantised
 
 
@@ -45,6 +56,8 @@ def fit_em(
     random_seed: int | np.random.Generator | None = None,
     warn: bool = True,
     client: Any = None,
+    sample_weight: Any = None,
+    labels: Any = None,
 ) -> EMResult:
     """Fit a Gaussian mixture by EM (ML) or MAP-EM.
 
@@ -99,6 +112,18 @@ def fit_em(
     client : dask.distributed.Client or mapping, optional
         Only for a Dask ``X``: the cluster to run on, or keyword arguments of the
         ``LocalCluster`` to create (and close) for the fit.
+    sample_weight : array-like of shape (N,), optional
+        Non-negative observation weights (scikit-learn's name): every statistic and the
+        log-likelihood weigh row ``n`` by ``w_n``, so integer weights fit exactly as the
+        rows repeated. BIC / ICL then count ``sum(w)`` observations, and a number ``tol``
+        is per unit of weight. The starts see the rows of positive weight (their k-means
+        ignores the weights; the start's parameters weigh them); the data-scaled default
+        prior uses the weighted moments. Not with a Dask ``X``.
+    labels : array-like of shape (N,), optional
+        Partial labels: a component index ``0..K-1`` per row, or ``-1`` where unknown. A
+        labelled row's responsibilities are fixed one-hot on its label and its term is
+        ``log pi_k + log N(x | mu_k, Sigma_k)``; the starts are permuted to agree with
+        the labels, so component ``k`` is the one the labels call ``k``.
 
     Returns
     -------
@@ -111,6 +136,11 @@ def fit_em(
         prior); the message says what to do.
     """
     if _is_dask_collection(X):
+        if sample_weight is not None or labels is not None:
+            raise NotImplementedError(
+                "sample_weight and labels are not supported on a Dask X yet: compute X "
+                "into memory (X.compute()) to fit with them, or fit without them."
+            )
         from bayesgmm.core.em_dask import fit_em_dask
 
         return fit_em_dask(
@@ -134,6 +164,13 @@ def fit_em(
         warn_if_quantised(X, feature_names or [f"x{i}" for i in range(n_features)])
     _check_counts(n_init, max_iter)
     rng = check_random_state(random_seed)
+    obs = check_observations(sample_weight, labels, n_samples, n_components)
+    if not obs.is_plain:
+        return _fit_observed(
+            X, feature_names, n_components, covariance_type, obs, constant, rng,
+            init=init, n_init=n_init, tol=tol, max_iter=max_iter, reg_covar=reg_covar,
+            prior=prior, warn=warn,
+        )  # fmt: skip
 
     # EM is translation-equivariant: centring costs nothing and keeps the second-moment
     # statistics free of cancellation when the data sit far from the origin.
@@ -162,6 +199,50 @@ def fit_em(
     )
 
 
+def _fit_observed(
+    X: np.ndarray,
+    feature_names: list[str] | None,
+    n_components: int,
+    covariance_type: str,
+    obs: Observations,
+    constant: np.ndarray,
+    rng: np.random.Generator,
+    **settings: Any,
+) -> EMResult:
+    """:func:`fit_em` with weights or labels: the same steps, each given ``obs``.
+
+    A separate path, so that a fit without them runs exactly the code it ran before.
+    """
+    n_samples = X.shape[0]
+    weights = np.ones(n_samples) if obs.sample_weight is None else obs.sample_weight
+    center, data_cov = weighted_moments(X, weights)
+    Xc = X - center
+    prior = _centred_prior(settings["prior"], X, center, n_components, covariance_type, weights)
+    init = settings["init"]
+    user_start = _centred_start(init, center, n_components, covariance_type, settings["reg_covar"])
+    rows = None if user_start is not None else _start_rows(n_components, rng, obs, n_samples)
+    search = _RestartSearch(
+        Xc,
+        covariance_type,
+        tol=settings["tol"],
+        max_iter=settings["max_iter"],
+        reg_covar=settings["reg_covar"],
+        prior=prior,
+        data_cov=regularized_data_covariance(data_cov),
+        rng=rng,
+        init_X=None if rows is None else Xc[rows],
+        obs=obs,
+        init_obs=None if rows is None else obs.take(rows),
+    )
+    n_init = 1 if user_start is not None else settings["n_init"]
+    runs = search.restarts(init, user_start, n_components, n_init)
+    fit = best_result(
+        runs, search, constant, feature_names, center, prior, settings["warn"], n_samples,
+        stacklevel=4,
+    )  # fmt: skip
+    return fit._replace(weight_total=float(weights.sum()))
+
+
 def _check_counts(n_init: Any, max_iter: Any) -> None:
     if isinstance(n_init, bool) or not isinstance(n_init, int | np.integer) or n_init < 1:
         raise ValueError(f"n_init must be a positive integer; got {n_init!r}.")
@@ -175,12 +256,14 @@ def _centred_prior(
     center: np.ndarray,
     n_components: int,
     covariance_type: str,
+    sample_weight: np.ndarray | None = None,
 ) -> ConjugatePrior | None:
-    """The checked prior (``"default"`` resolved on ``X``), its mean moved by ``-center``."""
+    """The checked prior (``"default"`` resolved on ``X``, weighted by ``sample_weight``
+    when given), its mean moved by ``-center``."""
     if isinstance(prior, str):
         if prior != "default":
             raise ValueError(f"prior must be a ConjugatePrior, 'default' or None; got {prior!r}.")
-        prior = default_prior(X, n_components, covariance_type)
+        prior = default_prior(X, n_components, covariance_type, sample_weight=sample_weight)
     if prior is None:
         return None
     prior = _check_prior(prior, X.shape[1], covariance_type)

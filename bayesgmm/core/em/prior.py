@@ -20,6 +20,7 @@ def default_prior(
     shrinkage: float = 0.01,
     dof: float | None = None,
     weight_concentration: float = 1.0,
+    sample_weight: np.ndarray | None = None,
 ) -> ConjugatePrior:
     """The data-scaled conjugate prior of Fraley & Raftery (2007), as in mclust.
 
@@ -30,9 +31,15 @@ def default_prior(
     """
     X = np.asarray(X, dtype=np.float64)
     n_samples, n_features = X.shape
-    data_cov = np.atleast_2d(np.cov(X, rowvar=False)) if n_samples > 1 else np.eye(n_features)
+    if sample_weight is not None:  # the moments of the rows repeated w_n times
+        from bayesgmm.core.observations import weighted_moments
+
+        mean, data_cov = weighted_moments(X, np.asarray(sample_weight, dtype=np.float64))
+    else:
+        mean = X.mean(axis=0)
+        data_cov = np.atleast_2d(np.cov(X, rowvar=False)) if n_samples > 1 else np.eye(n_features)
     return prior_from_moments(
-        X.mean(axis=0),
+        mean,
         data_cov,
         n_components,
         covariance_type,

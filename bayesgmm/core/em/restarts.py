@@ -21,8 +21,14 @@ from bayesgmm.core.em import starts
 from bayesgmm.core.em.collapse import degenerate_components
 from bayesgmm.core.em.prior import log_prior
 from bayesgmm.core.em.results import ConjugatePrior, EMResult, GMMParams, SufficientStats
-from bayesgmm.core.em.starts import _standardize, _stats_from_resp, init_subsample_rows
+from bayesgmm.core.em.starts import (
+    _standardize,
+    _stats_from_resp,
+    align_to_labels,
+    init_subsample_rows,
+)
 from bayesgmm.core.em.steps import m_step, sufficient_statistics
+from bayesgmm.core.observations import Observations
 from bayesgmm.exceptions import CollapseError, ConvergenceWarning, DegenerateComponentWarning
 
 # The "auto" search (see _RestartSearch.short_run_selection): _CANDIDATES_PER_RUN * n_init
@@ -37,11 +43,28 @@ _SHORT_RUN_ITER = 20
 # mean and 20 iterations barely break that symmetry, so their short-run objective says
 # nothing about where they end.
 _SHORT_RUN_STRATEGIES = ("kmeans++", "random_from_data")
+# No weights, no labels: the default of every function that takes them.
+_PLAIN = Observations()
 
 
 def _subsample(Xc: np.ndarray, n_components: int, rng: np.random.Generator) -> np.ndarray | None:
     rows = init_subsample_rows(Xc.shape[0], n_components, rng)
     return None if rows is None else Xc[rows]
+
+
+def _start_rows(
+    n_components: int, rng: np.random.Generator, obs: Observations, n_samples: int
+) -> np.ndarray | None:
+    """The rows the starts see with weights or labels given: :func:`init_subsample_rows`
+    among the rows of positive weight (a row of weight 0 is not in the data), or ``None``
+    when that is every row. Without weights, exactly the rows of :func:`_subsample`."""
+    if obs.sample_weight is None:
+        return init_subsample_rows(n_samples, n_components, rng)
+    positive = np.flatnonzero(obs.sample_weight > 0)
+    rows = init_subsample_rows(positive.size, n_components, rng)
+    if rows is None:
+        return None if positive.size == n_samples else positive
+    return positive[rows]
 
 
 def _objective(stats_: SufficientStats, params: GMMParams, prior: ConjugatePrior | None) -> float:
@@ -87,21 +110,25 @@ def _run_once(
     max_iter: int,
     reg_covar: float,
     prior: ConjugatePrior | None,
+    obs: Observations = _PLAIN,
 ) -> tuple[GMMParams, SufficientStats, list[float], bool, int]:
     params = start
     trace: list[float] = []
     converged = False
-    n_samples = X.shape[0]
+    # With weights, tol is per unit of weight: as per row of the data duplicated.
+    w = obs.sample_weight
+    n_samples = X.shape[0] if w is None else float(w.sum())
     n_iter = 0
+    estep = functools.partial(sufficient_statistics, sample_weight=w, labels=obs.labels)
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
-        stats_ = sufficient_statistics(X, params)
+        stats_ = estep(X, params)
         trace.append(_objective(stats_, params, prior))
         if len(trace) > 1 and _converged(trace[-2], trace[-1], n_samples, tol):
             converged = True
             break
         params = m_step(stats_, params.covariance_type, reg_covar=reg_covar, prior=prior)
     else:
-        stats_ = sufficient_statistics(X, params)
+        stats_ = estep(X, params)
         trace.append(_objective(stats_, params, prior))
         converged = (
             max_iter > 0 and len(trace) > 1 and _converged(trace[-2], trace[-1], n_samples, tol)
@@ -139,8 +166,13 @@ class _RestartSearch:
         data_cov: np.ndarray,
         rng: np.random.Generator,
         init_X: np.ndarray | None = None,
+        obs: Observations = _PLAIN,
+        init_obs: Observations | None = None,
     ) -> None:
         self.Xc = Xc
+        # Weights and labels of Xc, and of the rows the starts see.
+        self.obs = obs
+        self.init_obs = obs if init_obs is None else init_obs
         # The rows the starts and short runs see: all of Xc, or a subsample of it.
         self.subsampled = init_X is not None
         self.init_X = Xc if init_X is None else init_X
@@ -158,8 +190,10 @@ class _RestartSearch:
 
     def _start(self, n_components: int, strategy: str) -> GMMParams:
         resp = starts._initial_responsibilities(self.Z, n_components, strategy, self.rng)
+        if self.init_obs.labels is not None:
+            resp = align_to_labels(resp, self.init_obs.labels)
         return m_step(
-            _stats_from_resp(self.init_X, resp, self.covariance_type),
+            _stats_from_resp(self.init_X, resp, self.covariance_type, self.init_obs.sample_weight),
             self.covariance_type,
             reg_covar=self.reg_covar,
             prior=self.prior,
@@ -195,6 +229,7 @@ class _RestartSearch:
             max_iter=max_iter,
             reg_covar=self.reg_covar,
             prior=self.prior,
+            obs=self.obs,
         )
 
     def subsample_search(self) -> _RestartSearch:
@@ -208,6 +243,7 @@ class _RestartSearch:
             prior=self.prior,
             data_cov=self.data_cov,
             rng=self.rng,
+            obs=self.init_obs,
         )
         sub.errors = self.errors
         return sub

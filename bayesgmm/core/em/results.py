@@ -79,6 +79,9 @@ class EMResult(NamedTuple):
     n_samples : int
     log_max_resp : float
         ``sum_n log max_k g_nk``, used by ICL.
+    weight_total : float or None
+        ``sum_n w_n`` of a fit with ``sample_weight`` (BIC / ICL count that many
+        observations, as the rows repeated would); ``None`` without weights.
     """
 
     weights: np.ndarray
@@ -98,6 +101,12 @@ class EMResult(NamedTuple):
     reg_covar: float
     n_samples: int
     log_max_resp: float
+    weight_total: float | None = None
+
+    @property
+    def n_observations(self) -> float:
+        """Observations BIC counts: ``weight_total`` with weights, else ``n_samples``."""
+        return self.n_samples if self.weight_total is None else self.weight_total
 
     @property
     def params(self) -> GMMParams:

@@ -142,14 +142,44 @@ def _init_error(init: Any) -> str:
     )
 
 
-def _stats_from_resp(X: np.ndarray, resp: np.ndarray, covariance_type: str) -> SufficientStats:
+def _stats_from_resp(
+    X: np.ndarray,
+    resp: np.ndarray,
+    covariance_type: str,
+    sample_weight: np.ndarray | None = None,
+) -> SufficientStats:
+    if sample_weight is not None:
+        resp = resp * sample_weight[:, None]
     if covariance_type == "full":
         second = np.einsum("nk,nd,ne->kde", resp, X, X)
     elif covariance_type == "tied":
-        second = X.T @ X
+        second = X.T @ X if sample_weight is None else (X * sample_weight[:, None]).T @ X
     else:
         second = resp.T @ (X * X)
     return SufficientStats(resp.sum(axis=0), resp.T @ X, second, np.nan, X.shape[0], np.nan)
+
+
+def align_to_labels(resp: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Starting responsibilities (N, K) that agree with the known labels.
+
+    A start's components come in an arbitrary order. They are permuted to best agree
+    with the labelled rows (the assignment that maximises the summed responsibility of
+    each labelled row for its own label, by the Hungarian algorithm), then the labelled
+    rows are set one-hot on their labels, as the E-step keeps them.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    known = np.flatnonzero(labels >= 0)
+    if known.size == 0:
+        return resp
+    n_components = resp.shape[1]
+    agreement = np.zeros((n_components, n_components))
+    np.add.at(agreement, labels[known], resp[known])  # [label, start component]
+    _, order = linear_sum_assignment(agreement, maximize=True)
+    aligned = resp[:, order]
+    aligned[known] = 0.0
+    aligned[known, labels[known]] = 1.0
+    return aligned
 
 
 def _params_from_user(

@@ -100,6 +100,45 @@ def _compiled_normalize() -> Any:
     return function
 
 
+def _normalize_labelled(
+    weighted: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_normalize` with the rows of known component fixed: for a row labelled
+    ``k``, the other components' terms are ``-inf`` (so its log-likelihood term is its
+    own component's) and its responsibilities exactly one-hot on ``k``."""
+    known = np.flatnonzero(labels >= 0)
+    if known.size == 0:
+        return _normalize(weighted)
+    own = weighted[labels[known], known]
+    weighted[:, known] = -np.inf
+    weighted[labels[known], known] = own
+    log_norm, resp, log_max = _normalize(weighted)
+    resp[:, known] = 0.0  # the floor of _normalize left e^-300 there
+    resp[labels[known], known] = 1.0
+    log_max[known] = 0.0
+    return log_norm, resp, log_max
+
+
+def _block_terms(
+    weighted: np.ndarray, w: np.ndarray | None, labels: np.ndarray | None
+) -> tuple[float, float, np.ndarray]:
+    """A block's log-likelihood, its ``sum log max_k g_nk`` and responsibilities (K, rows),
+    weighted by ``w`` and with labelled rows fixed, when given."""
+    if labels is not None:
+        log_norm, resp, log_max = _normalize_labelled(weighted, labels)
+    else:
+        log_norm, resp, log_max = _normalize(weighted)
+    if w is None:
+        return float(log_norm.sum()), float(log_max.sum()), resp
+    resp *= w
+    return _weighted_sum(w, log_norm), _weighted_sum(w, log_max), resp
+
+
+def _weighted_sum(sample_weight: np.ndarray, values: np.ndarray) -> float:
+    """``sum_n w_n v_n`` where a zero weight drops its row, even at ``v_n = -inf``."""
+    return float(np.dot(sample_weight, np.where(sample_weight > 0, values, 0.0)))
+
+
 def e_step(X: np.ndarray, params: GMMParams) -> tuple[np.ndarray, np.ndarray]:
     """Per-row log mixture density and log responsibilities.
 
@@ -121,13 +160,24 @@ def e_step(X: np.ndarray, params: GMMParams) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sufficient_statistics(
-    X: np.ndarray, params: GMMParams, *, block_rows: int | None = None
+    X: np.ndarray,
+    params: GMMParams,
+    *,
+    block_rows: int | None = None,
+    sample_weight: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
 ) -> SufficientStats:
     """E-step on ``X`` in blocks of rows, reduced to sufficient statistics.
 
     This is the map step of a map-reduce EM: call it per chunk (for example per Dask
     chunk), add the results with :func:`sum_statistics`, and pass the sum to
     :func:`m_step`.
+
+    ``sample_weight`` (N,) multiplies every row's responsibilities and log-likelihood
+    term (checked by :func:`bayesgmm.core.observations.check_sample_weight`). ``labels``
+    (N,) fixes the responsibilities of a row with label ``k >= 0`` to one-hot on ``k``;
+    its log-likelihood term is then ``log pi_k + log N(x | mu_k, Sigma_k)`` (``-1``:
+    unknown, the usual E-step).
     """
     n_samples, n_features = X.shape
     n_components = params.means.shape[0]
@@ -159,20 +209,23 @@ def sufficient_statistics(
     buffer = np.empty((n_pairs + n_features + 1, min(block_rows, n_samples)))
     for start in range(0, n_samples, block_rows):
         block = X[start : start + block_rows]
+        w = None if sample_weight is None else sample_weight[start : start + block_rows]
         # Full: the products x_i x_j serve the log densities (one GEMM) and the statistics
         # (one GEMM) alike: resp @ features^T = [sum g x_i x_j | sum g x | sum g].
         features = pair_features(block, out=buffer) if cov_type == "full" else None
         weighted = density(block, component_major=True, features=features)
-        log_norm, resp, block_log_max = _normalize(weighted)
-        log_lik += float(log_norm.sum())
-        log_max_resp += float(block_log_max.sum())
+        block_lik, block_max, resp = _block_terms(
+            weighted, w, None if labels is None else labels[start : start + block_rows]
+        )
+        log_lik += block_lik
+        log_max_resp += block_max
         if features is not None:
             packed += resp @ features.T
             continue
         resp_sum += resp.sum(axis=1)
         weighted_sum += resp @ block
         if cov_type == "tied":
-            second += block.T @ block
+            second += block.T @ block if w is None else (block * w[:, None]).T @ block
         else:
             second += resp @ (block * block)
     if cov_type == "full":

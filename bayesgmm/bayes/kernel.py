@@ -12,8 +12,9 @@ so chains run in parallel threads without the GIL. This module holds the Python 
 flattening the priors, packing the data buffer and the ctypes bindings.
 
 Unconstrained vector layout (PyMC's ``model.value_vars`` order):
-``alpha_log__`` (1, sparse finite mixtures only), ``weights_simplex__`` (K-1), ``means`` (K*D), ``stds_log__`` (n_std),
-``partial_corr_unit_logodds__`` (n_cpc: K*P full, P tied, 0 otherwise).
+``alpha_log__`` (1, sparse finite mixtures only), ``weights_simplex__`` (K-1),
+``means`` (K*D), ``stds_log__`` (n_std), ``partial_corr_unit_logodds__``
+(n_cpc: K*P full, P tied, 0 otherwise).
 """
 
 from __future__ import annotations

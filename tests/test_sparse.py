@@ -1,0 +1,229 @@
+"""The sparse finite mixture (alpha ~ Gamma(a, b)) and the prior / posterior of K+.
+
+The kernel's value and gradient for it are checked against PyMC in ``test_kernel_grid.py``,
+its Gamma prior against scipy in ``test_priors_scipy.py``; here: the option itself (bad
+inputs, round trips, the default left as it was), the kernel's digamma, the exact prior of
+K+ against brute force, the runners carrying alpha, and the done-when recovery of 3
+clusters out of K = 10.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import arviz as az
+import numpy as np
+import pytest
+from scipy import special, stats
+
+from bayesgmm.bayes import kernel
+from bayesgmm.bayes.model import build_model
+from bayesgmm.bayes.priors import GMMPriors
+from bayesgmm.bayes.spec import MixtureSpec
+from bayesgmm.core.n_clusters import prior_n_clusters, prior_n_clusters_fixed
+
+
+def three_clusters(n: int = 300, seed: int = 0) -> np.ndarray:
+    """Three round clusters 8 sds apart (well separated), in 2-D."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0, 0.0], [8.0, 0.0], [0.0, 8.0]])
+    return centres[rng.integers(0, 3, n)] + rng.normal(size=(n, 2))
+
+
+# ---------------------------------------------------------------------------------------
+# the option
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ("dense", "alpha_prior must be None"),
+        (("beta", 1.0, 2.0), "family 'beta'"),
+        (("gamma", 1.0), "alpha_prior must be None"),
+        (("gamma", -1.0, 2.0), "a = -1.0"),
+        (("gamma", 1.0, 0.0), "b = 0.0"),
+        (("gamma", np.nan, 1.0), "a = nan"),
+        (("gamma", "x", 1.0), "alpha_prior must be None"),
+        (3.0, "alpha_prior must be None"),
+    ],
+)
+def test_bad_alpha_priors_are_refused_with_the_valid_forms(value: object, match: str) -> None:
+    with pytest.raises(ValueError, match=match) as info:
+        GMMPriors(alpha_prior=value)
+    assert '"sparse"' in str(info.value) and '("gamma", a, b)' in str(info.value)
+
+
+@pytest.mark.timeout(30)
+def test_sparse_resolves_to_the_papers_default_and_round_trips() -> None:
+    X = three_clusters(50)
+    priors = GMMPriors(alpha_prior="sparse")
+    assert not priors.is_resolved
+    with pytest.raises(ValueError, match="resolve"):
+        _ = priors.alpha_gamma
+    resolved = priors.resolve(X, 7)
+    assert resolved.alpha_gamma == (10.0, 70.0)  # Malsiner-Walli et al.: Gamma(10, 10 K)
+    assert GMMPriors(alpha_prior=["gamma", 2, 3]).alpha_prior == ("gamma", 2.0, 3.0)
+    for p in (priors, resolved, GMMPriors(alpha_prior=("gamma", 2.0, 3.0)), GMMPriors()):
+        back = GMMPriors.from_dict(json.loads(json.dumps(p.to_dict())))
+        assert back.alpha_prior == p.alpha_prior
+    # A config saved before the option existed has no alpha_prior: alpha fixed.
+    old = GMMPriors().to_dict()
+    del old["alpha_prior"]
+    assert GMMPriors.from_dict(old).alpha_gamma is None
+
+
+@pytest.mark.timeout(120)
+def test_spec_layout_and_config_round_trip() -> None:
+    X = three_clusters(60)
+    gmm = build_model(X, 4, "full", priors=GMMPriors(alpha_prior="sparse"))
+    spec = gmm.spec
+    assert spec.sparse and spec.blocks[0].name == "alpha" and spec.blocks[0].transform == "log"
+    assert [v.name for v in gmm.model.value_vars][0] == "alpha_log__"  # check_model passed
+    assert spec.ndim == 1 + 3 + 8 + 8 + 4
+    back = MixtureSpec.from_config(json.loads(json.dumps(spec.to_config())))
+    assert back.blocks == spec.blocks and back.priors.alpha_gamma == (10.0, 40.0)
+    k_spec = spec.kernel
+    assert (k_spec.alpha_prior, k_spec.alpha_a, k_spec.alpha_b, k_spec.ndim) == (
+        1,
+        10.0,
+        40.0,
+        spec.ndim,
+    )
+    buffer = kernel.kernel_buffer(gmm.internal, k_spec)
+    np.testing.assert_array_equal(buffer[11:14], [1.0, 10.0, 40.0])
+
+
+@pytest.mark.timeout(120)
+def test_the_default_is_the_fixed_alpha_model_unchanged() -> None:
+    """No alpha block, header slots 11-13 zero, and the same density as a fixed alpha."""
+    X = three_clusters(60)
+    fixed = build_model(X, 3, "diag", priors=GMMPriors(alpha=0.5))
+    assert not fixed.spec.sparse and fixed.spec.blocks[0].name == "weights"
+    buffer = kernel.kernel_buffer(fixed.internal, fixed.spec.kernel)
+    np.testing.assert_array_equal(buffer[11:14], 0.0)
+    theta = np.random.default_rng(0).normal(scale=0.3, size=fixed.spec.ndim)
+    value, grad = kernel.logp_and_grad(theta, buffer)
+    # The sparse model at alpha = 0.5: the same weights-means-stds terms, plus the log
+    # density of alpha and its Jacobian (the gradient of the rest is the same).
+    hyper = (3.0, 6.0)
+    sparse = build_model(X, 3, "diag", priors=GMMPriors(alpha_prior=("gamma", *hyper)))
+    sparse_buffer = kernel.kernel_buffer(sparse.internal, sparse.spec.kernel)
+    value_s, grad_s = kernel.logp_and_grad(np.concatenate([[np.log(0.5)], theta]), sparse_buffer)
+    alpha_terms = stats.gamma(hyper[0], scale=1 / hyper[1]).logpdf(0.5) + np.log(0.5)
+    assert value_s == pytest.approx(value + alpha_terms, rel=1e-13)
+    np.testing.assert_allclose(grad_s[1:], grad, rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------
+# the kernel's digamma
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_kernel_digamma_matches_scipy() -> None:
+    """1e-14 relative to |psi| + 1: near psi's root (x = 1.4616...) a relative error is
+    unbounded, and there the error is absolute, a few ulps of the terms ln x and 1/x."""
+    x = np.concatenate([np.logspace(-12, 10, 1500), np.linspace(0.05, 30.0, 1500)])
+    ours = np.array([kernel.digamma(v) for v in x])
+    reference = special.digamma(x)
+    assert np.max(np.abs(ours - reference) / (np.abs(reference) + 1.0)) < 1e-14
+    assert np.isnan(kernel.digamma(np.nan)) and kernel.digamma(np.inf) == np.inf
+
+
+# ---------------------------------------------------------------------------------------
+# the prior of K+
+# ---------------------------------------------------------------------------------------
+
+
+def _brute_force_fixed(n: int, k: int, alpha: float) -> np.ndarray:
+    """P(K+ = j) by enumerating all K^N labelled allocations (Dirichlet-multinomial)."""
+    prob = np.zeros(k)
+    log_norm = special.gammaln(k * alpha) - special.gammaln(n + k * alpha)
+    for z in itertools.product(range(k), repeat=n):
+        counts = np.bincount(z, minlength=k)
+        log_p = log_norm + np.sum(special.gammaln(counts + alpha) - special.gammaln(alpha))
+        prob[np.count_nonzero(counts) - 1] += np.exp(log_p)
+    return prob
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("n", "k", "alpha"), [(1, 3, 0.7), (6, 3, 0.2), (5, 4, 1.0), (7, 2, 3.0)])
+def test_prior_of_k_plus_matches_enumeration(n: int, k: int, alpha: float) -> None:
+    np.testing.assert_allclose(
+        prior_n_clusters_fixed(n, k, alpha), _brute_force_fixed(n, k, alpha), rtol=1e-12, atol=1e-15
+    )
+
+
+@pytest.mark.timeout(60)
+def test_prior_of_k_plus_matches_the_closed_form() -> None:
+    """C(K, k) Gamma(K a)/Gamma(N + K a) N! [x^N] (sum_n Gamma(n + a)/(Gamma(a) n!) x^n)^k,
+    by an independent polynomial power series at N = 40, K = 6."""
+    n, k, alpha = 40, 6, 0.3
+    m = np.arange(1, n + 1)
+    log_c = special.gammaln(m + alpha) - special.gammaln(alpha) - special.gammaln(m + 1)
+    series = np.concatenate([[0.0], np.exp(log_c)])
+    power, expected = np.array([1.0]), []
+    for j in range(1, k + 1):
+        power = np.convolve(power, series)[: n + 1]
+        log_front = (
+            np.log(special.comb(k, j))
+            + special.gammaln(k * alpha)
+            - special.gammaln(n + k * alpha)
+            + special.gammaln(n + 1)
+        )
+        expected.append(np.exp(log_front) * power[n])
+    np.testing.assert_allclose(prior_n_clusters_fixed(n, k, alpha), expected, rtol=1e-11)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("hyper", [(10.0, 100.0), (1.0, 2.0)])
+def test_prior_of_k_plus_matches_simulation(hyper: tuple[float, float]) -> None:
+    """alpha ~ Gamma, pi ~ Dir, z ~ Cat, count: 40,000 simulations. Each probability's
+    Monte Carlo sd is <= 0.0025, so 5 sd is 0.0125 (over K = 10 entries, a false alarm
+    has probability below 1e-5)."""
+    rng = np.random.default_rng(42)
+    n, k, sims = 100, 10, 40_000
+    alpha = rng.gamma(hyper[0], 1.0 / hyper[1], size=sims)
+    weights = rng.gamma(np.repeat(alpha[:, None], k, axis=1))
+    with np.errstate(invalid="ignore"):
+        weights /= weights.sum(axis=1, keepdims=True)
+    # Sparse Dirichlet draws can underflow to an all-zero row: then one component holds
+    # all the mass (the limit alpha -> 0), as the prior of K+ = 1 says.
+    bad = ~np.isfinite(weights).all(axis=1)
+    weights[bad] = np.eye(k)[0]
+    counts = np.array([rng.multinomial(n, w) for w in weights])
+    simulated = np.bincount(np.count_nonzero(counts, axis=1), minlength=k + 1)[1:] / sims
+    exact = prior_n_clusters(n, k, alpha_gamma=hyper)
+    assert exact.sum() == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(simulated, exact, atol=0.0125)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("hyper", [(10.0, 100.0), (1.0, 1.0), (0.5, 2.0), (0.1, 0.1)])
+def test_quadrature_over_alpha_has_converged(hyper: tuple[float, float]) -> None:
+    """The default rule against twice its nodes, for tight and very broad priors."""
+    default = prior_n_clusters(500, 10, alpha_gamma=hyper)
+    finer = prior_n_clusters(500, 10, alpha_gamma=hyper, n_nodes=400)
+    np.testing.assert_allclose(default, finer, atol=1e-10)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_samples": 0, "n_components": 3, "alpha": 1.0}, "n_samples must be a positive"),
+        ({"n_samples": 5, "n_components": 2.5, "alpha": 1.0}, "n_components must be a positive"),
+        ({"n_samples": 5, "n_components": 3, "alpha": -1.0}, "alpha must be finite and > 0"),
+        ({"n_samples": 5, "n_components": 3}, "exactly one of"),
+        ({"n_samples": 5, "n_components": 3, "alpha": 1.0, "alpha_gamma": (1, 1)}, "exactly"),
+        ({"n_samples": 5, "n_components": 3, "alpha_gamma": (1.0, 0.0)}, "alpha_gamma must"),
+        ({"n_samples": 5, "n_components": 3, "alpha_gamma": (1.0,)}, "shape a, rate b"),
+        ({"n_samples": 5, "n_components": 3, "alpha_gamma": (1, 1), "n_nodes": 1}, "n_nodes"),
+    ],
+)
+def test_prior_of_k_plus_bad_inputs(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        prior_n_clusters(**kwargs)

@@ -146,7 +146,8 @@ def _positions(spec: kernel.KernelSpec, X: np.ndarray, seed: int) -> dict[str, n
     if k > 1:
         theta = typical()
         theta[part.weights] = 0.0
-        theta[part.weights.start] = -15.0  # zeta = [-15, 0, ..., 15]: weight 0 is ~e^-30 of the last
+        # zeta = [-15, 0, ..., 15]: weight 0 is ~e^-30 of the last
+        theta[part.weights.start] = -15.0
         points["weight_near_zero"] = theta
     return points
 

@@ -226,3 +226,45 @@ def test_quadrature_over_alpha_has_converged(hyper: tuple[float, float]) -> None
 def test_prior_of_k_plus_bad_inputs(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         prior_n_clusters(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# the runners carry alpha
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sparse_gmm():
+    return build_model(three_clusters(200), 6, "diag", priors=GMMPriors(alpha_prior="sparse"))
+
+
+@pytest.mark.timeout(120)
+def test_starts_put_alpha_at_its_prior_mean(sparse_gmm) -> None:
+    """MAP-EM has no alpha: the start takes a / b (1/K for the default), a valid point."""
+    from bayesgmm.bayes.inference.starts import em_initial_point
+
+    point = em_initial_point(sparse_gmm, random_seed=0)
+    assert float(point["alpha"]) == pytest.approx(10.0 / 60.0, rel=1e-15)
+    theta, free, offset = sparse_gmm.spec.pack(point), {}, 0
+    for block in sparse_gmm.spec.blocks:
+        free[block.value_name] = theta[offset : offset + block.size].reshape(block.free_shape)
+        offset += block.size
+    assert np.isfinite(sparse_gmm.model.compile_logp()(free))
+
+
+@pytest.mark.timeout(240)
+def test_map_and_advi_return_alpha(sparse_gmm) -> None:
+    from bayesgmm.bayes.inference import fit_advi, fit_map, map_idata
+
+    point = fit_map(sparse_gmm, random_seed=0)
+    assert point["alpha"].shape == () and 0 < float(point["alpha"]) < 10.0
+    idata = map_idata(sparse_gmm, point)
+    assert float(idata.posterior["alpha"].values.ravel()[0]) == pytest.approx(point["alpha"])
+    for minibatch in (None, 50):
+        fit = fit_advi(
+            sparse_gmm, n=1500, random_seed=1, progressbar=False, minibatch_size=minibatch
+        )
+        alpha = fit.posterior["alpha"]
+        assert alpha.dims == ("chain", "draw") and np.all(alpha.values > 0)
+        assert "bayesgmm-kernel" in fit.attrs["sampler"]
+        assert np.isfinite(fit.log_likelihood["x"].values).all()

@@ -79,7 +79,7 @@ class NClusters:
 
 def _alpha_summary(idata: az.InferenceData, hdi_prob: float) -> pd.Series:
     draws = np.asarray(idata.posterior["alpha"].values, dtype=np.float64)
-    low, high = az.hdi(draws.reshape(1, -1), hdi_prob=hdi_prob)
+    low, high = az.hdi(draws.ravel(), hdi_prob=hdi_prob)
     return pd.Series(
         {"mean": draws.mean(), "sd": draws.std(ddof=1), "hdi_low": low, "hdi_high": high},
         name="alpha",

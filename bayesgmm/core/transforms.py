@@ -186,7 +186,7 @@ def unpack(theta: np.ndarray, blocks: tuple[Block, ...]) -> dict[str, np.ndarray
     batch = theta.shape[:-1]
     out, offset = {}, 0
     for block in blocks:
-        free = theta[..., offset : offset + block.size].reshape(*batch, *block.free_shape)
+        free = theta[..., offset : offset + block.size].reshape((*batch, *block.free_shape))
         out[block.name] = np.array(TRANSFORMS[block.transform].backward(free, np))
         offset += block.size
     return out

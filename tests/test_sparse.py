@@ -400,3 +400,27 @@ def test_sparse_mixture_finds_three_clusters_with_rhat_below_1_01() -> None:
     result, rhat = _recover_three("full", 300, 1000, seed=0, target_accept=0.95)
     assert result.mode == 3, result.table
     assert max(rhat.values()) <= 1.01, rhat
+
+
+@pytest.mark.timeout(300)
+def test_a_saved_sparse_fit_reloads_with_its_alpha_prior(tmp_path) -> None:
+    """save / load through the netCDF attrs: the prior, the layout and K+ come back."""
+    from bayesgmm import BayesianGMM
+    from bayesgmm.analysis import n_clusters
+
+    fit = BayesianGMM(
+        5,
+        covariance_type="diag",
+        priors=GMMPriors(alpha_prior=("gamma", 4.0, 20.0)),
+        method="advi",
+        advi_steps=1000,
+        draws=100,
+        progressbar=False,
+        random_seed=0,
+    ).fit(three_clusters(150))
+    fit.save(tmp_path / "sparse.nc")
+    loaded = BayesianGMM.load(tmp_path / "sparse.nc")
+    assert loaded.model_.spec.sparse and loaded.model_.spec.blocks == fit.model_.spec.blocks
+    assert loaded.priors.alpha_gamma == (4.0, 20.0)
+    before, after = n_clusters(fit, random_seed=5), n_clusters(loaded, random_seed=5)
+    assert before.table.equals(after.table) and before.alpha.equals(after.alpha)

@@ -424,3 +424,30 @@ def test_a_saved_sparse_fit_reloads_with_its_alpha_prior(tmp_path) -> None:
     assert loaded.priors.alpha_gamma == (4.0, 20.0)
     before, after = n_clusters(fit, random_seed=5), n_clusters(loaded, random_seed=5)
     assert before.table.equals(after.table) and before.alpha.equals(after.alpha)
+
+
+@pytest.mark.timeout(60)
+def test_sbc_prior_draws_draw_alpha_from_its_prior() -> None:
+    """Simulation-based calibration simulates from the prior that is fitted: with a
+    sparse prior every data set gets its own alpha ~ Gamma(a, b). The largest weight of
+    2000 prior draws against an independent simulation (alpha ~ Gamma, weights as
+    normalised Gamma(alpha) variables): a two-sample KS test passes (p > 1e-3), and it
+    rejects the fixed alpha at the prior mean (p < 1e-6), so it can tell them apart."""
+    from bayesgmm.calibration_prior import simulate_prior
+
+    base = {"mean_loc": 0.0, "mean_scale": 1.0, "std_scale": 1.0}
+    rng, k, n, hyper = np.random.default_rng(0), 4, 2000, (1.0, 0.5)
+
+    def largest(priors: GMMPriors) -> np.ndarray:
+        draws = [simulate_prior(priors, k, "diag", 5, rng, n_features=1) for _ in range(n)]
+        return np.array([draw.weights.max() for draw in draws])
+
+    sparse = largest(GMMPriors(alpha_prior=("gamma", *hyper), **base))
+    alpha = rng.gamma(hyper[0], 1.0 / hyper[1], size=n)
+    gammas = rng.gamma(np.repeat(alpha[:, None], k, axis=1))
+    with np.errstate(invalid="ignore"):
+        reference = (gammas / gammas.sum(axis=1, keepdims=True)).max(axis=1)
+    reference = np.where(np.isfinite(reference), reference, 1.0)  # all-underflow rows
+    assert stats.ks_2samp(sparse, reference).pvalue > 1e-3
+    fixed = largest(GMMPriors(alpha=hyper[0] / hyper[1], **base))
+    assert stats.ks_2samp(fixed, reference).pvalue < 1e-6

@@ -35,6 +35,8 @@ _LAZY = {
     "collapse_report": "bayesgmm.posterior",
     "compare": "bayesgmm.analysis",
     "membership": "bayesgmm.analysis",
+    "n_clusters": "bayesgmm.analysis",
+    "NClusters": "bayesgmm.analysis",
     "compare_k": "bayesgmm.selection",
     "partition": "bayesgmm.analysis.partitions",
     "run_sbc": "bayesgmm.calibration",

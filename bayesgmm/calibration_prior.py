@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import stats
 
-from bayesgmm.bayes.priors import GMMPriors
+from bayesgmm.bayes.priors import SPARSE_SHAPE, GMMPriors
 
 __all__ = ["FIXED_FIELDS", "PriorDraw", "check_fixed_priors", "lkj_onion", "simulate_prior"]
 
@@ -187,7 +187,7 @@ def simulate_prior(
     """
     priors = check_fixed_priors(priors, n_features)
     k, d = int(n_components), len(priors.mean_loc)
-    weights = rng.dirichlet(np.full(k, float(priors.alpha)))
+    weights = rng.dirichlet(np.full(k, _concentration(priors, k, rng)))
     means = rng.normal(priors.mean_loc, priors.mean_scale, size=(k, d))
     cov = _covariances(priors, covariance_type, k, d, rng)
     labels = rng.choice(k, size=int(n_samples), p=weights)
@@ -195,3 +195,16 @@ def simulate_prior(
     noise = rng.standard_normal((int(n_samples), d))
     X = means[labels] + np.einsum("nij,nj->ni", chol[labels], noise)
     return PriorDraw(weights, means, cov, X, labels)
+
+
+def _concentration(priors: GMMPriors, n_components: int, rng: np.random.Generator) -> float:
+    """The Dirichlet concentration of one prior draw: ``priors.alpha``, or a draw of
+    ``alpha ~ Gamma(a, b)`` (shape, rate) in a sparse finite mixture (``"sparse"``: the
+    a = 10, b = 10 K that fitting resolves it to). Fixed alpha draws nothing."""
+    if priors.alpha_prior is None:
+        return float(priors.alpha)
+    if priors.alpha_prior == "sparse":
+        shape, rate = SPARSE_SHAPE, SPARSE_SHAPE * n_components
+    else:
+        shape, rate = priors.alpha_gamma
+    return float(rng.gamma(shape, 1.0 / rate))

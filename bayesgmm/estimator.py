@@ -477,7 +477,11 @@ class BayesianGMM(MixtureFacade):
         spec, model = self.model_.spec, self.model_.model
         post = self.raw_idata_.posterior
         trace = post[
-            [name for name in ("weights", "means", "stds", "partial_corr_unit") if name in post]
+            [
+                name
+                for name in ("alpha", "weights", "means", "stds", "partial_corr_unit")
+                if name in post
+            ]
         ]
         if n_samples is not None:
             draws_per_chain = max(1, int(n_samples) // post.sizes["chain"])

@@ -187,3 +187,46 @@ def test_batched_pack_and_pointwise_match_single_draws(cov_type: str) -> None:
         np.testing.assert_array_equal(loglik[s], pointwise)
     with pytest.raises(ValueError, match="shape"):
         kernel.pointwise_log_likelihood(thetas[:, :-1], buffer)
+
+
+def _sparse_setup(cov_type: str = "full"):
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    priors = GMMPriors(alpha_prior="sparse").resolve(X, 3)
+    spec = kernel.kernel_spec(priors, 3, 3, cov_type)
+    return X, spec, kernel.kernel_buffer(X, spec)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_expand_puts_alpha_first_for_the_sparse_model(cov_type: str) -> None:
+    _, spec, buffer = _sparse_setup(cov_type)
+    theta = np.random.default_rng(2).normal(size=spec.ndim)
+    params = kernel.unpack(theta, spec)
+    assert next(iter(params)) == "alpha" and params["alpha"] == pytest.approx(np.exp(theta[0]))
+    flat = np.concatenate([np.ravel(v) for v in params.values()])
+    np.testing.assert_allclose(kernel.expand(theta, buffer), flat, rtol=1e-14)
+
+
+@pytest.mark.timeout(60)
+def test_nutpie_callbacks_count_the_alpha_block() -> None:
+    _, spec, buffer = _sparse_setup()
+    logp_fn = _LOGP(kernel.nutpie_callbacks()[0])
+    expand_fn = _EXPAND(kernel.nutpie_callbacks()[1])
+    user = ctypes.c_void_p(buffer.ctypes.data)
+    theta = np.random.default_rng(3).normal(scale=0.5, size=spec.ndim)
+    grad, value = np.empty(spec.ndim), np.empty(1)
+    code = logp_fn(spec.ndim, theta.ctypes.data_as(_P), grad.ctypes.data_as(_P),
+                   value.ctypes.data_as(_P), user)  # fmt: skip
+    expected, expected_grad = kernel.logp_and_grad(theta, buffer)
+    assert code == 0 and value[0] == expected
+    np.testing.assert_array_equal(grad, expected_grad)
+    assert logp_fn(spec.ndim - 1, theta.ctypes.data_as(_P), grad.ctypes.data_as(_P),
+                   value.ctypes.data_as(_P), user) < 0  # fmt: skip
+    out = np.empty(spec.ndim + 1)
+    assert expand_fn(spec.ndim, spec.ndim + 1, theta.ctypes.data_as(_P), out.ctypes.data_as(_P),
+                     user) == 0  # fmt: skip
+    assert out[0] == pytest.approx(np.exp(theta[0]), rel=1e-15)
+    theta[0] = 800.0  # alpha overflows: a density of 0, recoverable
+    assert kernel.logp_and_grad(theta, buffer)[0] == -np.inf
+    theta[0] = -800.0  # alpha underflows to 0
+    assert kernel.logp_and_grad(theta, buffer)[0] == -np.inf

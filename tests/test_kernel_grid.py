@@ -6,7 +6,9 @@ simplex), and writes every prior family and covariance type by hand. Here its va
 gradient are compared with PyMC's own log density and gradient of the *same* model, for
 K in {1, 2, 4} x D in {1, 2, 4} x N in {5, 257, 1000} x every covariance type x every sd
 prior family, at typical points and far in the tails. The default run takes a slice that
-holds every case that changes the code path once; the whole grid is marked slow.
+holds every case that changes the code path once; the whole grid is marked slow. The
+sparse finite mixture (a free alpha ~ Gamma(a, b), one more block in front) runs on its
+own slice: every covariance type, K from 1 to 10, D from 1 to 4, the same N.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def _point(model: pm.Model, theta: np.ndarray) -> dict[str, np.ndarray]:
 class Layout(NamedTuple):
     """Slices of the unconstrained vector (kernel.py's layout)."""
 
+    alpha: slice  # empty unless alpha has a prior
     weights: slice
     means: slice
     stds: slice
@@ -80,9 +83,13 @@ class Layout(NamedTuple):
 
 def _layout(spec: kernel.KernelSpec) -> Layout:
     k, d = spec.n_components, spec.n_features
-    ends = np.cumsum([k - 1, k * d, spec.n_std, spec.n_cpc])
+    ends = np.cumsum([int(spec.alpha_prior != 0), k - 1, k * d, spec.n_std, spec.n_cpc])
     return Layout(
-        slice(0, ends[0]), slice(ends[0], ends[1]), slice(ends[1], ends[2]), slice(ends[2], None)
+        slice(0, ends[0]),
+        slice(ends[0], ends[1]),
+        slice(ends[1], ends[2]),
+        slice(ends[2], ends[3]),
+        slice(ends[3], None),
     )
 
 
@@ -93,7 +100,8 @@ def _positions(spec: kernel.KernelSpec, X: np.ndarray, seed: int) -> dict[str, n
     logit +-6 (partial correlations +-0.995; with D=4 the correlation matrix's condition
     number reaches ~1e8, and the gradient's rounding error grows with it: measured <= 1e-12
     relative, against 1e-10 at logit +-9, where it would crowd GRAD_RTOL); one weight near
-    1e-13.
+    1e-13. With a free alpha: alpha at its prior mean times e^+-0.5 typically, and at
+    e^-5 and e^+5 times it (a Dirichlet far sparser, and far flatter, than the prior says).
     """
     rng = np.random.default_rng(seed)
     k, d = spec.n_components, spec.n_features
@@ -106,8 +114,11 @@ def _positions(spec: kernel.KernelSpec, X: np.ndarray, seed: int) -> dict[str, n
         kernel.COV_CODES["spherical"]: np.full(k, np.mean(np.log(sd))),
     }.get(spec.cov_code, np.tile(np.log(sd), k))
 
+    log_alpha = np.log(spec.alpha_a / spec.alpha_b) if spec.alpha_prior else 0.0
+
     def typical() -> np.ndarray:
         theta = np.empty(spec.ndim)
+        theta[part.alpha] = log_alpha + rng.normal(scale=0.5, size=part.alpha.stop)
         theta[part.weights] = rng.normal(scale=0.7, size=k - 1)
         theta[part.means] = (centre + sd * rng.normal(size=(k, d))).ravel()
         theta[part.stds] = log_sd + rng.normal(scale=0.5, size=spec.n_std)
@@ -127,10 +138,16 @@ def _positions(spec: kernel.KernelSpec, X: np.ndarray, seed: int) -> dict[str, n
         theta = typical()
         theta[part.cpc] = 6.0 * rng.choice([-1.0, 1.0], size=spec.n_cpc)
         points["corr_near_plus_minus_one"] = theta
+    if spec.alpha_prior:
+        for name, step in (("alpha_small", -5.0), ("alpha_large", 5.0)):
+            theta = typical()
+            theta[part.alpha] = log_alpha + step
+            points[name] = theta
     if k > 1:
         theta = typical()
         theta[part.weights] = 0.0
-        theta[0] = -15.0  # zeta = [-15, 0, ..., 15]: weight 0 is ~e^-30 of the last
+        # zeta = [-15, 0, ..., 15]: weight 0 is ~e^-30 of the last
+        theta[part.weights.start] = -15.0
         points["weight_near_zero"] = theta
     return points
 
@@ -181,12 +198,15 @@ def _compare(gmm: GMMModel, n_rows: tuple[int, ...], seed: int) -> list[str]:
     return failures
 
 
-def _case(k: int, d: int, cov_type: str, family: str) -> None:
+def _case(k: int, d: int, cov_type: str, family: str, alpha_prior: object = None) -> None:
     X = _data(d, seed=10 * k + d)
-    priors = GMMPriors(std_family=family, alpha=0.8, eta=1.6, std_spread=0.7)
+    priors = GMMPriors(
+        std_family=family, alpha=0.8, eta=1.6, std_spread=0.7, alpha_prior=alpha_prior
+    )
     gmm = build_model(X, k, cov_type, priors=priors)
     failures = _compare(gmm, N_GRID, seed=k + 7 * d)
-    assert not failures, f"K={k} D={d} {cov_type} {family}:\n" + "\n".join(failures)
+    label = f"K={k} D={d} {cov_type} {family} alpha_prior={alpha_prior}"
+    assert not failures, f"{label}:\n" + "\n".join(failures)
 
 
 # Every special case once: D=1, K=1, D=4, every covariance type, every family; every case
@@ -206,14 +226,43 @@ GRID = [
 ]
 
 
-def _id(case: tuple[int, int, str, str]) -> str:
-    k, d, cov_type, family = case
-    return f"K{k}-D{d}-{cov_type}-{family}"
+# The sparse finite mixture: its default prior Gamma(10, 10 K) and a broad Gamma(1, 2).
+# Every covariance type once by default (~15 s a case); two more cases in the slow run.
+SPARSE_SLICE = [
+    (1, 1, "diag", "lognormal", "sparse"),
+    (2, 1, "tied", "gamma", ("gamma", 1.0, 2.0)),
+    (4, 4, "full", "inversegamma", "sparse"),
+    (10, 2, "spherical", "lognormal", "sparse"),
+]
+SPARSE_MORE = [
+    (3, 3, "diag", "halfnormal", "sparse"),
+    (4, 2, "tied", "lognormal", ("gamma", 1.0, 2.0)),
+]
+
+
+def _id(case: tuple) -> str:
+    k, d, cov_type, family = case[:4]
+    return f"K{k}-D{d}-{cov_type}-{family}" + ("-sparse" if len(case) > 4 else "")
 
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("case", DEFAULT_SLICE, ids=_id)
 def test_kernel_matches_pymc_on_the_default_slice(case: tuple[int, int, str, str]) -> None:
+    _case(*case)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("case", SPARSE_SLICE, ids=_id)
+def test_kernel_matches_pymc_for_the_sparse_finite_mixture(case: tuple) -> None:
+    """alpha ~ Gamma(a, b): the Dirichlet's normaliser, its digamma gradient and the
+    weights' gradient at the current alpha, against PyMC."""
+    _case(*case)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("case", SPARSE_MORE, ids=_id)
+def test_kernel_matches_pymc_for_more_sparse_finite_mixtures(case: tuple) -> None:
     _case(*case)
 
 

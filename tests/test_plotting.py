@@ -583,6 +583,7 @@ CALLS = {
     "plot_clusters": lambda X, fit, idata: plotting.plot_clusters(X, em=fit),
     "plot_density": lambda X, fit, idata: plotting.plot_density(X, fit),
     "plot_pairs": lambda X, fit, idata: plotting.plot_pairs(X, fit),
+    "plot_n_clusters": lambda X, fit, idata: plotting.plot_n_clusters(idata),
     "plot_trace_relabel": lambda X, fit, idata: plotting.plot_trace_relabel(idata, idata),
     "plot_comparison": lambda X, fit, idata: plotting.plot_comparison(comparison_frame()),
     "plot_membership_uncertainty": lambda X, fit, idata: plotting.plot_membership_uncertainty(

@@ -386,3 +386,64 @@ def test_kernel_prior_part_matches_scipy(cov_type: str, family: str) -> None:
                 expected += np.sum(np.log(row) + np.log1p(-row))
         # The difference of two O(100) numbers: absolute rounding ~1e-13 of the likelihood.
         assert prior == pytest.approx(expected, rel=1e-10, abs=1e-10)
+
+
+# ---------------------------------------------------------------------------------------
+# the sparse finite mixture: alpha ~ Gamma(a, b), weights | alpha ~ Dirichlet(alpha)
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("alpha_prior", [("gamma", 3.0, 7.0), "sparse"])
+def test_alpha_hyperprior_is_scipy_gamma_shape_rate(alpha_prior: object) -> None:
+    """``("gamma", a, b)`` is shape a and rate b: scipy.stats.gamma(a, scale=1/b); the
+    default "sparse" is a = 10, b = 10 K (Malsiner-Walli et al. 2016)."""
+    k = 3
+    gmm = build_model(_data(), k, "diag", priors=GMMPriors(alpha_prior=alpha_prior))
+    shape, rate = (3.0, 7.0) if alpha_prior != "sparse" else (10.0, 10.0 * k)
+    reference = stats.gamma(shape, scale=1.0 / rate)
+    model = gmm.model
+    rv = model["alpha"]
+    logp = pytensor.function(
+        [model.rvs_to_values[rv]],
+        [model.logp(vars=[rv], jacobian=False), model.logp(vars=[rv], jacobian=True)],
+        **FAST,
+    )
+    for alpha in (0.01, reference.mean(), 0.9, 4.0):
+        without, with_jacobian = logp(np.log(alpha))
+        assert float(without) == pytest.approx(reference.logpdf(alpha), rel=RTOL)
+        # log transform: d alpha / d log alpha = alpha
+        assert float(with_jacobian) == pytest.approx(reference.logpdf(alpha) + np.log(alpha))
+
+
+@pytest.mark.timeout(120)
+def test_weights_given_alpha_are_scipy_dirichlet_in_model_and_kernel() -> None:
+    """The weights' prior at a free alpha, and the kernel's prior (zero data points: the
+    priors and Jacobians alone) moved by alpha, against scipy's Gamma and Dirichlet."""
+    k, hyper = 4, (2.0, 5.0)
+    gmm = build_model(_data(), k, "diag", priors=GMMPriors(alpha_prior=("gamma", *hyper)))
+    model = gmm.model
+    alpha_rv, weights_rv = model["alpha"], model["weights"]
+    values = [model.rvs_to_values[alpha_rv], model.rvs_to_values[weights_rv]]
+    logp = pytensor.function(values, model.logp(vars=[weights_rv], jacobian=False), **FAST)
+    weights = np.array([0.5, 0.3, 0.15, 0.05])
+    for alpha in (0.05, 0.4, 3.0):
+        got = float(logp(np.log(alpha), _FORWARD["weights"](weights)))
+        assert got == pytest.approx(stats.dirichlet(np.full(k, alpha)).logpdf(weights), rel=RTOL)
+
+    spec = kernel.kernel_spec(gmm.spec.priors, k, 3, "diag")
+    prior_only = kernel.kernel_buffer(_data()[:0], spec)
+    rest = np.random.default_rng(3).normal(scale=0.3, size=spec.ndim - 1 - (k - 1))
+    theta = np.concatenate([[0.0], _FORWARD["weights"](weights), rest])
+
+    def at(alpha: float) -> float:
+        theta[0] = np.log(alpha)
+        return kernel.logp_and_grad(theta, prior_only)[0]
+
+    gamma = stats.gamma(hyper[0], scale=1.0 / hyper[1])
+    for low, high in ((0.05, 0.4), (0.4, 3.0)):
+        expected = sum(
+            sign * (gamma.logpdf(a) + np.log(a) + stats.dirichlet(np.full(k, a)).logpdf(weights))
+            for sign, a in ((1.0, high), (-1.0, low))
+        )
+        assert at(high) - at(low) == pytest.approx(expected, rel=1e-11)

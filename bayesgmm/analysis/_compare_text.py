@@ -195,7 +195,10 @@ def _shrinkage_sentences(
         out.append(head)
     weights = table[table["parameter"] == "weights"]
     n_components = len(weights)
-    alpha = model_config(idata).get("priors", {}).get("alpha")
+    priors = model_config(idata).get("priors", {})
+    alpha = priors.get("alpha")
+    if priors.get("alpha_prior") is not None:  # a sparse mixture: alpha is not fixed
+        alpha = None
     if n_components > 1 and isinstance(alpha, int | float):
         n_samples = float(fit.n_samples)
         em_w = weights["em_estimate"].to_numpy()

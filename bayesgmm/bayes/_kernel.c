@@ -16,12 +16,15 @@
  * baseline, picked at load time (DISPATCH).
  *
  * Unconstrained vector (PyMC's model.value_vars order):
- *   weights_simplex__ (K-1), means (K*D), stds_log__ (n_std),
+ *   alpha_log__ (1, only when alpha_prior is 1), weights_simplex__ (K-1), means (K*D),
+ *   stds_log__ (n_std),
  *   partial_corr_unit_logodds__ (n_cpc: K*P full, P tied, 0 otherwise; P = D(D-1)/2).
  *
  * Data buffer (float64, built by bayesgmm.kernel.kernel_buffer):
  *   header [N, D, K, cov_code, std_family, n_std, n_cpc, alpha, buffer length,
- *   has_weights, has_labels, alpha_prior, alpha_a, alpha_b] (the last three reserved: 0),
+ *   has_weights, has_labels, alpha_prior, alpha_a, alpha_b] (alpha_prior 0: alpha fixed
+ *   at header[7], 1: a sparse finite mixture, alpha ~ Gamma(alpha_a, alpha_b) (shape,
+ *   rate) with log(alpha) the first free value),
  *   then mean_loc (D), mean_scale (D), std_p1 (n_std), std_p2 (n_std),
  *   cpc_beta (n_cpc), X feature-major (D*N: feature 0 of every point, then feature 1...),
  *   then, if has_weights, the observation weights (N), and if has_labels the partial
@@ -76,6 +79,28 @@ static double simplex_zeta(const double *theta, int64_t K, double *zeta) {
     return zmax + log(norm);
 }
 
+
+/* digamma(x) for x > 0 (the gradient of the Dirichlet's normaliser in a free alpha):
+   the recurrence psi(x) = psi(x + 1) - 1/x up to x >= 10, then the asymptotic series
+   ln x - 1/(2x) - sum_{n=1..7} B_2n / (2n x^2n). Its first omitted term, 3617/(8160 x^16),
+   is below 5e-17 at x = 10; at x = 6, where the recurrence often stops, it is 1.6e-13,
+   coarser than the 1e-14 the tests hold this to. NaN stays NaN; +inf gives +inf. */
+double bgmm_digamma(double x) {
+    double shift = 0.0;
+    while (x < 10.0) {
+        shift -= 1.0 / x;
+        x += 1.0;
+    }
+    const double y = 1.0 / (x * x);
+    double p = 1.0 / 12.0;
+    p = p * y - 691.0 / 32760.0;
+    p = p * y + 1.0 / 132.0;
+    p = p * y - 1.0 / 240.0;
+    p = p * y + 1.0 / 252.0;
+    p = p * y - 1.0 / 120.0;
+    p = p * y + 1.0 / 12.0;
+    return shift + (log(x) - 0.5 / x - p * y);
+}
 
 /* What the per-block loops read and write; the block arrays hold BLOCK points each,
    component-major, and every per-point quantity of a block is contiguous over points. */
@@ -320,7 +345,11 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
     const int64_t N = (int64_t)buf[0], D = (int64_t)buf[1], K = (int64_t)buf[2];
     const int64_t cov_code = (int64_t)buf[3], std_family = (int64_t)buf[4];
     const int64_t n_std = (int64_t)buf[5], n_cpc = (int64_t)buf[6];
-    const double alpha = buf[7];
+    /* a sparse finite mixture: alpha = exp(theta[0]) is free, the rest follows it */
+    const int64_t n_alpha = buf[11] != 0.0;
+    const double log_alpha = n_alpha ? theta[0] : 0.0;
+    const double alpha = n_alpha ? exp(log_alpha) : buf[7];
+    theta += n_alpha;
     const double *mean_loc = buf + HEADER, *mean_scale = mean_loc + D;
     const double *std_p1 = mean_scale + D, *std_p2 = std_p1 + n_std;
     const double *cpc_beta = std_p2 + n_std, *X = cpc_beta + n_cpc;
@@ -333,7 +362,7 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
 
     /* scratch: one allocation, carved up; the block arrays hold BLOCK points each */
     const int64_t n_scratch = 4 * K + 3 * K * D + 3 * n_chol * DD + n_chol * D + 2 * n_std +
-                              2 * n_cpc + n_dim + (K * D + K + 2 * D + 4) * BLOCK;
+                              2 * n_cpc + n_dim + n_alpha + (K * D + K + 2 * D + 4) * BLOCK;
     double *scratch = (double *)calloc((size_t)n_scratch, sizeof(double));
     if (scratch == NULL) return NAN;
     double *log_w = scratch, *weights = log_w + K, *log_det = weights + K;
@@ -345,14 +374,17 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
     double *unit = g_free + n_std, *g_cpc = unit + n_cpc, *g_unused = g_cpc + n_cpc;
     const int want_grad = grad != NULL;
     if (!want_grad) grad = g_unused; /* the cheap prior gradients land here, unread */
+    double *g_alpha = grad; /* d/d log alpha (sparse only); the rest follows it */
+    grad += n_alpha;
     /* the block arrays of Blocks (see there) */
-    double *z_blk = g_unused + n_dim, *a_blk = z_blk + K * D * BLOCK;
+    double *z_blk = g_unused + n_dim + n_alpha, *a_blk = z_blk + K * D * BLOCK;
     double *v_blk = a_blk + K * BLOCK;
     double *amax_blk = v_blk + D * BLOCK, *total_blk = amax_blk + BLOCK;
     double *x_blk = total_blk + BLOCK, *w_blk = x_blk + D * BLOCK, *lab_blk = w_blk + BLOCK;
     double logp = -INFINITY;
 
-    for (int64_t i = 0; i < n_dim; i++) grad[i] = 0.0;
+    for (int64_t i = 0; i < n_dim + n_alpha; i++) g_alpha[i] = 0.0;
+    if (!(alpha > 0.0 && K * alpha < INFINITY)) goto done;
 
     /* weights: w = softmax(zeta) */
     const double log_norm = simplex_zeta(theta, K, log_w);
@@ -434,6 +466,14 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
     const double g_last = resp_sum[K - 1] + alpha - weights[K - 1] * total_mass;
     for (int64_t k = 0; k < K - 1; k++)
         grad[k] = resp_sum[k] + alpha - weights[k] * total_mass - g_last;
+    if (n_alpha) { /* alpha ~ Gamma(a, b), log transform (Jacobian alpha) */
+        const double a = buf[12], b = buf[13];
+        logp += a * log(b) - lgamma(a) + (a - 1.0) * log_alpha - b * alpha + log_alpha;
+        /* d/d log alpha = alpha d/d alpha of (Dirichlet + Gamma) + 1 */
+        const double d_dirichlet =
+            K * bgmm_digamma(K * alpha) - K * bgmm_digamma(alpha) + sum_log_w;
+        g_alpha[0] = alpha * (d_dirichlet - b) + a;
+    }
 
     /* ---- means: Normal prior ---- */
     for (int64_t k = 0; k < K; k++) {
@@ -503,12 +543,15 @@ done:
 }
 
 /*
- * Constrained values from theta, flat: weights (K), means (K*D), stds (n_std),
+ * Constrained values from theta, flat: alpha (1, sparse only), weights (K), means (K*D), stds (n_std),
  * partial_corr_unit (n_cpc).
  */
 void bgmm_expand(const double *theta, const double *buf, double *out) {
     const int64_t D = (int64_t)buf[1], K = (int64_t)buf[2];
     const int64_t n_std = (int64_t)buf[5], n_cpc = (int64_t)buf[6];
+    if (buf[11] != 0.0) { /* alpha first, as in the unconstrained vector */
+        *out++ = exp(*theta++);
+    }
     const double log_norm = simplex_zeta(theta, K, out);
     for (int64_t k = 0; k < K; k++) out[k] = exp(out[k] - log_norm);
     double *o = out + K;
@@ -530,7 +573,7 @@ int64_t bgmm_nutpie_logp(uint64_t dim, const double *x, double *out, double *log
                          void *user_data) {
     const double *buf = (const double *)user_data;
     const int64_t K = (int64_t)buf[2], D = (int64_t)buf[1];
-    const int64_t n_dim = (K - 1) + K * D + (int64_t)buf[5] + (int64_t)buf[6];
+    const int64_t n_dim = (buf[11] != 0.0) + (K - 1) + K * D + (int64_t)buf[5] + (int64_t)buf[6];
     if ((int64_t)dim != n_dim) return -1;
     const double value = bgmm_logp_grad(x, buf, out, NULL);
     *logp = value;
@@ -546,8 +589,9 @@ int64_t bgmm_nutpie_expand(uint64_t dim, uint64_t n_expanded, const double *x, d
     const double *buf = (const double *)user_data;
     const int64_t K = (int64_t)buf[2], D = (int64_t)buf[1];
     const int64_t n_std = (int64_t)buf[5], n_cpc = (int64_t)buf[6];
-    if ((int64_t)dim != (K - 1) + K * D + n_std + n_cpc) return -1;
-    if ((int64_t)n_expanded != K + K * D + n_std + n_cpc) return -1;
+    const int64_t n_alpha = buf[11] != 0.0;
+    if ((int64_t)dim != n_alpha + (K - 1) + K * D + n_std + n_cpc) return -1;
+    if ((int64_t)n_expanded != n_alpha + K + K * D + n_std + n_cpc) return -1;
     bgmm_expand(x, buf, out);
     return 0;
 }

@@ -12,8 +12,9 @@ so chains run in parallel threads without the GIL. This module holds the Python 
 flattening the priors, packing the data buffer and the ctypes bindings.
 
 Unconstrained vector layout (PyMC's ``model.value_vars`` order):
-``weights_simplex__`` (K-1), ``means`` (K*D), ``stds_log__`` (n_std),
-``partial_corr_unit_logodds__`` (n_cpc: K*P full, P tied, 0 otherwise).
+``alpha_log__`` (1, sparse finite mixtures only), ``weights_simplex__`` (K-1),
+``means`` (K*D), ``stds_log__`` (n_std), ``partial_corr_unit_logodds__``
+(n_cpc: K*P full, P tied, 0 otherwise).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "available",
     "blocks",
     "data_views",
+    "digamma",
     "expand",
     "kernel_buffer",
     "kernel_spec",
@@ -64,12 +66,15 @@ class KernelSpec(NamedTuple):
     cpc_beta: np.ndarray  # per free CPC
     n_std: int
     n_cpc: int
+    alpha_prior: int = 0  # 0: alpha fixed; 1: alpha ~ Gamma(alpha_a, alpha_b) (shape, rate)
+    alpha_a: float = 0.0
+    alpha_b: float = 0.0
 
     @property
     def ndim(self) -> int:
         """Length of the unconstrained vector."""
         k, d = self.n_components, self.n_features
-        return (k - 1) + k * d + self.n_std + self.n_cpc
+        return int(self.alpha_prior != 0) + (k - 1) + k * d + self.n_std + self.n_cpc
 
 
 def kernel_spec(
@@ -100,6 +105,7 @@ def kernel_spec(
     n_cpc = {"full": k * n_pairs, "tied": n_pairs}.get(covariance_type, 0)
     beta = cpc_beta_parameters(d, float(priors.eta))
     cpc_beta = np.tile(beta, k) if covariance_type == "full" else beta.copy()
+    hyper = priors.alpha_gamma
     return KernelSpec(
         COV_CODES[covariance_type],
         k,
@@ -113,6 +119,7 @@ def kernel_spec(
         cpc_beta[:n_cpc] if n_cpc else np.zeros(0),
         n_std,
         n_cpc,
+        *((0, 0.0, 0.0) if hyper is None else (1, *hyper)),
     )
 
 
@@ -123,11 +130,12 @@ def kernel_spec(
 # Layout of the float64 buffer that carries the data and the priors into the kernel (one
 # flat array, so that a C callback receives it as a single pointer): header
 # [n_samples, n_features, n_components, cov_code, std_family, n_std, n_cpc, alpha,
-# buffer length, has_weights, has_labels, alpha_prior, alpha_a, alpha_b] (the last three
-# reserved for a prior on alpha; 0 for now), then mean_loc (D), mean_scale (D), std_p1
-# (n_std), std_p2 (n_std), cpc_beta (n_cpc) and X feature-major (D * N), so that the
-# kernel's loops over points read contiguous memory and vectorise; then the observation
-# weights (N) if has_weights, and the partial labels (N, -1 unknown) if has_labels.
+# buffer length, has_weights, has_labels, alpha_prior, alpha_a, alpha_b] (alpha_prior
+# 1 for alpha ~ Gamma(alpha_a, alpha_b), shape and rate, else 0 and alpha fixed), then
+# mean_loc (D), mean_scale (D), std_p1 (n_std), std_p2 (n_std), cpc_beta (n_cpc) and X
+# feature-major (D * N), so that the kernel's loops over points read contiguous memory
+# and vectorise; then the observation weights (N) if has_weights, and the partial labels
+# (N, -1 unknown) if has_labels.
 HEADER = 14
 
 _DOUBLE_P = ctypes.POINTER(ctypes.c_double)
@@ -145,6 +153,8 @@ def _library() -> ctypes.CDLL | None:
     lib.bgmm_logp_grad.argtypes = [_DOUBLE_P, _DOUBLE_P, _DOUBLE_P, _DOUBLE_P]
     lib.bgmm_expand.restype = None
     lib.bgmm_expand.argtypes = [_DOUBLE_P, _DOUBLE_P, _DOUBLE_P]
+    lib.bgmm_digamma.restype = ctypes.c_double
+    lib.bgmm_digamma.argtypes = [ctypes.c_double]
     return lib
 
 
@@ -201,7 +211,8 @@ def kernel_buffer(
     length = HEADER + sum(part.size for part in body)
     counts = (n, d, spec.n_components, spec.cov_code, spec.std_family, spec.n_std, spec.n_cpc)
     flags = (float(sample_weight is not None), float(labels is not None))
-    header = np.array([*counts, spec.alpha, length, *flags, 0, 0, 0], dtype=np.float64)
+    alpha = (spec.alpha_prior, spec.alpha_a, spec.alpha_b)
+    header = np.array([*counts, spec.alpha, length, *flags, *alpha], dtype=np.float64)
     return np.ascontiguousarray(np.concatenate([header, *body]))
 
 
@@ -223,7 +234,7 @@ def data_views(buffer: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.nd
 
 def _ndim(buffer: np.ndarray) -> int:
     k, d = int(buffer[2]), int(buffer[1])
-    return (k - 1) + k * d + int(buffer[5]) + int(buffer[6])
+    return int(buffer[11] != 0) + (k - 1) + k * d + int(buffer[5]) + int(buffer[6])
 
 
 def _checked(array: np.ndarray, size: int, name: str) -> np.ndarray:
@@ -272,6 +283,11 @@ def logp_and_grad(
     return value, grad
 
 
+def digamma(x: float) -> float:
+    """The kernel's digamma (the gradient of the sparse prior in alpha), for the tests."""
+    return float(_require().bgmm_digamma(float(x)))
+
+
 def pointwise_log_likelihood(
     thetas: np.ndarray, buffer: np.ndarray, n_threads: int | None = None
 ) -> np.ndarray:
@@ -308,11 +324,12 @@ def pointwise_log_likelihood(
 
 
 def expand(theta: np.ndarray, buffer: np.ndarray) -> np.ndarray:
-    """The flat constrained draw nutpie stores: weights, means, stds, partial_corr_unit."""
+    """The flat constrained draw nutpie stores: alpha (sparse only), weights, means, stds,
+    partial_corr_unit."""
     lib = _require()
-    k, d = int(buffer[2]), int(buffer[1])
-    theta = _checked(np.ascontiguousarray(theta, dtype=np.float64), _ndim(buffer), "theta")
-    out = np.empty(k + k * d + int(buffer[5]) + int(buffer[6]))
+    n_dim = _ndim(buffer)
+    theta = _checked(np.ascontiguousarray(theta, dtype=np.float64), n_dim, "theta")
+    out = np.empty(n_dim + 1)  # the simplex's K - 1 free values expand to K weights
     lib.bgmm_expand(
         theta.ctypes.data_as(_DOUBLE_P),
         _checked(buffer, int(buffer[8]), "buffer").ctypes.data_as(_DOUBLE_P),
@@ -330,7 +347,12 @@ COV_NAMES = {code: name for name, code in COV_CODES.items()}
 
 def blocks(spec: KernelSpec) -> tuple[transforms.Block, ...]:
     """The kernel's unconstrained layout (:func:`bayesgmm.core.transforms.layout`)."""
-    return transforms.layout(COV_NAMES[spec.cov_code], spec.n_components, spec.n_features)
+    return transforms.layout(
+        COV_NAMES[spec.cov_code],
+        spec.n_components,
+        spec.n_features,
+        sparse=spec.alpha_prior != 0,
+    )
 
 
 def unpack(theta: np.ndarray, spec: KernelSpec) -> dict[str, np.ndarray]:

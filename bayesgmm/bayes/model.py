@@ -5,6 +5,8 @@ Variables (all with a leading ``component`` dim unless the covariance is tied):
 ==========================  ===========================  =====================================
 name                        dims                         meaning
 ==========================  ===========================  =====================================
+``alpha``                   ()                           Dirichlet concentration, Gamma(a, b)
+                                                         (only with ``alpha_prior``)
 ``weights``                 (component,)                 mixing weights, Dirichlet(alpha)
 ``means``                   (component, feature)         component means
 ``stds``                    (component, feature) full,   component standard deviations
@@ -467,12 +469,7 @@ def model_from_spec(
 def _free_variables(spec: MixtureSpec, blocks: dict[str, Block]) -> list[Any]:
     """The priors, in the spec's layout order; returns the likelihood's parameters."""
     k, cov_type, priors = spec.n_components, spec.covariance_type, spec.internal_priors
-    weights = pm.Dirichlet(
-        "weights",
-        a=np.full(k, float(spec.priors.alpha)),
-        dims="component",
-        default_transform=_transform(blocks["weights"]),
-    )
+    weights = _weights(spec, blocks)
     means = _means(spec, blocks)
     std_dims = {"full": ("component", "feature"), "diag": ("component", "feature")}
     std_dims.update(spherical="component", tied="feature")
@@ -492,6 +489,27 @@ def _free_variables(spec: MixtureSpec, blocks: dict[str, Block]) -> list[Any]:
         )
         params.append(cholesky_from_cpc(2.0 * unit - 1.0, spec.n_features, xp=pt))
     return params
+
+
+def _weights(spec: MixtureSpec, blocks: dict[str, Block]) -> Any:
+    """pi ~ Dirichlet(alpha 1_K): alpha fixed, or alpha ~ Gamma(a, b) (shape, rate) in a
+    sparse finite mixture (Malsiner-Walli, Frühwirth-Schnatter & Grün 2016)."""
+    k, hyper = spec.n_components, spec.priors.alpha_gamma
+    if hyper is None:
+        concentration = np.full(k, float(spec.priors.alpha))
+    else:
+        # float64 arrays: PyMC would store Python floats as float32 (1/b then rounds).
+        shape, rate = (np.asarray(value, dtype=np.float64) for value in hyper)
+        alpha = pm.Gamma(
+            "alpha", alpha=shape, beta=rate, default_transform=_transform(blocks["alpha"])
+        )
+        concentration = alpha * pt.ones(k)
+    return pm.Dirichlet(
+        "weights",
+        a=concentration,
+        dims="component",
+        default_transform=_transform(blocks["weights"]),
+    )
 
 
 def _signature(covariance_type: str, n_params: int) -> str:

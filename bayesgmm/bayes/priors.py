@@ -2,6 +2,7 @@
 
 The generative model (see ``docs/theory.md``)::
 
+    alpha         ~ Gamma(a, b)           (only with alpha_prior; else alpha is fixed)
     pi            ~ Dirichlet(alpha * 1_K)
     mu_k          ~ Normal(mean_loc, mean_scale)                      (per feature)
     sigma_kd      ~ LogNormal(log(std_median_d), std_log_sd)  (or Gamma / InverseGamma /
@@ -25,9 +26,35 @@ import numpy as np
 
 from bayesgmm.core.standardize import feature_moments
 
-__all__ = ["STD_FAMILIES", "GMMPriors"]
+__all__ = ["SPARSE_SHAPE", "STD_FAMILIES", "GMMPriors"]
 
 STD_FAMILIES = ("lognormal", "gamma", "inversegamma", "halfnormal")
+
+#: Malsiner-Walli, Frühwirth-Schnatter & Grün (2016): alpha ~ Gamma(10, 10 K), so that
+#: E[alpha] = 1/K and the prior is tight enough to keep alpha small.
+SPARSE_SHAPE = 10.0
+
+
+def _check_alpha_prior(value: Any) -> Any:
+    """``None``, ``"sparse"`` or ``("gamma", a, b)`` with a, b > 0 (as a tuple of floats)."""
+    if value is None or (isinstance(value, str) and value == "sparse"):
+        return value
+    hint = (
+        'alpha_prior must be None (fixed alpha), "sparse" (Gamma(10, 10 K), Malsiner-Walli '
+        'et al. 2016) or ("gamma", a, b) with shape a > 0 and rate b > 0'
+    )
+    if isinstance(value, str) or not isinstance(value, tuple | list) or len(value) != 3:
+        raise ValueError(f"{hint}; got {value!r}.")
+    family, shape, rate = value
+    if family != "gamma":
+        raise ValueError(f"{hint}; got family {family!r}.")
+    try:
+        shape, rate = float(shape), float(rate)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{hint}; got {value!r}.") from exc
+    if not (np.isfinite(shape) and np.isfinite(rate) and shape > 0 and rate > 0):
+        raise ValueError(f"{hint}; got a = {shape!r}, b = {rate!r}.")
+    return ("gamma", shape, rate)
 
 
 def _as_vector(value: Any, name: str, n_features: int | None) -> np.ndarray:
@@ -55,6 +82,13 @@ class GMMPriors:
     alpha : float
         Dirichlet concentration of the weights. 1 is uniform on the simplex; ``alpha < 1``
         favours sparse weights (an overfitted mixture empties its extra components).
+        Ignored when ``alpha_prior`` is set.
+    alpha_prior : None, "sparse" or ("gamma", a, b)
+        A hyperprior on the concentration, ``alpha ~ Gamma(shape=a, rate=b)``: the sparse
+        finite mixture of Malsiner-Walli, Frühwirth-Schnatter & Grün (2016), whose
+        default ``"sparse"`` is ``a = 10, b = 10 K`` (filled in by :meth:`resolve`).
+        ``alpha`` is then a free parameter, sampled with the rest. ``None`` (default):
+        ``alpha`` fixed.
     mean_loc : float or array of shape (D,), optional
         Prior mean of the component means; default the data mean.
     mean_scale : float or array of shape (D,), optional
@@ -82,8 +116,10 @@ class GMMPriors:
     std_scale: Any = None
     std_spread: float = 1.0
     eta: float = 2.0
+    alpha_prior: Any = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "alpha_prior", _check_alpha_prior(self.alpha_prior))
         for name in ("alpha", "mean_scale_factor", "std_spread", "eta"):
             value = getattr(self, name)
             try:
@@ -131,8 +167,12 @@ class GMMPriors:
                 return default
             return np.broadcast_to(_as_vector(value, name, n_features), (n_features,)).copy()
 
+        alpha_prior = self.alpha_prior
+        if alpha_prior == "sparse":
+            alpha_prior = ("gamma", SPARSE_SHAPE, SPARSE_SHAPE * float(n_components))
         return dataclasses.replace(
             self,
+            alpha_prior=alpha_prior,
             mean_loc=vector(self.mean_loc, "mean_loc", data_mean),
             mean_scale=vector(self.mean_scale, "mean_scale", self.mean_scale_factor * data_sd),
             std_scale=vector(
@@ -145,7 +185,18 @@ class GMMPriors:
     @property
     def is_resolved(self) -> bool:
         """Whether every data-scaled field has been filled."""
-        return all(v is not None for v in (self.mean_loc, self.mean_scale, self.std_scale))
+        fields = (self.mean_loc, self.mean_scale, self.std_scale)
+        return all(v is not None for v in fields) and self.alpha_prior != "sparse"
+
+    @property
+    def alpha_gamma(self) -> tuple[float, float] | None:
+        """``(a, b)`` of the Gamma hyperprior on alpha (shape, rate); ``None`` when alpha
+        is fixed. Needs :meth:`resolve` for ``alpha_prior="sparse"`` (b depends on K)."""
+        if self.alpha_prior is None:
+            return None
+        if self.alpha_prior == "sparse":
+            raise ValueError('alpha_prior="sparse" needs K: call resolve(X, n_components).')
+        return float(self.alpha_prior[1]), float(self.alpha_prior[2])
 
     # -- serialisation ---------------------------------------------------------------------
 
@@ -155,6 +206,8 @@ class GMMPriors:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             out[field.name] = value.tolist() if isinstance(value, np.ndarray) else value
+        if isinstance(self.alpha_prior, tuple):
+            out["alpha_prior"] = list(self.alpha_prior)
         return out
 
     @classmethod
@@ -165,7 +218,8 @@ class GMMPriors:
         if unknown:
             raise ValueError(f"unknown prior field(s) {sorted(unknown)}; valid: {sorted(names)}.")
         values = {
-            k: (np.asarray(v, dtype=float) if isinstance(v, list) else v) for k, v in data.items()
+            k: (np.asarray(v, dtype=float) if isinstance(v, list) and k != "alpha_prior" else v)
+            for k, v in data.items()
         }
         return cls(**values)
 

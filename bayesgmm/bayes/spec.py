@@ -85,8 +85,17 @@ class MixtureSpec:
     def blocks(self) -> tuple[transforms.Block, ...]:
         """The unconstrained vector's layout (PyMC's ``value_vars`` order)."""
         return transforms.layout(
-            self.covariance_type, self.n_components, self.n_features, self.ordered_feature
+            self.covariance_type,
+            self.n_components,
+            self.n_features,
+            self.ordered_feature,
+            sparse=self.sparse,
         )
+
+    @property
+    def sparse(self) -> bool:
+        """Whether alpha has a hyperprior (a sparse finite mixture) and so a block."""
+        return self.priors.alpha_gamma is not None
 
     @property
     def ndim(self) -> int:

@@ -148,14 +148,22 @@ class Block(NamedTuple):
 
 
 def layout(
-    covariance_type: str, n_components: int, n_features: int, ordered: int | None = None
+    covariance_type: str,
+    n_components: int,
+    n_features: int,
+    ordered: int | None = None,
+    *,
+    sparse: bool = False,
 ) -> tuple[Block, ...]:
     """The blocks of the unconstrained vector, in PyMC's ``model.value_vars`` order.
 
     ``ordered`` is the index of a feature whose means are constrained increasing.
+    ``sparse``: the Dirichlet concentration ``alpha`` is a free (scalar, log-transformed)
+    parameter; the model creates it before the weights, so its block comes first.
     """
     k, d = n_components, n_features
-    blocks = [Block("weights", (k,), "simplex")]
+    blocks = [Block("alpha", (), "log")] if sparse else []
+    blocks.append(Block("weights", (k,), "simplex"))
     if ordered is None:
         blocks.append(Block("means", (k, d), "identity"))
     else:
@@ -178,7 +186,7 @@ def unpack(theta: np.ndarray, blocks: tuple[Block, ...]) -> dict[str, np.ndarray
     batch = theta.shape[:-1]
     out, offset = {}, 0
     for block in blocks:
-        free = theta[..., offset : offset + block.size].reshape(*batch, *block.free_shape)
+        free = theta[..., offset : offset + block.size].reshape((*batch, *block.free_shape))
         out[block.name] = np.array(TRANSFORMS[block.transform].backward(free, np))
         offset += block.size
     return out

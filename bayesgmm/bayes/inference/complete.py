@@ -56,10 +56,12 @@ def _pointwise_log_likelihood(
         return _times_weights(
             draw_math.pointwise_log_likelihood(X, weights, means, cov, obs.labels), obs
         )
-    free = ("weights", "means", "stds", "partial_corr_unit")
+    free = ("alpha", "weights", "means", "stds", "partial_corr_unit")
     params = {name: _stack(post, name) for name in free if name in post}
     # The kernel's layout has no ordering constraint: pack the (already ordered) means.
-    blocks = transforms.layout(spec.covariance_type, spec.n_components, spec.n_features)
+    blocks = transforms.layout(
+        spec.covariance_type, spec.n_components, spec.n_features, sparse=spec.sparse
+    )
     with np.errstate(divide="ignore", invalid="ignore"):  # a weight of 0 packs to -inf, NaN
         thetas = transforms.pack(params, blocks)
     kernel_spec = kernel.kernel_spec(
@@ -144,7 +146,7 @@ def complete_idata(
     k, cov_type, n_features = spec.n_components, spec.covariance_type, spec.n_features
     post = idata.posterior
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
-    keep = [v for v in ("weights", "means", "stds", "partial_corr_unit") if v in post]
+    keep = [v for v in ("alpha", "weights", "means", "stds", "partial_corr_unit") if v in post]
     post = _with_model_dims(post[keep], spec)
     unit = _stack(post, "partial_corr_unit") if "partial_corr_unit" in post else None
     groups: dict[str, Any] = {}
@@ -229,6 +231,7 @@ def _with_model_dims(post: xr.Dataset, spec: MixtureSpec) -> xr.Dataset:
     names = list(spec.feature_names)
     cov_type = spec.covariance_type
     wanted = {
+        "alpha": (),
         "weights": ("component",),
         "means": ("component", "feature"),
         "stds": {

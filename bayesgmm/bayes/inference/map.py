@@ -16,6 +16,9 @@ from bayesgmm.core.em import EMResult
 
 __all__ = ["fit_map", "map_idata"]
 
+#: The model's free variables (``alpha`` only in a sparse finite mixture).
+FREE = ("alpha", "weights", "means", "stds", "partial_corr_unit")
+
 
 def fit_map(
     gmm: GMMModel,
@@ -37,18 +40,14 @@ def fit_map(
     Returns
     -------
     dict
-        ``weights``, ``means``, ``stds`` (and ``partial_corr_unit``), plus ``covariances``,
-        in data units.
+        ``weights``, ``means``, ``stds`` (and ``partial_corr_unit``, and ``alpha`` in a
+        sparse finite mixture), plus ``covariances``, in data units.
     """
     spec = gmm.spec
     point = em_initial_point(gmm, random_seed=random_seed, start=start)
     with gmm.model:
         point = pm.find_MAP(start=point, progressbar=progressbar, include_transformed=False)
-    keep = {
-        name: np.asarray(point[name])
-        for name in ("weights", "means", "stds", "partial_corr_unit")
-        if name in point
-    }
+    keep = {name: np.asarray(point[name]) for name in FREE if name in point}
     keep = spec.standardization.params_to_data(keep, spec.covariance_type)
     cov, _ = draw_math.covariances_from_draws(
         keep["stds"][None],
@@ -65,11 +64,7 @@ def map_idata(gmm: GMMModel, point: dict[str, np.ndarray]) -> az.InferenceData:
     """A one-draw InferenceData of a MAP point (data units, as :func:`fit_map` returns
     it), so downstream code treats all fits alike."""
     spec = gmm.spec
-    free = {
-        name: np.asarray(value)
-        for name, value in point.items()
-        if name in ("weights", "means", "stds", "partial_corr_unit")
-    }
+    free = {name: np.asarray(value) for name, value in point.items() if name in FREE}
     free = spec.standardization.params_to_internal(free, spec.covariance_type)
     raw = az.from_dict(posterior={name: value[None, None] for name, value in free.items()})
     return complete_idata(raw, gmm, sampler="map")

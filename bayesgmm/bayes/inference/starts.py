@@ -137,11 +137,18 @@ def em_initial_point(
     is fitted, on a
     random subsample of ``max_points`` rows when given (minibatch fits, whose whole point
     is not to pass over all N at every step).
+
+    MAP-EM has no alpha: a sparse finite mixture's ``alpha`` starts at its prior mean
+    ``a / b`` (1/K for the default ``alpha_prior="sparse"``).
     """
     spec = gmm.spec
     if start is None:
         start = model_em_start(gmm, max_points, seed_int(random_seed))
-    return spec.split_ordered(_internal_point(spec, start))
+    point = _internal_point(spec, start)
+    hyper = spec.priors.alpha_gamma
+    if hyper is not None:
+        point = {"alpha": np.asarray(hyper[0] / hyper[1]), **point}
+    return spec.split_ordered(point)
 
 
 def _internal_point(spec: MixtureSpec, fit: EMResult) -> dict[str, np.ndarray]:

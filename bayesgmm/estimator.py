@@ -245,6 +245,11 @@ class BayesianGMM(MixtureFacade):
     draws, tune, chains : int
         NUTS draws and warm-up per chain and number of chains; ``draws`` is also the
         number of draws taken from an ADVI approximation.
+    target_accept : float, optional
+        NUTS's target acceptance rate. ``None``: 0.95 under a sparse prior on alpha
+        (``GMMPriors(alpha_prior=...)``, whose empty components form a funnel with
+        alpha: at 0.8 alpha's R-hat reached 1.10, ``docs/number_of_clusters.md``), the
+        backend's default (0.8) otherwise.
     init : {"em", "default"}
         Start chains near a MAP-EM fit (default) or at the backend's own start.
     relabel : {"stephens", "pivot", "ecr", "ordering", "none"}
@@ -291,6 +296,7 @@ class BayesianGMM(MixtureFacade):
         draws: int = 1000,
         tune: int = 1000,
         chains: int = 2,
+        target_accept: float | None = None,
         init: str = "em",
         relabel: str = "stephens",
         ordered: Any = None,
@@ -308,6 +314,7 @@ class BayesianGMM(MixtureFacade):
         self.draws = draws
         self.tune = tune
         self.chains = chains
+        self.target_accept = target_accept
         self.init = init
         self.relabel = relabel
         self.ordered = ordered
@@ -368,6 +375,11 @@ class BayesianGMM(MixtureFacade):
         self._post_process(self.raw_idata_)
         return self
 
+    def _target_accept(self, gmm: Any) -> float | None:
+        if self.target_accept is not None:
+            return float(self.target_accept)
+        return 0.95 if gmm.spec.priors.alpha_gamma is not None else None
+
     def _run(self, gmm: Any, start: Any, seed: int) -> Any:
         """The fit itself: NUTS, ADVI or MAP from the one MAP-EM ``start``."""
         from bayesgmm.bayes import inference
@@ -384,6 +396,7 @@ class BayesianGMM(MixtureFacade):
                 init=self.init,
                 start=start,
                 progressbar=self.progressbar,
+                target_accept=self._target_accept(gmm),
             )
         if self.method in ("advi", "fullrank_advi"):
             return inference.fit_advi(

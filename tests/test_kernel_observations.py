@@ -239,3 +239,20 @@ def test_bad_observations_are_refused_by_build_model():
     with pytest.raises(ValueError, match="one entry per row"):
         kernel.kernel_buffer(X, build_model(X, 2).spec.kernel, np.ones(3))
     assert pm is not None
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("case", [(3, 2, "full"), (4, 1, "diag")])
+def test_kernel_matches_pymc_with_weights_labels_and_a_sparse_alpha(case):
+    """All three extensions of the density at once: the weighted, labelled likelihood
+    under a free alpha (its log block first), against PyMC's logp and dlogp."""
+    k, d, cov_type = case
+    X = _data(d, seed=k + 10 * d)[:N_ROWS]
+    weights, labels = _observations(N_ROWS, k, seed=k * d)
+    priors = GMMPriors(alpha_prior=("gamma", 3.0, 6.0), eta=1.6)
+    gmm = build_model(X, k, cov_type, priors=priors, sample_weight=weights, labels=labels)
+    assert gmm.spec.blocks[0].name == "alpha"
+    failures = _mismatches(gmm, seed=k + d)
+    assert not failures, f"K={k} D={d} {cov_type} sparse + weights + labels:\n" + "\n".join(
+        failures
+    )

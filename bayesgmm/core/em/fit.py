@@ -11,16 +11,19 @@ from bayesgmm._validation import (
     CheckedData,
     check_covariance_type,
     check_data,
+    check_missing,
     check_n_components,
     check_positive,
     check_random_state,
     constant_features,
 )
 from bayesgmm.core.em.collapse import _data_covariance, _warn_about_feature_scales
-from bayesgmm.core.em.prior import _check_prior, default_prior
+from bayesgmm.core.em.missing import MissingSearch
+from bayesgmm.core.em.prior import _check_prior, default_prior, prior_from_moments
 from bayesgmm.core.em.restarts import DEFAULT_MAX_ITER, _RestartSearch, _subsample, best_result
 from bayesgmm.core.em.results import ConjugatePrior, EMResult, GMMParams
 from bayesgmm.core.em.starts import _INIT_METHODS, _init_error, _params_from_user
+from bayesgmm.core.missing import nan_covariance
 from bayesgmm.core.standardize import warn_if_quantised
 
 
@@ -45,6 +48,7 @@ def fit_em(
     random_seed: int | np.random.Generator | None = None,
     warn: bool = True,
     client: Any = None,
+    missing: str = "raise",
 ) -> EMResult:
     """Fit a Gaussian mixture by EM (ML) or MAP-EM.
 
@@ -99,6 +103,12 @@ def fit_em(
     client : dask.distributed.Client or mapping, optional
         Only for a Dask ``X``: the cluster to run on, or keyword arguments of the
         ``LocalCluster`` to create (and close) for the fit.
+    missing : {"raise", "marginalize"}
+        ``"raise"`` (default) refuses NaN. ``"marginalize"`` treats NaN entries as missing
+        at random and runs the EM for incomplete data (:mod:`bayesgmm.core.em.missing`):
+        the E-step on each row's observed coordinates, the M-step on the conditional
+        expectations of the missing ones. The log-likelihood (and so BIC / ICL) is that of
+        the observed data. Data without NaN give exactly the ``"raise"`` fit.
 
     Returns
     -------
@@ -113,6 +123,8 @@ def fit_em(
     if _is_dask_collection(X):
         from bayesgmm.core.em_dask import fit_em_dask
 
+        if check_missing(missing) != "raise":
+            raise ValueError("missing='marginalize' is not supported on a Dask array yet.")
         return fit_em_dask(
             X, n_components, covariance_type, init=init, n_init=n_init, tol=tol,
             max_iter=max_iter, reg_covar=reg_covar, prior=prior, random_seed=random_seed,
@@ -121,7 +133,11 @@ def fit_em(
     if client is not None:
         raise ValueError("client is only used with a Dask array X; X is in memory.")
     # Data a facade has validated already (CheckedData) are not validated again.
-    X, feature_names = X if isinstance(X, CheckedData) else check_data(X, min_samples=2)
+    missing = check_missing(missing)
+    X, feature_names = (
+        X if isinstance(X, CheckedData) else check_data(X, min_samples=2, missing=missing)
+    )
+    has_nan = missing == "marginalize" and bool(np.isnan(X).any())
     n_samples, n_features = X.shape
     n_components = check_n_components(n_components, n_samples)
     check_covariance_type(covariance_type)
@@ -137,24 +153,30 @@ def fit_em(
 
     # EM is translation-equivariant: centring costs nothing and keeps the second-moment
     # statistics free of cancellation when the data sit far from the origin.
-    center = X.mean(axis=0)
+    center = np.nanmean(X, axis=0) if has_nan else X.mean(axis=0)
     Xc = X - center
     prior = _centred_prior(prior, X, center, n_components, covariance_type)
     user_start = _centred_start(init, center, n_components, covariance_type, reg_covar)
     if user_start is not None:
         n_init = 1
 
-    search = _RestartSearch(
-        Xc,
-        covariance_type,
-        tol=tol,
-        max_iter=max_iter,
-        reg_covar=reg_covar,
-        prior=prior,
-        data_cov=_data_covariance(Xc),
-        rng=rng,
-        init_X=None if user_start is not None else _subsample(Xc, n_components, rng),
-    )
+    if has_nan:
+        search: _RestartSearch = MissingSearch(
+            Xc, covariance_type, tol=tol, max_iter=max_iter, reg_covar=reg_covar, prior=prior,
+            rng=rng, n_components=n_components,
+        )  # fmt: skip
+    else:
+        search = _RestartSearch(
+            Xc,
+            covariance_type,
+            tol=tol,
+            max_iter=max_iter,
+            reg_covar=reg_covar,
+            prior=prior,
+            data_cov=_data_covariance(Xc),
+            rng=rng,
+            init_X=None if user_start is not None else _subsample(Xc, n_components, rng),
+        )
     runs = search.restarts(init, user_start, n_components, n_init)
 
     return best_result(
@@ -180,7 +202,13 @@ def _centred_prior(
     if isinstance(prior, str):
         if prior != "default":
             raise ValueError(f"prior must be a ConjugatePrior, 'default' or None; got {prior!r}.")
-        prior = default_prior(X, n_components, covariance_type)
+        prior = (
+            default_prior(X, n_components, covariance_type)
+            if not np.isnan(X).any()
+            else prior_from_moments(
+                np.nanmean(X, axis=0), nan_covariance(X), n_components, covariance_type
+            )
+        )
     if prior is None:
         return None
     prior = _check_prior(prior, X.shape[1], covariance_type)

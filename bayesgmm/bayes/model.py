@@ -41,6 +41,7 @@ from bayesgmm._validation import (
     constant_features,
     describe_features,
 )
+from bayesgmm.bayes.missing_model import add_pattern_likelihoods
 from bayesgmm.bayes.priors import GMMPriors
 from bayesgmm.bayes.spec import MixtureSpec
 from bayesgmm.core.parametrization import cholesky_from_cpc, corr_pairs, cpc_beta_parameters
@@ -223,8 +224,11 @@ def _ordered_start(spec: MixtureSpec, internal: np.ndarray) -> np.ndarray | None
     if f is None:
         return None
     k = spec.n_components
-    start = np.quantile(internal[:, f], (np.arange(k) + 0.5) / k)
-    return start + np.arange(k) * 1e-6 * (np.ptp(internal[:, f]) + 1.0)
+    column = internal[:, f]
+    if np.isnan(column).any():  # missing values: the quantiles of the observed ones
+        column = column[~np.isnan(column)]
+    start = np.quantile(column, (np.arange(k) + 0.5) / k)
+    return start + np.arange(k) * 1e-6 * (np.ptp(column) + 1.0)
 
 
 def _refuse_constant_features(X: np.ndarray, names: list[str], covariance_type: str) -> None:
@@ -263,6 +267,9 @@ class GMMModel:
         A valid start of the ordered means (ordered models only), internal units.
     minibatch_size : int, optional
         Set when the model's likelihood is a ``pm.Minibatch``.
+    has_missing : bool
+        The data hold NaN: the likelihood is one term per missingness pattern
+        (:mod:`bayesgmm.bayes.missing_model`), with no ``X`` container or ``x`` variable.
     """
 
     model: pm.Model
@@ -271,11 +278,13 @@ class GMMModel:
     internal: np.ndarray
     ordered_start: np.ndarray | None = None
     minibatch_size: int | None = None
+    has_missing: bool = False
 
     @property
     def kernel_supported(self) -> bool:
-        """Whether the compiled kernel covers this model (no ordering, no minibatches)."""
-        return self.spec.ordered is None and self.minibatch_size is None
+        """Whether the compiled kernel covers this model (no ordering, no minibatches, no
+        missing values)."""
+        return self.spec.ordered is None and self.minibatch_size is None and not self.has_missing
 
 
 def make_spec(
@@ -317,6 +326,7 @@ def build_model(
     *,
     feature_names: list[str] | None = None,
     minibatch_size: int | None = None,
+    missing: str = "raise",
 ) -> GMMModel:
     """Build the PyMC model of a K-component Gaussian mixture.
 
@@ -337,6 +347,9 @@ def build_model(
     minibatch_size : int, optional
         Use ``pm.Minibatch`` with ``total_size=N`` (for PyMC's minibatch ADVI only; the
         batches are drawn from the random stream seeded by the ADVI run).
+    missing : {"raise", "marginalize"}
+        ``"marginalize"`` accepts NaN entries and marginalises them out of the likelihood
+        (missing at random; :mod:`bayesgmm.bayes.missing_model`). Ignored for CheckedData.
 
     Returns
     -------
@@ -354,7 +367,7 @@ def build_model(
     exactly to those units. The runners of :mod:`bayesgmm.bayes.inference` report everything
     in data units.
     """
-    data = X if isinstance(X, CheckedData) else check_data(X, min_samples=2)
+    data = X if isinstance(X, CheckedData) else check_data(X, min_samples=2, missing=missing)
     if data.X.shape[0] < 2:
         raise ValueError(f"X needs at least 2 samples; got {data.X.shape[0]}.")
     spec = make_spec(data, n_components, covariance_type, priors, ordered, feature_names)
@@ -383,7 +396,18 @@ def model_from_spec(
     if minibatch_size is not None and not 1 <= int(minibatch_size) <= n_samples:
         raise ValueError(f"minibatch_size must be in [1, {n_samples}]; got {minibatch_size}.")
 
+    has_missing = bool(np.isnan(values).any())
+    if has_missing and minibatch_size is not None:
+        raise ValueError(
+            "minibatch_size is not supported with missing values (NaN) yet: fit without "
+            "minibatches, or drop the incomplete rows."
+        )
+
     with pm.Model(coords=coords) as model:
+        if has_missing:  # one likelihood term per missingness pattern: bayes/missing_model
+            dist_params = _free_variables(spec, blocks)
+            add_pattern_likelihoods(spec, internal, dist_params)
+            return _finish(model, spec, values, internal, None, has_missing=True)
         x_data = pm.Data("X", internal, dims=("obs", "feature"))
         dist_params = _free_variables(spec, blocks)
         observed, total_size = x_data, None
@@ -400,6 +424,18 @@ def model_from_spec(
             total_size=total_size,
             dims=None if minibatch_size is not None else ("obs", "feature"),
         )
+    return _finish(model, spec, values, internal, minibatch_size)
+
+
+def _finish(
+    model: pm.Model,
+    spec: MixtureSpec,
+    values: np.ndarray,
+    internal: np.ndarray,
+    minibatch_size: int | None,
+    *,
+    has_missing: bool = False,
+) -> GMMModel:
     spec.check_model(model)
     return GMMModel(
         model,
@@ -408,6 +444,7 @@ def model_from_spec(
         internal,
         _ordered_start(spec, internal),
         None if minibatch_size is None else int(minibatch_size),
+        has_missing,
     )
 
 

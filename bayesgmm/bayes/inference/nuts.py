@@ -129,6 +129,8 @@ def sample_nuts(
         if not _nutpie.compatible():
             warnings.warn(_nutpie.incompatibility(), UserWarning, stacklevel=2)
             backend = "pymc"
+    if gmm.has_missing:
+        backend = _missing_backend(backend)
     seed = seed_int(random_seed)
     rng = np.random.default_rng(seed)
     if init == "em":
@@ -160,6 +162,23 @@ def sample_nuts(
         log_likelihood=log_likelihood,
         extra_attrs={"sampling_seconds": seconds, "init": init, "random_seed": seed},
     )
+
+
+def _missing_backend(backend: str) -> str:
+    """The sampler for a model with missing values, which the compiled kernel does not
+    cover: PyMC's graph, sampled by PyMC's NUTS (or by the backend asked for)."""
+    if backend == "nutpie":
+        # nutpie would compile PyMC's graph with numba here (no jax): measured slower to
+        # compile than PyMC's own C backend for the pattern likelihoods (docs/missing.md).
+        backend = "pymc"
+    warnings.warn(
+        "the data have missing values, which bayesgmm's compiled kernel does not cover yet: "
+        f"sampling PyMC's own graph with the {backend!r} NUTS sampler (slower than the "
+        "kernel; see docs/missing.md).",
+        UserWarning,
+        stacklevel=3,
+    )
+    return backend
 
 
 def _sample_kernel(

@@ -48,6 +48,9 @@ def em_start(internal: np.ndarray, n_components: int, covariance_type: str, seed
             n_init=3,
             prior="default",
             random_seed=seed,
+            # NaN only reach here from a model built with missing="marginalize"; without
+            # NaN this is exactly the complete-data fit.
+            missing="marginalize",
         )
 
 

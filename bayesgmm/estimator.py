@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import special
 
 from bayesgmm._facade import MixtureFacade
 from bayesgmm._validation import check_random_state
 from bayesgmm.core import em
 from bayesgmm.core.covariance import as_full
+from bayesgmm.core.imputation import Imputation
 
 __all__ = ["BayesianGMM", "GaussianMixtureEM"]
 
@@ -47,6 +49,11 @@ class GaussianMixtureEM(MixtureFacade):
         Only used when ``fit`` gets a Dask array or DataFrame: the cluster that runs EM,
         or the arguments of a ``LocalCluster`` made for the fit (see
         :func:`bayesgmm.core.em_dask.fit_em_dask`). Prediction takes in-memory data.
+    missing : {"raise", "marginalize"}
+        ``"raise"`` (default) refuses NaN. ``"marginalize"`` treats NaN as missing at
+        random: EM for incomplete data at fit, and ``predict`` / ``predict_proba`` /
+        ``score_samples`` on each row's observed coordinates (see ``docs/missing.md``);
+        :meth:`impute` fills NaN with their conditional means.
 
     Attributes
     ----------
@@ -75,6 +82,7 @@ class GaussianMixtureEM(MixtureFacade):
         prior: Any = None,
         random_seed: Any = None,
         client: Any = None,
+        missing: str = "raise",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -86,6 +94,7 @@ class GaussianMixtureEM(MixtureFacade):
         self.prior = prior
         self.random_seed = random_seed
         self.client = client
+        self.missing = missing
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -103,6 +112,7 @@ class GaussianMixtureEM(MixtureFacade):
             prior=self.prior,
             random_seed=self.random_seed,
             client=self.client,
+            missing=self._missing(),
         )
         self.result_ = result
         self.weights_ = result.weights
@@ -140,7 +150,19 @@ class GaussianMixtureEM(MixtureFacade):
     # -- prediction ------------------------------------------------------------------------
 
     def _e_step(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        return em.e_step(self._check_predict_data(X), self.result_.params)
+        values = self._check_predict_data(X)
+        if not np.isnan(values).any():
+            return em.e_step(values, self.result_.params)
+        from bayesgmm.core.missing import log_component_density_observed
+
+        # Rows with NaN (missing="marginalize"): densities on their observed coordinates.
+        log_prob = log_component_density_observed(
+            values, self.means_, self.covariances_, self.covariance_type
+        )
+        with np.errstate(divide="ignore"):
+            weighted = log_prob + np.log(self.weights_)
+        log_norm = special.logsumexp(weighted, axis=1)
+        return log_norm, weighted - log_norm[:, None]
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Log mixture density of every row."""
@@ -157,6 +179,27 @@ class GaussianMixtureEM(MixtureFacade):
     def predict(self, X: Any) -> np.ndarray:
         """Most likely component of every row."""
         return np.argmax(self._e_step(X)[1], axis=1)
+
+    def impute(self, X: Any) -> Imputation:
+        """Fill the NaN entries of ``X`` with their conditional means under the fit.
+
+        ``E[x_m | x_o] = sum_k r_k(x_o) E[x_m | x_o, k]``, with ``r_k(x_o)`` the membership
+        probabilities given the observed coordinates (missing at random assumed). Works
+        whatever ``missing`` is; ``X`` itself is not modified.
+
+        Returns
+        -------
+        Imputation
+            ``completed`` (``X`` with NaN replaced), and per missing entry its ``rows``,
+            ``columns`` and ``mean``; EM gives no draws or intervals.
+        """
+        from bayesgmm.core.imputation import conditional_mean_imputation, imputation_from_mean
+
+        values = self._impute_data(X)
+        completed = conditional_mean_imputation(
+            values, self.weights_, self.means_, self.covariances_, self.covariance_type
+        )
+        return imputation_from_mean(values, completed)
 
     def sample(self, n_samples: int = 1, random_seed: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``n_samples`` points from the fitted mixture; returns (X, labels)."""
@@ -175,7 +218,12 @@ class GaussianMixtureEM(MixtureFacade):
 
     def _refit_result(self, X: Any) -> em.EMResult:
         Xc = self._check_predict_data(X)
-        stats = em.sufficient_statistics(Xc, self.result_.params)
+        if np.isnan(Xc).any():  # observed-data log-likelihood (missing="marginalize")
+            from bayesgmm.core.em.missing import missing_statistics
+
+            stats = missing_statistics(Xc, self.result_.params)
+        else:
+            stats = em.sufficient_statistics(Xc, self.result_.params)
         return self.result_._replace(
             log_likelihood=stats.log_likelihood,
             n_samples=Xc.shape[0],
@@ -246,6 +294,12 @@ class BayesianGMM(MixtureFacade):
         Posterior draws used by ``predict_proba`` / ``score_samples`` (evenly thinned).
     progressbar : bool
     random_seed : int, optional
+    missing : {"raise", "marginalize"}
+        ``"raise"`` (default) refuses NaN. ``"marginalize"`` treats NaN as missing at
+        random: each point's likelihood is the mixture of the marginals of its observed
+        coordinates (grouped by missingness pattern). Such a model is sampled on PyMC's
+        graph, not on the compiled kernel (slower; see ``docs/missing.md``). Predictions
+        use each row's observed coordinates, and :meth:`impute` draws the missing ones.
 
     Attributes
     ----------
@@ -284,6 +338,7 @@ class BayesianGMM(MixtureFacade):
         max_predict_draws: int = 500,
         progressbar: bool = True,
         random_seed: Any = None,
+        missing: str = "raise",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -301,6 +356,7 @@ class BayesianGMM(MixtureFacade):
         self.max_predict_draws = max_predict_draws
         self.progressbar = progressbar
         self.random_seed = random_seed
+        self.missing = missing
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -434,6 +490,43 @@ class BayesianGMM(MixtureFacade):
         """Mean log posterior-predictive density per row."""
         return float(np.mean(self.score_samples(X)))
 
+    def impute(
+        self,
+        X: Any,
+        *,
+        prob: float = 0.94,
+        interval: str = "hdi",
+        random_seed: Any = None,
+    ) -> Imputation:
+        """Posterior draws, mean and intervals of the NaN entries of ``X``.
+
+        Per posterior draw (at most ``max_predict_draws``, evenly thinned), the component
+        of each row is drawn from its membership probabilities given the observed
+        coordinates, and the missing ones from that component's conditional Gaussian
+        (missing at random assumed). Works whatever ``missing`` is; ``X`` is not modified.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, D)
+        prob : float
+            Probability mass of the intervals.
+        interval : {"hdi", "eti"}
+            Highest-density or equal-tailed intervals.
+        random_seed : int or Generator, optional
+            Defaults to the estimator's ``random_seed``.
+
+        Returns
+        -------
+        Imputation
+            ``draws`` (S, M), ``mean``, ``lower`` / ``upper`` per missing entry (at
+            ``rows``, ``columns``), and ``completed``, ``X`` with NaN set to the mean.
+        """
+        from bayesgmm.core.imputation import posterior_imputation
+
+        values = self._impute_data(X)
+        rng = check_random_state(self.random_seed if random_seed is None else random_seed)
+        return posterior_imputation(values, *self._draws, rng, prob=prob, interval=interval)
+
     def sample_posterior_predictive(
         self, n_samples: int | None = None, random_seed: Any = None
     ) -> Any:
@@ -446,6 +539,12 @@ class BayesianGMM(MixtureFacade):
         import pymc as pm
 
         self._check_is_fitted()
+        if self.model_.has_missing:
+            raise NotImplementedError(
+                "sample_posterior_predictive is not available for a model fitted with "
+                "missing values (its likelihood has no observed variable to draw from); use "
+                "impute(X) for the missing entries, or fit the complete rows."
+            )
         spec, model = self.model_.spec, self.model_.model
         post = self.raw_idata_.posterior
         trace = post[

@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from bayesgmm._facade import MixtureFacade
+from bayesgmm._missing_facade import BayesianImputeMixin, EMImputeMixin
 from bayesgmm._validation import check_random_state
 from bayesgmm.core import em
 from bayesgmm.core.covariance import as_full
-from bayesgmm.core.imputation import Imputation
+from bayesgmm.core.missing import observed_e_step
 
 __all__ = ["BayesianGMM", "GaussianMixtureEM"]
 
 
-class GaussianMixtureEM(MixtureFacade):
+class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
     """Gaussian mixture fitted by EM (maximum likelihood) or MAP-EM.
 
     A drop-in for ``sklearn.mixture.GaussianMixture`` with a conjugate-prior option and
@@ -151,18 +151,9 @@ class GaussianMixtureEM(MixtureFacade):
 
     def _e_step(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         values = self._check_predict_data(X)
-        if not np.isnan(values).any():
-            return em.e_step(values, self.result_.params)
-        from bayesgmm.core.missing import log_component_density_observed
-
-        # Rows with NaN (missing="marginalize"): densities on their observed coordinates.
-        log_prob = log_component_density_observed(
-            values, self.means_, self.covariances_, self.covariance_type
-        )
-        with np.errstate(divide="ignore"):
-            weighted = log_prob + np.log(self.weights_)
-        log_norm = special.logsumexp(weighted, axis=1)
-        return log_norm, weighted - log_norm[:, None]
+        if np.isnan(values).any():  # missing="marginalize": on the observed coordinates
+            return observed_e_step(values, self.result_.params)
+        return em.e_step(values, self.result_.params)
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Log mixture density of every row."""
@@ -179,27 +170,6 @@ class GaussianMixtureEM(MixtureFacade):
     def predict(self, X: Any) -> np.ndarray:
         """Most likely component of every row."""
         return np.argmax(self._e_step(X)[1], axis=1)
-
-    def impute(self, X: Any) -> Imputation:
-        """Fill the NaN entries of ``X`` with their conditional means under the fit.
-
-        ``E[x_m | x_o] = sum_k r_k(x_o) E[x_m | x_o, k]``, with ``r_k(x_o)`` the membership
-        probabilities given the observed coordinates (missing at random assumed). Works
-        whatever ``missing`` is; ``X`` itself is not modified.
-
-        Returns
-        -------
-        Imputation
-            ``completed`` (``X`` with NaN replaced), and per missing entry its ``rows``,
-            ``columns`` and ``mean``; EM gives no draws or intervals.
-        """
-        from bayesgmm.core.imputation import conditional_mean_imputation, imputation_from_mean
-
-        values = self._impute_data(X)
-        completed = conditional_mean_imputation(
-            values, self.weights_, self.means_, self.covariances_, self.covariance_type
-        )
-        return imputation_from_mean(values, completed)
 
     def sample(self, n_samples: int = 1, random_seed: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``n_samples`` points from the fitted mixture; returns (X, labels)."""
@@ -263,7 +233,7 @@ def _split_ordered_means(trace: Any, feature: int, n_features: int) -> Any:
     return out
 
 
-class BayesianGMM(MixtureFacade):
+class BayesianGMM(BayesianImputeMixin, MixtureFacade):
     """Bayesian Gaussian mixture fitted by NUTS, ADVI or MAP on the PyMC model.
 
     Parameters
@@ -489,43 +459,6 @@ class BayesianGMM(MixtureFacade):
     def score(self, X: Any, y: Any = None) -> float:
         """Mean log posterior-predictive density per row."""
         return float(np.mean(self.score_samples(X)))
-
-    def impute(
-        self,
-        X: Any,
-        *,
-        prob: float = 0.94,
-        interval: str = "hdi",
-        random_seed: Any = None,
-    ) -> Imputation:
-        """Posterior draws, mean and intervals of the NaN entries of ``X``.
-
-        Per posterior draw (at most ``max_predict_draws``, evenly thinned), the component
-        of each row is drawn from its membership probabilities given the observed
-        coordinates, and the missing ones from that component's conditional Gaussian
-        (missing at random assumed). Works whatever ``missing`` is; ``X`` is not modified.
-
-        Parameters
-        ----------
-        X : array-like of shape (N, D)
-        prob : float
-            Probability mass of the intervals.
-        interval : {"hdi", "eti"}
-            Highest-density or equal-tailed intervals.
-        random_seed : int or Generator, optional
-            Defaults to the estimator's ``random_seed``.
-
-        Returns
-        -------
-        Imputation
-            ``draws`` (S, M), ``mean``, ``lower`` / ``upper`` per missing entry (at
-            ``rows``, ``columns``), and ``completed``, ``X`` with NaN set to the mean.
-        """
-        from bayesgmm.core.imputation import posterior_imputation
-
-        values = self._impute_data(X)
-        rng = check_random_state(self.random_seed if random_seed is None else random_seed)
-        return posterior_imputation(values, *self._draws, rng, prob=prob, interval=interval)
 
     def sample_posterior_predictive(
         self, n_samples: int | None = None, random_seed: Any = None

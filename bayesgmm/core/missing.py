@@ -19,9 +19,10 @@ values of the row, not on the missing value itself.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+from scipy import special
 
 from bayesgmm.core.covariance import log_gaussian_prob, precisions_cholesky
 
@@ -32,6 +33,7 @@ __all__ = [
     "log_component_density_observed",
     "missing_patterns",
     "nan_covariance",
+    "observed_e_step",
 ]
 
 
@@ -180,3 +182,27 @@ def nan_covariance(X: np.ndarray) -> np.ndarray:
     sd = np.nanstd(X, axis=0, ddof=1)
     factor = np.divide(sd, sd_imputed, out=np.ones_like(sd), where=sd_imputed > 0)
     return cov * factor[:, None] * factor[None, :]
+
+
+def observed_e_step(X: np.ndarray, params: Any) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`bayesgmm.core.em.e_step` on each row's observed coordinates.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, D)
+        NaN marks missing entries.
+    params : GMMParams
+
+    Returns
+    -------
+    log_norm : ndarray of shape (N,)
+        ``log sum_k pi_k N(x_no | mu_ko, Sigma_koo)``.
+    log_resp : ndarray of shape (N, K)
+    """
+    log_prob = log_component_density_observed(
+        X, params.means, params.covariances, params.covariance_type
+    )
+    with np.errstate(divide="ignore"):  # an empty component adds nothing
+        weighted = log_prob + np.log(params.weights)
+    log_norm = special.logsumexp(weighted, axis=1)
+    return log_norm, weighted - log_norm[:, None]

@@ -41,7 +41,7 @@ from bayesgmm._validation import (
     constant_features,
     describe_features,
 )
-from bayesgmm.bayes.missing_model import add_pattern_likelihoods
+from bayesgmm.bayes.missing_model import add_missing_likelihood
 from bayesgmm.bayes.priors import GMMPriors
 from bayesgmm.bayes.spec import MixtureSpec
 from bayesgmm.core.parametrization import cholesky_from_cpc, corr_pairs, cpc_beta_parameters
@@ -268,8 +268,9 @@ class GMMModel:
     minibatch_size : int, optional
         Set when the model's likelihood is a ``pm.Minibatch``.
     has_missing : bool
-        The data hold NaN: the likelihood is one term per missingness pattern
-        (:mod:`bayesgmm.bayes.missing_model`), with no ``X`` container or ``x`` variable.
+        The data hold NaN: the likelihood is that of each row's observed coordinates
+        (:mod:`bayesgmm.bayes.missing_model`), a potential on the ``X_observed`` container;
+        there is no ``X`` container or ``x`` variable.
     """
 
     model: pm.Model
@@ -404,9 +405,9 @@ def model_from_spec(
         )
 
     with pm.Model(coords=coords) as model:
-        if has_missing:  # one likelihood term per missingness pattern: bayes/missing_model
+        if has_missing:  # the observed-coordinate likelihood: bayes/missing_model
             dist_params = _free_variables(spec, blocks)
-            add_pattern_likelihoods(spec, internal, dist_params)
+            add_missing_likelihood(spec, internal, dist_params)
             return _finish(model, spec, values, internal, None, has_missing=True)
         x_data = pm.Data("X", internal, dims=("obs", "feature"))
         dist_params = _free_variables(spec, blocks)

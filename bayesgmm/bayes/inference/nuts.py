@@ -130,7 +130,7 @@ def sample_nuts(
             warnings.warn(_nutpie.incompatibility(), UserWarning, stacklevel=2)
             backend = "pymc"
     if gmm.has_missing:
-        backend = _missing_backend(backend)
+        backend = _missing_backend(backend, chosen=sampler != "auto")
     seed = seed_int(random_seed)
     rng = np.random.default_rng(seed)
     if init == "em":
@@ -164,12 +164,13 @@ def sample_nuts(
     )
 
 
-def _missing_backend(backend: str) -> str:
+def _missing_backend(backend: str, chosen: bool) -> str:
     """The sampler for a model with missing values, which the compiled kernel does not
-    cover: PyMC's graph, sampled by PyMC's NUTS (or by the backend asked for)."""
-    if backend == "nutpie":
-        # nutpie would compile PyMC's graph with numba here (no jax): measured slower to
-        # compile than PyMC's own C backend for the pattern likelihoods (docs/missing.md).
+    cover: PyMC's graph, sampled by PyMC's NUTS unless the user chose a backend."""
+    if backend == "nutpie" and not chosen:
+        # nutpie would sample PyMC's graph compiled by numba (no jax): 399 s against 85 s
+        # for PyMC's NUTS on the C backend, compile included, N=300, D=3, K=3 diag
+        # (benchmarks/bench_missing.py, same run; docs/missing.md).
         backend = "pymc"
     warnings.warn(
         "the data have missing values, which bayesgmm's compiled kernel does not cover yet: "

@@ -164,6 +164,16 @@ def test_posterior_recovers_the_truth_with_20_percent_mcar(fitted_missing) -> No
 
 
 @pytest.mark.timeout(120)
+def test_a_fit_with_missing_values_saves_and_loads(fitted_missing, tmp_path) -> None:
+    model, X, _, _ = fitted_missing
+    path = tmp_path / "fit.nc"
+    model.save(path)
+    loaded = BayesianGMM.load(path)
+    assert loaded.model_.has_missing and loaded.missing == "marginalize"
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-12)
+
+
+@pytest.mark.timeout(120)
 def test_posterior_predictions_and_imputation(fitted_missing) -> None:
     model, X, sim, _ = fitted_missing
     before = X.copy()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayesgmm.core.em.collapse import _data_covariance
+from bayesgmm.core.em.collapse import regularized_data_covariance
 from bayesgmm.core.em.restarts import _converged, _objective, _RestartSearch
 from bayesgmm.core.em.results import ConjugatePrior, GMMParams, SufficientStats
 from bayesgmm.core.em.starts import init_subsample_rows
@@ -29,7 +29,12 @@ from bayesgmm.core.em.steps import (
     sufficient_statistics,
     sum_statistics,
 )
-from bayesgmm.core.missing import Pattern, conditional_gaussians, missing_patterns
+from bayesgmm.core.missing import (
+    Pattern,
+    conditional_gaussians,
+    missing_patterns,
+    nan_covariance,
+)
 
 __all__ = ["MissingSearch", "missing_statistics", "start_rows"]
 
@@ -165,10 +170,8 @@ class MissingSearch(_RestartSearch):
         rng: np.random.Generator,
         n_components: int,
     ) -> None:
-        # The collapse checks compare against the covariance of the mean-imputed data: it
-        # only sets the scale of "tiny", for which the shrinkage imputation brings does not
-        # matter.
-        imputed = np.where(np.isnan(Xc), np.nanmean(Xc, axis=0), Xc)
+        # The collapse checks compare against a data covariance from the observed values
+        # (nan_covariance): it only sets the scale of "tiny".
         super().__init__(
             Xc,
             covariance_type,
@@ -176,7 +179,7 @@ class MissingSearch(_RestartSearch):
             max_iter=max_iter,
             reg_covar=reg_covar,
             prior=prior,
-            data_cov=_data_covariance(imputed),
+            data_cov=regularized_data_covariance(nan_covariance(Xc)),
             rng=rng,
             init_X=start_rows(Xc, n_components, rng),
         )

@@ -33,7 +33,7 @@ def _is_dask_collection(X: Any) -> bool:
 
 
 # Over 80 lines only through its docstring, which documents every argument; the body
-# is under 60.
+# is about 60.
 def fit_em(
     X: Any,
     n_components: int,
@@ -160,22 +160,15 @@ def fit_em(
     if user_start is not None:
         n_init = 1
 
-    if has_nan:
+    settings = dict(tol=tol, max_iter=max_iter, reg_covar=reg_covar, prior=prior, rng=rng)
+    if has_nan:  # EM for incomplete data: core/em/missing.py
         search: _RestartSearch = MissingSearch(
-            Xc, covariance_type, tol=tol, max_iter=max_iter, reg_covar=reg_covar, prior=prior,
-            rng=rng, n_components=n_components,
-        )  # fmt: skip
+            Xc, covariance_type, n_components=n_components, **settings
+        )
     else:
+        init_X = None if user_start is not None else _subsample(Xc, n_components, rng)
         search = _RestartSearch(
-            Xc,
-            covariance_type,
-            tol=tol,
-            max_iter=max_iter,
-            reg_covar=reg_covar,
-            prior=prior,
-            data_cov=_data_covariance(Xc),
-            rng=rng,
-            init_X=None if user_start is not None else _subsample(Xc, n_components, rng),
+            Xc, covariance_type, data_cov=_data_covariance(Xc), init_X=init_X, **settings
         )
     runs = search.restarts(init, user_start, n_components, n_init)
 

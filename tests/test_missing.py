@@ -342,3 +342,20 @@ def test_posterior_imputation_intervals_cover_at_the_nominal_rate(interval) -> N
     assert result.draws.shape == (s, m)
     np.testing.assert_allclose(result.mean, result.draws.mean(axis=0))
     assert np.array_equal(result.completed[~removed], X[~removed])
+
+
+@pytest.mark.timeout(10)
+def test_standardization_moments_ignore_nan() -> None:
+    from bayesgmm.core.standardize import feature_moments, fit_standardization
+
+    rng = np.random.default_rng(81)
+    X = rng.normal(size=(500, 3)) * [1.0, 10.0, 0.1] + [5.0, -3.0, 1e6]
+    Xm = _mcar(X, 0.3, seed=82)
+    mean, sd = feature_moments(Xm)
+    for j in range(3):
+        column = Xm[~np.isnan(Xm[:, j]), j]
+        np.testing.assert_allclose(mean[j], column.mean(), rtol=1e-13)
+        np.testing.assert_allclose(sd[j], column.std(ddof=1), rtol=1e-11)
+    standard = fit_standardization(Xm, "full")
+    np.testing.assert_allclose(standard.center, mean, rtol=0)
+    np.testing.assert_allclose(standard.scale, sd, rtol=0)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from bayesgmm._validation import CheckedData, check_data
+from bayesgmm._validation import CheckedData, check_data, check_missing
 from bayesgmm.exceptions import NotFittedError
 
 __all__ = ["MixtureFacade"]
@@ -99,8 +99,12 @@ class MixtureFacade:
                 "appropriate arguments before using this estimator."
             )
 
+    def _missing(self) -> str:
+        """The estimator's ``missing`` option, checked (``"raise"`` when it has none)."""
+        return check_missing(getattr(self, "missing", "raise"))
+
     def _check_fit_data(self, X: Any, min_samples: int = 2) -> CheckedData:
-        data = check_data(X, min_samples=min_samples)
+        data = check_data(X, min_samples=min_samples, missing=self._missing())
         self.n_features_in_ = data.X.shape[1]
         if data.feature_names is not None and all(
             isinstance(c, str) for c in getattr(X, "columns", [])
@@ -112,7 +116,9 @@ class MixtureFacade:
 
     def _check_predict_data(self, X: Any) -> np.ndarray:
         self._check_is_fitted()
-        data = check_data(X, n_features=self.n_features_in_, owner=type(self).__name__)
+        data = check_data(
+            X, n_features=self.n_features_in_, owner=type(self).__name__, missing=self._missing()
+        )
         fitted_names = getattr(self, "feature_names_in_", None)
         has_names = data.feature_names is not None and all(
             isinstance(c, str) for c in getattr(X, "columns", [])
@@ -136,6 +142,14 @@ class MixtureFacade:
                 UserWarning,
                 stacklevel=3,
             )
+        return data.X
+
+    def _impute_data(self, X: Any) -> np.ndarray:
+        """Validated data for ``impute``: NaN allowed whatever ``missing`` says."""
+        self._check_is_fitted()
+        data = check_data(
+            X, n_features=self.n_features_in_, owner=type(self).__name__, missing="marginalize"
+        )
         return data.X
 
     @property

@@ -13,9 +13,11 @@ import numpy as np
 
 __all__ = [
     "COVARIANCE_TYPES",
+    "MISSING_OPTIONS",
     "CheckedData",
     "check_covariance_type",
     "check_data",
+    "check_missing",
     "check_n_components",
     "check_positive",
     "check_random_state",
@@ -25,6 +27,8 @@ __all__ = [
 ]
 
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
+#: What a fit does with NaN entries: refuse them (the default) or marginalise them out.
+MISSING_OPTIONS = ("raise", "marginalize")
 
 
 class CheckedData(NamedTuple):
@@ -48,6 +52,7 @@ def check_data(
     n_features: int | None = None,
     name: str = "X",
     owner: str = "the model",
+    missing: str = "raise",
 ) -> CheckedData:
     """Validate a data matrix and return a float64 copy.
 
@@ -63,6 +68,10 @@ def check_data(
         How to call the data in error messages.
     owner : str
         Who expects ``n_features`` (an estimator's class name), for error messages.
+    missing : {"raise", "marginalize"}
+        ``"raise"`` refuses NaN; ``"marginalize"`` lets NaN through (the fits then
+        marginalise the missing coordinates, assuming they are missing at random), but
+        still refuses infinity, a row with no observed value and a column with none.
 
     Returns
     -------
@@ -144,16 +153,60 @@ def check_data(
     # Copy always: nothing downstream may write into the user's memory.
     out = np.array(array, dtype=np.float64, order="C", copy=True)
     finite = np.isfinite(out)
-    if not finite.all():
+    if missing == "marginalize" and not finite.all():
+        _check_missing_pattern(out, name)
+    elif not finite.all():
         bad_rows = np.flatnonzero(~finite.all(axis=1))
         n_nan = int(np.isnan(out).sum())
         n_inf = int((~finite).sum()) - n_nan
         raise ValueError(
             f"{name} contains {n_nan} NaN and {n_inf} infinite value(s), in rows "
             f"{bad_rows[:10].tolist()}{'...' if bad_rows.size > 10 else ''}. Drop or impute "
-            "them first; bayesgmm never imputes silently."
+            "them first, or pass missing='marginalize' to marginalise NaN entries out of the "
+            "likelihood (assumes they are missing at random); bayesgmm never imputes silently."
         )
     return CheckedData(out, feature_names)
+
+
+def check_missing(missing: Any) -> str:
+    """Validate the ``missing`` option of a fit."""
+    if not isinstance(missing, str) or missing not in MISSING_OPTIONS:
+        raise ValueError(
+            f"missing must be one of {MISSING_OPTIONS}; got {missing!r}. Use 'raise' to "
+            "refuse NaN entries or 'marginalize' to marginalise them out."
+        )
+    return missing
+
+
+def _rows_text(rows: np.ndarray) -> str:
+    return f"{rows[:10].tolist()}{'...' if rows.size > 10 else ''}"
+
+
+def _check_missing_pattern(X: np.ndarray, name: str) -> None:
+    """With ``missing="marginalize"``: NaN is allowed, infinity and empty rows or columns
+    are not."""
+    infinite = np.isinf(X)
+    if infinite.any():
+        rows = np.flatnonzero(infinite.any(axis=1))
+        raise ValueError(
+            f"{name} contains {int(infinite.sum())} infinite value(s), in rows "
+            f"{_rows_text(rows)}. Infinity is not a missing value: replace it by NaN if it "
+            "marks one, or fix the data."
+        )
+    nan = np.isnan(X)
+    empty_rows = np.flatnonzero(nan.all(axis=1))
+    if empty_rows.size:
+        raise ValueError(
+            f"{name} has {empty_rows.size} row(s) with every value missing (NaN), rows "
+            f"{_rows_text(empty_rows)}: such a row carries no information about the mixture. "
+            f"Drop them first, for example {name}[~np.isnan({name}).all(axis=1)]."
+        )
+    empty_cols = np.flatnonzero(nan.all(axis=0))
+    if empty_cols.size:
+        raise ValueError(
+            f"{name} has column(s) {empty_cols.tolist()} with every value missing (NaN): "
+            "nothing can be learnt about that feature. Drop the column(s)."
+        )
 
 
 def _is_numeric_dtype(dtype: Any) -> bool:
@@ -225,7 +278,9 @@ def seed_int(random_seed: Any) -> int:
 
 
 def constant_features(X: np.ndarray) -> np.ndarray:
-    """Indices of the columns of ``X`` that hold one value everywhere."""
+    """Indices of the columns of ``X`` that hold one value everywhere (NaN ignored)."""
+    if np.isnan(X).any():
+        return np.flatnonzero(np.nanmax(X, axis=0) - np.nanmin(X, axis=0) == 0)
     return np.flatnonzero(np.ptp(X, axis=0) == 0)
 
 

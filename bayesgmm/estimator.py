@@ -7,14 +7,16 @@ from typing import Any
 import numpy as np
 
 from bayesgmm._facade import MixtureFacade
+from bayesgmm._missing_facade import BayesianImputeMixin, EMImputeMixin
 from bayesgmm._validation import check_random_state
 from bayesgmm.core import em
 from bayesgmm.core.covariance import as_full
+from bayesgmm.core.missing import observed_e_step
 
 __all__ = ["BayesianGMM", "GaussianMixtureEM"]
 
 
-class GaussianMixtureEM(MixtureFacade):
+class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
     """Gaussian mixture fitted by EM (maximum likelihood) or MAP-EM.
 
     A drop-in for ``sklearn.mixture.GaussianMixture`` with a conjugate-prior option and
@@ -47,6 +49,11 @@ class GaussianMixtureEM(MixtureFacade):
         Only used when ``fit`` gets a Dask array or DataFrame: the cluster that runs EM,
         or the arguments of a ``LocalCluster`` made for the fit (see
         :func:`bayesgmm.core.em_dask.fit_em_dask`). Prediction takes in-memory data.
+    missing : {"raise", "marginalize"}
+        ``"raise"`` (default) refuses NaN. ``"marginalize"`` treats NaN as missing at
+        random: EM for incomplete data at fit, and ``predict`` / ``predict_proba`` /
+        ``score_samples`` on each row's observed coordinates (see ``docs/missing.md``);
+        :meth:`impute` fills NaN with their conditional means.
 
     Attributes
     ----------
@@ -75,6 +82,7 @@ class GaussianMixtureEM(MixtureFacade):
         prior: Any = None,
         random_seed: Any = None,
         client: Any = None,
+        missing: str = "raise",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -86,6 +94,7 @@ class GaussianMixtureEM(MixtureFacade):
         self.prior = prior
         self.random_seed = random_seed
         self.client = client
+        self.missing = missing
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -117,6 +126,7 @@ class GaussianMixtureEM(MixtureFacade):
             client=self.client,
             sample_weight=sample_weight,
             labels=y,
+            missing=self._missing(),
         )
         self.result_ = result
         self.weights_ = result.weights
@@ -154,7 +164,10 @@ class GaussianMixtureEM(MixtureFacade):
     # -- prediction ------------------------------------------------------------------------
 
     def _e_step(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        return em.e_step(self._check_predict_data(X), self.result_.params)
+        values = self._check_predict_data(X)
+        if np.isnan(values).any():  # missing="marginalize": on the observed coordinates
+            return observed_e_step(values, self.result_.params)
+        return em.e_step(values, self.result_.params)
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Log mixture density of every row."""
@@ -189,7 +202,12 @@ class GaussianMixtureEM(MixtureFacade):
 
     def _refit_result(self, X: Any) -> em.EMResult:
         Xc = self._check_predict_data(X)
-        stats = em.sufficient_statistics(Xc, self.result_.params)
+        if np.isnan(Xc).any():  # observed-data log-likelihood (missing="marginalize")
+            from bayesgmm.core.em.missing import missing_statistics
+
+            stats = missing_statistics(Xc, self.result_.params)
+        else:
+            stats = em.sufficient_statistics(Xc, self.result_.params)
         return self.result_._replace(
             log_likelihood=stats.log_likelihood,
             n_samples=Xc.shape[0],
@@ -230,7 +248,7 @@ def _split_ordered_means(trace: Any, feature: int, n_features: int) -> Any:
     return out
 
 
-class BayesianGMM(MixtureFacade):
+class BayesianGMM(BayesianImputeMixin, MixtureFacade):
     """Bayesian Gaussian mixture fitted by NUTS, ADVI or MAP on the PyMC model.
 
     Parameters
@@ -266,6 +284,12 @@ class BayesianGMM(MixtureFacade):
         Posterior draws used by ``predict_proba`` / ``score_samples`` (evenly thinned).
     progressbar : bool
     random_seed : int, optional
+    missing : {"raise", "marginalize"}
+        ``"raise"`` (default) refuses NaN. ``"marginalize"`` treats NaN as missing at
+        random: each point's likelihood is the mixture of the marginals of its observed
+        coordinates (grouped by missingness pattern). Such a model is sampled on PyMC's
+        graph, not on the compiled kernel (slower; see ``docs/missing.md``). Predictions
+        use each row's observed coordinates, and :meth:`impute` draws the missing ones.
 
     Attributes
     ----------
@@ -305,6 +329,7 @@ class BayesianGMM(MixtureFacade):
         max_predict_draws: int = 500,
         progressbar: bool = True,
         random_seed: Any = None,
+        missing: str = "raise",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -323,6 +348,7 @@ class BayesianGMM(MixtureFacade):
         self.max_predict_draws = max_predict_draws
         self.progressbar = progressbar
         self.random_seed = random_seed
+        self.missing = missing
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -487,6 +513,12 @@ class BayesianGMM(MixtureFacade):
         import pymc as pm
 
         self._check_is_fitted()
+        if self.model_.has_missing:
+            raise NotImplementedError(
+                "sample_posterior_predictive is not available for a model fitted with "
+                "missing values (its likelihood has no observed variable to draw from); use "
+                "impute(X) for the missing entries, or fit the complete rows."
+            )
         spec, model = self.model_.spec, self.model_.model
         post = self.raw_idata_.posterior
         trace = post[

@@ -54,7 +54,7 @@ def _cells(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:
 
 @pytest.mark.timeout(60)
 def test_notebooks_found() -> None:
-    for name in ("01_old_faithful", "02_how_many_clusters"):
+    for name in ("01_old_faithful", "02_how_many_clusters", "03_missing_values_and_partial_labels"):
         assert NOTEBOOK_DIR / f"{name}.ipynb" in NOTEBOOKS
         assert NOTEBOOK_DIR / f"{name}.py" in SOURCES
 
@@ -86,6 +86,7 @@ def test_python3_kernel_resolves_to_an_interpreter() -> None:
 
 # 01_old_faithful took 115 s on the shared 2-core machine under load (load average 9);
 # 02_how_many_clusters 102 s at load average 4.5 (its sparse NUTS run is most of it).
+# 03_missing_values_and_partial_labels 42 s (its NUTS fit on PyMC's graph, 21 s).
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_executes(path: Path, tmp_path: Path) -> None:

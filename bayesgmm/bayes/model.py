@@ -43,6 +43,7 @@ from bayesgmm._validation import (
     constant_features,
     describe_features,
 )
+from bayesgmm.bayes.missing_model import add_missing_likelihood
 from bayesgmm.bayes.observed import observation_data as _observation_data
 from bayesgmm.bayes.observed import observed_log_density
 from bayesgmm.bayes.priors import GMMPriors
@@ -236,8 +237,11 @@ def _ordered_start(spec: MixtureSpec, internal: np.ndarray) -> np.ndarray | None
     if f is None:
         return None
     k = spec.n_components
-    start = np.quantile(internal[:, f], (np.arange(k) + 0.5) / k)
-    return start + np.arange(k) * 1e-6 * (np.ptp(internal[:, f]) + 1.0)
+    column = internal[:, f]
+    if np.isnan(column).any():  # missing values: the quantiles of the observed ones
+        column = column[~np.isnan(column)]
+    start = np.quantile(column, (np.arange(k) + 0.5) / k)
+    return start + np.arange(k) * 1e-6 * (np.ptp(column) + 1.0)
 
 
 def _refuse_constant_features(X: np.ndarray, names: list[str], covariance_type: str) -> None:
@@ -279,6 +283,10 @@ class GMMModel:
     sample_weight, labels : ndarray of shape (N,), optional
         The observation weights and partial labels (``-1`` unknown) the likelihood uses
         (:mod:`bayesgmm.core.observations`); ``None`` when not given.
+    has_missing : bool
+        The data hold NaN: the likelihood is that of each row's observed coordinates
+        (:mod:`bayesgmm.bayes.missing_model`), a potential on the ``X_observed`` container;
+        there is no ``X`` container or ``x`` variable.
     """
 
     model: pm.Model
@@ -289,6 +297,8 @@ class GMMModel:
     minibatch_size: int | None = None
     sample_weight: np.ndarray | None = None
     labels: np.ndarray | None = None
+
+    has_missing: bool = False
 
     @property
     def observations(self) -> Observations:
@@ -303,8 +313,9 @@ class GMMModel:
 
     @property
     def kernel_supported(self) -> bool:
-        """Whether the compiled kernel covers this model (no ordering, no minibatches)."""
-        return self.spec.ordered is None and self.minibatch_size is None
+        """Whether the compiled kernel covers this model (no ordering, no minibatches, no
+        missing values)."""
+        return self.spec.ordered is None and self.minibatch_size is None and not self.has_missing
 
 
 def make_spec(
@@ -351,6 +362,7 @@ def build_model(
     minibatch_size: int | None = None,
     sample_weight: Any = None,
     labels: Any = None,
+    missing: str = "raise",
 ) -> GMMModel:
     """Build the PyMC model of a K-component Gaussian mixture.
 
@@ -374,6 +386,9 @@ def build_model(
     sample_weight, labels : array-like of shape (N,), optional
         Observation weights (each row's term times ``w_n``: a power likelihood) and
         partial labels (``0..K-1``, ``-1`` unknown); see ``docs/weights_and_labels.md``.
+    missing : {"raise", "marginalize"}
+        ``"marginalize"`` accepts NaN entries and marginalises them out of the likelihood
+        (missing at random; :mod:`bayesgmm.bayes.missing_model`). Ignored for CheckedData.
 
     Returns
     -------
@@ -391,7 +406,7 @@ def build_model(
     exactly to those units. The runners of :mod:`bayesgmm.bayes.inference` report everything
     in data units.
     """
-    data = X if isinstance(X, CheckedData) else check_data(X, min_samples=2)
+    data = X if isinstance(X, CheckedData) else check_data(X, min_samples=2, missing=missing)
     if data.X.shape[0] < 2:
         raise ValueError(f"X needs at least 2 samples; got {data.X.shape[0]}.")
     obs = check_observations(sample_weight, labels, data.X.shape[0], int(n_components))
@@ -428,7 +443,24 @@ def model_from_spec(
     if minibatch_size is not None and not 1 <= int(minibatch_size) <= n_samples:
         raise ValueError(f"minibatch_size must be in [1, {n_samples}]; got {minibatch_size}.")
 
+    has_missing = bool(np.isnan(values).any())
+    if has_missing and minibatch_size is not None:
+        raise ValueError(
+            "minibatch_size is not supported with missing values (NaN) yet: fit without "
+            "minibatches, or drop the incomplete rows."
+        )
+    if has_missing and not obs.is_plain:
+        raise NotImplementedError(
+            "missing values (NaN) together with sample_weight or labels are not supported "
+            "yet: fit the complete rows with them (drop the rows with NaN), or fit the rows "
+            "with NaN without weights and labels."
+        )
+
     with pm.Model(coords=coords) as model:
+        if has_missing:  # the observed-coordinate likelihood: bayes/missing_model
+            dist_params = _free_variables(spec, blocks)
+            add_missing_likelihood(spec, internal, dist_params)
+            return _finish(model, spec, values, internal, None, obs, has_missing=True)
         x_data = pm.Data("X", internal, dims=("obs", "feature"))
         extras = _observation_data(obs)
         dist_params = _free_variables(spec, blocks)
@@ -453,6 +485,19 @@ def model_from_spec(
             total_size=total_size,
             dims=None if minibatch_size is not None else ("obs", "feature"),
         )
+    return _finish(model, spec, values, internal, minibatch_size, obs)
+
+
+def _finish(
+    model: pm.Model,
+    spec: MixtureSpec,
+    values: np.ndarray,
+    internal: np.ndarray,
+    minibatch_size: int | None,
+    obs: Observations,
+    *,
+    has_missing: bool = False,
+) -> GMMModel:
     spec.check_model(model)
     return GMMModel(
         model,
@@ -463,6 +508,7 @@ def model_from_spec(
         None if minibatch_size is None else int(minibatch_size),
         obs.sample_weight,
         obs.labels,
+        has_missing,
     )
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from scipy import special
 
 from bayesgmm.core.covariance import log_gaussian_prob, precisions_cholesky
+from bayesgmm.core.missing import log_component_density_observed
 from bayesgmm.core.parametrization import cholesky_from_cpc
 
 __all__ = [
@@ -97,9 +98,18 @@ def log_component_density(X: np.ndarray, means: np.ndarray, covariances: np.ndar
     """``log N(x_n | mu_sk, Sigma_sk)`` for draws s, rows n, components k: shape (S, N, K).
 
     The package's one numpy density (:class:`bayesgmm.core.covariance.ComponentDensity`), with
-    the S x K (draw, component) pairs as one axis of components.
+    the S x K (draw, component) pairs as one axis of components. Rows with NaN get the
+    density of their observed coordinates (:mod:`bayesgmm.core.missing`).
     """
     n_draws, n_components, n_features = means.shape
+    if np.isnan(X).any():  # missing values: each row's density on its observed coordinates
+        log_prob = log_component_density_observed(
+            X,
+            means.reshape(-1, n_features),
+            covariances.reshape(-1, n_features, n_features),
+            "full",
+        )
+        return np.swapaxes(log_prob.T.reshape(n_draws, n_components, X.shape[0]), -1, -2)
     prec_chol = precisions_cholesky(covariances.reshape(-1, n_features, n_features), "full")
     log_prob = log_gaussian_prob(
         X, means.reshape(-1, n_features), prec_chol, "full", component_major=True

@@ -18,6 +18,7 @@ import pandas as pd
 
 from bayesgmm.bayes.idata import check_idata, idata_config, posterior_draws
 from bayesgmm.core.em import min_component_count, regularized_data_covariance
+from bayesgmm.core.missing import nan_covariance
 from bayesgmm.exceptions import DegenerateComponentWarning
 from bayesgmm.posterior._data import observed
 
@@ -58,6 +59,8 @@ def data_covariance(X: np.ndarray) -> np.ndarray:
     make it (:func:`bayesgmm.core.em.regularized_data_covariance`: a zero variance counts as 1,
     collinear features get a tiny ridge)."""
     X = np.asarray(X, dtype=np.float64)
+    if np.isnan(X).any():  # data with missing values (missing="marginalize")
+        return regularized_data_covariance(nan_covariance(X))
     cov = np.atleast_2d(np.cov(X, rowvar=False)) if X.shape[0] > 1 else np.eye(X.shape[1])
     return regularized_data_covariance(cov)
 

@@ -129,6 +129,8 @@ def sample_nuts(
         if not _nutpie.compatible():
             warnings.warn(_nutpie.incompatibility(), UserWarning, stacklevel=2)
             backend = "pymc"
+    if gmm.has_missing:
+        backend = _missing_backend(backend, chosen=sampler != "auto")
     seed = seed_int(random_seed)
     rng = np.random.default_rng(seed)
     if init == "em":
@@ -160,6 +162,24 @@ def sample_nuts(
         log_likelihood=log_likelihood,
         extra_attrs={"sampling_seconds": seconds, "init": init, "random_seed": seed},
     )
+
+
+def _missing_backend(backend: str, chosen: bool) -> str:
+    """The sampler for a model with missing values, which the compiled kernel does not
+    cover: PyMC's graph, sampled by PyMC's NUTS unless the user chose a backend."""
+    if backend == "nutpie" and not chosen:
+        # nutpie would sample PyMC's graph compiled by numba (no jax): 399 s against 85 s
+        # for PyMC's NUTS on the C backend, compile included, N=300, D=3, K=3 diag
+        # (benchmarks/bench_missing.py, same run; docs/missing.md).
+        backend = "pymc"
+    warnings.warn(
+        "the data have missing values, which bayesgmm's compiled kernel does not cover yet: "
+        f"sampling PyMC's own graph with the {backend!r} NUTS sampler (slower than the "
+        "kernel; see docs/missing.md).",
+        UserWarning,
+        stacklevel=3,
+    )
+    return backend
 
 
 def _sample_kernel(

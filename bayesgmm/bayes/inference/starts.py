@@ -61,6 +61,9 @@ def em_start(
             random_seed=seed,
             sample_weight=sample_weight,
             labels=labels,
+            # NaN only reach here from a model built with missing="marginalize"; without
+            # NaN this is exactly the complete-data fit.
+            missing="marginalize",
         )
 
 

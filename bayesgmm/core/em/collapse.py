@@ -96,7 +96,8 @@ def _warn_about_feature_scales(
 
     Both otherwise give a fit that looks normal but is set by the floor, not by the data.
     """
-    warn_about_scales(X.var(axis=0), constant, reg_covar, feature_names, stacklevel=4)
+    variances = np.nanvar(X, axis=0) if np.isnan(X).any() else X.var(axis=0)
+    warn_about_scales(variances, constant, reg_covar, feature_names, stacklevel=4)
 
 
 def warn_about_scales(

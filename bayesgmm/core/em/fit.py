@@ -11,6 +11,7 @@ from bayesgmm._validation import (
     CheckedData,
     check_covariance_type,
     check_data,
+    check_missing,
     check_n_components,
     check_positive,
     check_random_state,
@@ -21,7 +22,8 @@ from bayesgmm.core.em.collapse import (
     _warn_about_feature_scales,
     regularized_data_covariance,
 )
-from bayesgmm.core.em.prior import _check_prior, default_prior
+from bayesgmm.core.em.missing import MissingSearch
+from bayesgmm.core.em.prior import _check_prior, default_prior, prior_from_moments
 from bayesgmm.core.em.restarts import (
     DEFAULT_MAX_ITER,
     _RestartSearch,
@@ -31,6 +33,7 @@ from bayesgmm.core.em.restarts import (
 )
 from bayesgmm.core.em.results import ConjugatePrior, EMResult, GMMParams
 from bayesgmm.core.em.starts import _INIT_METHODS, _init_error, _params_from_user
+from bayesgmm.core.missing import nan_covariance
 from bayesgmm.core.observations import Observations, check_observations, weighted_moments
 from bayesgmm.core.standardize import warn_if_quantised
 
@@ -41,7 +44,7 @@ def _is_dask_collection(X: Any) -> bool:
 
 
 # Over 80 lines only through its docstring, which documents every argument; the body
-# is under 60.
+# is about 60.
 def fit_em(
     X: Any,
     n_components: int,
@@ -58,6 +61,7 @@ def fit_em(
     client: Any = None,
     sample_weight: Any = None,
     labels: Any = None,
+    missing: str = "raise",
 ) -> EMResult:
     """Fit a Gaussian mixture by EM (ML) or MAP-EM.
 
@@ -124,6 +128,12 @@ def fit_em(
         labelled row's responsibilities are fixed one-hot on its label and its term is
         ``log pi_k + log N(x | mu_k, Sigma_k)``; the starts are permuted to agree with
         the labels, so component ``k`` is the one the labels call ``k``.
+    missing : {"raise", "marginalize"}
+        ``"raise"`` (default) refuses NaN. ``"marginalize"`` treats NaN entries as missing
+        at random and runs the EM for incomplete data (:mod:`bayesgmm.core.em.missing`):
+        the E-step on each row's observed coordinates, the M-step on the conditional
+        expectations of the missing ones. The log-likelihood (and so BIC / ICL) is that of
+        the observed data. Data without NaN give exactly the ``"raise"`` fit.
 
     Returns
     -------
@@ -143,6 +153,8 @@ def fit_em(
             )
         from bayesgmm.core.em_dask import fit_em_dask
 
+        if check_missing(missing) != "raise":
+            raise ValueError("missing='marginalize' is not supported on a Dask array yet.")
         return fit_em_dask(
             X, n_components, covariance_type, init=init, n_init=n_init, tol=tol,
             max_iter=max_iter, reg_covar=reg_covar, prior=prior, random_seed=random_seed,
@@ -151,7 +163,11 @@ def fit_em(
     if client is not None:
         raise ValueError("client is only used with a Dask array X; X is in memory.")
     # Data a facade has validated already (CheckedData) are not validated again.
-    X, feature_names = X if isinstance(X, CheckedData) else check_data(X, min_samples=2)
+    missing = check_missing(missing)
+    X, feature_names = (
+        X if isinstance(X, CheckedData) else check_data(X, min_samples=2, missing=missing)
+    )
+    has_nan = missing == "marginalize" and bool(np.isnan(X).any())
     n_samples, n_features = X.shape
     n_components = check_n_components(n_components, n_samples)
     check_covariance_type(covariance_type)
@@ -165,6 +181,12 @@ def fit_em(
     _check_counts(n_init, max_iter)
     rng = check_random_state(random_seed)
     obs = check_observations(sample_weight, labels, n_samples, n_components)
+    if has_nan and not obs.is_plain:
+        raise NotImplementedError(
+            "missing values (NaN) together with sample_weight or labels are not supported "
+            "yet: fit the complete rows with them (drop the rows with NaN), or fit the rows "
+            "with NaN without weights and labels."
+        )
     if not obs.is_plain:
         return _fit_observed(
             X, feature_names, n_components, covariance_type, obs, constant, rng,
@@ -174,24 +196,23 @@ def fit_em(
 
     # EM is translation-equivariant: centring costs nothing and keeps the second-moment
     # statistics free of cancellation when the data sit far from the origin.
-    center = X.mean(axis=0)
+    center = np.nanmean(X, axis=0) if has_nan else X.mean(axis=0)
     Xc = X - center
     prior = _centred_prior(prior, X, center, n_components, covariance_type)
     user_start = _centred_start(init, center, n_components, covariance_type, reg_covar)
     if user_start is not None:
         n_init = 1
 
-    search = _RestartSearch(
-        Xc,
-        covariance_type,
-        tol=tol,
-        max_iter=max_iter,
-        reg_covar=reg_covar,
-        prior=prior,
-        data_cov=_data_covariance(Xc),
-        rng=rng,
-        init_X=None if user_start is not None else _subsample(Xc, n_components, rng),
-    )
+    settings = dict(tol=tol, max_iter=max_iter, reg_covar=reg_covar, prior=prior, rng=rng)
+    if has_nan:  # EM for incomplete data: core/em/missing.py
+        search: _RestartSearch = MissingSearch(
+            Xc, covariance_type, n_components=n_components, **settings
+        )
+    else:
+        init_X = None if user_start is not None else _subsample(Xc, n_components, rng)
+        search = _RestartSearch(
+            Xc, covariance_type, data_cov=_data_covariance(Xc), init_X=init_X, **settings
+        )
     runs = search.restarts(init, user_start, n_components, n_init)
 
     return best_result(
@@ -263,7 +284,13 @@ def _centred_prior(
     if isinstance(prior, str):
         if prior != "default":
             raise ValueError(f"prior must be a ConjugatePrior, 'default' or None; got {prior!r}.")
-        prior = default_prior(X, n_components, covariance_type, sample_weight=sample_weight)
+        if sample_weight is not None:
+            prior = default_prior(X, n_components, covariance_type, sample_weight=sample_weight)
+        elif np.isnan(X).any():
+            mean, cov = np.nanmean(X, axis=0), nan_covariance(X)
+            prior = prior_from_moments(mean, cov, n_components, covariance_type)
+        else:
+            prior = default_prior(X, n_components, covariance_type)
     if prior is None:
         return None
     prior = _check_prior(prior, X.shape[1], covariance_type)

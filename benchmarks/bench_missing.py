@@ -1,0 +1,111 @@
+"""Missing values: which NUTS backend samples the pattern-wise PyMC graph fastest, and
+what EM for incomplete data costs against the complete-data EM.
+
+The compiled kernel does not cover missing values, so a model with NaN is sampled on
+PyMC's graph. This times, in one run (so that the machine's load is shared), PyMC's own
+NUTS (C backend) against nutpie on the same graph (``nutpie.compile_pymc_model``, numba
+backend: jax is not installed), compile included, and EM with 20% MCAR against EM on the
+same data complete (the ratio is the number to quote).
+
+Run: ``python benchmarks/bench_missing.py``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from bayesgmm.bayes.inference import sample_nuts
+from bayesgmm.bayes.model import build_model
+from bayesgmm.core.em import fit_em
+from bayesgmm.datasets import make_gmm_data
+
+
+def _data(n: int, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    corr = np.array([[1.0, 0.5, 0.2], [0.5, 1.0, 0.3], [0.2, 0.3, 1.0]])
+    sim = make_gmm_data(
+        n, [0.3, 0.3, 0.4], [[0, 0, 0], [6, 0, 3], [0, 6, -3]], [corr, 0.5 * corr, np.eye(3)],
+        random_seed=seed,
+    )  # fmt: skip
+    X = sim.X.copy()
+    X[np.random.default_rng(seed).random(X.shape) < fraction] = np.nan
+    return sim.X, X[~np.isnan(X).all(axis=1)]
+
+
+def bench_samplers(n: int = 300, draws: int = 300) -> None:
+    _, X = _data(n, 0.2)
+    for cov_type in ("diag", "full"):
+        for sampler in ("pymc", "nutpie"):
+            began = time.perf_counter()
+            gmm = build_model(X, 3, cov_type, missing="marginalize")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if sampler == "nutpie":
+                    idata = _nutpie_on_graph(gmm, draws)
+                else:
+                    idata = sample_nuts(
+                        gmm, draws=draws, tune=draws, chains=2, sampler="pymc",
+                        random_seed=0, progressbar=False,
+                    )  # fmt: skip
+            seconds = time.perf_counter() - began
+            used = idata.posterior.attrs.get("sampler", sampler)
+            print(
+                f"{cov_type:5s} {sampler:7s} N={n} draws=tune={draws} x2 chains: "
+                f"{seconds:6.1f} s (sampler {used})"
+            )
+
+
+def _nutpie_on_graph(gmm, draws: int):
+    import nutpie
+
+    compiled = nutpie.compile_pymc_model(gmm.model, backend="numba")
+    return nutpie.sample(compiled, draws=draws, tune=draws, chains=2, seed=0, progress_bar=False)
+
+
+def bench_em(n: int = 20_000, repeats: int = 3) -> None:
+    complete, X = _data(n, 0.2)
+    for cov_type in ("full", "diag"):
+        times = {}
+        for name, data, missing in (
+            ("complete", complete, "raise"),
+            ("20% MCAR", X, "marginalize"),
+        ):
+            best = np.inf
+            for _ in range(repeats):
+                began = time.perf_counter()
+                fit = fit_em(data, 3, cov_type, random_seed=0, missing=missing, warn=False)
+                best = min(best, (time.perf_counter() - began) / max(fit.n_iter, 1))
+            times[name] = best
+        print(f"EM {cov_type:5s} N={n}: complete {1e3 * times['complete']:.2f} ms/iter, "
+              f"20% MCAR {1e3 * times['20% MCAR']:.2f} ms/iter, "
+              f"ratio {times['20% MCAR'] / times['complete']:.1f}x")  # fmt: skip
+
+
+def bench_graph(repeats: int = 200) -> None:
+    """Compile time and cost of one log density + gradient: the missing-value model on
+    iris with 20% MCAR against the complete-data model, K=3 full."""
+    from sklearn.datasets import load_iris
+
+    complete = load_iris().data.astype(np.float64)
+    X = complete.copy()
+    X[np.random.default_rng(2026).random(X.shape) < 0.2] = np.nan
+    for name, data, missing in (("complete", complete, "raise"), ("20% MCAR", X, "marginalize")):
+        model = build_model(data, 3, "full", missing=missing).model
+        began = time.perf_counter()
+        func = model.logp_dlogp_function(ravel_inputs=True)
+        compiled = time.perf_counter() - began
+        func.set_extra_values({})
+        point = np.concatenate([v.ravel() for v in model.initial_point().values()])
+        began = time.perf_counter()
+        for _ in range(repeats):
+            func(point)
+        per_eval = (time.perf_counter() - began) / repeats
+        print(f"iris {name:9s}: compile {compiled:5.1f} s, logp+grad {1e3 * per_eval:.2f} ms")
+
+
+if __name__ == "__main__":
+    bench_graph()
+    bench_em()
+    bench_samplers()

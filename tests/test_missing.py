@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import well_separated_3d
 from scipy import stats
 
 from bayesgmm import GaussianMixtureEM, fit_em
@@ -14,7 +15,6 @@ from bayesgmm.core.em import GMMParams, sufficient_statistics
 from bayesgmm.core.em.missing import missing_statistics, start_rows
 from bayesgmm.core.imputation import posterior_imputation
 from bayesgmm.core.missing import log_component_density_observed, missing_patterns
-from tests.conftest import well_separated_3d
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 

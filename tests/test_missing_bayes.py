@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import well_separated_3d
 from scipy import special, stats
 
 from bayesgmm import BayesianGMM
@@ -15,7 +16,6 @@ from bayesgmm.bayes import kernel
 from bayesgmm.bayes.model import build_model
 from bayesgmm.core.draws import covariances_from_draws
 from bayesgmm.datasets import make_gmm_data
-from tests.conftest import well_separated_3d
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 FAST = {"mode": "FAST_COMPILE"}  # a few evaluations do not repay PyTensor's C compilation

@@ -1,6 +1,6 @@
 """The model's posterior-predictive sampler against the parameters it is given.
 
-``pm.sample_posterior_predictive`` draws ``x`` through ``model._mixture_random_factory``
+``pm.sample_posterior_predictive`` draws ``x`` through ``likelihood.mixture_random_factory``
 for each posterior draw. Here the "posterior" is fixed parameters of three components far
 apart (60 sds), so every draw can be told apart by its nearest mean; each component's
 share, mean and covariance must then match the parameters within Monte Carlo error. The

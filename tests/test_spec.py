@@ -223,3 +223,13 @@ def test_the_internal_map_em_moves_exactly_to_data_units(data, cov_type) -> None
         moved.means[order], direct.means[np.argsort(direct.means[:, 0])], rtol=1e-4, atol=1e-6
     )
     assert moved.objective == pytest.approx(direct.objective, rel=1e-5)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("ordered", "match"), [("nope", "is not a feature"), (5, "out of range for 2 features")]
+)
+def test_a_bad_ordered_feature_fails_before_any_model_is_built(ordered, match) -> None:
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    with pytest.raises(ValueError, match=match):
+        build_model(X, 2, "diag", ordered=ordered)

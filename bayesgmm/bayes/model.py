@@ -47,7 +47,7 @@ from bayesgmm.bayes.likelihood import mixture_logp_factory, mixture_random_facto
 from bayesgmm.bayes.missing_model import add_missing_likelihood
 from bayesgmm.bayes.observed import observation_data as _observation_data
 from bayesgmm.bayes.priors import GMMPriors
-from bayesgmm.bayes.spec import MixtureSpec
+from bayesgmm.bayes.spec import MixtureSpec, ordered_index
 from bayesgmm.core.observations import Observations, check_observations
 from bayesgmm.core.parametrization import cholesky_from_cpc, corr_pairs, cpc_beta_parameters
 from bayesgmm.core.standardize import fit_standardization, warn_if_quantised
@@ -237,6 +237,7 @@ def make_spec(
     names = list(feature_names or data.feature_names or [f"x{i}" for i in range(n_features)])
     if len(names) != n_features:
         raise ValueError(f"feature_names has {len(names)} names for {n_features} features.")
+    ordered_index(ordered, names)  # a bad `ordered` fails here, before any PyMC work
     spec = MixtureSpec(
         n_components=n_components,
         n_features=n_features,
@@ -247,7 +248,6 @@ def make_spec(
         n_samples=n_samples,
         ordered=ordered,
     )
-    spec.ordered_feature  # noqa: B018 -- a bad `ordered` fails here, before any PyMC work
     return spec
 
 

@@ -359,3 +359,22 @@ def test_standardization_moments_ignore_nan() -> None:
     standard = fit_standardization(Xm, "full")
     np.testing.assert_allclose(standard.center, mean, rtol=0)
     np.testing.assert_allclose(standard.scale, sd, rtol=0)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("what", ["sample_weight", "labels"])
+def test_missing_values_with_weights_or_labels_are_refused_with_what_to_do(what) -> None:
+    from bayesgmm.bayes.model import build_model
+    from bayesgmm.core.em import fit_em
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    X[::7, 1] = np.nan
+    extra = (
+        {"sample_weight": np.ones(60)} if what == "sample_weight" else {"labels": -np.ones(60, int)}
+    )
+    message = "drop the rows with NaN"
+    with pytest.raises(NotImplementedError, match=message):
+        fit_em(X, 2, "diag", missing="marginalize", **extra)
+    with pytest.raises(NotImplementedError, match=message):
+        build_model(X, 2, "diag", missing="marginalize", **extra)

@@ -48,7 +48,11 @@ from bayesgmm.bayes.missing_model import add_missing_likelihood
 from bayesgmm.bayes.observed import observation_data as _observation_data
 from bayesgmm.bayes.priors import GMMPriors
 from bayesgmm.bayes.spec import MixtureSpec, ordered_index
-from bayesgmm.core.observations import Observations, check_observations
+from bayesgmm.core.observations import (
+    Observations,
+    check_observations,
+    refuse_with_missing_values,
+)
 from bayesgmm.core.parametrization import cholesky_from_cpc, corr_pairs, cpc_beta_parameters
 from bayesgmm.core.standardize import fit_standardization, warn_if_quantised
 from bayesgmm.core.transforms import TRANSFORMS, Block
@@ -349,12 +353,7 @@ def model_from_spec(
             "minibatch_size is not supported with missing values (NaN) yet: fit without "
             "minibatches, or drop the incomplete rows."
         )
-    if has_missing and not obs.is_plain:
-        raise NotImplementedError(
-            "missing values (NaN) together with sample_weight or labels are not supported "
-            "yet: fit the complete rows with them (drop the rows with NaN), or fit the rows "
-            "with NaN without weights and labels."
-        )
+    refuse_with_missing_values(obs, has_missing)
 
     with pm.Model(coords=coords) as model:
         if has_missing:  # the observed-coordinate likelihood: bayes/missing_model

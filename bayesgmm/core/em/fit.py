@@ -34,7 +34,12 @@ from bayesgmm.core.em.restarts import (
 from bayesgmm.core.em.results import ConjugatePrior, EMResult, GMMParams
 from bayesgmm.core.em.starts import _INIT_METHODS, _init_error, _params_from_user
 from bayesgmm.core.missing import nan_covariance
-from bayesgmm.core.observations import Observations, check_observations, weighted_moments
+from bayesgmm.core.observations import (
+    Observations,
+    check_observations,
+    refuse_with_missing_values,
+    weighted_moments,
+)
 from bayesgmm.core.standardize import warn_if_quantised
 
 
@@ -181,12 +186,7 @@ def fit_em(
     _check_counts(n_init, max_iter)
     rng = check_random_state(random_seed)
     obs = check_observations(sample_weight, labels, n_samples, n_components)
-    if has_nan and not obs.is_plain:
-        raise NotImplementedError(
-            "missing values (NaN) together with sample_weight or labels are not supported "
-            "yet: fit the complete rows with them (drop the rows with NaN), or fit the rows "
-            "with NaN without weights and labels."
-        )
+    refuse_with_missing_values(obs, has_nan)
     if not obs.is_plain:
         return _fit_observed(
             X, feature_names, n_components, covariance_type, obs, constant, rng,

@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--before", help="another build of the kernel to time alongside")
     parser.add_argument("--repeats", type=int, default=300, help="calls per build, N=10,000")
     args = parser.parse_args(argv)
-    from bayesgmm import _kernel
+    from bayesgmm.bayes import _kernel
 
     libs = {"this build": load(_kernel.__file__)}
     if args.before:

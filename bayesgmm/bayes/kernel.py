@@ -167,7 +167,7 @@ def _require() -> ctypes.CDLL:
     lib = _library()
     if lib is None:
         raise ImportError(
-            "bayesgmm's compiled kernel (bayesgmm._kernel) is not built: reinstall bayesgmm "
+            "bayesgmm's compiled kernel (bayesgmm.bayes._kernel) is not built: reinstall bayesgmm "
             "where a C compiler is available, or use sampler='pymc' / engine='pymc'."
         )
     return lib

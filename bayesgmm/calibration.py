@@ -29,6 +29,7 @@ from typing import Any
 
 import arviz as az
 import numpy as np
+from scipy import special
 
 from bayesgmm.bayes.idata import posterior_draws
 from bayesgmm.bayes.inference import fit_advi, sample_nuts
@@ -37,8 +38,16 @@ from bayesgmm.bayes.priors import GMMPriors
 from bayesgmm.calibration_prior import check_fixed_priors, simulate_prior
 from bayesgmm.calibration_result import SBCResult, ranks_of, uniformity_p_values
 from bayesgmm.core.draws import pointwise_log_likelihood
+from bayesgmm.core.missing import log_component_density_observed
 
-__all__ = ["SBCResult", "ranks_of", "run_sbc", "sbc_quantities", "uniformity_p_values"]
+__all__ = [
+    "SBCResult",
+    "observe",
+    "ranks_of",
+    "run_sbc",
+    "sbc_quantities",
+    "uniformity_p_values",
+]
 
 METHODS = ("nuts", "advi", "fullrank_advi")
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
@@ -60,8 +69,15 @@ def _log_mixture_density(
     Y: np.ndarray, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray
 ) -> np.ndarray:
     """``log sum_k w_sk N(y_m | mu_sk, Sigma_sk)``: shape (S, M) (the package's one numpy
-    density, through :func:`bayesgmm.core.draws.pointwise_log_likelihood`)."""
-    return pointwise_log_likelihood(Y, weights, means, covariances)
+    density, through :func:`bayesgmm.core.draws.pointwise_log_likelihood`). Where ``Y``
+    has NaN, the density of each row's observed coordinates (the marginal the fit uses)."""
+    if not np.isnan(Y).any():
+        return pointwise_log_likelihood(Y, weights, means, covariances)
+    out = np.empty((weights.shape[0], Y.shape[0]))
+    for s in range(weights.shape[0]):
+        terms = log_component_density_observed(Y, means[s], covariances[s], "full")
+        out[s] = special.logsumexp(terms + np.log(weights[s]), axis=1)
+    return out
 
 
 def sbc_quantities(
@@ -113,6 +129,31 @@ def fixed_points(priors: GMMPriors, data: list[np.ndarray], n_points: int) -> np
 # ---------------------------------------------------------------------------------------
 # Fits
 # ---------------------------------------------------------------------------------------
+
+
+def observe(
+    sim: Any, missing_rate: float, label_rate: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """What the fit sees of a simulated data set: its X with entries removed completely at
+    random (each with probability ``missing_rate``; a row that lost every entry gets one
+    back, chosen at random, since an all-NaN row carries nothing and is refused), and its
+    true labels revealed for a random share ``label_rate`` of the rows (-1 elsewhere).
+
+    Both draws depend on ``rng`` alone, never on the values, so the missingness is MCAR and
+    the labelling ignorable: the posterior given what is seen is the model's posterior, and
+    SBC holds for it as for complete data. Nothing is drawn when a rate is 0, so the
+    complete-data runs keep their random streams.
+    """
+    X = np.array(sim.X, dtype=np.float64)
+    if missing_rate > 0:
+        drop = rng.random(X.shape) < missing_rate
+        empty = np.flatnonzero(drop.all(axis=1))
+        drop[empty, rng.integers(X.shape[1], size=empty.size)] = False
+        X[drop] = np.nan
+    labels = None
+    if label_rate > 0:
+        labels = np.where(rng.random(X.shape[0]) < label_rate, sim.labels, -1)
+    return X, labels
 
 
 FitFunction = Callable[[Any, int], az.InferenceData]
@@ -202,12 +243,16 @@ def _rank_simulations(
     ranks = np.empty((n_sims, 1 + n_components * n_features + 2 + n_points), dtype=np.int64)
     min_ess = np.full(n_sims, np.nan)
     for i, (sim, rng) in enumerate(zip(sims, streams, strict=True)):
+        X, labels = observe(sim, opts["missing_rate"], opts["label_rate"], rng)
         truth = sbc_quantities(
-            sim.weights[None], sim.means[None], sim.covariances[None], sim.X, points
+            sim.weights[None], sim.means[None], sim.covariances[None], X, points
         )[0]
         seed = int(rng.integers(2**31 - 1))
         try:
-            model = build_model(sim.X, n_components, covariance_type, priors=fit_priors)
+            missing = "marginalize" if opts["missing_rate"] > 0 else "raise"
+            model = build_model(
+                X, n_components, covariance_type, fit_priors, labels=labels, missing=missing
+            )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 idata = _fit(model, method, seed, opts)
@@ -217,7 +262,7 @@ def _rank_simulations(
                 "lost; rerun with another random_seed or report the failing seed."
             ) from exc
         ranks[i], min_ess[i] = _thin_ranks(
-            idata, truth, sim.X, points, n_draws, rng, mcmc=method == "nuts"
+            idata, truth, X, points, n_draws, rng, mcmc=method == "nuts"
         )
         if progress and (i + 1) % 10 == 0:
             print(f"sbc {covariance_type}: {i + 1}/{n_sims}", file=sys.stderr, flush=True)
@@ -242,6 +287,8 @@ def run_sbc(
     chains: int = 2,
     advi_steps: int = 10000,
     n_points: int = 3,
+    missing_rate: float = 0.0,
+    label_rate: float = 0.0,
     random_seed: int | None = None,
     progress: bool = False,
 ) -> SBCResult:
@@ -284,6 +331,12 @@ def run_sbc(
         ADVI optimisation steps per fit.
     n_points : int
         Fixed points of the log mixture density.
+    missing_rate : float
+        Share of entries removed completely at random before the fit, which then
+        marginalises them (``missing="marginalize"``); the log-likelihood quantity is then
+        that of the observed coordinates. See :func:`observe`.
+    label_rate : float
+        Share of rows whose true component is given to the fit as a partial label.
     random_seed : int, optional
         Seeds the simulations and every fit (each simulation gets its own stream).
     progress : bool
@@ -310,6 +363,9 @@ def run_sbc(
         )
     if not isinstance(n_points, int) or n_points < 1:
         raise ValueError(f"n_points must be a positive integer; got {n_points!r}.")
+    for name, rate in (("missing_rate", missing_rate), ("label_rate", label_rate)):
+        if not 0.0 <= float(rate) < 1.0:
+            raise ValueError(f"{name} must be in [0, 1); got {rate!r}.")
     opts = {
         "draws": int(draws),
         "tune": int(tune),
@@ -317,6 +373,8 @@ def run_sbc(
         "sampler": sampler,
         "advi_steps": int(advi_steps),
         "n_draws": int(n_draws),
+        "missing_rate": float(missing_rate),
+        "label_rate": float(label_rate),
     }
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(random_seed).spawn(n_sims)]
     sims = [

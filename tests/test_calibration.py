@@ -16,10 +16,12 @@ import pymc as pm
 import pytest
 from scipy import special, stats
 
+from bayesgmm.bayes.inference import sample_nuts
 from bayesgmm.bayes.model import build_model
 from bayesgmm.bayes.priors import GMMPriors
 from bayesgmm.calibration import (
     SBCResult,
+    observe,
     quantity_names,
     ranks_of,
     run_sbc,
@@ -136,6 +138,102 @@ def test_sbc_takes_a_custom_fit() -> None:
     assert len(set(calls)) == 3 and result.settings["method"] == "fit"
 
 
+@pytest.mark.timeout(60)
+def test_observe_is_mcar_and_reveals_true_labels() -> None:
+    sim = simulate_prior(PRIORS, 3, "full", 4000, np.random.default_rng(5))
+    X, labels = observe(sim, 0.3, 0.2, np.random.default_rng(6))
+    missing = np.isnan(X)
+    assert not np.shares_memory(X, sim.X) and not np.isnan(sim.X).any()
+    np.testing.assert_array_equal(X[~missing], sim.X[~missing])
+    # Each entry goes with probability 0.3, except that a row keeps one of its two if both
+    # went (probability 0.09): share 0.3 - 0.09 / 2 = 0.255, sd sqrt(p(1-p)/8000) = 0.005.
+    assert abs(missing.mean() - 0.255) < 4 * 0.005
+    assert not missing.all(axis=1).any()
+    # The share missing does not depend on the component: MCAR.
+    shares = [missing[sim.labels == k].mean() for k in range(3) if np.sum(sim.labels == k) > 200]
+    assert np.ptp(shares) < 0.06
+    known = labels >= 0
+    assert abs(known.mean() - 0.2) < 4 * np.sqrt(0.16 / 4000)
+    np.testing.assert_array_equal(labels[known], sim.labels[known])
+    # Rates of 0 draw nothing: the complete-data runs keep their streams.
+    rng = np.random.default_rng(7)
+    X0, labels0 = observe(sim, 0.0, 0.0, rng)
+    assert labels0 is None and rng.integers(2**31) == np.random.default_rng(7).integers(2**31)
+    np.testing.assert_array_equal(X0, sim.X)
+
+
+@pytest.mark.timeout(60)
+def test_loglik_quantity_with_nan_is_the_observed_marginal() -> None:
+    rng = np.random.default_rng(8)
+    sim = simulate_prior(PRIORS, 2, "full", 30, rng)
+    X, _ = observe(sim, 0.4, 0.0, rng)
+    weights, means, cov = sim.weights[None], sim.means[None], sim.covariances[None]
+    got = sbc_quantities(weights, means, cov, X, X[:1] * 0.0)[
+        0, quantity_names(2, 2, 1).index("loglik")
+    ]
+    expected = 0.0
+    for row in X:  # scipy on each row's observed coordinates
+        o = ~np.isnan(row)
+        dens = [
+            w * stats.multivariate_normal(m[o], c[np.ix_(o, o)]).pdf(row[o])
+            for w, m, c in zip(sim.weights, sim.means, sim.covariances, strict=True)
+        ]
+        expected += np.log(np.sum(dens))
+    assert np.isnan(X).any()
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+@pytest.mark.timeout(300)
+def test_sbc_fits_what_observe_shows() -> None:
+    seen = []
+
+    def fit(gmm, seed):  # record what the fit got, then sample it briefly on the kernel
+        seen.append((gmm.labels, gmm.has_missing))
+        return sample_nuts(gmm, draws=50, tune=50, chains=1, random_seed=seed, progressbar=False)
+
+    result = run_sbc(
+        PRIORS,
+        2,
+        "diag",
+        method=fit,
+        label_rate=0.5,
+        n_sims=3,
+        n_draws=49,
+        n_bins=5,
+        random_seed=9,
+    )
+    _check_ranks(result, 3)
+    assert result.settings["label_rate"] == 0.5
+    for labels, has_missing in seen:
+        assert not has_missing and labels is not None
+        assert 0 < np.sum(labels >= 0) < labels.size
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("cov", ["full", "diag"])
+def test_sbc_with_partial_labels_is_calibrated(cov: str) -> None:
+    # 30% of the true labels given: the posterior is no longer symmetric in the labels,
+    # the label-invariant quantities are still exchangeable with the truth.
+    settings = {**SMALL, "n_sims": 200}
+    result = run_sbc(PRIORS, 2, cov, label_rate=0.3, random_seed=31, **settings)
+    _check_ranks(result, 200)
+    assert result.passed(ALPHA), result.table()
+    assert result.overconfident(ALPHA) == (), result.table()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(7200)
+@pytest.mark.parametrize("cov", ["full", "diag"])
+def test_sbc_with_missing_values_is_calibrated(cov: str) -> None:
+    # 20% of the entries removed completely at random and marginalised by the fit.
+    settings = {**SMALL, "n_sims": 200}
+    result = run_sbc(PRIORS, 2, cov, missing_rate=0.2, random_seed=32, **settings)
+    _check_ranks(result, 200)
+    assert result.passed(ALPHA), result.table()
+    assert result.overconfident(ALPHA) == (), result.table()
+
+
 # ---------------------------------------------------------------------------------------
 # Bad input
 # ---------------------------------------------------------------------------------------
@@ -165,6 +263,8 @@ def test_data_scaled_prior_is_refused(field: str) -> None:
         ({"draws": 20, "chains": 2, "n_draws": 99}, "NUTS must keep at least L"),
         ({"n_points": 0}, "n_points must be a positive integer"),
         ({"n_features": 3}, "lengths other than n_features"),
+        ({"missing_rate": 1.0}, "missing_rate must be in"),
+        ({"label_rate": -0.1}, "label_rate must be in"),
     ],
 )
 def test_bad_arguments_are_refused(kwargs: dict, message: str) -> None:

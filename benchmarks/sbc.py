@@ -19,6 +19,13 @@ Usage::
     python benchmarks/sbc.py --n-sims 200 --methods nuts
     python benchmarks/sbc.py --n-sims 100 --methods advi fullrank_advi --types full diag
     python benchmarks/sbc.py --table-only             # rebuild the table from the .npz files
+    python benchmarks/sbc.py --n-sims 200 --methods nuts --types full diag --missing-rate 0.2
+    python benchmarks/sbc.py --n-sims 200 --methods nuts --types full diag --label-rate 0.3
+
+``--missing-rate`` removes that share of entries completely at random before each fit (which
+marginalises them), ``--label-rate`` gives the fit that share of the true labels
+(``bayesgmm.calibration.observe``); the files then carry the suffix
+``_missing<rate>`` / ``_labels<rate>``.
 """
 
 from __future__ import annotations
@@ -156,12 +163,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "figures")
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument(
+        "--missing-rate", type=float, default=0.0, help="share of entries removed (MCAR)"
+    )
+    parser.add_argument(
+        "--label-rate", type=float, default=0.0, help="share of rows given their true label"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    suffix = (f"_missing{args.missing_rate:g}" if args.missing_rate else "") + (
+        f"_labels{args.label_rate:g}" if args.label_rate else ""
+    )
     results = {}
     for method in args.methods:
         for cov in args.types:
-            stem = args.out / f"sbc_{method}_{cov}"
+            stem = args.out / f"sbc_{method}_{cov}{suffix}"
             if args.table_only:
                 if Path(f"{stem}.npz").exists():
                     results[method, cov] = _load(Path(f"{stem}.npz"))
@@ -179,19 +195,21 @@ def main() -> None:
                 draws=args.draws,
                 tune=args.tune,
                 advi_steps=args.advi_steps,
+                missing_rate=args.missing_rate,
+                label_rate=args.label_rate,
                 random_seed=args.seed,
                 progress=True,
             )
             seconds = time.perf_counter() - start
             print(f"{method} {cov}: {args.n_sims} sims in {seconds:.0f} s", flush=True)
             _save(result, Path(f"{stem}.npz"))
-            title = f"SBC {method}, {cov}: {args.n_sims} sims, N={args.n_samples}, K=2, D=2"
+            title = f"SBC {method}, {cov}{suffix}: {args.n_sims} sims, N={args.n_samples}, K=2, D=2"
             _plot(result, title, Path(f"{stem}.png"))
             results[method, cov] = result
             print(result.table().to_string(float_format="%.3g"), flush=True)
     if results:
         table = _table(results)
-        (args.out / "sbc_table.md").write_text(table + "\n")
+        (args.out / f"sbc_table{suffix}.md").write_text(table + "\n")
         print(table)
 
 

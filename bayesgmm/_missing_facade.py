@@ -16,6 +16,7 @@ from bayesgmm.core.imputation import (
     imputation_from_mean,
     posterior_imputation,
 )
+from bayesgmm.core.observations import check_labels
 
 __all__ = ["BayesianImputeMixin", "EMImputeMixin"]
 
@@ -23,12 +24,19 @@ __all__ = ["BayesianImputeMixin", "EMImputeMixin"]
 class EMImputeMixin:
     """``impute`` for a fitted EM estimator (conditional means)."""
 
-    def impute(self, X: Any) -> Imputation:
+    def impute(self, X: Any, y: Any = None) -> Imputation:
         """Fill the NaN entries of ``X`` with their conditional means under the fit.
 
         ``E[x_m | x_o] = sum_k r_k(x_o) E[x_m | x_o, k]``, with ``r_k(x_o)`` the membership
         probabilities given the observed coordinates (missing at random assumed). Works
         whatever ``missing`` is; ``X`` itself is not modified.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, D)
+        y : array-like of shape (N,), optional
+            Known components (``0..K-1``, ``-1`` unknown), as in :meth:`fit`: a labelled
+            row gets its own component's conditional mean ``E[x_m | x_o, k]``.
 
         Returns
         -------
@@ -43,6 +51,7 @@ class EMImputeMixin:
             self.means_,
             self.covariances_,
             self.covariance_type,  # type: ignore[attr-defined]
+            labels=check_labels(y, values.shape[0], self.means_.shape[0]),
         )
         return imputation_from_mean(values, completed)
 
@@ -53,6 +62,7 @@ class BayesianImputeMixin:
     def impute(
         self,
         X: Any,
+        y: Any = None,
         *,
         prob: float = 0.94,
         interval: str = "hdi",
@@ -68,6 +78,10 @@ class BayesianImputeMixin:
         Parameters
         ----------
         X : array-like of shape (N, D)
+        y : array-like of shape (N,), optional
+            Known components (``0..K-1``, ``-1`` unknown) of the fit's components (those
+            of ``means_``): a labelled row's missing entries come from its own
+            component's conditional Gaussian under every draw.
         prob : float
             Probability mass of the intervals.
         interval : {"hdi", "eti"}
@@ -82,5 +96,8 @@ class BayesianImputeMixin:
             ``rows``, ``columns``), and ``completed``, ``X`` with NaN set to the mean.
         """
         values = self._impute_data(X)
+        labels = check_labels(y, values.shape[0], self._draws[0].shape[1])
         rng = check_random_state(self.random_seed if random_seed is None else random_seed)
-        return posterior_imputation(values, *self._draws, rng, prob=prob, interval=interval)
+        return posterior_imputation(
+            values, *self._draws, rng, prob=prob, interval=interval, labels=labels
+        )

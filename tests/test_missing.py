@@ -259,13 +259,13 @@ def test_starts_fall_back_to_mean_imputation_when_few_rows_are_complete(sim3d) -
     # 20% MCAR: ~51% of rows complete, far above 2 K (D + 1) = 24: the starts use them.
     X = _mcar(sim3d.X, 0.2, seed=51)
     Xc = X - np.nanmean(X, axis=0)
-    rows = start_rows(Xc, 3, np.random.default_rng(0))
+    rows, _ = start_rows(Xc, 3, np.random.default_rng(0))
     complete = ~np.isnan(Xc).any(axis=1)
     assert np.array_equal(rows, Xc[complete])
     # 75% MCAR: ~1.6% complete (~9 rows) is too few: every row, NaN set to column means.
     X = _mcar(sim3d.X, 0.75, seed=52)
     Xc = X - np.nanmean(X, axis=0)
-    rows = start_rows(Xc, 3, np.random.default_rng(0))
+    rows, _ = start_rows(Xc, 3, np.random.default_rng(0))
     assert rows.shape == X.shape and not np.isnan(rows).any()
     np.testing.assert_allclose(rows[np.isnan(Xc)], 0.0, atol=1e-12)  # centred column means
     fit = fit_em(X, 3, "diag", random_seed=0, missing="marginalize")
@@ -359,22 +359,3 @@ def test_standardization_moments_ignore_nan() -> None:
     standard = fit_standardization(Xm, "full")
     np.testing.assert_allclose(standard.center, mean, rtol=0)
     np.testing.assert_allclose(standard.scale, sd, rtol=0)
-
-
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize("what", ["sample_weight", "labels"])
-def test_missing_values_with_weights_or_labels_are_refused_with_what_to_do(what) -> None:
-    from bayesgmm.bayes.model import build_model
-    from bayesgmm.core.em import fit_em
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(60, 2))
-    X[::7, 1] = np.nan
-    extra = (
-        {"sample_weight": np.ones(60)} if what == "sample_weight" else {"labels": -np.ones(60, int)}
-    )
-    message = "drop the rows with NaN"
-    with pytest.raises(NotImplementedError, match=message):
-        fit_em(X, 2, "diag", missing="marginalize", **extra)
-    with pytest.raises(NotImplementedError, match=message):
-        build_model(X, 2, "diag", missing="marginalize", **extra)

@@ -22,7 +22,9 @@ are simply dropped from the sums.
 
 PyMC never sees a NaN, so it imputes nothing behind the user's back: the ``pm.Data``
 container ``X_observed`` holds only the observed values (row-major), and the graph scatters
-them into place.
+them into place. Observation weights and partial labels enter each row's term exactly as
+for complete data (:mod:`bayesgmm.bayes.observed`): the term times the weight, and a
+labelled row's term ``log pi_k + log N(x_o | mu_ko, Sigma_koo)`` for its own ``k``.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from bayesgmm.bayes.observed import observation_data, observed_log_density
 from bayesgmm.bayes.spec import MixtureSpec
 from bayesgmm.core.missing import missing_patterns
+from bayesgmm.core.observations import Observations
 
 __all__ = ["add_missing_likelihood", "observed_logp"]
 
@@ -97,9 +101,20 @@ def _padded_cholesky(
     return _cholesky_entries(padded, n_features)
 
 
-def observed_logp(covariance_type: str, masks: np.ndarray, row_pattern: np.ndarray) -> Any:
+def observed_logp(
+    covariance_type: str,
+    masks: np.ndarray,
+    row_pattern: np.ndarray,
+    point_weight: Any = None,
+    point_label: Any = None,
+) -> Any:
     """``f(filled, weights, means, stds, *corr) -> (N,)`` log densities on the observed
-    coordinates; ``filled`` is the (N, D) data with 0 in the missing entries."""
+    coordinates; ``filled`` is the (N, D) data with 0 in the missing entries.
+
+    ``point_weight`` and ``point_label`` (N,): the rows' weights and labels, applied by
+    :func:`bayesgmm.bayes.observed.observed_log_density` as for complete data (a row's
+    term times its weight; a labelled row's term ``log pi_k + log N(x_o | k)``).
+    """
     n_features = masks.shape[1]
     row_mask = masks[row_pattern].astype(np.float64)  # (N, D)
     n_observed = row_mask.sum(axis=1)
@@ -128,23 +143,38 @@ def observed_logp(covariance_type: str, masks: np.ndarray, row_pattern: np.ndarr
             maha = sum(z**2 for z in solved)
             log_det = sum(pt.log(factor[i][i]) for i in range(n_features))
         log_prob = -0.5 * maha - log_det - 0.5 * LOG_2PI * n_observed[:, None]
-        return pt.logsumexp(log_prob + pt.log(weights)[None, :], axis=1)
+        terms = (log_prob + pt.log(weights)[None, :]).T  # (K, N)
+        return observed_log_density(terms, point_weight, point_label)
 
     return logp
 
 
-def add_missing_likelihood(spec: MixtureSpec, internal: np.ndarray, dist_params: list[Any]) -> None:
+def add_missing_likelihood(
+    spec: MixtureSpec,
+    internal: np.ndarray,
+    dist_params: list[Any],
+    observations: Observations | None = None,
+) -> None:
     """Add the observed-data log-likelihood of ``internal`` (NaN where missing, internal
     units) to the model in context, as the potential ``loglik_observed``.
 
     A potential rather than an observed variable: the likelihood of a ragged set of
     observed values has no fixed event shape. The model therefore has no observed
-    variable to draw a posterior predictive from.
+    variable to draw a posterior predictive from. The checked weights and labels of
+    ``observations`` go into the ``pm.Data`` containers ``sample_weight`` and ``labels``
+    (:func:`bayesgmm.bayes.observed.observation_data`, as for complete data).
     """
     masks, row_pattern = _layout(internal)
     observed = ~np.isnan(internal)
     values = pm.Data("X_observed", internal[observed])  # only observed values, row-major
+    extras = observation_data(observations or Observations())
     rows, cols = np.nonzero(observed)
     filled = pt.set_subtensor(pt.zeros(internal.shape)[rows, cols], values)
-    logp = observed_logp(spec.covariance_type, masks, row_pattern)
+    logp = observed_logp(
+        spec.covariance_type,
+        masks,
+        row_pattern,
+        extras.get("sample_weight"),
+        extras.get("labels"),
+    )
     pm.Potential("loglik_observed", pt.sum(logp(filled, *dist_params)))

@@ -48,11 +48,7 @@ from bayesgmm.bayes.missing_model import add_missing_likelihood
 from bayesgmm.bayes.observed import observation_data as _observation_data
 from bayesgmm.bayes.priors import GMMPriors
 from bayesgmm.bayes.spec import MixtureSpec, ordered_index
-from bayesgmm.core.observations import (
-    Observations,
-    check_observations,
-    refuse_with_missing_values,
-)
+from bayesgmm.core.observations import Observations, check_observations
 from bayesgmm.core.parametrization import cholesky_from_cpc, corr_pairs, cpc_beta_parameters
 from bayesgmm.core.standardize import fit_standardization, warn_if_quantised
 from bayesgmm.core.transforms import TRANSFORMS, Block
@@ -353,12 +349,11 @@ def model_from_spec(
             "minibatch_size is not supported with missing values (NaN) yet: fit without "
             "minibatches, or drop the incomplete rows."
         )
-    refuse_with_missing_values(obs, has_missing)
 
     with pm.Model(coords=coords) as model:
         if has_missing:  # the observed-coordinate likelihood: bayes/missing_model
             dist_params = _free_variables(spec, blocks)
-            add_missing_likelihood(spec, internal, dist_params)
+            add_missing_likelihood(spec, internal, dist_params, obs)
             return _finish(model, spec, values, internal, None, obs, has_missing=True)
         x_data = pm.Data("X", internal, dims=("obs", "feature"))
         extras = _observation_data(obs)

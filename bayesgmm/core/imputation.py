@@ -2,11 +2,15 @@
 
 - A point estimate (EM): every missing block ``x_m`` of a row gets its conditional mean
   ``E[x_m | x_o] = sum_k r_k(x_o) E[x_m | x_o, k]``, with ``r_k(x_o)`` the membership
-  probabilities given the observed coordinates.
+  probabilities given the observed coordinates (one-hot for a row of known label).
 - A posterior (Bayesian fits): per posterior draw, the component is drawn from its
-  responsibilities given ``x_o`` and ``x_m`` from that component's conditional Gaussian;
-  the draws give the posterior mean and intervals of every missing entry, which carry
-  both the within-component spread and the uncertainty about the parameters.
+  responsibilities given ``x_o`` (or is the row's label, when known) and ``x_m`` from
+  that component's conditional Gaussian; the draws give the posterior mean and intervals
+  of every missing entry, which carry both the within-component spread and the
+  uncertainty about the parameters.
+
+Observation weights do not enter: they weigh a row's term in the fit, not what the
+fitted mixture says about that row's missing entries.
 """
 
 from __future__ import annotations
@@ -73,14 +77,29 @@ def _log_weights(weights: np.ndarray) -> np.ndarray:
         return np.log(weights)
 
 
+def _fix_labelled(resp: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    """Responsibilities (..., K, n) with the rows of known label one-hot on it (in place)."""
+    if labels is None:
+        return resp
+    known = np.flatnonzero(labels >= 0)
+    resp[..., known] = 0.0
+    resp[..., labels[known], known] = 1.0
+    return resp
+
+
 def conditional_mean_imputation(
     X: np.ndarray,
     weights: np.ndarray,
     means: np.ndarray,
     covariances: np.ndarray,
     covariance_type: str,
+    labels: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``X`` with every NaN replaced by ``E[x_m | x_o]``; ``X`` is not modified."""
+    """``X`` with every NaN replaced by ``E[x_m | x_o]``; ``X`` is not modified.
+
+    A row with a label ``k >= 0`` (``labels`` (N,), checked; ``-1`` unknown) gets its own
+    component's conditional mean ``E[x_m | x_o, k]`` instead of the mixture's.
+    """
     out = np.array(X, dtype=np.float64, copy=True)
     log_weights = _log_weights(weights)
     for pattern in missing_patterns(X):
@@ -90,6 +109,7 @@ def conditional_mean_imputation(
         cond = conditional_gaussians(X_obs, means, covariances, covariance_type, pattern)
         weighted = cond.log_prob + log_weights[:, None]
         resp = np.exp(weighted - special.logsumexp(weighted, axis=0))  # (K, n)
+        resp = _fix_labelled(resp, None if labels is None else labels[pattern.rows])
         out[np.ix_(pattern.rows, pattern.missing)] = np.einsum("kn,knm->nm", resp, cond.means)
     return out
 
@@ -107,8 +127,10 @@ def _draw_block(
     covariances: np.ndarray,
     pattern_obs: object,
     rng: np.random.Generator,
+    labels: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Draws (S, n, M) of one block of a pattern's missing entries, one per posterior draw."""
+    """Draws (S, n, M) of one block of a pattern's missing entries, one per posterior draw;
+    a row labelled ``k >= 0`` (``labels`` (n,)) always takes component ``k``."""
     n_draws, n_components, n_features = means.shape
     cond = conditional_gaussians(
         X_obs,
@@ -124,8 +146,11 @@ def _draw_block(
     # One component per (draw, row), by inverting the cumulative responsibilities.
     cumulative = np.cumsum(resp, axis=1)
     u = rng.random((n_draws, 1, n_rows)) * cumulative[:, -1:, :]
-    labels = np.minimum((cumulative < u).sum(axis=1), n_components - 1)  # (S, n)
-    flat = np.arange(n_draws)[:, None] * n_components + labels  # (S, n) into S*K
+    component = np.minimum((cumulative < u).sum(axis=1), n_components - 1)  # (S, n)
+    if labels is not None:  # drawn all the same, so that the random stream does not shift
+        known = labels >= 0
+        component[:, known] = labels[known]
+    flat = np.arange(n_draws)[:, None] * n_components + component  # (S, n) into S*K
     cond_means = cond.means.reshape(n_draws * n_components, n_rows, n_missing)
     centre = cond_means[flat, np.arange(n_rows)[None, :]]  # (S, n, M)
     chol = np.linalg.cholesky(cond.covariances)  # (S*K, M, M)
@@ -142,6 +167,7 @@ def posterior_imputation(
     *,
     prob: float = 0.94,
     interval: str = "hdi",
+    labels: np.ndarray | None = None,
 ) -> Imputation:
     """Posterior draws, mean and intervals of every missing entry of ``X``.
 
@@ -158,6 +184,9 @@ def posterior_imputation(
         Probability mass of the intervals, in (0, 1).
     interval : {"hdi", "eti"}
         Highest-density (:func:`bayesgmm.core.draws.hdi_columns`) or equal-tailed intervals.
+    labels : ndarray of shape (N,), optional
+        Known components (checked; ``-1`` unknown): a labelled row's missing entries are
+        drawn from its own component's conditional Gaussian under every draw.
 
     Returns
     -------
@@ -181,7 +210,8 @@ def posterior_imputation(
             block = pattern.rows[start : start + step]
             X_obs = X[np.ix_(block, pattern.observed)]
             sub = pattern._replace(rows=block)
-            drawn = _draw_block(X_obs, weights, means, covariances, sub, rng)
+            block_labels = None if labels is None else labels[block]
+            drawn = _draw_block(X_obs, weights, means, covariances, sub, rng, block_labels)
             samples[:, entry[np.ix_(block, pattern.missing)]] = drawn
     if interval == "hdi":
         lower, upper = hdi_columns(samples, prob)

@@ -25,6 +25,7 @@ import numpy as np
 from scipy import special
 
 from bayesgmm.core.covariance import log_gaussian_prob, precisions_cholesky
+from bayesgmm.core.observations import weighted_moments
 
 __all__ = [
     "Conditional",
@@ -33,6 +34,8 @@ __all__ = [
     "log_component_density_observed",
     "missing_patterns",
     "nan_covariance",
+    "nan_mean",
+    "nan_moments",
     "observed_e_step",
 ]
 
@@ -168,18 +171,49 @@ def log_component_density_observed(
     return out
 
 
-def nan_covariance(X: np.ndarray) -> np.ndarray:
+def nan_mean(X: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
+    """Per-column mean of the observed (non-NaN) values, weighted when ``sample_weight``
+    is given: integer weights give the mean of the rows repeated."""
+    if sample_weight is None:
+        return np.nanmean(X, axis=0)
+    observed = ~np.isnan(X)
+    return sample_weight @ np.where(observed, X, 0.0) / (sample_weight @ observed)
+
+
+def nan_moments(
+    X: np.ndarray, sample_weight: np.ndarray | None = None, ddof: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and sd of the observed values; with ``sample_weight``, those of
+    frequency weights (divisor ``sum of the observed weights - ddof``, so that integer
+    weights give the moments of the rows repeated). A column with no more observed
+    weight than ``ddof`` gets sd NaN (unweighted) or 0 (weighted): callers test it."""
+    mean = nan_mean(X, sample_weight)
+    if sample_weight is None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return mean, np.nanstd(X, axis=0, ddof=ddof)
+    observed = ~np.isnan(X)
+    weight = sample_weight @ observed
+    squares = sample_weight @ np.where(observed, X - mean, 0.0) ** 2
+    return mean, np.sqrt(squares / np.maximum(weight - ddof, np.finfo(np.float64).tiny))
+
+
+def nan_covariance(X: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
     """A positive semi-definite data covariance (``ddof=1``) of ``X`` with NaN entries.
 
     The variances are those of the observed values of each column; the correlations are
     those of the mean-imputed data, which are pulled towards 0 by the share missing but,
     unlike pairwise-complete correlations, always form a valid correlation matrix. Used
     where only a data scale is needed (the default MAP-EM prior, the collapse checks).
+    With ``sample_weight`` every moment is that of frequency weights (divisor
+    ``sum(w) - 1``), so that integer weights give the covariance of the rows repeated.
     """
-    imputed = np.where(np.isnan(X), np.nanmean(X, axis=0), X)
-    cov = np.atleast_2d(np.cov(imputed, rowvar=False))
+    mean, sd = nan_moments(X, sample_weight)
+    imputed = np.where(np.isnan(X), mean, X)
+    if sample_weight is None:
+        cov = np.atleast_2d(np.cov(imputed, rowvar=False))
+    else:
+        _, cov = weighted_moments(imputed, sample_weight)
     sd_imputed = np.sqrt(np.diag(cov))
-    sd = np.nanstd(X, axis=0, ddof=1)
     factor = np.divide(sd, sd_imputed, out=np.ones_like(sd), where=sd_imputed > 0)
     return cov * factor[:, None] * factor[None, :]
 

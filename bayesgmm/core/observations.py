@@ -22,7 +22,6 @@ __all__ = [
     "check_labels",
     "check_observations",
     "check_sample_weight",
-    "refuse_with_missing_values",
     "weighted_moments",
 ]
 
@@ -178,14 +177,3 @@ def weighted_moments(
     denominator = max(total - ddof, np.finfo(np.float64).tiny)
     cov = (centred * sample_weight[:, None]).T @ centred / denominator
     return mean, np.atleast_2d(cov)
-
-
-def refuse_with_missing_values(obs: Observations, has_missing: bool) -> None:
-    """Refuse weights or labels on data with NaN: EM and the model take either one, and
-    the two together were never tested."""
-    if has_missing and not obs.is_plain:
-        raise NotImplementedError(
-            "missing values (NaN) together with sample_weight or labels are not supported "
-            "yet: fit the complete rows with them (drop the rows with NaN), or fit the rows "
-            "with NaN without weights and labels."
-        )

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from bayesgmm.core.missing import nan_moments
 from bayesgmm.exceptions import DataPrecisionWarning
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ def feature_moments(
     """
     X = np.asarray(X, dtype=np.float64)
     if np.isnan(X).any():
-        return _nan_feature_moments(X, ddof)
+        return _nan_feature_moments(X, ddof, sample_weight)
     step = max(1, X.shape[0] // ANCHOR_ROWS)
     anchor = np.median(X[::step], axis=0)
     deviations = X - anchor
@@ -151,17 +152,20 @@ def feature_moments(
     return anchor + deviations.mean(axis=0), sd
 
 
-def _nan_feature_moments(X: np.ndarray, ddof: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`feature_moments` of the observed (non-NaN) values of every column."""
+def _nan_feature_moments(
+    X: np.ndarray, ddof: int, sample_weight: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`feature_moments` of the observed (non-NaN) values of every column, weighted
+    by ``sample_weight`` when given (:func:`bayesgmm.core.missing.nan_moments`)."""
     step = max(1, X.shape[0] // ANCHOR_ROWS)
     anchor = np.nanmedian(X[::step], axis=0)
     anchor = np.where(np.isnan(anchor), np.nanmedian(X, axis=0), anchor)
     deviations = X - anchor
-    counts = (~np.isnan(X)).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sd = np.nanstd(deviations, axis=0, ddof=ddof)
+    observed = ~np.isnan(X)
+    counts = observed.sum(axis=0) if sample_weight is None else sample_weight @ observed
+    mean, sd = nan_moments(deviations, sample_weight, ddof)
     sd = np.where(counts > ddof, sd, 0.0)
-    return anchor + np.nanmean(deviations, axis=0), sd
+    return anchor + mean, sd
 
 
 def fit_standardization(

@@ -33,13 +33,8 @@ from bayesgmm.core.em.restarts import (
 )
 from bayesgmm.core.em.results import ConjugatePrior, EMResult, GMMParams
 from bayesgmm.core.em.starts import _INIT_METHODS, _init_error, _params_from_user
-from bayesgmm.core.missing import nan_covariance
-from bayesgmm.core.observations import (
-    Observations,
-    check_observations,
-    refuse_with_missing_values,
-    weighted_moments,
-)
+from bayesgmm.core.missing import nan_covariance, nan_mean
+from bayesgmm.core.observations import Observations, check_observations, weighted_moments
 from bayesgmm.core.standardize import warn_if_quantised
 
 
@@ -186,10 +181,9 @@ def fit_em(
     _check_counts(n_init, max_iter)
     rng = check_random_state(random_seed)
     obs = check_observations(sample_weight, labels, n_samples, n_components)
-    refuse_with_missing_values(obs, has_nan)
     if not obs.is_plain:
         return _fit_observed(
-            X, feature_names, n_components, covariance_type, obs, constant, rng,
+            X, feature_names, n_components, covariance_type, obs, constant, rng, has_nan,
             init=init, n_init=n_init, tol=tol, max_iter=max_iter, reg_covar=reg_covar,
             prior=prior, warn=warn,
         )  # fmt: skip
@@ -228,33 +222,46 @@ def _fit_observed(
     obs: Observations,
     constant: np.ndarray,
     rng: np.random.Generator,
+    has_nan: bool,
     **settings: Any,
 ) -> EMResult:
-    """:func:`fit_em` with weights or labels: the same steps, each given ``obs``.
+    """:func:`fit_em` with weights or labels: the same steps, each given ``obs``; on data
+    with NaN (``has_nan``) the EM for incomplete data, whose statistics weigh the rows
+    in the same way.
 
     A separate path, so that a fit without them runs exactly the code it ran before.
     """
     n_samples = X.shape[0]
     weights = np.ones(n_samples) if obs.sample_weight is None else obs.sample_weight
-    center, data_cov = weighted_moments(X, weights)
+    if has_nan:
+        center = nan_mean(X, weights)
+    else:
+        center, data_cov = weighted_moments(X, weights)
     Xc = X - center
     prior = _centred_prior(settings["prior"], X, center, n_components, covariance_type, weights)
     init = settings["init"]
     user_start = _centred_start(init, center, n_components, covariance_type, settings["reg_covar"])
-    rows = None if user_start is not None else _start_rows(n_components, rng, obs, n_samples)
-    search = _RestartSearch(
-        Xc,
-        covariance_type,
+    common = dict(
         tol=settings["tol"],
         max_iter=settings["max_iter"],
         reg_covar=settings["reg_covar"],
         prior=prior,
-        data_cov=regularized_data_covariance(data_cov),
         rng=rng,
-        init_X=None if rows is None else Xc[rows],
         obs=obs,
-        init_obs=None if rows is None else obs.take(rows),
     )
+    search: _RestartSearch
+    if has_nan:  # EM for incomplete data: core/em/missing.py
+        search = MissingSearch(Xc, covariance_type, n_components=n_components, **common)
+    else:
+        rows = None if user_start is not None else _start_rows(n_components, rng, obs, n_samples)
+        search = _RestartSearch(
+            Xc,
+            covariance_type,
+            data_cov=regularized_data_covariance(data_cov),
+            init_X=None if rows is None else Xc[rows],
+            init_obs=None if rows is None else obs.take(rows),
+            **common,
+        )
     n_init = 1 if user_start is not None else settings["n_init"]
     runs = search.restarts(init, user_start, n_components, n_init)
     fit = best_result(
@@ -284,13 +291,11 @@ def _centred_prior(
     if isinstance(prior, str):
         if prior != "default":
             raise ValueError(f"prior must be a ConjugatePrior, 'default' or None; got {prior!r}.")
-        if sample_weight is not None:
-            prior = default_prior(X, n_components, covariance_type, sample_weight=sample_weight)
-        elif np.isnan(X).any():
-            mean, cov = np.nanmean(X, axis=0), nan_covariance(X)
+        if np.isnan(X).any():  # the moments of the observed values (weighted if given)
+            mean, cov = nan_mean(X, sample_weight), nan_covariance(X, sample_weight)
             prior = prior_from_moments(mean, cov, n_components, covariance_type)
         else:
-            prior = default_prior(X, n_components, covariance_type)
+            prior = default_prior(X, n_components, covariance_type, sample_weight=sample_weight)
     if prior is None:
         return None
     prior = _check_prior(prior, X.shape[1], covariance_type)

@@ -16,16 +16,16 @@ NaN never reach this module and give exactly the results of the complete-data EM
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from bayesgmm.core.em.collapse import regularized_data_covariance
-from bayesgmm.core.em.restarts import _converged, _objective, _RestartSearch
+from bayesgmm.core.em.restarts import _PLAIN, _RestartSearch, _run_once, _start_rows
 from bayesgmm.core.em.results import ConjugatePrior, GMMParams, SufficientStats
-from bayesgmm.core.em.starts import init_subsample_rows
 from bayesgmm.core.em.steps import (
+    _block_terms,
     _log_weights,
-    _normalize,
-    m_step,
     sufficient_statistics,
     sum_statistics,
 )
@@ -34,7 +34,9 @@ from bayesgmm.core.missing import (
     conditional_gaussians,
     missing_patterns,
     nan_covariance,
+    nan_mean,
 )
+from bayesgmm.core.observations import Observations
 
 __all__ = ["MissingSearch", "missing_statistics", "start_rows"]
 
@@ -45,18 +47,25 @@ _COMPLETE_ROWS_PER_PARAMETER = 2
 
 
 def _pattern_statistics(
-    X_obs: np.ndarray, params: GMMParams, pattern: Pattern, n_features: int
+    X_obs: np.ndarray,
+    params: GMMParams,
+    pattern: Pattern,
+    n_features: int,
+    obs: Observations = _PLAIN,
 ) -> SufficientStats:
-    """Expected sufficient statistics of one pattern's rows (at least one coordinate missing)."""
+    """Expected sufficient statistics of one pattern's rows (at least one coordinate
+    missing), with the rows' weights and labels ``obs`` applied as the complete-data
+    E-step applies them (:func:`~bayesgmm.core.em.steps._block_terms`)."""
     cov_type = params.covariance_type
     cond = conditional_gaussians(X_obs, params.means, params.covariances, cov_type, pattern)
     weighted = cond.log_prob + _log_weights(params)[:, None]
-    log_norm, resp, log_max = _normalize(weighted)  # resp (K, n)
+    # resp (K, n): responsibilities times the weights, labelled rows one-hot.
+    log_lik, log_max, resp = _block_terms(weighted, obs.sample_weight, obs.labels)
     n_components, n_rows = resp.shape
-    obs, mis = pattern.observed, pattern.missing
+    observed, mis = pattern.observed, pattern.missing
     # Completed rows per component: observed values, missing ones at E[x_m | x_o, k].
     completed = np.empty((n_components, n_rows, n_features))
-    completed[:, :, obs] = X_obs[None]
+    completed[:, :, observed] = X_obs[None]
     completed[:, :, mis] = cond.means
     resp_sum = resp.sum(axis=1)
     weighted_sum = np.einsum("kn,knd->kd", resp, completed)
@@ -68,13 +77,14 @@ def _pattern_statistics(
     else:
         second = np.einsum("kn,knd->kd", resp, completed * completed)
         second[:, mis] += resp_sum[:, None] * cond.covariances
-    return SufficientStats(
-        resp_sum, weighted_sum, second, float(log_norm.sum()), n_rows, float(log_max.sum())
-    )
+    return SufficientStats(resp_sum, weighted_sum, second, log_lik, n_rows, log_max)
 
 
 def missing_statistics(
-    X: np.ndarray, params: GMMParams, patterns: list[Pattern] | None = None
+    X: np.ndarray,
+    params: GMMParams,
+    patterns: list[Pattern] | None = None,
+    obs: Observations = _PLAIN,
 ) -> SufficientStats:
     """The E-step on data with NaN, reduced to expected sufficient statistics.
 
@@ -85,77 +95,64 @@ def missing_statistics(
     params : GMMParams
     patterns : list of Pattern, optional
         :func:`~bayesgmm.core.missing.missing_patterns` of ``X``, when already computed.
+    obs : Observations, optional
+        Weights (each row's responsibilities and log-likelihood term times ``w_n``) and
+        partial labels (a labelled row one-hot on its component, its term
+        ``log pi_k + log N(x_o | k)``) of the rows of ``X``, checked.
 
     Returns
     -------
     SufficientStats
-        With the observed-data log-likelihood; for data without NaN, exactly
+        With the (weighted) observed-data log-likelihood; for data without NaN, exactly
         :func:`~bayesgmm.core.em.steps.sufficient_statistics`.
     """
     patterns = missing_patterns(X) if patterns is None else patterns
     n_features = X.shape[1]
     parts = []
     for pattern in patterns:
+        sub = obs.take(pattern.rows)
         if pattern.missing.size == 0:
-            parts.append(sufficient_statistics(X[pattern.rows], params))
+            parts.append(
+                sufficient_statistics(
+                    X[pattern.rows], params, sample_weight=sub.sample_weight, labels=sub.labels
+                )
+            )
         else:
             X_obs = X[np.ix_(pattern.rows, pattern.observed)]
-            parts.append(_pattern_statistics(X_obs, params, pattern, n_features))
+            parts.append(_pattern_statistics(X_obs, params, pattern, n_features, sub))
     return sum_statistics(parts)
 
 
-def _run_once_missing(
-    X: np.ndarray,
-    patterns: list[Pattern],
-    start: GMMParams,
-    *,
-    tol: float | None,
-    max_iter: int,
-    reg_covar: float,
-    prior: ConjugatePrior | None,
-) -> tuple[GMMParams, SufficientStats, list[float], bool, int]:
-    """:func:`bayesgmm.core.em.restarts._run_once` with the missing-data E-step."""
-    params = start
-    trace: list[float] = []
-    converged = False
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
-        stats_ = missing_statistics(X, params, patterns)
-        trace.append(_objective(stats_, params, prior))
-        if len(trace) > 1 and _converged(trace[-2], trace[-1], X.shape[0], tol):
-            converged = True
-            break
-        params = m_step(stats_, params.covariance_type, reg_covar=reg_covar, prior=prior)
-    else:
-        stats_ = missing_statistics(X, params, patterns)
-        trace.append(_objective(stats_, params, prior))
-        converged = (
-            max_iter > 0 and len(trace) > 1 and _converged(trace[-2], trace[-1], X.shape[0], tol)
-        )
-    return params, stats_, trace, converged, n_iter
+def start_rows(
+    Xc: np.ndarray,
+    n_components: int,
+    rng: np.random.Generator,
+    obs: Observations = _PLAIN,
+) -> tuple[np.ndarray, Observations]:
+    """The rows the starts see, with their weights and labels: complete rows of the start
+    subsample, or, when there are too few of them, the subsample with each NaN replaced
+    by its column's (weighted) mean.
 
-
-def start_rows(Xc: np.ndarray, n_components: int, rng: np.random.Generator) -> np.ndarray:
-    """The rows the starts see: complete rows of the start subsample, or, when there are
-    too few of them, the subsample with each NaN replaced by its column's mean.
-
-    "Too few" is fewer than ``2 K (D + 1)`` complete rows: two per component and free
-    coordinate of a mean and a full covariance's column.
+    The subsample is drawn among the rows of positive weight (as for complete data,
+    :func:`~bayesgmm.core.em.restarts._start_rows`). "Too few" is fewer than
+    ``2 K (D + 1)`` complete rows: two per component and free coordinate of a mean and a
+    full covariance's column.
     """
-    rows = init_subsample_rows(Xc.shape[0], n_components, rng)
-    sub = Xc if rows is None else Xc[rows]
-    complete = sub[~np.isnan(sub).any(axis=1)]
+    rows = _start_rows(n_components, rng, obs, Xc.shape[0])
+    sub, sub_obs = (Xc, obs) if rows is None else (Xc[rows], obs.take(rows))
+    complete = ~np.isnan(sub).any(axis=1)
     wanted = _COMPLETE_ROWS_PER_PARAMETER * n_components * (Xc.shape[1] + 1)
-    if complete.shape[0] >= max(wanted, n_components):
-        return complete
-    return np.where(np.isnan(sub), np.nanmean(Xc, axis=0), sub)
+    if complete.sum() >= max(wanted, n_components):
+        return sub[complete], sub_obs.take(complete)
+    return np.where(np.isnan(sub), nan_mean(Xc, obs.sample_weight), sub), sub_obs
 
 
 class MissingSearch(_RestartSearch):
     """The restart search of :func:`~bayesgmm.core.em.fit_em` on data with NaN.
 
     The starts and the short runs of the ``"auto"`` search run on :func:`start_rows`
-    (complete data, ordinary EM); every long run is the missing-data EM on all rows.
+    (complete data, ordinary EM); every long run is the missing-data EM on all rows, with
+    the weights and labels ``obs``.
     """
 
     def __init__(
@@ -169,9 +166,11 @@ class MissingSearch(_RestartSearch):
         prior: ConjugatePrior | None,
         rng: np.random.Generator,
         n_components: int,
+        obs: Observations = _PLAIN,
     ) -> None:
         # The collapse checks compare against a data covariance from the observed values
         # (nan_covariance): it only sets the scale of "tiny".
+        init_X, init_obs = start_rows(Xc, n_components, rng, obs)
         super().__init__(
             Xc,
             covariance_type,
@@ -179,21 +178,25 @@ class MissingSearch(_RestartSearch):
             max_iter=max_iter,
             reg_covar=reg_covar,
             prior=prior,
-            data_cov=regularized_data_covariance(nan_covariance(Xc)),
+            data_cov=regularized_data_covariance(nan_covariance(Xc, obs.sample_weight)),
             rng=rng,
-            init_X=start_rows(Xc, n_components, rng),
+            init_X=init_X,
+            obs=obs,
+            init_obs=init_obs,
         )
         self.patterns = missing_patterns(Xc)
 
     def run_em(
         self, start: GMMParams, max_iter: int
     ) -> tuple[GMMParams, SufficientStats, list[float], bool, int]:
-        return _run_once_missing(
+        estep = functools.partial(missing_statistics, patterns=self.patterns, obs=self.obs)
+        return _run_once(
             self.Xc,
-            self.patterns,
             start,
             tol=self.tol,
             max_iter=max_iter,
             reg_covar=self.reg_covar,
             prior=self.prior,
+            obs=self.obs,
+            estep=estep,
         )

@@ -111,7 +111,11 @@ def _run_once(
     reg_covar: float,
     prior: ConjugatePrior | None,
     obs: Observations = _PLAIN,
+    estep: Callable[[np.ndarray, GMMParams], SufficientStats] | None = None,
 ) -> tuple[GMMParams, SufficientStats, list[float], bool, int]:
+    """EM from ``start`` to convergence or ``max_iter``; ``estep`` (the weights and labels
+    ``obs`` applied) defaults to the complete-data E-step, the EM for incomplete data
+    passes its own."""
     params = start
     trace: list[float] = []
     converged = False
@@ -119,7 +123,8 @@ def _run_once(
     w = obs.sample_weight
     n_samples = X.shape[0] if w is None else float(w.sum())
     n_iter = 0
-    estep = functools.partial(sufficient_statistics, sample_weight=w, labels=obs.labels)
+    if estep is None:
+        estep = functools.partial(sufficient_statistics, sample_weight=w, labels=obs.labels)
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
         stats_ = estep(X, params)
         trace.append(_objective(stats_, params, prior))

@@ -111,3 +111,80 @@ def test_subsample_start_recovers_simulated_truth(simulated):
     result = fit(simulated, 5, random_seed=0)
     # Sorted weights against the truth, to 4 binomial standard errors (each <= 0.0048) at N=10,000.
     np.testing.assert_allclose(np.sort(result.weights), np.sort(WEIGHTS), atol=0.02)
+
+
+# -- the O(N D) passes outside the start: one for the means, one for the covariance ------
+
+
+def _shapes() -> list[np.ndarray]:
+    rng = np.random.default_rng(21)
+    return [
+        rng.normal(size=(500, 1)),
+        rng.normal(size=(3000, 4)) @ rng.normal(size=(4, 4)) + 5.0,
+        rng.normal(size=(1000, 3)) * [0.1, 1.0, 1e2] + 1e6,  # far from the origin
+        rng.gamma(0.5, size=(257, 7)),
+    ]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("case", range(4))
+def test_moments_are_those_of_numpy_bit_for_bit(case) -> None:
+    """The MAP-EM prior and the collapse checks read them: they must not move."""
+    X = _shapes()[case]
+    before = X.copy()
+    Xc, moments = em.collapse.centre_with_moments(X, in_place=False)
+    assert np.array_equal(X, before)  # not in place unless asked
+    assert np.array_equal(moments.center, X.mean(axis=0))
+    assert np.array_equal(Xc, X - X.mean(axis=0))
+    assert np.array_equal(moments.covariance, np.atleast_2d(np.cov(X, rowvar=False)))
+    owned = X.copy()
+    Xc_owned, again = em.collapse.centre_with_moments(owned, in_place=True)
+    assert Xc_owned is owned and np.array_equal(owned, Xc)
+    assert np.array_equal(again.covariance, moments.covariance)
+    # So the default prior resolved on the fit's moments is default_prior(X), exactly.
+    fit_prior = em.fit_em(X, 2, "full", prior="default", max_iter=0, random_seed=0).prior
+    reference = em.default_prior(X, 2, "full")
+    assert np.array_equal(fit_prior.scale, reference.scale)
+    assert np.array_equal(fit_prior.mean, reference.mean)
+
+
+def _with_constant_columns() -> list[np.ndarray]:
+    rng = np.random.default_rng(31)
+    X = rng.normal(size=(2000, 8))
+    X[:, 1] = 0.1  # a sum of 0.1s is not 2000 * 0.1: the mean is off by rounding
+    X[:, 3] = 0.0
+    X[:, 5] = 1e15 + 2.0
+    X[0, 0] = 40.0  # the first row far out: the column is a candidate, and varies
+    X[:, 6] = np.sort(rng.integers(0, 2, size=2000))  # the first 64 rows alike
+    X[:, 7] = 7.0
+    X[-1, 7] = 7.0 + 1e-9  # constant but for the last row
+    return [X, X[:300, :], np.full((10, 2), -3.25), rng.normal(size=(5, 2))]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("case", range(4))
+def test_constant_columns_are_exactly_those_of_constant_features(case) -> None:
+    from bayesgmm._validation import constant_features
+
+    X = _with_constant_columns()[case]
+    Xc, moments = em.collapse.centre_with_moments(X, in_place=False)
+    got = em.collapse.constant_columns(Xc, moments.covariance)
+    assert np.array_equal(got, constant_features(X))
+    if case == 0:
+        assert got.tolist() == [1, 3, 5]
+
+
+@pytest.mark.timeout(30)
+def test_fit_em_centres_only_its_own_copy(simulated) -> None:
+    from bayesgmm._validation import CheckedData
+
+    X = np.array(simulated)  # writable, the user's
+    before = X.copy()
+    fit = em.fit_em(X, 3, "full", max_iter=5, random_seed=0, warn=False)
+    assert np.array_equal(X, before)
+    # Data validated by a caller (a facade, the Bayesian start) are the caller's: not
+    # centred in place either, and the fit is the same.
+    again = em.fit_em(CheckedData(X, None), 3, "full", max_iter=5, random_seed=0, warn=False)
+    assert np.array_equal(X, before)
+    assert np.array_equal(again.means, fit.means)
+    assert np.array_equal(again.objective_trace, fit.objective_trace)

@@ -5,6 +5,7 @@ feature scales that make a fit depend on the floor rather than the data.
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
@@ -63,6 +64,64 @@ def degenerate_components(
             ratio = variances / data_var.max()
         flagged.update(np.flatnonzero(ratio < rtol).tolist())
     return tuple(sorted(int(k) for k in flagged))
+
+
+class DataMoments(NamedTuple):
+    """Column means and covariance of complete data, from one pass each.
+
+    Attributes
+    ----------
+    center : ndarray of shape (D,)
+        ``X.mean(axis=0)``.
+    covariance : ndarray of shape (D, D)
+        ``np.cov(X, rowvar=False)`` (``ddof=1``), bit for bit.
+    """
+
+    center: np.ndarray
+    covariance: np.ndarray
+
+
+def centre_with_moments(X: np.ndarray, *, in_place: bool) -> tuple[np.ndarray, DataMoments]:
+    """``X`` centred on its column means, and its :class:`DataMoments`.
+
+    ``np.cov`` centres a copy of ``X`` on the same means and multiplies it by its own
+    transpose; this does the same operations on the centred rows EM needs anyway, so the
+    covariance is ``np.cov(X)``'s to the last bit without its two extra passes and copy.
+    ``in_place`` centres ``X`` itself: only for an array the caller owns.
+    """
+    center = X.mean(axis=0)
+    Xc = np.subtract(X, center, out=X if in_place else None)
+    # As np.cov: dot(Xc^T, conj(Xc)), whose copy makes numpy take the same GEMM (not the
+    # SYRK of Xc^T Xc), then times 1 / (N - 1).
+    covariance = np.dot(Xc.T, Xc.conj())
+    covariance *= np.true_divide(1, X.shape[0] - 1)
+    return Xc, DataMoments(center, covariance)
+
+
+def constant_columns(Xc: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    """Indices of the constant columns of centred data ``Xc`` whose covariance is
+    ``covariance``: exactly :func:`bayesgmm._validation.constant_features` of the data,
+    without its minimum and maximum over every column.
+
+    Centring maps equal values to equal values and distinct ones to distinct ones, so a
+    column is constant exactly when its centred values all equal its first, ``c``; its
+    sum of squares, ``(N - 1) cov_jj``, is then ``N c^2`` up to the rounding of the sum
+    (relative ``N eps`` at most). A column above that bound varies. The others (about a
+    third of the columns of Gaussian data, where the first row lies beyond one sd) are
+    compared value by value, the first rows before all of them.
+    """
+    n_samples = Xc.shape[0]
+    first = Xc[0]
+    sum_squares = np.diag(covariance) * (n_samples - 1)
+    bound = n_samples * first**2 * (1.0 + 4.0 * (n_samples + 2) * np.finfo(np.float64).eps)
+    candidates = np.flatnonzero(sum_squares <= bound)
+    head = np.all(Xc[:_HEAD_ROWS, candidates] == first[candidates], axis=0)
+    constant = [j for j in candidates[head] if np.all(Xc[:, j] == first[j])]
+    return np.asarray(constant, dtype=np.intp)
+
+
+# Rows :func:`constant_columns` compares first: a varying column almost always differs there.
+_HEAD_ROWS = 64
 
 
 def _data_covariance(X: np.ndarray) -> np.ndarray:

@@ -18,9 +18,12 @@ from bayesgmm._validation import (
     constant_features,
 )
 from bayesgmm.core.em.collapse import (
-    _data_covariance,
+    DataMoments,
     _warn_about_feature_scales,
+    centre_with_moments,
+    constant_columns,
     regularized_data_covariance,
+    warn_about_scales,
 )
 from bayesgmm.core.em.missing import MissingSearch
 from bayesgmm.core.em.prior import _check_prior, default_prior, prior_from_moments
@@ -162,11 +165,11 @@ def fit_em(
         )  # fmt: skip
     if client is not None:
         raise ValueError("client is only used with a Dask array X; X is in memory.")
-    # Data a facade has validated already (CheckedData) are not validated again.
+    # Data a facade has validated already (CheckedData) are not validated again; the copy
+    # check_data made is ours, and is centred in place.
     missing = check_missing(missing)
-    X, feature_names = (
-        X if isinstance(X, CheckedData) else check_data(X, min_samples=2, missing=missing)
-    )
+    owned = not isinstance(X, CheckedData)
+    X, feature_names = check_data(X, min_samples=2, missing=missing) if owned else X
     has_nan = missing == "marginalize" and bool(np.isnan(X).any())
     n_samples, n_features = X.shape
     n_components = check_n_components(n_components, n_samples)
@@ -174,13 +177,15 @@ def fit_em(
     reg_covar = check_positive(reg_covar, "reg_covar", allow_zero=True)
     if tol is not None:
         tol = check_positive(tol, "tol", allow_zero=True)
-    constant = constant_features(X)
-    if warn:
-        _warn_about_feature_scales(X, constant, reg_covar, feature_names)
-        warn_if_quantised(X, feature_names or [f"x{i}" for i in range(n_features)])
     _check_counts(n_init, max_iter)
     rng = check_random_state(random_seed)
     obs = check_observations(sample_weight, labels, n_samples, n_components)
+    if warn:  # reads evenly spaced rows only
+        warn_if_quantised(X, feature_names or [f"x{i}" for i in range(n_features)])
+    if has_nan or not obs.is_plain:
+        constant = constant_features(X)
+        if warn:
+            _warn_about_feature_scales(X, constant, reg_covar, feature_names)
     if not obs.is_plain:
         return _fit_observed(
             X, feature_names, n_components, covariance_type, obs, constant, rng, has_nan,
@@ -190,23 +195,32 @@ def fit_em(
 
     # EM is translation-equivariant: centring costs nothing and keeps the second-moment
     # statistics free of cancellation when the data sit far from the origin.
-    center = np.nanmean(X, axis=0) if has_nan else X.mean(axis=0)
-    Xc = X - center
-    prior = _centred_prior(prior, X, center, n_components, covariance_type)
+    moments = None
+    if has_nan:
+        center = nan_mean(X)
+        Xc = X - center
+    else:  # one pass for the means, one for the covariance, every use of them served
+        Xc, moments = centre_with_moments(X, in_place=owned)
+        center = moments.center
+        constant = constant_columns(Xc, moments.covariance)
+        if warn:
+            variances = np.diag(moments.covariance) * ((n_samples - 1) / n_samples)
+            warn_about_scales(variances, constant, reg_covar, feature_names)
+    # With moments, X (centred in place when owned) is not read again: Xc from here on.
+    prior = _centred_prior(prior, X, center, n_components, covariance_type, moments=moments)
     user_start = _centred_start(init, center, n_components, covariance_type, reg_covar)
     if user_start is not None:
         n_init = 1
 
     settings = dict(tol=tol, max_iter=max_iter, reg_covar=reg_covar, prior=prior, rng=rng)
-    if has_nan:  # EM for incomplete data: core/em/missing.py
+    if moments is None:  # EM for incomplete data: core/em/missing.py
         search: _RestartSearch = MissingSearch(
             Xc, covariance_type, n_components=n_components, **settings
         )
     else:
         init_X = None if user_start is not None else _subsample(Xc, n_components, rng)
-        search = _RestartSearch(
-            Xc, covariance_type, data_cov=_data_covariance(Xc), init_X=init_X, **settings
-        )
+        data_cov = regularized_data_covariance(moments.covariance)
+        search = _RestartSearch(Xc, covariance_type, data_cov=data_cov, init_X=init_X, **settings)
     runs = search.restarts(init, user_start, n_components, n_init)
 
     return best_result(
@@ -285,13 +299,17 @@ def _centred_prior(
     n_components: int,
     covariance_type: str,
     sample_weight: np.ndarray | None = None,
+    moments: DataMoments | None = None,
 ) -> ConjugatePrior | None:
     """The checked prior (``"default"`` resolved on ``X``, weighted by ``sample_weight``
-    when given), its mean moved by ``-center``."""
+    when given, or on the complete data's ``moments``, which are exactly those
+    :func:`default_prior` takes), its mean moved by ``-center``."""
     if isinstance(prior, str):
         if prior != "default":
             raise ValueError(f"prior must be a ConjugatePrior, 'default' or None; got {prior!r}.")
-        if np.isnan(X).any():  # the moments of the observed values (weighted if given)
+        if moments is not None:
+            prior = prior_from_moments(*moments, n_components, covariance_type)
+        elif np.isnan(X).any():  # the moments of the observed values (weighted if given)
             mean, cov = nan_mean(X, sample_weight), nan_covariance(X, sample_weight)
             prior = prior_from_moments(mean, cov, n_components, covariance_type)
         else:

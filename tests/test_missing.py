@@ -5,68 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import well_separated_3d
+from conftest import mcar, random_params, well_separated_3d
+from missing_reference import assert_statistics_match, reference_row, reference_statistics
 from scipy import stats
 
 from bayesgmm import GaussianMixtureEM, fit_em
 from bayesgmm._validation import check_data
-from bayesgmm.core.covariance import as_full, precisions_cholesky
-from bayesgmm.core.em import GMMParams, sufficient_statistics
+from bayesgmm.core.covariance import as_full
+from bayesgmm.core.em import sufficient_statistics
 from bayesgmm.core.em.missing import missing_statistics, start_rows
 from bayesgmm.core.imputation import posterior_imputation
 from bayesgmm.core.missing import log_component_density_observed, missing_patterns
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
-
-
-def _mcar(X: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """``X`` with each entry removed with probability ``fraction``; no row left empty."""
-    rng = np.random.default_rng(seed)
-    out = X.copy()
-    out[rng.random(X.shape) < fraction] = np.nan
-    empty = np.isnan(out).all(axis=1)
-    out[empty, 0] = X[empty, 0]  # keep one coordinate: an empty row carries nothing
-    return out
-
-
-def _random_params(cov_type: str, k: int, d: int, seed: int) -> GMMParams:
-    rng = np.random.default_rng(seed)
-    weights = rng.dirichlet(np.ones(k) * 3)
-    means = rng.normal(scale=2.0, size=(k, d))
-    full = []
-    for _ in range(k):
-        a = rng.normal(size=(d, d))
-        full.append(a @ a.T + d * np.eye(d) * 0.5)
-    full = np.array(full)
-    cov = {
-        "full": full,
-        "tied": full[0],
-        "diag": np.array([np.diag(c) for c in full]),
-        "spherical": np.array([np.mean(np.diag(c)) for c in full]),
-    }[cov_type]
-    return GMMParams(weights, means, cov, precisions_cholesky(cov, cov_type), cov_type)
-
-
-def _reference_row(x: np.ndarray, params: GMMParams) -> tuple[float, np.ndarray, list]:
-    """One row, computed from the definitions with scipy: log p(x_o), responsibilities,
-    and per component E[x_m | x_o, k] and Cov[x_m | x_o, k]."""
-    k, d = params.means.shape
-    cov = as_full(params.covariances, params.covariance_type, k, d)
-    o, m = ~np.isnan(x), np.isnan(x)
-    logs, conds = [], []
-    for j in range(k):
-        s_oo, s_mo, s_mm = cov[j][np.ix_(o, o)], cov[j][np.ix_(m, o)], cov[j][np.ix_(m, m)]
-        logs.append(
-            np.log(params.weights[j])
-            + stats.multivariate_normal(params.means[j][o], s_oo).logpdf(x[o])
-        )
-        gain = np.linalg.solve(s_oo, s_mo.T).T
-        conds.append(
-            (params.means[j][m] + gain @ (x[o] - params.means[j][o]), s_mm - gain @ s_mo.T)
-        )
-    logs = np.array(logs)
-    total = np.logaddexp.reduce(logs)
-    return float(total), np.exp(logs - total), conds
 
 
 # -- validation ------------------------------------------------------------------------
@@ -152,39 +103,16 @@ def test_no_nan_gives_identical_results(sim3d, cov_type) -> None:
 @pytest.mark.parametrize("cov_type", COV_TYPES)
 def test_expected_statistics_match_a_per_row_computation(cov_type) -> None:
     k, d = 3, 4
-    params = _random_params(cov_type, k, d, seed=11)
-    X = _mcar(np.random.default_rng(12).normal(scale=2.5, size=(60, d)), 0.35, seed=13)
+    params = random_params(cov_type, k, d, seed=11)
+    X = mcar(np.random.default_rng(12).normal(scale=2.5, size=(60, d)), 0.35, seed=13)
     got = missing_statistics(X, params)
-    log_lik, resp_sum = 0.0, np.zeros(k)
-    weighted, second = np.zeros((k, d)), np.zeros((k, d, d))
-    for x in X:
-        total, resp, conds = _reference_row(x, params)
-        log_lik += total
-        m = np.isnan(x)
-        for j in range(k):
-            xhat = x.copy()
-            xhat[m] = conds[j][0]
-            moment = np.outer(xhat, xhat)
-            moment[np.ix_(m, m)] += conds[j][1]
-            resp_sum[j] += resp[j]
-            weighted[j] += resp[j] * xhat
-            second[j] += resp[j] * moment
-    np.testing.assert_allclose(got.log_likelihood, log_lik, rtol=1e-10)
-    np.testing.assert_allclose(got.resp_sum, resp_sum, rtol=1e-10)
-    np.testing.assert_allclose(got.weighted_sum, weighted, rtol=1e-10, atol=1e-10)
-    expected = {
-        "full": second,
-        "tied": second.sum(axis=0),
-        "diag": np.diagonal(second, axis1=1, axis2=2),
-        "spherical": np.diagonal(second, axis1=1, axis2=2),
-    }[cov_type]
-    np.testing.assert_allclose(got.second_moment, expected, rtol=1e-10, atol=1e-10)
+    assert_statistics_match(got, reference_statistics(X, params), cov_type, rtol=1e-10)
 
 
 @pytest.mark.timeout(10)
 def test_observed_density_matches_scipy() -> None:
-    params = _random_params("full", 2, 3, seed=21)
-    X = _mcar(np.random.default_rng(22).normal(size=(30, 3)), 0.4, seed=23)
+    params = random_params("full", 2, 3, seed=21)
+    X = mcar(np.random.default_rng(22).normal(size=(30, 3)), 0.4, seed=23)
     got = log_component_density_observed(X, params.means, params.covariances, "full")
     for n, x in enumerate(X):
         o = ~np.isnan(x)
@@ -205,7 +133,7 @@ def test_observed_density_matches_scipy() -> None:
 @pytest.mark.parametrize("cov_type", COV_TYPES)
 @pytest.mark.parametrize("prior", [None, "default"])
 def test_em_objective_never_decreases(sim3d, cov_type, prior) -> None:
-    X = _mcar(sim3d.X, 0.2, seed=31)
+    X = mcar(sim3d.X, 0.2, seed=31)
     fit = fit_em(X, 3, cov_type, prior=prior, random_seed=0, missing="marginalize")
     steps = np.diff(fit.objective_trace)
     # Round-off of a sum of ~600 terms of size ~10: 1e-9 relative.
@@ -223,7 +151,7 @@ def test_em_objective_never_decreases(sim3d, cov_type, prior) -> None:
 @pytest.mark.parametrize("cov_type", COV_TYPES)
 def test_em_with_20_percent_mcar_is_close_to_complete_data_em(cov_type) -> None:
     sim = well_separated_3d(n=1200, seed=41)
-    X = _mcar(sim.X, 0.2, seed=42)
+    X = mcar(sim.X, 0.2, seed=42)
     complete = fit_em(sim.X, 3, cov_type, random_seed=0, n_init=2)
     marginal = fit_em(X, 3, cov_type, random_seed=0, n_init=2, missing="marginalize")
     order_c = np.argsort(complete.means[:, 0] + 3 * complete.means[:, 1])
@@ -257,13 +185,13 @@ def test_em_with_20_percent_mcar_is_close_to_complete_data_em(cov_type) -> None:
 @pytest.mark.timeout(30)
 def test_starts_fall_back_to_mean_imputation_when_few_rows_are_complete(sim3d) -> None:
     # 20% MCAR: ~51% of rows complete, far above 2 K (D + 1) = 24: the starts use them.
-    X = _mcar(sim3d.X, 0.2, seed=51)
+    X = mcar(sim3d.X, 0.2, seed=51)
     Xc = X - np.nanmean(X, axis=0)
     rows, _ = start_rows(Xc, 3, np.random.default_rng(0))
     complete = ~np.isnan(Xc).any(axis=1)
     assert np.array_equal(rows, Xc[complete])
     # 75% MCAR: ~1.6% complete (~9 rows) is too few: every row, NaN set to column means.
-    X = _mcar(sim3d.X, 0.75, seed=52)
+    X = mcar(sim3d.X, 0.75, seed=52)
     Xc = X - np.nanmean(X, axis=0)
     rows, _ = start_rows(Xc, 3, np.random.default_rng(0))
     assert rows.shape == X.shape and not np.isnan(rows).any()
@@ -277,7 +205,7 @@ def test_starts_fall_back_to_mean_imputation_when_few_rows_are_complete(sim3d) -
 
 @pytest.fixture(scope="module")
 def fitted_em(sim3d) -> tuple[GaussianMixtureEM, np.ndarray]:
-    X = _mcar(sim3d.X, 0.2, seed=61)
+    X = mcar(sim3d.X, 0.2, seed=61)
     return GaussianMixtureEM(3, missing="marginalize", random_seed=0).fit(X), X
 
 
@@ -290,7 +218,7 @@ def test_predictions_use_the_observed_coordinates(fitted_em) -> None:
     log_density = model.score_samples(rows)
     proba = model.predict_proba(rows)
     for n, x in enumerate(rows):
-        total, resp, _ = _reference_row(x, params)
+        total, resp, _ = reference_row(x, params)
         assert log_density[n] == pytest.approx(total, rel=1e-10)
         np.testing.assert_allclose(proba[n], resp, rtol=1e-8, atol=1e-12)
     assert np.array_equal(model.predict(rows), np.argmax(proba, axis=1))
@@ -312,7 +240,7 @@ def test_em_impute_gives_the_conditional_means(fitted_em) -> None:
     observed = ~np.isnan(X)
     assert np.array_equal(result.completed[observed], X[observed])
     for n in np.unique(result.rows)[:20]:
-        _, resp, conds = _reference_row(X[n], model.result_.params)
+        _, resp, conds = reference_row(X[n], model.result_.params)
         expected = sum(r * c[0] for r, c in zip(resp, conds, strict=True))
         np.testing.assert_allclose(result.completed[n, np.isnan(X[n])], expected, rtol=1e-9)
 
@@ -323,7 +251,7 @@ def test_posterior_imputation_intervals_cover_at_the_nominal_rate(interval) -> N
     """With the draws fixed at the truth, the intervals are those of the predictive
     conditional distribution, so the removed values fall inside at the nominal rate."""
     sim = well_separated_3d(n=400, seed=71)
-    X = _mcar(sim.X, 0.2, seed=72)
+    X = mcar(sim.X, 0.2, seed=72)
     removed = np.isnan(X)
     s = 400
     draws = (
@@ -350,7 +278,7 @@ def test_standardization_moments_ignore_nan() -> None:
 
     rng = np.random.default_rng(81)
     X = rng.normal(size=(500, 3)) * [1.0, 10.0, 0.1] + [5.0, -3.0, 1e6]
-    Xm = _mcar(X, 0.3, seed=82)
+    Xm = mcar(X, 0.3, seed=82)
     mean, sd = feature_moments(Xm)
     for j in range(3):
         column = Xm[~np.isnan(Xm[:, j]), j]

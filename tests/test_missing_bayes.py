@@ -8,65 +8,22 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import well_separated_3d
-from scipy import special, stats
+from conftest import mcar, model_point, two_clusters, well_separated_3d
+from missing_reference import scipy_observed_loglik
 
 from bayesgmm import BayesianGMM
 from bayesgmm.bayes import kernel
 from bayesgmm.bayes.model import build_model
-from bayesgmm.core.draws import covariances_from_draws
-from bayesgmm.datasets import make_gmm_data
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 FAST = {"mode": "FAST_COMPILE"}  # a few evaluations do not repay PyTensor's C compilation
-
-
-def _mcar(X: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    out = X.copy()
-    out[rng.random(X.shape) < fraction] = np.nan
-    empty = np.isnan(out).all(axis=1)
-    out[empty, 0] = X[empty, 0]
-    return out
-
-
-def _point(model, theta: np.ndarray) -> dict[str, np.ndarray]:
-    initial = model.initial_point()
-    point, offset = {}, 0
-    for var in model.value_vars:
-        size = initial[var.name].size
-        point[var.name] = theta[offset : offset + size].reshape(initial[var.name].shape)
-        offset += size
-    return point
-
-
-def _scipy_observed_loglik(Z, params, cov_type, k) -> float:
-    """sum_n log sum_k pi_k N(z_no | mu_ko, Sigma_koo), row by row with scipy."""
-    unit = params.get("partial_corr_unit")
-    cov, _ = covariances_from_draws(
-        np.asarray(params["stds"])[None],
-        None if unit is None else np.asarray(unit)[None],
-        cov_type,
-        k,
-        Z.shape[1],
-    )
-    total = 0.0
-    for z in Z:
-        o = ~np.isnan(z)
-        comp = [
-            np.log(params["weights"][j])
-            + stats.multivariate_normal.logpdf(z[o], params["means"][j][o], cov[0, j][np.ix_(o, o)])
-            for j in range(k)
-        ]
-        total += special.logsumexp(comp)
-    return float(total)
 
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("cov_type", COV_TYPES)
 def test_pattern_likelihood_matches_scipy(cov_type) -> None:
     rng = np.random.default_rng(0)
-    X = _mcar(rng.normal(size=(40, 3)) * [1.0, 2.0, 0.5] + [0.0, 1.0, 2.0], 0.3, seed=1)
+    X = mcar(rng.normal(size=(40, 3)) * [1.0, 2.0, 0.5] + [0.0, 1.0, 2.0], 0.3, seed=1)
     k = 2
     gmm = build_model(X, k, cov_type, missing="marginalize")
     assert gmm.has_missing and not gmm.kernel_supported
@@ -80,8 +37,8 @@ def test_pattern_likelihood_matches_scipy(cov_type) -> None:
     for _ in range(3):
         theta = rng.normal(scale=0.7, size=spec.ndim)
         params = kernel.unpack(theta, spec)
-        expected = _scipy_observed_loglik(gmm.internal, params, cov_type, k)
-        got = likelihood(_point(model, kernel.pack(params, spec)))
+        expected = scipy_observed_loglik(gmm.internal, params, cov_type, k)
+        got = likelihood(model_point(model, kernel.pack(params, spec)))
         assert got == pytest.approx(expected, rel=1e-10, abs=1e-8)
 
 
@@ -107,20 +64,10 @@ def test_bayesian_fit_refuses_nan_by_default() -> None:
         BayesianGMM(2, missing="impute", progressbar=False).fit(X)
 
 
-def _two_clusters(n: int, seed: int):
-    return make_gmm_data(
-        n,
-        [0.4, 0.6],
-        [[0.0, 0.0], [5.0, 3.0]],
-        [np.diag([1.0, 0.5]), np.diag([0.6, 1.4])],
-        random_seed=seed,
-    )
-
-
 @pytest.fixture(scope="module")
 def fitted_missing():
-    sim = _two_clusters(600, seed=11)
-    X = _mcar(sim.X, 0.2, seed=12)
+    sim = two_clusters(600, seed=11)
+    X = mcar(sim.X, 0.2, seed=12)
     model = BayesianGMM(
         2,
         covariance_type="diag",
@@ -142,7 +89,7 @@ def _order(means: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.timeout(300)
-def test_posterior_recovers_the_truth_with_20_percent_mcar(fitted_missing) -> None:
+def test_posterior_recovers_the_truth_with_20_percentmcar(fitted_missing) -> None:
     model, X, sim, caught = fitted_missing
     assert any("compiled kernel does not cover" in str(w.message) for w in caught)
     post = model.idata_.posterior
@@ -202,9 +149,9 @@ def test_posterior_predictions_and_imputation(fitted_missing) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_full_covariance_posterior_with_20_percent_mcar() -> None:
+def test_full_covariance_posterior_with_20_percentmcar() -> None:
     sim = well_separated_3d(n=400, seed=21)
-    X = _mcar(sim.X, 0.2, seed=22)
+    X = mcar(sim.X, 0.2, seed=22)
     model = BayesianGMM(
         3,
         covariance_type="full",
@@ -232,8 +179,8 @@ def test_full_covariance_posterior_with_20_percent_mcar() -> None:
 
 @pytest.mark.timeout(120)
 def test_map_runs_on_the_missing_value_model() -> None:
-    sim = _two_clusters(200, seed=31)
-    X = _mcar(sim.X, 0.2, seed=32)
+    sim = two_clusters(200, seed=31)
+    X = mcar(sim.X, 0.2, seed=32)
     fit = BayesianGMM(
         2, method="map", covariance_type="diag", missing="marginalize", random_seed=0
     ).fit(X)
@@ -247,8 +194,8 @@ def test_map_runs_on_the_missing_value_model() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_advi_runs_on_the_missing_value_model() -> None:
-    sim = _two_clusters(200, seed=31)
-    X = _mcar(sim.X, 0.2, seed=32)
+    sim = two_clusters(200, seed=31)
+    X = mcar(sim.X, 0.2, seed=32)
     fit = BayesianGMM(
         2,
         method="advi",

@@ -9,15 +9,19 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import well_separated_3d
-from scipy import special, stats
+from conftest import mcar, model_point, random_params, two_clusters, well_separated_3d
+from missing_reference import (
+    assert_statistics_match,
+    reference_row,
+    reference_statistics,
+    scipy_observed_loglik,
+)
 
 from bayesgmm import BayesianGMM, GaussianMixtureEM, fit_em
 from bayesgmm._validation import check_data
 from bayesgmm.bayes import kernel
 from bayesgmm.bayes.model import build_model, make_spec, model_from_spec
-from bayesgmm.core.covariance import as_full, precisions_cholesky
-from bayesgmm.core.draws import covariances_from_draws
+from bayesgmm.core.covariance import precisions_cholesky
 from bayesgmm.core.em import GMMParams, bic, sufficient_statistics
 from bayesgmm.core.em.missing import missing_statistics
 from bayesgmm.core.imputation import conditional_mean_imputation, posterior_imputation
@@ -27,33 +31,9 @@ COV_TYPES = ("full", "tied", "diag", "spherical")
 FAST = {"mode": "FAST_COMPILE"}  # a few evaluations do not repay PyTensor's C compilation
 
 
-def _mcar(X: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """``X`` with each entry removed with probability ``fraction``; no row left empty."""
-    rng = np.random.default_rng(seed)
-    out = X.copy()
-    out[rng.random(X.shape) < fraction] = np.nan
-    empty = np.isnan(out).all(axis=1)
-    out[empty, 0] = X[empty, 0]
-    return out
-
-
 def _partial_labels(truth: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return np.where(rng.random(truth.size) < fraction, truth, -1)
-
-
-def _random_params(cov_type: str, k: int, d: int, seed: int) -> GMMParams:
-    rng = np.random.default_rng(seed)
-    weights = rng.dirichlet(np.ones(k) * 3)
-    means = rng.normal(scale=2.0, size=(k, d))
-    full = np.array([a @ a.T + 0.5 * d * np.eye(d) for a in rng.normal(size=(k, d, d))])
-    cov = {
-        "full": full,
-        "tied": full[0],
-        "diag": np.array([np.diag(c) for c in full]),
-        "spherical": np.array([np.mean(np.diag(c)) for c in full]),
-    }[cov_type]
-    return GMMParams(weights, means, cov, precisions_cholesky(cov, cov_type), cov_type)
 
 
 def _close(got: np.ndarray, expected: np.ndarray, rtol: float) -> None:
@@ -70,7 +50,7 @@ def _close(got: np.ndarray, expected: np.ndarray, rtol: float) -> None:
 def incomplete():
     """300 rows of three 3-D components, 25% MCAR, integer weights 0..3 and partial labels."""
     sim = well_separated_3d(n=300, seed=3)
-    X = _mcar(sim.X, 0.25, seed=4)
+    X = mcar(sim.X, 0.25, seed=4)
     weights = np.random.default_rng(5).integers(0, 4, size=X.shape[0])
     return sim, X, weights
 
@@ -103,71 +83,25 @@ def test_em_integer_weights_equal_duplicated_rows_with_nan(incomplete, cov_type,
         _close(weighted.prior.mean, repeated.prior.mean, 1e-12)
 
 
-def _reference_statistics(X, params, sample_weight, labels):
-    """Per row, from the definitions with scipy: the weighted log-likelihood term, the
-    responsibilities (one-hot on a label) times the weight, and the expected first and
-    second moments of the completed row; the second moments as full (K, D, D)."""
-    k, d = params.means.shape
-    cov = as_full(params.covariances, params.covariance_type, k, d)
-    log_lik, resp_sum = 0.0, np.zeros(k)
-    first, second = np.zeros((k, d)), np.zeros((k, d, d))
-    for x, w, label in zip(X, sample_weight, labels, strict=True):
-        o, m = ~np.isnan(x), np.isnan(x)
-        terms = np.array(
-            [
-                np.log(params.weights[j])
-                + stats.multivariate_normal(params.means[j][o], cov[j][np.ix_(o, o)]).logpdf(x[o])
-                for j in range(k)
-            ]
-        )
-        if label >= 0:
-            log_lik += w * terms[label]
-            resp = np.eye(k)[label]
-        else:
-            log_lik += w * special.logsumexp(terms)
-            resp = np.exp(terms - special.logsumexp(terms))
-        for j in range(k):
-            s_oo, s_mo = cov[j][np.ix_(o, o)], cov[j][np.ix_(m, o)]
-            gain = np.linalg.solve(s_oo, s_mo.T).T
-            completed = x.copy()
-            completed[m] = params.means[j][m] + gain @ (x[o] - params.means[j][o])
-            extra = np.zeros((d, d))
-            extra[np.ix_(m, m)] = cov[j][np.ix_(m, m)] - gain @ s_mo.T
-            g = w * resp[j]
-            resp_sum[j] += g
-            first[j] += g * completed
-            second[j] += g * (np.outer(completed, completed) + extra)
-    return log_lik, resp_sum, first, second
-
-
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("cov_type", COV_TYPES)
 def test_weighted_labelled_statistics_match_a_per_row_reference(cov_type) -> None:
     k, d = 3, 4
-    params = _random_params(cov_type, k, d, seed=11)
+    params = random_params(cov_type, k, d, seed=11)
     rng = np.random.default_rng(12)
-    X = _mcar(rng.normal(scale=2.5, size=(80, d)), 0.35, seed=13)
+    X = mcar(rng.normal(scale=2.5, size=(80, d)), 0.35, seed=13)
     # Real weights, a few zeros; labels on about a third of the rows, complete or not.
     weights = rng.gamma(2.0, size=80) * (rng.random(80) > 0.1)
     labels = _partial_labels(rng.integers(0, k, size=80), 0.35, seed=14)
     got = missing_statistics(X, params, obs=Observations(weights, labels))
-    log_lik, resp_sum, first, second = _reference_statistics(X, params, weights, labels)
-    assert got.log_likelihood == pytest.approx(log_lik, rel=1e-11)
-    np.testing.assert_allclose(got.resp_sum, resp_sum, rtol=1e-11)
-    np.testing.assert_allclose(got.weighted_sum, first, rtol=1e-10, atol=1e-10)
-    expected = {
-        "full": second,
-        "tied": second.sum(axis=0),
-        "diag": np.diagonal(second, axis1=1, axis2=2),
-        "spherical": np.diagonal(second, axis1=1, axis2=2),
-    }[cov_type]
-    np.testing.assert_allclose(got.second_moment, expected, rtol=1e-10, atol=1e-9)
+    reference = reference_statistics(X, params, weights, labels)
+    assert_statistics_match(got, reference, cov_type, rtol=1e-10)
 
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("cov_type", COV_TYPES)
 def test_without_nan_the_statistics_are_the_complete_data_ones(sim3d, cov_type) -> None:
-    params = _random_params(cov_type, 3, 3, seed=21)
+    params = random_params(cov_type, 3, 3, seed=21)
     rng = np.random.default_rng(22)
     obs = Observations(rng.gamma(2.0, size=600), _partial_labels(sim3d.labels, 0.2, seed=23))
     complete = sufficient_statistics(sim3d.X, params, sample_weight=obs[0], labels=obs[1])
@@ -180,7 +114,7 @@ def test_without_nan_the_statistics_are_the_complete_data_ones(sim3d, cov_type) 
 @pytest.mark.parametrize("cov_type", COV_TYPES)
 def test_em_objective_never_decreases_with_weights_labels_and_nan(cov_type, prior) -> None:
     sim = well_separated_3d(n=400, seed=31)
-    X = _mcar(sim.X, 0.3, seed=32)
+    X = mcar(sim.X, 0.3, seed=32)
     rng = np.random.default_rng(33)
     fit = fit_em(
         X, 3, cov_type, prior=prior, n_init=2, random_seed=0, missing="marginalize",
@@ -196,7 +130,7 @@ def test_em_objective_never_decreases_with_weights_labels_and_nan(cov_type, prio
 @pytest.mark.timeout(60)
 def test_labels_fix_the_components_with_nan() -> None:
     sim = well_separated_3d(n=600, seed=41)
-    X = _mcar(sim.X, 0.25, seed=42)
+    X = mcar(sim.X, 0.25, seed=42)
     # The labels call the true components 2, 0, 1: the fit's component k is theirs.
     rename = np.array([2, 0, 1])
     truth = _partial_labels(sim.labels, 0.1, seed=43)
@@ -210,7 +144,7 @@ def test_labels_fix_the_components_with_nan() -> None:
     obs = Observations(None, labels)
     stats_ = missing_statistics(X, fit.params, obs=obs)
     ones = np.ones(X.shape[0])
-    reference = _reference_statistics(X, fit.params, ones, labels)
+    reference = reference_statistics(X, fit.params, ones, labels)
     assert stats_.log_likelihood == pytest.approx(reference[0], rel=1e-11)
     assert fit.log_likelihood == pytest.approx(reference[0], rel=1e-11)
 
@@ -231,21 +165,11 @@ def test_zero_weight_rows_with_nan_are_dropped(incomplete) -> None:
 # -- the PyMC model -------------------------------------------------------------------------
 
 
-def _point(model, theta: np.ndarray) -> dict[str, np.ndarray]:
-    initial = model.initial_point()
-    point, offset = {}, 0
-    for var in model.value_vars:
-        size = initial[var.name].size
-        point[var.name] = theta[offset : offset + size].reshape(initial[var.name].shape)
-        offset += size
-    return point
-
-
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("cov_type", COV_TYPES)
 def test_pymc_logp_with_weights_equals_duplicated_rows(cov_type) -> None:
     rng = np.random.default_rng(51)
-    X = _mcar(rng.normal(size=(30, 3)) * [1.0, 2.0, 0.5] + [0.0, 1.0, 2.0], 0.3, seed=52)
+    X = mcar(rng.normal(size=(30, 3)) * [1.0, 2.0, 0.5] + [0.0, 1.0, 2.0], 0.3, seed=52)
     weights = rng.integers(0, 4, size=30)
     duplicated = np.repeat(X, weights, axis=0)
     data = check_data(duplicated, missing="marginalize")
@@ -266,38 +190,15 @@ def test_pymc_logp_with_weights_equals_duplicated_rows(cov_type) -> None:
     logp_b = b.model.compile_logp(**FAST)
     kspec = kernel.kernel_spec(spec.internal_priors, 2, 3, cov_type)
     for _ in range(3):
-        point = _point(a.model, rng.normal(scale=0.7, size=kspec.ndim))
+        point = model_point(a.model, rng.normal(scale=0.7, size=kspec.ndim))
         assert logp_a(point) == pytest.approx(logp_b(point), rel=1e-12)
-
-
-def _scipy_observed_loglik(Z, params, cov_type, k, sample_weight, labels) -> float:
-    """sum_n w_n log p_n, with p_n the mixture of the observed coordinates' marginals, or,
-    for a row labelled k, pi_k N(z_no | mu_ko, Sigma_koo); row by row with scipy."""
-    unit = params.get("partial_corr_unit")
-    cov, _ = covariances_from_draws(
-        np.asarray(params["stds"])[None],
-        None if unit is None else np.asarray(unit)[None],
-        cov_type,
-        k,
-        Z.shape[1],
-    )
-    total = 0.0
-    for z, w, label in zip(Z, sample_weight, labels, strict=True):
-        o = ~np.isnan(z)
-        terms = [
-            np.log(params["weights"][j])
-            + stats.multivariate_normal.logpdf(z[o], params["means"][j][o], cov[0, j][np.ix_(o, o)])
-            for j in range(k)
-        ]
-        total += w * (terms[label] if label >= 0 else special.logsumexp(terms))
-    return float(total)
 
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("cov_type", COV_TYPES)
 def test_pymc_labelled_weighted_logp_matches_scipy(cov_type) -> None:
     rng = np.random.default_rng(61)
-    X = _mcar(rng.normal(size=(40, 3)) * [1.0, 2.0, 0.5] + [0.0, 1.0, 2.0], 0.3, seed=62)
+    X = mcar(rng.normal(size=(40, 3)) * [1.0, 2.0, 0.5] + [0.0, 1.0, 2.0], 0.3, seed=62)
     k = 2
     weights = rng.gamma(2.0, size=40) * (rng.random(40) > 0.1)
     labels = _partial_labels(rng.integers(0, k, size=40), 0.4, seed=63)
@@ -310,29 +211,17 @@ def test_pymc_labelled_weighted_logp_matches_scipy(cov_type) -> None:
     spec = kernel.kernel_spec(gmm.spec.internal_priors, k, 3, cov_type)
     for _ in range(3):
         params = kernel.unpack(rng.normal(scale=0.7, size=spec.ndim), spec)
-        expected = _scipy_observed_loglik(gmm.internal, params, cov_type, k, weights, labels)
-        got = likelihood(_point(model, kernel.pack(params, spec)))
+        expected = scipy_observed_loglik(gmm.internal, params, cov_type, k, weights, labels)
+        got = likelihood(model_point(model, kernel.pack(params, spec)))
         assert got == pytest.approx(expected, rel=1e-10, abs=1e-8)
 
 
 # -- imputation ----------------------------------------------------------------------------
 
 
-def _own_conditional_means(x: np.ndarray, params: GMMParams) -> np.ndarray:
-    """E[x_m | x_o, k] for every component k (K, M), from the definitions."""
-    k, d = params.means.shape
-    cov = as_full(params.covariances, params.covariance_type, k, d)
-    o, m = ~np.isnan(x), np.isnan(x)
-    out = []
-    for j in range(k):
-        gain = np.linalg.solve(cov[j][np.ix_(o, o)], cov[j][np.ix_(m, o)].T).T
-        out.append(params.means[j][m] + gain @ (x[o] - params.means[j][o]))
-    return np.array(out)
-
-
 @pytest.mark.timeout(60)
 def test_em_imputes_a_labelled_row_from_its_own_component(sim3d) -> None:
-    X = _mcar(sim3d.X, 0.25, seed=71)
+    X = mcar(sim3d.X, 0.25, seed=71)
     labels = _partial_labels(sim3d.labels, 0.3, seed=72)
     weights = np.random.default_rng(73).gamma(2.0, size=X.shape[0])
     model = GaussianMixtureEM(3, missing="marginalize", random_seed=0)
@@ -347,7 +236,7 @@ def test_em_imputes_a_labelled_row_from_its_own_component(sim3d) -> None:
     np.testing.assert_array_equal(with_labels.completed[rows_u], without.completed[rows_u])
     checked = 0
     for n in np.flatnonzero(np.isnan(X).any(axis=1) & ~unlabelled):
-        own = _own_conditional_means(X[n], params)[labels[n]]
+        own = reference_row(X[n], params)[2][labels[n]][0]  # E[x_m | x_o, k]
         np.testing.assert_allclose(with_labels.completed[n, np.isnan(X[n])], own, rtol=1e-10)
         checked += 1
     assert checked > 20
@@ -362,7 +251,7 @@ def test_em_imputes_a_labelled_row_from_its_own_component(sim3d) -> None:
 @pytest.mark.timeout(60)
 def test_posterior_imputation_draws_a_labelled_row_from_its_own_component() -> None:
     sim = well_separated_3d(n=200, seed=81)
-    X = _mcar(sim.X, 0.3, seed=82)
+    X = mcar(sim.X, 0.3, seed=82)
     # Label every incomplete row with a component it does not come from: its draws must
     # follow that component's conditional Gaussian, which the mixture would never choose.
     labels = np.where(np.isnan(X).any(axis=1), (sim.labels + 1) % 3, -1)
@@ -383,12 +272,8 @@ def test_posterior_imputation_draws_a_labelled_row_from_its_own_component() -> N
     z = []
     for n in np.flatnonzero(np.isnan(X).any(axis=1))[:40]:
         entries = result.rows == n
-        own = _own_conditional_means(X[n], params)[labels[n]]
-        k = labels[n]
-        o, m = ~np.isnan(X[n]), np.isnan(X[n])
-        cov = sim.covariances[k]
-        gain = np.linalg.solve(cov[np.ix_(o, o)], cov[np.ix_(m, o)].T).T
-        sd = np.sqrt(np.diag(cov[np.ix_(m, m)] - gain @ cov[np.ix_(m, o)].T))
+        own, cond_cov = reference_row(X[n], params)[2][labels[n]]
+        sd = np.sqrt(np.diag(cond_cov))
         # The mean of s draws from N(own, sd^2): z ~ N(0, 1).
         z.extend((result.mean[entries] - own) / (sd / np.sqrt(s)))
     z = np.asarray(z)
@@ -403,7 +288,7 @@ def test_posterior_imputation_draws_a_labelled_row_from_its_own_component() -> N
 
 @pytest.mark.timeout(60)
 def test_em_facade_passes_weights_and_labels_with_nan(sim3d) -> None:
-    X = _mcar(sim3d.X, 0.2, seed=91)
+    X = mcar(sim3d.X, 0.2, seed=91)
     labels = _partial_labels(sim3d.labels, 0.2, seed=92)
     weights = np.random.default_rng(93).gamma(2.0, size=X.shape[0])
     model = GaussianMixtureEM(3, missing="marginalize", random_seed=0, n_init=2)
@@ -420,8 +305,8 @@ def test_em_facade_passes_weights_and_labels_with_nan(sim3d) -> None:
 
 @pytest.fixture(scope="module")
 def map_fit():
-    sim = make_two_clusters(200, seed=101)
-    X = _mcar(sim.X, 0.2, seed=102)
+    sim = two_clusters(200, seed=101)
+    X = mcar(sim.X, 0.2, seed=102)
     labels = _partial_labels(sim.labels, 0.2, seed=103)
     weights = np.random.default_rng(104).integers(1, 4, size=200).astype(float)
     fit = BayesianGMM(2, method="map", covariance_type="diag", missing="marginalize", random_seed=0)
@@ -429,18 +314,6 @@ def map_fit():
         warnings.simplefilter("ignore")
         fit.fit(X, labels, sample_weight=weights)
     return fit, X, sim, labels, weights
-
-
-def make_two_clusters(n: int, seed: int):
-    from bayesgmm.datasets import make_gmm_data
-
-    return make_gmm_data(
-        n,
-        [0.4, 0.6],
-        [[0.0, 0.0], [5.0, 3.0]],
-        [np.diag([1.0, 0.5]), np.diag([0.6, 1.4])],
-        random_seed=seed,
-    )
 
 
 @pytest.mark.timeout(300)

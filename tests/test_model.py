@@ -6,6 +6,7 @@ import numpy as np
 import pymc as pm
 import pytensor
 import pytest
+from conftest import model_point
 from scipy import special, stats
 
 from bayesgmm.bayes import kernel
@@ -37,18 +38,6 @@ FAST = {"mode": "FAST_COMPILE"}
 def _data(seed: int = 0, n: int = 40, d: int = 3) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.normal(size=(n, d)) * np.array([1.0, 2.0, 0.5])[:d] + np.arange(d)
-
-
-def _point(model: pm.Model, theta: np.ndarray) -> dict[str, np.ndarray]:
-    """Split an unconstrained vector into the model's value variables (PyMC's order)."""
-    initial = model.initial_point()
-    point, offset = {}, 0
-    for var in model.value_vars:
-        size = initial[var.name].size
-        point[var.name] = theta[offset : offset + size].reshape(initial[var.name].shape)
-        offset += size
-    assert offset == theta.size
-    return point
 
 
 def _std_logpdf(family: str, stds: np.ndarray, params: dict[str, np.ndarray]) -> float:
@@ -112,7 +101,7 @@ def test_logp_matches_scipy(cov_type: str, family: str) -> None:
         params = kernel.unpack(theta, spec)
         # Summation order differs between the two computations: agree to ~1e-12 relative.
         expected = _scipy_logp(Z, params, resolved, cov_type, k)
-        assert logp(_point(model, kernel.pack(params, spec))) == pytest.approx(
+        assert logp(model_point(model, kernel.pack(params, spec))) == pytest.approx(
             expected, rel=1e-10, abs=1e-8
         )
 
@@ -140,7 +129,7 @@ def test_internal_units_are_an_exact_change_of_variables(cov_type: str, family: 
         params = kernel.unpack(rng.normal(scale=0.7, size=spec.ndim), spec)
         in_data = standard.params_to_data(params, cov_type)
         data_logp = _scipy_logp(X, in_data, priors.resolve(X, k), cov_type, k)
-        model_logp = float(logp(_point(model, kernel.pack(params, spec))))
+        model_logp = float(logp(model_point(model, kernel.pack(params, spec))))
         assert model_logp - data_logp == pytest.approx(expected, rel=1e-9, abs=1e-7)
 
 
@@ -159,7 +148,7 @@ def test_compiled_kernel_matches_pymc(cov_type: str, family: str) -> None:
     for _ in range(3):
         theta = rng.normal(scale=0.8, size=spec.ndim)
         value, grad = kernel.logp_and_grad(theta, kernel.kernel_buffer(Z, spec))
-        point = _point(model, theta)
+        point = model_point(model, theta)
         assert value == pytest.approx(float(logp(point)), rel=1e-11, abs=1e-9)
         np.testing.assert_allclose(grad, dlogp(point), rtol=1e-9, atol=1e-8)
 

@@ -24,10 +24,9 @@
  * Data buffer (float64, built by bayesgmm.kernel.kernel_buffer):
  *   header [N, D, K, cov_code, std_family, n_std, n_cpc, alpha, buffer length,
  *   has_weights, has_labels, alpha_prior, alpha_a, alpha_b, n_patterns, n_complete]
- *   (n_patterns, n_complete: missing values, see _kernel_missing.h; 0, 0 without NaN)
- *   (alpha_prior 0: alpha fixed
- *   at header[7], 1: a sparse finite mixture, alpha ~ Gamma(alpha_a, alpha_b) (shape,
- *   rate) with log(alpha) the first free value),
+ *   (alpha_prior 0: alpha fixed at header[7], 1: a sparse finite mixture,
+ *   alpha ~ Gamma(alpha_a, alpha_b) (shape, rate) with log(alpha) the first free value;
+ *   n_patterns, n_complete: missing values, see _kernel_missing.h, 0 and 0 without NaN),
  *   then mean_loc (D), mean_scale (D), std_p1 (n_std), std_p2 (n_std),
  *   cpc_beta (n_cpc), X feature-major (D*N: feature 0 of every point, then feature 1...),
  *   then, if has_weights, the observation weights (N), and if has_labels the partial

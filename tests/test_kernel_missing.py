@@ -190,6 +190,35 @@ def test_pointwise_terms_are_scipy_s_in_the_user_s_order(cov_type) -> None:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("n_features", [3, 64])  # integer pattern codes; rows (D > 62)
+def test_the_buffer_groups_the_rows_by_pattern(n_features) -> None:
+    rng = np.random.default_rng(30)
+    X = rng.normal(size=(200, n_features))
+    X[rng.random(X.shape) < 0.4 / np.sqrt(n_features)] = np.nan
+    X[:5, 1:] = np.nan  # one pattern of five rows
+    X[5] = X[6] = 1.0  # some complete rows
+    spec = kernel.kernel_spec(GMMPriors().resolve(np.nan_to_num(X), 2), 2, n_features, "diag")
+    buffer = kernel.kernel_buffer(X, spec)
+    n_patterns, n_complete = int(buffer[14]), int(buffer[15])
+    patterns = missing_patterns(X)  # complete rows first, an independent grouping
+    assert n_complete == patterns[0].rows.size and patterns[0].missing.size == 0
+    assert n_patterns == len(patterns) - 1
+    start = int(buffer[8]) - 200 - n_patterns * (2 + n_features)
+    order = buffer[start : start + 200].astype(int)
+    table = buffer[start + 200 :].reshape(n_patterns, 2 + n_features)
+    np.testing.assert_array_equal(np.sort(order), np.arange(200))
+    np.testing.assert_array_equal(order[:n_complete], patterns[0].rows)
+    found = {}
+    for first, count, *mask in table:
+        rows = order[int(first) : int(first + count)]
+        assert np.all(np.isnan(X[rows]) == ~np.asarray(mask, bool))  # one pattern each
+        found[tuple(np.flatnonzero(mask))] = sorted(rows)
+    expected = {tuple(p.observed): sorted(p.rows) for p in patterns[1:]}
+    assert found == expected
+    assert int(table[-1, 0] + table[-1, 1]) == 200  # the patterns tile the rows
+
+
+@pytest.mark.timeout(60)
 def test_data_without_nan_take_the_unchanged_path() -> None:
     X = _data(3, seed=8)[:600]
     spec = kernel.kernel_spec(GMMPriors().resolve(X, 3), 3, 3, "full")

@@ -82,7 +82,7 @@ static int padded_cholesky(const double *s, const double *L, const double *mask,
 
 /* Reverse mode of Sigma = C C^T (Murray 2016, eq. 10, unblocked): from gC = df/dC (lower)
    to the symmetric G = df/dSigma, G = sym(C^-T Phi(C^T gC) C^-1), Phi the lower triangle
-   with its diagonal halved. work: 2 D^2 doubles. */
+   with its diagonal halved; O(D^3). work: 2 D^2 doubles. */
 static void cholesky_reverse(const double *C, const double *gC, int64_t D, double *G,
                              double *work) {
     double *P = work, *inv = work + D * D;
@@ -100,14 +100,16 @@ static void cholesky_reverse(const double *C, const double *gC, int64_t D, doubl
             inv[i * D + j] = i < j ? 0.0 : acc / C[i * D + i];
         }
     }
-    for (int64_t i = 0; i < D; i++) /* G = inv^T P inv, then symmetrised */
+    for (int64_t a = 0; a < D; a++) /* P inv, in place: row a reads P[a, b >= j] only */
+        for (int64_t j = 0; j <= a; j++) {
+            double acc = 0.0;
+            for (int64_t b = j; b <= a; b++) acc += P[a * D + b] * inv[b * D + j];
+            P[a * D + j] = acc;
+        }
+    for (int64_t i = 0; i < D; i++) /* G = inv^T (P inv), then symmetrised */
         for (int64_t j = 0; j < D; j++) {
             double acc = 0.0;
-            for (int64_t a = i; a < D; a++) {
-                double row = 0.0;
-                for (int64_t b = j; b <= a; b++) row += P[a * D + b] * inv[b * D + j];
-                acc += inv[a * D + i] * row;
-            }
+            for (int64_t a = i > j ? i : j; a < D; a++) acc += inv[a * D + i] * P[a * D + j];
             G[i * D + j] = acc;
         }
     for (int64_t i = 0; i < D; i++)

@@ -50,20 +50,27 @@ static void scatter_rows(const double *values, const double *order, int64_t B, d
     for (int64_t b = 0; b < B; b++) out[(int64_t)order[b]] = values[b];
 }
 
-/* Lower Cholesky factor C of Sigma_pad for sds s (D) and correlation factor L, written
-   as missing_model._padded_cholesky writes it (R_ij = sum_t L_it L_jt, then the
-   unblocked factorisation). Returns 0 where a pivot is not positive (rounding, far in
-   the tails). */
-static int padded_cholesky(const double *s, const double *L, const double *mask, int64_t D,
-                           double *C) {
+/* Per correlation factor m, R = L L^T and Sigma = S R S (S the sds of m's first
+   component), once per evaluation: written as missing_model._padded_cholesky writes them,
+   R_ij = sum_t L_it L_jt, Sigma_ij = s_i s_j R_ij, so that both round alike. */
+static void component_covariances(const double *sd, const double *L, int64_t D, double *R,
+                                  double *cov) {
     for (int64_t i = 0; i < D; i++)
         for (int64_t j = 0; j <= i; j++) {
             double corr = 0.0;
             for (int64_t t = 0; t <= j; t++) corr += L[i * D + t] * L[j * D + t];
-            double entry = mask[i] * mask[j] * (s[i] * s[j] * corr);
-            if (i == j) entry += 1.0 - mask[i];
-            C[i * D + j] = entry;
+            R[i * D + j] = R[j * D + i] = corr;
+            cov[i * D + j] = cov[j * D + i] = sd[i] * sd[j] * corr;
         }
+}
+
+/* Lower Cholesky factor C of Sigma_pad = M o Sigma + diag(1 - m), by the unblocked
+   factorisation as the graph writes it. Returns 0 where a pivot is not positive
+   (rounding, far in the tails). */
+static int padded_cholesky(const double *cov, const double *mask, int64_t D, double *C) {
+    for (int64_t i = 0; i < D; i++)
+        for (int64_t j = 0; j <= i; j++)
+            C[i * D + j] = mask[i] * mask[j] * cov[i * D + j] + (i == j ? 1.0 - mask[i] : 0.0);
     for (int64_t j = 0; j < D; j++) { /* entry - (sum of products), as the graph rounds */
         double sum = 0.0;
         for (int64_t t = 0; t < j; t++) sum += C[j * D + t] * C[j * D + t];
@@ -131,12 +138,13 @@ typedef struct {
 /* Scratch of missing_pass: one allocation, carved up. */
 typedef struct {
     double *C, *inv_diag, *scale, *log_det, *g_C, *resp, *g_unused, *sd, *G, *work, *pw;
+    double *R, *cov; /* per factor: R = L L^T and Sigma (component_covariances) */
     double *mem;
 } MissingScratch;
 
 static int missing_scratch(int64_t K, int64_t D, int64_t n_chol, MissingScratch *ms) {
     const int64_t DD = D * D;
-    ms->mem = (double *)calloc((size_t)(2 * n_chol * DD + n_chol * D + 3 * K * D + 2 * K +
+    ms->mem = (double *)calloc((size_t)(4 * n_chol * DD + n_chol * D + 3 * K * D + 2 * K +
                                         D + 3 * DD + BLOCK),
                                sizeof(double));
     if (ms->mem == NULL) return 0;
@@ -151,7 +159,22 @@ static int missing_scratch(int64_t K, int64_t D, int64_t n_chol, MissingScratch 
     ms->G = ms->sd + K * D;
     ms->work = ms->G + DD;
     ms->pw = ms->work + 2 * DD;
+    ms->R = ms->pw + BLOCK;
+    ms->cov = ms->R + n_chol * DD;
     return 1;
+}
+
+/* The sds per component and, for full and tied, R and Sigma per factor: the same for
+   every pattern. */
+static void missing_setup(const Blocks *s, const MissingModel *mm, MissingScratch *ms) {
+    const int64_t D = s->D, K = s->K, DD = D * D;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t d = 0; d < D; d++)
+            ms->sd[k * D + d] = mm->stds_free[std_index(mm->cov_code, k, d, D)];
+    if (mm->cov_code >= 2) return;
+    for (int64_t m = 0; m < (mm->cov_code == 0 ? K : 1); m++)
+        component_covariances(ms->sd + m * D, mm->corr_chol + m * DD, D, ms->R + m * DD,
+                              ms->cov + m * DD);
 }
 
 /* A pattern's factors, scales and log-determinants; 0 where a factorisation fails. */
@@ -162,8 +185,7 @@ static int pattern_factors(const Blocks *s, const MissingModel *mm, const double
     for (int64_t k = 0; k < K; k++) {
         ms->log_det[k] = 0.0;
         for (int64_t d = 0; d < D; d++) {
-            const double sd = mm->stds_free[std_index(mm->cov_code, k, d, D)];
-            ms->sd[k * D + d] = sd;
+            const double sd = ms->sd[k * D + d];
             /* full, tied: C carries the sds; diag, spherical: the scales do */
             ms->scale[k * D + d] = corr ? mask[d] : mask[d] / sd;
             if (!corr && mask[d] != 0.0) ms->log_det[k] += log(sd);
@@ -172,7 +194,7 @@ static int pattern_factors(const Blocks *s, const MissingModel *mm, const double
     if (!corr) return 1;
     for (int64_t m = 0; m < n_chol; m++) {
         double *C = ms->C + m * DD;
-        if (!padded_cholesky(ms->sd + m * D, mm->corr_chol + m * DD, mask, D, C)) return 0;
+        if (!padded_cholesky(ms->cov + m * DD, mask, D, C)) return 0;
         double log_det = 0.0;
         for (int64_t d = 0; d < D; d++) {
             ms->inv_diag[m * D + d] = 1.0 / C[d * D + d];
@@ -203,13 +225,12 @@ static void pattern_gradient(const Blocks *s, const MissingModel *mm, const doub
             if (n_chol == 1 || k == m) r += ms->resp[k];
         for (int64_t d = 0; d < D; d++) gC[d * D + d] -= mask[d] * r / C[d * D + d];
         cholesky_reverse(C, gC, D, G, ms->work);
+        const double *R = ms->R + m * DD;
         for (int64_t i = 0; i < D; i++) {
             double g_s = 0.0;
-            for (int64_t j = 0; j < D; j++) {
-                double corr = 0.0; /* R_ij, then G_ij s_i s_j into G */
-                for (int64_t t = 0; t <= (i < j ? i : j); t++) corr += L[i * D + t] * L[j * D + t];
+            for (int64_t j = 0; j < D; j++) { /* H = M o G s_i s_j into G */
                 const double g = mask[i] * mask[j] * G[i * D + j] * sd[i] * sd[j];
-                g_s += 2.0 * g * corr;
+                g_s += 2.0 * g * R[i * D + j];
                 G[i * D + j] = g;
             }
             g_stds[m * D + i] += g_s; /* s_i dlogp/ds_i; tied: component 0 holds it */
@@ -236,6 +257,7 @@ static double missing_pass(const Blocks *s, const MissingModel *mm, const Missin
     MissingScratch ms;
     *ok = missing_scratch(K, D, n_chol, &ms);
     if (!*ok) return NAN;
+    missing_setup(s, mm, &ms);
     double loglik = 0.0;
     for (int64_t p = 0; p < ml->n_patterns; p++) {
         const double *row = ml->table + p * (2 + D), *mask = row + 2;

@@ -23,13 +23,15 @@
  *
  * Data buffer (float64, built by bayesgmm.kernel.kernel_buffer):
  *   header [N, D, K, cov_code, std_family, n_std, n_cpc, alpha, buffer length,
- *   has_weights, has_labels, alpha_prior, alpha_a, alpha_b] (alpha_prior 0: alpha fixed
- *   at header[7], 1: a sparse finite mixture, alpha ~ Gamma(alpha_a, alpha_b) (shape,
- *   rate) with log(alpha) the first free value),
+ *   has_weights, has_labels, alpha_prior, alpha_a, alpha_b, n_patterns, n_complete]
+ *   (alpha_prior 0: alpha fixed at header[7], 1: a sparse finite mixture,
+ *   alpha ~ Gamma(alpha_a, alpha_b) (shape, rate) with log(alpha) the first free value;
+ *   n_patterns, n_complete: missing values, see _kernel_missing.h, 0 and 0 without NaN),
  *   then mean_loc (D), mean_scale (D), std_p1 (n_std), std_p2 (n_std),
  *   cpc_beta (n_cpc), X feature-major (D*N: feature 0 of every point, then feature 1...),
  *   then, if has_weights, the observation weights (N), and if has_labels the partial
- *   labels (N doubles: the component index, or -1 where unknown).
+ *   labels (N doubles: the component index, or -1 where unknown), then, with NaN in the
+ *   data, the row order and the patterns (_kernel_missing.h).
  * Weights make the likelihood a power likelihood: point n's term (and so its
  * responsibilities in the reverse pass) is multiplied by w_n. A labelled point's term is
  * log pi_k + log N(x | k) for its own k: the other components' terms are -inf before the
@@ -50,7 +52,7 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-#define HEADER 14
+#define HEADER 16
 #define BLOCK 256 /* points per block: a block's arrays stay in the L1/L2 cache */
 #define TILE 16   /* points per tile of a solve: a multiple of the widest vector */
 #define LOG_2PI 1.8378770664093453
@@ -265,6 +267,8 @@ DISPATCH static void reverse_block(const Blocks *s, int64_t B) {
     }
 }
 
+#include "_kernel_missing.h" /* the observed-coordinate likelihood of incomplete rows */
+
 /*
  * Log density at theta (returned), its gradient in grad, and each point's marginal
  * log-likelihood in pointwise (skipped when NULL). With grad NULL, the reverse pass over
@@ -372,16 +376,22 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
                            0.5 * (double)D * LOG_2PI, x_blk, z_blk, a_blk, v_blk, amax_blk,
                            total_blk, w_blk, lab_blk, g_means, g_stds, g_chol, resp_sum};
     double loglik = 0.0;
-    for (int64_t n0 = 0; n0 < N; n0 += BLOCK) {
-        const int64_t B = N - n0 < BLOCK ? N - n0 : BLOCK;
+    /* with NaN, the leading complete rows take this path, in sorted order (see
+       _kernel_missing.h): their terms go back to the user's rows through ml.order */
+    const MissingLayout ml = missing_layout(buf, X + D * N + (obs_w != NULL) * N +
+                                                     (labels != NULL) * N);
+    const int64_t n_plain = ml.n_patterns > 0 ? ml.n_complete : N;
+    double pw_blk[BLOCK];
+    for (int64_t n0 = 0; n0 < n_plain; n0 += BLOCK) {
+        const int64_t B = n_plain - n0 < BLOCK ? n_plain - n0 : BLOCK;
+        double *pw = pointwise == NULL ? NULL : ml.order == NULL ? pointwise + n0 : pw_blk;
         forward_block(&blocks, n0, B);
-        loglik += finish_block(&blocks, B, pointwise == NULL ? NULL : pointwise + n0);
+        loglik += finish_block(&blocks, B, pw);
+        if (pw == pw_blk) scatter_rows(pw_blk, ml.order + n0, B, pointwise);
         if (want_grad) reverse_block(&blocks, B);
     }
     /* log-determinant terms, once per component with the summed responsibilities */
-    double total_resp = 0.0;
     for (int64_t k = 0; k < K; k++) {
-        total_resp += resp_sum[k];
         const double *L = chol + (cov_code == 0 ? k : 0) * DD;
         double *gL = g_chol + (cov_code == 0 ? k : 0) * DD;
         for (int64_t d = 0; d < D; d++) {
@@ -389,6 +399,17 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
             gL[d * D + d] -= resp_sum[k] / L[d * D + d];
         }
     }
+    if (ml.n_patterns > 0) { /* after the complete rows' log-determinants, which read resp_sum */
+        const MissingModel mm = {cov_code, stds_free, chol, g_chol};
+        int ok;
+        loglik += missing_pass(&blocks, &mm, &ml, pointwise, want_grad, &ok);
+        if (!ok) {
+            free(scratch);
+            return NAN;
+        }
+    }
+    double total_resp = 0.0;
+    for (int64_t k = 0; k < K; k++) total_resp += resp_sum[k];
     logp = loglik;
 
     /* ---- weights: Dirichlet prior + simplex Jacobian (log K + sum log w) ---- */

@@ -52,9 +52,9 @@ def _pointwise_log_likelihood(
     the weights and labels ``obs`` of the rows of ``X``.
     """
     weights, means = _stack(post, "weights"), _stack(post, "means")
-    # The kernel has no missing values: numpy then gives each point's log-likelihood on
-    # its observed coordinates (the LOO / WAIC unit is still the point).
-    if not kernel.available() or np.isnan(X).any():
+    # With NaN, both give each point's log-likelihood on its observed coordinates (the
+    # LOO / WAIC unit is still the point), the kernel's in the order of X.
+    if not kernel.available():
         return _times_weights(
             draw_math.pointwise_log_likelihood(X, weights, means, cov, obs.labels), obs
         )

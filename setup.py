@@ -24,7 +24,11 @@ KERNEL = Extension(
     sources=["bayesgmm/bayes/_kernel.c"],
     extra_compile_args=FLAGS,
     include_dirs=["bayesgmm"],
-    depends=["bayesgmm/_vecmath.h"],
+    depends=[
+        "bayesgmm/_vecmath.h",
+        "bayesgmm/bayes/_kernel_tiles.h",
+        "bayesgmm/bayes/_kernel_missing.h",
+    ],
     optional=True,
 )
 

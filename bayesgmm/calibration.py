@@ -169,6 +169,7 @@ def _fit(model: Any, method: str | FitFunction, seed: int, opts: dict[str, Any])
             tune=opts["tune"],
             chains=opts["chains"],
             sampler=opts["sampler"],
+            target_accept=opts["target_accept"],
             random_seed=seed,
             progressbar=False,
             log_likelihood=False,
@@ -285,6 +286,7 @@ def run_sbc(
     draws: int = 200,
     tune: int = 300,
     chains: int = 2,
+    target_accept: float | None = None,
     advi_steps: int = 10000,
     n_points: int = 3,
     missing_rate: float = 0.0,
@@ -327,6 +329,9 @@ def run_sbc(
         at 10 or more.
     draws, tune, chains : int
         NUTS settings per fit.
+    target_accept : float, optional
+        NUTS step-size adaptation target (the sampler's default when ``None``); a sparse
+        finite mixture wants 0.95, as ``BayesianGMM`` sets it.
     advi_steps : int
         ADVI optimisation steps per fit.
     n_points : int
@@ -371,6 +376,7 @@ def run_sbc(
         "tune": int(tune),
         "chains": int(chains),
         "sampler": sampler,
+        "target_accept": None if target_accept is None else float(target_accept),
         "advi_steps": int(advi_steps),
         "n_draws": int(n_draws),
         "missing_rate": float(missing_rate),

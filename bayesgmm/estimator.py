@@ -69,9 +69,9 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
     missing : {"raise", "marginalize"}
         ``"raise"`` (default) refuses NaN. ``"marginalize"`` treats NaN as missing at
         random: each point's likelihood is the mixture of the marginals of its observed
-        coordinates (grouped by missingness pattern). Such a model is sampled on PyMC's
-        graph, not on the compiled kernel (slower; see ``docs/missing.md``). Predictions
-        use each row's observed coordinates, and :meth:`impute` draws the missing ones.
+        coordinates (grouped by missingness pattern), on the compiled kernel as the
+        complete-data model is (see ``docs/missing.md``). Predictions use each row's
+        observed coordinates, and :meth:`impute` draws the missing ones.
 
     Attributes
     ----------

@@ -39,6 +39,7 @@ from collections.abc import Callable
 import numpy as np
 
 CASES = ((10_000, 5, 4), (100_000, 10, 10))
+EXTRA_CASES = ((3_000, 3, 2), (20_000, 8, 6))  # --extra-cases: a small and a middle shape
 _P = ctypes.POINTER(ctypes.c_double)
 
 
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", help="another build of the kernel to time alongside")
     parser.add_argument("--repeats", type=int, default=300, help="calls per build, N=10,000")
+    parser.add_argument("--extra-cases", action="store_true", help=f"also {EXTRA_CASES}")
     args = parser.parse_args(argv)
     from bayesgmm.bayes import _kernel
 
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{'case':<22} {'build':<11} {'min us':>9} {'median us':>10} {'Mflop':>7} "
         f"{'limit us':>9} {'x limit':>8}"
     )
-    for n, d, k in CASES:
+    for n, d, k in CASES + (EXTRA_CASES if args.extra_cases else ()):
         theta, buffer = problem(n, d, k)
         flops = flops_per_call(n, d, k)
         limit = flops / rate

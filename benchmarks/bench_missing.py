@@ -1,17 +1,22 @@
-"""Missing values: which NUTS backend samples the pattern-wise PyMC graph fastest, and
-what EM for incomplete data costs against the complete-data EM.
+"""Missing values: the compiled kernel against PyMC's graph, and what EM for incomplete
+data costs against the complete-data EM.
 
-The compiled kernel does not cover missing values, so a model with NaN is sampled on
-PyMC's graph. This times, in one run (so that the machine's load is shared), PyMC's own
-NUTS (C backend) against nutpie on the same graph (``nutpie.compile_pymc_model``, numba
-backend: jax is not installed), compile included, and EM with 20% MCAR against EM on the
-same data complete (the ratio is the number to quote).
+This times, in one run (so that the machine's load is shared), NUTS on the same data and
+draws with nutpie on the compiled kernel (the default since the kernel covers missing
+values), PyMC's own NUTS on the pattern-wise PyMC graph (C backend) and nutpie on that
+graph (``nutpie.compile_pymc_model``, numba backend: jax is not installed), compile
+included; one log density and gradient of the kernel and of the graph on iris; and EM with
+20% MCAR against EM on the same data complete (the ratio is the number to quote).
 
-Run: ``python benchmarks/bench_missing.py``.
+Run: ``python benchmarks/bench_missing.py`` (everything: nutpie on the graph alone took
+~400 s), or e.g. ``python benchmarks/bench_missing.py --parts graph samplers --samplers
+kernel pymc --cov diag`` for a short run.
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
 import time
 import warnings
 
@@ -34,10 +39,18 @@ def _data(n: int, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarra
     return sim.X, X[~np.isnan(X).all(axis=1)]
 
 
-def bench_samplers(n: int = 300, draws: int = 300) -> None:
+def bench_samplers(
+    n: int = 300,
+    draws: int = 300,
+    samplers: tuple[str, ...] = ("kernel", "pymc", "nutpie"),
+    cov_types: tuple[str, ...] = ("diag", "full"),
+) -> None:
+    """NUTS on the same data and draws: ``kernel`` (nutpie on the compiled kernel),
+    ``pymc`` (PyMC's NUTS on the graph), ``nutpie`` (nutpie on the numba-compiled graph)."""
     _, X = _data(n, 0.2)
-    for cov_type in ("diag", "full"):
-        for sampler in ("pymc", "nutpie"):
+    for cov_type in cov_types:
+        seconds = {}
+        for sampler in samplers:
             began = time.perf_counter()
             gmm = build_model(X, 3, cov_type, missing="marginalize")
             with warnings.catch_warnings():
@@ -46,15 +59,18 @@ def bench_samplers(n: int = 300, draws: int = 300) -> None:
                     idata = _nutpie_on_graph(gmm, draws)
                 else:
                     idata = sample_nuts(
-                        gmm, draws=draws, tune=draws, chains=2, sampler="pymc",
+                        gmm, draws=draws, tune=draws, chains=2,
+                        sampler="nutpie" if sampler == "kernel" else "pymc",
                         random_seed=0, progressbar=False,
                     )  # fmt: skip
-            seconds = time.perf_counter() - began
+            seconds[sampler] = time.perf_counter() - began
             used = idata.posterior.attrs.get("sampler", sampler)
             print(
                 f"{cov_type:5s} {sampler:7s} N={n} draws=tune={draws} x2 chains: "
-                f"{seconds:6.1f} s (sampler {used})"
+                f"{seconds[sampler]:6.1f} s (sampler {used})"
             )
+        for other in (s for s in seconds if s != "kernel" and "kernel" in seconds):
+            print(f"{cov_type:5s} {other} / kernel: {seconds[other] / seconds['kernel']:.1f}x")
 
 
 def _nutpie_on_graph(gmm, draws: int):
@@ -91,8 +107,11 @@ def bench_graph(repeats: int = 200) -> None:
     complete = load_iris().data.astype(np.float64)
     X = complete.copy()
     X[np.random.default_rng(2026).random(X.shape) < 0.2] = np.nan
+    from bayesgmm.bayes import kernel
+
     for name, data, missing in (("complete", complete, "raise"), ("20% MCAR", X, "marginalize")):
-        model = build_model(data, 3, "full", missing=missing).model
+        gmm = build_model(data, 3, "full", missing=missing)
+        model = gmm.model
         began = time.perf_counter()
         func = model.logp_dlogp_function(ravel_inputs=True)
         compiled = time.perf_counter() - began
@@ -102,10 +121,72 @@ def bench_graph(repeats: int = 200) -> None:
         for _ in range(repeats):
             func(point)
         per_eval = (time.perf_counter() - began) / repeats
-        print(f"iris {name:9s}: compile {compiled:5.1f} s, logp+grad {1e3 * per_eval:.2f} ms")
+        buffer = gmm.kernel_buffer()
+        began = time.perf_counter()
+        for _ in range(100 * repeats):
+            kernel.logp_and_grad(point, buffer)
+        per_kernel = (time.perf_counter() - began) / (100 * repeats)
+        print(
+            f"iris {name:9s}: compile {compiled:5.1f} s, logp+grad {1e3 * per_eval:.2f} ms; "
+            f"kernel {1e6 * per_kernel:.1f} us (ctypes call included)"
+        )
+
+
+def _best(call, repeats: int, rounds: int = 5) -> float:
+    """Seconds per call, the best of a few rounds (the machine is shared)."""
+    call()  # warm: page faults, the dispatch
+    best = np.inf
+    for _ in range(rounds):
+        began = time.perf_counter()
+        for _ in range(repeats):
+            call()
+        best = min(best, (time.perf_counter() - began) / repeats)
+    return best
+
+
+def bench_patterns(n: int = 10_000, repeats: int = 20) -> None:
+    """The kernel's cost per missingness pattern: one value + gradient at D=K=10 (20% MCAR
+    leaves ~600 patterns in 10,000 rows, each factorised per component) against the
+    complete data, and a minibatch step of 1000 rows (one buffer packed per step)."""
+    from bayesgmm.bayes import kernel
+    from bayesgmm.bayes.minibatch import MinibatchDensity
+    from bayesgmm.bayes.priors import GMMPriors
+
+    rng = np.random.default_rng(0)
+    for d, k in ((3, 3), (10, 10)):
+        complete = rng.normal(size=(n, d))
+        spec = kernel.kernel_spec(GMMPriors().resolve(complete, k), k, d, "full")
+        X = complete.copy()
+        X[rng.random(X.shape) < 0.2] = np.nan
+        X[np.isnan(X).all(axis=1), 0] = 0.0
+        theta = np.zeros(spec.ndim)
+        for name, data in (("complete", complete), ("20% MCAR", X)):
+            buffer = kernel.kernel_buffer(data, spec)
+            density = MinibatchDensity(data, spec, 1000, np.random.default_rng(1))
+            full = _best(functools.partial(kernel.logp_and_grad, theta, buffer), repeats)
+            step = _best(functools.partial(density, theta), 10 * repeats)
+            print(
+                f"D={d} K={k} {name:9s}: N={n} logp+grad {1e3 * full:.2f} ms "
+                f"({int(buffer[14])} incomplete patterns); minibatch step (b=1000) "
+                f"{1e3 * step:.3f} ms"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", nargs="+", default=["graph", "patterns", "em", "samplers"])
+    parser.add_argument("--samplers", nargs="+", default=["kernel", "pymc", "nutpie"])
+    parser.add_argument("--cov", nargs="+", default=["diag", "full"])
+    args = parser.parse_args()
+    if "graph" in args.parts:
+        bench_graph()
+    if "patterns" in args.parts:
+        bench_patterns()
+    if "em" in args.parts:
+        bench_em()
+    if "samplers" in args.parts:
+        bench_samplers(samplers=tuple(args.samplers), cov_types=tuple(args.cov))
 
 
 if __name__ == "__main__":
-    bench_graph()
-    bench_em()
-    bench_samplers()
+    main()

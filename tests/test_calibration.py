@@ -212,6 +212,21 @@ def test_sbc_fits_what_observe_shows() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("cov", ["full", "diag"])
+def test_sbc_sparse_finite_mixture_is_calibrated(cov: str) -> None:
+    # alpha ~ Gamma(4, 4) (shape, rate) drawn per simulation, sampled with the rest; K=3 so
+    # that a component is often nearly empty. target_accept 0.95, as BayesianGMM sets it
+    # under a sparse prior (alpha and the empty weights form a funnel).
+    sparse = dataclasses.replace(PRIORS, alpha_prior=("gamma", 4.0, 4.0))
+    settings = {**SMALL, "n_sims": 200}
+    result = run_sbc(sparse, 3, cov, target_accept=0.95, random_seed=33, **settings)
+    _check_ranks(result, 200)
+    assert result.passed(ALPHA), result.table()
+    assert result.overconfident(ALPHA) == (), result.table()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("cov", ["full", "diag"])
 def test_sbc_with_partial_labels_is_calibrated(cov: str) -> None:
     # 30% of the true labels given: the posterior is no longer symmetric in the labels,
     # the label-invariant quantities are still exchangeable with the truth.

@@ -11,8 +11,9 @@
  * Speed (benchmarks/bench_kernel.py, benchmarks/README.md): points go BLOCK at a time
  * (forward_block, finish_block, reverse_block), and within a block TILE at a time through
  * the triangular solves, with every per-point array contiguous over the points of the
- * block, so the loops over points run as SIMD vectors; exp and log are written out so
- * that they vectorise too, and the block loops are compiled for AVX2 + FMA and for the
+ * block, so the loops over points run as SIMD vectors (the tile arithmetic is in
+ * _kernel_tiles.h, on vector locals that stay in registers); exp and log are written out
+ * so that they vectorise too, and the block loops are compiled for AVX2 + FMA and for the
  * baseline, picked at load time (DISPATCH).
  *
  * Unconstrained vector (PyMC's model.value_vars order):
@@ -22,13 +23,15 @@
  *
  * Data buffer (float64, built by bayesgmm.kernel.kernel_buffer):
  *   header [N, D, K, cov_code, std_family, n_std, n_cpc, alpha, buffer length,
- *   has_weights, has_labels, alpha_prior, alpha_a, alpha_b] (alpha_prior 0: alpha fixed
- *   at header[7], 1: a sparse finite mixture, alpha ~ Gamma(alpha_a, alpha_b) (shape,
- *   rate) with log(alpha) the first free value),
+ *   has_weights, has_labels, alpha_prior, alpha_a, alpha_b, n_patterns, n_complete]
+ *   (alpha_prior 0: alpha fixed at header[7], 1: a sparse finite mixture,
+ *   alpha ~ Gamma(alpha_a, alpha_b) (shape, rate) with log(alpha) the first free value;
+ *   n_patterns, n_complete: missing values, see _kernel_missing.h, 0 and 0 without NaN),
  *   then mean_loc (D), mean_scale (D), std_p1 (n_std), std_p2 (n_std),
  *   cpc_beta (n_cpc), X feature-major (D*N: feature 0 of every point, then feature 1...),
  *   then, if has_weights, the observation weights (N), and if has_labels the partial
- *   labels (N doubles: the component index, or -1 where unknown).
+ *   labels (N doubles: the component index, or -1 where unknown), then, with NaN in the
+ *   data, the row order and the patterns (_kernel_missing.h).
  * Weights make the likelihood a power likelihood: point n's term (and so its
  * responsibilities in the reverse pass) is multiplied by w_n. A labelled point's term is
  * log pi_k + log N(x | k) for its own k: the other components' terms are -inf before the
@@ -49,12 +52,13 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-#define HEADER 14
+#define HEADER 16
 #define BLOCK 256 /* points per block: a block's arrays stay in the L1/L2 cache */
 #define TILE 16   /* points per tile of a solve: a multiple of the widest vector */
 #define LOG_2PI 1.8378770664093453
 
 #include "_vecmath.h" /* DISPATCH, exp_nonpositive, log_positive */
+#include "_kernel_tiles.h" /* solve_tile, back_solve_tile, the block sums */
 
 /* Index of the free standard deviation for component k, feature d. */
 static inline int64_t std_index(int64_t cov_code, int64_t k, int64_t d, int64_t D) {
@@ -155,25 +159,7 @@ DISPATCH static void forward_block(const Blocks *s, int64_t n0, int64_t B) {
         const double a0 = s->log_w[k] - s->log_det[k] - s->cnst;
         for (int64_t t = 0; t < Bp; t += TILE) {
             double q[TILE];
-#pragma omp simd
-            for (int w = 0; w < TILE; w++) q[w] = 0.0;
-            for (int64_t i = 0; i < D; i++) {
-                const double *restrict x = xb + i * BLOCK + t;
-                double *restrict zi = z + i * BLOCK + t;
-                double acc[TILE];
-#pragma omp simd
-                for (int w = 0; w < TILE; w++) acc[w] = (x[w] - mu[i]) * inv_s[i];
-                for (int64_t j = 0; j < i * n_off; j++) {
-                    const double l_ij = L[i * D + j], *restrict zj = z + j * BLOCK + t;
-#pragma omp simd
-                    for (int w = 0; w < TILE; w++) acc[w] -= l_ij * zj[w];
-                }
-#pragma omp simd
-                for (int w = 0; w < TILE; w++) {
-                    zi[w] = acc[w] * inv_L[i];
-                    q[w] += zi[w] * zi[w];
-                }
-            }
+            solve_tile(D, n_off, L, inv_L, mu, inv_s, xb + t, z + t, q);
             if (lab != NULL) { /* a labelled point counts for its own component only */
                 const double kd = (double)k;
 #pragma omp simd
@@ -238,45 +224,6 @@ DISPATCH static double finish_block(const Blocks *s, int64_t B, double *pointwis
     return sum;
 }
 
-/* Sums over the B points of a block with TILE partial sums (TILE / 4 AVX2 vectors): one
-   running sum would wait on each add's latency; TILE independent ones keep both FMA
-   units busy. */
-static inline double block_dot(const double *restrict x, const double *restrict y, int64_t B) {
-    double acc[TILE] = {0.0}, total = 0.0;
-    int64_t b = 0;
-    for (; b + TILE <= B; b += TILE)
-#pragma omp simd
-        for (int w = 0; w < TILE; w++) acc[w] += x[b + w] * y[b + w];
-    for (; b < B; b++) total += x[b] * y[b];
-    for (int w = 0; w < TILE; w++) total += acc[w];
-    return total;
-}
-
-/* sum of v and of v c over a block, c = (x - mu) * inv_s recomputed as forward_block
-   computes it (the same rounding), from the block of X that every component shares,
-   rather than stored per component */
-static inline void block_mean_std(const double *restrict v, const double *restrict x, double mu,
-                                  double inv_s, int64_t B, double *sum_v, double *sum_vc) {
-    double acc_v[TILE] = {0.0}, acc_vc[TILE] = {0.0}, total_v = 0.0, total_vc = 0.0;
-    int64_t b = 0;
-    for (; b + TILE <= B; b += TILE)
-#pragma omp simd
-        for (int w = 0; w < TILE; w++) {
-            acc_v[w] += v[b + w];
-            acc_vc[w] += v[b + w] * ((x[b + w] - mu) * inv_s);
-        }
-    for (; b < B; b++) {
-        total_v += v[b];
-        total_vc += v[b] * ((x[b] - mu) * inv_s);
-    }
-    for (int w = 0; w < TILE; w++) {
-        total_v += acc_v[w];
-        total_vc += acc_vc[w];
-    }
-    *sum_v = total_v;
-    *sum_vc = total_vc;
-}
-
 /*
  * Reverse pass over a block, after forward_block and with total_blk inverted: adds the
  * block's terms to the gradient sums. Per component, the back substitution v = L^-T z
@@ -296,41 +243,31 @@ DISPATCH static void reverse_block(const Blocks *s, int64_t B) {
         const double *restrict a = s->a_blk + k * BLOCK;
         double *restrict gL = s->g_chol + m * DD;
         const int64_t n_off = s->has_corr;
-        double r_sum = 0.0;
-#pragma omp simd reduction(+ : r_sum)
-        for (int64_t b = 0; b < B; b++) r_sum += a[b] * inv_total[b];
+        double r_tile[TILE] = {0.0}; /* partial sums of r, lane by lane */
         for (int64_t t = 0; t < Bp; t += TILE) {
             /* r v = L^-T (r z): the responsibility scales z first, so v comes out scaled */
             double r[TILE];
 #pragma omp simd
-            for (int w = 0; w < TILE; w++) r[w] = a[t + w] * inv_total[t + w];
-            for (int64_t i = D - 1; i >= 0; i--) {
-                const double *restrict zi = z + i * BLOCK + t;
-                double acc[TILE];
-#pragma omp simd
-                for (int w = 0; w < TILE; w++) acc[w] = r[w] * zi[w];
-                for (int64_t j = n_off ? i + 1 : D; j < D; j++) {
-                    const double l_ji = L[j * D + i], *restrict vj = v + j * BLOCK + t;
-#pragma omp simd
-                    for (int w = 0; w < TILE; w++) acc[w] -= l_ji * vj[w];
-                }
-                double *restrict vi = v + i * BLOCK + t;
-#pragma omp simd
-                for (int w = 0; w < TILE; w++) vi[w] = acc[w] * inv_L[i];
+            for (int w = 0; w < TILE; w++) {
+                r[w] = a[t + w] * inv_total[t + w];
+                r_tile[w] += t + w < B ? r[w] : 0.0; /* padded points are not summed */
             }
+            back_solve_tile(D, n_off, L, inv_L, r, z + t, v + t);
         }
-        s->resp_sum[k] += r_sum;
+        s->resp_sum[k] += tile_total(load4(r_tile), load4(r_tile + 4), load4(r_tile + 8),
+                                     load4(r_tile + 12));
         for (int64_t i = 0; i < D; i++) {
             double g_mean, g_std;
             const double *vi = v + i * BLOCK;
             block_mean_std(vi, s->x_blk + i * BLOCK, mu[i], inv_s[i], B, &g_mean, &g_std);
             s->g_means[k * D + i] += g_mean * inv_s[i];
             s->g_stds[k * D + i] += g_std; /* s * d loglik / d s */
-            for (int64_t j = n_off ? 0 : i; j <= i; j++)
-                gL[i * D + j] += block_dot(vi, z + j * BLOCK, B);
         }
+        cholesky_sums(v, z, D, n_off, B, gL);
     }
 }
+
+#include "_kernel_missing.h" /* the observed-coordinate likelihood of incomplete rows */
 
 /*
  * Log density at theta (returned), its gradient in grad, and each point's marginal
@@ -439,16 +376,22 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
                            0.5 * (double)D * LOG_2PI, x_blk, z_blk, a_blk, v_blk, amax_blk,
                            total_blk, w_blk, lab_blk, g_means, g_stds, g_chol, resp_sum};
     double loglik = 0.0;
-    for (int64_t n0 = 0; n0 < N; n0 += BLOCK) {
-        const int64_t B = N - n0 < BLOCK ? N - n0 : BLOCK;
+    /* with NaN, the leading complete rows take this path, in sorted order (see
+       _kernel_missing.h): their terms go back to the user's rows through ml.order */
+    const MissingLayout ml = missing_layout(buf, X + D * N + (obs_w != NULL) * N +
+                                                     (labels != NULL) * N);
+    const int64_t n_plain = ml.n_patterns > 0 ? ml.n_complete : N;
+    double pw_blk[BLOCK];
+    for (int64_t n0 = 0; n0 < n_plain; n0 += BLOCK) {
+        const int64_t B = n_plain - n0 < BLOCK ? n_plain - n0 : BLOCK;
+        double *pw = pointwise == NULL ? NULL : ml.order == NULL ? pointwise + n0 : pw_blk;
         forward_block(&blocks, n0, B);
-        loglik += finish_block(&blocks, B, pointwise == NULL ? NULL : pointwise + n0);
+        loglik += finish_block(&blocks, B, pw);
+        if (pw == pw_blk) scatter_rows(pw_blk, ml.order + n0, B, pointwise);
         if (want_grad) reverse_block(&blocks, B);
     }
     /* log-determinant terms, once per component with the summed responsibilities */
-    double total_resp = 0.0;
     for (int64_t k = 0; k < K; k++) {
-        total_resp += resp_sum[k];
         const double *L = chol + (cov_code == 0 ? k : 0) * DD;
         double *gL = g_chol + (cov_code == 0 ? k : 0) * DD;
         for (int64_t d = 0; d < D; d++) {
@@ -456,6 +399,17 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
             gL[d * D + d] -= resp_sum[k] / L[d * D + d];
         }
     }
+    if (ml.n_patterns > 0) { /* after the complete rows' log-determinants, which read resp_sum */
+        const MissingModel mm = {cov_code, stds_free, chol, g_chol};
+        int ok;
+        loglik += missing_pass(&blocks, &mm, &ml, pointwise, want_grad, &ok);
+        if (!ok) {
+            free(scratch);
+            return NAN;
+        }
+    }
+    double total_resp = 0.0;
+    for (int64_t k = 0; k < K; k++) total_resp += resp_sum[k];
     logp = loglik;
 
     /* ---- weights: Dirichlet prior + simplex Jacobian (log K + sum log w) ---- */

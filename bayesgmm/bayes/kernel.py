@@ -130,13 +130,19 @@ def kernel_spec(
 # Layout of the float64 buffer that carries the data and the priors into the kernel (one
 # flat array, so that a C callback receives it as a single pointer): header
 # [n_samples, n_features, n_components, cov_code, std_family, n_std, n_cpc, alpha,
-# buffer length, has_weights, has_labels, alpha_prior, alpha_a, alpha_b] (alpha_prior
-# 1 for alpha ~ Gamma(alpha_a, alpha_b), shape and rate, else 0 and alpha fixed), then
-# mean_loc (D), mean_scale (D), std_p1 (n_std), std_p2 (n_std), cpc_beta (n_cpc) and X
-# feature-major (D * N), so that the kernel's loops over points read contiguous memory
-# and vectorise; then the observation weights (N) if has_weights, and the partial labels
-# (N, -1 unknown) if has_labels.
-HEADER = 14
+# buffer length, has_weights, has_labels, alpha_prior, alpha_a, alpha_b, n_patterns,
+# n_complete] (alpha_prior 1 for alpha ~ Gamma(alpha_a, alpha_b), shape and rate, else 0
+# and alpha fixed), then mean_loc (D), mean_scale (D), std_p1 (n_std), std_p2 (n_std),
+# cpc_beta (n_cpc) and X feature-major (D * N), so that the kernel's loops over points
+# read contiguous memory and vectorise; then the observation weights (N) if has_weights,
+# and the partial labels (N, -1 unknown) if has_labels.
+# Missing values (bayes/_kernel_missing.h): without NaN, n_patterns = n_complete = 0 and
+# nothing else changes. With NaN, the rows (of X, the weights and the labels) are sorted
+# by missingness pattern, the n_complete complete rows first, NaN replaced by 0; then come
+# the row order (N: the user's index of each buffer row) and, per incomplete pattern
+# (n_patterns of them), [first row, number of rows, observed mask (D, 1.0 / 0.0)].
+HEADER = 16
+PATTERN_SLOT = 14  # n_patterns, then n_complete
 
 _DOUBLE_P = ctypes.POINTER(ctypes.c_double)
 
@@ -196,34 +202,69 @@ def kernel_buffer(
     ``sample_weight`` (N,) multiplies each point's log-likelihood term (a power
     likelihood); ``labels`` (N,) fixes a point's component (``-1``: unknown). Both are
     checked by :mod:`bayesgmm.core.observations`; without them the buffer is the one the
-    kernel always read.
+    kernel always read. NaN in ``X`` are missing values, marginalised out of their row's
+    term (the rows are grouped by missingness pattern in the buffer; the kernel's
+    pointwise output stays in the order of ``X``).
     """
     X = np.asarray(X, dtype=np.float64)
     n, d = X.shape
     if d != spec.n_features:
         raise ValueError(f"X has {d} features; the kernel was built for {spec.n_features}.")
+    extras = [np.asarray(e, dtype=np.float64) for e in (sample_weight, labels) if e is not None]
+    if any(extra.shape != (n,) for extra in extras):
+        raise ValueError(f"weights and labels need one entry per row of X ({n}).")
+    table, patterns = _pattern_section(X)
+    if table.size:  # rows sorted by pattern, NaN to 0 (the kernel masks them)
+        order = table[:n].astype(np.int64)
+        X = np.nan_to_num(X[order], nan=0.0)
+        extras = [extra[order] for extra in extras]
     body = [spec.mean_loc, spec.mean_scale, spec.std_p1, spec.std_p2, spec.cpc_beta, X.T.ravel()]
-    for extra in (sample_weight, labels):
-        if extra is not None:
-            if np.shape(extra) != (n,):
-                raise ValueError(f"weights and labels need one entry per row of X ({n}).")
-            body.append(np.asarray(extra, dtype=np.float64))
+    body += [*extras, table]
     length = HEADER + sum(part.size for part in body)
     counts = (n, d, spec.n_components, spec.cov_code, spec.std_family, spec.n_std, spec.n_cpc)
     flags = (float(sample_weight is not None), float(labels is not None))
     alpha = (spec.alpha_prior, spec.alpha_a, spec.alpha_b)
-    header = np.array([*counts, spec.alpha, length, *flags, *alpha], dtype=np.float64)
+    header = np.array([*counts, spec.alpha, length, *flags, *alpha, *patterns], dtype=np.float64)
     return np.ascontiguousarray(np.concatenate([header, *body]))
+
+
+def _pattern_section(X: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """The buffer's missing-value section (row order, then per incomplete pattern its
+    first row, its row count and its observed mask) and (n_patterns, n_complete); empty
+    and (0, 0) without NaN."""
+    nan = np.isnan(X)
+    if not nan.any():
+        return np.zeros(0), (0, 0)
+    # Vectorised (a minibatch packs one buffer per step, with up to one pattern per row),
+    # on one integer code per row where D allows (np.unique over rows is 15x slower); the
+    # sorted codes put the all-observed mask (code 0), when present, first.
+    d = X.shape[1]
+    if d <= 62:
+        bits = np.left_shift(1, np.arange(d, dtype=np.int64))
+        codes, inverse, counts = np.unique(nan @ bits, return_inverse=True, return_counts=True)
+        masks = (codes[:, None] & bits) != 0
+    else:
+        masks, inverse, counts = np.unique(nan, axis=0, return_inverse=True, return_counts=True)
+    order = np.argsort(inverse.ravel(), kind="stable")  # rows by pattern, increasing within
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    skip = int(not masks[0].any())  # the complete rows take the ordinary path
+    n_complete = int(counts[0]) if skip else 0
+    rows = np.column_stack([first, counts, ~masks])[skip:].astype(np.float64)
+    table = np.concatenate([order.astype(np.float64), rows.ravel()])
+    return table, (rows.shape[0], n_complete)
 
 
 def data_views(buffer: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Writable views of a buffer's X (D, N; feature-major), weights and labels (N,).
 
-    The minibatch density refills them in place; ``None`` for what the buffer lacks.
+    The minibatch density refills them in place; ``None`` for what the buffer lacks. A
+    buffer of data with missing values has its rows sorted by pattern, so that refilling
+    them would break its pattern table: it has no such views.
     """
     n, d = int(buffer[0]), int(buffer[1])
-    extras = int(buffer[9] != 0) + int(buffer[10] != 0)
-    start = int(buffer[8]) - (d + extras) * n
+    if buffer[PATTERN_SLOT] != 0:
+        raise ValueError("a buffer of data with missing values cannot be refilled in place.")
+    start = HEADER + 2 * d + 2 * int(buffer[5]) + int(buffer[6])
     X = buffer[start : start + d * n].reshape(d, n)
     rest = start + d * n
     weights = buffer[rest : rest + n] if buffer[9] != 0 else None

@@ -213,9 +213,9 @@ class GMMModel:
 
     @property
     def kernel_supported(self) -> bool:
-        """Whether the compiled kernel covers this model (no ordering, no minibatches, no
-        missing values)."""
-        return self.spec.ordered is None and self.minibatch_size is None and not self.has_missing
+        """Whether the compiled kernel covers this model (no ordering, no minibatches;
+        missing values it marginalises as the PyMC model does)."""
+        return self.spec.ordered is None and self.minibatch_size is None
 
 
 def make_spec(
@@ -346,8 +346,9 @@ def model_from_spec(
     has_missing = bool(np.isnan(values).any())
     if has_missing and minibatch_size is not None:
         raise ValueError(
-            "minibatch_size is not supported with missing values (NaN) yet: fit without "
-            "minibatches, or drop the incomplete rows."
+            "PyMC's minibatch model (pm.Minibatch) does not support missing values (NaN): "
+            "use the compiled kernel's minibatch ADVI (fit_advi(..., engine='kernel'), the "
+            "default), fit without minibatches, or drop the incomplete rows."
         )
 
     with pm.Model(coords=coords) as model:

@@ -77,9 +77,7 @@ def fit_advi(
         engine == "auto" and gmm.kernel_supported and kernel.available()
     )
     if use_kernel and not gmm.kernel_supported:
-        raise ValueError(
-            "engine='kernel' does not support ordered models or missing values; use engine='pymc'."
-        )
+        raise ValueError("engine='kernel' does not support ordered models; use engine='pymc'.")
     point = em_initial_point(
         gmm,
         random_seed=seed,

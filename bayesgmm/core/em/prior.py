@@ -9,6 +9,7 @@ from bayesgmm._validation import (
     check_covariance_type,
     check_positive,
 )
+from bayesgmm.core.covariance import LOG_2PI
 from bayesgmm.core.em.results import ConjugatePrior, GMMParams
 
 
@@ -130,21 +131,27 @@ def log_prior(params: GMMParams, prior: ConjugatePrior | None) -> float:
     if n_components > 1:
         concentration = np.full(n_components, prior.weight_concentration)
         total += float(stats.dirichlet.logpdf(_interior(params.weights), concentration))
-    if params.covariance_type == "full":
-        for k in range(n_components):
-            total += stats.invwishart.logpdf(cov[k], df=nu, scale=prior.scale)
-            total += stats.multivariate_normal.logpdf(params.means[k], prior.mean, cov[k] / kappa)
-    elif params.covariance_type == "tied":
-        total += stats.invwishart.logpdf(cov, df=nu, scale=prior.scale)
-        total += float(
-            np.sum(stats.multivariate_normal.logpdf(params.means, prior.mean, cov / kappa))
-        )
+    if params.covariance_type in ("full", "tied"):
+        # One scipy call for every component (the last axis holds them): MAP-EM evaluates
+        # this objective every iteration, and K frozen scipy distributions per call cost
+        # 1 ms at K=4, 0.9 s of a NUTS fit's 1.6 s MAP-EM start at N=10,000.
+        stack = np.moveaxis(cov, 0, -1) if cov.ndim == 3 else cov
+        total += float(np.sum(stats.invwishart.logpdf(stack, df=nu, scale=prior.scale)))
+        total += float(np.sum(_log_normal_means(params.means, prior.mean, cov / kappa)))
     else:
         variances = cov if params.covariance_type == "diag" else cov[:, None]
         total += float(np.sum(stats.invgamma.logpdf(variances, a=nu / 2, scale=prior.scale / 2)))
         sd = np.sqrt(np.broadcast_to(variances, params.means.shape) / kappa)
         total += float(np.sum(stats.norm.logpdf(params.means, prior.mean, sd)))
     return float(total)
+
+
+def _log_normal_means(means: np.ndarray, loc: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """``log N(mu_k | loc, cov_k)`` per component, cov (K, D, D) or one shared (D, D)."""
+    chol = np.linalg.cholesky(np.broadcast_to(cov, (means.shape[0], *cov.shape[-2:])))
+    solved = np.linalg.solve(chol, (means - loc)[..., None])[..., 0]  # L^-1 (mu - loc)
+    log_det = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
+    return -0.5 * (means.shape[1] * LOG_2PI + log_det + np.sum(solved**2, axis=-1))
 
 
 def _interior(weights: np.ndarray) -> np.ndarray:

@@ -128,6 +128,30 @@ def test_kernel_matches_pymc_on_the_missing_value_model(k, d, n, cov_type) -> No
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize(
+    "cov_type",
+    [
+        "full",
+        "diag",
+        pytest.param("tied", marks=pytest.mark.slow),
+        pytest.param("spherical", marks=pytest.mark.slow),
+    ],
+)
+def test_kernel_matches_pymc_with_weights_labels_and_nan(cov_type) -> None:
+    """The same model in both: PyMC's graph takes the weights and labels of rows with NaN
+    through bayes/observed.py, the kernel through its sorted buffer (700 rows: patterns
+    and labelled rows straddle the blocks)."""
+    X = _with_missing(_data(4, seed=21)[:700], seed=22)
+    _check_design(X)
+    rng = np.random.default_rng(23)
+    weights = rng.gamma(2.0, size=700) * (rng.random(700) > 0.05)
+    labels = np.where(rng.random(700) < 0.3, rng.integers(0, 3, 700), -1)
+    gmm = build_model(X, 3, cov_type, sample_weight=weights, labels=labels, missing="marginalize")
+    assert gmm.has_missing and gmm.kernel_supported
+    assert _mismatches(gmm, seed=24) == []
+
+
+@pytest.mark.timeout(240)
 @pytest.mark.parametrize("cov_type", ["full", pytest.param("diag", marks=pytest.mark.slow)])
 def test_kernel_matches_pymc_with_the_sparse_alpha_prior(cov_type) -> None:
     X = _with_missing(_data(3, seed=5)[:400], seed=6)

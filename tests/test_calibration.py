@@ -209,41 +209,32 @@ def test_sbc_fits_what_observe_shows() -> None:
         assert 0 < np.sum(labels >= 0) < labels.size
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(3600)
-@pytest.mark.parametrize("cov", ["full", "diag"])
-def test_sbc_sparse_finite_mixture_is_calibrated(cov: str) -> None:
-    # alpha ~ Gamma(4, 4) (shape, rate) drawn per simulation, sampled with the rest; K=3 so
-    # that a component is often nearly empty. target_accept 0.95, as BayesianGMM sets it
-    # under a sparse prior (alpha and the empty weights form a funnel).
-    sparse = dataclasses.replace(PRIORS, alpha_prior=("gamma", 4.0, 4.0))
-    settings = {**SMALL, "n_sims": 200}
-    result = run_sbc(sparse, 3, cov, target_accept=0.95, random_seed=33, **settings)
-    _check_ranks(result, 200)
-    assert result.passed(ALPHA), result.table()
-    assert result.overconfident(ALPHA) == (), result.table()
+#: The likelihood and prior changes of issue 13, each under SBC: 30% of the true labels given
+#: (the posterior is then not symmetric in the labels, the label-invariant quantities
+#: still exchangeable with the truth); 20% of the entries removed completely at random
+#: and marginalised; alpha ~ Gamma(4, 4) (shape, rate) drawn per simulation and sampled
+#: with the rest, K=3 so that a component is often nearly empty, at target_accept 0.95
+#: as BayesianGMM sets it under a sparse prior.
+EXTENSIONS = {
+    "partial_labels": (2, PRIORS, {"label_rate": 0.3}),
+    "missing_values": (2, PRIORS, {"missing_rate": 0.2}),
+    "sparse_finite_mixture": (
+        3,
+        dataclasses.replace(PRIORS, alpha_prior=("gamma", 4.0, 4.0)),
+        {"target_accept": 0.95},
+    ),
+}
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("cov", ["full", "diag"])
-def test_sbc_with_partial_labels_is_calibrated(cov: str) -> None:
-    # 30% of the true labels given: the posterior is no longer symmetric in the labels,
-    # the label-invariant quantities are still exchangeable with the truth.
+@pytest.mark.parametrize("extension", list(EXTENSIONS))
+def test_sbc_of_each_model_extension(extension: str, cov: str) -> None:
+    n_components, priors, options = EXTENSIONS[extension]
+    seed = 31 + list(EXTENSIONS).index(extension)
     settings = {**SMALL, "n_sims": 200}
-    result = run_sbc(PRIORS, 2, cov, label_rate=0.3, random_seed=31, **settings)
-    _check_ranks(result, 200)
-    assert result.passed(ALPHA), result.table()
-    assert result.overconfident(ALPHA) == (), result.table()
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(7200)
-@pytest.mark.parametrize("cov", ["full", "diag"])
-def test_sbc_with_missing_values_is_calibrated(cov: str) -> None:
-    # 20% of the entries removed completely at random and marginalised by the fit.
-    settings = {**SMALL, "n_sims": 200}
-    result = run_sbc(PRIORS, 2, cov, missing_rate=0.2, random_seed=32, **settings)
+    result = run_sbc(priors, n_components, cov, random_seed=seed, **options, **settings)
     _check_ranks(result, 200)
     assert result.passed(ALPHA), result.table()
     assert result.overconfident(ALPHA) == (), result.table()

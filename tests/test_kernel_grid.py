@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import pymc as pm
 import pytest
+from conftest import model_point
 from pytensor.compile.mode import get_mode
 
 from bayesgmm.bayes import kernel
@@ -57,18 +58,6 @@ def _data(n_features: int, seed: int) -> np.ndarray:
     centres = rng.normal(scale=3.0, size=(3, n_features))
     X = centres[labels] + rng.normal(size=(1000, n_features))
     return X * np.linspace(0.5, 4.0, n_features) + 10.0 * np.arange(1, n_features + 1)
-
-
-def _point(model: pm.Model, theta: np.ndarray) -> dict[str, np.ndarray]:
-    """Split an unconstrained vector into the model's value variables (PyMC's order)."""
-    initial = model.initial_point()
-    point, offset = {}, 0
-    for var in model.value_vars:
-        size = initial[var.name].size
-        point[var.name] = theta[offset : offset + size].reshape(initial[var.name].shape)
-        offset += size
-    assert offset == theta.size
-    return point
 
 
 class Layout(NamedTuple):
@@ -180,7 +169,7 @@ def _compare(gmm: GMMModel, n_rows: tuple[int, ...], seed: int) -> list[str]:
         spec, buffer = kernel_of(gmm)
         for name, theta in _positions(spec, full_data, seed).items():
             value, grad = kernel.logp_and_grad(theta, buffer)
-            ref_value, ref_grad = both(_point(model, theta))
+            ref_value, ref_grad = both(model_point(model, theta))
             ref_value = float(ref_value)
             where = f"N={n} {name}"
             if not (np.isfinite(ref_value) and np.isfinite(value)):

@@ -7,7 +7,9 @@ work and the machine's single-core rate, measured here with a 256 x 256 numpy ma
 N=10,000, so both catch the same quiet moments of a shared machine). A matmul runs near
 the FMA units' peak: 16 flops per cycle with AVX2 (two 4-wide FMA units), ~39 Gflop/s at
 this machine's 2.45 GHz. ``--before PATH`` also times another build of the kernel (e.g.
-the previous commit's .so) in the same run, so that load hits both alike.
+the previous commit's .so) in the same run, so that load hits both alike; it must read the
+same buffer layout (``HEADER`` in ``kernel.py``), else its values are garbage and the
+"rel diff" columns say so (NaN).
 
 Flop count per point and component (full covariance, D features), the work the value and
 gradient need:

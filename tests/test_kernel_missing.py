@@ -18,8 +18,9 @@ import warnings
 import arviz as az
 import numpy as np
 import pytest
+from conftest import model_point
 from scipy import special, stats
-from test_kernel_grid import FAST, GRAD_RTOL, VALUE_RTOL, _data, _grad_scale, _point, _positions
+from test_kernel_grid import FAST, GRAD_RTOL, VALUE_RTOL, _data, _grad_scale, _positions
 
 from bayesgmm.bayes import kernel
 from bayesgmm.bayes.inference import em_initial_point, fit_advi, sample_nuts
@@ -85,7 +86,7 @@ def _mismatches(gmm: GMMModel, seed: int) -> list[str]:
     failures = []
     for name, theta in positions.items():
         value, grad = kernel.logp_and_grad(theta, buffer)
-        ref_value, ref_grad = both(_point(model, theta))
+        ref_value, ref_grad = both(model_point(model, theta))
         if not (np.isfinite(value) and np.isfinite(ref_value)):
             failures.append(f"{name}: kernel {value}, PyMC {ref_value}")
             continue

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 import pytest
-from test_kernel_grid import FAST, GRAD_RTOL, VALUE_RTOL, _data, _grad_scale, _point, _positions
+from conftest import model_point
+from test_kernel_grid import FAST, GRAD_RTOL, VALUE_RTOL, _data, _grad_scale, _positions
 
 from bayesgmm.bayes import kernel
 from bayesgmm.bayes.minibatch import MinibatchDensity
@@ -39,7 +40,7 @@ def _mismatches(gmm: GMMModel, seed: int) -> list[str]:
     failures = []
     for name, theta in _positions(spec, gmm.internal, seed).items():
         value, grad = kernel.logp_and_grad(theta, buffer)
-        ref_value, ref_grad = both(_point(model, theta))
+        ref_value, ref_grad = both(model_point(model, theta))
         if not (np.isfinite(value) and np.isfinite(ref_value)):
             failures.append(f"{name}: kernel {value}, PyMC {ref_value}")
             continue
@@ -128,7 +129,7 @@ PYMC_REPEATED = [
 @pytest.mark.parametrize("cov_type", PYMC_REPEATED)
 def test_integer_weights_equal_repeated_rows_in_pymc(cov_type):
     weighted, repeated = _repeated_pair(cov_type)
-    point = _point(weighted.model, _theta(weighted, seed=5))
+    point = model_point(weighted.model, _theta(weighted, seed=5))
     values = []
     for gmm in (weighted, repeated):
         both = gmm.model.compile_fn([gmm.model.logp(), gmm.model.dlogp()], **FAST)
@@ -144,7 +145,7 @@ def test_unit_weights_and_unknown_labels_are_the_plain_pymc_model():
     X = _data(2, seed=16)[:100]
     plain = build_model(X, 2, "full")
     ones = build_model(X, 2, "full", sample_weight=np.ones(100), labels=np.full(100, -1))
-    point = _point(plain.model, _theta(plain, seed=3))
+    point = model_point(plain.model, _theta(plain, seed=3))
     logp = [g.model.compile_logp(**FAST)(point) for g in (plain, ones)]
     assert logp[1] == pytest.approx(logp[0], rel=1e-14)
 

@@ -170,6 +170,7 @@ def _fit(model: Any, method: str | FitFunction, seed: int, opts: dict[str, Any])
             chains=opts["chains"],
             sampler=opts["sampler"],
             target_accept=opts["target_accept"],
+            mass_matrix=opts["mass_matrix"],
             random_seed=seed,
             progressbar=False,
             log_likelihood=False,
@@ -287,6 +288,7 @@ def run_sbc(
     tune: int = 300,
     chains: int = 2,
     target_accept: float | None = None,
+    mass_matrix: str = "auto",
     advi_steps: int = 10000,
     n_points: int = 3,
     missing_rate: float = 0.0,
@@ -332,6 +334,8 @@ def run_sbc(
     target_accept : float, optional
         NUTS step-size adaptation target (the sampler's default when ``None``); a sparse
         finite mixture wants 0.95, as ``BayesianGMM`` sets it.
+    mass_matrix : {"auto", "diag", "low_rank"}
+        nutpie's mass-matrix adaptation (:func:`bayesgmm.bayes.inference.sample_nuts`).
     advi_steps : int
         ADVI optimisation steps per fit.
     n_points : int
@@ -377,6 +381,7 @@ def run_sbc(
         "chains": int(chains),
         "sampler": sampler,
         "target_accept": None if target_accept is None else float(target_accept),
+        "mass_matrix": mass_matrix,
         "advi_steps": int(advi_steps),
         "n_draws": int(n_draws),
         "missing_rate": float(missing_rate),

@@ -50,6 +50,10 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         (``GMMPriors(alpha_prior=...)``, whose empty components form a funnel with
         alpha: at 0.8 alpha's R-hat reached 1.10, ``docs/number_of_clusters.md``), the
         backend's default (0.8) otherwise.
+    mass_matrix : {"auto", "diag", "low_rank"}
+        nutpie's mass-matrix adaptation (see
+        :func:`bayesgmm.bayes.inference.sample_nuts`); ``"auto"`` is low-rank on nutpie,
+        diagonal on the other samplers.
     init : {"em", "default"}
         Start chains near a MAP-EM fit (default) or at the backend's own start.
     relabel : {"stephens", "pivot", "ecr", "ordering", "none"}
@@ -103,6 +107,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         tune: int = 1000,
         chains: int = 2,
         target_accept: float | None = None,
+        mass_matrix: str = "auto",
         init: str = "em",
         relabel: str = "stephens",
         ordered: Any = None,
@@ -122,6 +127,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         self.tune = tune
         self.chains = chains
         self.target_accept = target_accept
+        self.mass_matrix = mass_matrix
         self.init = init
         self.relabel = relabel
         self.ordered = ordered
@@ -205,6 +211,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
                 start=start,
                 progressbar=self.progressbar,
                 target_accept=self._target_accept(gmm),
+                mass_matrix=self.mass_matrix,
             )
         if self.method in ("advi", "fullrank_advi"):
             return inference.fit_advi(

@@ -91,6 +91,18 @@ def test_sbc_nuts_kernel_every_covariance_type(cov: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("cov", ["full", "diag", "spherical", "tied"])
+def test_sbc_nuts_kernel_diagonal_mass_matrix(cov: str) -> None:
+    # nutpie's diagonal mass matrix (mass_matrix="diag"; the default is low-rank).
+    settings = {**SMALL, "n_sims": 200, "n_bins": 10}
+    result = run_sbc(PRIORS, 2, cov, mass_matrix="diag", random_seed=23, **settings)
+    _check_ranks(result, 200)
+    assert result.passed(ALPHA), result.table()
+    assert result.overconfident(ALPHA) == (), result.table()
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(7200)
 @pytest.mark.parametrize("cov", ["full", "diag", "spherical", "tied"])
 def test_sbc_nuts_pymc_sampler(cov: str) -> None:

@@ -289,3 +289,39 @@ def test_stored_log_likelihood_handles_draws_on_the_boundary(faithful) -> None:
         faithful, weights.reshape(20, 2), post["means"].values.reshape(20, 2, 2), cov
     )
     np.testing.assert_allclose(loglik, expected, rtol=1e-10)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    ("alpha_prior", "mass_matrix", "expected"),
+    [(None, "auto", "low_rank"), (None, "diag", "diag"), ("sparse", "auto", "low_rank"),
+     ("sparse", "diag", "diag")],
+)  # fmt: skip
+def test_mass_matrix_reaches_nutpie(simulated, monkeypatch, alpha_prior, mass_matrix, expected):
+    import nutpie
+
+    seen = []
+    original = nutpie.sample
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("low_rank_modified_mass_matrix", False))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(nutpie, "sample", recording)
+    priors = bayesgmm.GMMPriors(alpha_prior=alpha_prior) if alpha_prior else None
+    gmm = build_model(simulated.X, 3, "diag", priors=priors)
+    idata = inference.sample_nuts(
+        gmm, draws=30, tune=30, chains=1, random_seed=1, progressbar=False,
+        mass_matrix=mass_matrix, log_likelihood=False,
+    )  # fmt: skip
+    assert seen == [expected == "low_rank"]
+    assert idata.attrs["mass_matrix"] == expected
+
+
+@pytest.mark.timeout(120)
+def test_bad_mass_matrix_is_refused_before_sampling(simulated):
+    gmm = build_model(simulated.X, 3, "diag")
+    with pytest.raises(ValueError, match="mass_matrix must be one of"):
+        inference.sample_nuts(gmm, draws=10, tune=10, mass_matrix="dense")
+    with pytest.raises(ValueError, match=r"nutpie's adaptation.*sampler='nutpie'"):
+        inference.sample_nuts(gmm, draws=10, tune=10, sampler="pymc", mass_matrix="low_rank")

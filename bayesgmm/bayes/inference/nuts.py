@@ -29,6 +29,7 @@ from bayesgmm.core.transforms import jitter, pack
 __all__ = ["SAMPLERS", "available_samplers", "sample_nuts"]
 
 SAMPLERS = ("auto", "nutpie", "pymc", "numpyro")
+MASS_MATRICES = ("auto", "diag", "low_rank")
 
 
 def _installed(name: str) -> bool:
@@ -65,6 +66,7 @@ class _Run(NamedTuple):
     tune: int
     chains: int
     seed: int
+    low_rank: bool = False  # nutpie's low-rank modified mass matrix
 
 
 def _check_counts(draws: int, tune: int, chains: int, init: str) -> None:
@@ -89,6 +91,7 @@ def sample_nuts(
     start: EMResult | None = None,
     progressbar: bool = True,
     target_accept: float | None = None,
+    mass_matrix: str = "auto",
     log_likelihood: bool = True,
     cores: int | None = None,
 ) -> az.InferenceData:
@@ -114,6 +117,14 @@ def sample_nuts(
         otherwise ``init="em"`` fits one.
     progressbar : bool
     target_accept : float, optional
+    mass_matrix : {"auto", "diag", "low_rank"}
+        nutpie's mass-matrix adaptation: ``"diag"`` (nutpie's own default) or
+        ``"low_rank"`` (``low_rank_modified_mass_matrix``, which also learns the strongest
+        posterior correlations). ``"auto"``: low-rank on nutpie, the diagonal one that
+        PyMC's and numpyro's samplers adapt elsewhere (``"low_rank"`` is refused there).
+        Low-rank took 7.0 leapfrog steps per draw against 11.9 at N=10,000, D=5, K=4
+        (1.6x the ESS per second), and gave a sparse mixture's alpha 4-12x the ESS
+        (``benchmarks/README.md``); SBC passes with it on every covariance type.
     log_likelihood : bool
         Store the pointwise marginal log-likelihood (N floats per draw) for LOO / WAIC.
     cores : int, optional
@@ -124,6 +135,8 @@ def sample_nuts(
     arviz.InferenceData
     """
     _check_counts(draws, tune, chains, init)
+    if mass_matrix not in MASS_MATRICES:
+        raise ValueError(f"mass_matrix must be one of {MASS_MATRICES}; got {mass_matrix!r}.")
     backend = _resolve_sampler(sampler)
     use_kernel = backend == "nutpie" and gmm.kernel_supported and kernel.available()
     if use_kernel and not _nutpie.compatible():
@@ -131,6 +144,12 @@ def sample_nuts(
         backend, use_kernel = "pymc", False
     if gmm.has_missing and not use_kernel:
         backend = _missing_backend(backend, chosen=sampler != "auto")
+    if mass_matrix == "low_rank" and backend != "nutpie":
+        raise ValueError(
+            f"mass_matrix='low_rank' is nutpie's adaptation; the {backend!r} sampler adapts "
+            "a diagonal mass matrix. Use sampler='nutpie' (or 'auto'), or mass_matrix='diag'."
+        )
+    low_rank = backend == "nutpie" and mass_matrix != "diag"
     seed = seed_int(random_seed)
     rng = np.random.default_rng(seed)
     if init == "em":
@@ -138,7 +157,7 @@ def sample_nuts(
     else:
         base = default_start(gmm)
     began = time.perf_counter()
-    run = _Run(int(draws), int(tune), int(chains), seed)
+    run = _Run(int(draws), int(tune), int(chains), seed, low_rank)
     if use_kernel:
         raw = _sample_kernel(gmm, run, base, progressbar, target_accept)
         used = "nutpie+bayesgmm-kernel"
@@ -160,7 +179,12 @@ def sample_nuts(
         gmm,
         sampler=used,
         log_likelihood=log_likelihood,
-        extra_attrs={"sampling_seconds": seconds, "init": init, "random_seed": seed},
+        extra_attrs={
+            "sampling_seconds": seconds,
+            "init": init,
+            "random_seed": seed,
+            "mass_matrix": "low_rank" if low_rank else "diag",
+        },
     )
 
 
@@ -211,25 +235,20 @@ def _sample_kernel(
     buffer = gmm.kernel_buffer(kernel_spec)
     compiled = _nutpie.kernel_model(buffer, spec.blocks, initial_point)
     with _nutpie.fatal_errors_explained():
-        # A sparse finite mixture's alpha and its empty components' log weights are
-        # strongly correlated (a funnel), which a diagonal mass matrix cannot follow:
-        # nutpie's low-rank adaptation gave alpha a bulk ESS of 330-540 of 2000 draws
-        # against 29-96, with fewer leapfrog steps (K=10, N=300, full, seeds 0-3;
-        # docs/number_of_clusters.md).
-        return _run_nutpie(compiled, run, progressbar, target_accept, low_rank=spec.sparse)
+        return _run_nutpie(compiled, run, progressbar, target_accept)
 
 
 def _run_nutpie(
-    compiled: Any,
-    run: _Run,
-    progressbar: bool,
-    target_accept: float | None,
-    low_rank: bool = False,
+    compiled: Any, run: _Run, progressbar: bool, target_accept: float | None
 ) -> az.InferenceData:
     import nutpie
 
     kwargs: dict[str, Any] = {} if target_accept is None else {"target_accept": target_accept}
-    if low_rank:
+    if run.low_rank:
+        # The posterior correlations a diagonal mass matrix cannot follow: a sparse
+        # mixture's alpha with its empty components' log weights (a funnel; alpha's bulk
+        # ESS 330-540 of 2000 draws against 29-96, docs/number_of_clusters.md), and a
+        # component's weight, mean and sd (7.0 steps per draw against 11.9 at N=10,000).
         kwargs["low_rank_modified_mass_matrix"] = True
     return nutpie.sample(
         compiled,

@@ -83,20 +83,11 @@ def test_sbc_rejects_a_wrong_sd_prior() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("cov", ["full", "diag", "spherical", "tied"])
-def test_sbc_nuts_kernel_every_covariance_type(cov: str) -> None:
+@pytest.mark.parametrize(("mass_matrix", "seed"), [("auto", 21), ("diag", 23)])
+def test_sbc_nuts_kernel_every_covariance_type(cov: str, mass_matrix: str, seed: int) -> None:
+    # "auto" is nutpie's low-rank mass matrix (the default); "diag" its diagonal one.
     settings = {**SMALL, "n_sims": 200, "n_bins": 10}
-    result = run_sbc(PRIORS, 2, cov, random_seed=21, **settings)
-    _check_ranks(result, 200)
-    assert result.passed(ALPHA), result.table()
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1800)
-@pytest.mark.parametrize("cov", ["full", "diag", "spherical", "tied"])
-def test_sbc_nuts_kernel_diagonal_mass_matrix(cov: str) -> None:
-    # nutpie's diagonal mass matrix (mass_matrix="diag"; the default is low-rank).
-    settings = {**SMALL, "n_sims": 200, "n_bins": 10}
-    result = run_sbc(PRIORS, 2, cov, mass_matrix="diag", random_seed=23, **settings)
+    result = run_sbc(PRIORS, 2, cov, mass_matrix=mass_matrix, random_seed=seed, **settings)
     _check_ranks(result, 200)
     assert result.passed(ALPHA), result.table()
     assert result.overconfident(ALPHA) == (), result.table()

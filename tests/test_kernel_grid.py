@@ -14,6 +14,7 @@ own slice: every covariance type, K from 1 to 10, D from 1 to 4, the same N.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -157,6 +158,43 @@ def _grad_scale(grad: np.ndarray, spec: kernel.KernelSpec) -> np.ndarray:
     return np.maximum(scale, 1.0)
 
 
+def position_mismatches(
+    model: pm.Model,
+    both: Callable[[dict], tuple[np.ndarray, np.ndarray]],
+    spec: kernel.KernelSpec,
+    buffer: np.ndarray,
+    positions: dict[str, np.ndarray],
+    tolerance: Callable[[str, np.ndarray], tuple[float, float]] | None = None,
+    where: str = "",
+) -> list[str]:
+    """The kernel against PyMC's compiled ``(logp, dlogp)`` (``both``) at each named
+    position, the mismatches in words. ``tolerance(name, theta)`` gives the value's and the
+    gradient's relative tolerances (``VALUE_RTOL``, ``GRAD_RTOL`` when ``None``); the
+    gradient is relative to :func:`_grad_scale`. Both values must be finite."""
+    failures = []
+    for name, theta in positions.items():
+        value, grad = kernel.logp_and_grad(theta, buffer)
+        ref_value, ref_grad = both(model_point(model, theta))
+        ref_value = float(ref_value)
+        label = f"{where}{name}"
+        if not (np.isfinite(ref_value) and np.isfinite(value)):
+            failures.append(f"{label}: kernel {value}, PyMC {ref_value} (both must be finite)")
+            continue
+        value_tol, grad_tol = (
+            (VALUE_RTOL, GRAD_RTOL) if tolerance is None else tolerance(name, theta)
+        )
+        value_err = abs(value - ref_value) / max(abs(ref_value), 1.0)
+        if value_err > value_tol:
+            failures.append(f"{label}: value {value!r} vs {ref_value!r} (rel {value_err:.1e})")
+        grad_err = np.abs(grad - ref_grad) / _grad_scale(ref_grad, spec)
+        if grad_err.max() > grad_tol:
+            i = int(np.argmax(grad_err))
+            failures.append(
+                f"{label}: grad[{i}] {grad[i]!r} vs {ref_grad[i]!r} (rel {grad_err[i]:.1e})"
+            )
+    return failures
+
+
 def _compare(gmm: GMMModel, n_rows: tuple[int, ...], seed: int) -> list[str]:
     """Evaluate kernel and PyMC at every position for every N; return the mismatches."""
     model = gmm.model
@@ -167,23 +205,8 @@ def _compare(gmm: GMMModel, n_rows: tuple[int, ...], seed: int) -> list[str]:
         with model:  # the model's own data, first n rows: the same function, new data
             pm.set_data({"X": full_data[:n]}, coords={"obs": np.arange(n)})
         spec, buffer = kernel_of(gmm)
-        for name, theta in _positions(spec, full_data, seed).items():
-            value, grad = kernel.logp_and_grad(theta, buffer)
-            ref_value, ref_grad = both(model_point(model, theta))
-            ref_value = float(ref_value)
-            where = f"N={n} {name}"
-            if not (np.isfinite(ref_value) and np.isfinite(value)):
-                failures.append(f"{where}: kernel {value}, PyMC {ref_value} (both must be finite)")
-                continue
-            value_err = abs(value - ref_value) / max(abs(ref_value), 1.0)
-            if value_err > VALUE_RTOL:
-                failures.append(f"{where}: value {value!r} vs {ref_value!r} (rel {value_err:.1e})")
-            grad_err = np.abs(grad - ref_grad) / _grad_scale(ref_grad, spec)
-            if grad_err.max() > GRAD_RTOL:
-                i = int(np.argmax(grad_err))
-                failures.append(
-                    f"{where}: grad[{i}] {grad[i]!r} vs {ref_grad[i]!r} (rel {grad_err[i]:.1e})"
-                )
+        positions = _positions(spec, full_data, seed)
+        failures += position_mismatches(model, both, spec, buffer, positions, where=f"N={n} ")
     return failures
 
 

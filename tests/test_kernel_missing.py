@@ -18,9 +18,16 @@ import warnings
 import arviz as az
 import numpy as np
 import pytest
-from conftest import model_point
 from scipy import special, stats
-from test_kernel_grid import FAST, GRAD_RTOL, VALUE_RTOL, _data, _grad_scale, _positions
+from test_kernel_grid import (
+    FAST,
+    GRAD_RTOL,
+    VALUE_RTOL,
+    _data,
+    _grad_scale,
+    _positions,
+    position_mismatches,
+)
 
 from bayesgmm.bayes import kernel
 from bayesgmm.bayes.inference import em_initial_point, fit_advi, sample_nuts
@@ -83,19 +90,9 @@ def _mismatches(gmm: GMMModel, seed: int) -> list[str]:
     spec, buffer = gmm.spec.kernel, gmm.kernel_buffer()
     positions = _positions(spec, np.nan_to_num(gmm.internal), seed)
     positions["map_em_start"] = kernel.pack(em_initial_point(gmm, random_seed=seed), spec)
-    failures = []
-    for name, theta in positions.items():
-        value, grad = kernel.logp_and_grad(theta, buffer)
-        ref_value, ref_grad = both(model_point(model, theta))
-        if not (np.isfinite(value) and np.isfinite(ref_value)):
-            failures.append(f"{name}: kernel {value}, PyMC {ref_value}")
-            continue
-        value_tol, grad_tol = _tolerance(name, theta, spec)
-        value_err = abs(value - float(ref_value)) / max(abs(float(ref_value)), 1.0)
-        grad_err = np.abs(grad - ref_grad) / _grad_scale(ref_grad, spec)
-        if value_err > value_tol or grad_err.max() > grad_tol:
-            failures.append(f"{name}: value rel {value_err:.1e}, grad rel {grad_err.max():.1e}")
-    return failures
+    return position_mismatches(
+        model, both, spec, buffer, positions, lambda name, theta: _tolerance(name, theta, spec)
+    )
 
 
 # (K, D, N, covariance type): every type at K = 1 and 3, D = 2 and 4, N = 300 (one block

@@ -13,7 +13,14 @@ import numpy as np
 import pymc as pm
 import pytest
 from conftest import model_point
-from test_kernel_grid import FAST, GRAD_RTOL, VALUE_RTOL, _data, _grad_scale, _positions
+from test_kernel_grid import (
+    FAST,
+    GRAD_RTOL,
+    VALUE_RTOL,
+    _data,
+    _positions,
+    position_mismatches,
+)
 
 from bayesgmm.bayes import kernel
 from bayesgmm.bayes.minibatch import MinibatchDensity
@@ -37,18 +44,7 @@ def _mismatches(gmm: GMMModel, seed: int) -> list[str]:
     model = gmm.model
     both = model.compile_fn([model.logp(), model.dlogp()], **FAST)
     spec, buffer = gmm.spec.kernel, gmm.kernel_buffer()
-    failures = []
-    for name, theta in _positions(spec, gmm.internal, seed).items():
-        value, grad = kernel.logp_and_grad(theta, buffer)
-        ref_value, ref_grad = both(model_point(model, theta))
-        if not (np.isfinite(value) and np.isfinite(ref_value)):
-            failures.append(f"{name}: kernel {value}, PyMC {ref_value}")
-            continue
-        value_err = abs(value - float(ref_value)) / max(abs(float(ref_value)), 1.0)
-        grad_err = np.abs(grad - ref_grad) / _grad_scale(ref_grad, spec)
-        if value_err > VALUE_RTOL or grad_err.max() > GRAD_RTOL:
-            failures.append(f"{name}: value rel {value_err:.1e}, grad rel {grad_err.max():.1e}")
-    return failures
+    return position_mismatches(model, both, spec, buffer, _positions(spec, gmm.internal, seed))
 
 
 # Every covariance type, D = 1 and K = 1; each PyMC comparison compiles a graph (~6 s), so

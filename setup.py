@@ -1,10 +1,10 @@
 """Builds the compiled extensions; everything else about the package is in pyproject.toml.
 
-``bayesgmm/bayes/_kernel.c`` holds the model's log density and gradient for NUTS and ADVI;
-``bayesgmm/core/_estep.c`` EM's fused normalisation of the responsibilities. Both share
-``bayesgmm/_vecmath.h`` and both are optional: without a C compiler the install still
+``bayesgmm/bayes/kernel/_kernel.c`` holds the model's log density and gradient for NUTS and ADVI;
+``bayesgmm/em/_estep.c`` EM's fused normalisation of the responsibilities. Both share
+``bayesgmm/_utils/_vecmath.h`` and both are optional: without a C compiler the install still
 succeeds, sampling falls back to PyMC's own compiled graphs
-(``bayesgmm.bayes.kernel.available()`` is False) and EM to numpy.
+(``bayesgmm.bayes.kernel.bindings.available()`` is False) and EM to numpy.
 """
 
 from setuptools import Extension, setup
@@ -20,24 +20,24 @@ from setuptools import Extension, setup
 FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd"]
 
 KERNEL = Extension(
-    "bayesgmm.bayes._kernel",
-    sources=["bayesgmm/bayes/_kernel.c"],
+    "bayesgmm.bayes.kernel._kernel",
+    sources=["bayesgmm/bayes/kernel/_kernel.c"],
     extra_compile_args=FLAGS,
-    include_dirs=["bayesgmm"],
+    include_dirs=["bayesgmm/_utils"],
     depends=[
-        "bayesgmm/_vecmath.h",
-        "bayesgmm/bayes/_kernel_tiles.h",
-        "bayesgmm/bayes/_kernel_missing.h",
+        "bayesgmm/_utils/_vecmath.h",
+        "bayesgmm/bayes/kernel/_kernel_tiles.h",
+        "bayesgmm/bayes/kernel/_kernel_missing.h",
     ],
     optional=True,
 )
 
 ESTEP = Extension(
-    "bayesgmm.core._estep",
-    sources=["bayesgmm/core/_estep.c"],
+    "bayesgmm.em._estep",
+    sources=["bayesgmm/em/_estep.c"],
     extra_compile_args=FLAGS,
-    include_dirs=["bayesgmm"],
-    depends=["bayesgmm/_vecmath.h"],
+    include_dirs=["bayesgmm/_utils"],
+    depends=["bayesgmm/_utils/_vecmath.h"],
     optional=True,
 )
 

@@ -1,7 +1,7 @@
 """bayesgmm: Bayesian Gaussian mixture models on PyMC.
 
 Light at import: PyMC, ArviZ and matplotlib load only when a Bayesian fit or a plot is
-asked for, so ``import bayesgmm`` and ``bayesgmm.core.em`` stay fast.
+asked for, so ``import bayesgmm`` and ``bayesgmm.em`` stay fast.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from bayesgmm.core.em import EMResult, fit_em, select_k
 from bayesgmm.datasets import load_faithful, make_gmm_data
+from bayesgmm.em import EMResult, fit_em, select_k
 from bayesgmm.exceptions import (
     CollapseError,
     ConvergenceWarning,
@@ -23,10 +23,10 @@ __version__ = "0.1.0"
 
 # Public names that live in modules importing PyMC / ArviZ: loaded on first access.
 _LAZY = {
-    "GaussianMixtureEM": "bayesgmm.estimator",
-    "BayesianGMM": "bayesgmm.estimator",
-    "GMMPriors": "bayesgmm.bayes.priors",
-    "build_model": "bayesgmm.bayes.model",
+    "GaussianMixtureEM": "bayesgmm.estimators.bayesian",
+    "BayesianGMM": "bayesgmm.estimators.bayesian",
+    "GMMPriors": "bayesgmm.bayes.model.priors",
+    "build_model": "bayesgmm.bayes.model.graph",
     "sample_nuts": "bayesgmm.bayes.inference",
     "fit_advi": "bayesgmm.bayes.inference",
     "fit_map": "bayesgmm.bayes.inference",
@@ -37,10 +37,10 @@ _LAZY = {
     "membership": "bayesgmm.analysis",
     "n_clusters": "bayesgmm.analysis",
     "NClusters": "bayesgmm.analysis",
-    "compare_k": "bayesgmm.selection",
-    "partition": "bayesgmm.analysis.partitions",
-    "run_sbc": "bayesgmm.calibration",
-    "SBCResult": "bayesgmm.calibration",
+    "compare_k": "bayesgmm.analysis.compare_k",
+    "partition": "bayesgmm.analysis.partition.estimate",
+    "run_sbc": "bayesgmm.bayes.calibration.sbc",
+    "SBCResult": "bayesgmm.bayes.calibration.sbc",
 }
 
 __all__ = [

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from bayesgmm._validation import check_random_state
+from bayesgmm._utils.validation import check_random_state
 
 __all__ = ["SimulatedGMM", "load_faithful", "make_gmm_data"]
 

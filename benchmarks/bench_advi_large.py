@@ -23,7 +23,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from bayesgmm.datasets import make_gmm_data
-from bayesgmm.estimator import BayesianGMM
+from bayesgmm.estimators.bayesian import BayesianGMM
 
 
 def simulate(n: int, d: int, k: int, seed: int = 0):

@@ -29,7 +29,7 @@ import dask.array as da
 import numpy as np
 from distributed import Client, LocalCluster
 
-from bayesgmm.core import em
+from bayesgmm import em
 
 
 def simulate_block(seed: int, n_rows: int, n_features: int, n_components: int) -> np.ndarray:

@@ -43,7 +43,7 @@ import numpy as np
 import threadpoolctl
 
 import bayesgmm
-from bayesgmm.core import em
+from bayesgmm import em
 from bayesgmm.datasets import load_faithful, make_gmm_data
 
 REG_COVAR = 1e-6
@@ -186,7 +186,7 @@ def profile_iteration(
     X: np.ndarray, init: dict[str, np.ndarray], covariance_type: str, repeats: int
 ) -> dict[str, float]:
     """Median seconds of the parts of one EM iteration, over all of X (full covariances)."""
-    from bayesgmm.core.covariance import ComponentDensity, pair_features
+    from bayesgmm.mixture.covariance import ComponentDensity, pair_features
 
     n_components = len(init["weights"])
     prec = em.precisions_cholesky(init["covariances"], covariance_type)

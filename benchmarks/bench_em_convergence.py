@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from bayesgmm.core import em
+from bayesgmm import em
 from bayesgmm.datasets import load_faithful
 
 RTOLS = (1e-5, 1e-6, 1e-7, 1e-8)

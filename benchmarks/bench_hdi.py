@@ -1,6 +1,6 @@
 """HDI of many columns at once: bayesgmm's vectorised HDI against ``arviz.hdi``.
 
-``bayesgmm.core.draws.hdi_columns`` is the package's one HDI. ``membership`` takes an HDI of
+``bayesgmm.mixture.draws.hdi_columns`` is the package's one HDI. ``membership`` takes an HDI of
 every (point, component) membership probability, so N x K columns at once. This script
 times it against ``arviz.hdi`` (the peer, wrapped below), on the same draws in the same
 run, and checks that they agree, so that the choice of keeping an own version stays
@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bayesgmm.core.draws import hdi_columns
+from bayesgmm.mixture.draws import hdi_columns
 
 
 def arviz_hdi(draws: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:

@@ -66,8 +66,8 @@ def _seconds(fn: Callable[[], object]) -> float:
 
 def problem(n: int, d: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(theta, buffer): standardised mixture data, a position near its components."""
-    from bayesgmm.bayes import kernel
-    from bayesgmm.bayes.priors import GMMPriors
+    from bayesgmm.bayes.kernel import bindings as kernel
+    from bayesgmm.bayes.model.priors import GMMPriors
 
     rng = np.random.default_rng(seed)
     centres = rng.normal(scale=3.0, size=(k, d))
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=300, help="calls per build, N=10,000")
     parser.add_argument("--extra-cases", action="store_true", help=f"also {EXTRA_CASES}")
     args = parser.parse_args(argv)
-    from bayesgmm.bayes import _kernel
+    from bayesgmm.bayes.kernel import _kernel
 
     libs = {"this build": load(_kernel.__file__)}
     if args.before:

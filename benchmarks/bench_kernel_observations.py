@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from bayesgmm.bayes import kernel
-from bayesgmm.bayes.model import build_model
+from bayesgmm.bayes.kernel import bindings as kernel
+from bayesgmm.bayes.model.graph import build_model
 
 _P = ctypes.POINTER(ctypes.c_double)
 

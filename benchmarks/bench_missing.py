@@ -23,9 +23,9 @@ import warnings
 import numpy as np
 
 from bayesgmm.bayes.inference import sample_nuts
-from bayesgmm.bayes.model import build_model
-from bayesgmm.core.em import fit_em
+from bayesgmm.bayes.model.graph import build_model
 from bayesgmm.datasets import make_gmm_data
+from bayesgmm.em import fit_em
 
 
 def _data(n: int, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +107,7 @@ def bench_graph(repeats: int = 200) -> None:
     complete = load_iris().data.astype(np.float64)
     X = complete.copy()
     X[np.random.default_rng(2026).random(X.shape) < 0.2] = np.nan
-    from bayesgmm.bayes import kernel
+    from bayesgmm.bayes.kernel import bindings as kernel
 
     for name, data, missing in (("complete", complete, "raise"), ("20% MCAR", X, "marginalize")):
         gmm = build_model(data, 3, "full", missing=missing)
@@ -148,9 +148,9 @@ def bench_patterns(n: int = 10_000, repeats: int = 20) -> None:
     """The kernel's cost per missingness pattern: one value + gradient at D=K=10 (20% MCAR
     leaves ~600 patterns in 10,000 rows, each factorised per component) against the
     complete data, and a minibatch step of 1000 rows (one buffer packed per step)."""
-    from bayesgmm.bayes import kernel
-    from bayesgmm.bayes.minibatch import MinibatchDensity
-    from bayesgmm.bayes.priors import GMMPriors
+    from bayesgmm.bayes.kernel import bindings as kernel
+    from bayesgmm.bayes.kernel.minibatch import MinibatchDensity
+    from bayesgmm.bayes.model.priors import GMMPriors
 
     rng = np.random.default_rng(0)
     for d, k in ((3, 3), (10, 10)):

@@ -29,7 +29,7 @@ wall
     bayesgmm's kernel is compiled C, built when the package is installed, so it has no
     compilation to pay at run time; its first run is its every run.
 ESS, R-hat
-    Weights and means are relabeled draw by draw with ``bayesgmm.core.relabel.pivot`` (squared
+    Weights and means are relabeled draw by draw with ``bayesgmm.posterior.relabel.pivot`` (squared
     Mahalanobis distance of the means, pooled EM covariance) to the EM estimate
     ``fit_em(Xs, K, "full", n_init=5, random_seed=0)``, for every contender alike; then
     ``arviz.ess`` (bulk) and ``arviz.rhat`` (rank-normalized split R-hat) on the
@@ -142,7 +142,7 @@ def diagnostics(
     """
     import arviz as az
 
-    from bayesgmm.core.relabel import apply_permutations, pivot
+    from bayesgmm.posterior.relabel import apply_permutations, pivot
 
     n_chains, n_draws, k, d = means.shape
     perms = pivot(
@@ -366,7 +366,7 @@ def run_case(
     args: argparse.Namespace,
     samplers: list[str],
 ) -> None:
-    from bayesgmm.core.em import fit_em
+    from bayesgmm.em import fit_em
 
     reference = fit_em(X, k, "full", n_init=5, random_seed=0)
     rows = [run_bayesgmm(X, k, args.draws, args.tune, args.seed, reference)]
@@ -427,15 +427,18 @@ def main(argv: list[str] | None = None) -> None:
     import_seconds["pymc"], _ = timed(lambda: __import__("pymc"))
     import_seconds["nutpie"], _ = timed(lambda: __import__("nutpie"))
     import_seconds["bayesgmm"], _ = timed(
-        lambda: (__import__("bayesgmm.bayes.inference"), __import__("bayesgmm.bayes.kernel"))
+        lambda: (
+            __import__("bayesgmm.bayes.inference"),
+            __import__("bayesgmm.bayes.kernel.bindings"),
+        )
     )
     print_environment(import_seconds)
 
     import logging
 
     import bayesgmm
-    from bayesgmm.bayes import kernel
-    from bayesgmm.bayes.priors import GMMPriors
+    from bayesgmm.bayes.kernel import bindings as kernel
+    from bayesgmm.bayes.model.priors import GMMPriors
 
     for name in ("pymc", "pymc.sampling.jax", "pymc.stats.convergence"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -25,8 +25,8 @@ import time
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from bayesgmm.core.partition_loss import credible_ball, psm_from_allocations
-from bayesgmm.core.partition_search import salso
+from bayesgmm.analysis.partition.loss import credible_ball, psm_from_allocations
+from bayesgmm.analysis.partition.search import salso
 
 
 def simulate(n_items: int, n_draws: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

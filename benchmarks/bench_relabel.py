@@ -25,7 +25,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.special import softmax
 
-from bayesgmm.core.relabel import (
+from bayesgmm.posterior.relabel import (
     allocations_from_probabilities,
     apply_permutations,
     compose_permutations,

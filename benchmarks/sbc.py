@@ -24,7 +24,7 @@ Usage::
 
 ``--missing-rate`` removes that share of entries completely at random before each fit (which
 marginalises them), ``--label-rate`` gives the fit that share of the true labels
-(``bayesgmm.calibration.observe``); the files then carry the suffix
+(``bayesgmm.bayes.calibration.sbc.observe``); the files then carry the suffix
 ``_missing<rate>`` / ``_labels<rate>``.
 """
 
@@ -44,8 +44,8 @@ matplotlib.use("Agg")
 
 import numpy as np
 
-from bayesgmm.bayes.priors import GMMPriors
-from bayesgmm.calibration import SBCResult, run_sbc, uniformity_p_values
+from bayesgmm.bayes.calibration.sbc import SBCResult, run_sbc, uniformity_p_values
+from bayesgmm.bayes.model.priors import GMMPriors
 from bayesgmm.plotting import plot_sbc
 
 TYPES = ("full", "diag", "spherical", "tied")

@@ -41,7 +41,7 @@ import pandas as pd
 import bayesgmm
 from bayesgmm import BayesianGMM, GaussianMixtureEM, GMMPriors
 from bayesgmm.bayes.inference import sample_nuts
-from bayesgmm.bayes.model import build_model
+from bayesgmm.bayes.model.graph import build_model
 from bayesgmm.plotting import (
     plot_clusters,
     plot_comparison,

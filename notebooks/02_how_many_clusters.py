@@ -38,9 +38,9 @@ import pandas as pd
 
 import bayesgmm
 from bayesgmm import GMMPriors
+from bayesgmm.analysis.kplus_prior import prior_n_clusters
 from bayesgmm.bayes.inference import sample_nuts
-from bayesgmm.bayes.model import build_model
-from bayesgmm.core.n_clusters import prior_n_clusters
+from bayesgmm.bayes.model.graph import build_model
 from bayesgmm.plotting import plot_n_clusters
 
 plt.rcParams["figure.dpi"] = 90

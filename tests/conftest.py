@@ -1,4 +1,4 @@
-"""Shared fixtures and helpers: small, seeded data sets and parameters (numpy and bayesgmm.core
+"""Shared fixtures and helpers: small, seeded data sets and parameters (numpy and bayesgmm.mixture
 only; nothing heavy is imported here)."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesgmm.core.covariance import precisions_cholesky
-from bayesgmm.core.em import GMMParams
 from bayesgmm.datasets import SimulatedGMM, load_faithful, make_gmm_data
+from bayesgmm.em import GMMParams
+from bayesgmm.mixture.covariance import precisions_cholesky
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from bayesgmm.core.covariance import as_full
-from bayesgmm.core.draws import covariances_from_draws
-from bayesgmm.core.em import GMMParams
+from bayesgmm.em import GMMParams
+from bayesgmm.mixture.covariance import as_full
+from bayesgmm.mixture.draws import covariances_from_draws
 
 
 def reference_row(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import bayesgmm
-from bayesgmm.estimator import BayesianGMM
+from bayesgmm.estimators.bayesian import BayesianGMM
 from bayesgmm.exceptions import NotFittedError
 
 

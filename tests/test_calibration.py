@@ -1,4 +1,4 @@
-"""bayesgmm.calibration: simulation-based calibration as a feature and as the safety net.
+"""bayesgmm.bayes.calibration.sbc: simulation-based calibration as a feature and as the safety net.
 
 The default suite runs a small SBC (100 simulations, N=40, K=2, D=2) of NUTS on the
 compiled kernel for full and diag, which must pass, and one with a wrong sd prior, which
@@ -16,10 +16,13 @@ import pymc as pm
 import pytest
 from scipy import special, stats
 
-from bayesgmm.bayes.inference import sample_nuts
-from bayesgmm.bayes.model import build_model
-from bayesgmm.bayes.priors import GMMPriors
-from bayesgmm.calibration import (
+from bayesgmm.bayes.calibration.prior import (
+    check_fixed_priors,
+    draw_stds,
+    lkj_onion,
+    simulate_prior,
+)
+from bayesgmm.bayes.calibration.sbc import (
     SBCResult,
     observe,
     quantity_names,
@@ -28,8 +31,10 @@ from bayesgmm.calibration import (
     sbc_quantities,
     uniformity_p_values,
 )
-from bayesgmm.calibration_prior import check_fixed_priors, draw_stds, lkj_onion, simulate_prior
-from bayesgmm.core.parametrization import cholesky_from_cpc, cpc_beta_parameters
+from bayesgmm.bayes.inference import sample_nuts
+from bayesgmm.bayes.model.graph import build_model
+from bayesgmm.bayes.model.priors import GMMPriors
+from bayesgmm.mixture.parametrization import cholesky_from_cpc, cpc_beta_parameters
 
 ALPHA = 0.01
 #: A fixed prior on unit-scale data; log-sd 0.5 makes the sd prior matter at N=40, so a
@@ -354,7 +359,7 @@ def test_sd_draws_match_the_model_prior(family: str, cov: str) -> None:
     gmm = build_model(X, 1, cov, priors=priors)
     model = gmm.model
     internal = pm.draw(model["stds"], draws=4000, random_seed=2).reshape(4000, -1)
-    # The model's variables are in its internal units (bayesgmm.core.standardize).
+    # The model's variables are in its internal units (bayesgmm.bayes.model.units).
     standard = gmm.spec.standardization
     from_model = standard.params_to_data({"stds": internal}, cov)["stds"]
     ours = draw_stds(

@@ -81,7 +81,7 @@ def test_fit_em_prints_parameters_and_criteria(capsys, faithful_csv):
     ):
         assert text in out
     # Same numbers as the library.
-    from bayesgmm.core import em
+    from bayesgmm import em
 
     fit = em.fit_em(load_faithful(), 2, n_init=2, random_seed=0)
     assert f"{fit.log_likelihood:.4f}" in out
@@ -340,7 +340,7 @@ def em_run(tmp_path_factory, faithful_file) -> Run:
 def test_fit_nuts_prints_summary_and_writes_inference_data(nuts_run):
     import arviz as az
 
-    from bayesgmm.estimator import BayesianGMM
+    from bayesgmm.estimators.bayesian import BayesianGMM
 
     assert nuts_run.code == 0, nuts_run.err
     assert "Traceback" not in nuts_run.err
@@ -452,8 +452,8 @@ def test_unrelabeled_undoes_random_permutations_of_three_components():
     import arviz as az
     import xarray as xr
 
-    from bayesgmm.core.relabel import apply_permutations
     from bayesgmm.posterior import unrelabel_idata as _unrelabeled
+    from bayesgmm.posterior.relabel import apply_permutations
 
     rng = np.random.default_rng(5)
     n_chains, n_draws, n_comp = 2, 30, 3
@@ -512,7 +512,7 @@ def test_unrelabeled_undoes_random_permutations_of_three_components():
 
 
 def test_fit_advi_and_report(tmp_path, faithful_file):
-    from bayesgmm.estimator import BayesianGMM
+    from bayesgmm.estimators.bayesian import BayesianGMM
 
     path = tmp_path / "advi.nc"
     argv = ["fit", str(faithful_file), "-k", "2", "--method", "advi", "--draws", "200"]
@@ -536,7 +536,7 @@ def test_fit_advi_and_report(tmp_path, faithful_file):
 def test_fit_em_writes_netcdf_that_report_reads(em_run, tmp_path):
     import xarray as xr
 
-    from bayesgmm.core.em import fit_em
+    from bayesgmm.em import fit_em
 
     assert em_run.code == 0, em_run.err
     assert "EM (maximum likelihood, 2 restarts)" in em_run.out
@@ -690,7 +690,7 @@ def test_run_demo_em_steps_return_results_and_write_files(tmp_path):
 
 
 def test_demo_quick_in_process_runs_every_step(capsys, tmp_path):
-    from bayesgmm.estimator import BayesianGMM
+    from bayesgmm.estimators.bayesian import BayesianGMM
 
     out_dir = tmp_path / "demo"
     assert main(["demo", "--quick", "--seed", "0", "--out", str(out_dir)]) == 0
@@ -895,7 +895,7 @@ def test_em_commands_never_load_arviz_pymc_or_matplotlib(tmp_path):
 @pytest.mark.parametrize("cov_type", ["full", "tied", "diag", "spherical"])
 def test_io_em_file_round_trip(tmp_path, cov_type):
     """em_dataset -> netCDF -> read_fit_file -> em_params_from_dataset gives the fit back."""
-    from bayesgmm.core.em import fit_em
+    from bayesgmm.em import fit_em
     from bayesgmm.io import em_dataset, em_params_from_dataset, read_fit_file
 
     data = load_faithful()

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from bayesgmm import compare_k, make_gmm_data
-from bayesgmm._validation import seed_int
+from bayesgmm._utils.validation import seed_int
 from bayesgmm.analysis import (
     ComparisonTable,
     Membership,
@@ -24,12 +24,12 @@ from bayesgmm.analysis import (
     similarity,
 )
 from bayesgmm.bayes.inference import sample_nuts
-from bayesgmm.bayes.model import build_model
-from bayesgmm.core.covariance import as_full
-from bayesgmm.core.draws import hdi_columns
-from bayesgmm.core.em import fit_em
-from bayesgmm.estimator import GaussianMixtureEM
+from bayesgmm.bayes.model.graph import build_model
+from bayesgmm.em import fit_em
+from bayesgmm.estimators.bayesian import GaussianMixtureEM
 from bayesgmm.exceptions import LabelSwitchingWarning
+from bayesgmm.mixture.covariance import as_full
+from bayesgmm.mixture.draws import hdi_columns
 
 COMPONENT_VARS = ("weights", "means", "stds", "partial_corr_unit", "covariances", "correlations")
 HDI_PROB = 0.94
@@ -376,7 +376,7 @@ def test_similarity_properties_and_blocks_equal_direct(faithful_std, faithful_id
     # Direct: mean over the same (evenly spaced) draws of R R^T, with P_ii = 1.
     post = faithful_idata.posterior
     index = np.unique(np.linspace(0, 599, 150).round().astype(int))
-    from bayesgmm.core.draws import responsibilities
+    from bayesgmm.mixture.draws import responsibilities
 
     def flat(name):
         values = post[name].values
@@ -511,7 +511,7 @@ def test_criteria_table_ranks_rows_and_takes_elpd_differences_from_pointwise_val
 
 @pytest.mark.timeout(30)
 def test_em_criteria_of_a_fit_and_of_a_collapsed_one(three_clusters):
-    from bayesgmm.core import em
+    from bayesgmm import em
 
     fit = fit_em(three_clusters, 3, "diag", random_seed=0)
     row = em_criteria(fit)
@@ -523,7 +523,7 @@ def test_em_criteria_of_a_fit_and_of_a_collapsed_one(three_clusters):
 
 @pytest.mark.timeout(30)
 def test_analysis_and_posterior_layers_import_no_sampler_or_facade():
-    # compare_k's fitting loop lives in the facade (bayesgmm.selection): the analysis and
+    # compare_k's fitting loop lives in the facade (bayesgmm.analysis.compare_k): the analysis and
     # posterior packages only read fits, and posterior never imports analysis.
     import ast
     from pathlib import Path

@@ -1,4 +1,4 @@
-"""Tests of the numpy EM core (bayesgmm.core.em): exactness against scikit-learn, the EM
+"""Tests of the numpy EM core (bayesgmm.em): exactness against scikit-learn, the EM
 guarantees (monotone objective, global maximum on Faithful), singularities, degenerate
 data, recovery of a known mixture, model selection and the E-step algebra."""
 
@@ -17,10 +17,10 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 from sklearn.mixture import GaussianMixture
 
-from bayesgmm.core import em
-from bayesgmm.core.covariance import as_full, n_parameters, precisions_cholesky
+from bayesgmm import em
 from bayesgmm.datasets import make_gmm_data
 from bayesgmm.exceptions import CollapseError, ConvergenceWarning, DegenerateComponentWarning
+from bayesgmm.mixture.covariance import as_full, n_parameters, precisions_cholesky
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -933,7 +933,7 @@ def _random_components(rng, n_components, n_features, scale=1.0):
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("n_features", [1, 2, 5, 10])
 def test_pair_features_give_second_moments_and_sums(n_features):
-    from bayesgmm.core.covariance import pair_features, unpack_pairs
+    from bayesgmm.mixture.covariance import pair_features, unpack_pairs
 
     rng = np.random.default_rng(n_features)
     X = rng.normal(size=(50, n_features))
@@ -951,7 +951,7 @@ def test_pair_features_give_second_moments_and_sums(n_features):
 
 @pytest.mark.timeout(30)
 def test_full_density_matches_scipy_on_the_expanded_form():
-    from bayesgmm.core.covariance import ComponentDensity
+    from bayesgmm.mixture.covariance import ComponentDensity
 
     rng = np.random.default_rng(3)
     means, covariances = _random_components(rng, 4, 6)
@@ -969,7 +969,7 @@ def test_full_density_matches_scipy_on_the_expanded_form():
 def test_a_tiny_far_component_takes_the_direct_form():
     """Where x^T P x dwarfs the distance the expanded form would lose digits: a component
     1e-4 wide, 1e3 from the origin, must still match scipy to the direct form's accuracy."""
-    from bayesgmm.core.covariance import ComponentDensity
+    from bayesgmm.mixture.covariance import ComponentDensity
 
     rng = np.random.default_rng(4)
     means, covariances = _random_components(rng, 3, 4)
@@ -990,7 +990,7 @@ def test_a_tiny_far_component_takes_the_direct_form():
 
 @pytest.mark.timeout(30)
 def test_draws_density_is_the_em_density():
-    from bayesgmm.core.draws import log_component_density
+    from bayesgmm.mixture.draws import log_component_density
 
     rng = np.random.default_rng(5)
     draws = [_random_components(rng, 3, 4) for _ in range(2)]

@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
 
-from bayesgmm.core import em, em_dask
+from bayesgmm import em
 from bayesgmm.datasets import make_gmm_data
-from bayesgmm.estimator import GaussianMixtureEM
+from bayesgmm.em.dask import engine as em_dask
+from bayesgmm.estimators.bayesian import GaussianMixtureEM
 from bayesgmm.exceptions import DegenerateComponentWarning
 
 # Identical iterations from identical starts differ only in the order of the sums (per
@@ -252,7 +253,7 @@ def test_column_chunks_are_joined(client, data):
 def test_install_hint_without_distributed(data, monkeypatch):
     # A Dask array but no distributed installed: the error says what to install.
     monkeypatch.setitem(sys.modules, "distributed", None)
-    monkeypatch.delitem(sys.modules, "bayesgmm.core.em_dask")
-    monkeypatch.delitem(sys.modules, "bayesgmm.core.dask_data")
+    monkeypatch.delitem(sys.modules, "bayesgmm.em.dask.engine")
+    monkeypatch.delitem(sys.modules, "bayesgmm.em.dask.data")
     with pytest.raises(ImportError, match=r'pip install "bayesgmm\[dask\]"'):
         em.fit_em(as_dask(data), 2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayesgmm.core import em
+from bayesgmm import em
 from bayesgmm.datasets import make_gmm_data
 
 # Converged to 1e-9 per sample, two fits of the same maximum agree to about N * 1e-9 in
@@ -164,7 +164,7 @@ def _with_constant_columns() -> list[np.ndarray]:
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("case", range(4))
 def test_constant_columns_are_exactly_those_of_constant_features(case) -> None:
-    from bayesgmm._validation import constant_features
+    from bayesgmm._utils.validation import constant_features
 
     X = _with_constant_columns()[case]
     Xc, moments = em.collapse.centre_with_moments(X, in_place=False)
@@ -176,7 +176,7 @@ def test_constant_columns_are_exactly_those_of_constant_features(case) -> None:
 
 @pytest.mark.timeout(30)
 def test_fit_em_centres_only_its_own_copy(simulated) -> None:
-    from bayesgmm._validation import CheckedData
+    from bayesgmm._utils.validation import CheckedData
 
     X = np.array(simulated)  # writable, the user's
     before = X.copy()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bayesgmm.core import em
-from bayesgmm.core.em.prior import log_prior
+from bayesgmm import em
+from bayesgmm.em.prior import log_prior
 
 
 def _reference(params: em.GMMParams, prior) -> float:

@@ -1,15 +1,15 @@
-"""EM's compiled normalisation (bayesgmm/core/_estep.c) against its numpy version."""
+"""EM's compiled normalisation (bayesgmm/em/_estep.c) against its numpy version."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bayesgmm.core import em
-from bayesgmm.core.em import steps
+from bayesgmm import em
+from bayesgmm.em import steps
 
 pytestmark = pytest.mark.skipif(
-    steps._compiled_normalize() is None, reason="bayesgmm.core._estep was not built"
+    steps._compiled_normalize() is None, reason="bayesgmm.em._estep was not built"
 )
 
 # exp and log written out are within a few ulps of libm's: 2-3 ulps each (the kernel's

@@ -14,7 +14,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.mixture import GaussianMixture
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from bayesgmm.estimator import GaussianMixtureEM
+from bayesgmm.estimators.bayesian import GaussianMixtureEM
 from bayesgmm.exceptions import NotFittedError
 
 # Checks that must be skipped, with the reason (name -> reason). Keep it short, and say

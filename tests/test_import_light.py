@@ -1,4 +1,4 @@
-"""``import bayesgmm`` and ``import bayesgmm.core.em`` stay light: no PyMC, PyTensor, ArviZ or
+"""``import bayesgmm`` and ``import bayesgmm.em`` stay light: no PyMC, PyTensor, ArviZ or
 matplotlib until a Bayesian fit or a plot asks for them, and no Dask until EM is given a
 Dask array (checked in fresh interpreters)."""
 
@@ -34,14 +34,14 @@ def loaded_heavy_modules(statement: str) -> list[str]:
 @pytest.mark.parametrize(
     "statement",
     [
-        "import bayesgmm.core.em",
+        "import bayesgmm.em",
         "import bayesgmm",
         # Using the EM end to end does not pull them in either.
         "import bayesgmm\n"
         "fit = bayesgmm.fit_em(bayesgmm.load_faithful(), 2, random_seed=0)\n"
         "table = bayesgmm.select_k(bayesgmm.load_faithful(), ks=[1, 2], covariance_types='full')",
     ],
-    ids=["bayesgmm.core.em", "bayesgmm", "fit_em+select_k"],
+    ids=["bayesgmm.em", "bayesgmm", "fit_em+select_k"],
 )
 def test_import_is_light(statement):
     assert loaded_heavy_modules(statement) == []
@@ -62,7 +62,7 @@ def test_estimator_works_without_sklearn_loaded():
     # it to raise its NotFittedError.
     statement = (
         "import sys\n"
-        "from bayesgmm.estimator import GaussianMixtureEM\n"
+        "from bayesgmm.estimators.bayesian import GaussianMixtureEM\n"
         "from bayesgmm.exceptions import NotFittedError\n"
         "from bayesgmm import load_faithful\n"
         "X = load_faithful().to_numpy()\n"

@@ -10,11 +10,12 @@ import pytest
 from scipy import stats
 
 import bayesgmm
-from bayesgmm.bayes import inference, kernel
+from bayesgmm.bayes import inference
 from bayesgmm.bayes.inference.complete import _pointwise_log_likelihood
-from bayesgmm.bayes.model import build_model
-from bayesgmm.bayes.spec import MixtureSpec
-from bayesgmm.core import relabel
+from bayesgmm.bayes.kernel import bindings as kernel
+from bayesgmm.bayes.model.graph import build_model
+from bayesgmm.bayes.model.spec import MixtureSpec
+from bayesgmm.posterior import relabel
 
 TRUE_MEANS = np.array([[-4.0, 0.0], [0.0, 4.0], [4.0, 0.0]])
 TRUE_COVS = np.array(
@@ -93,7 +94,7 @@ def test_every_chain_starts_at_its_own_jittered_em_point(faithful, monkeypatch) 
     """nutpie asks for each chain's start with that chain's random 64-bit seed; every
     chain must get a distinct start near the MAP-EM point (R-hat relies on it), the same
     one for the same seed."""
-    from bayesgmm.bayes import _nutpie
+    from bayesgmm.bayes.kernel import nutpie_bridge as _nutpie
 
     calls: list[tuple[int, np.ndarray]] = []
     start_functions = []
@@ -125,7 +126,7 @@ def test_every_chain_starts_at_its_own_jittered_em_point(faithful, monkeypatch) 
 def test_a_fatal_kernel_error_becomes_a_clear_error(faithful, monkeypatch) -> None:
     """A fatal callback code makes nutpie's Rust threads panic (a BaseException with a
     Rust backtrace); the user gets a RuntimeError that says what happened instead."""
-    from bayesgmm.bayes import _nutpie
+    from bayesgmm.bayes.kernel import nutpie_bridge as _nutpie
 
     build = _nutpie.kernel_model
 
@@ -272,7 +273,7 @@ def test_stored_log_likelihood_handles_draws_on_the_boundary(faithful) -> None:
     from numpy, and every other row from the compiled kernel, equal to numpy's."""
     import xarray as xr
 
-    from bayesgmm.core import draws as draw_math
+    from bayesgmm.mixture import draws as draw_math
 
     gmm = build_model(faithful, 2, "full")
     idata = inference.sample_nuts(

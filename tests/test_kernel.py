@@ -12,9 +12,9 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from bayesgmm.bayes import kernel
-from bayesgmm.bayes.priors import GMMPriors
-from bayesgmm.core.draws import covariances_from_draws
+from bayesgmm.bayes.kernel import bindings as kernel
+from bayesgmm.bayes.model.priors import GMMPriors
+from bayesgmm.mixture.draws import covariances_from_draws
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 

@@ -1,6 +1,6 @@
 """The compiled kernel against PyMC on a grid that reaches where the kernel can break.
 
-``bayesgmm/bayes/_kernel.c`` takes the points in blocks of 256 and sums the gradient across
+``bayesgmm/bayes/kernel/_kernel.c`` takes the points in blocks of 256 and sums the gradient across
 blocks, has special paths for one feature (no correlations) and one component (an empty
 simplex), and writes every prior family and covariance type by hand. Here its value and
 gradient are compared with PyMC's own log density and gradient of the *same* model, for
@@ -23,9 +23,9 @@ import pytest
 from conftest import model_point
 from pytensor.compile.mode import get_mode
 
-from bayesgmm.bayes import kernel
-from bayesgmm.bayes.model import GMMModel, build_model
-from bayesgmm.bayes.priors import STD_FAMILIES, GMMPriors
+from bayesgmm.bayes.kernel import bindings as kernel
+from bayesgmm.bayes.model.graph import GMMModel, build_model
+from bayesgmm.bayes.model.priors import STD_FAMILIES, GMMPriors
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 N_GRID = (5, 257, 1000)  # inside one block, one past a block, several blocks and a remainder
@@ -304,6 +304,6 @@ def test_kernel_of_reads_the_model_it_is_given() -> None:
     assert (spec.n_components, spec.n_features, spec.cov_code) == (2, 2, kernel.COV_CODES["tied"])
     np.testing.assert_array_equal(buffer[-X.size :], np.asarray(model["X"].get_value()).T.ravel())
     shape = 2.0 + 1.0 / 1.0**2
-    # In the model's internal units the scale is std_scale / s (bayesgmm.core.standardize).
+    # In the model's internal units the scale is std_scale / s (bayesgmm.bayes.model.units).
     internal_scale = np.array([0.5, 2.0]) / gmm.spec.standardization.scale
     np.testing.assert_allclose(spec.std_p2, shape / internal_scale, rtol=1e-14)

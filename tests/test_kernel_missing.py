@@ -1,4 +1,4 @@
-"""Missing values in the compiled kernel (``bayesgmm/bayes/_kernel_missing.h``).
+"""Missing values in the compiled kernel (``bayesgmm/bayes/kernel/_kernel_missing.h``).
 
 The kernel's observed-coordinate likelihood, value and gradient, against PyMC's own
 ``logp`` / ``dlogp`` of the ``missing="marginalize"`` model (the positions of
@@ -29,14 +29,14 @@ from test_kernel_grid import (
     position_mismatches,
 )
 
-from bayesgmm.bayes import kernel
 from bayesgmm.bayes.inference import em_initial_point, fit_advi, sample_nuts
-from bayesgmm.bayes.minibatch import MinibatchDensity
-from bayesgmm.bayes.model import GMMModel, build_model
-from bayesgmm.bayes.priors import GMMPriors
-from bayesgmm.core.draws import covariances_from_draws
-from bayesgmm.core.missing import missing_patterns
+from bayesgmm.bayes.kernel import bindings as kernel
+from bayesgmm.bayes.kernel.minibatch import MinibatchDensity
+from bayesgmm.bayes.model.graph import GMMModel, build_model
+from bayesgmm.bayes.model.priors import GMMPriors
 from bayesgmm.datasets import make_gmm_data
+from bayesgmm.mixture.draws import covariances_from_draws
+from bayesgmm.mixture.missing import missing_patterns
 
 EPS = np.finfo(np.float64).eps
 
@@ -137,7 +137,7 @@ def test_kernel_matches_pymc_on_the_missing_value_model(k, d, n, cov_type) -> No
 )
 def test_kernel_matches_pymc_with_weights_labels_and_nan(cov_type) -> None:
     """The same model in both: PyMC's graph takes the weights and labels of rows with NaN
-    through bayes/observed.py, the kernel through its sorted buffer (700 rows: patterns
+    through bayes/model/observed.py, the kernel through its sorted buffer (700 rows: patterns
     and labelled rows straddle the blocks)."""
     X = _with_missing(_data(4, seed=21)[:700], seed=22)
     _check_design(X)

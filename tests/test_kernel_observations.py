@@ -22,10 +22,10 @@ from test_kernel_grid import (
     position_mismatches,
 )
 
-from bayesgmm.bayes import kernel
-from bayesgmm.bayes.minibatch import MinibatchDensity
-from bayesgmm.bayes.model import GMMModel, build_model
-from bayesgmm.bayes.priors import GMMPriors
+from bayesgmm.bayes.kernel import bindings as kernel
+from bayesgmm.bayes.kernel.minibatch import MinibatchDensity
+from bayesgmm.bayes.model.graph import GMMModel, build_model
+from bayesgmm.bayes.model.priors import GMMPriors
 
 N_ROWS = 600  # two full blocks of 256 and a remainder
 

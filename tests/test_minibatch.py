@@ -8,10 +8,12 @@ import pytest
 
 import bayesgmm
 from bayesgmm import posterior
-from bayesgmm.bayes import inference, kernel
-from bayesgmm.bayes.minibatch import MinibatchDensity
-from bayesgmm.bayes.model import build_model
-from bayesgmm.core import draws, relabel
+from bayesgmm.bayes import inference
+from bayesgmm.bayes.kernel import bindings as kernel
+from bayesgmm.bayes.kernel.minibatch import MinibatchDensity
+from bayesgmm.bayes.model.graph import build_model
+from bayesgmm.mixture import draws
+from bayesgmm.posterior import relabel
 
 TRUE_MEANS = np.array([[0.0, 0.0], [5.0, 1.0], [-1.0, 6.0]])
 TRUE_COVS = np.array(
@@ -27,7 +29,7 @@ def simulated():
 def _matched(means: np.ndarray) -> np.ndarray:
     """Draws of the means (S, K, D) with components in the order of TRUE_MEANS."""
     perms = relabel.pivot(means, reference_means=TRUE_MEANS)
-    return bayesgmm.core.relabel.apply_permutations(means, perms)
+    return bayesgmm.posterior.relabel.apply_permutations(means, perms)
 
 
 def _spec_and_data(gmm):

@@ -12,8 +12,8 @@ from conftest import mcar, model_point, two_clusters, well_separated_3d
 from missing_reference import scipy_observed_loglik
 
 from bayesgmm import BayesianGMM
-from bayesgmm.bayes import kernel
-from bayesgmm.bayes.model import build_model
+from bayesgmm.bayes.kernel import bindings as kernel
+from bayesgmm.bayes.model.graph import build_model
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 FAST = {"mode": "FAST_COMPILE"}  # a few evaluations do not repay PyTensor's C compilation

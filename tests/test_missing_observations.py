@@ -18,14 +18,14 @@ from missing_reference import (
 )
 
 from bayesgmm import BayesianGMM, GaussianMixtureEM, fit_em
-from bayesgmm._validation import check_data
-from bayesgmm.bayes import kernel
-from bayesgmm.bayes.model import build_model, make_spec, model_from_spec
-from bayesgmm.core.covariance import precisions_cholesky
-from bayesgmm.core.em import GMMParams, bic, sufficient_statistics
-from bayesgmm.core.em.missing import missing_statistics
-from bayesgmm.core.imputation import conditional_mean_imputation, posterior_imputation
-from bayesgmm.core.observations import Observations
+from bayesgmm._utils.validation import check_data
+from bayesgmm.bayes.kernel import bindings as kernel
+from bayesgmm.bayes.model.graph import build_model, make_spec, model_from_spec
+from bayesgmm.em import GMMParams, bic, sufficient_statistics
+from bayesgmm.em.missing import missing_statistics
+from bayesgmm.mixture.covariance import precisions_cholesky
+from bayesgmm.mixture.imputation import conditional_mean_imputation, posterior_imputation
+from bayesgmm.mixture.observations import Observations
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 FAST = {"mode": "FAST_COMPILE"}  # a few evaluations do not repay PyTensor's C compilation

@@ -9,11 +9,11 @@ import pytest
 from conftest import model_point
 from scipy import special, stats
 
-from bayesgmm.bayes import kernel
-from bayesgmm.bayes.model import GMMModel, build_model, default_start
-from bayesgmm.bayes.priors import GMMPriors
-from bayesgmm.core.draws import covariances_from_draws
-from bayesgmm.core.parametrization import (
+from bayesgmm.bayes.kernel import bindings as kernel
+from bayesgmm.bayes.model.graph import GMMModel, build_model, default_start
+from bayesgmm.bayes.model.priors import GMMPriors
+from bayesgmm.mixture.draws import covariances_from_draws
+from bayesgmm.mixture.parametrization import (
     cholesky_from_cpc,
     corr_pairs,
     cpc_beta_parameters,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bayesgmm.datasets import make_gmm_data
-from bayesgmm.estimator import BayesianGMM
+from bayesgmm.estimators.bayesian import BayesianGMM
 
 
 def _separated(n: int = 300, seed: int = 0):

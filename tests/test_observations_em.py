@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayesgmm.core.covariance import as_full
-from bayesgmm.core.em import bic, fit_em, icl
 from bayesgmm.datasets import make_gmm_data
-from bayesgmm.estimator import GaussianMixtureEM
+from bayesgmm.em import bic, fit_em, icl
+from bayesgmm.estimators.bayesian import GaussianMixtureEM
+from bayesgmm.mixture.covariance import as_full
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 # Repetition and weighting sum the same numbers in another order: round-off only. 1e-10

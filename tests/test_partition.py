@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score, mutual_info_score, rand_score
 
-from bayesgmm.analysis.partitions import (
+from bayesgmm.analysis.partition.estimate import (
     PartitionResult,
     allocation_draws,
     partition,
     partition_from_allocations,
 )
-from bayesgmm.core.partition_loss import (
+from bayesgmm.analysis.partition.loss import (
     binder_distance,
     canonical_labels,
     credible_ball,
@@ -29,7 +29,7 @@ from bayesgmm.core.partition_loss import (
     vi_distance,
     vi_lower_bound,
 )
-from bayesgmm.core.partition_search import _State, _sweeten, salso
+from bayesgmm.analysis.partition.search import _State, _sweeten, salso
 
 
 def set_partitions(n: int):

@@ -27,8 +27,8 @@ from matplotlib.patches import Ellipse, StepPatch
 
 from bayesgmm import analysis as compare
 from bayesgmm import plotting
-from bayesgmm.core.covariance import as_full
-from bayesgmm.core.em import fit_em
+from bayesgmm.em import fit_em
+from bayesgmm.mixture.covariance import as_full
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 N_CHAINS, N_DRAWS = 2, 20
@@ -162,7 +162,7 @@ def test_level_is_the_chi2_radius():
 
 
 def test_hdi_matches_arviz():
-    from bayesgmm.core.draws import hdi_columns
+    from bayesgmm.mixture.draws import hdi_columns
 
     rng = np.random.default_rng(3)
     samples = rng.gamma(2.0, size=(400, 3))
@@ -246,7 +246,7 @@ def test_clusters_shading_follows_membership(faithful, em2):
 
 
 def test_clusters_memberships_default_to_the_fit(faithful, em2):
-    from bayesgmm.core.em import e_step
+    from bayesgmm.em import e_step
 
     ax = plotting.plot_clusters(faithful, em=em2)
     (points,) = scatters(ax)
@@ -555,7 +555,7 @@ def test_membership_uncertainty_from_draws():
 
 
 def test_membership_uncertainty_from_probabilities_has_no_band(faithful, em2):
-    from bayesgmm.core.em import e_step
+    from bayesgmm.em import e_step
 
     probabilities = np.exp(e_step(faithful, em2.params)[1])
     ax = plotting.plot_membership_uncertainty(probabilities)

@@ -21,12 +21,12 @@ import pytest
 import xarray as xr
 
 from bayesgmm import posterior
-from bayesgmm.core.draws import covariances_from_draws, pointwise_log_likelihood
-from bayesgmm.core.em import fit_em
-from bayesgmm.core.parametrization import cpc_from_cholesky
-from bayesgmm.core.relabel import apply_permutations, compose_permutations, invert_permutations
 from bayesgmm.datasets import load_faithful, make_gmm_data
+from bayesgmm.em import fit_em
 from bayesgmm.exceptions import DegenerateComponentWarning, LabelSwitchingWarning
+from bayesgmm.mixture.draws import covariances_from_draws, pointwise_log_likelihood
+from bayesgmm.mixture.parametrization import cpc_from_cholesky
+from bayesgmm.posterior.relabel import apply_permutations, compose_permutations, invert_permutations
 
 TRUE_WEIGHTS = np.array([0.5, 0.3, 0.2])
 TRUE_MEANS = np.array([[-4.0, 0.0], [0.0, 3.0], [4.0, -1.0]])
@@ -606,7 +606,7 @@ def faithful_two_modes() -> az.InferenceData:
     tried in order so that a change of sampler internals only costs a few more seconds.
     """
     from bayesgmm.bayes.inference import sample_nuts
-    from bayesgmm.bayes.model import build_model
+    from bayesgmm.bayes.model.graph import build_model
 
     df = load_faithful()
     X = ((df - df.mean()) / df.std()).to_numpy()
@@ -653,8 +653,8 @@ def test_nuts_faithful_label_switching_fixed_by_stephens(
 @pytest.mark.slow
 def test_nuts_overfitted_sparse_dirichlet_occupies_two_components() -> None:
     from bayesgmm.bayes.inference import sample_nuts
-    from bayesgmm.bayes.model import build_model
-    from bayesgmm.bayes.priors import GMMPriors
+    from bayesgmm.bayes.model.graph import build_model
+    from bayesgmm.bayes.model.priors import GMMPriors
 
     sim = make_gmm_data(
         200, [0.6, 0.4], [[0.0, 0.0], [6.0, 6.0]], [np.eye(2), 0.7 * np.eye(2)], random_seed=1
@@ -674,8 +674,8 @@ def test_nuts_overfitted_sparse_dirichlet_occupies_two_components() -> None:
 @pytest.mark.slow
 def test_nuts_weak_covariance_prior_collapses_onto_duplicates() -> None:
     from bayesgmm.bayes.inference import sample_nuts
-    from bayesgmm.bayes.model import build_model
-    from bayesgmm.bayes.priors import GMMPriors
+    from bayesgmm.bayes.model.graph import build_model
+    from bayesgmm.bayes.model.priors import GMMPriors
 
     rng = np.random.default_rng(0)
     X = np.vstack([np.tile([[1.0, 2.0]], (30, 1)), 2.0 * rng.standard_normal((120, 2))])

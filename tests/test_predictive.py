@@ -14,8 +14,8 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from bayesgmm.bayes.model import build_model
-from bayesgmm.core.parametrization import cholesky_from_cpc, cpc_from_cholesky
+from bayesgmm.bayes.model.graph import build_model
+from bayesgmm.mixture.parametrization import cholesky_from_cpc, cpc_from_cholesky
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 N_DRAWS = 20_000
@@ -146,7 +146,7 @@ def test_the_estimators_predictive_draws_follow_its_posterior(ordered: int | Non
     """BayesianGMM.sample_posterior_predictive, on a posterior of one known draw (as
     ``inference.map_idata`` stores a MAP fit): the data sets sit at that draw's means."""
     from bayesgmm.bayes import inference
-    from bayesgmm.estimator import BayesianGMM
+    from bayesgmm.estimators.bayesian import BayesianGMM
 
     X = np.random.default_rng(7).normal(size=(4000, 2))
     point = {

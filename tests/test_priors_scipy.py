@@ -23,10 +23,10 @@ import pytensor
 import pytest
 from scipy import optimize, special, stats
 
-from bayesgmm.bayes import kernel
-from bayesgmm.bayes.model import GMMModel, build_model
-from bayesgmm.bayes.priors import STD_FAMILIES, GMMPriors
-from bayesgmm.core.parametrization import cholesky_from_cpc, corr_pairs
+from bayesgmm.bayes.kernel import bindings as kernel
+from bayesgmm.bayes.model.graph import GMMModel, build_model
+from bayesgmm.bayes.model.priors import STD_FAMILIES, GMMPriors
+from bayesgmm.mixture.parametrization import cholesky_from_cpc, corr_pairs
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 FAST = {"mode": "FAST_COMPILE"}  # tiny prior-only graphs: Python mode is enough
@@ -63,7 +63,8 @@ def _data(n_features: int = 3, seed: int = 0) -> np.ndarray:
     return rng.normal(size=(30, n_features)) * np.arange(1.0, n_features + 1) + 4.0
 
 
-# The documented transforms to the unconstrained space (bayesgmm/bayes/kernel.py's layout); a
+# The documented transforms to the unconstrained space (bayesgmm/bayes/kernel/bindings.py's
+# layout); a
 # mismatch with PyMC's own back-transforms would show as a wrong density below.
 _FORWARD = {
     "weights": lambda w: np.log(w[:-1]) - np.log(w).mean(),
@@ -86,7 +87,7 @@ def _prior_logp(gmm: GMMModel, name: str):
         **FAST,
     )
 
-    # The model lives in internal units, z = (x - c) / s (bayesgmm.core.standardize): a mean or
+    # The model lives in internal units, z = (x - c) / s (bayesgmm.bayes.model.units): a mean or
     # an sd of z is that of x over s. ``at`` takes values in data units and returns their
     # data-unit densities, so the references below stay in the documented (data) units.
     standard = gmm.spec.standardization
@@ -212,7 +213,8 @@ def test_means_prior_is_normal_with_the_given_location_and_scale() -> None:
 
 
 def _softmax_backward(theta: np.ndarray) -> np.ndarray:
-    """The simplex back-transform documented in bayesgmm/bayes/kernel.py, first K-1 weights."""
+    """The simplex back-transform documented in bayesgmm/bayes/kernel/bindings.py, first K-1
+    weights."""
     zeta = np.append(theta, -theta.sum())
     weights = np.exp(zeta - zeta.real.max())
     return (weights / weights.sum())[:-1]

@@ -1,4 +1,4 @@
-"""Tests for bayesgmm.core.relabel (label-switching algorithms on plain arrays).
+"""Tests for bayesgmm.posterior.relabel (label-switching algorithms on plain arrays).
 
 Recovery is measured on the permutations themselves: if ``sigma`` scrambled a clean trace
 and an algorithm returns ``perms``, draw ``s`` is mapped back to the clean labels by
@@ -18,7 +18,7 @@ import pytest
 from scipy.special import logsumexp, softmax
 from scipy.stats import multivariate_normal
 
-from bayesgmm.core.relabel import (
+from bayesgmm.posterior.relabel import (
     RelabelResult,
     allocations_from_probabilities,
     apply_permutations,
@@ -32,7 +32,7 @@ from bayesgmm.core.relabel import (
     stephens,
     stephens_blocks,
 )
-from bayesgmm.core.relabel.pivotal import _symmetrised_kl
+from bayesgmm.posterior.relabel.pivotal import _symmetrised_kl
 
 N_DRAWS = 1000
 N_OBS = 300
@@ -588,8 +588,8 @@ def test_stephens_blocks_rejects_bad_input() -> None:
 def test_relabel_and_draws_import_light() -> None:
     # The permutation algorithms and the draws maths are numpy + scipy only.
     code = (
-        "import sys, bayesgmm.core.relabel, bayesgmm.core.relabel.stephens_kl\n"
-        "import bayesgmm.core.draws\n"
+        "import sys, bayesgmm.posterior.relabel, bayesgmm.posterior.relabel.stephens_kl\n"
+        "import bayesgmm.mixture.draws\n"
         "heavy = ('pymc', 'pytensor', 'arviz', 'matplotlib', 'dask')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from bayesgmm.bayes.inference import sample_nuts
-from bayesgmm.bayes.model import build_model
-from bayesgmm.core import draws as draw_math
+from bayesgmm.bayes.model.graph import build_model
 from bayesgmm.datasets import load_faithful
+from bayesgmm.mixture import draws as draw_math
 
 Z = 5.0
 # The short-eruption peak, the long-eruption peak and the gap between them (standardised).

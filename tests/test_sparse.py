@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from bayesgmm.bayes import kernel
-from bayesgmm.bayes.model import build_model
-from bayesgmm.bayes.priors import GMMPriors
-from bayesgmm.bayes.spec import MixtureSpec
-from bayesgmm.core.n_clusters import prior_n_clusters, prior_n_clusters_fixed
+from bayesgmm.analysis.kplus_prior import prior_n_clusters, prior_n_clusters_fixed
+from bayesgmm.bayes.kernel import bindings as kernel
+from bayesgmm.bayes.model.graph import build_model
+from bayesgmm.bayes.model.priors import GMMPriors
+from bayesgmm.bayes.model.spec import MixtureSpec
 
 
 def three_clusters(n: int = 300, seed: int = 0) -> np.ndarray:
@@ -436,7 +436,7 @@ def test_sbc_prior_draws_draw_alpha_from_its_prior() -> None:
     2000 prior draws against an independent simulation (alpha ~ Gamma, weights as
     normalised Gamma(alpha) variables): a two-sample KS test passes (p > 1e-3), and it
     rejects the fixed alpha at the prior mean (p < 1e-6), so it can tell them apart."""
-    from bayesgmm.calibration_prior import simulate_prior
+    from bayesgmm.bayes.calibration.prior import simulate_prior
 
     base = {"mean_loc": 0.0, "mean_scale": 1.0, "std_scale": 1.0}
     rng, k, n, hyper = np.random.default_rng(0), 4, 2000, (1.0, 0.5)

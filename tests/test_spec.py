@@ -12,9 +12,9 @@ from pymc.distributions import transforms as pm_transforms
 from pymc.logprob import transforms as logprob_transforms
 
 from bayesgmm import BayesianGMM
-from bayesgmm.bayes.model import build_model
-from bayesgmm.bayes.spec import LayoutError, MixtureSpec
-from bayesgmm.core import transforms
+from bayesgmm.bayes.model import transforms
+from bayesgmm.bayes.model.graph import build_model
+from bayesgmm.bayes.model.spec import LayoutError, MixtureSpec
 
 PYMC_TRANSFORMS = {
     "simplex": pm_transforms.simplex,
@@ -115,10 +115,10 @@ def test_ordered_split_and_join_are_inverse(data: np.ndarray) -> None:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("method", ["nuts", "map"])
 def test_a_fit_runs_map_em_once_and_validates_x_once(data, monkeypatch, method) -> None:
-    from bayesgmm import _validation
-    from bayesgmm.bayes import model
+    from bayesgmm._utils import validation as _validation
     from bayesgmm.bayes.inference import starts
-    from bayesgmm.core.em import fit as em_fit
+    from bayesgmm.bayes.model import graph as model
+    from bayesgmm.em import fit as em_fit
 
     fits, checks = [], []
     real_fit, real_check = starts.fit_em, _validation.check_data
@@ -134,7 +134,7 @@ def test_a_fit_runs_map_em_once_and_validates_x_once(data, monkeypatch, method) 
     monkeypatch.setattr(starts, "fit_em", counting_fit)
     for module in (_validation, model, em_fit):
         monkeypatch.setattr(module, "check_data", counting_check)
-    from bayesgmm import _facade
+    from bayesgmm.estimators import base as _facade
 
     monkeypatch.setattr(_facade, "check_data", counting_check)
     BayesianGMM(
@@ -152,8 +152,8 @@ def test_a_fit_runs_map_em_once_and_validates_x_once(data, monkeypatch, method) 
 
 @pytest.mark.timeout(300)
 def test_an_unsupported_nutpie_falls_back_to_pymc_with_one_warning(data, monkeypatch) -> None:
-    from bayesgmm.bayes import _nutpie
     from bayesgmm.bayes.inference import sample_nuts
+    from bayesgmm.bayes.kernel import nutpie_bridge as _nutpie
 
     gmm = build_model(data, 2, "diag")
     monkeypatch.setattr(_nutpie, "incompatibility", lambda: "nutpie 9.9 is not a version")
@@ -168,7 +168,7 @@ def test_the_installed_nutpie_is_one_the_bridge_fills_in() -> None:
     """The [fast] extra pins a nutpie whose dataclass has every field the bridge sets."""
     from nutpie.compile_pymc import CompiledPyMCModel
 
-    from bayesgmm.bayes import _nutpie
+    from bayesgmm.bayes.kernel import nutpie_bridge as _nutpie
 
     assert _nutpie.FIELDS <= {f.name for f in dataclasses.fields(CompiledPyMCModel)}
     assert _nutpie.compatible(), _nutpie.incompatibility()
@@ -176,9 +176,10 @@ def test_the_installed_nutpie_is_one_the_bridge_fills_in() -> None:
 
 @pytest.mark.timeout(120)
 def test_gaussian_mixture_em_validates_x_once(data, monkeypatch) -> None:
-    from bayesgmm import _facade, _validation
-    from bayesgmm.core.em import fit as em_fit
-    from bayesgmm.estimator import GaussianMixtureEM
+    from bayesgmm._utils import validation as _validation
+    from bayesgmm.em import fit as em_fit
+    from bayesgmm.estimators import base as _facade
+    from bayesgmm.estimators.bayesian import GaussianMixtureEM
 
     checks = []
     real_check = _validation.check_data
@@ -199,8 +200,8 @@ def test_the_internal_map_em_moves_exactly_to_data_units(data, cov_type) -> None
     """BayesianGMM's em_ is the internal-unit MAP-EM moved to data units: its stored
     log-likelihood, prior and log prior are those of the data-unit parameters, recomputed
     here by EM's own functions on the data, and it is the data-scaled MAP-EM optimum."""
+    from bayesgmm import em
     from bayesgmm.bayes.inference.starts import em_result_to_data, em_start
-    from bayesgmm.core import em
 
     X = data * np.array([1e-3, 10.0, 1.0]) + np.array([5.0, -300.0, 1e4])
     gmm = build_model(X, 2, cov_type)

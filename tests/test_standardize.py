@@ -10,15 +10,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bayesgmm.bayes.priors import GMMPriors
-from bayesgmm.core.standardize import (
-    feature_moments,
-    fit_standardization,
-    priors_to_internal,
-    warn_if_quantised,
-)
-from bayesgmm.estimator import BayesianGMM
+from bayesgmm.bayes.model.priors import GMMPriors
+from bayesgmm.bayes.model.units import fit_standardization, priors_to_internal
+from bayesgmm.estimators.bayesian import BayesianGMM
 from bayesgmm.exceptions import DataPrecisionWarning
+from bayesgmm.mixture.moments import feature_moments, warn_if_quantised
 
 # (multiplier, offset) from the issue: tiny, huge, far and very far from the origin.
 TRANSFORMS = [(1e-12, 0.0), (1e12, 0.0), (1.0, 1e9)]

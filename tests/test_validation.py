@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 import scipy.sparse
 
-from bayesgmm.core import em
-from bayesgmm.estimator import BayesianGMM, GaussianMixtureEM
+from bayesgmm import em
+from bayesgmm.estimators.bayesian import BayesianGMM, GaussianMixtureEM
 
 
 @dataclass(frozen=True)

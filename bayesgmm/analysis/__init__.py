@@ -15,9 +15,10 @@ Three questions a user asks once both a maximum-likelihood (EM) fit and a poster
   prior and the posterior of K+, the number of non-empty components.
 * :mod:`~bayesgmm.analysis.selection`: *how many components?* BIC / ICL from EM fits and
   PSIS-LOO / WAIC from posteriors, ranked. The loop that fits every K is the facade
-  :func:`bayesgmm.compare_k` (:mod:`bayesgmm.selection`): this layer only reads fits.
+  :func:`bayesgmm.compare_k` (:mod:`bayesgmm.analysis.compare_k`): this layer only reads fits.
 
-All maths is numpy on flattened draws (:mod:`bayesgmm.core.draws`, :mod:`bayesgmm.core.relabel`);
+All maths is numpy on flattened draws (:mod:`bayesgmm.mixture.draws`,
+:mod:`bayesgmm.posterior.relabel`);
 nothing here runs a sampler. See ``docs/comparison.md``.
 """
 

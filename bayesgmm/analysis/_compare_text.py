@@ -6,9 +6,9 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
+from bayesgmm import em as em_module
 from bayesgmm.analysis._fits import FlatDraws, model_config
-from bayesgmm.core import em as em_module
-from bayesgmm.core.covariance import n_parameters
+from bayesgmm.mixture.covariance import n_parameters
 
 # A component (or a data set) with fewer than this many points per free parameter is "small".
 _POINTS_PER_PARAMETER = 10

@@ -7,8 +7,8 @@ from typing import Any
 import arviz as az
 import numpy as np
 
-from bayesgmm.bayes.idata import idata_config, posterior_draws, thin_indices
-from bayesgmm.core import em as em_module
+from bayesgmm import em as em_module
+from bayesgmm.bayes.inference.idata import idata_config, posterior_draws, thin_indices
 
 
 def check_prob(value: Any, name: str) -> float:
@@ -52,7 +52,7 @@ def as_em_result(fit: Any) -> em_module.EMResult:
         fit,
         em_module.EMResult,
         "result_",
-        "em_fit must be a bayesgmm.core.em.EMResult (from fit_em) or a fitted GaussianMixtureEM",
+        "em_fit must be a bayesgmm.em.EMResult (from fit_em) or a fitted GaussianMixtureEM",
     )
 
 

@@ -20,8 +20,8 @@ import xarray as xr
 
 from bayesgmm.analysis._compare_text import flag_mask, summarize
 from bayesgmm.analysis._fits import FlatDraws, as_em_result, as_idata, check_prob, check_shapes
-from bayesgmm.core import relabel as relabel_module
-from bayesgmm.core.draws import hdi_columns
+from bayesgmm.mixture.draws import hdi_columns
+from bayesgmm.posterior import relabel as relabel_module
 from bayesgmm.posterior.mixture import point_mixture
 
 __all__ = ["ComparisonTable", "compare"]
@@ -235,9 +235,9 @@ def compare(
     Parameters
     ----------
     em_fit : EMResult or GaussianMixtureEM
-        From :func:`bayesgmm.core.em.fit_em` or a fitted :class:`GaussianMixtureEM`
+        From :func:`bayesgmm.em.fit_em` or a fitted :class:`GaussianMixtureEM`
         (``.result_`` is used). Any covariance type: EM covariances are expanded with
-        :func:`bayesgmm.core.covariance.as_full`.
+        :func:`bayesgmm.mixture.covariance.as_full`.
     bayes_fit : arviz.InferenceData or BayesianGMM
         A posterior from ``sample_nuts`` / ``fit_advi`` (one or more chains), or a fitted
         facade (its ``.idata_`` is used, and its ``.map_`` fills ``map_estimate``).

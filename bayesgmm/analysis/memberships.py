@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesgmm._validation import check_data, check_random_state
+from bayesgmm._utils.validation import check_data, check_random_state
 from bayesgmm.analysis._fits import FlatDraws, as_idata, check_prob, thin_draws
-from bayesgmm.core import draws as draw_math
-from bayesgmm.core import relabel as relabel_module
 from bayesgmm.exceptions import LabelSwitchingWarning
+from bayesgmm.mixture import draws as draw_math
+from bayesgmm.posterior import relabel as relabel_module
 from bayesgmm.posterior import relabel_idata, total_log_likelihood
 
 __all__ = ["Membership", "membership", "similarity"]
@@ -209,7 +209,7 @@ def membership(
 
     For every draw ``s`` the responsibilities ``r_snk = pi_sk N(x_n | mu_sk, Sigma_sk) /
     sum_j pi_sj N(x_n | mu_sj, Sigma_sj)`` are computed
-    (:func:`bayesgmm.core.draws.responsibilities`), in blocks of rows so that memory
+    (:func:`bayesgmm.mixture.draws.responsibilities`), in blocks of rows so that memory
     stays bounded, and summarised over draws.
 
     Parameters

@@ -5,7 +5,7 @@ or with the sparse finite mixture's hyperprior ``alpha ~ Gamma(a, b)`` (Malsiner
 Frühwirth-Schnatter & Grün 2016), leaves the components the data do not need empty. The
 posterior of K+ comes from allocations redrawn per draw
 (:func:`bayesgmm.posterior.occupied_components`); the prior of K+ implied by the same N, K
-and alpha prior (:mod:`bayesgmm.core.n_clusters`, as fipp computes it) sits beside it, so
+and alpha prior (:mod:`bayesgmm.analysis.kplus_prior`, as fipp computes it) sits beside it, so
 that a reader sees how much of the answer the data gave and how much the prior did.
 """
 
@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from bayesgmm.analysis._fits import as_idata, check_prob
-from bayesgmm.bayes.idata import idata_config
-from bayesgmm.bayes.priors import GMMPriors
-from bayesgmm.core.n_clusters import prior_n_clusters
+from bayesgmm.analysis.kplus_prior import prior_n_clusters
+from bayesgmm.bayes.inference.idata import idata_config
+from bayesgmm.bayes.model.priors import GMMPriors
 from bayesgmm.posterior.occupancy import occupied_components
 
 __all__ = ["NClusters", "n_clusters"]

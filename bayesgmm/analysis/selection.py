@@ -1,6 +1,6 @@
 """Model selection criteria from fits already made: BIC / ICL (EM), PSIS-LOO / WAIC (posterior).
 
-No fitting happens here: :func:`bayesgmm.selection.compare_k` (the facade) fits every
+No fitting happens here: :func:`bayesgmm.analysis.compare_k.compare_k` (the facade) fits every
 (K, covariance type) and hands the fits to :func:`em_criteria`, :func:`loo_waic` and
 :func:`criteria_table`.
 """
@@ -15,9 +15,9 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from bayesgmm.core import em as em_module
-from bayesgmm.core.covariance import n_parameters
+from bayesgmm import em as em_module
 from bayesgmm.exceptions import DegenerateComponentWarning
+from bayesgmm.mixture.covariance import n_parameters
 
 __all__ = ["criteria_table", "em_criteria", "loo_waic"]
 

@@ -101,7 +101,7 @@ def _demo_load_data(state: DemoState) -> None:
 
 
 def _demo_em_select(state: DemoState) -> None:
-    from bayesgmm.core.em import select_k
+    from bayesgmm.em import select_k
 
     data = state.results["data"]
     with warnings.catch_warnings(record=True) as caught:
@@ -139,7 +139,7 @@ def _demo_em_select(state: DemoState) -> None:
 
 
 def _demo_em_best(state: DemoState) -> None:
-    from bayesgmm.core.em import fit_em
+    from bayesgmm.em import fit_em
 
     data = state.results["data"]
     n_components, cov_type = state.results["best"]
@@ -210,8 +210,8 @@ def _demo_bayes_choice(state: DemoState) -> tuple[int, str, str]:
 
 
 def _demo_bayes_fit(state: DemoState) -> None:
-    from bayesgmm.core.em import fit_em
-    from bayesgmm.estimator import BayesianGMM
+    from bayesgmm.em import fit_em
+    from bayesgmm.estimators.bayesian import BayesianGMM
     from bayesgmm.exceptions import DegenerateComponentWarning, LabelSwitchingWarning
 
     data = state.results["data"]

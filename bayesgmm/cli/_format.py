@@ -28,7 +28,7 @@ def format_parameters(
     weights : array-like of shape (K,)
     means : array-like of shape (K, D)
     covariances : array-like
-        In the layout of ``covariance_type`` (see :mod:`bayesgmm.core.covariance`).
+        In the layout of ``covariance_type`` (see :mod:`bayesgmm.mixture.covariance`).
     covariance_type : {"full", "tied", "diag", "spherical"}
     feature_names : sequence of str
         One name per feature (column).

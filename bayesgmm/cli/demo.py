@@ -56,7 +56,7 @@ def run_demo(
     -------
     dict
         ``data`` (DataFrame), ``bic_table`` (K x covariance-type DataFrame of BIC, lower is
-        better), ``best`` ((K, covariance_type)), ``em_fit`` (:class:`bayesgmm.core.em.EMResult`),
+        better), ``best`` ((K, covariance_type)), ``em_fit`` (:class:`bayesgmm.em.EMResult`),
         ``em_summary`` (log-likelihood, BIC, AIC, ICL ...), ``em_reference`` (the EM fit of
         the Bayesian model), ``bayes_fit`` (:class:`BayesianGMM`), ``fit_seconds``,
         ``comparison`` (:class:`ComparisonTable`), ``membership`` (:class:`Membership`),

@@ -87,7 +87,7 @@ def _fit_em_file(
     out: Path,
     observed: dict[str, Any],
 ) -> int:
-    from bayesgmm.core.em import fit_em
+    from bayesgmm.em import fit_em
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -123,7 +123,7 @@ def _fit_bayes(
     out: Path,
     observed: dict[str, Any],
 ) -> int:
-    from bayesgmm.estimator import BayesianGMM
+    from bayesgmm.estimators.bayesian import BayesianGMM
 
     model = BayesianGMM(
         args.n_components,

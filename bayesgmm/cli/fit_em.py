@@ -41,7 +41,7 @@ def _cmd_fit_em(args: argparse.Namespace) -> int:
             f"in {args.data!r}; each component needs data. Use a smaller K."
         )
 
-    from bayesgmm.estimator import GaussianMixtureEM
+    from bayesgmm.estimators.bayesian import GaussianMixtureEM
 
     model = GaussianMixtureEM(
         args.n_components,

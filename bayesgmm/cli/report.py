@@ -220,7 +220,7 @@ def _report_em_vs_posterior(
 ) -> tuple[Any, Any]:
     """EM refitted to the data beside the posterior: ``(em_fit, table)``, or Nones."""
     from bayesgmm.analysis import compare
-    from bayesgmm.core.em import fit_em
+    from bayesgmm.em import fit_em
 
     n_draws, n_comp = draws.weights.shape
     cov_type = draws.covariance_type

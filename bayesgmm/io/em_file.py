@@ -29,7 +29,7 @@ def em_summary(fit: Any) -> dict[str, Any]:
 
     Parameters
     ----------
-    fit : bayesgmm.core.em.EMResult
+    fit : bayesgmm.em.EMResult
 
     Returns
     -------
@@ -38,7 +38,7 @@ def em_summary(fit: Any) -> dict[str, Any]:
         ``n_parameters``, ``bic``, ``aic``, ``icl``, ``converged``, ``n_iter`` and
         ``degenerate_components``.
     """
-    from bayesgmm.core import em
+    from bayesgmm import em
 
     return {
         "log_likelihood": float(fit.log_likelihood),
@@ -58,7 +58,7 @@ def em_fit_json(fit: Any, feature_names: Sequence[str]) -> dict[str, Any]:
 
     Parameters
     ----------
-    fit : bayesgmm.core.em.EMResult
+    fit : bayesgmm.em.EMResult
     feature_names : sequence of str
 
     Returns
@@ -83,7 +83,7 @@ def em_dataset(fit: Any, X: Any, feature_names: Sequence[str], **attrs: Any) -> 
 
     Parameters
     ----------
-    fit : bayesgmm.core.em.EMResult
+    fit : bayesgmm.em.EMResult
     X : array-like of shape (N, D)
         The data the fit was made on (stored so that ``bayesgmm report`` can plot).
     feature_names : sequence of str
@@ -132,7 +132,7 @@ def em_dataset(fit: Any, X: Any, feature_names: Sequence[str], **attrs: Any) -> 
 
 
 def em_params_from_dataset(ds: Any) -> Any:
-    """The :class:`bayesgmm.core.em.GMMParams` stored in an EM fit file (see :func:`em_dataset`).
+    """The :class:`bayesgmm.em.GMMParams` stored in an EM fit file (see :func:`em_dataset`).
 
     Parameters
     ----------
@@ -141,12 +141,12 @@ def em_params_from_dataset(ds: Any) -> Any:
 
     Returns
     -------
-    bayesgmm.core.em.GMMParams
+    bayesgmm.em.GMMParams
         Weights, means and covariances in the file's covariance type, and their precision
         Cholesky factors.
     """
-    from bayesgmm.core.covariance import precisions_cholesky
-    from bayesgmm.core.em import GMMParams
+    from bayesgmm.em import GMMParams
+    from bayesgmm.mixture.covariance import precisions_cholesky
 
     cov_type = str(ds.attrs["covariance_type"])
     covariances = np.asarray(ds["covariances"].values, dtype=np.float64)

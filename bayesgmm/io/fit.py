@@ -60,7 +60,7 @@ def load_idata(path: str | Path) -> az.InferenceData:
 
 def load_fit(cls: type, path: str | Path) -> Any:
     """Rebuild a fitted estimator of class ``cls`` from :func:`save_fit` output."""
-    from bayesgmm.bayes.priors import GMMPriors
+    from bayesgmm.bayes.model.priors import GMMPriors
 
     idata = load_idata(path)
     meta_json = idata.posterior.attrs.get(_ESTIMATOR_ATTR)
@@ -79,8 +79,8 @@ def load_fit(cls: type, path: str | Path) -> Any:
         estimator.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
     config = json.loads(idata.posterior.attrs["bayesgmm_config"])
     if "observed_data" in idata.groups():
-        from bayesgmm.bayes.model import model_from_spec
-        from bayesgmm.bayes.spec import MixtureSpec
+        from bayesgmm.bayes.model.graph import model_from_spec
+        from bayesgmm.bayes.model.spec import MixtureSpec
 
         # The stored spec, internal units included: the model the fit ran on.
         values = np.ascontiguousarray(idata.observed_data["x"].values, dtype=np.float64)
@@ -94,7 +94,7 @@ def load_fit(cls: type, path: str | Path) -> Any:
 
 def _observations(idata: Any) -> Any:
     """The fit's weights and labels, from ``constant_data`` (none when not stored)."""
-    from bayesgmm.core.observations import Observations
+    from bayesgmm.mixture.observations import Observations
 
     if "constant_data" not in idata.groups():
         return Observations()

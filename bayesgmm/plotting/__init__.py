@@ -7,7 +7,7 @@ each function, so ``import bayesgmm.plotting`` stays light. Every function draws
 
 Fits are accepted in the forms the rest of the package produces:
 
-- an EM fit: :class:`bayesgmm.core.em.EMResult`, :class:`bayesgmm.core.em.GMMParams`, or a fitted
+- an EM fit: :class:`bayesgmm.em.EMResult`, :class:`bayesgmm.em.GMMParams`, or a fitted
   ``GaussianMixtureEM`` (its ``result_``); any covariance type;
 - a posterior: an ``arviz.InferenceData`` whose ``posterior`` group holds ``weights``,
   ``means`` and ``covariances`` (full matrices, as :mod:`bayesgmm.bayes.inference` writes them),

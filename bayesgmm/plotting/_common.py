@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from bayesgmm._validation import check_data
+from bayesgmm._utils.validation import check_data
 
 INSTALL_HINT = 'plotting needs matplotlib: pip install "bayesgmm[plot]"'
 

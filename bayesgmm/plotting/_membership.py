@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from bayesgmm.core.draws import hdi_columns
+from bayesgmm.mixture.draws import hdi_columns
 from bayesgmm.plotting._common import (
     DEFAULT_THRESHOLD,
 )

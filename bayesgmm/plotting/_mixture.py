@@ -75,7 +75,7 @@ def _mixture_density(points: np.ndarray, mixture: _Mixture) -> np.ndarray:
     """Posterior-mean (or point) mixture density at ``points``, averaged over the draws."""
     from scipy.special import logsumexp
 
-    from bayesgmm.core.draws import pointwise_log_likelihood
+    from bayesgmm.mixture.draws import pointwise_log_likelihood
 
     log_density = pointwise_log_likelihood(
         points, mixture.weights, mixture.means, mixture.covariances

@@ -177,7 +177,7 @@ def _cluster_membership(
     if membership is not None:
         summary = _membership(membership, threshold)
     elif draws_used is not None or point is not None:
-        from bayesgmm.core.draws import responsibilities
+        from bayesgmm.mixture.draws import responsibilities
 
         source = draws_used if draws_used is not None else point
         summary = _membership(

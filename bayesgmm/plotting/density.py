@@ -158,7 +158,7 @@ def plot_pairs(
         _check_dims(draws_used, n_features)
         mixture = draws_used.mean()
         if membership is None:
-            from bayesgmm.core.draws import responsibilities
+            from bayesgmm.mixture.draws import responsibilities
 
             summary = _membership(
                 responsibilities(

@@ -31,8 +31,8 @@ def plot_sbc(
 
     Parameters
     ----------
-    result : bayesgmm.calibration.SBCResult
-        From :func:`bayesgmm.calibration.run_sbc`.
+    result : bayesgmm.bayes.calibration.sbc.SBCResult
+        From :func:`bayesgmm.bayes.calibration.sbc.run_sbc`.
     quantities : sequence of str, optional
         Panels to draw (default all of ``result.quantities``).
     ci_prob : float
@@ -54,7 +54,7 @@ def plot_sbc(
     for name in ("ranks", "quantities", "n_draws"):
         if not hasattr(result, name):
             raise TypeError(
-                f"result must be an SBCResult from bayesgmm.calibration.run_sbc; "
+                f"result must be an SBCResult from bayesgmm.bayes.calibration.sbc.run_sbc; "
                 f"got {type(result).__name__} (no {name!r})."
             )
     if not 0 < float(ci_prob) < 1:

@@ -3,7 +3,7 @@
 Everything here takes the ``arviz.InferenceData`` returned by :mod:`bayesgmm.bayes.inference`
 (``posterior`` with ``weights``, ``means``, ``stds`` [, ``partial_corr_unit``],
 ``covariances``, ``correlations``; ``log_likelihood``; ``observed_data``). The maths lives in
-:mod:`bayesgmm.core.relabel` and :mod:`bayesgmm.core.draws` (pure numpy on a leading draw
+:mod:`bayesgmm.posterior.relabel` and :mod:`bayesgmm.mixture.draws` (pure numpy on a leading draw
 axis ``S``); this package flattens chains x draws into ``S`` draws, calls them, and puts
 the result back.
 
@@ -39,7 +39,7 @@ _LAZY = {
     "LabelSwitchingReport": "bayesgmm.posterior.switching",
     "Mixture": "bayesgmm.posterior.mixture",
     "PERMUTATION_GROUP": "bayesgmm.posterior.relabeling",
-    "PosteriorDraws": "bayesgmm.bayes.idata",
+    "PosteriorDraws": "bayesgmm.bayes.inference.idata",
     "RELABEL_METHODS": "bayesgmm.posterior.relabeling",
     "RELABEL_POINTS": "bayesgmm.posterior._data",
     "RHAT_THRESHOLD": "bayesgmm.posterior.switching",
@@ -53,7 +53,7 @@ _LAZY = {
     "label_switching_report": "bayesgmm.posterior.switching",
     "occupied_components": "bayesgmm.posterior.occupancy",
     "point_mixture": "bayesgmm.posterior.mixture",
-    "posterior_draws": "bayesgmm.bayes.idata",
+    "posterior_draws": "bayesgmm.bayes.inference.idata",
     "relabel_idata": "bayesgmm.posterior.relabeling",
     "relabeling_diagnostics": "bayesgmm.posterior.switching",
     "total_log_likelihood": "bayesgmm.posterior._data",

@@ -11,9 +11,9 @@ from collections.abc import Callable
 import arviz as az
 import numpy as np
 
-from bayesgmm._validation import check_random_state
-from bayesgmm.bayes.idata import PosteriorDraws
-from bayesgmm.core import draws as draw_math
+from bayesgmm._utils.validation import check_random_state
+from bayesgmm.bayes.inference.idata import PosteriorDraws
+from bayesgmm.mixture import draws as draw_math
 
 # Block size (in float64 values) of the streamed computations.
 BLOCK_BUDGET = 2**22

@@ -1,8 +1,8 @@
 """Collapse (singularity) detection in posterior draws.
 
 A component *collapses* when it sits on too few points or on a near-singular covariance.
-The thresholds follow EM's collapse checks (:func:`bayesgmm.core.em.min_component_count`, the
-data covariance of :func:`bayesgmm.core.em.regularized_data_covariance`); here they are applied
+The thresholds follow EM's collapse checks (:func:`bayesgmm.em.min_component_count`, the
+data covariance of :func:`bayesgmm.em.regularized_data_covariance`); here they are applied
 to every draw at once. See ``docs/posterior-diagnostics.md``.
 """
 
@@ -16,10 +16,10 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from bayesgmm.bayes.idata import check_idata, idata_config, posterior_draws
-from bayesgmm.core.em import min_component_count, regularized_data_covariance
-from bayesgmm.core.missing import nan_covariance
+from bayesgmm.bayes.inference.idata import check_idata, idata_config, posterior_draws
+from bayesgmm.em import min_component_count, regularized_data_covariance
 from bayesgmm.exceptions import DegenerateComponentWarning
+from bayesgmm.mixture.missing import nan_covariance
 from bayesgmm.posterior._data import observed
 
 __all__ = [
@@ -56,7 +56,7 @@ class CollapseFlags(NamedTuple):
 
 def data_covariance(X: np.ndarray) -> np.ndarray:
     """Sample covariance (D, D) of the data, made positive definite as EM's collapse checks
-    make it (:func:`bayesgmm.core.em.regularized_data_covariance`: a zero variance counts as 1,
+    make it (:func:`bayesgmm.em.regularized_data_covariance`: a zero variance counts as 1,
     collinear features get a tiny ridge)."""
     X = np.asarray(X, dtype=np.float64)
     if np.isnan(X).any():  # data with missing values (missing="marginalize")

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from bayesgmm.core.covariance import as_full
+from bayesgmm.mixture.covariance import as_full
 
 __all__ = ["Mixture", "as_mixture", "point_mixture"]
 
@@ -188,7 +188,7 @@ def as_mixture(
     idata = fit if _is_idata(fit) else getattr(fit, "idata_", None)
     if idata is None or not _is_idata(idata):
         return point_mixture(fit, shape=shape, what=what)
-    from bayesgmm.bayes.idata import posterior_draws, thin_indices
+    from bayesgmm.bayes.inference.idata import posterior_draws, thin_indices
 
     draws = posterior_draws(idata)
     n_total = draws.weights.shape[0]

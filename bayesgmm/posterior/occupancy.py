@@ -8,9 +8,9 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from bayesgmm._validation import check_random_state
-from bayesgmm.bayes.idata import check_idata, idata_config, posterior_draws
-from bayesgmm.core import relabel
+from bayesgmm._utils.validation import check_random_state
+from bayesgmm.bayes.inference.idata import check_idata, idata_config, posterior_draws
+from bayesgmm.posterior import relabel
 from bayesgmm.posterior._data import draw_blocks, observed, probability_fn
 
 __all__ = ["occupied_components"]

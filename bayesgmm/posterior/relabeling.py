@@ -1,6 +1,6 @@
 """Relabel an InferenceData: one permutation per draw, applied to every component variable.
 
-The permutations come from :mod:`bayesgmm.core.relabel` (pure numpy); this module picks the
+The permutations come from :mod:`bayesgmm.posterior.relabel` (pure numpy); this module picks the
 reference, feeds the algorithms the data they need, and writes the result back with the
 permutations stored, so that relabeling can be undone or composed.
 """
@@ -14,11 +14,11 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
-from bayesgmm._validation import check_random_state
-from bayesgmm.bayes.idata import PosteriorDraws, check_idata, posterior_draws
-from bayesgmm.core import draws as draw_math
-from bayesgmm.core import relabel
+from bayesgmm._utils.validation import check_random_state
+from bayesgmm.bayes.inference.idata import PosteriorDraws, check_idata, posterior_draws
 from bayesgmm.exceptions import ConvergenceWarning
+from bayesgmm.mixture import draws as draw_math
+from bayesgmm.posterior import relabel
 from bayesgmm.posterior._data import (
     draw_blocks,
     probability_fn,
@@ -283,7 +283,8 @@ def relabel_idata(
     """Relabel the components of every posterior draw, across all chains.
 
     Chains x draws are flattened to ``S`` draws, one permutation per draw is computed with
-    :mod:`bayesgmm.core.relabel`, and it is applied consistently to every posterior variable that
+    :mod:`bayesgmm.posterior.relabel`, and it is applied consistently to every posterior
+    variable that
     has a ``component`` dim (``weights``, ``means``, ``stds`` unless tied,
     ``partial_corr_unit`` for full, ``covariances``, ``correlations``, ...). Because all
     chains are relabeled together, chains that sat in different label modes become
@@ -304,7 +305,8 @@ def relabel_idata(
         * ``"pivot"``: Hungarian matching of every draw's components to a reference by the
           symmetrised KL divergence between Gaussians (costs weighted by the draw's weights).
         * ``"ordering"``: sort components by their mean of ``feature``; fails when
-          components overlap in that feature (see :func:`bayesgmm.core.relabel.order_by_feature`).
+          components overlap in that feature (see
+          :func:`bayesgmm.posterior.relabel.order_by_feature`).
     reference : EMResult, GMMParams or dict, optional
         Reference fit for ``"pivot"`` (and the warm start of ``"stephens"``, the pivot
         allocation of ``"ecr"``): anything with ``means``, ``covariances`` (any scikit-learn
@@ -330,7 +332,8 @@ def relabel_idata(
         labels). Group ``relabel_permutations`` holds ``permutation`` (chain, draw,
         component): ``permutation[c, t, k] = j`` means that new component ``k`` is
         component ``j`` of the raw draw, so the raw draws are
-        ``bayesgmm.core.relabel.apply_permutations(x, invert_permutations(perm))``; relabeling an
+        ``bayesgmm.posterior.relabel.apply_permutations(x, invert_permutations(perm))``;
+        relabeling an
         already relabeled object composes the permutations, so they always refer to the raw
         sampler output. ``attrs`` (of the object and of the posterior) gain
         ``relabel_method``, ``relabel_reference``, ``relabel_n_permuted`` (draws whose

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesgmm.bayes.idata import check_idata, posterior_draws
-from bayesgmm.core import draws as draw_math
-from bayesgmm.core import relabel
+from bayesgmm.bayes.inference.idata import check_idata, posterior_draws
 from bayesgmm.exceptions import LabelSwitchingWarning
+from bayesgmm.mixture import draws as draw_math
+from bayesgmm.posterior import relabel
 from bayesgmm.posterior._data import observed, total_log_likelihood
 from bayesgmm.posterior.relabeling import PERMUTATION_GROUP, relabel_idata, stored_permutations
 

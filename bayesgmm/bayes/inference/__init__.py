@@ -1,4 +1,4 @@
-"""The runners: NUTS, ADVI and MAP on a :class:`~bayesgmm.bayes.model.GMMModel`.
+"""The runners: NUTS, ADVI and MAP on a :class:`~bayesgmm.bayes.model.graph.GMMModel`.
 
 Every runner returns an ``arviz.InferenceData`` in data units (:mod:`.complete`); every
 one starts from a MAP-EM fit (:mod:`.starts`), which the caller may pass in so that it

@@ -17,13 +17,13 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
-from bayesgmm.bayes import kernel
-from bayesgmm.bayes.idata import thin_indices
-from bayesgmm.bayes.model import GMMModel
-from bayesgmm.bayes.spec import MixtureSpec
-from bayesgmm.core import draws as draw_math
-from bayesgmm.core import transforms
-from bayesgmm.core.observations import Observations
+from bayesgmm.bayes.inference.idata import thin_indices
+from bayesgmm.bayes.kernel import bindings as kernel
+from bayesgmm.bayes.model import transforms
+from bayesgmm.bayes.model.graph import GMMModel
+from bayesgmm.bayes.model.spec import MixtureSpec
+from bayesgmm.mixture import draws as draw_math
+from bayesgmm.mixture.observations import Observations
 
 __all__ = ["LOG_LIKELIHOOD_BUDGET", "complete_idata"]
 

@@ -1,4 +1,4 @@
-"""The posterior mode of a :class:`~bayesgmm.bayes.model.GMMModel`, from its MAP-EM start."""
+"""The posterior mode of a :class:`~bayesgmm.bayes.model.graph.GMMModel`, from its MAP-EM start."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pymc as pm
 
 from bayesgmm.bayes.inference.complete import complete_idata
 from bayesgmm.bayes.inference.starts import em_initial_point
-from bayesgmm.bayes.model import GMMModel
-from bayesgmm.core import draws as draw_math
-from bayesgmm.core.em import EMResult
+from bayesgmm.bayes.model.graph import GMMModel
+from bayesgmm.em import EMResult
+from bayesgmm.mixture import draws as draw_math
 
 __all__ = ["fit_map", "map_idata"]
 

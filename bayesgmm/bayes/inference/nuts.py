@@ -1,9 +1,9 @@
-"""NUTS on a :class:`~bayesgmm.bayes.model.GMMModel`: nutpie on the compiled kernel, PyMC's
+"""NUTS on a :class:`~bayesgmm.bayes.model.graph.GMMModel`: nutpie on the compiled kernel, PyMC's
 sampler, or numpyro.
 
 Sampler choice (``sampler="auto"``), by measurement on Old Faithful (see
 ``benchmarks/bench_nuts.py``): nutpie driving the compiled density of
-:mod:`bayesgmm.bayes.kernel`, else PyMC's own NUTS. Models the kernel does not cover (an
+:mod:`bayesgmm.bayes.kernel.bindings`, else PyMC's own NUTS. Models the kernel does not cover (an
 ordering constraint) go to nutpie's JAX backend when JAX is installed.
 """
 
@@ -18,13 +18,14 @@ import arviz as az
 import numpy as np
 import pymc as pm
 
-from bayesgmm._validation import seed_int
-from bayesgmm.bayes import _nutpie, kernel
+from bayesgmm._utils.validation import seed_int
 from bayesgmm.bayes.inference.complete import complete_idata
 from bayesgmm.bayes.inference.starts import em_initial_point, jittered_points
-from bayesgmm.bayes.model import GMMModel, default_start
-from bayesgmm.core.em import EMResult
-from bayesgmm.core.transforms import jitter, pack
+from bayesgmm.bayes.kernel import bindings as kernel
+from bayesgmm.bayes.kernel import nutpie_bridge as _nutpie
+from bayesgmm.bayes.model.graph import GMMModel, default_start
+from bayesgmm.bayes.model.transforms import jitter, pack
+from bayesgmm.em import EMResult
 
 __all__ = ["SAMPLERS", "available_samplers", "sample_nuts"]
 
@@ -100,7 +101,7 @@ def sample_nuts(
     Parameters
     ----------
     gmm : GMMModel
-        From :func:`bayesgmm.bayes.model.build_model`.
+        From :func:`bayesgmm.bayes.model.graph.build_model`.
     draws, tune, chains : int
         Kept draws and warm-up iterations per chain, and the number of chains.
     sampler : {"auto", "nutpie", "pymc", "numpyro"}

@@ -7,16 +7,16 @@ from typing import Any
 
 import numpy as np
 
-from bayesgmm._validation import CheckedData, seed_int
-from bayesgmm.bayes.model import GMMModel
-from bayesgmm.bayes.spec import MixtureSpec
-from bayesgmm.core import draws as draw_math
-from bayesgmm.core.covariance import as_full, precisions_cholesky
-from bayesgmm.core.em import EMResult, fit_em
-from bayesgmm.core.em import log_prior as em_log_prior
-from bayesgmm.core.parametrization import cpc_from_cholesky
-from bayesgmm.core.standardize import Standardization
-from bayesgmm.core.transforms import jitter, pack
+from bayesgmm._utils.validation import CheckedData, seed_int
+from bayesgmm.bayes.model.graph import GMMModel
+from bayesgmm.bayes.model.spec import MixtureSpec
+from bayesgmm.bayes.model.transforms import jitter, pack
+from bayesgmm.bayes.model.units import Standardization
+from bayesgmm.em import EMResult, fit_em
+from bayesgmm.em import log_prior as em_log_prior
+from bayesgmm.mixture import draws as draw_math
+from bayesgmm.mixture.covariance import as_full, precisions_cholesky
+from bayesgmm.mixture.parametrization import cpc_from_cholesky
 
 __all__ = [
     "START_POINTS",
@@ -45,7 +45,7 @@ def em_start(
     With weights and labels (checked) it is the MAP-EM of the weighted, labelled data, so
     that with labels the chains start in the labels' order of the components.
 
-    It runs where the model does (:mod:`bayesgmm.core.standardize`), so a fit of ``a x + b``
+    It runs where the model does (:mod:`bayesgmm.bayes.model.units`), so a fit of ``a x + b``
     starts exactly where the fit of ``x`` does, whatever the scale or offset; the MAP
     prior keeps components from collapsing, and the default floor of 1e-6 is relative
     there (the internal sds are 1). :func:`em_result_to_data` gives its data-unit image.

@@ -1,5 +1,6 @@
-"""ADVI on a :class:`~bayesgmm.bayes.model.GMMModel`: mean-field or full-rank, on the
-compiled kernel (:mod:`bayesgmm.bayes.advi`, with minibatches at large N) or PyMC's own."""
+"""ADVI on a :class:`~bayesgmm.bayes.model.graph.GMMModel`: mean-field or full-rank, on the
+compiled kernel (:mod:`bayesgmm.bayes.inference.advi`, with minibatches at large N) or PyMC's
+own."""
 
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from bayesgmm._validation import seed_int
-from bayesgmm.bayes import kernel
+from bayesgmm._utils.progress import progress_bar
+from bayesgmm._utils.validation import seed_int
 from bayesgmm.bayes.inference.complete import complete_idata
 from bayesgmm.bayes.inference.starts import START_POINTS, em_initial_point
-from bayesgmm.bayes.model import GMMModel, model_from_spec
-from bayesgmm.core.em import EMResult
-from bayesgmm.progress import progress_bar
+from bayesgmm.bayes.kernel import bindings as kernel
+from bayesgmm.bayes.model.graph import GMMModel, model_from_spec
+from bayesgmm.em import EMResult
 
 __all__ = ["fit_advi"]
 
@@ -44,7 +45,7 @@ def fit_advi(
     Parameters
     ----------
     gmm : GMMModel
-        From :func:`bayesgmm.bayes.model.build_model`.
+        From :func:`bayesgmm.bayes.model.graph.build_model`.
     method : {"advi", "fullrank_advi"}
     n : int
         Optimisation steps.
@@ -57,7 +58,8 @@ def fit_advi(
     learning_rate : float
         Adam step size (scaled by the data through the data-scaled priors).
     engine : {"auto", "kernel", "pymc"}
-        "kernel" runs ADVI (:mod:`bayesgmm.bayes.advi`) on the compiled density; "pymc" uses
+        "kernel" runs ADVI (:mod:`bayesgmm.bayes.inference.advi`) on the compiled density;
+        "pymc" uses
         ``pm.ADVI`` / ``pm.FullRankADVI``; "auto" picks the kernel unless minibatches or
         an ordering constraint need PyMC.
     start : EMResult, optional
@@ -121,8 +123,8 @@ def _advi_kernel(
     start: dict[str, np.ndarray],
     minibatch_size: int | None,
 ) -> tuple[az.InferenceData, np.ndarray]:
-    from bayesgmm.bayes.advi import fit_advi_gaussian
-    from bayesgmm.bayes.minibatch import MinibatchDensity
+    from bayesgmm.bayes.inference.advi import fit_advi_gaussian
+    from bayesgmm.bayes.kernel.minibatch import MinibatchDensity
 
     spec, X = gmm.spec, gmm.internal
     method, n = settings.method, settings.n

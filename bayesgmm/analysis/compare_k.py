@@ -1,0 +1,150 @@
+"""How many components? :func:`compare_k` fits every (K, covariance type) and ranks them.
+
+The facade layer: it runs EM and the samplers, and leaves the criteria and the ranking to
+:mod:`bayesgmm.analysis.selection`, which only reads fits.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayesgmm import em as em_module
+from bayesgmm._utils.validation import check_covariance_type, check_data, seed_int
+from bayesgmm.analysis.selection import criteria_table, em_criteria, loo_waic
+from bayesgmm.exceptions import CollapseError
+
+__all__ = ["compare_k"]
+
+_BAYES_METHODS = ("nuts", "advi", "fullrank_advi")
+
+
+def _check_methods(methods: Sequence[str]) -> list[str]:
+    methods = list(methods)
+    unknown = [m for m in methods if m not in ("em", *_BAYES_METHODS)]
+    if unknown or not methods:
+        raise ValueError(f"methods must be drawn from ('em', {_BAYES_METHODS}); got {methods}.")
+    return methods
+
+
+def compare_k(
+    X: Any,
+    ks: Sequence[int],
+    covariance_types: Sequence[str] | str = ("full",),
+    methods: Sequence[str] = ("em", "nuts"),
+    *,
+    random_seed: Any = 0,
+    draws: int = 500,
+    tune: int = 500,
+    chains: int = 2,
+    progressbar: bool = False,
+    advi_steps: int = 20000,
+    priors: Any = None,
+) -> pd.DataFrame:
+    """BIC / ICL (EM) beside PSIS-LOO / WAIC (posterior) for every (K, covariance type).
+
+    Parameters
+    ----------
+    X : array-like of shape (N, D)
+    ks : sequence of int
+    covariance_types : sequence of str
+    methods : sequence of {"em", "nuts", "advi", "fullrank_advi"}
+        "em" adds ``bic``, ``icl`` (``fit_em(..., n_init=5)``, lower is better);
+        a Bayesian method adds ``elpd_loo``, ``se_loo``, ``p_loo``, ``n_pareto_k_bad``,
+        ``elpd_waic``, ``se_waic``, ``p_waic`` (higher elpd is better) and
+        ``elpd_diff`` / ``dse`` (difference to the best row and its standard error, from
+        the pointwise LOO values as ``arviz.compare`` computes it). With two Bayesian
+        methods the later one's columns get a ``{method}_`` prefix.
+    random_seed : int
+        Seeds EM restarts and the samplers.
+    draws, tune, chains, progressbar
+        NUTS settings (``draws`` is also the number of ADVI draws).
+    advi_steps : int
+        ADVI optimisation steps.
+    priors : GMMPriors, optional
+        Passed to :func:`bayesgmm.bayes.model.graph.build_model`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (K, covariance_type), with ``rank_bic`` / ``rank_loo`` (1 = best).
+        ``.attrs["best_bic"]`` and ``.attrs["best_loo"]`` are the best (K, covariance_type).
+    """
+    data = check_data(X, min_samples=2)
+    ks = [int(k) for k in ks]
+    if not ks:
+        raise ValueError("ks must contain at least one number of components.")
+    if isinstance(covariance_types, str):
+        covariance_types = [covariance_types]
+    for cov_type in covariance_types:
+        check_covariance_type(cov_type)
+    methods = _check_methods(methods)
+    bayes = [m for m in methods if m in _BAYES_METHODS]
+    seed = seed_int(random_seed)
+    settings = {
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "progressbar": progressbar,
+        "advi_steps": advi_steps,
+        "priors": priors,
+        "feature_names": data.feature_names,
+    }
+    rows = []
+    pointwise: dict[str, dict[int, np.ndarray]] = {m: {} for m in bayes}
+    for cov_type in covariance_types:
+        for k in ks:
+            row: dict[str, Any] = {"K": k, "covariance_type": cov_type}
+            if "em" in methods:
+                row.update(_em_row(data.X, k, cov_type, seed))
+            for position, method in enumerate(bayes):
+                prefix = "" if position == 0 else f"{method}_"
+                idata = _bayes_fit(data.X, k, cov_type, method, seed, settings)
+                criteria, pointwise[method][len(rows)] = loo_waic(idata)
+                row.update({prefix + name: value for name, value in criteria.items()})
+            rows.append(row)
+    return criteria_table(rows, pointwise)
+
+
+def _em_row(values: np.ndarray, k: int, cov_type: str, seed: int) -> dict[str, Any]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fit = em_module.fit_em(values, k, cov_type, n_init=5, random_seed=seed)
+        except CollapseError as exc:
+            return em_criteria(None, error=str(exc))
+    return em_criteria(fit, caught)
+
+
+def _bayes_fit(
+    values: np.ndarray, k: int, cov_type: str, method: str, seed: int, settings: dict[str, Any]
+) -> Any:
+    from bayesgmm.bayes import inference
+    from bayesgmm.bayes.model.graph import build_model
+
+    model = build_model(
+        values, k, cov_type, priors=settings["priors"], feature_names=settings["feature_names"]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if method == "nuts":
+            return inference.sample_nuts(
+                model,
+                draws=settings["draws"],
+                tune=settings["tune"],
+                chains=settings["chains"],
+                random_seed=seed,
+                progressbar=settings["progressbar"],
+            )
+        return inference.fit_advi(
+            model,
+            method=method,
+            n=settings["advi_steps"],
+            random_seed=seed,
+            draws=settings["draws"],
+            progressbar=settings["progressbar"],
+        )

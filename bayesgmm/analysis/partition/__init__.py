@@ -1,0 +1,1 @@
+"""One partition to report: losses on partitions and the search for the optimum."""

@@ -1,0 +1,2 @@
+"""Simulation-based calibration: the runner, the independent prior simulator and
+its results."""

@@ -1,0 +1,1 @@
+"""The Bayesian model: its spec, priors, internal units, transforms and PyMC graph."""

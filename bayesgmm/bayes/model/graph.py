@@ -1,0 +1,463 @@
+"""The Bayesian Gaussian mixture as an explicit PyMC model.
+
+Variables (all with a leading ``component`` dim unless the covariance is tied):
+
+==========================  ===========================  =====================================
+name                        dims                         meaning
+==========================  ===========================  =====================================
+``alpha``                   ()                           Dirichlet concentration, Gamma(a, b)
+                                                         (only with ``alpha_prior``)
+``weights``                 (component,)                 mixing weights, Dirichlet(alpha)
+``means``                   (component, feature)         component means
+``stds``                    (component, feature) full,   component standard deviations
+                            diag; (component,)
+                            spherical; (feature,) tied
+``partial_corr_unit``       (component, corr_pair) full; canonical partial correlations
+                            (corr_pair,) tied            mapped to (0, 1): ``(1 + r) / 2``
+``x``                       (obs, feature)               the observed data (``X`` container)
+==========================  ===========================  =====================================
+
+Correlation matrices are built from canonical partial correlations (CPCs); see
+:mod:`bayesgmm.mixture.parametrization`. The prior on them is exactly ``LKJ(eta)``.
+
+The assignment ``z_n`` is never sampled: the likelihood is
+``log sum_k exp(log pi_k + log N(x_n | mu_k, Sigma_k))``, evaluated for all components with
+one batched matrix product.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from pymc.logprob.transforms import Transform
+
+from bayesgmm._utils.validation import (
+    CheckedData,
+    check_covariance_type,
+    check_data,
+    check_n_components,
+    constant_features,
+    describe_features,
+)
+from bayesgmm.bayes.model.likelihood import mixture_logp_factory, mixture_random_factory, signature
+from bayesgmm.bayes.model.missing import add_missing_likelihood
+from bayesgmm.bayes.model.observed import observation_data as _observation_data
+from bayesgmm.bayes.model.priors import GMMPriors
+from bayesgmm.bayes.model.spec import MixtureSpec, ordered_index
+from bayesgmm.bayes.model.transforms import TRANSFORMS, Block
+from bayesgmm.bayes.model.units import fit_standardization
+from bayesgmm.mixture.moments import warn_if_quantised
+from bayesgmm.mixture.observations import Observations, check_observations
+from bayesgmm.mixture.parametrization import cholesky_from_cpc, corr_pairs, cpc_beta_parameters
+
+__all__ = [
+    "GMMModel",
+    "build_model",
+    "default_start",
+    "make_spec",
+    "model_from_spec",
+]
+
+
+class _SharedTransform(Transform):
+    """A transform of :mod:`bayesgmm.bayes.model.transforms` as PyMC's ``Transform``: the PyMC graph
+    and the numpy packing (and, checked by the tests, the kernel) run one formula."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._impl = TRANSFORMS[name]
+        self.ndim_supp = 1 if self._impl.vector else 0
+
+    def forward(self, value: Any, *inputs: Any) -> Any:
+        return self._impl.forward(pt.as_tensor(value), pt)
+
+    def backward(self, value: Any, *inputs: Any) -> Any:
+        return self._impl.backward(pt.as_tensor(value), pt)
+
+    def log_jac_det(self, value: Any, *inputs: Any) -> Any:
+        return self._impl.log_jac_det(pt.as_tensor(value), pt)
+
+
+def _transform(block: Block) -> Any:
+    return None if block.transform == "identity" else _SharedTransform(block.transform)
+
+
+def _std_prior(block: Block, priors: GMMPriors, dims: Any, pooled: bool = False) -> Any:
+    params = priors.std_parameters(pooled=pooled)
+    if pooled:  # spherical: one sd per component, the same prior for each
+        params = {k: np.float64(v[0]) for k, v in params.items()}
+    family, kwargs = priors.std_family, {"dims": dims, "default_transform": _transform(block)}
+    if family == "lognormal":
+        return pm.LogNormal(block.name, mu=params["mu"], sigma=params["sigma"], **kwargs)
+    if family == "gamma":
+        return pm.Gamma(block.name, alpha=params["alpha"], beta=params["beta"], **kwargs)
+    if family == "inversegamma":
+        return pm.InverseGamma(block.name, alpha=params["alpha"], beta=params["beta"], **kwargs)
+    return pm.HalfNormal(block.name, sigma=params["sigma"], **kwargs)
+
+
+def _means(spec: MixtureSpec, blocks: dict[str, Block]) -> Any:
+    priors, k = spec.internal_priors, spec.n_components
+    loc, scale = np.asarray(priors.mean_loc), np.asarray(priors.mean_scale)
+    f = spec.ordered_feature
+    if f is None:
+        return pm.Normal(
+            "means",
+            mu=np.broadcast_to(loc, (k, len(loc))),
+            sigma=np.broadcast_to(scale, (k, len(loc))),
+            dims=("component", "feature"),
+        )
+    first = pm.Normal(
+        "means_ordered",
+        mu=loc[f],
+        sigma=scale[f],
+        dims="component",
+        default_transform=_transform(blocks["means_ordered"]),
+    )
+    others = [d for d in range(len(loc)) if d != f]
+    if not others:
+        return pm.Deterministic("means", first[:, None], dims=("component", "feature"))
+    rest = pm.Normal(
+        "means_other",
+        mu=np.broadcast_to(loc[others], (k, len(others))),
+        sigma=np.broadcast_to(scale[others], (k, len(others))),
+        shape=(k, len(others)),
+    )
+    columns = [first if d == f else rest[:, others.index(d)] for d in range(len(loc))]
+    return pm.Deterministic("means", pt.stack(columns, axis=1), dims=("component", "feature"))
+
+
+def _ordered_start(spec: MixtureSpec, internal: np.ndarray) -> np.ndarray | None:
+    """The ordered coordinate's start at spread-out data quantiles: a valid (increasing)
+    point, where the prior's support point puts every component at one place."""
+    f = spec.ordered_feature
+    if f is None:
+        return None
+    k = spec.n_components
+    column = internal[:, f]
+    if np.isnan(column).any():  # missing values: the quantiles of the observed ones
+        column = column[~np.isnan(column)]
+    start = np.quantile(column, (np.arange(k) + 0.5) / k)
+    return start + np.arange(k) * 1e-6 * (np.ptp(column) + 1.0)
+
+
+def _refuse_constant_features(X: np.ndarray, names: list[str], covariance_type: str) -> None:
+    """A constant feature has no spread for a per-feature sd to describe.
+
+    With N points on one value, the likelihood grows like sd^-N as the sd shrinks and no
+    prior of fixed scale holds it back: the posterior piles up at sd ~ exp(-N) and the
+    chains cannot mix. EM has a covariance floor for this; the posterior has none, so
+    refuse with the fix rather than return that. A spherical sd is shared with the other
+    features, which keep it away from 0.
+    """
+    constant = constant_features(X)
+    if constant.size == 0 or (covariance_type == "spherical" and constant.size < X.shape[1]):
+        return
+    raise ValueError(
+        f"feature(s) {describe_features(constant, names)} are constant: their standard "
+        "deviation has no spread to describe, and its posterior collapses towards 0. Drop them"
+        + (", or use covariance_type='spherical'." if constant.size < X.shape[1] else ".")
+    )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GMMModel:
+    """A built mixture: the PyMC model, its spec and its data.
+
+    Attributes
+    ----------
+    model : pymc.Model
+        Written in internal units: its ``X`` container holds :attr:`internal`.
+    spec : MixtureSpec
+    data : ndarray of shape (N, D)
+        The validated data, in data units.
+    internal : ndarray of shape (N, D)
+        The same in internal units, ``spec.standardization.to_internal(data)``.
+    ordered_start : ndarray, optional
+        A valid start of the ordered means (ordered models only), internal units.
+    minibatch_size : int, optional
+        Set when the model's likelihood is a ``pm.Minibatch``.
+    sample_weight, labels : ndarray of shape (N,), optional
+        The observation weights and partial labels (``-1`` unknown) the likelihood uses
+        (:mod:`bayesgmm.mixture.observations`); ``None`` when not given.
+    has_missing : bool
+        The data hold NaN: the likelihood is that of each row's observed coordinates
+        (:mod:`bayesgmm.bayes.model.missing`), a potential on the ``X_observed`` container;
+        there is no ``X`` container or ``x`` variable.
+    """
+
+    model: pm.Model
+    spec: MixtureSpec
+    data: np.ndarray
+    internal: np.ndarray
+    ordered_start: np.ndarray | None = None
+    minibatch_size: int | None = None
+    sample_weight: np.ndarray | None = None
+    labels: np.ndarray | None = None
+
+    has_missing: bool = False
+
+    @property
+    def observations(self) -> Observations:
+        """The weights and labels, as :class:`~bayesgmm.mixture.observations.Observations`."""
+        return Observations(self.sample_weight, self.labels)
+
+    def kernel_buffer(self, spec: Any = None) -> np.ndarray:
+        """The kernel's buffer of the internal data, weights and labels (``spec.kernel``)."""
+        from bayesgmm.bayes.kernel.bindings import kernel_buffer
+
+        return kernel_buffer(self.internal, spec or self.spec.kernel, *self.observations)
+
+    @property
+    def kernel_supported(self) -> bool:
+        """Whether the compiled kernel covers this model (no ordering, no minibatches;
+        missing values it marginalises as the PyMC model does)."""
+        return self.spec.ordered is None and self.minibatch_size is None
+
+
+def make_spec(
+    data: CheckedData,
+    n_components: int,
+    covariance_type: str = "full",
+    priors: GMMPriors | None = None,
+    ordered: str | int | None = None,
+    feature_names: list[str] | None = None,
+    sample_weight: np.ndarray | None = None,
+) -> MixtureSpec:
+    """The spec of a mixture on validated data: priors resolved, internal units fitted
+    (with the weighted moments when ``sample_weight`` is given: integer weights give the
+    spec of the rows repeated)."""
+    values = data.X
+    n_samples, n_features = values.shape
+    n_components = check_n_components(n_components, n_samples)
+    check_covariance_type(covariance_type)
+    names = list(feature_names or data.feature_names or [f"x{i}" for i in range(n_features)])
+    if len(names) != n_features:
+        raise ValueError(f"feature_names has {len(names)} names for {n_features} features.")
+    ordered_index(ordered, names)  # a bad `ordered` fails here, before any PyMC work
+    spec = MixtureSpec(
+        n_components=n_components,
+        n_features=n_features,
+        covariance_type=covariance_type,
+        priors=(priors or GMMPriors()).resolve(values, n_components, sample_weight=sample_weight),
+        standardization=fit_standardization(values, covariance_type, sample_weight=sample_weight),
+        feature_names=tuple(names),
+        n_samples=n_samples,
+        ordered=ordered,
+    )
+    return spec
+
+
+def build_model(
+    X: Any,
+    n_components: int,
+    covariance_type: str = "full",
+    priors: GMMPriors | None = None,
+    ordered: str | int | None = None,
+    *,
+    feature_names: list[str] | None = None,
+    minibatch_size: int | None = None,
+    sample_weight: Any = None,
+    labels: Any = None,
+    missing: str = "raise",
+) -> GMMModel:
+    """Build the PyMC model of a K-component Gaussian mixture.
+
+    Parameters
+    ----------
+    X : array-like of shape (N, D), or CheckedData
+        Data; a DataFrame's column names become the ``feature`` coordinate. Data already
+        checked by :func:`bayesgmm._utils.validation.check_data` are not checked again.
+    n_components : int
+    covariance_type : {"full", "diag", "spherical", "tied"}
+    priors : GMMPriors, optional
+        Hyperparameters; ``None`` fields are scaled to ``X``.
+    ordered : str or int, optional
+        Feature whose means are constrained increasing (an identifiability constraint;
+        prefer relabeling when components overlap in that feature).
+    feature_names : list of str, optional
+        Overrides the DataFrame column names.
+    minibatch_size : int, optional
+        Use ``pm.Minibatch`` with ``total_size=N`` (for PyMC's minibatch ADVI only; the
+        batches are drawn from the random stream seeded by the ADVI run).
+    sample_weight, labels : array-like of shape (N,), optional
+        Observation weights (each row's term times ``w_n``: a power likelihood) and
+        partial labels (``0..K-1``, ``-1`` unknown); see ``docs/weights_and_labels.md``.
+    missing : {"raise", "marginalize"}
+        ``"marginalize"`` accepts NaN entries and marginalises them out of the likelihood
+        (missing at random; :mod:`bayesgmm.bayes.model.missing`). Ignored for CheckedData.
+
+    Returns
+    -------
+    GMMModel
+        ``.model`` has coords ``component``, ``feature``, ``obs`` (and ``corr_pair``), a
+        ``pm.Data`` container ``X`` and the observed variable ``x``; ``.spec`` is its
+        :class:`~bayesgmm.bayes.model.spec.MixtureSpec`, whose layout the model's free variables are
+        checked against.
+
+    Notes
+    -----
+    The model is written in internal units, ``z = (x - center) / scale`` per feature
+    (:mod:`bayesgmm.bayes.model.units`): the container ``X`` holds ``z``, and the free variables
+    are the weights, means and sds of the mixture of ``z``, under the same priors moved
+    exactly to those units. The runners of :mod:`bayesgmm.bayes.inference` report everything
+    in data units.
+    """
+    data = X if isinstance(X, CheckedData) else check_data(X, min_samples=2, missing=missing)
+    if data.X.shape[0] < 2:
+        raise ValueError(f"X needs at least 2 samples; got {data.X.shape[0]}.")
+    obs = check_observations(sample_weight, labels, data.X.shape[0], int(n_components))
+    spec = make_spec(
+        data, n_components, covariance_type, priors, ordered, feature_names, obs.sample_weight
+    )
+    return model_from_spec(spec, data.X, minibatch_size, obs)
+
+
+def model_from_spec(
+    spec: MixtureSpec,
+    values: np.ndarray,
+    minibatch_size: int | None = None,
+    observations: Observations | None = None,
+) -> GMMModel:
+    """The PyMC model of ``spec`` on validated data ``values`` (data units), with the
+    checked weights and labels of ``observations``."""
+    obs = observations or Observations()
+    names = list(spec.feature_names)
+    _refuse_constant_features(values, names, spec.covariance_type)
+    warn_if_quantised(values, names)
+    # The model lives in internal units (centred, scaled): see bayesgmm.bayes.model.units.
+    internal = spec.standardization.to_internal(values)
+    n_samples, n_features = values.shape
+    blocks = {block.name: block for block in spec.blocks}
+    pairs = corr_pairs(n_features)
+    coords: dict[str, Any] = {
+        "component": np.arange(spec.n_components),
+        "feature": names,
+        "obs": np.arange(n_samples),
+    }
+    if "partial_corr_unit" in blocks:
+        coords["corr_pair"] = [f"{names[i]}|{names[j]}" for i, j in pairs]
+    if minibatch_size is not None and not 1 <= int(minibatch_size) <= n_samples:
+        raise ValueError(f"minibatch_size must be in [1, {n_samples}]; got {minibatch_size}.")
+
+    has_missing = bool(np.isnan(values).any())
+    if has_missing and minibatch_size is not None:
+        raise ValueError(
+            "PyMC's minibatch model (pm.Minibatch) does not support missing values (NaN): "
+            "use the compiled kernel's minibatch ADVI (fit_advi(..., engine='kernel'), the "
+            "default), fit without minibatches, or drop the incomplete rows."
+        )
+
+    with pm.Model(coords=coords) as model:
+        if has_missing:  # the observed-coordinate likelihood: bayes/missing_model
+            dist_params = _free_variables(spec, blocks)
+            add_missing_likelihood(spec, internal, dist_params, obs)
+            return _finish(model, spec, values, internal, None, obs, has_missing=True)
+        x_data = pm.Data("X", internal, dims=("obs", "feature"))
+        extras = _observation_data(obs)
+        dist_params = _free_variables(spec, blocks)
+        observed, total_size = x_data, None
+        if minibatch_size is not None:
+            batch = pm.Minibatch(x_data, *extras.values(), batch_size=int(minibatch_size))
+            batch = batch if extras else [batch]
+            observed, extras = batch[0], dict(zip(extras, batch[1:], strict=True))
+            total_size = n_samples
+        pm.CustomDist(
+            "x",
+            *dist_params,
+            logp=mixture_logp_factory(
+                spec.covariance_type,
+                n_features,
+                extras.get("sample_weight"),
+                extras.get("labels"),
+            ),
+            random=mixture_random_factory(spec.covariance_type, n_features),
+            signature=signature(spec.covariance_type, len(dist_params)),
+            observed=observed,
+            total_size=total_size,
+            dims=None if minibatch_size is not None else ("obs", "feature"),
+        )
+    return _finish(model, spec, values, internal, minibatch_size, obs)
+
+
+def _finish(
+    model: pm.Model,
+    spec: MixtureSpec,
+    values: np.ndarray,
+    internal: np.ndarray,
+    minibatch_size: int | None,
+    obs: Observations,
+    *,
+    has_missing: bool = False,
+) -> GMMModel:
+    spec.check_model(model)
+    return GMMModel(
+        model,
+        spec,
+        values,
+        internal,
+        _ordered_start(spec, internal),
+        None if minibatch_size is None else int(minibatch_size),
+        obs.sample_weight,
+        obs.labels,
+        has_missing,
+    )
+
+
+def _free_variables(spec: MixtureSpec, blocks: dict[str, Block]) -> list[Any]:
+    """The priors, in the spec's layout order; returns the likelihood's parameters."""
+    k, cov_type, priors = spec.n_components, spec.covariance_type, spec.internal_priors
+    weights = _weights(spec, blocks)
+    means = _means(spec, blocks)
+    std_dims = {"full": ("component", "feature"), "diag": ("component", "feature")}
+    std_dims.update(spherical="component", tied="feature")
+    stds = _std_prior(blocks["stds"], priors, std_dims[cov_type], pooled=cov_type == "spherical")
+    params = [weights, means, stds]
+    if "partial_corr_unit" in blocks:
+        beta = cpc_beta_parameters(spec.n_features, float(spec.priors.eta))
+        dims = ("component", "corr_pair") if cov_type == "full" else "corr_pair"
+        if cov_type == "full":
+            beta = np.broadcast_to(beta, (k, len(beta)))
+        unit = pm.Beta(
+            "partial_corr_unit",
+            alpha=beta,
+            beta=beta,
+            dims=dims,
+            default_transform=_transform(blocks["partial_corr_unit"]),
+        )
+        params.append(cholesky_from_cpc(2.0 * unit - 1.0, spec.n_features, xp=pt))
+    return params
+
+
+def _weights(spec: MixtureSpec, blocks: dict[str, Block]) -> Any:
+    """pi ~ Dirichlet(alpha 1_K): alpha fixed, or alpha ~ Gamma(a, b) (shape, rate) in a
+    sparse finite mixture (Malsiner-Walli, Frühwirth-Schnatter & Grün 2016)."""
+    k, hyper = spec.n_components, spec.priors.alpha_gamma
+    if hyper is None:
+        concentration = np.full(k, float(spec.priors.alpha))
+    else:
+        # float64 arrays: PyMC would store Python floats as float32 (1/b then rounds).
+        shape, rate = (np.asarray(value, dtype=np.float64) for value in hyper)
+        alpha = pm.Gamma(
+            "alpha", alpha=shape, beta=rate, default_transform=_transform(blocks["alpha"])
+        )
+        concentration = alpha * pt.ones(k)
+    return pm.Dirichlet(
+        "weights",
+        a=concentration,
+        dims="component",
+        default_transform=_transform(blocks["weights"]),
+    )
+
+
+def default_start(gmm: GMMModel) -> dict[str, np.ndarray]:
+    """A valid starting point for the variables without a usable default.
+
+    Only the ordered means need one: their prior's support point puts every component at
+    the same place, where the ordered transform is undefined.
+    """
+    return {} if gmm.ordered_start is None else {"means_ordered": gmm.ordered_start}

@@ -1,0 +1,219 @@
+"""The unconstrained parametrisation of the mixture, written once for numpy and PyTensor.
+
+Every free parameter of the model lives on the real line in a named block of one flat
+vector: the layout NUTS, ADVI and MAP move in, that the compiled kernel
+(``bayesgmm/bayes/kernel/_kernel.c``) reads, and that
+:func:`bayesgmm.bayes.model.graph.build_model` gives PyMC
+(its value variables, checked at build). Each transform takes an array namespace ``xp``
+(``numpy`` or ``pytensor.tensor``), as :func:`bayesgmm.mixture.parametrization.cholesky_from_cpc`
+does, so the PyMC graph and the numpy packing run the same formulas.
+
+==========  ===============================  ============================================
+transform   constrained -> free              inverse, log |Jacobian|
+==========  ===============================  ============================================
+simplex     log w[:-1] - mean(log w)         softmax of [y, -sum y]  (PyMC's ``simplex``)
+identity    x                                x, 0
+log         log x                            exp y, y
+logodds     log(u / (1 - u))                 sigmoid y, log u + log(1 - u)
+ordered     [x0, log(x_i - x_{i-1})]         cumsum of [y0, exp y_i], sum y_i (i > 0)
+==========  ===============================  ============================================
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "TRANSFORMS",
+    "Block",
+    "Transform",
+    "jitter",
+    "layout",
+    "pack",
+    "unpack",
+]
+
+
+def _logsumexp(value: Any, xp: Any) -> Any:
+    top = xp.max(value, axis=-1, keepdims=True)
+    return top + xp.log(xp.sum(xp.exp(value - top), axis=-1, keepdims=True))
+
+
+def _simplex_forward(value: Any, xp: Any = np) -> Any:
+    log_value = xp.log(value)
+    return log_value[..., :-1] - xp.mean(log_value, axis=-1, keepdims=True)
+
+
+def _simplex_backward(free: Any, xp: Any = np) -> Any:
+    full = xp.concatenate([free, -xp.sum(free, axis=-1, keepdims=True)], axis=-1)
+    shifted = xp.exp(full - xp.max(full, axis=-1, keepdims=True))
+    return shifted / xp.sum(shifted, axis=-1, keepdims=True)
+
+
+def _simplex_log_jac_det(free: Any, xp: Any = np) -> Any:
+    # PyMC's formula: log K + K * sum(y) - K * logsumexp([y + sum(y), 0]).
+    n = free.shape[-1] + 1
+    total = xp.sum(free, axis=-1, keepdims=True)
+    expanded = xp.concatenate([free + total, xp.zeros_like(total)], axis=-1)
+    out = xp.log(1.0 * n) + n * total - n * _logsumexp(expanded, xp)
+    return xp.sum(out, axis=-1)
+
+
+def _sigmoid(free: Any, xp: Any = np) -> Any:
+    return 1.0 / (1.0 + xp.exp(-free))
+
+
+def _logodds_log_jac_det(free: Any, xp: Any = np) -> Any:
+    unit = _sigmoid(free, xp)
+    return xp.log(unit) + xp.log1p(-unit)  # the kernel's formula (_kernel.c)
+
+
+def _ordered_forward(value: Any, xp: Any = np) -> Any:
+    return xp.concatenate([value[..., :1], xp.log(value[..., 1:] - value[..., :-1])], axis=-1)
+
+
+def _ordered_backward(free: Any, xp: Any = np) -> Any:
+    steps = xp.concatenate([free[..., :1], xp.exp(free[..., 1:])], axis=-1)
+    return xp.cumsum(steps, axis=-1)
+
+
+def _ordered_log_jac_det(free: Any, xp: Any = np) -> Any:
+    return xp.sum(free[..., 1:], axis=-1)
+
+
+class Transform(NamedTuple):
+    """A bijection from a constrained block to the real line, in any namespace ``xp``.
+
+    ``vector`` transforms act on the last axis as a whole and their log Jacobian sums
+    over it; the others act element-wise.
+    """
+
+    name: str
+    forward: Any
+    backward: Any
+    log_jac_det: Any
+    vector: bool
+
+
+TRANSFORMS = {
+    "simplex": Transform(
+        "simplex", _simplex_forward, _simplex_backward, _simplex_log_jac_det, True
+    ),
+    "identity": Transform(
+        "identity", lambda x, xp=np: x, lambda y, xp=np: y, lambda y, xp=np: 0.0 * y, False
+    ),
+    "log": Transform(
+        "log", lambda x, xp=np: xp.log(x), lambda y, xp=np: xp.exp(y), lambda y, xp=np: y, False
+    ),
+    "logodds": Transform(
+        "logodds",
+        lambda u, xp=np: xp.log(u) - xp.log1p(-u),
+        _sigmoid,
+        _logodds_log_jac_det,
+        False,
+    ),
+    "ordered": Transform(
+        "ordered", _ordered_forward, _ordered_backward, _ordered_log_jac_det, True
+    ),
+}
+
+
+class Block(NamedTuple):
+    """One model variable's slice of the unconstrained vector.
+
+    ``name`` is the constrained variable, ``shape`` its shape, ``transform`` a key of
+    :data:`TRANSFORMS`; PyMC calls the free variable ``value_name``.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    transform: str
+
+    @property
+    def value_name(self) -> str:
+        return self.name if self.transform == "identity" else f"{self.name}_{self.transform}__"
+
+    @property
+    def size(self) -> int:
+        """Length of the free block (a simplex loses one coordinate)."""
+        n = int(np.prod(self.shape, dtype=int))
+        return n - 1 if self.transform == "simplex" else n
+
+    @property
+    def free_shape(self) -> tuple[int, ...]:
+        if self.transform == "simplex":
+            return (*self.shape[:-1], self.shape[-1] - 1)
+        return self.shape
+
+
+def layout(
+    covariance_type: str,
+    n_components: int,
+    n_features: int,
+    ordered: int | None = None,
+    *,
+    sparse: bool = False,
+) -> tuple[Block, ...]:
+    """The blocks of the unconstrained vector, in PyMC's ``model.value_vars`` order.
+
+    ``ordered`` is the index of a feature whose means are constrained increasing.
+    ``sparse``: the Dirichlet concentration ``alpha`` is a free (scalar, log-transformed)
+    parameter; the model creates it before the weights, so its block comes first.
+    """
+    k, d = n_components, n_features
+    blocks = [Block("alpha", (), "log")] if sparse else []
+    blocks.append(Block("weights", (k,), "simplex"))
+    if ordered is None:
+        blocks.append(Block("means", (k, d), "identity"))
+    else:
+        blocks.append(Block("means_ordered", (k,), "ordered"))
+        if d > 1:
+            blocks.append(Block("means_other", (k, d - 1), "identity"))
+    std_shape = {"full": (k, d), "diag": (k, d), "spherical": (k,), "tied": (d,)}
+    blocks.append(Block("stds", std_shape[covariance_type], "log"))
+    n_pairs = d * (d - 1) // 2
+    if covariance_type == "full" and n_pairs:
+        blocks.append(Block("partial_corr_unit", (k, n_pairs), "logodds"))
+    elif covariance_type == "tied" and n_pairs:
+        blocks.append(Block("partial_corr_unit", (n_pairs,), "logodds"))
+    return tuple(blocks)
+
+
+def unpack(theta: np.ndarray, blocks: tuple[Block, ...]) -> dict[str, np.ndarray]:
+    """Constrained parameters from unconstrained vectors (leading axes are batch axes)."""
+    theta = np.asarray(theta, dtype=np.float64)
+    batch = theta.shape[:-1]
+    out, offset = {}, 0
+    for block in blocks:
+        free = theta[..., offset : offset + block.size].reshape((*batch, *block.free_shape))
+        out[block.name] = np.array(TRANSFORMS[block.transform].backward(free, np))
+        offset += block.size
+    return out
+
+
+def pack(params: dict[str, Any], blocks: tuple[Block, ...]) -> np.ndarray:
+    """Inverse of :func:`unpack`; leading axes beyond a block's shape are batch axes."""
+    parts = []
+    for block in blocks:
+        value = np.asarray(params[block.name], dtype=np.float64)
+        batch = value.shape[: value.ndim - len(block.shape)]
+        free = TRANSFORMS[block.transform].forward(value, np)
+        parts.append(np.asarray(free).reshape(*batch, block.size))
+    return np.concatenate(parts, axis=-1)
+
+
+def jitter(
+    theta: np.ndarray, blocks: tuple[Block, ...], rng: np.random.Generator, scale: float
+) -> np.ndarray:
+    """A random start near ``theta``: normal noise on the free scale of every block.
+
+    Location blocks (means) move by a tenth of ``scale``, in the model's internal units
+    (sd ~ 1), so that chains do not leave the mode they start in.
+    """
+    noise = []
+    for block in blocks:
+        step = 0.1 * scale if block.name.startswith("means") else scale
+        noise.append(step * rng.standard_normal(block.size))
+    return np.asarray(theta, dtype=np.float64) + np.concatenate(noise)

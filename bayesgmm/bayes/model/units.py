@@ -1,0 +1,142 @@
+"""The internal units of the Bayesian fits: data centred and scaled per feature.
+
+NUTS, ADVI and MAP run on ``z = (x - center) / scale``. A sampler moves in steps of order
+one on the unconstrained scale, so a mean near 1e15, or an sd of 1e-12, would otherwise be
+explored in steps that are either below the float64 resolution of the data or vastly too
+big for it. Every prior of the model is a location-scale family in these units, so the
+change is exact:
+
+- ``mu ~ Normal(loc, scale)`` becomes ``Normal((loc - c) / s, scale / s)``;
+- every sd prior (lognormal, gamma, inverse-gamma, half-normal) is a scale family in
+  sigma, so ``std_scale`` becomes ``std_scale / s`` with the same spread;
+- correlations and weights do not change.
+
+The spherical covariance shares one sd across features, so it uses one scale for all of
+them. Results go back to data units through :meth:`Standardization.params_to_data`,
+and a log density picks up the Jacobian ``-sum(log s)`` per point (:attr:`log_jacobian`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from bayesgmm.mixture.moments import feature_moments
+
+if TYPE_CHECKING:
+    from bayesgmm.bayes.model.priors import GMMPriors
+
+__all__ = [
+    "Standardization",
+    "fit_standardization",
+    "priors_to_internal",
+]
+
+
+class Standardization(NamedTuple):
+    """Per-feature centre and scale: ``z = (x - center) / scale``.
+
+    Attributes
+    ----------
+    center, scale : ndarray of shape (D,)
+    """
+
+    center: np.ndarray
+    scale: np.ndarray
+
+    def to_internal(self, X: np.ndarray) -> np.ndarray:
+        """Data units to internal units."""
+        return (np.asarray(X, dtype=np.float64) - self.center) / self.scale
+
+    def to_data(self, Z: np.ndarray) -> np.ndarray:
+        """Internal units (any leading axes, features last) to data units."""
+        return np.asarray(Z, dtype=np.float64) * self.scale + self.center
+
+    @property
+    def log_jacobian(self) -> float:
+        """``log p_x(x) - log p_z(z)`` for one point: ``-sum(log scale)``."""
+        return -float(np.sum(np.log(self.scale)))
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"center": self.center.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, n_features: int) -> Standardization:
+        """Inverse of :meth:`to_dict`; ``None`` (fits saved before 0.2) is the identity."""
+        if not data:
+            return cls(np.zeros(n_features), np.ones(n_features))
+        return cls(
+            np.asarray(data["center"], dtype=np.float64),
+            np.asarray(data["scale"], dtype=np.float64),
+        )
+
+    # -- parameters between the units -----------------------------------------------------
+
+    def params_to_data(
+        self, params: Mapping[str, np.ndarray], covariance_type: str
+    ) -> dict[str, np.ndarray]:
+        """``means`` and ``stds`` (any leading draw axes) in data units; the weights and
+        partial correlations are the same in both units and pass through."""
+        out = dict(params)
+        factor = self._std_factor(covariance_type)
+        if "means" in out:
+            out["means"] = self.to_data(out["means"])
+        if "stds" in out:
+            out["stds"] = np.asarray(out["stds"]) * factor
+        return out
+
+    def params_to_internal(
+        self, params: Mapping[str, np.ndarray], covariance_type: str
+    ) -> dict[str, np.ndarray]:
+        """Inverse of :meth:`params_to_data`."""
+        out = dict(params)
+        factor = self._std_factor(covariance_type)
+        if "means" in out:
+            out["means"] = self.to_internal(out["means"])
+        if "stds" in out:
+            out["stds"] = np.asarray(out["stds"]) / factor
+        return out
+
+    def _std_factor(self, covariance_type: str) -> np.ndarray | float:
+        # stds are (..., K, D) full/diag and (..., D) tied: per feature; (..., K) spherical:
+        # one sd for every feature, and so one scale.
+        return float(self.scale[0]) if covariance_type == "spherical" else self.scale
+
+
+def fit_standardization(
+    X: np.ndarray, covariance_type: str, sample_weight: np.ndarray | None = None
+) -> Standardization:
+    """Centre on the feature means and scale by the feature sds (ddof=1).
+
+    A constant feature (allowed only with a spherical covariance) keeps scale 1 in the
+    per-feature case; the spherical scale is the root mean variance over features, one
+    number, because the model's single sd must mean the same in every feature.
+    """
+    center, sd = feature_moments(X, sample_weight=sample_weight)
+    if covariance_type == "spherical":
+        common = float(np.sqrt(np.mean(sd**2)))
+        scale = np.full(X.shape[1], common if common > 0 else 1.0)
+    else:
+        scale = np.where(sd > 0, sd, 1.0)
+    return Standardization(center, scale)
+
+
+def priors_to_internal(priors: GMMPriors, standard: Standardization) -> GMMPriors:
+    """The same prior in internal units (exact; see the module docstring).
+
+    Parameters
+    ----------
+    priors : GMMPriors
+        Resolved (:meth:`GMMPriors.resolve`), in data units.
+    """
+    if not priors.is_resolved:
+        raise ValueError("resolve the priors on the data before moving them to internal units.")
+    return dataclasses.replace(
+        priors,
+        mean_loc=(np.asarray(priors.mean_loc) - standard.center) / standard.scale,
+        mean_scale=np.asarray(priors.mean_scale) / standard.scale,
+        std_scale=np.asarray(priors.std_scale) / standard.scale,
+    )

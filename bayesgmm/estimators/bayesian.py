@@ -1,0 +1,369 @@
+"""scikit-learn-style estimators: :class:`BayesianGMM`, the facade of the Bayesian fit, and
+:class:`GaussianMixtureEM` (from :mod:`bayesgmm.estimators.em`), the facade of EM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bayesgmm._utils.validation import check_random_state
+from bayesgmm.estimators.base import MixtureFacade
+from bayesgmm.estimators.em import GaussianMixtureEM
+from bayesgmm.estimators.impute import BayesianImputeMixin
+
+__all__ = ["BayesianGMM", "GaussianMixtureEM"]
+
+
+def _split_ordered_means(trace: Any, feature: int, n_features: int) -> Any:
+    """The free variables of an ordered model, ``means_ordered`` (component) and
+    ``means_other`` (component, other features), from the ``means`` the posterior keeps:
+    without them PyMC would draw the means from their prior."""
+    means = trace["means"]
+    out = trace.assign(means_ordered=means.isel(feature=feature, drop=True))
+    others = [d for d in range(n_features) if d != feature]
+    if others:
+        other = means.isel(feature=others).values
+        out = out.assign(
+            means_other=(("chain", "draw", "means_other_dim_0", "means_other_dim_1"), other)
+        )
+    return out
+
+
+class BayesianGMM(BayesianImputeMixin, MixtureFacade):
+    """Bayesian Gaussian mixture fitted by NUTS, ADVI or MAP on the PyMC model.
+
+    Parameters
+    ----------
+    n_components : int
+    covariance_type : {"full", "diag", "spherical", "tied"}
+    priors : GMMPriors, optional
+        Hyperparameters; unset fields are scaled to the data.
+    method : {"nuts", "advi", "fullrank_advi", "map"}
+    sampler : {"auto", "nutpie", "pymc", "numpyro"}
+        NUTS backend (see :func:`bayesgmm.bayes.inference.sample_nuts`).
+    draws, tune, chains : int
+        NUTS draws and warm-up per chain and number of chains; ``draws`` is also the
+        number of draws taken from an ADVI approximation.
+    target_accept : float, optional
+        NUTS's target acceptance rate. ``None``: 0.95 under a sparse prior on alpha
+        (``GMMPriors(alpha_prior=...)``, whose empty components form a funnel with
+        alpha: at 0.8 alpha's R-hat reached 1.10, ``docs/number_of_clusters.md``), the
+        backend's default (0.8) otherwise.
+    mass_matrix : {"auto", "diag", "low_rank"}
+        nutpie's mass-matrix adaptation (see
+        :func:`bayesgmm.bayes.inference.sample_nuts`); ``"auto"`` is low-rank on nutpie,
+        diagonal on the other samplers.
+    init : {"em", "default"}
+        Start chains near a MAP-EM fit (default) or at the backend's own start.
+    relabel : {"stephens", "pivot", "ecr", "ordering", "none"}
+        How to undo label switching after sampling (see :func:`bayesgmm.relabel_idata`).
+    ordered : str or int, optional
+        Constrain one feature's means to increase (an alternative to relabeling).
+    advi_steps : int
+    minibatch_size : int, optional
+        Stochastic (minibatch) ADVI: every step estimates the gradient from this many
+        random rows, scaled by N / minibatch_size, on the compiled kernel (``pm.Minibatch``
+        where the kernel is not built). The MAP-EM start and reference then use a random
+        subsample of 20,000 rows.
+    max_predict_draws : int
+        Posterior draws used by ``predict_proba`` / ``score_samples`` (evenly thinned).
+    progressbar : bool
+    random_seed : int, optional
+    missing : {"raise", "marginalize"}
+        ``"raise"`` (default) refuses NaN. ``"marginalize"`` treats NaN as missing at
+        random: each point's likelihood is the mixture of the marginals of its observed
+        coordinates (grouped by missingness pattern), on the compiled kernel as the
+        complete-data model is (see ``docs/missing.md``). Predictions use each row's
+        observed coordinates, and :meth:`impute` draws the missing ones.
+
+    Attributes
+    ----------
+    idata_ : arviz.InferenceData
+        The relabeled posterior (or the raw one with ``relabel="none"``).
+    raw_idata_ : arviz.InferenceData
+        The draws as sampled, before relabeling.
+    model_ : bayesgmm.bayes.model.graph.GMMModel
+        The PyMC model (``model_.model``), its spec and its data.
+    em_ : bayesgmm.em.EMResult
+        The MAP-EM reference fit (pivot for relabeling, start for the chains).
+    label_report_, collapse_report_
+        Diagnostics from :mod:`bayesgmm.posterior` (None for MAP).
+    map_ : dict
+        The MAP point, when ``method="map"``.
+    weights_, means_, covariances_ : ndarray
+        Posterior means of the (relabeled) weights, means and full covariance matrices.
+    """
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        priors: Any = None,
+        method: str = "nuts",
+        sampler: str = "auto",
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 2,
+        target_accept: float | None = None,
+        mass_matrix: str = "auto",
+        init: str = "em",
+        relabel: str = "stephens",
+        ordered: Any = None,
+        advi_steps: int = 20000,
+        minibatch_size: int | None = None,
+        max_predict_draws: int = 500,
+        progressbar: bool = True,
+        random_seed: Any = None,
+        missing: str = "raise",
+    ) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.priors = priors
+        self.method = method
+        self.sampler = sampler
+        self.draws = draws
+        self.tune = tune
+        self.chains = chains
+        self.target_accept = target_accept
+        self.mass_matrix = mass_matrix
+        self.init = init
+        self.relabel = relabel
+        self.ordered = ordered
+        self.advi_steps = advi_steps
+        self.minibatch_size = minibatch_size
+        self.max_predict_draws = max_predict_draws
+        self.progressbar = progressbar
+        self.random_seed = random_seed
+        self.missing = missing
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> BayesianGMM:
+        """Build the model on ``X`` and fit it.
+
+        ``y`` (N,): partial labels, ``0..K-1`` or ``-1`` unknown; when every component has
+        a labelled row they identify the components, the draws are not relabeled and
+        ``label_report_`` says so. ``sample_weight`` (N,): observation weights, a power
+        likelihood (integer weights = rows repeated). See ``docs/weights_and_labels.md``.
+        """
+        from bayesgmm._utils.validation import check_covariance_type, check_n_components, seed_int
+        from bayesgmm.bayes.inference.starts import (
+            START_POINTS,
+            em_result_to_data,
+            model_em_start,
+        )
+        from bayesgmm.bayes.model.graph import build_model
+        from bayesgmm.posterior.labelled import labels_identify
+
+        methods = ("nuts", "advi", "fullrank_advi", "map")
+        if self.method not in methods:
+            raise ValueError(f"method must be one of {methods}; got {self.method!r}.")
+        relabels = ("stephens", "pivot", "ecr", "ordering", "none")
+        if self.relabel not in relabels:
+            raise ValueError(f"relabel must be one of {relabels}; got {self.relabel!r}.")
+        data = self._check_fit_data(X)  # the one validation of X in a fit
+        check_covariance_type(self.covariance_type)
+        check_n_components(self.n_components, data.X.shape[0])
+        seed = seed_int(self.random_seed)
+        gmm = build_model(
+            data,
+            self.n_components,
+            self.covariance_type,
+            priors=self.priors,
+            ordered=self.ordered,
+            feature_names=self.feature_names,
+            sample_weight=sample_weight,
+            labels=y,
+        )
+        self.labels_identify_components_ = labels_identify(gmm.observations, self.n_components)
+        # The one MAP-EM of a fit, in the model's internal units: every runner's start, and
+        # in data units the reference point estimate. A minibatch fit never passes over
+        # all N at once; nor does its EM.
+        em_rows = None if self.minibatch_size is None else START_POINTS
+        start = model_em_start(gmm, em_rows, seed)
+        self.em_ = em_result_to_data(start, gmm.spec.standardization)
+        self.model_ = gmm
+        self.raw_idata_ = self._run(gmm, start, seed)
+        self._post_process(self.raw_idata_)
+        return self
+
+    def _target_accept(self, gmm: Any) -> float | None:
+        if self.target_accept is not None:
+            return float(self.target_accept)
+        return 0.95 if gmm.spec.priors.alpha_gamma is not None else None
+
+    def _run(self, gmm: Any, start: Any, seed: int) -> Any:
+        """The fit itself: NUTS, ADVI or MAP from the one MAP-EM ``start``."""
+        from bayesgmm.bayes import inference
+
+        self.map_ = None
+        if self.method == "nuts":
+            return inference.sample_nuts(
+                gmm,
+                draws=self.draws,
+                tune=self.tune,
+                chains=self.chains,
+                sampler=self.sampler,
+                random_seed=seed,
+                init=self.init,
+                start=start,
+                progressbar=self.progressbar,
+                target_accept=self._target_accept(gmm),
+                mass_matrix=self.mass_matrix,
+            )
+        if self.method in ("advi", "fullrank_advi"):
+            return inference.fit_advi(
+                gmm,
+                method=self.method,
+                n=self.advi_steps,
+                minibatch_size=self.minibatch_size,
+                random_seed=seed,
+                draws=self.draws,
+                progressbar=self.progressbar,
+                start=start,
+            )
+        self.map_ = inference.fit_map(gmm, random_seed=seed, start=start)
+        return inference.map_idata(gmm, self.map_)
+
+    def _post_process(self, raw: Any) -> None:
+        """Relabel, check for collapse and label switching, cache the draws."""
+        from bayesgmm import posterior
+        from bayesgmm.posterior import labelled
+
+        self.label_report_ = None
+        self.collapse_report_ = None
+        identified = getattr(self, "labels_identify_components_", False)
+        if self.method == "map" or self.relabel == "none" or self.n_components == 1:
+            self.idata_ = raw
+        elif identified:  # the labels fix each component's meaning: nothing to undo
+            self.idata_ = labelled.mark_identified(raw)
+        else:
+            reference = self.em_ if self.relabel == "pivot" else None
+            self.idata_ = posterior.relabel_idata(raw, method=self.relabel, reference=reference)
+        if self.method != "map":
+            self.collapse_report_ = posterior.collapse_report(self.idata_)
+            posterior.warn_if_collapsed(self.collapse_report_)
+            if self.method == "nuts" and self.n_components > 1 and self.chains > 1:
+                relabeled = None if self.relabel == "none" else self.idata_
+                method = "stephens" if self.relabel == "none" else self.relabel
+                self.label_report_ = (
+                    labelled.identified_report(raw)
+                    if identified
+                    else posterior.label_switching_report(raw, relabeled=relabeled, method=method)
+                )
+                posterior.warn_if_unresolved(self.label_report_)
+        self._cache_draws()
+
+    def _cache_draws(self) -> None:
+        from bayesgmm.bayes.inference.idata import posterior_draws, thin_indices
+
+        draws = posterior_draws(self.idata_)
+        keep = thin_indices(draws.weights.shape[0], int(self.max_predict_draws))
+        self._draws = (draws.weights[keep], draws.means[keep], draws.covariances[keep])
+        # Point summaries with scikit-learn's names: posterior means of the relabeled
+        # draws (meaningful per component only after relabeling).
+        self.weights_ = draws.weights.mean(axis=0)
+        self.means_ = draws.means.mean(axis=0)
+        self.covariances_ = draws.covariances.mean(axis=0)
+
+    # -- prediction ------------------------------------------------------------------------
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Posterior-mean membership probabilities, shape (N, K); rows sum to 1."""
+        from bayesgmm.mixture import draws
+
+        return draws.mean_responsibilities(self._check_predict_data(X), *self._draws)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Component with the largest posterior-mean membership probability."""
+        return np.argmax(self.predict_proba(X), axis=1)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Log posterior-predictive density ``log mean_s p(x | theta_s)`` of every row."""
+        from bayesgmm.mixture import draws
+
+        return draws.log_predictive_density(self._check_predict_data(X), *self._draws)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean log posterior-predictive density per row."""
+        return float(np.mean(self.score_samples(X)))
+
+    def sample_posterior_predictive(
+        self, n_samples: int | None = None, random_seed: Any = None
+    ) -> Any:
+        """Posterior-predictive data sets, one per posterior draw, in data units.
+
+        Returns an InferenceData with a ``posterior_predictive`` group (variable ``x``,
+        dims chain, draw, obs, feature) drawn through the PyMC model; ``n_samples`` thins
+        the draws used (default: all).
+        """
+        import pymc as pm
+
+        self._check_is_fitted()
+        if self.model_.has_missing:
+            raise NotImplementedError(
+                "sample_posterior_predictive is not available for a model fitted with "
+                "missing values (its likelihood has no observed variable to draw from); use "
+                "impute(X) for the missing entries, or fit the complete rows."
+            )
+        spec, model = self.model_.spec, self.model_.model
+        post = self.raw_idata_.posterior
+        trace = post[
+            [
+                name
+                for name in ("alpha", "weights", "means", "stds", "partial_corr_unit")
+                if name in post
+            ]
+        ]
+        if n_samples is not None:
+            draws_per_chain = max(1, int(n_samples) // post.sizes["chain"])
+            trace = trace.isel(draw=slice(0, draws_per_chain))
+        # The model is written in internal units: move the draws there and the data back.
+        standard = spec.standardization
+        internal = standard.params_to_internal(
+            {n: trace[n].values for n in ("means", "stds")}, spec.covariance_type
+        )
+        trace = trace.assign({n: trace[n].copy(data=v) for n, v in internal.items()})
+        if spec.ordered is not None:
+            trace = _split_ordered_means(trace, spec.ordered_feature, spec.n_features)
+        with model:
+            predictive = pm.sample_posterior_predictive(
+                trace,
+                var_names=["x"],
+                random_seed=check_random_state(
+                    self.random_seed if random_seed is None else random_seed
+                ),
+                progressbar=False,
+            )
+        x = predictive.posterior_predictive["x"]
+        predictive.posterior_predictive["x"] = x.copy(data=standard.to_data(x.values))
+        return predictive
+
+    def summary(self, **kwargs: Any) -> Any:
+        """ArviZ summary of the (relabeled) weights, means and standard deviations."""
+        import arviz as az
+
+        self._check_is_fitted()
+        table = az.summary(self.idata_, var_names=["weights", "means", "stds"], **kwargs)
+        note = self.idata_.attrs.get("label_identification")
+        if note:
+            table.attrs["label_identification"] = note
+        return table
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def save(self, path: Any) -> None:
+        """Write the fit to netCDF; the estimator's parameters go in the attrs."""
+        from bayesgmm import io
+
+        self._check_is_fitted()
+        io.save_fit(self, path)
+
+    @classmethod
+    def load(cls, path: Any) -> BayesianGMM:
+        """Read a fit written by :meth:`save`; predictions equal the original's."""
+        from bayesgmm import io
+
+        return io.load_fit(cls, path)

@@ -1,0 +1,234 @@
+"""The EM facade: :class:`GaussianMixtureEM`, scikit-learn's ``GaussianMixture`` API over
+:mod:`bayesgmm.em` (re-exported by :mod:`bayesgmm.estimators.bayesian`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bayesgmm import em
+from bayesgmm._utils.validation import check_random_state
+from bayesgmm.estimators.base import MixtureFacade
+from bayesgmm.estimators.impute import EMImputeMixin
+from bayesgmm.mixture.covariance import as_full
+from bayesgmm.mixture.missing import observed_e_step
+
+__all__ = ["GaussianMixtureEM"]
+
+
+class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
+    """Gaussian mixture fitted by EM (maximum likelihood) or MAP-EM.
+
+    A drop-in for ``sklearn.mixture.GaussianMixture`` with a conjugate-prior option and
+    collapse detection.
+
+    Parameters
+    ----------
+    n_components : int
+        Number of mixture components K.
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    tol : float or None
+        ``None`` (default): stop when an iteration changes the objective ``f`` by at most
+        ``1e-8 * (1 + |f|)`` (relative, as mclust). A number: scikit-learn's rule, a change
+        of the objective per sample below ``tol`` (see :func:`bayesgmm.em.fit_em`).
+    reg_covar : float
+        Non-negative floor added to covariance diagonals.
+    max_iter : int
+        EM iterations per run (default 1000).
+    n_init : int
+        Restarts; the best non-degenerate one is kept.
+    init : {"auto", "kmeans++", "random", "random_from_data"} or mapping
+        Initialisation (see :func:`bayesgmm.em.fit_em`: ``"auto"`` searches short EM runs
+        from many k-means++ and random-row starts when ``n_init > 1``), or a mapping with
+        ``weights``, ``means`` and ``covariances``.
+    prior : None, "default" or :class:`bayesgmm.em.ConjugatePrior`
+        ``None`` for maximum likelihood; ``"default"`` for MAP-EM with the data-scaled
+        Fraley & Raftery (2007) prior.
+    random_seed : int, numpy Generator or None
+    client : dask.distributed.Client, mapping or None
+        Only used when ``fit`` gets a Dask array or DataFrame: the cluster that runs EM,
+        or the arguments of a ``LocalCluster`` made for the fit (see
+        :func:`bayesgmm.em.dask.engine.fit_em_dask`). Prediction takes in-memory data.
+    missing : {"raise", "marginalize"}
+        ``"raise"`` (default) refuses NaN. ``"marginalize"`` treats NaN as missing at
+        random: EM for incomplete data at fit, and ``predict`` / ``predict_proba`` /
+        ``score_samples`` on each row's observed coordinates (see ``docs/missing.md``);
+        :meth:`impute` fills NaN with their conditional means.
+
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_cholesky_, precisions_ : ndarray
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Final objective per sample (as scikit-learn's ``lower_bound_``).
+    objective_trace_ : ndarray
+    result_ : :class:`bayesgmm.em.EMResult`
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when fitted on a DataFrame with string column names.
+    """
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        tol: float | None = None,
+        reg_covar: float = 1e-6,
+        max_iter: int = em.DEFAULT_MAX_ITER,
+        n_init: int = 1,
+        init: Any = "auto",
+        prior: Any = None,
+        random_seed: Any = None,
+        client: Any = None,
+        missing: str = "raise",
+    ) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init = init
+        self.prior = prior
+        self.random_seed = random_seed
+        self.client = client
+        self.missing = missing
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixtureEM:
+        """Fit the mixture to ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, D)
+        y : array-like of shape (N,), optional
+            Partial labels: a component index ``0..K-1`` per row, ``-1`` where unknown
+            (scikit-learn's semi-supervised convention). Labelled rows count for their own
+            component only, and component ``k`` is the one the labels call ``k``.
+        sample_weight : array-like of shape (N,), optional
+            Non-negative observation weights; an integer weight fits as the row repeated.
+            See ``docs/weights_and_labels.md``.
+        """
+        result = em.fit_em(
+            self._fit_data(X),
+            self.n_components,
+            self.covariance_type,
+            init=self.init,
+            n_init=self.n_init,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            reg_covar=self.reg_covar,
+            prior=self.prior,
+            random_seed=self.random_seed,
+            client=self.client,
+            sample_weight=sample_weight,
+            labels=y,
+            missing=self._missing(),
+        )
+        self.result_ = result
+        self.weights_ = result.weights
+        self.means_ = result.means
+        self.covariances_ = result.covariances
+        self.precisions_cholesky_ = result.precisions_cholesky
+        pc = result.precisions_cholesky
+        if self.covariance_type in ("full", "tied"):
+            self.precisions_ = pc @ np.swapaxes(pc, -1, -2)
+        else:
+            self.precisions_ = pc**2
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self.lower_bound_ = result.objective / result.n_observations
+        self.objective_trace_ = result.objective_trace
+        self.degenerate_components_ = result.degenerate_components
+        return self
+
+    def _fit_data(self, X: Any) -> Any:
+        if not em._is_dask_collection(X):
+            return self._check_fit_data(X)  # CheckedData: fit_em does not check it again
+        # A Dask collection stays on its cluster: only its shape and column names are read.
+        self.n_features_in_ = int(X.shape[1])
+        columns = getattr(X, "columns", None)
+        if columns is not None and all(isinstance(c, str) for c in columns):
+            self.feature_names_in_ = np.asarray(list(columns), dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return X
+
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
+        """Fit, then return the most likely component of every row."""
+        return self.fit(X, y, sample_weight=sample_weight).predict(X)
+
+    # -- prediction ------------------------------------------------------------------------
+
+    def _e_step(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        values = self._check_predict_data(X)
+        if np.isnan(values).any():  # missing="marginalize": on the observed coordinates
+            return observed_e_step(values, self.result_.params)
+        return em.e_step(values, self.result_.params)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Log mixture density of every row."""
+        return self._e_step(X)[0]
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean log-likelihood per row."""
+        return float(np.mean(self.score_samples(X)))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Membership probabilities, shape (N, K); rows sum to 1."""
+        return np.exp(self._e_step(X)[1])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most likely component of every row."""
+        return np.argmax(self._e_step(X)[1], axis=1)
+
+    def sample(self, n_samples: int = 1, random_seed: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Draw ``n_samples`` points from the fitted mixture; returns (X, labels)."""
+        self._check_is_fitted()
+        if int(n_samples) < 1:
+            raise ValueError(f"n_samples must be >= 1; got {n_samples}.")
+        rng = check_random_state(self.random_seed if random_seed is None else random_seed)
+        n_components, n_features = self.means_.shape
+        cov = as_full(self.covariances_, self.covariance_type, n_components, n_features)
+        labels = rng.choice(n_components, size=int(n_samples), p=self.weights_)
+        chol = np.linalg.cholesky(cov)
+        noise = rng.standard_normal((int(n_samples), n_features))
+        return self.means_[labels] + np.einsum("nde,ne->nd", chol[labels], noise), labels
+
+    # -- model selection -------------------------------------------------------------------
+
+    def _refit_result(self, X: Any) -> em.EMResult:
+        Xc = self._check_predict_data(X)
+        if np.isnan(Xc).any():  # observed-data log-likelihood (missing="marginalize")
+            from bayesgmm.em.missing import missing_statistics
+
+            stats = missing_statistics(Xc, self.result_.params)
+        else:
+            stats = em.sufficient_statistics(Xc, self.result_.params)
+        return self.result_._replace(
+            log_likelihood=stats.log_likelihood,
+            n_samples=Xc.shape[0],
+            log_max_resp=stats.log_max_resp,
+            weight_total=None,  # the rows of X, unweighted
+        )
+
+    def bic(self, X: Any) -> float:
+        """Bayesian information criterion on ``X`` (lower is better)."""
+        return em.bic(self._refit_result(X))
+
+    def aic(self, X: Any) -> float:
+        """Akaike information criterion on ``X`` (lower is better)."""
+        return em.aic(self._refit_result(X))
+
+    def icl(self, X: Any) -> float:
+        """Integrated completed likelihood on ``X`` (lower is better)."""
+        return em.icl(self._refit_result(X))
+
+    def n_parameters(self) -> int:
+        """Number of free parameters."""
+        self._check_is_fitted()
+        return em.n_free_parameters(self.result_)

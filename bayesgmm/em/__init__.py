@@ -88,7 +88,6 @@ from bayesgmm.em.steps import (
     _weighted_log_prob,
     e_step,
     m_step,
-    stats_scatter,
     sufficient_statistics,
     sum_statistics,
 )

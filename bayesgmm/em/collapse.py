@@ -14,11 +14,12 @@ from bayesgmm._utils.validation import (
 )
 from bayesgmm.em.results import GMMParams
 from bayesgmm.exceptions import DegenerateComponentWarning
+from bayesgmm.mixture.structures import get_structure
 
 
 def min_component_count(covariance_type: str, n_features: int) -> int:
     """Fewest points that determine a non-singular covariance of this type."""
-    return n_features + 1 if covariance_type == "full" else 2
+    return get_structure(covariance_type).min_component_count(n_features)
 
 
 def degenerate_components(
@@ -38,31 +39,14 @@ def degenerate_components(
     in some direction, for the default).
     """
     n_components, n_features = params.means.shape
-    cov_type = params.covariance_type
+    structure = get_structure(params.covariance_type)
     flagged = set()
-    if cov_type != "tied":
-        too_few = resp_sum < min_component_count(cov_type, n_features) - 1e-9
+    if not structure.shared:
+        too_few = resp_sum < structure.min_component_count(n_features) - 1e-9
         flagged.update(np.flatnonzero(too_few).tolist())
-    data_var = np.diag(data_covariance)
-    if cov_type in ("full", "tied"):
-        stack = params.covariances[None] if cov_type == "tied" else params.covariances
-        stack = stack - reg_covar * np.eye(n_features)
-        # Whiten by the data covariance (its Cholesky), then look at the smallest eigenvalue.
-        chol = np.linalg.cholesky(data_covariance)
-        inv = np.linalg.inv(chol)
-        whitened = inv @ stack @ inv.T
-        smallest = np.linalg.eigvalsh(whitened)[:, 0]
-        if cov_type == "full":
-            flagged.update(np.flatnonzero(smallest < rtol).tolist())
-        elif smallest[0] < rtol:
-            flagged.update(range(n_components))
-    else:
-        variances = params.covariances - reg_covar
-        if cov_type == "diag":
-            ratio = (variances / data_var[None, :]).min(axis=1)
-        else:
-            ratio = variances / data_var.max()
-        flagged.update(np.flatnonzero(ratio < rtol).tolist())
+    ratio = structure.smallest_variance_ratio(params.covariances, reg_covar, data_covariance)
+    too_small = np.broadcast_to(ratio < rtol, (n_components,))  # shared: all or none
+    flagged.update(np.flatnonzero(too_small).tolist())
     return tuple(sorted(int(k) for k in flagged))
 
 

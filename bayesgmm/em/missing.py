@@ -37,6 +37,7 @@ from bayesgmm.mixture.missing import (
     nan_mean,
 )
 from bayesgmm.mixture.observations import Observations
+from bayesgmm.mixture.structures import get_structure
 
 __all__ = ["MissingSearch", "missing_statistics", "start_rows"]
 
@@ -69,14 +70,8 @@ def _pattern_statistics(
     completed[:, :, mis] = cond.means
     resp_sum = resp.sum(axis=1)
     weighted_sum = np.einsum("kn,knd->kd", resp, completed)
-    if cov_type in ("full", "tied"):
-        second = np.einsum("kn,knd,kne->kde", resp, completed, completed)
-        second[:, mis[:, None], mis[None, :]] += resp_sum[:, None, None] * cond.covariances
-        if cov_type == "tied":
-            second = second.sum(axis=0)
-    else:
-        second = np.einsum("kn,knd->kd", resp, completed * completed)
-        second[:, mis] += resp_sum[:, None] * cond.covariances
+    structure = get_structure(cov_type)
+    second = structure.expected_second_moment(resp, completed, mis, cond.covariances)
     return SufficientStats(resp_sum, weighted_sum, second, log_lik, n_rows, log_max)
 
 

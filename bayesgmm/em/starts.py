@@ -13,6 +13,7 @@ from bayesgmm.em.results import EMResult, GMMParams, SufficientStats
 from bayesgmm.mixture.covariance import (
     precisions_cholesky,
 )
+from bayesgmm.mixture.structures import get_structure
 
 _INIT_METHODS = ("auto", "kmeans++", "random", "random_from_data")
 
@@ -150,12 +151,7 @@ def _stats_from_resp(
 ) -> SufficientStats:
     if sample_weight is not None:
         resp = resp * sample_weight[:, None]
-    if covariance_type == "full":
-        second = np.einsum("nk,nd,ne->kde", resp, X, X)
-    elif covariance_type == "tied":
-        second = X.T @ X if sample_weight is None else (X * sample_weight[:, None]).T @ X
-    else:
-        second = resp.T @ (X * X)
+    second = get_structure(covariance_type).second_moment(X, resp, sample_weight)
     return SufficientStats(resp.sum(axis=0), resp.T @ X, second, np.nan, X.shape[0], np.nan)
 
 

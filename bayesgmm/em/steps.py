@@ -22,6 +22,7 @@ from bayesgmm.mixture.covariance import (
     precisions_cholesky,
     unpack_pairs,
 )
+from bayesgmm.mixture.structures import get_structure
 
 # Rows per block: keeps the (rows, K, D) temporaries of the E-step inside the CPU caches.
 _BLOCK_ELEMENTS = 1 << 16
@@ -29,7 +30,7 @@ _EXP_FLOOR = -300.0
 
 
 def _block_rows(n_components: int, n_features: int, covariance_type: str = "diag") -> int:
-    if covariance_type == "full":  # the (P + D + 1, rows) pair features are the temporary
+    if get_structure(covariance_type).pair_features:  # (P + D + 1, rows) is the temporary
         return max(256, _BLOCK_ELEMENTS // ((n_features + 1) * (n_features + 2) // 2))
     return max(256, _BLOCK_ELEMENTS // max(1, n_components * n_features))
 
@@ -182,17 +183,16 @@ def sufficient_statistics(
     n_samples, n_features = X.shape
     n_components = params.means.shape[0]
     cov_type = params.covariance_type
+    structure = get_structure(cov_type)
     block_rows = block_rows or _block_rows(n_components, n_features, cov_type)
     resp_sum = np.zeros(n_components)
     weighted_sum = np.zeros((n_components, n_features))
     n_pairs = n_features * (n_features + 1) // 2
-    if cov_type == "full":
+    if structure.pair_features:
         # [second-moment upper triangles | weighted sums | counts], split at the end
         packed = np.zeros((n_components, n_pairs + n_features + 1))
-    elif cov_type == "tied":
-        second = np.zeros((n_features, n_features))
     else:
-        second = np.zeros((n_components, n_features))
+        second = structure.zero_second_moment(n_components, n_features)
     log_lik = 0.0
     log_max_resp = 0.0
     # Prepared once: per block only the GEMMs and element-wise passes remain. The largest
@@ -212,7 +212,7 @@ def sufficient_statistics(
         w = None if sample_weight is None else sample_weight[start : start + block_rows]
         # Full: the products x_i x_j serve the log densities (one GEMM) and the statistics
         # (one GEMM) alike: resp @ features^T = [sum g x_i x_j | sum g x | sum g].
-        features = pair_features(block, out=buffer) if cov_type == "full" else None
+        features = pair_features(block, out=buffer) if structure.pair_features else None
         weighted = density(block, component_major=True, features=features)
         block_lik, block_max, resp = _block_terms(
             weighted, w, None if labels is None else labels[start : start + block_rows]
@@ -224,11 +224,8 @@ def sufficient_statistics(
             continue
         resp_sum += resp.sum(axis=1)
         weighted_sum += resp @ block
-        if cov_type == "tied":
-            second += block.T @ block if w is None else (block * w[:, None]).T @ block
-        else:
-            second += resp @ (block * block)
-    if cov_type == "full":
+        second += structure.block_second_moment(block, resp, w)
+    if structure.pair_features:
         second = unpack_pairs(packed[:, :n_pairs], n_features)
         weighted_sum, resp_sum = packed[:, n_pairs:-1].copy(), packed[:, -1].copy()
     return SufficientStats(resp_sum, weighted_sum, second, log_lik, n_samples, log_max_resp)
@@ -257,7 +254,8 @@ def m_step(
     ----------
     stats : SufficientStats
         Summed over all rows.
-    covariance_type : {"full", "tied", "diag", "spherical"}
+    covariance_type : str
+        A registered structure (:mod:`bayesgmm.mixture.structures`).
     reg_covar : float
         Added to the diagonal of every covariance (a floor against collapse).
     prior : ConjugatePrior, optional
@@ -272,67 +270,20 @@ def m_step(
     CollapseError
         A covariance is singular (only possible with ``reg_covar=0`` and no prior).
     """
-    n_features = stats.weighted_sum.shape[1]
     n_components = stats.resp_sum.shape[0]
     # Same guard as scikit-learn: an empty component keeps finite means.
     nk = stats.resp_sum + 10 * np.finfo(np.float64).eps
     x_bar = stats.weighted_sum / nk[:, None]
-    eye = np.eye(n_features)
-
+    structure = get_structure(covariance_type)
     if prior is None:
         weights = nk / nk.sum()
         means = x_bar
-        if covariance_type == "full":
-            cov = stats.second_moment / nk[:, None, None] - np.einsum("kd,ke->kde", means, means)
-            cov += reg_covar * eye
-        elif covariance_type == "tied":
-            cov = (stats.second_moment - (nk[:, None] * means).T @ means) / nk.sum()
-            cov += reg_covar * eye
-        else:
-            cov = stats.second_moment / nk[:, None] - means**2 + reg_covar
-            if covariance_type == "spherical":
-                cov = cov.mean(axis=1)
+        cov = structure.ml_covariances(stats, nk, means, reg_covar)
     else:
         alpha = prior.weight_concentration
         weights = (nk + alpha - 1.0) / (nk.sum() + n_components * (alpha - 1.0))
-        kappa, nu = prior.shrinkage, prior.dof
+        kappa = prior.shrinkage
         means = (nk[:, None] * x_bar + kappa * prior.mean) / (nk + kappa)[:, None]
-        offset = x_bar - prior.mean
-        shrink = kappa * nk / (kappa + nk)
-        if covariance_type in ("full", "tied"):
-            scatter = stats_scatter(stats, x_bar, nk, covariance_type)
-            between = shrink[:, None, None] * np.einsum("kd,ke->kde", offset, offset)
-            if covariance_type == "full":
-                cov = (prior.scale + between + scatter) / (nu + nk + n_features + 2)[:, None, None]
-            else:
-                cov = (prior.scale + between.sum(0) + scatter) / (
-                    nu + nk.sum() + n_components + n_features + 1
-                )
-            cov = cov + reg_covar * eye
-        else:
-            scatter = stats.second_moment - nk[:, None] * x_bar**2
-            np.maximum(scatter, 0.0, out=scatter)
-            if covariance_type == "diag":
-                cov = (prior.scale + shrink[:, None] * offset**2 + scatter) / (nu + nk + 3)[:, None]
-            else:
-                cov = (prior.scale + shrink * np.sum(offset**2, axis=1) + scatter.sum(axis=1)) / (
-                    nu + (nk + 1) * n_features + 2
-                )
-            cov = cov + reg_covar
-    if covariance_type in ("full", "tied"):
-        cov = 0.5 * (cov + np.swapaxes(cov, -1, -2))  # symmetric to the last bit
+        cov = structure.map_covariances(stats, nk, x_bar, prior, reg_covar)
     prec_chol = precisions_cholesky(cov, covariance_type, reg_covar=reg_covar)
     return GMMParams(weights, means, cov, prec_chol, covariance_type)
-
-
-def stats_scatter(
-    stats: SufficientStats, x_bar: np.ndarray, nk: np.ndarray, covariance_type: str
-) -> np.ndarray:
-    """Within-component scatter ``W_k = sum_n g_nk (x_n - xbar_k)(x_n - xbar_k)^T``.
-
-    For ``tied`` the sum over components is returned.
-    """
-    outer = np.einsum("kd,ke->kde", x_bar, x_bar) * nk[:, None, None]
-    if covariance_type == "tied":
-        return stats.second_moment - outer.sum(axis=0)
-    return stats.second_moment - outer

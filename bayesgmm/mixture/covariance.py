@@ -1,6 +1,8 @@
-"""Per-covariance-type Gaussian maths, on plain arrays.
+"""The numpy Gaussian maths of every covariance structure, on plain arrays.
 
-Shapes follow scikit-learn's ``GaussianMixture`` so that results can be compared directly:
+The functions here take a ``covariance_type`` name and ask its registry entry
+(:mod:`bayesgmm.mixture.structures`). Shapes of the four scikit-learn structures follow
+``GaussianMixture`` so that results can be compared directly:
 
 ================  =====================  ======================
 covariance_type   covariances            precisions_cholesky
@@ -21,10 +23,12 @@ import functools
 
 import numpy as np
 
-from bayesgmm._utils.validation import check_covariance_type
-from bayesgmm.exceptions import CollapseError
+from bayesgmm.mixture.structures import get_structure
+from bayesgmm.mixture.structures.base import COLLAPSE_HINT
+from bayesgmm.mixture.structures.matrices import mahalanobis_direct
 
 __all__ = [
+    "COLLAPSE_HINT",
     "ComponentDensity",
     "as_full",
     "covariance_shape",
@@ -40,31 +44,15 @@ __all__ = [
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
-COLLAPSE_HINT = (
-    "increase reg_covar (now {reg_covar:g}), use the MAP prior (prior='default'), "
-    "or reduce n_components"
-)
-
 
 def covariance_shape(covariance_type: str, n_components: int, n_features: int) -> tuple:
     """Shape of the covariance array for a covariance type."""
-    return {
-        "full": (n_components, n_features, n_features),
-        "tied": (n_features, n_features),
-        "diag": (n_components, n_features),
-        "spherical": (n_components,),
-    }[check_covariance_type(covariance_type)]
+    return get_structure(covariance_type).shape(n_components, n_features)
 
 
 def n_covariance_parameters(covariance_type: str, n_components: int, n_features: int) -> int:
     """Number of free covariance parameters."""
-    per_matrix = n_features * (n_features + 1) // 2
-    return {
-        "full": n_components * per_matrix,
-        "tied": per_matrix,
-        "diag": n_components * n_features,
-        "spherical": n_components,
-    }[check_covariance_type(covariance_type)]
+    return get_structure(covariance_type).n_parameters(n_components, n_features)
 
 
 def n_parameters(covariance_type: str, n_components: int, n_features: int) -> int:
@@ -73,16 +61,6 @@ def n_parameters(covariance_type: str, n_components: int, n_features: int) -> in
         (n_components - 1)
         + n_components * n_features
         + n_covariance_parameters(covariance_type, n_components, n_features)
-    )
-
-
-def _collapse_message(component: int | None, reg_covar: float) -> str:
-    who = "a component" if component is None else f"component {component}"
-    return (
-        f"the covariance of {who} is singular or not positive definite: it collapsed onto "
-        "a point or a lower-dimensional subspace, where the likelihood is unbounded. "
-        + COLLAPSE_HINT.format(reg_covar=reg_covar)
-        + "."
     )
 
 
@@ -95,7 +73,8 @@ def precisions_cholesky(
     ----------
     covariances : ndarray
         Covariances in the layout of ``covariance_type`` (see module docstring).
-    covariance_type : {"full", "tied", "diag", "spherical"}
+    covariance_type : str
+        A registered structure (:mod:`bayesgmm.mixture.structures`).
     reg_covar : float
         Only used to word the error message.
 
@@ -105,77 +84,19 @@ def precisions_cholesky(
         A covariance is not positive definite; the message names the component.
     """
     covariances = np.asarray(covariances, dtype=np.float64)
-    if covariance_type in ("full", "tied"):
-        stack = covariances[None] if covariance_type == "tied" else covariances
-        if not np.all(np.isfinite(stack)):
-            raise CollapseError(_collapse_message(None, reg_covar))
-        # numpy's LAPACK, not scipy's: with pip wheels numpy and scipy each bundle their own
-        # OpenBLAS, and alternating between the two thread pools (numpy's GEMM in the E-step,
-        # scipy here) made these K tiny factorisations cost tens of milliseconds per
-        # iteration on a 2-core machine while the other pool's threads spun.
-        try:
-            chol = np.linalg.cholesky(stack)
-        except np.linalg.LinAlgError:
-            for k, cov in enumerate(stack):  # name the first component that failed
-                try:
-                    np.linalg.cholesky(cov)
-                except np.linalg.LinAlgError:
-                    raise CollapseError(
-                        _collapse_message(None if covariance_type == "tied" else k, reg_covar)
-                    ) from None
-            raise CollapseError(_collapse_message(None, reg_covar)) from None
-        diagonal = np.diagonal(chol, axis1=1, axis2=2)
-        if not np.all(diagonal > 0):
-            k = int(np.argwhere(~(diagonal > 0))[0][0])
-            raise CollapseError(
-                _collapse_message(None if covariance_type == "tied" else k, reg_covar)
-            )
-        out = np.swapaxes(_inverse_lower_triangular(chol), 1, 2)
-        return out[0] if covariance_type == "tied" else out
-    check_covariance_type(covariance_type)
-    bad = ~(np.isfinite(covariances) & (covariances > 0))
-    if np.any(bad):
-        component = int(np.argwhere(bad)[0][0])
-        raise CollapseError(_collapse_message(component, reg_covar))
-    return 1.0 / np.sqrt(covariances)
-
-
-def _inverse_lower_triangular(chol: np.ndarray) -> np.ndarray:
-    """Inverse of a stack (K, D, D) of lower-triangular matrices by forward substitution.
-
-    Row ``i`` of ``inv(L)`` is ``(e_i - L[i, :i] @ inv(L)[:i]) / L[i, i]``: the same
-    arithmetic as LAPACK's triangular solve, without pivoting, and exactly lower-triangular.
-    """
-    n_features = chol.shape[-1]
-    inverse = np.zeros_like(chol)
-    for i in range(n_features):
-        row = -np.matmul(chol[:, i : i + 1, :i], inverse[:, :i, :])[:, 0, :]
-        row[:, i] += 1.0
-        inverse[:, i, :] = row / chol[:, i, i : i + 1]
-    return inverse
+    return get_structure(covariance_type).precisions_cholesky(covariances, reg_covar)
 
 
 def covariances_from_precisions_cholesky(prec_chol: np.ndarray, covariance_type: str) -> np.ndarray:
     """Invert :func:`precisions_cholesky`."""
-    prec_chol = np.asarray(prec_chol, dtype=np.float64)
-    if covariance_type in ("full", "tied"):
-        precision = prec_chol @ np.swapaxes(prec_chol, -1, -2)
-        return np.linalg.inv(precision)
-    check_covariance_type(covariance_type)
-    return 1.0 / prec_chol**2
+    return get_structure(covariance_type).covariances_from_precisions_cholesky(prec_chol)
 
 
 def log_det_precisions_cholesky(
     prec_chol: np.ndarray, covariance_type: str, n_features: int
 ) -> np.ndarray | float:
     """``log det`` of the precision Cholesky factors (half the precision's log-det)."""
-    if covariance_type == "full":
-        return np.sum(np.log(np.diagonal(prec_chol, axis1=1, axis2=2)), axis=1)
-    if covariance_type == "tied":
-        return float(np.sum(np.log(np.diag(prec_chol))))
-    if covariance_type == "diag":
-        return np.sum(np.log(prec_chol), axis=1)
-    return n_features * np.log(prec_chol)
+    return get_structure(covariance_type).log_det_precisions_cholesky(prec_chol, n_features)
 
 
 @functools.lru_cache(maxsize=64)
@@ -243,7 +164,8 @@ class ComponentDensity:
     means : ndarray of shape (K, D)
     prec_chol : ndarray
         Precision Cholesky factors (see :func:`precisions_cholesky`).
-    covariance_type : {"full", "tied", "diag", "spherical"}
+    covariance_type : str
+        A registered structure (:mod:`bayesgmm.mixture.structures`).
     log_weights : ndarray of shape (K,), optional
         Added to every log-density (the mixture's ``log pi_k``); none when omitted.
     radius : float, optional
@@ -265,17 +187,18 @@ class ComponentDensity:
     ) -> None:
         self.means = np.asarray(means, dtype=np.float64)
         self.prec_chol = np.asarray(prec_chol, dtype=np.float64)
-        self.covariance_type = covariance_type
+        self.structure = get_structure(covariance_type)
+        self.covariance_type = self.structure.name
         n_features = self.means.shape[1]
         self.n_features = n_features
-        log_det = log_det_precisions_cholesky(self.prec_chol, covariance_type, n_features)
+        log_det = self.structure.log_det_precisions_cholesky(self.prec_chol, n_features)
         # log-density = -0.5 maha + offset (per component, or one number for tied)
         offset = np.asarray(log_det - 0.5 * n_features * LOG_2PI, dtype=np.float64)
         if log_weights is not None:
             offset = offset + np.asarray(log_weights, dtype=np.float64).reshape(-1)
         self.offset = offset
         self.unsafe: np.ndarray | None = None
-        if covariance_type == "full":
+        if self.structure.pair_features:
             self._prepare_full(radius)
 
     def _prepare_full(self, radius: float | None) -> None:
@@ -309,7 +232,7 @@ class ComponentDensity:
         if unsafe is None:
             unsafe = self._unsafe(float(np.sqrt(np.einsum("nd,nd->n", X, X).max(initial=0.0))))
         if unsafe.size:
-            maha = _maha_direct(X.T, self.means[unsafe], self.prec_chol[unsafe])
+            maha = mahalanobis_direct(X.T, self.means[unsafe], self.prec_chol[unsafe])
             out[unsafe] = -0.5 * maha + self.offset[unsafe, None]
         return out
 
@@ -319,44 +242,13 @@ class ComponentDensity:
         """Log densities of the rows of ``X`` (N, D): shape (N, K), or (K, N) when
         ``component_major``; ``features`` is ``pair_features(X)`` (full only), when the
         caller has it already."""
-        means, prec_chol = self.means, self.prec_chol
-        if self.covariance_type == "full":
+        if self.structure.pair_features:
             out = self._full(X, features)
             return out if component_major else out.T
-        if self.covariance_type == "tied":
-            # Centre on each mean before squaring: the expanded form loses digits far from mu.
-            projected = (prec_chol.T @ X.T)[None, :, :] - (means @ prec_chol)[:, :, None]
-            np.square(projected, out=projected)
-            maha = projected.sum(axis=1)
-        elif self.covariance_type == "diag":
-            XT = X.T
-            precisions = prec_chol**2
-            maha = precisions @ (XT * XT) - 2.0 * (means * precisions) @ XT
-            maha += np.sum(means * means * precisions, axis=1)[:, None]
-            np.maximum(maha, 0.0, out=maha)
-        else:
-            precisions = prec_chol**2
-            maha = np.einsum("nd,nd->n", X, X)[None, :] - 2.0 * means @ X.T
-            maha += np.einsum("kd,kd->k", means, means)[:, None]
-            maha *= precisions[:, None]
-            np.maximum(maha, 0.0, out=maha)
+        maha = self.structure.mahalanobis(X, self.means, self.prec_chol)
         maha *= -0.5
         maha += self.offset if self.offset.ndim == 0 else self.offset[:, None]
         return maha if component_major else maha.T
-
-
-def _maha_direct(XT: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
-    """``||(x_n - mu_k) U_k||^2`` (K, N) as ``[U_1 ... U_K]^T @ X^T`` minus the projected
-    means: exact to a few ulps of each projected coordinate, at 2 K D^2 flops per row plus
-    three passes over a (K, D, N) temporary."""
-    n_components, n_features = means.shape
-    stacked = np.ascontiguousarray(prec_chol.transpose(0, 2, 1)).reshape(
-        n_components * n_features, n_features
-    )
-    projected = (stacked @ XT).reshape(n_components, n_features, XT.shape[1])
-    projected -= np.einsum("kd,kde->ke", means, prec_chol)[:, :, None]
-    np.square(projected, out=projected)
-    return projected.sum(axis=1)
 
 
 def log_gaussian_prob(
@@ -375,7 +267,8 @@ def log_gaussian_prob(
     means : ndarray of shape (K, D)
     prec_chol : ndarray
         Precision Cholesky factors (see :func:`precisions_cholesky`).
-    covariance_type : {"full", "tied", "diag", "spherical"}
+    covariance_type : str
+        A registered structure (:mod:`bayesgmm.mixture.structures`).
     component_major : bool
         Return shape (K, N) instead of (N, K). Reductions over K are then
         element-wise operations on contiguous rows, several times faster than reducing a
@@ -393,12 +286,4 @@ def as_full(
     covariances: np.ndarray, covariance_type: str, n_components: int, n_features: int
 ) -> np.ndarray:
     """Expand any covariance layout to full matrices of shape (K, D, D)."""
-    covariances = np.asarray(covariances, dtype=np.float64)
-    if covariance_type == "full":
-        return covariances.copy()
-    if covariance_type == "tied":
-        return np.broadcast_to(covariances, (n_components, n_features, n_features)).copy()
-    if covariance_type == "diag":
-        return np.einsum("kd,de->kde", covariances, np.eye(n_features))
-    check_covariance_type(covariance_type)
-    return covariances[:, None, None] * np.eye(n_features)[None]
+    return get_structure(covariance_type).as_full(covariances, n_components, n_features)

@@ -14,6 +14,7 @@ from scipy import special
 from bayesgmm.mixture.covariance import log_gaussian_prob, precisions_cholesky
 from bayesgmm.mixture.missing import log_component_density_observed
 from bayesgmm.mixture.parametrization import cholesky_from_cpc
+from bayesgmm.mixture.structures import bayesian_structure
 
 __all__ = [
     "chunked_draws",
@@ -51,14 +52,12 @@ def covariances_from_draws(
     correlations : ndarray of shape (S, K, D, D)
     """
     n_draws = stds.shape[0]
-    if covariance_type == "spherical":
-        stds = np.broadcast_to(stds[:, :, None], (n_draws, n_components, n_features))
-    elif covariance_type == "tied":
-        stds = np.broadcast_to(stds[:, None, :], (n_draws, n_components, n_features))
+    layout = bayesian_structure(covariance_type).bayesian
+    stds = np.broadcast_to(layout.std_matrix(stds), (n_draws, n_components, n_features))
     eye = np.eye(n_features)
-    if covariance_type in ("full", "tied") and partial_corr_unit is not None and n_features > 1:
+    if layout.correlated and partial_corr_unit is not None and n_features > 1:
         chol = cholesky_from_cpc(2.0 * np.asarray(partial_corr_unit) - 1.0, n_features)
-        if covariance_type == "tied":
+        if not layout.per_component_corr:
             chol = np.broadcast_to(chol[:, None], (n_draws, n_components, n_features, n_features))
         corr = chol @ np.swapaxes(chol, -1, -2)
         np.einsum("...ii->...i", corr)[...] = 1.0  # exact unit diagonal

@@ -26,6 +26,7 @@ from scipy import special
 
 from bayesgmm.mixture.covariance import log_gaussian_prob, precisions_cholesky
 from bayesgmm.mixture.observations import weighted_moments
+from bayesgmm.mixture.structures import get_structure
 
 __all__ = [
     "Conditional",
@@ -88,17 +89,6 @@ def missing_patterns(X: np.ndarray) -> list[Pattern]:
     return out
 
 
-def _as_stack(covariances: np.ndarray, covariance_type: str, n_components: int) -> np.ndarray:
-    """Covariances as (K, D, D) matrices (full, tied) or (K, D) variances (diag, spherical)."""
-    if covariance_type == "full":
-        return covariances
-    if covariance_type == "tied":
-        return np.broadcast_to(covariances, (n_components, *covariances.shape))
-    if covariance_type == "diag":
-        return covariances
-    return covariances[:, None]  # spherical (K,): broadcast over features by the caller
-
-
 def conditional_gaussians(
     X_obs: np.ndarray,
     means: np.ndarray,
@@ -117,7 +107,8 @@ def conditional_gaussians(
     means : ndarray of shape (K, D)
     covariances : ndarray
         In the layout of ``covariance_type`` (:mod:`bayesgmm.mixture.covariance`).
-    covariance_type : {"full", "tied", "diag", "spherical"}
+    covariance_type : str
+        A registered structure (:mod:`bayesgmm.mixture.structures`).
     pattern : Pattern
     need_conditional : bool
         ``False`` skips the conditional moments (``means`` and ``covariances`` of the
@@ -129,16 +120,18 @@ def conditional_gaussians(
     """
     n_components, n_features = means.shape
     obs, mis = pattern.observed, pattern.missing
-    stack = _as_stack(np.asarray(covariances, dtype=np.float64), covariance_type, n_components)
+    structure = get_structure(covariance_type)
+    covariances = np.asarray(covariances, dtype=np.float64)
     empty = np.empty((n_components, X_obs.shape[0], 0)), np.empty((n_components, 0))
-    if covariance_type in ("diag", "spherical"):
-        variances = np.broadcast_to(stack, (n_components, n_features))
+    if structure.diagonal:
+        variances = structure.variances(covariances, n_components, n_features)
         prec = 1.0 / np.sqrt(variances[:, obs])
         log_prob = log_gaussian_prob(X_obs, means[:, obs], prec, "diag", component_major=True)
         if not need_conditional:
             return Conditional(log_prob, *empty)
         cond_means = np.broadcast_to(means[:, None, mis], (n_components, X_obs.shape[0], mis.size))
         return Conditional(log_prob, cond_means.copy(), variances[:, mis].copy())
+    stack = structure.as_full(covariances, n_components, n_features)
     cov_oo = stack[:, obs][:, :, obs]
     prec_chol = precisions_cholesky(cov_oo, "full")  # U with Sigma_oo^-1 = U U^T
     log_prob = log_gaussian_prob(X_obs, means[:, obs], prec_chol, "full", component_major=True)

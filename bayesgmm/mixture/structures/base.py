@@ -1,0 +1,269 @@
+"""What a covariance structure declares: the interface every registry entry implements.
+
+A structure owns everything that depends on the shape of its covariances, so that the rest
+of the package asks the structure instead of branching on its name:
+
+* storage: the array shape, the parameter count, the conversion to full (K, D, D)
+  matrices, the precision Cholesky factors and their log-determinant, the Mahalanobis
+  distances (the numpy density);
+* EM: the second moments of the E-step, the M-step (maximum likelihood and MAP-EM under
+  the conjugate prior) and the prior's log density, the collapse checks;
+* the Bayesian model (optional): a :class:`BayesianLayout`, the standard deviations and
+  correlation Cholesky factors the PyMC graph, the compiled kernel, the starts, the
+  draws and the prior simulator build it from, and the kernel's type code.
+
+A structure with ``bayesian = None`` is fitted by EM only; the Bayesian fits refuse it
+(:func:`bayesgmm.mixture.structures.bayesian_structure`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+__all__ = ["COLLAPSE_HINT", "BayesianLayout", "CovarianceStructure", "collapse_message"]
+
+COLLAPSE_HINT = (
+    "increase reg_covar (now {reg_covar:g}), use the MAP prior (prior='default'), "
+    "or reduce n_components"
+)
+
+
+def collapse_message(component: int | None, reg_covar: float) -> str:
+    """The error of a covariance that is not positive definite (``None``: shared)."""
+    who = "a component" if component is None else f"component {component}"
+    return (
+        f"the covariance of {who} is singular or not positive definite: it collapsed onto "
+        "a point or a lower-dimensional subspace, where the likelihood is unbounded. "
+        + COLLAPSE_HINT.format(reg_covar=reg_covar)
+        + "."
+    )
+
+
+class BayesianLayout(NamedTuple):
+    """How the Bayesian model parametrises a structure: ``Sigma_k = S_k R_k S_k``.
+
+    ``std_axes`` names the axes the standard deviations ``S`` vary along (a subset of
+    ``("component", "feature")``, in that order); ``corr_axes`` those of the correlation
+    Cholesky factors (``("component",)`` one per component, ``()`` one shared, ``None``
+    no correlations: ``R = I``). Everything the model, the kernel, the draws and the
+    prior simulator do per structure follows from these two fields.
+    """
+
+    std_axes: tuple[str, ...]
+    corr_axes: tuple[str, ...] | None
+
+    def _sizes(self, n_components: int, n_features: int) -> dict[str, int]:
+        return {"component": n_components, "feature": n_features}
+
+    def std_shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
+        """Shape of the ``stds`` variable."""
+        sizes = self._sizes(n_components, n_features)
+        return tuple(sizes[axis] for axis in self.std_axes)
+
+    def std_shape_2d(self, n_components: int, n_features: int) -> tuple[int, int]:
+        """``std_shape`` with length-1 axes where the sds are shared: broadcasts to (K, D)."""
+        return (
+            n_components if "component" in self.std_axes else 1,
+            n_features if "feature" in self.std_axes else 1,
+        )
+
+    @property
+    def pooled(self) -> bool:
+        """One sd for every feature: the prior's per-feature scales are pooled."""
+        return "feature" not in self.std_axes
+
+    @property
+    def per_component_stds(self) -> bool:
+        return "component" in self.std_axes
+
+    @property
+    def correlated(self) -> bool:
+        return self.corr_axes is not None
+
+    @property
+    def per_component_corr(self) -> bool:
+        return self.corr_axes is not None and "component" in self.corr_axes
+
+    @property
+    def shared(self) -> bool:
+        """One covariance for every component: only weights and means are per component."""
+        return not self.per_component_stds and not self.per_component_corr
+
+    def corr_shape(self, n_components: int, n_pairs: int) -> tuple[int, ...]:
+        """Shape of ``partial_corr_unit`` (one value per correlation pair)."""
+        return (n_components, n_pairs) if self.per_component_corr else (n_pairs,)
+
+    def corr_dims(self) -> tuple[str, ...]:
+        return ("component", "corr_pair") if self.per_component_corr else ("corr_pair",)
+
+    def std_matrix(self, stds: Any) -> Any:
+        """sds (..., *std_shape) as an array broadcasting to (..., K, D), numpy or PyTensor."""
+        if not self.per_component_stds:
+            return stds[..., None, :]
+        if self.pooled:
+            return stds[..., None]
+        return stds
+
+    def corr_stack(self, corr_chol: Any) -> Any:
+        """Correlation Cholesky factors as (K, D, D), or (1, D, D) when shared."""
+        return corr_chol if self.per_component_corr else corr_chol[None]
+
+    def broadcast_std_parameter(self, value: np.ndarray, n_components: int) -> np.ndarray:
+        """A prior parameter per feature (D,) (or (1,) pooled), flattened in the sds' order."""
+        value = np.asarray(value, dtype=np.float64)
+        if not self.per_component_stds:
+            return value.copy()
+        return np.repeat(value, n_components) if self.pooled else np.tile(value, n_components)
+
+
+class CovarianceStructure:
+    """One covariance structure (see the module docstring). Subclasses fill in the maths.
+
+    Attributes
+    ----------
+    name : str
+        The canonical ``covariance_type`` (scikit-learn's name where it has one).
+    aliases : tuple of str
+        Other accepted names (mclust's three letters: volume, shape, orientation).
+    description : str
+        One line for tables and reports.
+    shared : bool
+        One covariance for all components (its count checks do not apply per component).
+    diagonal : bool
+        Covariances are diagonal: stored as variances, conditionals need no regression.
+    pair_features : bool
+        Stored as (K, D, D) matrices: the density and the E-step statistics use the
+        quadratic features of :func:`bayesgmm.mixture.covariance.pair_features`.
+    kernel_code : int or None
+        The compiled kernel's ``cov_type`` (its C ``switch``); ``None``: no kernel path.
+    bayesian : BayesianLayout or None
+        The Bayesian model's parametrisation; ``None``: EM only.
+    """
+
+    name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+    shared: ClassVar[bool] = False
+    diagonal: ClassVar[bool] = False
+    pair_features: ClassVar[bool] = False
+    kernel_code: ClassVar[int | None] = None
+    bayesian: ClassVar[BayesianLayout | None] = None
+
+    def __repr__(self) -> str:
+        return f"<covariance structure {self.name!r}>"
+
+    # -- storage ------------------------------------------------------------------------
+    def shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
+        """Shape of the covariance array."""
+        raise NotImplementedError
+
+    def n_parameters(self, n_components: int, n_features: int) -> int:
+        """Free covariance parameters."""
+        raise NotImplementedError
+
+    def as_full(self, covariances: np.ndarray, n_components: int, n_features: int) -> np.ndarray:
+        """Full matrices (K, D, D), a fresh array."""
+        raise NotImplementedError
+
+    def precisions_cholesky(self, covariances: np.ndarray, reg_covar: float) -> np.ndarray:
+        """``U`` with ``inv(Sigma) = U U^T`` (CollapseError naming the component)."""
+        raise NotImplementedError
+
+    def covariances_from_precisions_cholesky(self, prec_chol: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def precisions(self, prec_chol: np.ndarray) -> np.ndarray:
+        """The precision matrices (or precisions) from their Cholesky factors."""
+        raise NotImplementedError
+
+    def log_det_precisions_cholesky(self, prec_chol: np.ndarray, n_features: int) -> Any:
+        """``log det U`` per component (one number when shared)."""
+        raise NotImplementedError
+
+    def mahalanobis(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
+        """Squared Mahalanobis distances (K, N) of the rows of ``X`` (N, D)."""
+        raise NotImplementedError
+
+    def variances(self, covariances: np.ndarray, n_components: int, n_features: int):
+        """Per-feature variances (K, D) (diagonal structures)."""
+        return np.diagonal(self.as_full(covariances, n_components, n_features), axis1=1, axis2=2)
+
+    def rescale(self, covariances: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """Covariances of ``x * scale`` (scale (D,), per feature)."""
+        raise NotImplementedError
+
+    # -- EM -----------------------------------------------------------------------------
+    def block_second_moment(
+        self, block: np.ndarray, resp: np.ndarray, sample_weight: np.ndarray | None
+    ) -> np.ndarray:
+        """The E-step's second moment of a block of rows; ``resp`` (K, n) is weighted."""
+        raise NotImplementedError
+
+    def second_moment(
+        self, X: np.ndarray, resp: np.ndarray, sample_weight: np.ndarray | None
+    ) -> np.ndarray:
+        """The second moment of starting responsibilities ``resp`` (N, K), weighted."""
+        raise NotImplementedError
+
+    def expected_second_moment(
+        self,
+        resp: np.ndarray,
+        completed: np.ndarray,
+        missing: np.ndarray,
+        conditional_covariances: np.ndarray,
+    ) -> np.ndarray:
+        """EM for incomplete data: the second moment of completed rows (K, n, D) plus the
+        conditional covariances of the ``missing`` coordinates."""
+        raise NotImplementedError
+
+    def zero_second_moment(self, n_components: int, n_features: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def ml_covariances(
+        self, stats: Any, nk: np.ndarray, means: np.ndarray, reg_covar: float
+    ) -> np.ndarray:
+        """Maximum-likelihood M-step (``stats``: SufficientStats, ``nk`` guarded counts)."""
+        raise NotImplementedError
+
+    def map_covariances(
+        self,
+        stats: Any,
+        nk: np.ndarray,
+        x_bar: np.ndarray,
+        prior: Any,
+        reg_covar: float,
+    ) -> np.ndarray:
+        """MAP-EM M-step under the conjugate prior (Fraley & Raftery 2007)."""
+        raise NotImplementedError
+
+    def prior_scale(self, data_cov: np.ndarray, factor: float) -> np.ndarray:
+        """The default prior's ``scale`` from the data covariance and the volume factor."""
+        raise NotImplementedError
+
+    def prior_scale_shape(self, n_features: int) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def min_prior_dof(self, n_features: int) -> int:
+        """The conjugate prior needs ``dof`` above this to be proper."""
+        return 0
+
+    def check_prior_scale(self, scale: np.ndarray) -> None:
+        """Raise ValueError unless ``scale`` is a valid prior scale."""
+        raise NotImplementedError
+
+    def log_prior(self, covariances: np.ndarray, means: np.ndarray, prior: Any) -> float:
+        """Log density of the conjugate prior's covariance and mean terms."""
+        raise NotImplementedError
+
+    def min_component_count(self, n_features: int) -> int:
+        """Fewest points that determine a non-singular covariance of this structure."""
+        return 2
+
+    def smallest_variance_ratio(
+        self, covariances: np.ndarray, reg_covar: float, data_covariance: np.ndarray
+    ) -> np.ndarray:
+        """Per component (one value when shared), the smallest variance of the covariance
+        without its floor relative to the data's: the collapse check."""
+        raise NotImplementedError

@@ -381,7 +381,7 @@ def test_starts_do_not_depend_on_feature_units(faithful, init):
 
 def _spy_on_starts(monkeypatch) -> list[str]:
     strategies: list[str] = []
-    original = em._initial_responsibilities
+    original = em.starts._initial_responsibilities
 
     def spy(Z, n_components, init, rng):
         strategies.append(init)
@@ -1002,5 +1002,5 @@ def test_draws_density_is_the_em_density():
     for s in range(2):
         prec = precisions_cholesky(covariances[s], "full")
         params = em.GMMParams(np.full(3, 1 / 3), means[s], covariances[s], prec, "full")
-        want = em._weighted_log_prob(X, params).T - np.log(1 / 3)
+        want = em.steps._weighted_log_prob(X, params).T - np.log(1 / 3)
         np.testing.assert_allclose(got[s], want, rtol=1e-13, atol=1e-12)

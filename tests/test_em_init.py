@@ -63,7 +63,7 @@ def test_subsample_size_and_rows(n_samples, n_components, expected):
 @pytest.mark.timeout(60)
 def test_starts_see_only_the_subsample(simulated, monkeypatch):
     seen = []
-    original = em._initial_responsibilities
+    original = em.starts._initial_responsibilities
 
     def spy(Z, n_components, init, rng):
         seen.append(Z.shape)

@@ -12,10 +12,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 __all__ = [
-    "COVARIANCE_TYPES",
     "MISSING_OPTIONS",
     "CheckedData",
-    "check_covariance_type",
     "check_data",
     "check_missing",
     "check_n_components",
@@ -26,7 +24,6 @@ __all__ = [
     "seed_int",
 ]
 
-COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
 #: What a fit does with NaN entries: refuse them (the default) or marginalise them out.
 MISSING_OPTIONS = ("raise", "marginalize")
 
@@ -230,15 +227,6 @@ def check_n_components(n_components: Any, n_samples: int | None = None) -> int:
             "each component needs data. Reduce n_components."
         )
     return n_components
-
-
-def check_covariance_type(covariance_type: str) -> str:
-    """Validate a covariance type name."""
-    if covariance_type not in COVARIANCE_TYPES:
-        raise ValueError(
-            f"covariance_type must be one of {COVARIANCE_TYPES}; got {covariance_type!r}."
-        )
-    return covariance_type
 
 
 def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:

@@ -9,6 +9,7 @@ import pandas as pd
 from bayesgmm import em as em_module
 from bayesgmm.analysis._fits import FlatDraws, model_config
 from bayesgmm.mixture.covariance import n_parameters
+from bayesgmm.mixture.structures import get_structure
 
 # A component (or a data set) with fewer than this many points per free parameter is "small".
 _POINTS_PER_PARAMETER = 10
@@ -66,7 +67,9 @@ def _sample_size(
     n_samples = int(fit.n_samples)
     counts = n_samples * np.asarray(fit.weights)
     # Free parameters owned by one component: its weight, mean and (unless tied) covariance.
-    per_comp = 1 + (n_parameters(cov_type, 1, n_features) if cov_type != "tied" else n_features)
+    structure = get_structure(cov_type)
+    owned = 0 if structure.shared else structure.n_parameters(1, n_features)
+    per_comp = 1 + n_features + owned
     small = np.flatnonzero(counts < _POINTS_PER_PARAMETER * per_comp)
     smallest = int(np.argmin(counts))
     if small.size:

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from bayesgmm import em as em_module
-from bayesgmm._utils.validation import check_covariance_type, check_data, seed_int
+from bayesgmm._utils.validation import check_data, seed_int
 from bayesgmm.analysis.selection import criteria_table, em_criteria, loo_waic
 from bayesgmm.exceptions import CollapseError
+from bayesgmm.mixture.structures import check_covariance_type
 
 __all__ = ["compare_k"]
 

@@ -21,6 +21,7 @@ import xarray as xr
 from bayesgmm.analysis._compare_text import flag_mask, summarize
 from bayesgmm.analysis._fits import FlatDraws, as_em_result, as_idata, check_prob, check_shapes
 from bayesgmm.mixture.draws import hdi_columns
+from bayesgmm.mixture.structures import bayesian_structure
 from bayesgmm.posterior import relabel as relabel_module
 from bayesgmm.posterior.mixture import point_mixture
 
@@ -83,27 +84,28 @@ def _row_specs(
     comps = range(n_components)
     specs += [("weights", k, None, None) for k in comps]
     specs += [("means", k, d, None) for k in comps for d in range(n_features)]
-    per_comp: list[int | None] = [None] if cov_type == "tied" else list(comps)
-    if cov_type == "spherical":
-        specs += [("stds", k, None, None) for k in comps]
+    layout = bayesian_structure(cov_type).bayesian
+    per_comp: list[int | None] = list(comps) if layout.per_component_stds else [None]
+    if layout.pooled:  # one sd (and variance) per component, shared by the features
+        specs += [("stds", k, None, None) for k in per_comp]
     else:
         specs += [("stds", k, d, None) for k in per_comp for d in range(n_features)]
-    if cov_type in ("full", "tied"):
+    if layout.correlated:
         specs += [
             ("correlations", k, i, j) for k in per_comp for i in range(n_features) for j in range(i)
         ]
     if include_covariances:
-        if cov_type in ("full", "tied"):
+        if layout.correlated:
             specs += [
                 ("covariances", k, i, j)
                 for k in per_comp
                 for i in range(n_features)
                 for j in range(i + 1)
             ]
-        elif cov_type == "diag":
-            specs += [("covariances", k, d, d) for k in comps for d in range(n_features)]
+        elif layout.pooled:
+            specs += [("covariances", k, None, None) for k in per_comp]
         else:
-            specs += [("covariances", k, None, None) for k in comps]
+            specs += [("covariances", k, d, d) for k in per_comp for d in range(n_features)]
     return specs
 
 

@@ -1,4 +1,5 @@
-"""What every command shares: option constants, the usage error, warnings and wrapping."""
+"""What every command shares: option constants (``COVARIANCE_TYPES`` from the structure
+registry), the usage error, warnings and wrapping."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 DEMO_KS = (1, 2, 3, 4)
 DEMO_N_INIT = 3
 #: NUTS settings of the demo: chains x (tune + draws); ``--quick`` uses QUICK_DRAWS for both.

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bayesgmm.cli._common import (
-    COVARIANCE_TYPES,
     DEMO_CHAINS,
     DEMO_DRAWS,
     DEMO_KS,
@@ -39,6 +38,10 @@ from bayesgmm.cli._plots import (
     _import_pyplot,
     _plot_comparison,
 )
+from bayesgmm.mixture.structures import BAYESIAN_COVARIANCE_TYPES, get_structure
+
+# mclust's BIC choice on the faithful data: 3 components, one shared covariance (EEE).
+_MCLUST_FAITHFUL = (3, get_structure("EEE"))
 
 
 @dataclass
@@ -109,7 +112,7 @@ def _demo_em_select(state: DemoState) -> None:
         table = select_k(
             data.to_numpy(),
             ks=DEMO_KS,
-            covariance_types=COVARIANCE_TYPES,
+            covariance_types=BAYESIAN_COVARIANCE_TYPES,  # the demo fits the choice by NUTS
             criterion="bic",
             n_init=DEMO_N_INIT,
             random_seed=state.seed,
@@ -196,7 +199,7 @@ def _demo_bayes_choice(state: DemoState) -> tuple[int, str, str]:
     if k >= 3:
         mclust = (
             " (mclust also picks 3 components with one shared covariance, EEE, for these data)"
-            if (k, cov) == (3, "tied")
+            if (k, get_structure(cov)) == _MCLUST_FAITHFUL
             else ""
         )
         why += (

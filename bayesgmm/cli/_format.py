@@ -29,7 +29,8 @@ def format_parameters(
     means : array-like of shape (K, D)
     covariances : array-like
         In the layout of ``covariance_type`` (see :mod:`bayesgmm.mixture.covariance`).
-    covariance_type : {"full", "tied", "diag", "spherical"}
+    covariance_type : str
+        A registered structure (:mod:`bayesgmm.mixture.structures`).
     feature_names : sequence of str
         One name per feature (column).
 
@@ -40,6 +41,8 @@ def format_parameters(
     """
     import numpy as np
     import pandas as pd
+
+    from bayesgmm.mixture.structures import get_structure
 
     weights = np.asarray(weights)
     means = np.atleast_2d(np.asarray(means))
@@ -52,21 +55,24 @@ def format_parameters(
     table.insert(0, "weight", weights)
     lines = ["Weights and means:", _indent(table.to_string(float_format=_fmt)), ""]
 
-    if covariance_type == "full":
+    structure = get_structure(covariance_type)
+    name = structure.name
+    # By the stored array's dims: matrices per component, one matrix, variances.
+    if structure.dims == ("component", "feature", "feature_bis"):
         lines.append("Covariances (one matrix per component):")
         for k in range(n_components):
             matrix = pd.DataFrame(covariances[k], index=names, columns=names)
             lines += [f"  component {k}:", _indent(matrix.to_string(float_format=_fmt), "    ")]
-    elif covariance_type == "tied":
-        lines.append("Covariance (tied: shared by all components):")
+    elif structure.dims == ("feature", "feature_bis"):
+        lines.append(f"Covariance ({name}: shared by all components):")
         matrix = pd.DataFrame(covariances, index=names, columns=names)
         lines.append(_indent(matrix.to_string(float_format=_fmt)))
-    elif covariance_type == "diag":
-        lines.append("Variances (diag: per component and feature; covariances are 0):")
+    elif structure.dims == ("component", "feature"):
+        lines.append(f"Variances ({name}: per component and feature; covariances are 0):")
         variances = pd.DataFrame(covariances, index=index, columns=[f"var[{n}]" for n in names])
         lines.append(_indent(variances.to_string(float_format=_fmt)))
     else:
-        lines.append("Variances (spherical: one variance per component, shared by all features):")
+        lines.append(f"Variances ({name}: one variance per component, shared by all features):")
         variances = pd.DataFrame({"variance": covariances}, index=index)
         lines.append(_indent(variances.to_string(float_format=_fmt)))
     return "\n".join(lines)

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bayesgmm.cli._common import (
-    COVARIANCE_TYPES,
     DEMO_OUT,
     UsageError,
     _progressbar,
 )
 from bayesgmm.cli._demo_steps import DEMO_STEPS, DemoState, DemoStep
+from bayesgmm.mixture.structures import BAYESIAN_COVARIANCE_TYPES
 
 
 def run_demo(
@@ -66,9 +66,10 @@ def run_demo(
     stream = sys.stdout if stream is None else stream
     if n_components is not None and n_components < 1:
         raise UsageError(f"-k/--n-components must be >= 1; got {n_components}.")
-    if covariance_type is not None and covariance_type not in COVARIANCE_TYPES:
+    if covariance_type is not None and covariance_type not in BAYESIAN_COVARIANCE_TYPES:
         raise UsageError(
-            f"--covariance-type must be one of {COVARIANCE_TYPES}; got {covariance_type!r}."
+            f"--covariance-type must be one of {BAYESIAN_COVARIANCE_TYPES}; "
+            f"got {covariance_type!r}."
         )
     path = None if out_dir is None else Path(out_dir)
     if path is not None:
@@ -140,7 +141,7 @@ def add_parser(sub: Any) -> None:
     )
     demo.add_argument(
         "--covariance-type",
-        choices=COVARIANCE_TYPES,
+        choices=BAYESIAN_COVARIANCE_TYPES,
         default=None,
         help="covariance of the Bayesian fit (default: the BIC choice)",
     )

@@ -19,9 +19,9 @@ The package, one idea per module:
 - :mod:`~bayesgmm.em.fit`: :func:`fit_em`;
 - :mod:`~bayesgmm.em.criteria`: BIC / AIC / ICL and :func:`select_k`.
 
-Every name is re-exported here, so ``from bayesgmm.em import ...`` works as it did when
-this was one module. Monkeypatch a module-level setting where it lives (for example
-``bayesgmm.em.starts._INIT_SUBSAMPLE_MIN``), not here.
+The public names are re-exported here; private helpers are imported from the module that
+defines them (tests included). Monkeypatch a module-level setting where it lives (for
+example ``bayesgmm.em.starts._INIT_SUBSAMPLE_MIN``).
 
 This package imports neither PyMC nor matplotlib, so a user who only wants EM does not pay
 their import time (a test checks this).
@@ -34,58 +34,32 @@ from __future__ import annotations
 
 from bayesgmm.em import collapse, criteria, fit, prior, restarts, results, starts, steps
 from bayesgmm.em.collapse import (
-    _REG_COVAR_WARN_FRACTION,
-    _data_covariance,
-    _warn_about_feature_scales,
     degenerate_components,
     min_component_count,
     regularized_data_covariance,
     warn_about_scales,
 )
-from bayesgmm.em.criteria import aic, bic, icl, log_likelihood, n_free_parameters, select_k
-from bayesgmm.em.fit import _is_dask_collection, fit_em
-from bayesgmm.em.prior import (
-    _check_prior,
-    _interior,
-    default_prior,
-    log_prior,
-    prior_from_moments,
+from bayesgmm.em.criteria import (
+    aic,
+    bic,
+    icl,
+    log_likelihood,
+    n_free_parameters,
+    select_k,
 )
-from bayesgmm.em.restarts import (
-    _CANDIDATES_PER_RUN,
-    _DEFAULT_RTOL,
-    _SHORT_RUN_ITER,
-    _SHORT_RUN_STRATEGIES,
-    DEFAULT_MAX_ITER,
-    _converged,
-    _objective,
-    _RestartSearch,
-    _rule,
-    _Run,
-    _run_once,
-    _subsample,
-    best_result,
+from bayesgmm.em.fit import fit_em
+from bayesgmm.em.prior import default_prior, log_prior, prior_from_moments
+from bayesgmm.em.restarts import DEFAULT_MAX_ITER, best_result
+from bayesgmm.em.results import (
+    ConjugatePrior,
+    EMResult,
+    EMRun,
+    EMSettings,
+    GMMParams,
+    SufficientStats,
 )
-from bayesgmm.em.results import ConjugatePrior, EMResult, GMMParams, SufficientStats
-from bayesgmm.em.starts import (
-    _INIT_METHODS,
-    _INIT_SUBSAMPLE_MIN,
-    _INIT_SUBSAMPLE_PER_COMPONENT,
-    _init_error,
-    _initial_responsibilities,
-    _kmeans_labels,
-    _kmeans_plus_plus,
-    _params_from_user,
-    _standardize,
-    _stats_from_resp,
-    init_subsample_rows,
-    init_subsample_size,
-)
+from bayesgmm.em.starts import init_subsample_rows, init_subsample_size
 from bayesgmm.em.steps import (
-    _block_rows,
-    _log_weights,
-    _normalize,
-    _weighted_log_prob,
     e_step,
     m_step,
     sufficient_statistics,
@@ -97,6 +71,8 @@ from bayesgmm.mixture.covariance import precisions_cholesky
 __all__ = [
     "ConjugatePrior",
     "EMResult",
+    "EMRun",
+    "EMSettings",
     "GMMParams",
     "SufficientStats",
     "aic",

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from bayesgmm._utils.validation import (
-    check_covariance_type,
     check_data,
     check_positive,
     constant_features,
@@ -24,6 +23,7 @@ from bayesgmm.exceptions import CollapseError, DegenerateComponentWarning
 from bayesgmm.mixture.covariance import (
     n_parameters,
 )
+from bayesgmm.mixture.structures import COVARIANCE_TYPES, check_covariance_type
 
 
 def log_likelihood(X: Any, params: GMMParams | EMResult) -> float:
@@ -67,7 +67,7 @@ def icl(fit: EMResult) -> float:
 def select_k(
     X: Any,
     ks: Sequence[int] | range = range(1, 6),
-    covariance_types: Sequence[str] | str = ("full", "tied", "diag", "spherical"),
+    covariance_types: Sequence[str] | str = COVARIANCE_TYPES,
     *,
     criterion: str = "bic",
     **fit_kwargs: Any,

@@ -9,7 +9,6 @@ import numpy as np
 
 from bayesgmm._utils.validation import (
     CheckedData,
-    check_covariance_type,
     check_data,
     check_missing,
     check_n_components,
@@ -34,11 +33,12 @@ from bayesgmm.em.restarts import (
     _subsample,
     best_result,
 )
-from bayesgmm.em.results import ConjugatePrior, EMResult, GMMParams
+from bayesgmm.em.results import ConjugatePrior, EMResult, EMSettings, GMMParams
 from bayesgmm.em.starts import _INIT_METHODS, _init_error, _params_from_user
 from bayesgmm.mixture.missing import nan_covariance, nan_mean
 from bayesgmm.mixture.moments import warn_if_quantised
 from bayesgmm.mixture.observations import Observations, check_observations, weighted_moments
+from bayesgmm.mixture.structures import check_covariance_type
 
 
 def _is_dask_collection(X: Any) -> bool:
@@ -76,6 +76,8 @@ def fit_em(
     n_components : int
         Number of components K (1 <= K <= N).
     covariance_type : {"full", "tied", "diag", "spherical"}
+        Or mclust's name for the same structure ("VVV", "EEE", "VVI", "VII"); every
+        registered structure (:mod:`bayesgmm.mixture.structures`) is accepted.
     init : {"auto", "kmeans++", "random", "random_from_data"} or mapping
         How to start. The strategies work on per-feature standardised data, so that the
         start, like EM, does not depend on the units of the features:
@@ -173,7 +175,7 @@ def fit_em(
     has_nan = missing == "marginalize" and bool(np.isnan(X).any())
     n_samples, n_features = X.shape
     n_components = check_n_components(n_components, n_samples)
-    check_covariance_type(covariance_type)
+    covariance_type = check_covariance_type(covariance_type)
     reg_covar = check_positive(reg_covar, "reg_covar", allow_zero=True)
     if tol is not None:
         tol = check_positive(tol, "tol", allow_zero=True)
@@ -189,8 +191,8 @@ def fit_em(
     if not obs.is_plain:
         return _fit_observed(
             X, feature_names, n_components, covariance_type, obs, constant, rng, has_nan,
-            init=init, n_init=n_init, tol=tol, max_iter=max_iter, reg_covar=reg_covar,
-            prior=prior, warn=warn,
+            init=init, n_init=n_init, settings=EMSettings(tol, max_iter, reg_covar, prior),
+            warn=warn,
         )  # fmt: skip
 
     # EM is translation-equivariant: centring costs nothing and keeps the second-moment
@@ -212,15 +214,17 @@ def fit_em(
     if user_start is not None:
         n_init = 1
 
-    settings = dict(tol=tol, max_iter=max_iter, reg_covar=reg_covar, prior=prior, rng=rng)
-    if moments is None:  # EM for incomplete data: core/em/missing.py
+    settings = EMSettings(tol, max_iter, reg_covar, prior)
+    if moments is None:  # EM for incomplete data: em/missing.py
         search: _RestartSearch = MissingSearch(
-            Xc, covariance_type, n_components=n_components, **settings
+            Xc, covariance_type, n_components=n_components, settings=settings, rng=rng
         )
     else:
         init_X = None if user_start is not None else _subsample(Xc, n_components, rng)
         data_cov = regularized_data_covariance(moments.covariance)
-        search = _RestartSearch(Xc, covariance_type, data_cov=data_cov, init_X=init_X, **settings)
+        search = _RestartSearch(
+            Xc, covariance_type, settings=settings, rng=rng, data_cov=data_cov, init_X=init_X
+        )
     runs = search.restarts(init, user_start, n_components, n_init)
 
     return best_result(
@@ -237,7 +241,11 @@ def _fit_observed(
     constant: np.ndarray,
     rng: np.random.Generator,
     has_nan: bool,
-    **settings: Any,
+    *,
+    init: str | Mapping[str, Any] | GMMParams | EMResult,
+    n_init: int,
+    settings: EMSettings,
+    warn: bool,
 ) -> EMResult:
     """:func:`fit_em` with weights or labels: the same steps, each given ``obs``; on data
     with NaN (``has_nan``) the EM for incomplete data, whose statistics weigh the rows
@@ -252,19 +260,12 @@ def _fit_observed(
     else:
         center, data_cov = weighted_moments(X, weights)
     Xc = X - center
-    prior = _centred_prior(settings["prior"], X, center, n_components, covariance_type, weights)
-    init = settings["init"]
-    user_start = _centred_start(init, center, n_components, covariance_type, settings["reg_covar"])
-    common = dict(
-        tol=settings["tol"],
-        max_iter=settings["max_iter"],
-        reg_covar=settings["reg_covar"],
-        prior=prior,
-        rng=rng,
-        obs=obs,
-    )
+    prior = _centred_prior(settings.prior, X, center, n_components, covariance_type, weights)
+    user_start = _centred_start(init, center, n_components, covariance_type, settings.reg_covar)
+    settings = settings._replace(prior=prior)
+    common = dict(settings=settings, rng=rng, obs=obs)
     search: _RestartSearch
-    if has_nan:  # EM for incomplete data: core/em/missing.py
+    if has_nan:  # EM for incomplete data: em/missing.py
         search = MissingSearch(Xc, covariance_type, n_components=n_components, **common)
     else:
         rows = None if user_start is not None else _start_rows(n_components, rng, obs, n_samples)
@@ -276,12 +277,11 @@ def _fit_observed(
             init_obs=None if rows is None else obs.take(rows),
             **common,
         )
-    n_init = 1 if user_start is not None else settings["n_init"]
+    n_init = 1 if user_start is not None else n_init
     runs = search.restarts(init, user_start, n_components, n_init)
     fit = best_result(
-        runs, search, constant, feature_names, center, prior, settings["warn"], n_samples,
-        stacklevel=4,
-    )  # fmt: skip
+        runs, search, constant, feature_names, center, prior, warn, n_samples, stacklevel=4
+    )
     return fit._replace(weight_total=float(weights.sum()))
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from bayesgmm.em.collapse import regularized_data_covariance
 from bayesgmm.em.restarts import _PLAIN, _RestartSearch, _run_once, _start_rows
-from bayesgmm.em.results import ConjugatePrior, GMMParams, SufficientStats
+from bayesgmm.em.results import EMRun, EMSettings, GMMParams, SufficientStats
 from bayesgmm.em.steps import (
     _block_terms,
     _log_weights,
@@ -155,10 +155,7 @@ class MissingSearch(_RestartSearch):
         Xc: np.ndarray,
         covariance_type: str,
         *,
-        tol: float | None,
-        max_iter: int,
-        reg_covar: float,
-        prior: ConjugatePrior | None,
+        settings: EMSettings,
         rng: np.random.Generator,
         n_components: int,
         obs: Observations = _PLAIN,
@@ -169,10 +166,7 @@ class MissingSearch(_RestartSearch):
         super().__init__(
             Xc,
             covariance_type,
-            tol=tol,
-            max_iter=max_iter,
-            reg_covar=reg_covar,
-            prior=prior,
+            settings=settings,
             data_cov=regularized_data_covariance(nan_covariance(Xc, obs.sample_weight)),
             rng=rng,
             init_X=init_X,
@@ -181,17 +175,8 @@ class MissingSearch(_RestartSearch):
         )
         self.patterns = missing_patterns(Xc)
 
-    def run_em(
-        self, start: GMMParams, max_iter: int
-    ) -> tuple[GMMParams, SufficientStats, list[float], bool, int]:
+    def run_em(self, start: GMMParams, max_iter: int) -> EMRun:
+        """EM for incomplete data: the E-step of the expected statistics per pattern."""
         estep = functools.partial(missing_statistics, patterns=self.patterns, obs=self.obs)
-        return _run_once(
-            self.Xc,
-            start,
-            tol=self.tol,
-            max_iter=max_iter,
-            reg_covar=self.reg_covar,
-            prior=self.prior,
-            obs=self.obs,
-            estep=estep,
-        )
+        settings = self.settings._replace(max_iter=max_iter)
+        return _run_once(self.Xc, start, settings, obs=self.obs, estep=estep)

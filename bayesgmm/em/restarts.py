@@ -17,7 +17,14 @@ from bayesgmm._utils.validation import (
 from bayesgmm.em import starts
 from bayesgmm.em.collapse import degenerate_components
 from bayesgmm.em.prior import log_prior
-from bayesgmm.em.results import ConjugatePrior, EMResult, GMMParams, SufficientStats
+from bayesgmm.em.results import (
+    ConjugatePrior,
+    EMResult,
+    EMRun,
+    EMSettings,
+    GMMParams,
+    SufficientStats,
+)
 from bayesgmm.em.starts import (
     _standardize,
     _stats_from_resp,
@@ -103,25 +110,30 @@ def _rule(tol: float | None) -> str:
 
 
 def _run_once(
-    X: np.ndarray,
+    X: Any,
     start: GMMParams,
+    settings: EMSettings,
     *,
-    tol: float | None,
-    max_iter: int,
-    reg_covar: float,
-    prior: ConjugatePrior | None,
     obs: Observations = _PLAIN,
-    estep: Callable[[np.ndarray, GMMParams], SufficientStats] | None = None,
-) -> tuple[GMMParams, SufficientStats, list[float], bool, int]:
-    """EM from ``start`` to convergence or ``max_iter``; ``estep`` (the weights and labels
-    ``obs`` applied) defaults to the complete-data E-step, the EM for incomplete data
-    passes its own."""
+    estep: Callable[[Any, GMMParams], SufficientStats] | None = None,
+    n_samples: float | None = None,
+) -> EMRun:
+    """EM from ``start`` to convergence or ``settings.max_iter``: the one EM loop.
+
+    The E-step is pluggable: ``estep(X, params)`` returns the summed sufficient statistics
+    of the rows ``X``. It defaults to the complete-data E-step on an in-memory array (the
+    weights and labels ``obs`` applied); EM for incomplete data passes its own, the Dask
+    engine one that maps the E-step over the chunks persisted on a cluster (``X`` is then
+    its handle on them, and ``n_samples`` their number of rows).
+    """
+    tol, max_iter, reg_covar, prior = settings
     params = start
     trace: list[float] = []
     converged = False
     # With weights, tol is per unit of weight: as per row of the data duplicated.
     w = obs.sample_weight
-    n_samples = X.shape[0] if w is None else float(w.sum())
+    if n_samples is None:
+        n_samples = X.shape[0] if w is None else float(w.sum())
     n_iter = 0
     if estep is None:
         estep = functools.partial(sufficient_statistics, sample_weight=w, labels=obs.labels)
@@ -138,7 +150,7 @@ def _run_once(
         converged = (
             max_iter > 0 and len(trace) > 1 and _converged(trace[-2], trace[-1], n_samples, tol)
         )
-    return params, stats_, trace, converged, n_iter
+    return EMRun(params, stats_, trace, converged, n_iter)
 
 
 class _Run(NamedTuple):
@@ -164,10 +176,7 @@ class _RestartSearch:
         Xc: np.ndarray,
         covariance_type: str,
         *,
-        tol: float | None,
-        max_iter: int,
-        reg_covar: float,
-        prior: ConjugatePrior | None,
+        settings: EMSettings,
         data_cov: np.ndarray,
         rng: np.random.Generator,
         init_X: np.ndarray | None = None,
@@ -182,7 +191,7 @@ class _RestartSearch:
         self.subsampled = init_X is not None
         self.init_X = Xc if init_X is None else init_X
         self.covariance_type = covariance_type
-        self.tol, self.max_iter, self.reg_covar, self.prior = tol, max_iter, reg_covar, prior
+        self.settings = settings
         self.data_cov = data_cov
         self.rng = rng
         self.errors: list[CollapseError] = []
@@ -200,15 +209,17 @@ class _RestartSearch:
         return m_step(
             _stats_from_resp(self.init_X, resp, self.covariance_type, self.init_obs.sample_weight),
             self.covariance_type,
-            reg_covar=self.reg_covar,
-            prior=self.prior,
+            reg_covar=self.settings.reg_covar,
+            prior=self.settings.prior,
         )
 
-    def _finish(self, outcome: tuple[GMMParams, SufficientStats, list[float], bool, int]) -> _Run:
+    def _finish(self, outcome: EMRun) -> _Run:
         params, stats_, trace, converged, n_iter = outcome
         degenerate = (
-            degenerate_components(params, stats_.resp_sum, self.data_cov, reg_covar=self.reg_covar)
-            if self.prior is None
+            degenerate_components(
+                params, stats_.resp_sum, self.data_cov, reg_covar=self.settings.reg_covar
+            )
+            if self.settings.prior is None
             else ()
         )
         return _Run(params, stats_, trace, converged, n_iter, degenerate)
@@ -223,29 +234,16 @@ class _RestartSearch:
             return None
         return self._finish(outcome)
 
-    def run_em(
-        self, start: GMMParams, max_iter: int
-    ) -> tuple[GMMParams, SufficientStats, list[float], bool, int]:
-        """EM on all rows (overridden by the Dask engine, which runs it on a cluster)."""
-        return _run_once(
-            self.Xc,
-            start,
-            tol=self.tol,
-            max_iter=max_iter,
-            reg_covar=self.reg_covar,
-            prior=self.prior,
-            obs=self.obs,
-        )
+    def run_em(self, start: GMMParams, max_iter: int) -> EMRun:
+        """EM on all rows; the engines for missing values and Dask pass their E-step."""
+        return _run_once(self.Xc, start, self.settings._replace(max_iter=max_iter), obs=self.obs)
 
     def subsample_search(self) -> _RestartSearch:
         """A search over the subsample alone, sharing this one's random stream and errors."""
         sub = _RestartSearch(
             self.init_X,
             self.covariance_type,
-            tol=self.tol,
-            max_iter=self.max_iter,
-            reg_covar=self.reg_covar,
-            prior=self.prior,
+            settings=self.settings,
             data_cov=self.data_cov,
             rng=self.rng,
             obs=self.init_obs,
@@ -258,28 +256,32 @@ class _RestartSearch:
 
     def resume(self, run: _Run) -> _Run | None:
         """Continue a run up to ``max_iter`` iterations in all, as if never paused."""
-        if run.converged or run.n_iter >= self.max_iter:
+        if run.converged or run.n_iter >= self.settings.max_iter:
             return run
         try:
             params, stats_, trace, converged, n_iter = self.run_em(
-                run.params, self.max_iter - run.n_iter
+                run.params, self.settings.max_iter - run.n_iter
             )
         except CollapseError as exc:
             self.errors.append(exc)
             return None
         # trace[0] re-evaluates the objective at run.params, the paused run's last entry.
-        return self._finish((params, stats_, run.trace + trace[1:], converged, run.n_iter + n_iter))
+        return self._finish(
+            EMRun(params, stats_, run.trace + trace[1:], converged, run.n_iter + n_iter)
+        )
 
     def restarts(
         self, init: Any, user_start: GMMParams | None, n_components: int, n_init: int
     ) -> list[_Run | None]:
         """The runs of a fit: from the user's start, the emEM search, or plain restarts."""
         if user_start is not None:
-            return [self.run(lambda: user_start, self.max_iter)]
+            return [self.run(lambda: user_start, self.settings.max_iter)]
         if init == "auto" and n_init > 1 and n_components > 1:
             return self.short_run_selection(n_components, n_init)
         strategy = "kmeans++" if init == "auto" else init
-        return [self.run_strategy(n_components, strategy, self.max_iter) for _ in range(n_init)]
+        return [
+            self.run_strategy(n_components, strategy, self.settings.max_iter) for _ in range(n_init)
+        ]
 
     def short_run_selection(self, n_components: int, n_init: int) -> list[_Run | None]:
         """The ``"auto"`` search: short runs from many starts, then ``n_init`` long ones.
@@ -289,7 +291,7 @@ class _RestartSearch:
         rest to the first k-means++ starts not already chosen, whatever their rank, so that
         maxima whose basin shows late are still explored as by plain restarts.
         """
-        short_iter = min(_SHORT_RUN_ITER, self.max_iter)
+        short_iter = min(_SHORT_RUN_ITER, self.settings.max_iter)
         # On a subsample the short runs are cheap and not counted in max_iter: the long
         # runs start afresh on all rows from where the short runs ended.
         short = self.subsample_search() if self.subsampled else self
@@ -311,7 +313,7 @@ class _RestartSearch:
             if i not in chosen:
                 chosen.append(i)
         if self.subsampled:
-            runs = [self.run(lambda p=pool[i][1].params: p, self.max_iter) for i in chosen]
+            runs = [self.run(lambda p=pool[i][1].params: p, self.settings.max_iter) for i in chosen]
             self.n_starts = short.n_starts  # the long runs continue starts already counted
         else:
             runs = [self.resume(pool[i][1]) for i in chosen]
@@ -356,16 +358,16 @@ def best_result(
             f"component(s) {counts} collapsed onto a few points or a lower-dimensional "
             f"subspace in every one of the {len(runs)} restart(s); the likelihood is unbounded "
             "there and these estimates are not meaningful. "
-            + COLLAPSE_HINT.format(reg_covar=search.reg_covar)
+            + COLLAPSE_HINT.format(reg_covar=search.settings.reg_covar)
             + ".",
             DegenerateComponentWarning,
             stacklevel=stacklevel,
         )
-    if warn and not converged and search.max_iter > 0 and search.tol != 0:
+    if warn and not converged and search.settings.max_iter > 0 and search.settings.tol != 0:
         warnings.warn(
-            f"EM did not converge in max_iter={search.max_iter} iterations "
-            f"({_rule(search.tol)}); increase max_iter"
-            + (" or tol." if search.tol is not None else "."),
+            f"EM did not converge in max_iter={search.settings.max_iter} iterations "
+            f"({_rule(search.settings.tol)}); increase max_iter"
+            + (" or tol." if search.settings.tol is not None else "."),
             ConvergenceWarning,
             stacklevel=stacklevel,
         )
@@ -385,7 +387,7 @@ def best_result(
         best_init=int(best),
         degenerate_components=degenerate,
         prior=None if prior is None else prior._replace(mean=prior.mean + center),
-        reg_covar=search.reg_covar,
+        reg_covar=search.settings.reg_covar,
         n_samples=n_samples,
         log_max_resp=float(stats_.log_max_resp),
     )

@@ -34,6 +34,29 @@ class ConjugatePrior(NamedTuple):
     weight_concentration: float = 1.0
 
 
+class EMSettings(NamedTuple):
+    """How EM iterates: the same for every run of a fit.
+
+    Attributes
+    ----------
+    tol : float or None
+        The stopping rule: ``None`` a relative change of the objective of at most
+        ``1e-8 (1 + |f|)``; a number, an absolute change per sample (scikit-learn's).
+    max_iter : int
+        Iterations at most.
+    reg_covar : float
+        Added to the diagonal of every covariance.
+    prior : ConjugatePrior or None
+        MAP-EM's prior (its mean in the units EM runs in), or ``None`` for maximum
+        likelihood.
+    """
+
+    tol: float | None
+    max_iter: int
+    reg_covar: float
+    prior: ConjugatePrior | None
+
+
 class SufficientStats(NamedTuple):
     """Per-component sufficient statistics of a block of rows.
 
@@ -50,6 +73,16 @@ class SufficientStats(NamedTuple):
     n_samples: int
     # Sum over rows of log g_{n, argmax}: what ICL needs, for free during the E-step.
     log_max_resp: float
+
+
+class EMRun(NamedTuple):
+    """One EM run: where it ended, its last statistics, its objective trace."""
+
+    params: GMMParams
+    stats: SufficientStats
+    trace: list[float]
+    converged: bool
+    n_iter: int
 
 
 class EMResult(NamedTuple):

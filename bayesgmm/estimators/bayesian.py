@@ -37,6 +37,8 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
     ----------
     n_components : int
     covariance_type : {"full", "diag", "spherical", "tied"}
+        Or their mclust names ("VVV", "VVI", "VII", "EEE"). Structures that EM alone fits
+        are refused with a message.
     priors : GMMPriors, optional
         Hyperparameters; unset fields are scaled to the data.
     method : {"nuts", "advi", "fullrank_advi", "map"}
@@ -148,13 +150,14 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         ``label_report_`` says so. ``sample_weight`` (N,): observation weights, a power
         likelihood (integer weights = rows repeated). See ``docs/weights_and_labels.md``.
         """
-        from bayesgmm._utils.validation import check_covariance_type, check_n_components, seed_int
+        from bayesgmm._utils.validation import check_n_components, seed_int
         from bayesgmm.bayes.inference.starts import (
             START_POINTS,
             em_result_to_data,
             model_em_start,
         )
         from bayesgmm.bayes.model.graph import build_model
+        from bayesgmm.mixture.structures import bayesian_structure
         from bayesgmm.posterior.labelled import labels_identify
 
         methods = ("nuts", "advi", "fullrank_advi", "map")
@@ -164,7 +167,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         if self.relabel not in relabels:
             raise ValueError(f"relabel must be one of {relabels}; got {self.relabel!r}.")
         data = self._check_fit_data(X)  # the one validation of X in a fit
-        check_covariance_type(self.covariance_type)
+        bayesian_structure(self.covariance_type)
         check_n_components(self.n_components, data.X.shape[0])
         seed = seed_int(self.random_seed)
         gmm = build_model(

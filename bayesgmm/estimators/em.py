@@ -9,10 +9,12 @@ import numpy as np
 
 from bayesgmm import em
 from bayesgmm._utils.validation import check_random_state
+from bayesgmm.em.fit import _is_dask_collection as is_dask_collection
 from bayesgmm.estimators.base import MixtureFacade
 from bayesgmm.estimators.impute import EMImputeMixin
 from bayesgmm.mixture.covariance import as_full
 from bayesgmm.mixture.missing import observed_e_step
+from bayesgmm.mixture.structures import get_structure
 
 __all__ = ["GaussianMixtureEM"]
 
@@ -28,6 +30,8 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
     n_components : int
         Number of mixture components K.
     covariance_type : {"full", "tied", "diag", "spherical"}
+        Or mclust's name for the same structure ("VVV", "EEE", "VVI", "VII"); every
+        registered structure (:mod:`bayesgmm.mixture.structures`) is accepted.
     tol : float or None
         ``None`` (default): stop when an iteration changes the objective ``f`` by at most
         ``1e-8 * (1 + |f|)`` (relative, as mclust). A number: scikit-learn's rule, a change
@@ -135,10 +139,7 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
         self.covariances_ = result.covariances
         self.precisions_cholesky_ = result.precisions_cholesky
         pc = result.precisions_cholesky
-        if self.covariance_type in ("full", "tied"):
-            self.precisions_ = pc @ np.swapaxes(pc, -1, -2)
-        else:
-            self.precisions_ = pc**2
+        self.precisions_ = get_structure(result.covariance_type).precisions(pc)
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.objective / result.n_observations
@@ -147,7 +148,7 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
         return self
 
     def _fit_data(self, X: Any) -> Any:
-        if not em._is_dask_collection(X):
+        if not is_dask_collection(X):
             return self._check_fit_data(X)  # CheckedData: fit_em does not check it again
         # A Dask collection stays on its cluster: only its shape and column names are read.
         self.n_features_in_ = int(X.shape[1])

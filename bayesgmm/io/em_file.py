@@ -15,14 +15,6 @@ import numpy as np
 #: ``attrs["bayesgmm_kind"]`` of the netCDF file that ``bayesgmm fit --method em`` writes.
 EM_FILE_KIND = "em"
 
-#: Dims of ``covariances`` in the file, per covariance type.
-_COVARIANCE_DIMS = {
-    "full": ("component", "feature", "feature_bis"),
-    "tied": ("feature", "feature_bis"),
-    "diag": ("component", "feature"),
-    "spherical": ("component",),
-}
-
 
 def em_summary(fit: Any) -> dict[str, Any]:
     """Log-likelihood, log prior, parameter count, BIC, AIC, ICL and convergence of an EM fit.
@@ -103,15 +95,17 @@ def em_dataset(fit: Any, X: Any, feature_names: Sequence[str], **attrs: Any) -> 
     import xarray as xr
 
     import bayesgmm
+    from bayesgmm.mixture.structures import get_structure
 
     names = [str(n) for n in feature_names]
+    covariance_dims = get_structure(fit.covariance_type).dims
     values = np.asarray(X, dtype=np.float64)
     n_components = int(fit.means.shape[0])
     return xr.Dataset(
         {
             "weights": (("component",), np.asarray(fit.weights)),
             "means": (("component", "feature"), np.asarray(fit.means)),
-            "covariances": (_COVARIANCE_DIMS[fit.covariance_type], np.asarray(fit.covariances)),
+            "covariances": (covariance_dims, np.asarray(fit.covariances)),
             "x": (("obs", "feature"), values),
         },
         coords={

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from bayesgmm.bayes.inference.idata import check_idata, idata_config, posterior_draws
-from bayesgmm.em import min_component_count, regularized_data_covariance
+from bayesgmm.em import regularized_data_covariance
 from bayesgmm.exceptions import DegenerateComponentWarning
 from bayesgmm.mixture.missing import nan_covariance
+from bayesgmm.mixture.structures import get_structure
 from bayesgmm.posterior._data import observed
 
 __all__ = [
@@ -109,7 +110,8 @@ def collapse_flags(
 def _default_min_count(cov_type: str, n_features: int) -> int:
     # EM's count (D + 1 for full, 2 otherwise), except that a tied covariance is shared:
     # only an empty component is flagged.
-    return 1 if cov_type == "tied" else min_component_count(cov_type, n_features)
+    structure = get_structure(cov_type)
+    return 1 if structure.shared else structure.min_component_count(n_features)
 
 
 @dataclass(frozen=True, eq=False)

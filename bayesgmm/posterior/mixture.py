@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from bayesgmm.mixture.covariance import as_full
+from bayesgmm.mixture.structures import structure_from_shape
 
 __all__ = ["Mixture", "as_mixture", "point_mixture"]
 
@@ -80,26 +81,6 @@ def _type_error(what: str, fit: Any) -> TypeError:
     )
 
 
-def _infer_layout(shape: tuple[int, ...], n_comp: int, n_features: int) -> str:
-    if shape == (n_comp, n_features, n_features):
-        return "full"
-    if shape == (n_comp,):
-        return "spherical"
-    if n_comp == n_features and shape == (n_comp, n_features):
-        raise ValueError(
-            f"covariances of shape {shape} could be 'tied' (D, D) or 'diag' (K, D) because "
-            "K == D; add 'covariance_type' to the dict."
-        )
-    if shape == (n_features, n_features):
-        return "tied"
-    if shape == (n_comp, n_features):
-        return "diag"
-    raise ValueError(
-        f"covariances have shape {shape}; expected (K, D, D), (D, D), (K, D) or (K,) with "
-        f"K={n_comp}, D={n_features}."
-    )
-
-
 def _fields(fit: Any, what: str) -> tuple[Any, Any, Any, Any]:
     """(weights or None, means, covariances, covariance type or None) of a point fit."""
     if isinstance(fit, Mapping):
@@ -145,7 +126,9 @@ def point_mixture(fit: Any, *, shape: tuple[int, int] | None = None, what: str =
         raise ValueError(f"{what} means must have shape {expected}; got {means.shape}.")
     n_comp, n_features = means.shape
     cov = np.asarray(cov, dtype=np.float64)
-    cov_type = _infer_layout(cov.shape, n_comp, n_features) if cov_type is None else cov_type
+    cov_type = (
+        structure_from_shape(cov.shape, n_comp, n_features).name if cov_type is None else cov_type
+    )
     full = as_full(cov, str(cov_type), n_comp, n_features)
     if full.shape != (n_comp, n_features, n_features):
         raise ValueError(

@@ -20,6 +20,7 @@ import numpy as np
 from scipy import stats
 
 from bayesgmm.bayes.model.priors import SPARSE_SHAPE, GMMPriors
+from bayesgmm.mixture.structures import bayesian_structure
 
 __all__ = ["FIXED_FIELDS", "PriorDraw", "check_fixed_priors", "lkj_onion", "simulate_prior"]
 
@@ -147,16 +148,14 @@ def draw_stds(
 def _covariances(
     priors: GMMPriors, covariance_type: str, k: int, d: int, rng: np.random.Generator
 ) -> np.ndarray:
-    if covariance_type in ("full", "diag"):
-        sd = draw_stds(priors, (k, d), rng)
-    elif covariance_type == "spherical":
-        sd = np.repeat(draw_stds(priors, (k, 1), rng, pooled=True), d, axis=1)
-    else:
-        sd = np.broadcast_to(draw_stds(priors, (1, d), rng), (k, d))
-    if covariance_type == "full":
-        corr = lkj_onion(float(priors.eta), d, k, rng)
-    elif covariance_type == "tied":
-        corr = np.broadcast_to(lkj_onion(float(priors.eta), d, 1, rng), (k, d, d))
+    # The structure's axes only: the sds vary along them and are shared along the others
+    # (spherical: one per component; tied: one per feature), as are the correlations.
+    layout = bayesian_structure(covariance_type).bayesian
+    sd_shape = layout.std_shape_2d(k, d)
+    sd = np.broadcast_to(draw_stds(priors, sd_shape, rng, pooled=layout.pooled), (k, d))
+    if layout.correlated:
+        n_corr = k if layout.per_component_corr else 1
+        corr = np.broadcast_to(lkj_onion(float(priors.eta), d, n_corr, rng), (k, d, d))
     else:
         corr = np.broadcast_to(np.eye(d), (k, d, d))
     return sd[:, :, None] * corr * sd[:, None, :]

@@ -39,6 +39,7 @@ from bayesgmm.bayes.model.graph import build_model
 from bayesgmm.bayes.model.priors import GMMPriors
 from bayesgmm.mixture.draws import pointwise_log_likelihood
 from bayesgmm.mixture.missing import log_component_density_observed
+from bayesgmm.mixture.structures import bayesian_structure
 
 __all__ = [
     "SBCResult",
@@ -50,7 +51,6 @@ __all__ = [
 ]
 
 METHODS = ("nuts", "advi", "fullrank_advi")
-COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
 
 
 # ---------------------------------------------------------------------------------------
@@ -306,6 +306,8 @@ def run_sbc(
     n_components : int
         K of the simulation and of the fit.
     covariance_type : {"full", "diag", "spherical", "tied"}
+        Or their mclust names ("VVV", "VVI", "VII", "EEE"). Structures that EM alone fits
+        are refused with a message.
     n_features : int, optional
         D; taken from the vector-valued prior fields when ``None``.
     n_samples : int
@@ -358,10 +360,7 @@ def run_sbc(
     priors = check_fixed_priors(priors, n_features)
     n_features = len(priors.mean_loc)
     fit_priors = priors if fit_priors is None else check_fixed_priors(fit_priors, n_features)
-    if covariance_type not in COVARIANCE_TYPES:
-        raise ValueError(
-            f"covariance_type must be one of {COVARIANCE_TYPES}; got {covariance_type!r}."
-        )
+    covariance_type = bayesian_structure(covariance_type).name
     if not callable(method) and method not in METHODS:
         raise ValueError(f"method must be one of {METHODS} or a callable; got {method!r}.")
     _check_run_args(n_sims, n_samples, n_draws, n_bins)

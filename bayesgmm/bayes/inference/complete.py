@@ -24,6 +24,7 @@ from bayesgmm.bayes.model.graph import GMMModel
 from bayesgmm.bayes.model.spec import MixtureSpec
 from bayesgmm.mixture import draws as draw_math
 from bayesgmm.mixture.observations import Observations
+from bayesgmm.mixture.structures import bayesian_structure
 
 __all__ = ["LOG_LIKELIHOOD_BUDGET", "complete_idata"]
 
@@ -233,18 +234,13 @@ def _observation_group(gmm: GMMModel) -> dict[str, xr.Dataset]:
 def _with_model_dims(post: xr.Dataset, spec: MixtureSpec) -> xr.Dataset:
     """Rename backend dims (``weights_dim_0`` ...) to the model's dims."""
     names = list(spec.feature_names)
-    cov_type = spec.covariance_type
+    layout = bayesian_structure(spec.covariance_type).bayesian
     wanted = {
         "alpha": (),
         "weights": ("component",),
         "means": ("component", "feature"),
-        "stds": {
-            "full": ("component", "feature"),
-            "diag": ("component", "feature"),
-            "spherical": ("component",),
-            "tied": ("feature",),
-        }[cov_type],
-        "partial_corr_unit": ("component", "corr_pair") if cov_type == "full" else ("corr_pair",),
+        "stds": layout.std_axes,
+        "partial_corr_unit": layout.corr_dims(),
     }
     pairs = [f"{names[i]}|{names[j]}" for i in range(len(names)) for j in range(i)]
     coord_values = {

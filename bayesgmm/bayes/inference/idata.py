@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from bayesgmm.mixture import draws as draw_math
+from bayesgmm.mixture.structures import structure_from_model_dims
 
 __all__ = ["PosteriorDraws", "check_idata", "idata_config", "posterior_draws", "thin_indices"]
 
@@ -94,17 +95,13 @@ def _stack(post: xr.Dataset, name: str, dims: tuple[str, ...]) -> np.ndarray:
 def _covariance_type(post: xr.Dataset, config: Mapping[str, Any]) -> str:
     if config.get("covariance_type"):
         return str(config["covariance_type"])
+    # Files without the config (older ones): from the dims of the variables.
     if "stds" not in post:
         return "full"
     dims = set(post["stds"].dims) - {"chain", "draw"}
-    if dims == {"component", "feature"}:
-        pcu = post.get("partial_corr_unit")
-        return "full" if pcu is not None and "component" in pcu.dims else "diag"
-    if dims == {"component"}:
-        return "spherical"
-    if dims == {"feature"}:
-        return "tied"
-    return "full"
+    pcu = post.get("partial_corr_unit")
+    structure = structure_from_model_dims(dims, pcu is not None and "component" in pcu.dims)
+    return "full" if structure is None else structure.name
 
 
 def posterior_draws(idata: az.InferenceData) -> PosteriorDraws:

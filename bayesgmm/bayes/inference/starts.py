@@ -17,6 +17,7 @@ from bayesgmm.em import log_prior as em_log_prior
 from bayesgmm.mixture import draws as draw_math
 from bayesgmm.mixture.covariance import as_full, precisions_cholesky
 from bayesgmm.mixture.parametrization import cpc_from_cholesky
+from bayesgmm.mixture.structures import bayesian_structure, get_structure
 
 __all__ = [
     "START_POINTS",
@@ -68,11 +69,7 @@ def em_start(
 
 
 def _covariances_to_data(cov: np.ndarray, covariance_type: str, scale: np.ndarray) -> np.ndarray:
-    if covariance_type in ("full", "tied"):
-        return cov * np.outer(scale, scale)
-    if covariance_type == "diag":
-        return cov * scale**2
-    return cov * scale[0] ** 2  # spherical: one common scale
+    return get_structure(covariance_type).rescale(cov, scale)
 
 
 def em_result_to_data(fit: EMResult, standard: Standardization) -> EMResult:
@@ -161,12 +158,13 @@ def _internal_point(spec: MixtureSpec, fit: EMResult) -> dict[str, np.ndarray]:
     sd = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
     weights = np.clip(fit.weights, 1e-6, None)
     point = {"weights": weights / weights.sum(), "means": np.asarray(fit.means)}
-    point["stds"] = {"full": sd, "diag": sd, "spherical": sd[:, 0], "tied": sd[0]}[cov_type]
-    if cov_type in ("full", "tied") and d > 1:
+    layout = bayesian_structure(cov_type).bayesian
+    point["stds"] = layout.stds_from_matrix(sd)
+    if layout.correlated and d > 1:
         corr = cov / (sd[:, :, None] * sd[:, None, :])
         cpc = cpc_from_cholesky(np.linalg.cholesky(corr))
         unit = np.clip((1.0 + cpc) / 2.0, 1e-3, 1 - 1e-3)
-        point["partial_corr_unit"] = unit if cov_type == "full" else unit[0]
+        point["partial_corr_unit"] = unit if layout.per_component_corr else unit[0]
     return point
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from bayesgmm.bayes.model import transforms
 from bayesgmm.bayes.model.priors import STD_FAMILIES, GMMPriors
 from bayesgmm.mixture.parametrization import corr_pairs, cpc_beta_parameters
+from bayesgmm.mixture.structures import bayesian_structure, structures
 
 __all__ = [
     "HEADER",
@@ -48,7 +49,8 @@ __all__ = [
     "unpack",
 ]
 
-COV_CODES = {"full": 0, "tied": 1, "diag": 2, "spherical": 3}
+#: The C kernel's ``cov_type`` code of every structure it implements (its ``switch``).
+COV_CODES = {s.name: s.kernel_code for s in structures() if s.kernel_code is not None}
 
 
 class KernelSpec(NamedTuple):
@@ -84,8 +86,15 @@ def kernel_spec(
     if not priors.is_resolved:
         raise ValueError("priors must be resolved (GMMPriors.resolve) first.")
     k, d = n_components, n_features
-    params = priors.std_parameters(pooled=covariance_type == "spherical")
-    n_std = {"full": k * d, "diag": k * d, "spherical": k, "tied": d}[covariance_type]
+    structure = bayesian_structure(covariance_type)
+    if structure.kernel_code is None:
+        raise ValueError(
+            f"covariance_type={structure.name!r} has no compiled kernel: fit it with "
+            "sampler='pymc' (or 'numpyro')."
+        )
+    layout = structure.bayesian
+    params = priors.std_parameters(pooled=layout.pooled)
+    n_std = int(np.prod(layout.std_shape(k, d), dtype=int))
     family = priors.std_family
     first, second = {
         "lognormal": ("mu", "sigma"),
@@ -95,19 +104,15 @@ def kernel_spec(
     }[family]
     per_feature_1 = np.asarray(params[first], dtype=np.float64)
     per_feature_2 = np.asarray(params[second], dtype=np.float64)
-    if covariance_type in ("full", "diag"):
-        p1, p2 = np.tile(per_feature_1, k), np.tile(per_feature_2, k)
-    elif covariance_type == "spherical":
-        p1, p2 = np.repeat(per_feature_1, k), np.repeat(per_feature_2, k)
-    else:
-        p1, p2 = per_feature_1.copy(), per_feature_2.copy()
+    p1 = layout.broadcast_std_parameter(per_feature_1, k)
+    p2 = layout.broadcast_std_parameter(per_feature_2, k)
     n_pairs = len(corr_pairs(d))
-    n_cpc = {"full": k * n_pairs, "tied": n_pairs}.get(covariance_type, 0)
+    n_cpc = int(np.prod(layout.corr_shape(k, n_pairs))) if layout.correlated else 0
     beta = cpc_beta_parameters(d, float(priors.eta))
-    cpc_beta = np.tile(beta, k) if covariance_type == "full" else beta.copy()
+    cpc_beta = np.tile(beta, k) if layout.per_component_corr else beta.copy()
     hyper = priors.alpha_gamma
     return KernelSpec(
-        COV_CODES[covariance_type],
+        structure.kernel_code,
         k,
         d,
         float(priors.alpha),

@@ -37,7 +37,6 @@ from pymc.logprob.transforms import Transform
 
 from bayesgmm._utils.validation import (
     CheckedData,
-    check_covariance_type,
     check_data,
     check_n_components,
     constant_features,
@@ -53,6 +52,7 @@ from bayesgmm.bayes.model.units import fit_standardization
 from bayesgmm.mixture.moments import warn_if_quantised
 from bayesgmm.mixture.observations import Observations, check_observations
 from bayesgmm.mixture.parametrization import cholesky_from_cpc, corr_pairs, cpc_beta_parameters
+from bayesgmm.mixture.structures import bayesian_structure
 
 __all__ = [
     "GMMModel",
@@ -155,7 +155,8 @@ def _refuse_constant_features(X: np.ndarray, names: list[str], covariance_type: 
     features, which keep it away from 0.
     """
     constant = constant_features(X)
-    if constant.size == 0 or (covariance_type == "spherical" and constant.size < X.shape[1]):
+    pooled = bayesian_structure(covariance_type).bayesian.pooled
+    if constant.size == 0 or (pooled and constant.size < X.shape[1]):
         return
     raise ValueError(
         f"feature(s) {describe_features(constant, names)} are constant: their standard "
@@ -234,7 +235,7 @@ def make_spec(
     values = data.X
     n_samples, n_features = values.shape
     n_components = check_n_components(n_components, n_samples)
-    check_covariance_type(covariance_type)
+    covariance_type = bayesian_structure(covariance_type).name
     names = list(feature_names or data.feature_names or [f"x{i}" for i in range(n_features)])
     if len(names) != n_features:
         raise ValueError(f"feature_names has {len(names)} names for {n_features} features.")
@@ -274,6 +275,8 @@ def build_model(
         checked by :func:`bayesgmm._utils.validation.check_data` are not checked again.
     n_components : int
     covariance_type : {"full", "diag", "spherical", "tied"}
+        Or their mclust names ("VVV", "VVI", "VII", "EEE"). Structures that EM alone fits
+        are refused with a message.
     priors : GMMPriors, optional
         Hyperparameters; ``None`` fields are scaled to ``X``.
     ordered : str or int, optional
@@ -413,14 +416,13 @@ def _free_variables(spec: MixtureSpec, blocks: dict[str, Block]) -> list[Any]:
     k, cov_type, priors = spec.n_components, spec.covariance_type, spec.internal_priors
     weights = _weights(spec, blocks)
     means = _means(spec, blocks)
-    std_dims = {"full": ("component", "feature"), "diag": ("component", "feature")}
-    std_dims.update(spherical="component", tied="feature")
-    stds = _std_prior(blocks["stds"], priors, std_dims[cov_type], pooled=cov_type == "spherical")
+    structure = bayesian_structure(cov_type).bayesian
+    stds = _std_prior(blocks["stds"], priors, structure.std_axes, pooled=structure.pooled)
     params = [weights, means, stds]
     if "partial_corr_unit" in blocks:
         beta = cpc_beta_parameters(spec.n_features, float(spec.priors.eta))
-        dims = ("component", "corr_pair") if cov_type == "full" else "corr_pair"
-        if cov_type == "full":
+        dims = structure.corr_dims()
+        if structure.per_component_corr:
             beta = np.broadcast_to(beta, (k, len(beta)))
         unit = pm.Beta(
             "partial_corr_unit",

@@ -14,6 +14,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from bayesgmm.bayes.model.observed import observed_log_density
+from bayesgmm.mixture.structures import bayesian_structure
 
 __all__ = ["mixture_logp_factory", "mixture_random_factory", "signature"]
 
@@ -51,29 +52,24 @@ def mixture_logp_factory(
     ``point_weight`` and ``point_label`` (N,): the rows' weights and labels, see
     :func:`bayesgmm.bayes.model.observed.observed_log_density`.
     """
-    std_core = {"full": 2, "tied": 1, "diag": 2, "spherical": 1}[covariance_type]
+    structure = bayesian_structure(covariance_type).bayesian
+    std_core = len(structure.std_axes)
 
     def logp(value: Any, weights: Any, means: Any, stds: Any, *corr: Any) -> Any:
         # CustomDist prepends broadcast (length-1) batch dims to the parameters; the
         # parameters are shared by every row, so drop them.
         weights = weights.reshape(weights.shape[-1:], ndim=1)
         means = means.reshape(means.shape[-2:], ndim=2)
-        stds = stds.reshape(stds.shape[-std_core:], ndim=std_core)
-        if covariance_type == "spherical":
-            stds = stds[:, None]
-        elif covariance_type == "tied":
-            stds = stds[None, :]
+        stds = structure.std_matrix(stds.reshape(stds.shape[-std_core:], ndim=std_core))
         # Standardise per feature, then whiten the correlation: z = L_R^-1 diag(1/s)(x - mu).
         scaled = (value.T[None, :, :] - means[:, :, None]) / stds[:, :, None]  # (K, D, N)
         log_det = pt.sum(pt.log(stds), axis=-1)
-        if covariance_type == "spherical":
+        if structure.pooled:
             log_det = n_features * pt.log(stds[:, 0])
         if corr and n_features > 1:
             corr_chol = corr[0]
-            core = 3 if covariance_type == "full" else 2
-            corr_chol = corr_chol.reshape(corr_chol.shape[-core:], ndim=core)
-            if covariance_type == "tied":
-                corr_chol = corr_chol[None]
+            core = 3 if structure.per_component_corr else 2
+            corr_chol = structure.corr_stack(corr_chol.reshape(corr_chol.shape[-core:], ndim=core))
             solved = _forward_substitution(corr_chol, scaled, n_features)
             maha = sum(z**2 for z in solved)
             log_det = log_det + pt.sum(pt.log(pt.diagonal(corr_chol, axis1=-2, axis2=-1)), axis=-1)
@@ -87,8 +83,9 @@ def mixture_logp_factory(
 
 
 def mixture_random_factory(covariance_type: str, n_features: int) -> Any:
-    std_core = {"full": 2, "tied": 1, "diag": 2, "spherical": 1}[covariance_type]
-    corr_core = 3 if covariance_type == "full" else 2
+    structure = bayesian_structure(covariance_type).bayesian
+    std_core = len(structure.std_axes)
+    corr_core = 3 if structure.per_component_corr else 2
 
     def core(value: Any, ndim: int) -> np.ndarray:
         # Parameters arrive with broadcast (length-1) batch dims in front: drop them.
@@ -103,14 +100,10 @@ def mixture_random_factory(covariance_type: str, n_features: int) -> Any:
         n_components = len(weights)
         labels = rng.choice(n_components, size=n, p=weights / weights.sum())
         noise = rng.standard_normal((n, n_features))
-        if covariance_type == "spherical":
-            stds = np.repeat(stds[:, None], n_features, axis=1)
-        elif covariance_type == "tied":
-            stds = np.broadcast_to(stds, (n_components, n_features))
+        stds = np.broadcast_to(structure.std_matrix(stds), (n_components, n_features))
         if corr and n_features > 1:
-            corr_chol = core(corr[0], corr_core)
-            if covariance_type == "tied":
-                corr_chol = np.broadcast_to(corr_chol, (n_components, n_features, n_features))
+            corr_chol = structure.corr_stack(core(corr[0], corr_core))
+            corr_chol = np.broadcast_to(corr_chol, (n_components, n_features, n_features))
             noise = np.einsum("nde,ne->nd", corr_chol[labels], noise)
         draws = means[labels] + stds[labels] * noise
         return draws.reshape((*size, n_features))
@@ -119,12 +112,10 @@ def mixture_random_factory(covariance_type: str, n_features: int) -> Any:
 
 
 def signature(covariance_type: str, n_params: int) -> str:
-    signature = {
-        "full": "(k),(k,d),(k,d),(k,d,d)->(d)",
-        "tied": "(k),(k,d),(d),(d,d)->(d)",
-        "diag": "(k),(k,d),(k,d)->(d)",
-        "spherical": "(k),(k,d),(k)->(d)",
-    }[covariance_type]
-    if n_params == 3 and covariance_type in ("full", "tied"):  # D = 1: no correlations
-        signature = signature.replace(",(k,d,d)", "").replace(",(d,d)", "")
-    return signature
+    """The gufunc signature of the mixture's parameters, for ``pm.CustomDist``."""
+    structure = bayesian_structure(covariance_type).bayesian
+    letters = {"component": "k", "feature": "d"}
+    parts = ["(k)", "(k,d)", "(" + ",".join(letters[axis] for axis in structure.std_axes) + ")"]
+    if n_params > 3:  # the correlation factors (none when D = 1)
+        parts.append("(k,d,d)" if structure.per_component_corr else "(d,d)")
+    return ",".join(parts) + "->(d)"

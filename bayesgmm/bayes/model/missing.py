@@ -39,11 +39,11 @@ from bayesgmm.bayes.model.observed import observation_data, observed_log_density
 from bayesgmm.bayes.model.spec import MixtureSpec
 from bayesgmm.mixture.missing import missing_patterns
 from bayesgmm.mixture.observations import Observations
+from bayesgmm.mixture.structures import bayesian_structure
 
 __all__ = ["add_missing_likelihood", "observed_logp"]
 
 LOG_2PI = float(np.log(2.0 * np.pi))
-_STD_CORE = {"full": 2, "tied": 1, "diag": 2, "spherical": 1}
 
 
 def _layout(internal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,8 +82,9 @@ def _padded_cholesky(
     """Per pattern and component, the Cholesky entries (P, K) of ``Sigma_oo`` padded with
     the identity on the missing coordinates (see the module docstring)."""
     n_features = masks.shape[1]
-    if covariance_type == "tied":  # one (D,) sd vector and (D, D) factor for all k
-        stds, corr_chol = stds[None, :], corr_chol[None]
+    structure = bayesian_structure(covariance_type).bayesian
+    # (K, D) sds and (K, D, D) factors; a shared structure's one of each as (1, D), (1, D, D)
+    stds, corr_chol = structure.std_matrix(stds), structure.corr_stack(corr_chol)
     sd = [stds[:, i] for i in range(n_features)]  # (K,)
     low = [[corr_chol[:, i, j] for j in range(i + 1)] for i in range(n_features)]
     m = masks.astype(np.float64)
@@ -118,16 +119,14 @@ def observed_logp(
     n_features = masks.shape[1]
     row_mask = masks[row_pattern].astype(np.float64)  # (N, D)
     n_observed = row_mask.sum(axis=1)
-    std_core = _STD_CORE[covariance_type]
+    structure = bayesian_structure(covariance_type).bayesian
+    std_core = len(structure.std_axes)
 
     def logp(filled: Any, weights: Any, means: Any, stds: Any, *corr: Any) -> Any:
         stds = stds.reshape(stds.shape[-std_core:], ndim=std_core)
         centred = (filled[:, None, :] - means[None, :, :]) * row_mask[:, None, :]  # (N, K, D)
         if not corr:  # diag, spherical (and D = 1): drop the missing coordinates
-            if covariance_type == "spherical":
-                stds = stds[:, None]
-            elif covariance_type == "tied":
-                stds = stds[None, :]
+            stds = structure.std_matrix(stds)
             maha = pt.sum((centred / stds[None]) ** 2, axis=-1)
             log_sd = pt.log(stds)[None] * pt.ones((1, 1, n_features))
             log_det = pt.sum(row_mask[:, None, :] * log_sd, axis=-1)

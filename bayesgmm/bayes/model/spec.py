@@ -22,6 +22,7 @@ from bayesgmm.bayes.kernel.bindings import KernelSpec, kernel_spec
 from bayesgmm.bayes.model import transforms
 from bayesgmm.bayes.model.priors import GMMPriors
 from bayesgmm.bayes.model.units import Standardization, priors_to_internal
+from bayesgmm.mixture.structures import bayesian_structure
 
 __all__ = ["LayoutError", "MixtureSpec", "ordered_index"]
 
@@ -127,8 +128,11 @@ class MixtureSpec:
             return params
         order = np.argsort(np.asarray(params["means"])[:, f], kind="stable")
         per_component = {"weights", "means"}
-        if self.covariance_type != "tied":
-            per_component |= {"stds", "partial_corr_unit"}
+        layout = bayesian_structure(self.covariance_type).bayesian
+        if layout.per_component_stds:
+            per_component.add("stds")
+        if layout.per_component_corr:
+            per_component.add("partial_corr_unit")
         out = {
             name: np.asarray(value)[order] if name in per_component else np.asarray(value)
             for name, value in params.items()

@@ -25,6 +25,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from bayesgmm.mixture.structures import bayesian_structure
+
 __all__ = [
     "TRANSFORMS",
     "Block",
@@ -171,13 +173,11 @@ def layout(
         blocks.append(Block("means_ordered", (k,), "ordered"))
         if d > 1:
             blocks.append(Block("means_other", (k, d - 1), "identity"))
-    std_shape = {"full": (k, d), "diag": (k, d), "spherical": (k,), "tied": (d,)}
-    blocks.append(Block("stds", std_shape[covariance_type], "log"))
+    structure = bayesian_structure(covariance_type).bayesian
+    blocks.append(Block("stds", structure.std_shape(k, d), "log"))
     n_pairs = d * (d - 1) // 2
-    if covariance_type == "full" and n_pairs:
-        blocks.append(Block("partial_corr_unit", (k, n_pairs), "logodds"))
-    elif covariance_type == "tied" and n_pairs:
-        blocks.append(Block("partial_corr_unit", (n_pairs,), "logodds"))
+    if structure.correlated and n_pairs:
+        blocks.append(Block("partial_corr_unit", structure.corr_shape(k, n_pairs), "logodds"))
     return tuple(blocks)
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from bayesgmm.mixture.moments import feature_moments
+from bayesgmm.mixture.structures import bayesian_structure
 
 if TYPE_CHECKING:
     from bayesgmm.bayes.model.priors import GMMPriors
@@ -103,7 +104,8 @@ class Standardization(NamedTuple):
     def _std_factor(self, covariance_type: str) -> np.ndarray | float:
         # stds are (..., K, D) full/diag and (..., D) tied: per feature; (..., K) spherical:
         # one sd for every feature, and so one scale.
-        return float(self.scale[0]) if covariance_type == "spherical" else self.scale
+        pooled = bayesian_structure(covariance_type).bayesian.pooled
+        return float(self.scale[0]) if pooled else self.scale
 
 
 def fit_standardization(
@@ -116,7 +118,7 @@ def fit_standardization(
     number, because the model's single sd must mean the same in every feature.
     """
     center, sd = feature_moments(X, sample_weight=sample_weight)
-    if covariance_type == "spherical":
+    if bayesian_structure(covariance_type).bayesian.pooled:
         common = float(np.sqrt(np.mean(sd**2)))
         scale = np.full(X.shape[1], common if common > 0 else 1.0)
     else:

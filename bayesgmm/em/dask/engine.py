@@ -3,7 +3,7 @@
 The data stay on the workers: they are read once to compute their moments and to gather a
 random subsample for the starts, then centred and persisted. Every iteration sends the
 parameters (a few kB) to one task per chunk, which returns the chunk's sufficient
-statistics and log-likelihood (:func:`bayesgmm.em.sufficient_statistics`); the driver adds
+statistics and log-likelihood (:func:`bayesgmm.sufficient_statistics`); the driver adds
 them and runs the M-step (:func:`bayesgmm.em.m_step`). From the same start the result is
 in-memory EM's up to the order of the sums (about 1e-14 relative).
 
@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from bayesgmm import em
 from bayesgmm._utils.validation import (
-    check_covariance_type,
     check_n_components,
     check_positive,
     check_random_state,
 )
+from bayesgmm.em.collapse import regularized_data_covariance, warn_about_scales
 from bayesgmm.em.dask.data import (
     DASK_HINT,
     DataMoments,
@@ -31,6 +30,19 @@ from bayesgmm.em.dask.data import (
     check_finite,
     data_moments,
 )
+from bayesgmm.em.prior import _check_prior, prior_from_moments
+from bayesgmm.em.restarts import DEFAULT_MAX_ITER, _RestartSearch, _run_once, best_result
+from bayesgmm.em.results import (
+    ConjugatePrior,
+    EMResult,
+    EMRun,
+    EMSettings,
+    GMMParams,
+    SufficientStats,
+)
+from bayesgmm.em.starts import _INIT_METHODS, _init_error, _params_from_user, init_subsample_rows
+from bayesgmm.em.steps import sufficient_statistics, sum_statistics
+from bayesgmm.mixture.structures import check_covariance_type
 
 try:
     from dask.core import flatten
@@ -53,47 +65,17 @@ class _ClusterRows:
         self.chunks: list[Future] = [by_key[k] for k in flatten(self.array.__dask_keys__())]
         self.n_samples = int(Xc.shape[0])
 
-    def statistics(self, params: em.GMMParams) -> em.SufficientStats:
-        parts = self.client.map(em.sufficient_statistics, self.chunks, params=params, pure=False)
-        return em.sum_statistics(self.client.gather(parts))
+    def statistics(self, params: GMMParams) -> SufficientStats:
+        """The E-step: one task per chunk, the statistics added on the driver."""
+        parts = self.client.map(sufficient_statistics, self.chunks, params=params, pure=False)
+        return sum_statistics(self.client.gather(parts))
 
     def release(self) -> None:
         del self.chunks
         del self.array
 
 
-def _run_on_cluster(
-    data: _ClusterRows,
-    start: em.GMMParams,
-    *,
-    tol: float | None,
-    max_iter: int,
-    reg_covar: float,
-    prior: em.ConjugatePrior | None,
-) -> tuple[em.GMMParams, em.SufficientStats, list[float], bool, int]:
-    """``em._run_once`` with the E-step on the cluster (same iteration, same stopping rule)."""
-    params = start
-    trace: list[float] = []
-    converged = False
-    n_samples = data.n_samples
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
-        stats_ = data.statistics(params)
-        trace.append(em._objective(stats_, params, prior))
-        if len(trace) > 1 and em._converged(trace[-2], trace[-1], n_samples, tol):
-            converged = True
-            break
-        params = em.m_step(stats_, params.covariance_type, reg_covar=reg_covar, prior=prior)
-    else:
-        stats_ = data.statistics(params)
-        trace.append(em._objective(stats_, params, prior))
-        converged = (
-            max_iter > 0 and len(trace) > 1 and em._converged(trace[-2], trace[-1], n_samples, tol)
-        )
-    return params, stats_, trace, converged, n_iter
-
-
-class _ClusterSearch(em._RestartSearch):
+class _ClusterSearch(_RestartSearch):
     """The restart search of :func:`bayesgmm.em.fit_em`, its long runs on the cluster.
 
     Starts and short runs use the subsample on the driver.
@@ -103,16 +85,15 @@ class _ClusterSearch(em._RestartSearch):
         super().__init__(subsample, init_X=subsample if subsampled else None, **kw)
         self.data = data
 
-    def run_em(
-        self, start: em.GMMParams, max_iter: int
-    ) -> tuple[em.GMMParams, em.SufficientStats, list[float], bool, int]:
-        return _run_on_cluster(
+    def run_em(self, start: GMMParams, max_iter: int) -> EMRun:
+        """EM on all rows, the E-step mapped over the chunks on the cluster."""
+        settings = self.settings._replace(max_iter=max_iter)
+        return _run_once(
             self.data,
             start,
-            tol=self.tol,
-            max_iter=max_iter,
-            reg_covar=self.reg_covar,
-            prior=self.prior,
+            settings,
+            estep=_ClusterRows.statistics,
+            n_samples=self.data.n_samples,
         )
 
 
@@ -138,16 +119,16 @@ def fit_em_dask(
     n_components: int,
     covariance_type: str = "full",
     *,
-    init: str | Mapping[str, Any] | em.GMMParams | em.EMResult = "auto",
+    init: str | Mapping[str, Any] | GMMParams | EMResult = "auto",
     n_init: int = 1,
     tol: float | None = None,
-    max_iter: int = em.DEFAULT_MAX_ITER,
+    max_iter: int = DEFAULT_MAX_ITER,
     reg_covar: float = 1e-6,
-    prior: em.ConjugatePrior | str | None = None,
+    prior: ConjugatePrior | str | None = None,
     random_seed: int | np.random.Generator | None = None,
     warn: bool = True,
     client: Client | Mapping[str, Any] | None = None,
-) -> em.EMResult:
+) -> EMResult:
     """:func:`bayesgmm.em.fit_em` on a Dask array or DataFrame chunked by rows.
 
     Every argument means what it means for :func:`~bayesgmm.em.fit_em`, which calls this
@@ -176,7 +157,7 @@ def fit_em_dask(
     if n_samples < 2:
         raise ValueError(f"X has {n_samples} sample(s); at least 2 are needed to fit.")
     n_components = check_n_components(n_components, n_samples)
-    check_covariance_type(covariance_type)
+    covariance_type = check_covariance_type(covariance_type)
     reg_covar = check_positive(reg_covar, "reg_covar", allow_zero=True)
     if tol is not None:
         tol = check_positive(tol, "tol", allow_zero=True)
@@ -184,15 +165,13 @@ def fit_em_dask(
         raise ValueError(f"n_init must be a positive integer; got {n_init!r}.")
     if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 0:
         raise ValueError(f"max_iter must be a non-negative integer; got {max_iter!r}.")
-    if isinstance(init, str) and init not in (*em._INIT_METHODS, "kmeans"):
-        raise ValueError(em._init_error(init))
+    if isinstance(init, str) and init not in (*_INIT_METHODS, "kmeans"):
+        raise ValueError(_init_error(init))
     if isinstance(prior, str) and prior != "default":
         raise ValueError(f"prior must be a ConjugatePrior, 'default' or None; got {prior!r}.")
     rng = check_random_state(random_seed)
     # As in memory: a user start draws nothing; small data come to the driver whole.
-    rows = (
-        None if not isinstance(init, str) else em.init_subsample_rows(n_samples, n_components, rng)
-    )
+    rows = None if not isinstance(init, str) else init_subsample_rows(n_samples, n_components, rng)
 
     client, cluster = _make_client(client)
     try:
@@ -201,7 +180,7 @@ def fit_em_dask(
         constant = np.flatnonzero(moments.minimum == moments.maximum)
         if warn:
             variances = np.diag(moments.scatter) / n_samples
-            em.warn_about_scales(variances, constant, reg_covar, feature_names, stacklevel=4)
+            warn_about_scales(variances, constant, reg_covar, feature_names, stacklevel=4)
         center = moments.mean
         data = _ClusterRows(client, X - center)
         try:
@@ -216,7 +195,7 @@ def fit_em_dask(
         if cluster is not None:
             client.close()
             cluster.close()
-    return em.best_result(
+    return best_result(
         runs, search, constant, feature_names, center, prior, warn, n_samples, stacklevel=4
     )
 
@@ -235,29 +214,26 @@ def _search(
     reg_covar: float,
     prior: Any,
     rng: np.random.Generator,
-) -> tuple[list[Any], _ClusterSearch, em.ConjugatePrior | None]:
+) -> tuple[list[Any], _ClusterSearch, ConjugatePrior | None]:
     """The starts and runs of :func:`bayesgmm.em.fit_em`, on centred data."""
     n_features = len(moments.mean)
     center = moments.mean
     if isinstance(prior, str):
-        prior = em.prior_from_moments(center, moments.covariance, n_components, covariance_type)
+        prior = prior_from_moments(center, moments.covariance, n_components, covariance_type)
     if prior is not None:
-        prior = em._check_prior(prior, n_features, covariance_type)
+        prior = _check_prior(prior, n_features, covariance_type)
         prior = prior._replace(mean=prior.mean - center)
     search = _ClusterSearch(
         data,
         moments.subsample - center,
         subsampled,
         covariance_type=covariance_type,
-        tol=tol,
-        max_iter=max_iter,
-        reg_covar=reg_covar,
-        prior=prior,
-        data_cov=em.regularized_data_covariance(np.atleast_2d(moments.covariance)),
+        settings=EMSettings(tol, max_iter, reg_covar, prior),
+        data_cov=regularized_data_covariance(np.atleast_2d(moments.covariance)),
         rng=rng,
     )
     start = None
     if not isinstance(init, str):
-        start = em._params_from_user(init, n_components, n_features, covariance_type, reg_covar)
+        start = _params_from_user(init, n_components, n_features, covariance_type, reg_covar)
         start = start._replace(means=start.means - center)
     return search.restarts(init, start, n_components, n_init), search, prior

@@ -14,6 +14,7 @@ from bayesgmm.mixture.structures.base import BayesianLayout, CovarianceStructure
 from bayesgmm.mixture.structures.matrices import Full, Tied
 
 __all__ = [
+    "BAYESIAN_COVARIANCE_TYPES",
     "COVARIANCE_TYPES",
     "BayesianLayout",
     "CovarianceStructure",
@@ -21,6 +22,8 @@ __all__ = [
     "check_covariance_type",
     "get_structure",
     "register",
+    "structure_from_model_dims",
+    "structure_from_shape",
     "structures",
 ]
 
@@ -48,7 +51,7 @@ def structures() -> tuple[CovarianceStructure, ...]:
 def _accepted() -> str:
     parts = []
     for structure in structures():
-        alias = f" ({', '.join(structure.aliases)})" if structure.aliases else ""
+        alias = f" (or {', '.join(map(repr, structure.aliases))})" if structure.aliases else ""
         parts.append(f"{structure.name!r}{alias}")
     return ", ".join(parts)
 
@@ -81,9 +84,56 @@ def bayesian_structure(covariance_type: str | CovarianceStructure) -> Covariance
     return structure
 
 
+def structure_from_shape(
+    shape: tuple[int, ...], n_components: int, n_features: int
+) -> CovarianceStructure:
+    """The structure of a covariance array from its shape alone.
+
+    Structures stored alike (every (K, D, D) one) are one storage; the first registered
+    is returned. Raises ValueError when the shape fits none, or fits two storages (a
+    (D, D) shared matrix and (K, D) variances when K == D).
+    """
+    shape = tuple(shape)
+    storages: dict[tuple[str, ...], CovarianceStructure] = {}
+    for structure in structures():
+        if structure.shape(n_components, n_features) == shape:
+            storages.setdefault(structure.dims, structure)
+    if len(storages) > 1:
+        found = " or ".join(f"{s.name!r} {tuple(s.dims)}" for s in storages.values())
+        raise ValueError(
+            f"covariances of shape {shape} could be {found} because K == D; add "
+            "'covariance_type' to the dict."
+        )
+    if not storages:
+        expected = ", ".join(sorted({str(s.shape(n_components, n_features)) for s in structures()}))
+        raise ValueError(
+            f"covariances have shape {shape}; expected one of {expected} with "
+            f"K={n_components}, D={n_features}."
+        )
+    return next(iter(storages.values()))
+
+
+def structure_from_model_dims(
+    std_dims: set[str], corr_per_component: bool
+) -> CovarianceStructure | None:
+    """The Bayesian structure whose ``stds`` have ``std_dims`` and whose correlations are
+    per component or not (``None`` if none has)."""
+    candidates = [
+        s for s in structures() if s.bayesian is not None and set(s.bayesian.std_axes) == std_dims
+    ]
+    for structure in candidates:
+        if structure.bayesian.per_component_corr == corr_per_component:
+            return structure
+    return candidates[0] if candidates else None
+
+
 # The entries. A new structure: its class (in this folder) and one line here.
 for _structure in (Full(), Tied(), Diag(), Spherical()):
     register(_structure)
 
 #: The canonical names of the entries, in registration order (the CLI's choices).
 COVARIANCE_TYPES: tuple[str, ...] = tuple(_CANONICAL)
+#: Those the Bayesian model has a prior for.
+BAYESIAN_COVARIANCE_TYPES: tuple[str, ...] = tuple(
+    s.name for s in structures() if s.bayesian is not None
+)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from bayesgmm.exceptions import CollapseError
 from bayesgmm.mixture.structures.base import (
@@ -70,6 +69,8 @@ class AxisAlignedStructure(CovarianceStructure):
             raise ValueError("prior.scale must be positive.")
 
     def log_prior(self, covariances: np.ndarray, means: np.ndarray, prior: Any) -> list[float]:
+        from scipy import stats as scipy_stats  # MAP-EM only: keep the import light
+
         variances = covariances if covariances.ndim == 2 else covariances[:, None]
         log_var = scipy_stats.invgamma.logpdf(variances, a=prior.dof / 2, scale=prior.scale / 2)
         sd = np.sqrt(np.broadcast_to(variances, means.shape) / prior.shrinkage)
@@ -85,6 +86,7 @@ class Diag(AxisAlignedStructure):
     name = "diag"
     aliases = ("VVI",)
     description = "one variance per component and feature, no correlations"
+    dims = ("component", "feature")
     kernel_code = 2
     bayesian = BayesianLayout(("component", "feature"), None)
 
@@ -148,6 +150,7 @@ class Spherical(AxisAlignedStructure):
     name = "spherical"
     aliases = ("VII",)
     description = "one variance per component, shared by all features"
+    dims = ("component",)
     kernel_code = 3
     bayesian = BayesianLayout(("component",), None)
 

@@ -106,6 +106,14 @@ class BayesianLayout(NamedTuple):
             return stds[..., None]
         return stds
 
+    def stds_from_matrix(self, stds: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`std_matrix` on (K, D) sds whose shared axes hold equal values
+        (their first is taken)."""
+        return stds[
+            slice(None) if self.per_component_stds else 0,
+            0 if self.pooled else slice(None),
+        ]
+
     def corr_stack(self, corr_chol: Any) -> Any:
         """Correlation Cholesky factors as (K, D, D), or (1, D, D) when shared."""
         return corr_chol if self.per_component_corr else corr_chol[None]
@@ -129,6 +137,9 @@ class CovarianceStructure:
         Other accepted names (mclust's three letters: volume, shape, orientation).
     description : str
         One line for tables and reports.
+    dims : tuple of str
+        The covariance array's named dims (``component``, ``feature``, ``feature_bis``):
+        files and xarray objects.
     shared : bool
         One covariance for all components (its count checks do not apply per component).
     diagonal : bool
@@ -145,6 +156,7 @@ class CovarianceStructure:
     name: ClassVar[str]
     aliases: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
+    dims: ClassVar[tuple[str, ...]]
     shared: ClassVar[bool] = False
     diagonal: ClassVar[bool] = False
     pair_features: ClassVar[bool] = False

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from bayesgmm.exceptions import CollapseError
 from bayesgmm.mixture.structures.base import (
@@ -126,6 +125,8 @@ class MatrixStructure(CovarianceStructure):
             raise ValueError("prior.scale must be positive definite.")
 
     def log_prior(self, covariances: np.ndarray, means: np.ndarray, prior: Any) -> list[float]:
+        from scipy import stats as scipy_stats  # MAP-EM only: keep the import light
+
         # One scipy call for every component (the last axis holds them): MAP-EM evaluates
         # this objective every iteration, and K frozen scipy distributions per call cost
         # 1 ms at K=4, 0.9 s of a NUTS fit's 1.6 s MAP-EM start at N=10,000.
@@ -153,6 +154,7 @@ class Full(MatrixStructure):
     name = "full"
     aliases = ("VVV",)
     description = "one covariance matrix per component"
+    dims = ("component", "feature", "feature_bis")
     pair_features = True
     kernel_code = 0
     bayesian = BayesianLayout(("component", "feature"), ("component",))
@@ -225,6 +227,7 @@ class Tied(MatrixStructure):
     name = "tied"
     aliases = ("EEE",)
     description = "one covariance matrix shared by all components"
+    dims = ("feature", "feature_bis")
     shared = True
     kernel_code = 1
     bayesian = BayesianLayout(("feature",), ())

@@ -198,7 +198,7 @@ def main() -> None:
                 missing_rate=args.missing_rate,
                 label_rate=args.label_rate,
                 random_seed=args.seed,
-                progress=True,
+                progressbar=True,
             )
             seconds = time.perf_counter() - start
             print(f"{method} {cov}: {args.n_sims} sims in {seconds:.0f} s", flush=True)

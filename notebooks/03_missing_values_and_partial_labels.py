@@ -227,7 +227,7 @@ table
 
 # %%
 imp_em = em_marg.impute(X)
-imp_bayes = bayes.impute(X, prob=0.9, interval="eti")
+imp_bayes = bayes.impute(X, hdi_prob=0.9, interval="eti")
 truth = X_full[imp_bayes.rows, imp_bayes.columns]
 inside = (imp_bayes.lower <= truth) & (truth <= imp_bayes.upper)
 column_means = np.nanmean(X, axis=0)[imp_bayes.columns]

@@ -259,7 +259,9 @@ def test_posterior_imputation_intervals_cover_at_the_nominal_rate(interval) -> N
         np.broadcast_to(sim.means, (s, 3, 3)),
         np.broadcast_to(sim.covariances, (s, 3, 3, 3)),
     )
-    result = posterior_imputation(X, *draws, np.random.default_rng(73), prob=0.9, interval=interval)
+    result = posterior_imputation(
+        X, *draws, np.random.default_rng(73), hdi_prob=0.9, interval=interval
+    )
     truth = sim.X[result.rows, result.columns]
     inside = (result.lower <= truth) & (truth <= result.upper)
     m = inside.size

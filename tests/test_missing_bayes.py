@@ -134,7 +134,7 @@ def test_posterior_predictions_and_imputation(fitted_missing) -> None:
     labels = model.predict(X)
     agree = max(np.mean(labels == sim.labels), np.mean(labels != sim.labels))
     assert agree > 0.95
-    result = model.impute(X, prob=0.9, interval="eti")
+    result = model.impute(X, hdi_prob=0.9, interval="eti")
     assert np.array_equal(X, before, equal_nan=True)
     removed = np.isnan(X)
     m = result.n_missing

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from bayesgmm._utils.deprecation import DEPRECATED, renamed
 from bayesgmm._utils.validation import check_random_state
 from bayesgmm.estimators.base import MixtureFacade
 from bayesgmm.estimators.em import GaussianMixtureEM
@@ -68,8 +69,9 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         random rows, scaled by N / minibatch_size, on the compiled kernel (``pm.Minibatch``
         where the kernel is not built). The MAP-EM start and reference then use a random
         subsample of 20,000 rows.
-    max_predict_draws : int
-        Posterior draws used by ``predict_proba`` / ``score_samples`` (evenly thinned).
+    max_draws : int
+        Posterior draws used by ``predict_proba`` / ``score_samples`` / ``impute`` (evenly
+        thinned).
     progressbar : bool
     random_seed : int, optional
     missing : {"raise", "marginalize"}
@@ -78,6 +80,8 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         coordinates (grouped by missingness pattern), on the compiled kernel as the
         complete-data model is (see ``docs/missing.md``). Predictions use each row's
         observed coordinates, and :meth:`impute` draws the missing ones.
+    max_predict_draws : int
+        Deprecated alias of ``max_draws`` (warns once).
 
     Attributes
     ----------
@@ -115,10 +119,11 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         ordered: Any = None,
         advi_steps: int = 20000,
         minibatch_size: int | None = None,
-        max_predict_draws: int = 500,
+        max_draws: int = 500,
         progressbar: bool = True,
         random_seed: Any = None,
         missing: str = "raise",
+        max_predict_draws: Any = DEPRECATED,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -135,6 +140,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         self.ordered = ordered
         self.advi_steps = advi_steps
         self.minibatch_size = minibatch_size
+        self.max_draws = max_draws
         self.max_predict_draws = max_predict_draws
         self.progressbar = progressbar
         self.random_seed = random_seed
@@ -263,7 +269,15 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         from bayesgmm.bayes.inference.idata import posterior_draws, thin_indices
 
         draws = posterior_draws(self.idata_)
-        keep = thin_indices(draws.weights.shape[0], int(self.max_predict_draws))
+        max_draws = renamed(
+            "BayesianGMM",
+            "max_predict_draws",
+            self.max_predict_draws,
+            "max_draws",
+            self.max_draws,
+            500,
+        )
+        keep = thin_indices(draws.weights.shape[0], int(max_draws))
         self._draws = (draws.weights[keep], draws.means[keep], draws.covariances[keep])
         # Point summaries with scikit-learn's names: posterior means of the relabeled
         # draws (meaningful per component only after relabeling).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bayesgmm._utils.deprecation import DEPRECATED, renamed
 from bayesgmm._utils.validation import check_random_state
 from bayesgmm.mixture.imputation import (
     Imputation,
@@ -64,13 +65,14 @@ class BayesianImputeMixin:
         X: Any,
         y: Any = None,
         *,
-        prob: float = 0.94,
+        hdi_prob: float = 0.94,
         interval: str = "hdi",
         random_seed: Any = None,
+        prob: Any = DEPRECATED,
     ) -> Imputation:
         """Posterior draws, mean and intervals of the NaN entries of ``X``.
 
-        Per posterior draw (at most ``max_predict_draws``, evenly thinned), the component
+        Per posterior draw (at most ``max_draws``, evenly thinned), the component
         of each row is drawn from its membership probabilities given the observed
         coordinates, and the missing ones from that component's conditional Gaussian
         (missing at random assumed). Works whatever ``missing`` is; ``X`` is not modified.
@@ -82,12 +84,14 @@ class BayesianImputeMixin:
             Known components (``0..K-1``, ``-1`` unknown) of the fit's components (those
             of ``means_``): a labelled row's missing entries come from its own
             component's conditional Gaussian under every draw.
-        prob : float
-            Probability mass of the intervals.
+        hdi_prob : float
+            Probability mass of the intervals (highest-density or equal-tailed).
         interval : {"hdi", "eti"}
             Highest-density or equal-tailed intervals.
         random_seed : int or Generator, optional
             Defaults to the estimator's ``random_seed``.
+        prob : float
+            Deprecated alias of ``hdi_prob`` (warns once).
 
         Returns
         -------
@@ -95,9 +99,10 @@ class BayesianImputeMixin:
             ``draws`` (S, M), ``mean``, ``lower`` / ``upper`` per missing entry (at
             ``rows``, ``columns``), and ``completed``, ``X`` with NaN set to the mean.
         """
+        hdi_prob = renamed("impute", "prob", prob, "hdi_prob", hdi_prob, 0.94)
         values = self._impute_data(X)
         labels = check_labels(y, values.shape[0], self._draws[0].shape[1])
         rng = check_random_state(self.random_seed if random_seed is None else random_seed)
         return posterior_imputation(
-            values, *self._draws, rng, prob=prob, interval=interval, labels=labels
+            values, *self._draws, rng, hdi_prob=hdi_prob, interval=interval, labels=labels
         )

@@ -68,6 +68,8 @@ def load_fit(cls: type, path: str | Path) -> Any:
         raise ValueError(f"{path} was not written by {cls.__name__}.save (no estimator attrs).")
     meta = json.loads(meta_json)
     params = dict(meta["params"])
+    if "max_predict_draws" in params and "max_draws" not in params:  # a file from before
+        params["max_draws"] = params.pop("max_predict_draws")  # the rename: no warning
     priors = params.get("priors")
     if isinstance(priors, dict) and "__priors__" in priors:
         params["priors"] = GMMPriors.from_dict(priors["__priors__"])

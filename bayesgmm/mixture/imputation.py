@@ -20,6 +20,7 @@ import dataclasses
 import numpy as np
 from scipy import special
 
+from bayesgmm._utils.deprecation import warn_renamed
 from bayesgmm.mixture.draws import hdi_columns
 from bayesgmm.mixture.missing import conditional_gaussians, missing_patterns
 
@@ -47,11 +48,11 @@ class Imputation:
     mean : ndarray of shape (M,)
         Conditional (EM) or posterior (Bayesian) mean of each missing entry.
     lower, upper : ndarray of shape (M,) or None
-        Bounds of the ``prob`` interval of each entry (Bayesian fits only).
+        Bounds of the ``hdi_prob`` interval of each entry (Bayesian fits only).
     draws : ndarray of shape (S, M) or None
         Posterior draws of each entry (Bayesian fits only).
-    prob : float or None
-        Probability mass of the intervals.
+    hdi_prob : float or None
+        Probability mass of the intervals (``prob``: its deprecated name).
     interval : str or None
         ``"hdi"`` (highest density) or ``"eti"`` (equal-tailed).
     """
@@ -63,8 +64,14 @@ class Imputation:
     lower: np.ndarray | None = None
     upper: np.ndarray | None = None
     draws: np.ndarray | None = None
-    prob: float | None = None
+    hdi_prob: float | None = None
     interval: str | None = None
+
+    @property
+    def prob(self) -> float | None:
+        """Deprecated name of :attr:`hdi_prob`."""
+        warn_renamed("Imputation", "prob", "hdi_prob")
+        return self.hdi_prob
 
     @property
     def n_missing(self) -> int:
@@ -165,7 +172,7 @@ def posterior_imputation(
     covariances: np.ndarray,
     rng: np.random.Generator,
     *,
-    prob: float = 0.94,
+    hdi_prob: float = 0.94,
     interval: str = "hdi",
     labels: np.ndarray | None = None,
 ) -> Imputation:
@@ -180,7 +187,7 @@ def posterior_imputation(
     covariances : ndarray of shape (S, K, D, D)
         Posterior draws, in the units of ``X``.
     rng : numpy Generator
-    prob : float
+    hdi_prob : float
         Probability mass of the intervals, in (0, 1).
     interval : {"hdi", "eti"}
         Highest-density (:func:`bayesgmm.mixture.draws.hdi_columns`) or equal-tailed intervals.
@@ -195,8 +202,8 @@ def posterior_imputation(
     """
     if interval not in ("hdi", "eti"):
         raise ValueError(f"interval must be 'hdi' or 'eti'; got {interval!r}.")
-    if not 0.0 < float(prob) < 1.0:
-        raise ValueError(f"prob must lie strictly between 0 and 1; got {prob!r}.")
+    if not 0.0 < float(hdi_prob) < 1.0:
+        raise ValueError(f"hdi_prob must lie strictly between 0 and 1; got {hdi_prob!r}.")
     rows, columns = np.nonzero(np.isnan(X))
     n_draws, n_components, _ = means.shape
     entry = np.full(X.shape, -1)
@@ -214,11 +221,13 @@ def posterior_imputation(
             drawn = _draw_block(X_obs, weights, means, covariances, sub, rng, block_labels)
             samples[:, entry[np.ix_(block, pattern.missing)]] = drawn
     if interval == "hdi":
-        lower, upper = hdi_columns(samples, prob)
+        lower, upper = hdi_columns(samples, hdi_prob)
     else:
-        tail = (1.0 - float(prob)) / 2.0
+        tail = (1.0 - float(hdi_prob)) / 2.0
         lower, upper = np.quantile(samples, [tail, 1.0 - tail], axis=0)
     mean = samples.mean(axis=0)
     completed = np.array(X, dtype=np.float64, copy=True)
     completed[rows, columns] = mean
-    return Imputation(completed, rows, columns, mean, lower, upper, samples, float(prob), interval)
+    return Imputation(
+        completed, rows, columns, mean, lower, upper, samples, float(hdi_prob), interval
+    )

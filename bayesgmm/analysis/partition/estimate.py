@@ -24,17 +24,18 @@ from typing import Any
 
 import numpy as np
 
+from bayesgmm._utils.deprecation import DEPRECATED
 from bayesgmm._utils.validation import check_data, check_random_state
 from bayesgmm.analysis import similarity
 from bayesgmm.analysis.partition.loss import (
     CredibleBall,
     binder_weights,
     check_allocations,
-    check_level,
     check_loss,
     check_psm,
     credible_ball,
     psm_from_allocations,
+    resolve_hdi_prob,
 )
 from bayesgmm.analysis.partition.search import salso
 from bayesgmm.bayes.inference.idata import check_idata, posterior_draws, thin_indices
@@ -63,12 +64,12 @@ class PartitionResult:
         The minimised objective: the expected Binder loss, or the lower bound of the
         expected VI (bits), both from the PSM.
     credible_ball : CredibleBall
-        Radius and bounds of the ball around ``labels`` holding ``level`` of the draws,
+        Radius and bounds of the ball around ``labels`` holding ``hdi_prob`` of the draws,
         under the same loss (exact VI or Binder loss to each draw).
     run_losses : numpy.ndarray
         Objective reached by each SALSO run (how often the best was found).
     settings : dict
-        Loss weights, runs, cluster bound, level, seed, PSM source and draws used.
+        Loss weights, runs, cluster bound, hdi_prob, seed, PSM source and draws used.
     """
 
     labels: np.ndarray
@@ -87,7 +88,7 @@ class PartitionResult:
         return (
             f"{self.n_clusters} clusters (sizes {', '.join(map(str, self.cluster_sizes))}); "
             f"expected {name} {self.expected_loss:.4g}. "
-            f"{100 * ball.level:.0f}% credible ball: radius {ball.radius:.4g}, "
+            f"{100 * ball.hdi_prob:.0f}% credible ball: radius {ball.radius:.4g}, "
             f"{low} to {high} clusters among the draws inside it."
         )
 
@@ -99,11 +100,12 @@ def partition_from_allocations(
     psm: Any = None,
     a: float = 1.0,
     b: float | None = None,
-    level: float = 0.95,
+    hdi_prob: float = 0.95,
     n_runs: int = 16,
     max_clusters: int | None = None,
     max_sweeps: int = 100,
     random_seed: Any = 0,
+    level: Any = DEPRECATED,
 ) -> PartitionResult:
     """The partition minimising the posterior expected loss, from allocation draws.
 
@@ -122,7 +124,7 @@ def partition_from_allocations(
     a, b : float
         Binder weights (salso's): ``a`` the cost of separating two items that belong
         together, ``b`` (default ``2 - a``) of joining two that belong apart.
-    level : float in (0, 1)
+    hdi_prob : float in (0, 1)
         Mass of the credible ball.
     n_runs : int
         SALSO runs (random allocation orders, seeded).
@@ -131,6 +133,8 @@ def partition_from_allocations(
     max_sweeps : int
         Cap on sweetening sweeps per run.
     random_seed : int or numpy.random.Generator
+    level : float
+        Deprecated alias of ``hdi_prob`` (warns once).
 
     Returns
     -------
@@ -138,7 +142,7 @@ def partition_from_allocations(
     """
     loss = check_loss(loss)
     a, b = binder_weights(a, b)
-    level = check_level(level)
+    hdi_prob = resolve_hdi_prob("partition_from_allocations", hdi_prob, level)
     alloc = check_allocations(allocations)
     P = psm_from_allocations(alloc) if psm is None else check_psm(psm, n_items=alloc.shape[1])
     limit = int(alloc.max()) + 1 if max_clusters is None else max_clusters
@@ -152,13 +156,13 @@ def partition_from_allocations(
         max_sweeps=max_sweeps,
         random_seed=random_seed,
     )
-    ball = credible_ball(found.labels, alloc, loss, level, a=a, b=b)
+    ball = credible_ball(found.labels, alloc, loss, hdi_prob, a=a, b=b)
     sizes = np.bincount(found.labels)
     settings = {
         "loss": loss,
         "a": a,
         "b": b,
-        "level": level,
+        "hdi_prob": hdi_prob,
         "n_runs": n_runs,
         "max_clusters": limit,
         "max_sweeps": max_sweeps,
@@ -245,11 +249,12 @@ def partition(
     psm: str = "responsibilities",
     a: float = 1.0,
     b: float | None = None,
-    level: float = 0.95,
+    hdi_prob: float = 0.95,
     n_runs: int = 16,
     max_clusters: int | None = None,
     max_draws: int = 1000,
     random_seed: Any = 0,
+    level: Any = DEPRECATED,
 ) -> PartitionResult:
     """The partition of the data minimising the posterior expected loss, with its ball.
 
@@ -267,19 +272,21 @@ def partition(
         :func:`bayesgmm.analysis.similarity`, lower in Monte Carlo variance;
         ``"allocations"`` the co-clustering frequencies of the redrawn allocations.
         The credible ball always uses the redrawn allocations.
-    a, b, level, n_runs, max_clusters
+    a, b, hdi_prob, n_runs, max_clusters
         See :func:`partition_from_allocations`.
     max_draws : int
         Posterior draws used (at least 2), evenly spaced, for the allocations and the PSM.
     random_seed : int or numpy.random.Generator
         Seeds the allocations and the search.
+    level : float
+        Deprecated alias of ``hdi_prob`` (warns once).
 
     Returns
     -------
     PartitionResult
     """
     loss = check_loss(loss)
-    level = check_level(level)
+    hdi_prob = resolve_hdi_prob("partition", hdi_prob, level)
     if psm not in _PSM_SOURCES:
         raise ValueError(f"psm must be one of {_PSM_SOURCES}; got {psm!r}.")
     rng = check_random_state(random_seed)
@@ -293,7 +300,7 @@ def partition(
         psm=P,
         a=a,
         b=b,
-        level=level,
+        hdi_prob=hdi_prob,
         n_runs=n_runs,
         max_clusters=max_clusters,
         random_seed=rng,

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from bayesgmm._utils.deprecation import DEPRECATED, renamed, warn_renamed
+
 __all__ = [
     "LOSSES",
     "CredibleBall",
@@ -273,11 +275,12 @@ class CredibleBall:
 
     Attributes
     ----------
-    level : float
-        Posterior mass the ball holds (at least this fraction of the draws).
+    hdi_prob : float
+        Posterior mass the ball holds (at least this fraction of the draws); ``level`` is
+        its deprecated name.
     radius : float
-        Smallest ``eps`` such that the ball ``{c : d(estimate, c) <= eps}`` holds ``level``
-        of the draws, under the loss of the estimate.
+        Smallest ``eps`` such that the ball ``{c : d(estimate, c) <= eps}`` holds
+        ``hdi_prob`` of the draws, under the loss of the estimate.
     horizontal : numpy.ndarray of shape (m, N)
         Horizontal bound: the distinct draws in the ball farthest from the estimate
         (at distance ``radius``).
@@ -297,7 +300,7 @@ class CredibleBall:
         Distance of every draw from the estimate.
     """
 
-    level: float
+    hdi_prob: float
     radius: float
     horizontal: np.ndarray
     upper_vertical: np.ndarray
@@ -309,16 +312,28 @@ class CredibleBall:
     n_in_ball: int
     distances: np.ndarray
 
+    @property
+    def level(self) -> float:
+        """Deprecated name of :attr:`hdi_prob`."""
+        warn_renamed("CredibleBall", "level", "hdi_prob")
+        return self.hdi_prob
 
-def check_level(level: Any) -> float:
-    """A credible level strictly between 0 and 1."""
+
+def check_hdi_prob(value: Any, name: str = "hdi_prob") -> float:
+    """A credible mass strictly between 0 and 1 (``name``: the argument the user gave)."""
     try:
-        value = float(level)
+        mass = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"level must be a number in (0, 1), e.g. 0.95; got {level!r}.") from None
-    if not 0 < value < 1:
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}.")
-    return value
+        raise ValueError(f"{name} must be a number in (0, 1), e.g. 0.95; got {value!r}.") from None
+    if not 0 < mass < 1:
+        raise ValueError(f"{name} must be in (0, 1), e.g. 0.95; got {value!r}.")
+    return mass
+
+
+def resolve_hdi_prob(where: str, hdi_prob: Any, level: Any) -> float:
+    """``hdi_prob``, or the deprecated ``level`` when that was given; checked."""
+    name = "hdi_prob" if isinstance(level, str) and level == DEPRECATED else "level"
+    return check_hdi_prob(renamed(where, "level", level, "hdi_prob", hdi_prob, 0.95), name)
 
 
 def _farthest(draws: np.ndarray, dist: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, float]:
@@ -331,14 +346,15 @@ def credible_ball(
     estimate: Any,
     allocations: Any,
     loss: str = "VI",
-    level: float = 0.95,
+    hdi_prob: float = 0.95,
     *,
     a: float = 1.0,
     b: float | None = None,
+    level: Any = DEPRECATED,
 ) -> CredibleBall:
     """The credible ball around ``estimate`` from allocation draws (Wade & Ghahramani 2018).
 
-    The radius is the ``ceil(level * S)``-th smallest distance from the estimate to the
+    The radius is the ``ceil(hdi_prob * S)``-th smallest distance from the estimate to the
     draws (as mcclust.ext's ``credibleball``); every draw within it is in the ball, so ties
     at the edge are all included. Bounds are distinct canonical partitions among the draws.
 
@@ -349,13 +365,16 @@ def credible_ball(
         Posterior draws of the partition.
     loss : {"VI", "binder"}
         The distance: VI in bits, or the Binder loss with weights ``a``, ``b``.
-    level : float in (0, 1)
+    hdi_prob : float in (0, 1)
+        Posterior mass of the ball.
+    level : float
+        Deprecated alias of ``hdi_prob``.
 
     Returns
     -------
     CredibleBall
     """
-    level = check_level(level)
+    hdi_prob = resolve_hdi_prob("credible_ball", hdi_prob, level)
     loss = check_loss(loss)
     est = check_labels(estimate)
     alloc = check_allocations(allocations)
@@ -364,7 +383,7 @@ def credible_ball(
     else:
         dist = binder_distance(est, alloc, a, b)
     n_draws = alloc.shape[0]
-    rank = int(np.ceil(level * n_draws - 1e-9))
+    rank = int(np.ceil(hdi_prob * n_draws - 1e-9))
     radius = float(np.sort(dist)[max(rank, 1) - 1])
     inside = dist <= radius
     n_clusters = alloc.max(axis=1) + 1
@@ -373,7 +392,7 @@ def credible_ball(
     upper, upper_d = _farthest(alloc, dist, inside & (n_clusters == fewest))
     lower, lower_d = _farthest(alloc, dist, inside & (n_clusters == most))
     return CredibleBall(
-        level=level,
+        hdi_prob=hdi_prob,
         radius=radius,
         horizontal=horizontal,
         upper_vertical=upper,

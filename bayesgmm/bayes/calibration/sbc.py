@@ -31,6 +31,7 @@ import arviz as az
 import numpy as np
 from scipy import special
 
+from bayesgmm._utils.deprecation import DEPRECATED, renamed
 from bayesgmm.bayes.calibration.prior import check_fixed_priors, simulate_prior
 from bayesgmm.bayes.calibration.result import SBCResult, ranks_of, uniformity_p_values
 from bayesgmm.bayes.inference import fit_advi, sample_nuts
@@ -294,7 +295,8 @@ def run_sbc(
     missing_rate: float = 0.0,
     label_rate: float = 0.0,
     random_seed: int | None = None,
-    progress: bool = False,
+    progressbar: bool = False,
+    progress: Any = DEPRECATED,
 ) -> SBCResult:
     """Simulation-based calibration of a bayesgmm fit on a fixed prior.
 
@@ -350,13 +352,16 @@ def run_sbc(
         Share of rows whose true component is given to the fit as a partial label.
     random_seed : int, optional
         Seeds the simulations and every fit (each simulation gets its own stream).
-    progress : bool
+    progressbar : bool
         Print a line to stderr every 10 simulations.
+    progress : bool
+        Deprecated alias of ``progressbar``.
 
     Returns
     -------
     SBCResult
     """
+    progressbar = renamed("run_sbc", "progress", progress, "progressbar", progressbar, False)
     priors = check_fixed_priors(priors, n_features)
     n_features = len(priors.mean_loc)
     fit_priors = priors if fit_priors is None else check_fixed_priors(fit_priors, n_features)
@@ -392,7 +397,13 @@ def run_sbc(
     ]
     points = fixed_points(priors, [s.X for s in sims], n_points)
     ranks, min_ess = _rank_simulations(
-        sims, streams, points, (n_components, covariance_type, fit_priors), method, opts, progress
+        sims,
+        streams,
+        points,
+        (n_components, covariance_type, fit_priors),
+        method,
+        opts,
+        progressbar,
     )
     settings = {
         "n_components": int(n_components),

@@ -22,18 +22,27 @@ _WARNED: set[tuple[str, str]] = set()
 
 
 def renamed(
-    where: str, old: str, old_value: Any, new: str, new_value: Any, new_default: Any
+    where: str,
+    old: str,
+    old_value: Any,
+    new: str,
+    new_value: Any,
+    new_default: Any,
+    *,
+    stacklevel: int = 4,
 ) -> Any:
     """The value of the argument ``new``, taking the deprecated ``old`` when it was given.
 
     Warns (``FutureWarning``, the category users see) the first time ``where`` gets
     ``old``; ``new`` given too (not at its default ``new_default``) is a TypeError.
+    ``stacklevel`` points the warning at the user's call (4: the caller of the function
+    that calls this one).
     """
     if isinstance(old_value, str) and old_value == DEPRECATED:
         return new_value
     if new_value is not new_default and new_value != new_default:
         raise TypeError(f"{where} got both {old!r} and {new!r}; give {new!r} only.")
-    warn_renamed(where, old, new, stacklevel=4)
+    warn_renamed(where, old, new, stacklevel=stacklevel)
     return old_value
 
 

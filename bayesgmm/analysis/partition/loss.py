@@ -333,7 +333,8 @@ def check_hdi_prob(value: Any, name: str = "hdi_prob") -> float:
 def resolve_hdi_prob(where: str, hdi_prob: Any, level: Any) -> float:
     """``hdi_prob``, or the deprecated ``level`` when that was given; checked."""
     name = "hdi_prob" if isinstance(level, str) and level == DEPRECATED else "level"
-    return check_hdi_prob(renamed(where, "level", level, "hdi_prob", hdi_prob, 0.95), name)
+    mass = renamed(where, "level", level, "hdi_prob", hdi_prob, 0.95, stacklevel=5)
+    return check_hdi_prob(mass, name)
 
 
 def _farthest(draws: np.ndarray, dist: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, float]:

@@ -9,6 +9,7 @@ import numpy as np
 
 from bayesgmm import em as em_module
 from bayesgmm.bayes.inference.idata import idata_config, posterior_draws, thin_indices
+from bayesgmm.posterior.mixture import posterior_of
 
 
 def check_prob(value: Any, name: str) -> float:
@@ -35,15 +36,16 @@ def _fitted(fit: Any, kind: type, attribute: str, message: str) -> Any:
     raise TypeError(f"{message}; got {type(fit).__name__}.")
 
 
-def as_idata(fit: Any) -> az.InferenceData:
-    """The posterior of an InferenceData or of a fitted BayesianGMM (its ``idata_``)."""
-    return _fitted(
-        fit,
-        az.InferenceData,
-        "idata_",
-        "expected an arviz.InferenceData from sample_nuts / fit_advi or a fitted "
-        "BayesianGMM (with .idata_); fit the model first",
-    )
+def as_idata(fit: Any, advice: str = "Fit the model first.") -> az.InferenceData:
+    """The posterior of an InferenceData or of a fitted BayesianGMM (its ``idata_``), by
+    :func:`bayesgmm.posterior.mixture.posterior_of`; ``advice`` ends the error."""
+    idata = posterior_of(fit)
+    if not isinstance(idata, az.InferenceData):
+        raise TypeError(
+            "expected an arviz.InferenceData from sample_nuts / fit_advi or a fitted "
+            f"BayesianGMM (with .idata_); got {type(fit).__name__}. {advice}"
+        )
+    return idata
 
 
 def as_em_result(fit: Any) -> em_module.EMResult:

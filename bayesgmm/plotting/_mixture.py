@@ -8,19 +8,7 @@ import numpy as np
 
 # numpy only: the posterior package loads its ArviZ-backed modules lazily.
 from bayesgmm.posterior.mixture import Mixture as _Mixture
-from bayesgmm.posterior.mixture import as_mixture
-
-
-def _is_idata(obj: Any) -> bool:
-    return hasattr(obj, "posterior") and hasattr(obj, "groups")
-
-
-def _posterior_of(obj: Any) -> Any:
-    """The InferenceData of a posterior fit, or None for an EM fit."""
-    if _is_idata(obj):
-        return obj
-    idata = getattr(obj, "idata_", None)
-    return idata if idata is not None and _is_idata(idata) else None
+from bayesgmm.posterior.mixture import as_mixture, posterior_of
 
 
 def _mixture_of(
@@ -49,7 +37,7 @@ def _point_fit(em: Any) -> Any:
     """The EM fit inside ``em`` (a BayesianGMM's MAP-EM reference ``em_``), never a posterior."""
     for attribute in ("result_", "em_"):  # GaussianMixtureEM, BayesianGMM
         em = getattr(em, attribute, em)
-    if _is_idata(em):
+    if posterior_of(em) is not None:
         raise TypeError(
             "expected an EM fit (EMResult, GMMParams or a fitted GaussianMixtureEM) or a "
             f"posterior (InferenceData or a fitted BayesianGMM); got {type(em).__name__}."
@@ -73,11 +61,8 @@ def _ellipse_bounds(mixture: _Mixture, features: list[int], n_std: float) -> np.
 
 def _mixture_density(points: np.ndarray, mixture: _Mixture) -> np.ndarray:
     """Posterior-mean (or point) mixture density at ``points``, averaged over the draws."""
-    from scipy.special import logsumexp
+    from bayesgmm.mixture.draws import log_predictive_density
 
-    from bayesgmm.mixture.draws import pointwise_log_likelihood
-
-    log_density = pointwise_log_likelihood(
-        points, mixture.weights, mixture.means, mixture.covariances
-    )  # (S, G)
-    return np.exp(logsumexp(log_density, axis=0) - np.log(log_density.shape[0]))
+    return np.exp(
+        log_predictive_density(points, mixture.weights, mixture.means, mixture.covariances)
+    )

@@ -29,8 +29,8 @@ from bayesgmm.plotting._mixture import (
     _Mixture,
     _mixture_of,
     _point_fit,
-    _posterior_of,
 )
+from bayesgmm.posterior.mixture import posterior_of
 
 
 def plot_clusters(
@@ -93,7 +93,7 @@ def plot_clusters(
     pair = _feature_indices(features, names)
     n_std = _radius(level)
     point = _mixture_of(_point_fit(em)) if em is not None else None
-    posterior = _posterior_of(idata) if idata is not None else None
+    posterior = posterior_of(idata) if idata is not None else None
     if idata is not None and posterior is None:
         raise TypeError(f"idata must be an InferenceData or a fitted BayesianGMM; got {idata!r}.")
     draws_used = _mixture_of(posterior, max_draws) if posterior is not None else None

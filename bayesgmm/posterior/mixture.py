@@ -73,6 +73,16 @@ def _is_idata(obj: Any) -> bool:
     return hasattr(obj, "posterior") and hasattr(obj, "groups")
 
 
+def posterior_of(fit: Any) -> Any:
+    """The InferenceData of a posterior fit: ``fit`` itself, or a fitted BayesianGMM's
+    ``idata_``; ``None`` for anything else (an EM fit). The one adapter from a fit to its
+    posterior draws (the analysis functions and the plots go through it)."""
+    if _is_idata(fit):
+        return fit
+    idata = getattr(fit, "idata_", None)
+    return idata if idata is not None and _is_idata(idata) else None
+
+
 def _type_error(what: str, fit: Any) -> TypeError:
     return TypeError(
         f"{what} must be an EM fit (EMResult, GMMParams or a fitted GaussianMixtureEM), a "

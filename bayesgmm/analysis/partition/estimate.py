@@ -27,6 +27,7 @@ import numpy as np
 from bayesgmm._utils.deprecation import DEPRECATED
 from bayesgmm._utils.validation import check_data, check_random_state
 from bayesgmm.analysis import similarity
+from bayesgmm.analysis._fits import as_idata
 from bayesgmm.analysis.partition.loss import (
     CredibleBall,
     binder_weights,
@@ -183,15 +184,11 @@ def partition_from_allocations(
 
 
 def _as_idata(fit: Any) -> Any:
-    idata = getattr(fit, "idata_", fit)
-    try:
-        return check_idata(idata)
-    except TypeError:
-        raise TypeError(
-            "fit must be a fitted BayesianGMM or the arviz.InferenceData of a posterior "
-            f"(sample_nuts / fit_advi); got {type(fit).__name__}. Fit the model first, or "
-            "pass allocation draws to partition_from_allocations."
-        ) from None
+    return check_idata(
+        as_idata(
+            fit, "Fit the model first, or pass allocation draws to partition_from_allocations."
+        )
+    )
 
 
 def _data(idata: Any, X: Any, n_features: int) -> np.ndarray:

@@ -29,7 +29,6 @@ from typing import Any
 
 import arviz as az
 import numpy as np
-from scipy import special
 
 from bayesgmm._utils.deprecation import DEPRECATED, renamed
 from bayesgmm.bayes.calibration.prior import check_fixed_priors, simulate_prior
@@ -39,7 +38,6 @@ from bayesgmm.bayes.inference.idata import posterior_draws
 from bayesgmm.bayes.model.graph import build_model
 from bayesgmm.bayes.model.priors import GMMPriors
 from bayesgmm.mixture.draws import pointwise_log_likelihood
-from bayesgmm.mixture.missing import log_component_density_observed
 from bayesgmm.mixture.structures import bayesian_structure
 
 __all__ = [
@@ -72,13 +70,7 @@ def _log_mixture_density(
     """``log sum_k w_sk N(y_m | mu_sk, Sigma_sk)``: shape (S, M) (the package's one numpy
     density, through :func:`bayesgmm.mixture.draws.pointwise_log_likelihood`). Where ``Y``
     has NaN, the density of each row's observed coordinates (the marginal the fit uses)."""
-    if not np.isnan(Y).any():
-        return pointwise_log_likelihood(Y, weights, means, covariances)
-    out = np.empty((weights.shape[0], Y.shape[0]))
-    for s in range(weights.shape[0]):
-        terms = log_component_density_observed(Y, means[s], covariances[s], "full")
-        out[s] = special.logsumexp(terms + np.log(weights[s]), axis=1)
-    return out
+    return pointwise_log_likelihood(Y, weights, means, covariances)
 
 
 def sbc_quantities(

@@ -86,3 +86,13 @@ def test_bayesian_gmm_speaks_max_draws() -> None:
 
     params = BayesianGMM(max_draws=50).get_params()
     assert params["max_draws"] == 50 and params["max_predict_draws"] == DEPRECATED
+
+
+@pytest.mark.timeout(30)
+def test_n_draws_counts_every_draw_and_per_chain_is_named_so() -> None:
+    from bayesgmm.bayes.inference.idata import PosteriorDraws
+
+    draws = PosteriorDraws(
+        np.ones((6, 1)), np.zeros((6, 1, 1)), np.ones((6, 1, 1, 1)), 2, 3, "full", ["x"]
+    )
+    assert (draws.n_draws, draws.n_draws_per_chain) == (6, 3)

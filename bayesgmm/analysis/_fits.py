@@ -80,7 +80,7 @@ class FlatDraws:
         self.posterior = draws
         self.config = model_config(idata)
         self.n_chains = draws.n_chains
-        self.n_draws_per_chain = draws.n_draws
+        self.n_draws_per_chain = draws.n_draws_per_chain
         self.weights, self.means, self.covariances = draws.weights, draws.means, draws.covariances
         self.n_components, self.n_features = self.means.shape[1:]
         self.feature_names = draws.feature_names

@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+# The CLI's choices: every registered structure (an explicit re-export).
+from bayesgmm.mixture.structures import COVARIANCE_TYPES as COVARIANCE_TYPES
+
 DEMO_KS = (1, 2, 3, 4)
 DEMO_N_INIT = 3
 #: NUTS settings of the demo: chains x (tune + draws); ``--quick`` uses QUICK_DRAWS for both.

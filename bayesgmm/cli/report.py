@@ -187,7 +187,8 @@ def _print_bayes_header(args: argparse.Namespace, idata: Any, draws: Any, observ
     method = str(meta.get("method") or ("map" if sampler == "map" else "nuts"))
     print(
         f"Fit file {args.fit} (bayesgmm {attrs.get('bayesgmm_version', '?')}): method "
-        f"{method!r}, sampler {sampler}, {draws.n_chains} chain(s) x {draws.n_draws} draw(s); "
+        f"{method!r}, sampler {sampler}, {draws.n_chains} chain(s) x "
+        f"{draws.n_draws_per_chain} draw(s); "
         f"K={draws.weights.shape[1]}, covariance_type={draws.covariance_type!r}, "
         f"features {draws.feature_names}" + ("" if observed is None else f", N={observed.shape[0]}")
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import importlib.util
 from collections.abc import Iterable
 from typing import Any
 
@@ -89,12 +90,15 @@ _DOUBLE_P = ctypes.POINTER(ctypes.c_double)
 
 @functools.cache
 def _compiled_normalize() -> Any:
-    """``bgmm_normalize`` of the compiled ``bayesgmm.em._estep``, or None if not built."""
-    try:
-        from bayesgmm.em import _estep
-    except ImportError:
+    """``bgmm_normalize`` of the compiled ``bayesgmm.em._estep``, or None if not built.
+
+    The library is found, not imported: ctypes loads it by path (and importing it from
+    here would make this module import its own package, ``bayesgmm.em``).
+    """
+    spec = importlib.util.find_spec("bayesgmm.em._estep")
+    if spec is None or spec.origin is None:
         return None
-    function = ctypes.CDLL(_estep.__file__).bgmm_normalize
+    function = ctypes.CDLL(spec.origin).bgmm_normalize
     function.restype = None
     function.argtypes = [_DOUBLE_P, ctypes.c_int64, ctypes.c_int64, ctypes.c_double]
     function.argtypes += [_DOUBLE_P, _DOUBLE_P]

@@ -56,7 +56,7 @@ def total_log_likelihood(
     """
     ll = idata.log_likelihood if "log_likelihood" in idata.groups() else None
     # A log-likelihood thinned for memory (bayesgmm.bayes.inference) does not cover every draw.
-    if ll is not None and len(ll.data_vars) and ll.sizes.get("draw") == draws.n_draws:
+    if ll is not None and len(ll.data_vars) and ll.sizes.get("draw") == draws.n_draws_per_chain:
         da = ll["x"] if "x" in ll else ll[next(iter(ll.data_vars))]
         other = [d for d in da.dims if d not in ("chain", "draw")]
         total = da.sum(dim=other).transpose("chain", "draw").values

@@ -235,7 +235,7 @@ def _permutation_group(post: xr.Dataset, total: np.ndarray, draws: PosteriorDraw
     return xr.Dataset(
         {
             "permutation": xr.DataArray(
-                total.reshape(draws.n_chains, draws.n_draws, n_comp).astype(np.int64),
+                total.reshape(draws.n_chains, draws.n_draws_per_chain, n_comp).astype(np.int64),
                 dims=("chain", "draw", "component"),
                 coords={
                     "chain": post["chain"].values,

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesgmm._utils.deprecation import warn_renamed
 from bayesgmm.bayes.inference.idata import check_idata, posterior_draws
 from bayesgmm.exceptions import LabelSwitchingWarning
 from bayesgmm.mixture import draws as draw_math
@@ -91,7 +92,7 @@ def label_invariant_summary(idata: az.InferenceData, points: Any = None) -> pd.D
     pts = np.atleast_2d(pts)
     if pts.ndim != 2 or pts.shape[1] != n_features:
         raise ValueError(f"points must have shape (P, {n_features}); got {pts.shape}.")
-    chains, iters = draws.n_chains, draws.n_draws
+    chains, iters = draws.n_chains, draws.n_draws_per_chain
     total = total_log_likelihood(idata, draws, X)
     sorted_weights = -np.sort(-draws.weights, axis=1)
     log_density = draw_math.pointwise_log_likelihood(
@@ -250,8 +251,8 @@ class LabelSwitchingReport:
     ----------
     method : str
         Relabeling method.
-    n_chains, n_draws : int
-        Chains and draws per chain.
+    n_chains, n_draws_per_chain : int
+        Chains and draws per chain (``n_draws``, the deprecated name of the latter, warns).
     chain_modes : tuple of tuple of int
         Modal permutation of every chain (see :func:`count_switches`).
     chains_in_different_modes : bool
@@ -277,7 +278,7 @@ class LabelSwitchingReport:
 
     method: str
     n_chains: int
-    n_draws: int
+    n_draws_per_chain: int
     chain_modes: tuple[tuple[int, ...], ...]
     chains_in_different_modes: bool
     n_switches: tuple[int, ...]
@@ -294,6 +295,13 @@ class LabelSwitchingReport:
     invariant: pd.DataFrame
     switches: pd.DataFrame
     message: str
+
+    @property
+    def n_draws(self) -> int:
+        """Deprecated: draws per chain, now :attr:`n_draws_per_chain` (``n_draws`` means all
+        draws everywhere else)."""
+        warn_renamed("LabelSwitchingReport", "n_draws", "n_draws_per_chain")
+        return self.n_draws_per_chain
 
     @property
     def switching_detected(self) -> bool:
@@ -455,7 +463,7 @@ def label_switching_report(
     return LabelSwitchingReport(
         method=method,
         n_chains=n_chains,
-        n_draws=n_draws,
+        n_draws_per_chain=n_draws,
         chain_modes=modes,
         chains_in_different_modes=different,
         n_switches=n_switches,

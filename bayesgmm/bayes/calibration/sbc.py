@@ -195,8 +195,8 @@ def _thin_ranks(
     if total < n_draws:
         raise RuntimeError(f"the fit returned {total} draws; SBC needs n_draws={n_draws}.")
     ess = np.nan
-    if mcmc and post.n_draws > 3:
-        chains = values.reshape(post.n_chains, post.n_draws, -1)
+    if mcmc and post.n_draws_per_chain > 3:
+        chains = values.reshape(post.n_chains, post.n_draws_per_chain, -1)
         ess = float(np.nanmin([az.ess(chains[..., q]) for q in range(values.shape[1])]))
     keep = np.linspace(0, total - 1, n_draws).round().astype(np.intp)
     return ranks_of(truth, values[keep], rng), ess

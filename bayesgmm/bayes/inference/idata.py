@@ -38,8 +38,9 @@ class PosteriorDraws(NamedTuple):
     means : ndarray of shape (S, K, D)
     covariances : ndarray of shape (S, K, D, D)
         Full matrices whatever the covariance type.
-    n_chains, n_draws : int
-        ``C`` and ``T``; draw ``s`` is chain ``s // T``, iteration ``s % T``.
+    n_chains, n_draws_per_chain : int
+        ``C`` and ``T``; draw ``s`` is chain ``s // T``, iteration ``s % T`` (``n_draws``
+        is the total ``C T``, as everywhere in the package).
     covariance_type : str
     feature_names : list of str
     """
@@ -48,9 +49,14 @@ class PosteriorDraws(NamedTuple):
     means: np.ndarray
     covariances: np.ndarray
     n_chains: int
-    n_draws: int
+    n_draws_per_chain: int
     covariance_type: str
     feature_names: list[str]
+
+    @property
+    def n_draws(self) -> int:
+        """All draws, ``n_chains * n_draws_per_chain``."""
+        return self.n_chains * self.n_draws_per_chain
 
 
 def check_idata(idata: Any) -> az.InferenceData:

@@ -42,7 +42,15 @@ from bayesgmm.em.collapse import (
     regularized_data_covariance,
     warn_about_scales,
 )
-from bayesgmm.em.criteria import aic, bic, icl, log_likelihood, n_free_parameters, select_k
+from bayesgmm.em.criteria import (
+    SELECTION_N_INIT,
+    aic,
+    bic,
+    icl,
+    log_likelihood,
+    n_free_parameters,
+    select_k,
+)
 from bayesgmm.em.fit import _is_dask_collection, fit_em
 from bayesgmm.em.prior import (
     _check_prior,
@@ -96,6 +104,7 @@ from bayesgmm.exceptions import ConvergenceWarning
 from bayesgmm.mixture.covariance import precisions_cholesky
 
 __all__ = [
+    "SELECTION_N_INIT",
     "ConjugatePrior",
     "EMResult",
     "GMMParams",

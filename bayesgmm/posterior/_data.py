@@ -43,6 +43,13 @@ def observed(idata: az.InferenceData, what: str) -> np.ndarray:
     return values
 
 
+def fitted_labels(idata: az.InferenceData) -> np.ndarray | None:
+    """The partial labels the fit was made with (``constant_data.labels``, -1 unknown)."""
+    if "constant_data" not in idata.groups() or "labels" not in idata.constant_data:
+        return None
+    return np.asarray(idata.constant_data["labels"].values, dtype=np.int64)
+
+
 def total_log_likelihood(
     idata: az.InferenceData,
     draws: PosteriorDraws,

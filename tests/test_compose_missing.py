@@ -15,17 +15,17 @@ import pytest
 from scipy import special, stats
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from bayesgmm import GaussianMixtureEM, compare, membership, n_clusters, select_k  # noqa: E402
-from bayesgmm.analysis import similarity  # noqa: E402
-from bayesgmm.analysis.compare_k import compare_k  # noqa: E402
-from bayesgmm.analysis.partition.estimate import partition  # noqa: E402
-from bayesgmm.bayes.inference.idata import posterior_draws  # noqa: E402
-from bayesgmm.em import fit_em  # noqa: E402
-from bayesgmm.estimators.bayesian import BayesianGMM  # noqa: E402
-from bayesgmm.plotting import plot_clusters, plot_density, plot_pairs  # noqa: E402
-from tests.conftest import mcar, two_clusters  # noqa: E402
+from bayesgmm import GaussianMixtureEM, compare, membership, n_clusters, select_k
+from bayesgmm.analysis import similarity
+from bayesgmm.analysis.compare_k import compare_k
+from bayesgmm.analysis.partition.estimate import partition
+from bayesgmm.bayes.inference.idata import posterior_draws
+from bayesgmm.em import fit_em
+from bayesgmm.estimators.bayesian import BayesianGMM
+from bayesgmm.plotting import plot_clusters, plot_density, plot_pairs
+from tests.conftest import mcar, two_clusters
 
 
 def observed_log_terms(X, weights, means, covariances):

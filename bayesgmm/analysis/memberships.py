@@ -167,12 +167,26 @@ def _warn_if_switched(
     if switched > _SWITCH_WARN_FRACTION:
         warnings.warn(
             f"{100 * switched:.0f}% of the draws look label-switched relative to the best "
-            "draw, so per-component membership columns mix components. Relabel first "
-            "(relabel='stephens' or bayesgmm.relabel_idata); n_occupied and similarity() "
-            "do not need it.",
+            "draw, so per-component membership columns mix components. "
+            + _switching_advice(idata.posterior.attrs.get("relabel_method")),
             LabelSwitchingWarning,
             stacklevel=3,
         )
+
+
+def _switching_advice(relabel_method: str | None) -> str:
+    """What to do about switched draws, given whether the posterior is relabeled already."""
+    if relabel_method is None:
+        return (
+            "Relabel first (relabel='stephens' or bayesgmm.relabel_idata); n_occupied and "
+            "similarity() do not need it."
+        )
+    # Relabeling again would not help: the components are not identifiable from the draws.
+    return (
+        f"The posterior is already relabeled ({relabel_method}), so some components are not "
+        "identifiable (overlapping, or empty in an overfitted mixture): read n_occupied and "
+        "similarity(), which need no labels, or refit with a smaller K."
+    )
 
 
 def _summaries(

@@ -85,7 +85,11 @@ def em_fit(data):
 
 
 def _draws(fit):
-    draws = posterior_draws(fit.idata_)
+    return _idata_draws(fit.idata_)
+
+
+def _idata_draws(idata):
+    draws = posterior_draws(idata)
     return draws.weights, draws.means, draws.covariances
 
 
@@ -284,3 +288,37 @@ def test_fitted_partial_labels_fix_their_rows(data):
     # A new X has no labels: the same row is classified by its data.
     free = membership(idata, X[:40], warn=False)
     assert free.labels[1] != labels[1]
+
+
+@pytest.mark.timeout(300)
+def test_occupancy_counts_the_fits_weights_and_labels(data):
+    import xarray as xr
+
+    from bayesgmm.bayes.inference.run import RunSettings, run_inference
+    from bayesgmm.bayes.model.graph import build_model
+    from bayesgmm.posterior import occupied_components
+
+    X, _ = data
+    idata = run_inference(
+        build_model(X, 2, "full", missing="marginalize"), RunSettings(method="map"), random_seed=0
+    ).idata
+    assert occupied_components(idata)[2] == 1.0  # two well-separated clusters
+
+    def with_constant(**values):
+        out = idata.copy()
+        out.add_groups(
+            constant_data=xr.Dataset(
+                {name: ("obs", value) for name, value in values.items()},
+                coords={"obs": np.arange(X.shape[0])},
+            )
+        )
+        return out
+
+    # Rows of weight 0 count for nothing: the component that could hold only them is empty.
+    resp = reference_memberships(X, *_idata_draws(idata))[0]
+    weights = np.where(resp[:, 1] > 1e-12, 0.0, 1.0)
+    assert 0 < weights.sum() < X.shape[0]
+    assert occupied_components(with_constant(sample_weight=weights))[1] == 1.0
+    # Rows labelled 0 all belong to component 0, whatever their data say.
+    labels = np.zeros(X.shape[0], dtype=np.int64)
+    assert occupied_components(with_constant(labels=labels))[1] == 1.0

@@ -322,3 +322,21 @@ def test_occupancy_counts_the_fits_weights_and_labels(data):
     # Rows labelled 0 all belong to component 0, whatever their data say.
     labels = np.zeros(X.shape[0], dtype=np.int64)
     assert occupied_components(with_constant(labels=labels))[1] == 1.0
+
+
+@pytest.mark.timeout(300)
+def test_the_posterior_alone_carries_the_option(data):
+    """A marginalised fit of complete data: its idata_ (no NaN in observed_data) still
+    accepts NaN, from idata.attrs["missing"]."""
+    X, sim = data
+    fit = BayesianGMM(2, method="map", missing="marginalize", progressbar=False, random_seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit.fit(sim.X)
+    assert fit.idata_.attrs["missing"] == "marginalize"
+    result = membership(fit.idata_, X, warn=False)
+    expected = reference_memberships(X, *_idata_draws(fit.idata_)).mean(axis=0)
+    np.testing.assert_allclose(result.probabilities["mean"].values, expected, rtol=1e-8)
+    axes = plot_pairs(X, fit.idata_)
+    assert len(axes[1, 0].collections[0].get_offsets()) == X.shape[0] - _hidden(X, [0, 1])
+    plt.close("all")

@@ -184,8 +184,9 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         self.em_ = em_result_to_data(start, gmm.spec.standardization)
         self.model_ = gmm
         self.raw_idata_ = self._run(gmm, start, seed)
-        self.raw_idata_.attrs["missing"] = self._missing()  # carried to what reads idata_
         self._post_process(self.raw_idata_)
+        for idata in (self.raw_idata_, self.idata_):  # the option, for what reads them
+            idata.attrs["missing"] = self._missing()
         return self
 
     def _run_settings(self) -> Any:

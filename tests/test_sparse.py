@@ -467,7 +467,7 @@ def test_bayesian_gmm_targets_a_higher_acceptance_under_the_sparse_prior(
     """BayesianGMM hands NUTS target_accept: 0.95 by default for the sparse prior's funnel,
     the backend's default otherwise, and always what the user gave."""
     from bayesgmm import BayesianGMM
-    from bayesgmm.bayes import inference
+    from bayesgmm.bayes.inference import run
 
     seen = {}
 
@@ -475,7 +475,7 @@ def test_bayesian_gmm_targets_a_higher_acceptance_under_the_sparse_prior(
         seen.update(kwargs)
         raise RuntimeError("stop after the call")
 
-    monkeypatch.setattr(inference, "sample_nuts", fake_sample_nuts)
+    monkeypatch.setattr(run, "sample_nuts", fake_sample_nuts)  # the one runner's NUTS
     fit = BayesianGMM(
         3, covariance_type="diag", priors=GMMPriors(alpha_prior=alpha_prior),
         target_accept=given, progressbar=False, random_seed=0,

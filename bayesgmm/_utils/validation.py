@@ -21,6 +21,7 @@ __all__ = [
     "check_random_state",
     "constant_features",
     "describe_features",
+    "nan_hint_for_fit",
     "seed_int",
 ]
 
@@ -50,6 +51,7 @@ def check_data(
     name: str = "X",
     owner: str = "the model",
     missing: str = "raise",
+    nan_hint: str | None = None,
 ) -> CheckedData:
     """Validate a data matrix and return a float64 copy.
 
@@ -158,11 +160,25 @@ def check_data(
         n_inf = int((~finite).sum()) - n_nan
         raise ValueError(
             f"{name} contains {n_nan} NaN and {n_inf} infinite value(s), in rows "
-            f"{bad_rows[:10].tolist()}{'...' if bad_rows.size > 10 else ''}. Drop or impute "
-            "them first, or pass missing='marginalize' to marginalise NaN entries out of the "
-            "likelihood (assumes they are missing at random); bayesgmm never imputes silently."
+            f"{bad_rows[:10].tolist()}{'...' if bad_rows.size > 10 else ''}. "
+            + (nan_hint or _FIT_NAN_HINT)
         )
     return CheckedData(out, feature_names)
+
+
+_FIT_NAN_HINT = (
+    "Drop or impute them first, or pass missing='marginalize' to marginalise NaN entries out "
+    "of the likelihood (assumes they are missing at random); bayesgmm never imputes silently."
+)
+
+
+def nan_hint_for_fit(what: str = "the fit") -> str:
+    """The NaN advice of a function that reads a fit: NaN follows the fit's ``missing``."""
+    return (
+        f"{what} was made without missing='marginalize', so X must be complete: drop or "
+        "impute the rows, or refit with missing='marginalize' (then NaN entries are "
+        "marginalised out, assuming they are missing at random)."
+    )
 
 
 def check_missing(missing: Any) -> str:

@@ -14,21 +14,31 @@ import numpy as np
 import pandas as pd
 
 from bayesgmm import em as em_module
-from bayesgmm._utils.validation import check_data, seed_int
+from bayesgmm._utils.validation import check_data, check_missing, seed_int
 from bayesgmm.analysis.selection import criteria_table, em_criteria, loo_waic
 from bayesgmm.exceptions import CollapseError
 from bayesgmm.mixture.structures import check_covariance_type
 
 __all__ = ["compare_k"]
 
-_BAYES_METHODS = ("nuts", "advi", "fullrank_advi")
+#: EM restarts per (K, covariance type): as select_k and `bayesgmm report`.
+_EM_N_INIT = em_module.SELECTION_N_INIT
+
+
+def _bayes_methods() -> tuple[str, ...]:
+    """The methods that give posterior draws, as the one runner declares them (imported on
+    use: the runners load PyMC)."""
+    from bayesgmm.bayes.inference.run import POSTERIOR_METHODS
+
+    return POSTERIOR_METHODS
 
 
 def _check_methods(methods: Sequence[str]) -> list[str]:
     methods = list(methods)
-    unknown = [m for m in methods if m not in ("em", *_BAYES_METHODS)]
+    bayes = _bayes_methods()
+    unknown = [m for m in methods if m not in ("em", *bayes)]
     if unknown or not methods:
-        raise ValueError(f"methods must be drawn from ('em', {_BAYES_METHODS}); got {methods}.")
+        raise ValueError(f"methods must be drawn from ('em', {bayes}); got {methods}.")
     return methods
 
 
@@ -45,6 +55,9 @@ def compare_k(
     progressbar: bool = False,
     advi_steps: int = 20000,
     priors: Any = None,
+    missing: str = "raise",
+    sample_weight: Any = None,
+    labels: Any = None,
 ) -> pd.DataFrame:
     """BIC / ICL (EM) beside PSIS-LOO / WAIC (posterior) for every (K, covariance type).
 
@@ -68,6 +81,15 @@ def compare_k(
         ADVI optimisation steps.
     priors : GMMPriors, optional
         Passed to :func:`bayesgmm.bayes.model.graph.build_model`.
+    missing : {"raise", "marginalize"}
+        ``"marginalize"`` lets ``X`` hold NaN: every fit, EM and Bayesian, marginalises
+        the missing coordinates (missing at random), and the criteria are those of the
+        observed data.
+    sample_weight : array-like of shape (N,), optional
+        Observation weights, for every fit.
+    labels : array-like of shape (N,), optional
+        Partial labels (a component index, -1 unknown), for every fit; every K must then
+        exceed the largest label.
 
     Returns
     -------
@@ -75,7 +97,8 @@ def compare_k(
         One row per (K, covariance_type), with ``rank_bic`` / ``rank_loo`` (1 = best).
         ``.attrs["best_bic"]`` and ``.attrs["best_loo"]`` are the best (K, covariance_type).
     """
-    data = check_data(X, min_samples=2)
+    data = check_data(X, min_samples=2, missing=check_missing(missing))
+    observed = {"sample_weight": sample_weight, "labels": labels}
     ks = [int(k) for k in ks]
     if not ks:
         raise ValueError("ks must contain at least one number of components.")
@@ -84,7 +107,7 @@ def compare_k(
     for cov_type in covariance_types:
         check_covariance_type(cov_type)
     methods = _check_methods(methods)
-    bayes = [m for m in methods if m in _BAYES_METHODS]
+    bayes = [m for m in methods if m != "em"]
     seed = seed_int(random_seed)
     settings = {
         "draws": draws,
@@ -94,6 +117,7 @@ def compare_k(
         "advi_steps": advi_steps,
         "priors": priors,
         "feature_names": data.feature_names,
+        **observed,
     }
     rows = []
     pointwise: dict[str, dict[int, np.ndarray]] = {m: {} for m in bayes}
@@ -101,7 +125,7 @@ def compare_k(
         for k in ks:
             row: dict[str, Any] = {"K": k, "covariance_type": cov_type}
             if "em" in methods:
-                row.update(_em_row(data.X, k, cov_type, seed))
+                row.update(_em_row(data.X, k, cov_type, seed, observed))
             for position, method in enumerate(bayes):
                 prefix = "" if position == 0 else f"{method}_"
                 idata = _bayes_fit(data.X, k, cov_type, method, seed, settings)
@@ -111,11 +135,22 @@ def compare_k(
     return criteria_table(rows, pointwise)
 
 
-def _em_row(values: np.ndarray, k: int, cov_type: str, seed: int) -> dict[str, Any]:
+def _em_row(
+    values: np.ndarray, k: int, cov_type: str, seed: int, observed: dict[str, Any]
+) -> dict[str, Any]:
+    missing = "marginalize" if np.isnan(values).any() else "raise"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fit = em_module.fit_em(values, k, cov_type, n_init=5, random_seed=seed)
+            fit = em_module.fit_em(
+                values,
+                k,
+                cov_type,
+                n_init=_EM_N_INIT,
+                random_seed=seed,
+                missing=missing,
+                **observed,
+            )
         except CollapseError as exc:
             return em_criteria(None, error=str(exc))
     return em_criteria(fit, caught)
@@ -124,28 +159,27 @@ def _em_row(values: np.ndarray, k: int, cov_type: str, seed: int) -> dict[str, A
 def _bayes_fit(
     values: np.ndarray, k: int, cov_type: str, method: str, seed: int, settings: dict[str, Any]
 ) -> Any:
-    from bayesgmm.bayes import inference
+    from bayesgmm.bayes.inference.run import RunSettings, run_inference
     from bayesgmm.bayes.model.graph import build_model
 
     model = build_model(
-        values, k, cov_type, priors=settings["priors"], feature_names=settings["feature_names"]
+        values,
+        k,
+        cov_type,
+        priors=settings["priors"],
+        feature_names=settings["feature_names"],
+        sample_weight=settings["sample_weight"],
+        labels=settings["labels"],
+        missing="marginalize" if np.isnan(values).any() else "raise",
+    )
+    run = RunSettings(
+        method=method,
+        draws=settings["draws"],
+        tune=settings["tune"],
+        chains=settings["chains"],
+        advi_steps=settings["advi_steps"],
+        progressbar=settings["progressbar"],
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if method == "nuts":
-            return inference.sample_nuts(
-                model,
-                draws=settings["draws"],
-                tune=settings["tune"],
-                chains=settings["chains"],
-                random_seed=seed,
-                progressbar=settings["progressbar"],
-            )
-        return inference.fit_advi(
-            model,
-            method=method,
-            n=settings["advi_steps"],
-            random_seed=seed,
-            draws=settings["draws"],
-            progressbar=settings["progressbar"],
-        )
+        return run_inference(model, run, random_seed=seed).idata

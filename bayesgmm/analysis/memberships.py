@@ -12,12 +12,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesgmm._utils.validation import check_data, check_random_state
+from bayesgmm._utils.validation import check_random_state
 from bayesgmm.analysis._fits import FlatDraws, as_idata, check_prob, thin_draws
 from bayesgmm.exceptions import LabelSwitchingWarning
 from bayesgmm.mixture import draws as draw_math
 from bayesgmm.posterior import relabel as relabel_module
 from bayesgmm.posterior import relabel_idata, total_log_likelihood
+from bayesgmm.posterior._data import fitted_labels
+from bayesgmm.posterior.mixture import check_fit_data
 
 __all__ = ["Membership", "membership", "similarity"]
 
@@ -108,17 +110,21 @@ class Membership:
         )
 
 
-def _data_for(idata: az.InferenceData, X: Any, n_features: int) -> tuple[np.ndarray, np.ndarray]:
-    """The data and its obs coordinate (from ``observed_data`` when X is None)."""
+def _data_for(
+    idata: az.InferenceData, X: Any, n_features: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The data, its obs coordinate and its partial labels (from ``observed_data`` and
+    ``constant_data`` when X is None: the fitted rows keep the labels they were fitted with).
+    """
     if X is None:
         if "observed_data" not in idata.groups() or "x" not in idata.observed_data:
             raise ValueError("X is required: the InferenceData has no observed_data 'x'.")
         obs = idata.observed_data["x"]
         values = np.asarray(obs.transpose("obs", ...).values, dtype=np.float64)
-        return values, np.asarray(obs["obs"].values)
-    values = check_data(X, n_features=n_features, owner="the posterior").X
+        return values, np.asarray(obs["obs"].values), fitted_labels(idata)
+    values = check_fit_data(X, idata, n_features=n_features, owner="the posterior").X
     index = getattr(X, "index", None)
-    return values, np.asarray(index) if index is not None else np.arange(values.shape[0])
+    return values, np.asarray(index) if index is not None else np.arange(values.shape[0]), None
 
 
 def _maybe_relabel(idata: az.InferenceData, method: str | None) -> az.InferenceData:
@@ -161,16 +167,34 @@ def _warn_if_switched(
     if switched > _SWITCH_WARN_FRACTION:
         warnings.warn(
             f"{100 * switched:.0f}% of the draws look label-switched relative to the best "
-            "draw, so per-component membership columns mix components. Relabel first "
-            "(relabel='stephens' or bayesgmm.relabel_idata); n_occupied and similarity() "
-            "do not need it.",
+            "draw, so per-component membership columns mix components. "
+            + _switching_advice(idata.posterior.attrs.get("relabel_method")),
             LabelSwitchingWarning,
             stacklevel=3,
         )
 
 
+def _switching_advice(relabel_method: str | None) -> str:
+    """What to do about switched draws, given whether the posterior is relabeled already."""
+    if relabel_method is None:
+        return (
+            "Relabel first (relabel='stephens' or bayesgmm.relabel_idata); n_occupied and "
+            "similarity() do not need it."
+        )
+    # Relabeling again would not help: the components are not identifiable from the draws.
+    return (
+        f"The posterior is already relabeled ({relabel_method}), so some components are not "
+        "identifiable (overlapping, or empty in an overfitted mixture): read n_occupied and "
+        "similarity(), which need no labels, or refit with a smaller K."
+    )
+
+
 def _summaries(
-    data: np.ndarray, params: tuple[np.ndarray, ...], hdi_prob: float, rng: np.random.Generator
+    data: np.ndarray,
+    params: tuple[np.ndarray, ...],
+    hdi_prob: float,
+    rng: np.random.Generator,
+    labels: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Mean, median and HDI of every point's memberships over draws, in row blocks, and
     which components each draw's sampled allocation occupies (S, K)."""
@@ -182,7 +206,8 @@ def _summaries(
     single = n_used < 2 or int(np.floor(hdi_prob * n_used)) < 1
     rows_of_draws = np.arange(n_used)[:, None]
     for block in _row_blocks(n_obs, n_used * n_comp * max(2, data.shape[1])):
-        resp = draw_math.responsibilities(data[block], *params)  # (S, n, K)
+        block_labels = None if labels is None else labels[block]
+        resp = draw_math.responsibilities(data[block], *params, block_labels)  # (S, n, K)
         out["mean"][block] = resp.mean(axis=0)
         out["median"][block] = np.median(resp, axis=0)
         if single:
@@ -247,13 +272,13 @@ def membership(
     ambiguity_threshold = check_prob(ambiguity_threshold, "ambiguity_threshold")
     idata = _maybe_relabel(as_idata(fit), relabel)
     draws = FlatDraws(idata)
-    data, obs = _data_for(idata, X, draws.n_features)
+    data, obs, labels = _data_for(idata, X, draws.n_features)
     n_comp = draws.n_components
     index = thin_draws(draws.n_draws, max_draws)
     if warn and n_comp > 1 and len(index) > 1:
         _warn_if_switched(idata, draws, index, data)
     summaries, occupied = _summaries(
-        data, draws.take(index), hdi_prob, check_random_state(random_seed)
+        data, draws.take(index), hdi_prob, check_random_state(random_seed), labels
     )
     counts = np.bincount(occupied.sum(axis=1), minlength=n_comp + 1)[1:]
     n_occupied = pd.Series(
@@ -329,7 +354,7 @@ def similarity(
         raise ValueError(f"dtype must be a floating dtype; got {dtype}.")
     idata = as_idata(fit)
     draws = FlatDraws(idata)
-    data, _ = _data_for(idata, X, draws.n_features)
+    data, _, labels = _data_for(idata, X, draws.n_features)
     n_obs, n_comp = data.shape[0], draws.n_components
     if out is None:
         out = np.zeros((n_obs, n_obs), dtype=dtype)
@@ -345,7 +370,7 @@ def similarity(
     draw_step = max(1, _BUDGET // per_draw)
     for start in range(0, len(index), draw_step):
         part = index[start : start + draw_step]
-        resp = draw_math.responsibilities(data, *draws.take(part))  # (s, N, K)
+        resp = draw_math.responsibilities(data, *draws.take(part), labels)  # (s, N, K)
         flat = np.ascontiguousarray(resp.transpose(1, 0, 2).reshape(n_obs, -1), dtype=dtype)
         for row in range(0, n_obs, block_rows):
             stop = min(row + block_rows, n_obs)

@@ -27,6 +27,8 @@ DEMO_OUT = "bayesgmm-demo"
 FIT_METHODS = ("nuts", "advi", "fullrank_advi", "map", "em")
 RELABEL_CHOICES = ("stephens", "pivot", "ecr", "ordering", "none")
 SAMPLERS = ("auto", "nutpie", "pymc", "numpyro")
+#: ``--missing`` choices: the fits' ``missing`` option.
+MISSING_CHOICES = ("raise", "marginalize")
 PLOT_INSTALL_HINT = 'plots need matplotlib: pip install "bayesgmm[plot]"'
 
 
@@ -106,11 +108,14 @@ def _version() -> str:
         return "unknown"
 
 
-def _read_csv(path_text: str, columns: str | None) -> Any:
-    """The numeric columns of a CSV file (:func:`bayesgmm.io.read_numeric_csv`)."""
+def _read_csv(path_text: str, columns: str | None, *, allow_missing: bool = False) -> Any:
+    """The numeric columns of a CSV file (:func:`bayesgmm.io.read_numeric_csv`); empty
+    values are NaN with ``allow_missing`` (``--missing marginalize``), else refused."""
     from bayesgmm.io import read_numeric_csv
 
-    return read_numeric_csv(path_text, columns, columns_option="--columns")
+    return read_numeric_csv(
+        path_text, columns, columns_option="--columns", allow_missing=allow_missing
+    )
 
 
 def _fit_summary(fit: Any) -> dict[str, Any]:
@@ -121,7 +126,14 @@ def _fit_summary(fit: Any) -> dict[str, Any]:
 
 
 def add_observation_arguments(parser: Any) -> None:
-    """``--weights COLUMN`` and ``--labels COLUMN`` (for ``fit`` and ``fit-em``)."""
+    """``--weights COLUMN``, ``--labels COLUMN`` and ``--missing`` (``fit``, ``fit-em``)."""
+    parser.add_argument(
+        "--missing",
+        choices=MISSING_CHOICES,
+        default="raise",
+        help="empty values in the feature columns: refuse them (raise, the default) or "
+        "marginalise them out of the likelihood (marginalize; assumes missing at random)",
+    )
     parser.add_argument(
         "--weights",
         metavar="COLUMN",
@@ -143,13 +155,14 @@ def read_observed_csv(args: Any) -> tuple[Any, Any, Any]:
     Returns the frame without those columns, then the weights and the labels (``None``
     where the option is not given).
     """
+    allow_missing = getattr(args, "missing", "raise") == "marginalize"
     extra = [name for name in (args.weights, args.labels) if name]
     if not extra:
-        return _read_csv(args.data, args.columns), None, None
+        return _read_csv(args.data, args.columns, allow_missing=allow_missing), None, None
     if args.weights and args.weights == args.labels:
         raise UsageError("--weights and --labels name the same column; give two columns.")
     columns = None if args.columns is None else ",".join([args.columns, *extra])
-    frame = _read_csv(args.data, columns)
+    frame = _read_csv(args.data, columns, allow_missing=allow_missing)
     for option, name in (("--weights", args.weights), ("--labels", args.labels)):
         if name and name not in frame.columns:
             raise UsageError(

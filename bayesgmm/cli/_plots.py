@@ -75,14 +75,14 @@ def _draw_plots(
             print(f"skipped {name}: {exc}", file=stream)
 
 
-def _density_pair(plt: Any, data: Any, em_fit: Any, bayes: Any) -> Any:
+def _density_pair(plt: Any, data: Any, em_fit: Any, bayes: Any, features: Any = (0, 1)) -> Any:
     """EM density (left) and posterior predictive density (right), on one figure."""
     from bayesgmm.plotting import plot_density
 
     _, axes = plt.subplots(1, 2, figsize=(11.0, 4.5), layout="constrained", sharey=True)
-    plot_density(data, em_fit, ax=axes[0])
+    plot_density(data, em_fit, features=features, ax=axes[0])
     axes[0].set_title("EM (maximum likelihood) density")
-    plot_density(data, bayes, ax=axes[1])
+    plot_density(data, bayes, features=features, ax=axes[1])
     axes[1].set_title("Posterior predictive density")
     return axes
 

@@ -97,6 +97,7 @@ def _fit_em_file(
             args.covariance_type,
             n_init=args.n_init,
             random_seed=args.seed,
+            missing=args.missing,
             **observed,
         )
     _emit_warnings(caught, sys.stderr)
@@ -138,6 +139,7 @@ def _fit_bayes(
         advi_steps=args.advi_steps,
         progressbar=_progressbar(args.progressbar),
         random_seed=args.seed,
+        missing=args.missing,
     )
     _, caught, elapsed = _timed_with_warnings(
         lambda: model.fit(frame, observed["labels"], sample_weight=observed["sample_weight"])

@@ -52,6 +52,7 @@ def _cmd_fit_em(args: argparse.Namespace) -> int:
         reg_covar=args.reg_covar,
         prior=None if args.prior == "none" else "default",
         random_seed=args.seed,
+        missing=args.missing,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from bayesgmm.cli._common import (
     UsageError,
     _emit_fit_warnings,
@@ -67,6 +69,32 @@ def _report_data(args: argparse.Namespace, feature_names: list[str]) -> Any:
     return frame
 
 
+def _report_features(args: argparse.Namespace, feature_names: list[str]) -> tuple[int, int]:
+    """The two features the plots show: ``--features A,B`` (names or 0-based indices)."""
+    if args.features is None:
+        return (0, 1)
+    given = [f.strip() for f in args.features.split(",") if f.strip()]
+    if len(given) != 2:
+        raise UsageError(
+            f"--features must name two features, as A,B; got {args.features!r}. The fit's "
+            f"features: {feature_names}."
+        )
+    chosen = []
+    for item in given:
+        if item in feature_names:
+            chosen.append(feature_names.index(item))
+        elif item.isdigit() and int(item) < len(feature_names):
+            chosen.append(int(item))
+        else:
+            raise UsageError(
+                f"--features: {item!r} is not one of the fit's features {feature_names} "
+                f"(or an index 0..{len(feature_names) - 1})."
+            )
+    if chosen[0] == chosen[1]:
+        raise UsageError(f"--features names the same feature twice: {args.features!r}.")
+    return chosen[0], chosen[1]
+
+
 def _report_out_dir(args: argparse.Namespace) -> Path | None:
     if args.out is None:
         return None
@@ -88,6 +116,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     else:
         names = [str(n) for n in fit.posterior["feature"].values]
     new_data = _report_data(args, names)  # checked before anything is printed
+    args.feature_pair = _report_features(args, names)
     out_dir = _report_out_dir(args)
     write = _Writer(out_dir)
     if kind == "em":
@@ -138,8 +167,11 @@ def _report_em(args: argparse.Namespace, ds: Any, write: _Writer, new_data: Any)
     from bayesgmm import plotting
 
     specs = [
-        ("clusters.png", lambda: plotting.plot_clusters(data, em=params)),
-        ("density.png", lambda: plotting.plot_density(data, params)),
+        (
+            "clusters.png",
+            lambda: plotting.plot_clusters(data, em=params, features=args.feature_pair),
+        ),
+        ("density.png", lambda: plotting.plot_density(data, params, features=args.feature_pair)),
     ]
     _draw_plots(plt, specs, write, sys.stdout)
 
@@ -236,7 +268,14 @@ def _report_em_vs_posterior(
         return None, None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        em_fit = fit_em(em_data, n_comp, cov_type, n_init=5, random_seed=args.seed)
+        em_fit = fit_em(
+            em_data,
+            n_comp,
+            cov_type,
+            n_init=5,
+            random_seed=args.seed,
+            missing="marginalize" if np.isnan(em_data).any() else "raise",
+        )
     _emit_warnings(caught, sys.stderr)
     table = compare(em_fit, idata)
     source = "the fit's data" if observed is not None else args.data
@@ -286,19 +325,25 @@ def _report_bayes_plots(
     from bayesgmm import plotting
 
     idata, raw, has_draws, em_fit, table, result = posterior
+    pair = args.feature_pair
 
     specs: list[tuple[str, Callable[[], Any]]] = [
         (
             "clusters.png",
             lambda: plotting.plot_clusters(
-                data, em=em_fit, idata=idata, membership=result, random_seed=args.seed
+                data,
+                em=em_fit,
+                idata=idata,
+                membership=result,
+                features=pair,
+                random_seed=args.seed,
             ),
         ),
         (
             "density.png",
-            (lambda: _density_pair(plt, data, em_fit, idata))
+            (lambda: _density_pair(plt, data, em_fit, idata, features=pair))
             if em_fit is not None
-            else (lambda: plotting.plot_density(data, idata)),
+            else (lambda: plotting.plot_density(data, idata, features=pair)),
         ),
     ]
     if table is not None:
@@ -339,6 +384,13 @@ def add_parser(sub: Any) -> None:
         default=None,
         metavar="A,B",
         help="columns of --data (default: the fit's feature names, else all)",
+    )
+    report.add_argument(
+        "--features",
+        default=None,
+        metavar="A,B",
+        help="the two features clusters.png and density.png show, by name or 0-based index "
+        "(default: the first two)",
     )
     report.add_argument(
         "--seed", type=int, default=0, help="seed of the EM refit and the plots (default: 0)"

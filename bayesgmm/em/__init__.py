@@ -40,6 +40,7 @@ from bayesgmm.em.collapse import (
     warn_about_scales,
 )
 from bayesgmm.em.criteria import (
+    SELECTION_N_INIT,
     aic,
     bic,
     icl,
@@ -69,6 +70,7 @@ from bayesgmm.exceptions import ConvergenceWarning
 from bayesgmm.mixture.covariance import precisions_cholesky
 
 __all__ = [
+    "SELECTION_N_INIT",
     "ConjugatePrior",
     "EMResult",
     "EMRun",

@@ -34,7 +34,7 @@ from bayesgmm.em.starts import (
 from bayesgmm.em.steps import m_step, sufficient_statistics
 from bayesgmm.exceptions import CollapseError, ConvergenceWarning, DegenerateComponentWarning
 from bayesgmm.mixture.covariance import (
-    COLLAPSE_HINT,
+    collapse_hint,
 )
 from bayesgmm.mixture.observations import Observations
 
@@ -358,7 +358,7 @@ def best_result(
             f"component(s) {counts} collapsed onto a few points or a lower-dimensional "
             f"subspace in every one of the {len(runs)} restart(s); the likelihood is unbounded "
             "there and these estimates are not meaningful. "
-            + COLLAPSE_HINT.format(reg_covar=search.settings.reg_covar)
+            + collapse_hint(search.settings.reg_covar, search.settings.prior is not None)
             + ".",
             DegenerateComponentWarning,
             stacklevel=stacklevel,

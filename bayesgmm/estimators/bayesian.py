@@ -166,9 +166,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         from bayesgmm.mixture.structures import bayesian_structure
         from bayesgmm.posterior.labelled import labels_identify
 
-        methods = ("nuts", "advi", "fullrank_advi", "map")
-        if self.method not in methods:
-            raise ValueError(f"method must be one of {methods}; got {self.method!r}.")
+        self._run_settings()  # the method and sampler settings, checked before any work
         relabels = ("stephens", "pivot", "ecr", "ordering", "none")
         if self.relabel not in relabels:
             raise ValueError(f"relabel must be one of {relabels}; got {self.relabel!r}.")
@@ -196,45 +194,35 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         self.model_ = gmm
         self.raw_idata_ = self._run(gmm, start, seed)
         self._post_process(self.raw_idata_)
+        for idata in (self.raw_idata_, self.idata_):  # the option, for what reads them
+            idata.attrs["missing"] = self._missing()
         return self
 
-    def _target_accept(self, gmm: Any) -> float | None:
-        if self.target_accept is not None:
-            return float(self.target_accept)
-        return 0.95 if gmm.spec.priors.alpha_gamma is not None else None
+    def _run_settings(self) -> Any:
+        """The fit's method and sampler settings, checked (:class:`RunSettings`)."""
+        from bayesgmm.bayes.inference.run import RunSettings
+
+        return RunSettings(
+            method=self.method,
+            sampler=self.sampler,
+            draws=self.draws,
+            tune=self.tune,
+            chains=self.chains,
+            init=self.init,
+            target_accept=self.target_accept,
+            mass_matrix=self.mass_matrix,
+            advi_steps=self.advi_steps,
+            minibatch_size=self.minibatch_size,
+            progressbar=self.progressbar,
+        )
 
     def _run(self, gmm: Any, start: Any, seed: int) -> Any:
-        """The fit itself: NUTS, ADVI or MAP from the one MAP-EM ``start``."""
-        from bayesgmm.bayes import inference
+        """The fit itself, through the one runner, from the one MAP-EM ``start``."""
+        from bayesgmm.bayes.inference.run import run_inference
 
-        self.map_ = None
-        if self.method == "nuts":
-            return inference.sample_nuts(
-                gmm,
-                draws=self.draws,
-                tune=self.tune,
-                chains=self.chains,
-                sampler=self.sampler,
-                random_seed=seed,
-                init=self.init,
-                start=start,
-                progressbar=self.progressbar,
-                target_accept=self._target_accept(gmm),
-                mass_matrix=self.mass_matrix,
-            )
-        if self.method in ("advi", "fullrank_advi"):
-            return inference.fit_advi(
-                gmm,
-                method=self.method,
-                n=self.advi_steps,
-                minibatch_size=self.minibatch_size,
-                random_seed=seed,
-                draws=self.draws,
-                progressbar=self.progressbar,
-                start=start,
-            )
-        self.map_ = inference.fit_map(gmm, random_seed=seed, start=start)
-        return inference.map_idata(gmm, self.map_)
+        outcome = run_inference(gmm, self._run_settings(), random_seed=seed, start=start)
+        self.map_ = outcome.map_estimate
+        return outcome.idata
 
     def _post_process(self, raw: Any) -> None:
         """Relabel, check for collapse and label switching, cache the draws."""

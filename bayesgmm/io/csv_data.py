@@ -7,7 +7,11 @@ from typing import Any
 
 
 def read_numeric_csv(
-    path: str | Path, columns: str | None = None, *, columns_option: str = "columns"
+    path: str | Path,
+    columns: str | None = None,
+    *,
+    columns_option: str = "columns",
+    allow_missing: bool = False,
 ) -> Any:
     """The numeric columns of a CSV file with a header row, as float64.
 
@@ -18,6 +22,9 @@ def read_numeric_csv(
         Comma-separated column names to keep (default: every column).
     columns_option : str
         How the caller names ``columns`` in error messages (the CLI: ``"--columns"``).
+    allow_missing : bool
+        Keep empty values as NaN, for a fit that marginalises them
+        (``missing="marginalize"``, which checks them); by default they are refused.
 
     Returns
     -------
@@ -28,8 +35,8 @@ def read_numeric_csv(
     ------
     ValueError
         The file is missing, a directory, empty, not CSV, has no rows, unknown or
-        non-numeric columns, or NaN / empty values (never imputed); the message says what
-        to do.
+        non-numeric columns, or NaN / empty values without ``allow_missing`` (never
+        imputed); the message says what to do.
     """
     import pandas as pd
 
@@ -50,7 +57,8 @@ def read_numeric_csv(
     if columns is not None:
         frame = frame[_wanted_columns(frame, columns, path_text, columns_option)]
     _check_numeric(frame, path_text, columns_option)
-    _check_complete(frame, path_text)
+    if not allow_missing:
+        _check_complete(frame, path_text)
     return frame.astype("float64")
 
 
@@ -89,8 +97,9 @@ def _check_complete(frame: Any, path_text: str) -> None:
         described = ", ".join(f"{c!r} ({n} missing)" for c, n in missing.items())
         raise ValueError(
             f"{path_text!r} has NaN / empty values in column(s) {described}. "
-            "Drop or impute those rows first (for example with pandas' dropna()); "
-            "bayesgmm never imputes silently."
+            "Drop or impute those rows first (for example with pandas' dropna()), or "
+            "marginalise them out in the fit (missing='marginalize'; the CLI's --missing "
+            "marginalize); bayesgmm never imputes silently."
         )
 
 

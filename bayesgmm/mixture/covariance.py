@@ -45,6 +45,17 @@ __all__ = [
 LOG_2PI = float(np.log(2.0 * np.pi))
 
 
+def collapse_hint(reg_covar: float, has_prior: bool = False) -> str:
+    """What to do about a collapsed EM component, given the fit's settings: a MAP-EM fit
+    already has the prior, so it is told to strengthen it rather than to use it."""
+    prior = (
+        "strengthen the MAP prior (a larger dof or scale of its ConjugatePrior)"
+        if has_prior
+        else "use the MAP prior (prior='default')"
+    )
+    return f"increase reg_covar (now {reg_covar:g}), {prior}, or reduce n_components"
+
+
 def covariance_shape(covariance_type: str, n_components: int, n_features: int) -> tuple:
     """Shape of the covariance array for a covariance type."""
     return get_structure(covariance_type).shape(n_components, n_features)

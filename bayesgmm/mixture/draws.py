@@ -144,13 +144,25 @@ def pointwise_log_likelihood(
 
 
 def responsibilities(
-    X: np.ndarray, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray
+    X: np.ndarray,
+    weights: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    labels: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Membership probabilities of every row under every draw: (S, N, K)."""
+    """Membership probabilities of every row under every draw: (S, N, K).
+
+    A row with a label ``k >= 0`` (``labels``, -1 unknown) belongs to component ``k`` with
+    probability one, as in the labelled likelihood of :func:`pointwise_log_likelihood`.
+    """
     out = np.empty((weights.shape[0], X.shape[0], weights.shape[1]))
     for part in chunked_draws(weights.shape[0], X.shape[0], weights.shape[1]):
         weighted = _weighted(X, weights[part], means[part], covariances[part])
         out[part] = np.exp(weighted - special.logsumexp(weighted, axis=-1, keepdims=True))
+    if labels is not None:
+        known = np.flatnonzero(labels >= 0)
+        out[:, known] = 0.0
+        out[:, known, labels[known]] = 1.0
     return out
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from bayesgmm._utils.validation import check_data
+from bayesgmm.posterior.mixture import check_fit_data
 
 INSTALL_HINT = 'plotting needs matplotlib: pip install "bayesgmm[plot]"'
 
@@ -70,10 +71,38 @@ def _colors(n: int) -> list[Any]:
     return [cmap(k % cmap.N) for k in range(n)]
 
 
-def _data(X: Any) -> tuple[np.ndarray, list[str]]:
-    checked = check_data(X)
+def _data(X: Any, *fits: Any) -> tuple[np.ndarray, list[str]]:
+    """The data and its feature names; NaN allowed as the fits allowed it at fit time
+    (and always when no fit is drawn: a scatter just leaves those points out)."""
+    if any(fit is not None for fit in fits):
+        checked = check_fit_data(X, *fits)
+    else:
+        checked = check_data(X, missing="marginalize")
     names = checked.feature_names or [f"x{d}" for d in range(checked.X.shape[1])]
     return checked.X, names
+
+
+def _observed(data: np.ndarray, features: list[int]) -> np.ndarray:
+    """Rows whose ``features`` are all observed (not NaN): the points a panel can show."""
+    return ~np.isnan(data[:, features]).any(axis=1)
+
+
+def _hidden_note(n_hidden: int) -> str:
+    return f"{n_hidden} row(s) with a missing coordinate not shown" if n_hidden else ""
+
+
+def _annotate(ax: Any, notes: list[str]) -> None:
+    """What the plot leaves out, in small text under the axes."""
+    text = "; ".join(note for note in notes if note)
+    if text:
+        ax.annotate(
+            text,
+            xy=(0.0, -0.12),
+            xycoords="axes fraction",
+            va="top",
+            fontsize="x-small",
+            color="0.35",
+        )
 
 
 def _feature_indices(features: Any, names: list[str], n: int = 2) -> list[int]:

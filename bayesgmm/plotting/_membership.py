@@ -20,6 +20,10 @@ class _Membership(NamedTuple):
     high: np.ndarray | None
     ambiguous: np.ndarray  # (N,) bool
 
+    def rows(self, keep: np.ndarray) -> _Membership:
+        """The summary of the rows ``keep`` (a boolean mask) only."""
+        return _Membership(*(None if field is None else field[keep] for field in self))
+
 
 def _membership_from_draws(probabilities: np.ndarray, threshold: float, hdi_prob: float):
     """Membership summary of per-draw probabilities (S, N, K)."""

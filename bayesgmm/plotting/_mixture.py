@@ -50,12 +50,49 @@ def _check_dims(mixture: _Mixture, n_features: int) -> None:
         raise ValueError(f"the fit has {mixture.means.shape[-1]} features but X has {n_features}.")
 
 
-def _ellipse_bounds(mixture: _Mixture, features: list[int], n_std: float) -> np.ndarray:
-    """Lower and upper corner (2, 2) of the boxes around all components' ellipses."""
+def _check_min_weight(min_weight: Any) -> float:
+    value = float(min_weight)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"min_weight must be in [0, 1); got {min_weight!r}.")
+    return value
+
+
+def _shown_components(mixture: _Mixture, min_weight: float) -> np.ndarray:
+    """Which components get an ellipse: mean weight (over the draws) at least ``min_weight``.
+
+    A sparse fit's empty components sit at their prior, with covariances as wide as the
+    prior allows: drawn, they stretch the axes over the data.
+    """
+    return mixture.weights.mean(axis=0) >= min_weight
+
+
+def _skipped_note(shown: np.ndarray, min_weight: float) -> str:
+    """Says which components have no ellipse, or "" when all have one."""
+    skipped = np.flatnonzero(~shown)
+    if not skipped.size:
+        return ""
+    listed = ", ".join(str(k) for k in skipped[:8]) + (", ..." if skipped.size > 8 else "")
+    return f"{skipped.size} component(s) with weight < {min_weight:g} not drawn ({listed})"
+
+
+def _ellipse_bounds(
+    mixture: _Mixture, features: list[int], n_std: float, shown: np.ndarray | None = None
+) -> np.ndarray:
+    """Lower and upper corner (2, 2) of the boxes around the ``shown`` components' ellipses
+    (all components by default)."""
+    if shown is not None:
+        mixture = _Mixture(
+            mixture.weights[:, shown],
+            mixture.means[:, shown],
+            mixture.covariances[:, shown],
+            mixture.covariance_type,
+        )
     marginal = mixture.marginal(features)
     spread = n_std * np.sqrt(np.diagonal(marginal.covariances, axis1=-2, axis2=-1))
     centres = marginal.means.reshape(-1, 2)
     spread = spread.reshape(-1, 2)
+    if not centres.size:
+        return np.full((2, 2), np.nan)
     return np.stack([(centres - spread).min(axis=0), (centres + spread).max(axis=0)])
 
 

@@ -7,12 +7,15 @@ from typing import Any
 import numpy as np
 
 from bayesgmm.plotting._common import (
+    _annotate,
     _colors,
     _data,
     _ellipse,
     _feature_indices,
+    _hidden_note,
     _match_colors,
     _new_axes,
+    _observed,
     _pyplot,
     _radius,
     _set_limits,
@@ -25,10 +28,13 @@ from bayesgmm.plotting._membership import (
 )
 from bayesgmm.plotting._mixture import (
     _check_dims,
+    _check_min_weight,
     _ellipse_bounds,
     _Mixture,
     _mixture_of,
     _point_fit,
+    _shown_components,
+    _skipped_note,
 )
 from bayesgmm.posterior.mixture import posterior_of
 
@@ -44,6 +50,7 @@ def plot_clusters(
     level: float = 0.95,
     threshold: float | None = None,
     max_draws: int = 200,
+    min_weight: float = 0.01,
     ax: Any = None,
     random_seed: Any = 0,
 ) -> Any:
@@ -76,6 +83,10 @@ def plot_clusters(
         black edge); default: the Membership's own threshold, else 0.8.
     max_draws : int
         Posterior draws used for the membership probabilities.
+    min_weight : float
+        Components whose weight (posterior mean for a posterior) is below it get no
+        ellipse, and the legend says which: a sparse fit's empty components sit at their
+        prior and would stretch the axes far beyond the data. ``0`` draws them all.
     ax : matplotlib Axes, optional
     random_seed : int or Generator
         Chooses the posterior draws shown.
@@ -87,11 +98,12 @@ def plot_clusters(
         = chance level 1/K).
     """
     _pyplot()
-    data, names = _data(X)
+    data, names = _data(X, em, idata)
     if data.shape[1] < 2:
         raise ValueError("plot_clusters needs at least 2 features; use plot_density for 1-D.")
     pair = _feature_indices(features, names)
     n_std = _radius(level)
+    min_weight = _check_min_weight(min_weight)
     point = _mixture_of(_point_fit(em)) if em is not None else None
     posterior = posterior_of(idata) if idata is not None else None
     if idata is not None and posterior is None:
@@ -110,21 +122,35 @@ def plot_clusters(
     color_of = posterior_colors if draws_used is not None else np.arange(n_components)
 
     ax = _new_axes(ax)
-    _scatter_points(ax, data[:, pair], summary, [colors[c] for c in color_of])
-    lower, upper = data[:, pair].min(axis=0), data[:, pair].max(axis=0)
+    seen = _observed(data, pair)
+    _scatter_points(
+        ax,
+        data[seen][:, pair],
+        None if summary is None else summary.rows(seen),
+        [colors[c] for c in color_of],
+    )
+    lower, upper = np.nanmin(data[:, pair], axis=0), np.nanmax(data[:, pair], axis=0)
+    notes = [_hidden_note(int((~seen).sum()))]
     if posterior is not None and n_ellipses > 0:
+        shown = _shown_components(draws_used, min_weight)
         cloud = _mixture_of(posterior, int(n_ellipses), np.random.default_rng(random_seed))
         cloud_colors = [colors[c] for c in posterior_colors]
-        _add_ellipses(ax, cloud.marginal(pair), n_std, cloud_colors, linewidth=0.6, alpha=0.25)
-        bounds = _ellipse_bounds(draws_used.mean(), pair, n_std)
-        lower, upper = np.minimum(lower, bounds[0]), np.maximum(upper, bounds[1])
+        _add_ellipses(
+            ax, cloud.marginal(pair), n_std, cloud_colors, shown, linewidth=0.6, alpha=0.25
+        )
+        bounds = _ellipse_bounds(draws_used.mean(), pair, n_std, shown)
+        lower, upper = np.fmin(lower, bounds[0]), np.fmax(upper, bounds[1])
+        notes.append(_skipped_note(shown, min_weight))
     if point is not None:
+        shown = _shown_components(point, min_weight)
         marginal = point.marginal(pair)
-        _add_ellipses(ax, marginal, n_std, colors, linewidth=2.5, zorder=3)
-        ax.plot(*marginal.means[0].T, "k+", markersize=10, markeredgewidth=2, zorder=4)
-        bounds = _ellipse_bounds(point, pair, n_std)
-        lower, upper = np.minimum(lower, bounds[0]), np.maximum(upper, bounds[1])
+        _add_ellipses(ax, marginal, n_std, colors, shown, linewidth=2.5, zorder=3)
+        ax.plot(*marginal.means[0, shown].T, "k+", markersize=10, markeredgewidth=2, zorder=4)
+        bounds = _ellipse_bounds(point, pair, n_std, shown)
+        lower, upper = np.fmin(lower, bounds[0]), np.fmax(upper, bounds[1])
+        notes.append(_skipped_note(shown, min_weight).replace("component", "EM component", 1))
     _set_limits(ax, lower, upper)
+    _annotate(ax, notes)
     ax.set_xlabel(names[pair[0]])
     ax.set_ylabel(names[pair[1]])
     _cluster_legend(
@@ -144,7 +170,9 @@ def _posterior_colors(
     """Colour of each posterior component: that of the EM component it sits on."""
     if point is None or draws_used is None:
         return np.arange(n_components)
-    return _match_colors(point.means[0], draws_used.means.mean(axis=0), data.std(axis=0) + 1e-12)
+    return _match_colors(
+        point.means[0], draws_used.means.mean(axis=0), np.nanstd(data, axis=0) + 1e-12
+    )
 
 
 def _scatter_points(
@@ -193,12 +221,20 @@ def _cluster_membership(
 
 
 def _add_ellipses(
-    ax: Any, mixture: _Mixture, n_std: float, colors: list[Any], **kwargs: Any
+    ax: Any,
+    mixture: _Mixture,
+    n_std: float,
+    colors: list[Any],
+    shown: np.ndarray | None = None,
+    **kwargs: Any,
 ) -> None:
-    """One ellipse per draw and component of a 2-D mixture, coloured by component."""
+    """One ellipse per draw and ``shown`` component of a 2-D mixture, coloured by component."""
     kwargs.setdefault("zorder", 1)
+    components = np.arange(mixture.weights.shape[1])
+    if shown is not None:
+        components = components[shown]
     for s in range(mixture.weights.shape[0]):
-        for k in range(mixture.weights.shape[1]):
+        for k in components:
             ax.add_patch(
                 _ellipse(
                     mixture.means[s, k],

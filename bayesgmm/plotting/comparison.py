@@ -42,7 +42,83 @@ def _present(value: Any) -> bool:
         return str(value) != ""
 
 
-def plot_comparison(table: Any, *, standardize: bool | None = None, ax: Any = None) -> Any:
+#: Rows per page of the forest plot: about 11 inches tall at its default size.
+MAX_ROWS = 30
+#: Parameters shown first when the table is paged: those a user reads first.
+_FIRST_PARAMETERS = ("weights", "means")
+_ORDERS = ("auto", "table", "disagreement")
+
+
+def _disagreement(frame: Any) -> np.ndarray:
+    """|EM - posterior mean| / posterior sd per row (0 where undefined)."""
+    if "z" in frame.columns:
+        z = frame["z"].to_numpy(dtype=np.float64)
+    elif "posterior_sd" in frame.columns:
+        sd = frame["posterior_sd"].to_numpy(dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (frame["em_estimate"] - frame["posterior_mean"]).to_numpy(np.float64) / sd
+    else:
+        z = np.zeros(len(frame))
+    return np.nan_to_num(np.abs(z), nan=0.0, posinf=np.finfo(float).max)
+
+
+def _select_rows(
+    frame: Any, parameters: Any, order: str, max_rows: int | None, page: int
+) -> tuple[Any, str]:
+    """The rows of one page, and a note saying which rows these are of how many."""
+    if order not in _ORDERS:
+        raise ValueError(f"order must be one of {_ORDERS}; got {order!r}.")
+    if parameters is not None:
+        wanted = [parameters] if isinstance(parameters, str) else list(parameters)
+        if "parameter" not in frame.columns:
+            raise ValueError("parameters= needs the table's 'parameter' column.")
+        known = sorted(set(frame["parameter"]))
+        unknown = [p for p in wanted if p not in known]
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {unknown}; the table has {known}.")
+        frame = frame[frame["parameter"].isin(wanted)]
+    n_rows = len(frame)
+    paged = max_rows is not None and n_rows > int(max_rows)
+    if order == "disagreement" or (order == "auto" and paged):
+        outside = ~_inside(frame)
+        group = ~frame["parameter"].isin(_FIRST_PARAMETERS) if "parameter" in frame else 0
+        # Worst disagreements first (EM outside the HDI, by |z|), then weights and means.
+        keys = np.lexsort((-_disagreement(frame), np.asarray(group), ~outside))
+        frame = frame.iloc[keys]
+    if not paged:
+        return frame, ""
+    size = int(max_rows)
+    n_pages = -(-n_rows // size)
+    if not 0 <= page < n_pages:
+        raise ValueError(f"page must be in [0, {n_pages - 1}] for {n_rows} rows; got {page}.")
+    start = page * size
+    shown = frame.iloc[start : start + size]
+    how = "EM outside the HDI first, then weights and means, by |z|" if order != "table" else ""
+    note = f"rows {start + 1}-{start + len(shown)} of {n_rows}" + (f" ({how})" if how else "")
+    if page + 1 < n_pages:
+        note += f"; page={page + 1} for the next"
+    return shown, note
+
+
+def _inside(frame: Any) -> np.ndarray:
+    if "em_in_hdi" in frame.columns:
+        return frame["em_in_hdi"].to_numpy(dtype=bool)
+    em_value = frame["em_estimate"].to_numpy(dtype=np.float64)
+    low = frame["hdi_low"].to_numpy(dtype=np.float64)
+    high = frame["hdi_high"].to_numpy(dtype=np.float64)
+    return (em_value >= low) & (em_value <= high)
+
+
+def plot_comparison(
+    table: Any,
+    *,
+    standardize: bool | None = None,
+    parameters: Any = None,
+    order: str = "auto",
+    max_rows: int | None = MAX_ROWS,
+    page: int = 0,
+    ax: Any = None,
+) -> Any:
     """Forest plot of EM estimates against posterior means and HDIs.
 
     Parameters
@@ -57,6 +133,19 @@ def plot_comparison(table: Any, *, standardize: bool | None = None, ax: Any = No
         and covariances of different scales share one axis. Default: standardize when
         the rows' HDI widths differ by more than a factor of 10 (and ``posterior_sd`` is
         present).
+    parameters : str or sequence of str, optional
+        Only these parameters (the table's ``parameter`` column, e.g.
+        ``("weights", "means")``); all by default.
+    order : {"auto", "table", "disagreement"}
+        ``"disagreement"``: rows where EM is outside the HDI first, then weights and
+        means before the other parameters, each by ``|z|`` (largest first); ``"table"``:
+        the table's order; ``"auto"`` (default): the table's order when it fits on one
+        page, else ``"disagreement"``.
+    max_rows : int or None
+        Rows per page (``None``: all, however tall). A K=3, D=8 full fit has 135 rows;
+        one page of 30 stays about 11 inches tall.
+    page : int
+        Which page (0 first); the title says which rows are shown and of how many.
     ax : matplotlib Axes, optional
 
     Returns
@@ -69,12 +158,15 @@ def plot_comparison(table: Any, *, standardize: bool | None = None, ax: Any = No
     from matplotlib.lines import Line2D
 
     frame = getattr(table, "table", table)
+    if max_rows is not None and (isinstance(max_rows, bool) or int(max_rows) < 1):
+        raise ValueError(f"max_rows must be a positive integer or None; got {max_rows!r}.")
     required = ["em_estimate", "posterior_mean", "hdi_low", "hdi_high"]
     if standardize:
         required.append("posterior_sd")
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise ValueError(f"the comparison table lacks the columns {missing}.")
+    frame, note = _select_rows(frame, parameters, order, max_rows, int(page))
     if standardize is None:
         standardize = _needs_standardizing(frame)
         if standardize:
@@ -82,10 +174,7 @@ def plot_comparison(table: Any, *, standardize: bool | None = None, ax: Any = No
     values = {c: frame[c].to_numpy(dtype=np.float64) for c in required}
     em_value, mean = values["em_estimate"], values["posterior_mean"]
     low, high = values["hdi_low"], values["hdi_high"]
-    if "em_in_hdi" in frame.columns:
-        inside = frame["em_in_hdi"].to_numpy(dtype=bool)
-    else:
-        inside = (em_value >= low) & (em_value <= high)
+    inside = _inside(frame)
     if standardize:
         sd = values["posterior_sd"]
         sd = np.where(np.isfinite(sd) & (sd > 0), sd, np.nan)
@@ -134,6 +223,8 @@ def plot_comparison(table: Any, *, standardize: bool | None = None, ax: Any = No
         ncol=len(handles),
         frameon=False,
     )
+    if note:
+        ax.set_title(note, fontsize="small", color="0.35", pad=22)
     return ax
 
 

@@ -7,11 +7,14 @@ from typing import Any
 import numpy as np
 
 from bayesgmm.plotting._common import (
+    _annotate,
     _colors,
     _data,
     _ellipse,
     _feature_indices,
+    _hidden_note,
     _new_axes,
+    _observed,
     _pyplot,
     _radius,
     _set_limits,
@@ -22,15 +25,18 @@ from bayesgmm.plotting._membership import (
 )
 from bayesgmm.plotting._mixture import (
     _check_dims,
+    _check_min_weight,
     _ellipse_bounds,
     _Mixture,
     _mixture_density,
     _mixture_of,
+    _shown_components,
+    _skipped_note,
 )
 
 
 def _grid(data: np.ndarray, grid_size: int, pad: float = 0.1) -> tuple[np.ndarray, ...]:
-    lower, upper = data.min(axis=0), data.max(axis=0)
+    lower, upper = np.nanmin(data, axis=0), np.nanmax(data, axis=0)
     span = np.where(upper > lower, upper - lower, 1.0)
     axes_1d = [
         np.linspace(lo - pad * s, hi + pad * s, int(grid_size))
@@ -74,7 +80,7 @@ def plot_density(
     matplotlib Axes
     """
     _pyplot()
-    data, names = _data(X)
+    data, names = _data(X, fit)
     if data.shape[1] < 2:
         raise ValueError("plot_density needs at least 2 features.")
     pair = _feature_indices(features, names)
@@ -85,7 +91,9 @@ def plot_density(
     ax = _new_axes(ax)
     contours = ax.contour(xx, yy, density.reshape(xx.shape), levels=levels, cmap="viridis")
     if show_points:
-        ax.scatter(data[:, pair[0]], data[:, pair[1]], s=6, color="0.3", alpha=0.5, zorder=0)
+        seen = _observed(data, pair)
+        ax.scatter(*data[seen][:, pair].T, s=6, color="0.3", alpha=0.5, zorder=0)
+        _annotate(ax, [_hidden_note(int((~seen).sum()))])
     ax.set_xlabel(names[pair[0]])
     ax.set_ylabel(names[pair[1]])
     kind = "point estimate" if mixture.weights.shape[0] == 1 else "posterior predictive"
@@ -112,6 +120,7 @@ def plot_pairs(
     threshold: float | None = None,
     max_draws: int = 200,
     bins: int = 20,
+    min_weight: float = 0.01,
     axes: Any = None,
 ) -> Any:
     """All pairwise projections: scatter panels with ellipses, histograms on the diagonal.
@@ -129,15 +138,23 @@ def plot_pairs(
         As in :func:`plot_clusters`.
     bins : int
         Histogram bins.
+    min_weight : float
+        Components whose (posterior mean) weight is below it get no ellipse, and the
+        figure's title says which: a sparse fit's empty components sit at their prior and
+        would stretch every panel far beyond the data. ``0`` draws them all.
     axes : (D, D) array of matplotlib Axes, optional
+
+    Rows with missing values (a fit made with ``missing="marginalize"``) are coloured by
+    their observed coordinates and shown in every panel whose two features they have.
 
     Returns
     -------
     ndarray of matplotlib Axes, shape (D, D)
     """
     plt = _pyplot()
-    data, names = _data(X)
+    data, names = _data(X, fit)
     n_features = data.shape[1]
+    min_weight = _check_min_weight(min_weight)
     if axes is None:
         size = min(2.6, 12.0 / n_features)
         _, axes = plt.subplots(
@@ -152,11 +169,12 @@ def plot_pairs(
         raise ValueError(f"axes must hold {n_features}x{n_features} Axes; got {axes.size}.")
     axes = axes.reshape(n_features, n_features)
     n_std = _radius(level)
-    mixture = summary = None
+    mixture = summary = shown = None
     if fit is not None:
         draws_used = _mixture_of(fit, max_draws)
         _check_dims(draws_used, n_features)
         mixture = draws_used.mean()
+        shown = _shown_components(draws_used, min_weight)
         if membership is None:
             from bayesgmm.mixture.draws import responsibilities
 
@@ -183,34 +201,55 @@ def plot_pairs(
             if row == col:
                 _pairs_diagonal(ax, data[:, row], mixture, row, bins)
             else:
-                ax.scatter(data[:, col], data[:, row], s=8, c=point_colors, linewidths=0)
-                if mixture is not None:
-                    marginal = mixture.marginal([col, row])
-                    for k in range(marginal.weights.shape[1]):
-                        ax.add_patch(
-                            _ellipse(
-                                marginal.means[0, k],
-                                marginal.covariances[0, k],
-                                n_std,
-                                edgecolor=colors[k],
-                                linewidth=1.8,
-                            )
-                        )
-                lower = data[:, [col, row]].min(axis=0)
-                upper = data[:, [col, row]].max(axis=0)
-                if mixture is not None:  # show the ellipses whole
-                    bounds = _ellipse_bounds(mixture, [col, row], n_std)
-                    lower, upper = np.minimum(lower, bounds[0]), np.maximum(upper, bounds[1])
-                _set_limits(ax, lower, upper)
+                _pairs_panel(ax, data, [col, row], point_colors, mixture, shown, colors, n_std)
             ax.tick_params(labelsize="small")
             ax.set_xlabel(names[col] if row == n_features - 1 else "")
             ax.set_ylabel(names[row] if col == 0 else "")
+    notes = [_hidden_note(int(np.isnan(data).any(axis=1).sum()))]
+    if shown is not None:
+        notes.append(_skipped_note(shown, min_weight))
+    text = "; ".join(note for note in notes if note)
+    if text:
+        axes[0, 0].figure.suptitle(text, fontsize="small", color="0.35")
     return axes
+
+
+def _pairs_panel(
+    ax: Any,
+    data: np.ndarray,
+    pair: list[int],
+    point_colors: np.ndarray,
+    mixture: _Mixture | None,
+    shown: np.ndarray | None,
+    colors: list[Any],
+    n_std: float,
+) -> None:
+    """One off-diagonal panel: the rows observed in both features, and the ellipses."""
+    seen = _observed(data, pair)
+    xy = data[seen][:, pair]
+    ax.scatter(*xy.T, s=8, c=point_colors[seen] if len(point_colors) > 1 else point_colors)
+    lower, upper = xy.min(axis=0, initial=np.inf), xy.max(axis=0, initial=-np.inf)
+    if mixture is not None:
+        marginal = mixture.marginal(pair)
+        for k in np.flatnonzero(shown):
+            ax.add_patch(
+                _ellipse(
+                    marginal.means[0, k],
+                    marginal.covariances[0, k],
+                    n_std,
+                    edgecolor=colors[k],
+                    linewidth=1.8,
+                )
+            )
+        bounds = _ellipse_bounds(mixture, pair, n_std, shown)  # show the ellipses whole
+        lower, upper = np.fmin(lower, bounds[0]), np.fmax(upper, bounds[1])
+    _set_limits(ax, lower, upper)
 
 
 def _pairs_diagonal(
     ax: Any, values: np.ndarray, mixture: _Mixture | None, feature: int, bins: int
 ) -> None:
+    values = values[~np.isnan(values)]
     ax.hist(values, bins=bins, density=True, color="0.75", edgecolor="0.5", linewidth=0.5)
     if mixture is not None:
         grid = np.linspace(values.min(), values.max(), 200)

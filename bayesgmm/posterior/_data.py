@@ -43,6 +43,20 @@ def observed(idata: az.InferenceData, what: str) -> np.ndarray:
     return values
 
 
+def fitted_labels(idata: az.InferenceData) -> np.ndarray | None:
+    """The partial labels the fit was made with (``constant_data.labels``, -1 unknown)."""
+    if "constant_data" not in idata.groups() or "labels" not in idata.constant_data:
+        return None
+    return np.asarray(idata.constant_data["labels"].values, dtype=np.int64)
+
+
+def fitted_weights(idata: az.InferenceData) -> np.ndarray | None:
+    """The observation weights the fit was made with (``constant_data.sample_weight``)."""
+    if "constant_data" not in idata.groups() or "sample_weight" not in idata.constant_data:
+        return None
+    return np.asarray(idata.constant_data["sample_weight"].values, dtype=np.float64)
+
+
 def total_log_likelihood(
     idata: az.InferenceData,
     draws: PosteriorDraws,
@@ -75,10 +89,14 @@ def draw_blocks(draws: PosteriorDraws, n_obs: int) -> list[slice]:
     return list(draw_math.chunked_draws(draws.weights.shape[0], n_obs, n_comp, BLOCK_BUDGET))
 
 
-def probability_fn(X: np.ndarray, draws: PosteriorDraws) -> Callable[[slice], np.ndarray]:
+def probability_fn(
+    X: np.ndarray, draws: PosteriorDraws, labels: np.ndarray | None = None
+) -> Callable[[slice], np.ndarray]:
+    """Membership probabilities of ``X`` for a block of draws (labelled rows one-hot)."""
+
     def block(part: slice) -> np.ndarray:
         return draw_math.responsibilities(
-            X, draws.weights[part], draws.means[part], draws.covariances[part]
+            X, draws.weights[part], draws.means[part], draws.covariances[part], labels
         )
 
     return block

@@ -16,12 +16,13 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from bayesgmm.bayes.inference.idata import check_idata, idata_config, posterior_draws
+from bayesgmm.bayes.inference.idata import check_idata, posterior_draws
 from bayesgmm.em import regularized_data_covariance
 from bayesgmm.exceptions import DegenerateComponentWarning
 from bayesgmm.mixture.missing import nan_covariance
 from bayesgmm.mixture.structures import get_structure
 from bayesgmm.posterior._data import observed
+from bayesgmm.posterior.advice import FitSettings, fit_settings, join_options
 
 __all__ = [
     "CollapseFlags",
@@ -174,7 +175,7 @@ def _collapse_message(
     min_count: float,
     rtol: float,
     n_draws: int,
-    std_family: str | None,
+    settings: FitSettings,
 ) -> str:
     criteria = (
         f"criteria: N·π_k < {min_count:g} points, or a smallest generalised eigenvalue of "
@@ -200,15 +201,21 @@ def _collapse_message(
             "are prior draws; use a smaller K, or occupied_components() to see how many "
             "components the data support."
         )
+    stronger = "a larger std_scale or smaller std_spread"
+    if settings.std_family != "inversegamma":
+        stronger += ", or std_family='inversegamma', which vanishes fast at zero"
+    options = [f"a stronger covariance prior ({stronger})", "a smaller K"]
+    if not settings.sparse:  # a sparse fit already lets extra components empty out
+        options.append(
+            "a sparse Dirichlet (alpha < 1) so that extra components empty out instead of "
+            "collapsing"
+        )
     advice = (
         "Components collapsing onto a few points or a lower-dimensional subspace make the "
         "per-component summaries meaningless and signal a posterior that the covariance "
-        "prior barely keeps proper. To fix: use a stronger covariance prior (a larger "
-        "std_scale or smaller std_spread, or std_family='inversegamma', which vanishes fast "
-        "at zero), a smaller K, or a sparse Dirichlet (alpha < 1) so that extra components "
-        "empty out instead of collapsing."
+        f"prior barely keeps proper. To fix: use {join_options(options)}."
     )
-    if std_family == "halfnormal":
+    if settings.std_family == "halfnormal":
         advice += (
             " The std prior here is halfnormal, which does not vanish at zero and so cannot "
             "keep components from collapsing; prefer 'lognormal' or 'inversegamma'."
@@ -287,9 +294,15 @@ def collapse_report(
     any_few = float(flags.few_points.any(axis=1).mean())
     any_singular = float(flags.singular.any(axis=1).mean())
     n_draws = int(draws.weights.shape[0])
-    std_family = (idata_config(idata).get("priors") or {}).get("std_family")
     message = _collapse_message(
-        table, any_all, any_few, any_singular, float(min_count), float(rtol), n_draws, std_family
+        table,
+        any_all,
+        any_few,
+        any_singular,
+        float(min_count),
+        float(rtol),
+        n_draws,
+        fit_settings(idata),
     )
     return CollapseReport(
         n_draws=n_draws,

@@ -14,10 +14,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from bayesgmm._utils.validation import CheckedData, check_data, nan_hint_for_fit
 from bayesgmm.mixture.covariance import as_full
 from bayesgmm.mixture.structures import structure_from_shape
 
-__all__ = ["Mixture", "as_mixture", "point_mixture"]
+__all__ = ["Mixture", "as_mixture", "check_fit_data", "fit_missing", "point_mixture"]
 
 
 class Mixture(NamedTuple):
@@ -191,4 +192,67 @@ def as_mixture(
         keep = thin_indices(n_total, max_draws)
     return Mixture(
         draws.weights[keep], draws.means[keep], draws.covariances[keep], draws.covariance_type
+    )
+
+
+def _idata_missing(idata: Any) -> str:
+    """What a posterior says of NaN: its recorded option, else whether its data had any."""
+    recorded = (getattr(idata, "attrs", None) or {}).get("missing")
+    if recorded is not None:
+        return str(recorded)
+    if "observed_data" in idata.groups():
+        for values in idata.observed_data.data_vars.values():
+            if np.issubdtype(values.dtype, np.floating) and np.isnan(values.values).any():
+                return "marginalize"
+    return "raise"
+
+
+def fit_missing(*fits: Any) -> str:
+    """The ``missing`` option the fits were made with: ``"marginalize"`` if any has it.
+
+    Functions that read a fit (membership, partition, the plots ...) accept NaN in ``X``
+    exactly when the fit did, so that an option given at fit time carries to them. An
+    estimator says it through its ``missing`` parameter; a posterior through
+    ``idata.attrs["missing"]`` (or NaN in its ``observed_data``). A bare parameter set
+    (``EMResult``, ``GMMParams``, a dict) does not record how it was fitted, and its
+    density on the observed coordinates is exact, so it accepts NaN.
+    """
+    for fit in fits:
+        if fit is None:
+            continue
+        option = getattr(fit, "missing", None)
+        if isinstance(option, str):
+            found = option
+        elif _is_idata(fit):
+            found = _idata_missing(fit)
+        elif _is_idata(getattr(fit, "idata_", None)):
+            found = _idata_missing(fit.idata_)
+        else:
+            found = "marginalize"
+        if found == "marginalize":
+            return found
+    return "raise"
+
+
+def check_fit_data(
+    X: Any, *fits: Any, n_features: int | None = None, owner: str = "the fit"
+) -> CheckedData:
+    """``X`` checked for a function that reads ``fits``: NaN allowed as the fits allowed it.
+
+    Parameters
+    ----------
+    X : array-like of shape (N, D)
+    *fits : fits or None
+        As :func:`fit_missing` reads them.
+    n_features : int, optional
+        The number of features the fits have.
+    owner : str
+        Who expects ``n_features``, for error messages.
+    """
+    return check_data(
+        X,
+        n_features=n_features,
+        owner=owner,
+        missing=fit_missing(*fits),
+        nan_hint=nan_hint_for_fit(owner),
     )

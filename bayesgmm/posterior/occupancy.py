@@ -11,7 +11,13 @@ import pandas as pd
 from bayesgmm._utils.validation import check_random_state
 from bayesgmm.bayes.inference.idata import check_idata, idata_config, posterior_draws
 from bayesgmm.posterior import relabel
-from bayesgmm.posterior._data import draw_blocks, observed, probability_fn
+from bayesgmm.posterior._data import (
+    draw_blocks,
+    fitted_labels,
+    fitted_weights,
+    observed,
+    probability_fn,
+)
 
 __all__ = ["occupied_components"]
 
@@ -38,8 +44,10 @@ def occupied_components(
     criterion : {"allocations", "weights"}
         ``"allocations"``: sample one allocation vector per draw from the membership
         probabilities of ``observed_data.x`` and count the components holding at least
-        ``threshold`` points. ``"weights"``: count the components with
-        ``N * weights >= threshold`` (no data needed, no randomness).
+        ``threshold`` points; a fit's partial labels fix their rows' allocations, and its
+        observation weights count each row ``w_n`` times (``constant_data``).
+        ``"weights"``: count the components with ``N * weights >= threshold`` (no data
+        needed, no randomness).
     random_seed : int or numpy Generator
         Seed of the sampled allocations.
 
@@ -67,13 +75,17 @@ def occupied_components(
     else:
         X = observed(idata, "occupied_components")
         rng = check_random_state(random_seed)
-        block = probability_fn(X, draws)
+        block = probability_fn(X, draws, fitted_labels(idata))
+        row_weight = fitted_weights(idata)
         counts = np.empty(n_draws, dtype=np.intp)
         for part in draw_blocks(draws, X.shape[0]):
             alloc = relabel.allocations_from_probabilities(block(part), rng)
             n_rows = alloc.shape[0]
             flat = (np.arange(n_rows)[:, None] * n_comp + alloc).ravel()
-            per_comp = np.bincount(flat, minlength=n_rows * n_comp).reshape(n_rows, n_comp)
+            count = None if row_weight is None else np.broadcast_to(row_weight, alloc.shape)
+            per_comp = np.bincount(
+                flat, weights=None if count is None else count.ravel(), minlength=n_rows * n_comp
+            ).reshape(n_rows, n_comp)
             counts[part] = (per_comp >= limit).sum(axis=1)
     # Counts run from 1 (0 appears only when threshold > 1 leaves a draw with none).
     low = min(1, int(counts.min()))

@@ -24,6 +24,7 @@ from bayesgmm.exceptions import LabelSwitchingWarning
 from bayesgmm.mixture import draws as draw_math
 from bayesgmm.posterior import relabel
 from bayesgmm.posterior._data import observed, total_log_likelihood
+from bayesgmm.posterior.advice import FitSettings, fit_settings, join_options
 from bayesgmm.posterior.relabeling import PERMUTATION_GROUP, relabel_idata, stored_permutations
 
 __all__ = [
@@ -354,7 +355,9 @@ def _switching_message(
     inv_rhat: float,
     threshold: float,
     worst: list[str],
+    settings: FitSettings | None = None,
 ) -> str:
+    settings = FitSettings() if settings is None else settings
     switched = different or sum(n_switches) > 0
     if different:
         text = f"{_modes_phrase(modes)} (max R-hat of weights and means {rhat_before:.3f} before "
@@ -382,17 +385,26 @@ def _switching_message(
     if inv_ok:
         names = ", ".join(worst[:4]) + (", ..." if len(worst) > 4 else "")
         lead = "label switching remains" if switched else "yet the per-component draws differ"
+        # A sparse fit's empty components are the non-identifiable ones: it already has
+        # the sparse prior, so the advice is what is left to change.
+        options = ["another relabeling method", "a smaller K"]
+        if not settings.sparse:
+            options.append("a sparse Dirichlet (alpha < 1)")
         return text + (
             f" — {lead}: {names} still have R-hat > {threshold} after "
             f"relabeling with {method}, although the label-invariant quantities agree across "
             "chains. Some components are probably not identifiable (overlapping, or empty in "
-            "an overfitted mixture): try another relabeling method, a smaller K or a sparse "
-            "Dirichlet (alpha < 1), or summarise label-invariant quantities only."
+            f"an overfitted mixture): try {join_options(options)}, or summarise "
+            "label-invariant quantities only."
         )
+    options = ["run longer chains (more tune and draws)"]
+    if settings.init != "em":  # chains that started at the MAP-EM fit: nothing to gain
+        options.append("start from the MAP-EM fit (init='em')")
+    options.append("revisit K and the priors")
     return text + (
         f" — the chains disagree on label-invariant quantities too (R-hat {inv_rhat:.3f} > "
-        f"{threshold}), so this is a convergence problem, not only label switching: run "
-        "longer chains, start from init='em', or revisit K and the priors."
+        f"{threshold}), so this is a convergence problem, not only label switching: "
+        f"{join_options(options)}."
     )
 
 
@@ -459,6 +471,7 @@ def label_switching_report(
         inv_rhat,
         rhat_threshold,
         worst,
+        fit_settings(idata),
     )
     return LabelSwitchingReport(
         method=method,

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from bayesgmm._utils.deprecation import DEPRECATED
-from bayesgmm._utils.validation import check_data, check_random_state
+from bayesgmm._utils.validation import check_random_state
 from bayesgmm.analysis import similarity
 from bayesgmm.analysis._fits import as_idata
 from bayesgmm.analysis.partition.loss import (
@@ -42,6 +42,8 @@ from bayesgmm.analysis.partition.search import salso
 from bayesgmm.bayes.inference.idata import check_idata, posterior_draws, thin_indices
 from bayesgmm.mixture import draws as draw_math
 from bayesgmm.posterior import relabel
+from bayesgmm.posterior._data import fitted_labels
+from bayesgmm.posterior.mixture import check_fit_data
 
 __all__ = ["PartitionResult", "allocation_draws", "partition", "partition_from_allocations"]
 
@@ -191,12 +193,14 @@ def _as_idata(fit: Any) -> Any:
     )
 
 
-def _data(idata: Any, X: Any, n_features: int) -> np.ndarray:
+def _data(idata: Any, X: Any, n_features: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows to partition and their partial labels (those of the fit for its own rows)."""
     if X is not None:
-        return check_data(X, n_features=n_features, owner="the posterior").X
+        return check_fit_data(X, idata, n_features=n_features, owner="the posterior").X, None
     if "observed_data" not in idata.groups() or "x" not in idata.observed_data:
         raise ValueError("X is required: the InferenceData has no observed_data 'x'.")
-    return np.asarray(idata.observed_data["x"].transpose("obs", ...).values, dtype=np.float64)
+    values = idata.observed_data["x"].transpose("obs", ...).values
+    return np.asarray(values, dtype=np.float64), fitted_labels(idata)
 
 
 def allocation_draws(
@@ -224,7 +228,7 @@ def allocation_draws(
     """
     idata = _as_idata(fit)
     draws = posterior_draws(idata)
-    data = _data(idata, X, draws.means.shape[2])
+    data, labels = _data(idata, X, draws.means.shape[2])
     index = thin_indices(draws.weights.shape[0], max_draws)
     rng = check_random_state(random_seed)
     n_comp = draws.weights.shape[1]
@@ -232,7 +236,7 @@ def allocation_draws(
     for part in draw_math.chunked_draws(index.shape[0], data.shape[0], n_comp, _BLOCK_BUDGET):
         take = index[part]
         resp = draw_math.responsibilities(
-            data, draws.weights[take], draws.means[take], draws.covariances[take]
+            data, draws.weights[take], draws.means[take], draws.covariances[take], labels
         )
         out[part] = relabel.allocations_from_probabilities(resp, rng)
     return out

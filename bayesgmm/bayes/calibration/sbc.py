@@ -33,8 +33,8 @@ import numpy as np
 from bayesgmm._utils.deprecation import DEPRECATED, renamed
 from bayesgmm.bayes.calibration.prior import check_fixed_priors, simulate_prior
 from bayesgmm.bayes.calibration.result import SBCResult, ranks_of, uniformity_p_values
-from bayesgmm.bayes.inference import fit_advi, sample_nuts
 from bayesgmm.bayes.inference.idata import posterior_draws
+from bayesgmm.bayes.inference.run import POSTERIOR_METHODS, RunSettings, run_inference
 from bayesgmm.bayes.model.graph import build_model
 from bayesgmm.bayes.model.priors import GMMPriors
 from bayesgmm.mixture.draws import pointwise_log_likelihood
@@ -49,7 +49,7 @@ __all__ = [
     "uniformity_p_values",
 ]
 
-METHODS = ("nuts", "advi", "fullrank_advi")
+METHODS = POSTERIOR_METHODS  # SBC needs posterior draws: not MAP
 
 
 # ---------------------------------------------------------------------------------------
@@ -155,28 +155,19 @@ FitFunction = Callable[[Any, int], az.InferenceData]
 def _fit(model: Any, method: str | FitFunction, seed: int, opts: dict[str, Any]) -> Any:
     if callable(method):
         return method(model, seed)
-    if method == "nuts":
-        return sample_nuts(
-            model,
-            draws=opts["draws"],
-            tune=opts["tune"],
-            chains=opts["chains"],
-            sampler=opts["sampler"],
-            target_accept=opts["target_accept"],
-            mass_matrix=opts["mass_matrix"],
-            random_seed=seed,
-            progressbar=False,
-            log_likelihood=False,
-        )
-    return fit_advi(
-        model,
+    settings = RunSettings(
         method=method,
-        n=opts["advi_steps"],
-        random_seed=seed,
-        draws=opts["n_draws"],
-        progressbar=False,
+        sampler=opts["sampler"],
+        # NUTS keeps every draw (thinned to L later); ADVI draws L from its approximation.
+        draws=opts["draws"] if method == "nuts" else opts["n_draws"],
+        tune=opts["tune"],
+        chains=opts["chains"],
+        target_accept=opts["target_accept"],
+        mass_matrix=opts["mass_matrix"],
+        advi_steps=opts["advi_steps"],
         log_likelihood=False,
     )
+    return run_inference(model, settings, random_seed=seed).idata
 
 
 def _thin_ranks(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from bayesgmm.bayes.inference.complete import LOG_LIKELIHOOD_BUDGET, complete_idata
 from bayesgmm.bayes.inference.map import fit_map, map_idata
 from bayesgmm.bayes.inference.nuts import SAMPLERS, available_samplers, sample_nuts
+from bayesgmm.bayes.inference.run import RunOutcome, RunSettings, run_inference
 from bayesgmm.bayes.inference.starts import START_POINTS, em_initial_point, em_start
 from bayesgmm.bayes.inference.vi import fit_advi
 
@@ -17,6 +18,8 @@ __all__ = [
     "LOG_LIKELIHOOD_BUDGET",
     "SAMPLERS",
     "START_POINTS",
+    "RunOutcome",
+    "RunSettings",
     "available_samplers",
     "complete_idata",
     "em_initial_point",
@@ -24,5 +27,6 @@ __all__ = [
     "fit_advi",
     "fit_map",
     "map_idata",
+    "run_inference",
     "sample_nuts",
 ]

@@ -6,8 +6,10 @@ __all__ = [
     "BayesGMMError",
     "CollapseError",
     "ConvergenceWarning",
+    "DataFileError",
     "DataPrecisionWarning",
     "DegenerateComponentWarning",
+    "FitFileError",
     "LabelSwitchingWarning",
     "NotFittedError",
 ]
@@ -23,6 +25,14 @@ class CollapseError(BayesGMMError, ValueError):
 
 class NotFittedError(BayesGMMError, ValueError, AttributeError):
     """A method that needs a fitted estimator was called before ``fit``."""
+
+
+class FitFileError(BayesGMMError, ValueError):
+    """A fit file that is not one bayesgmm wrote, or that was damaged or altered since."""
+
+
+class DataFileError(BayesGMMError, ValueError):
+    """A data file (CSV) that cannot be read as the numeric table the user meant."""
 
 
 class DegenerateComponentWarning(UserWarning):

@@ -20,6 +20,29 @@ DEMO_TUNE = 1000
 QUICK_DRAWS = 200
 #: Default output folder of ``bayesgmm demo``.
 DEMO_OUT = "bayesgmm-demo"
+#: Every file ``bayesgmm demo`` may write into its folder (checked before it starts).
+DEMO_FILES = (
+    "em_bic_table.csv",
+    "em_model_selection.csv",
+    "em_best_fit.json",
+    "fit.nc",
+    "comparison.csv",
+    "membership.csv",
+    "clusters.png",
+    "density.png",
+    "trace_relabel.png",
+    "comparison.png",
+    "membership_uncertainty.png",
+)
+#: Every file ``bayesgmm report --out DIR`` may write into DIR.
+REPORT_FILES = (
+    "comparison.csv",
+    "clusters.png",
+    "density.png",
+    "comparison.png",
+    "membership_uncertainty.png",
+    "trace_relabel.png",
+)
 #: ``bayesgmm fit --method`` choices: the BayesianGMM methods plus the reference EM.
 FIT_METHODS = ("nuts", "advi", "fullrank_advi", "map", "em")
 RELABEL_CHOICES = ("stephens", "pivot", "ecr", "ordering", "none")

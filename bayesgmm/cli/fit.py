@@ -28,15 +28,12 @@ from bayesgmm.cli._format import (
     _print_bayes_summary,
     format_parameters,
 )
-
-
-def _check_out_file(path_text: str) -> Path:
-    path = Path(path_text)
-    if path.is_dir():
-        raise UsageError(f"--out {path_text!r} is a directory; give a file name such as fit.nc.")
-    if path.parent != Path() and not path.parent.is_dir():
-        raise UsageError(f"--out: directory {str(path.parent)!r} does not exist.")
-    return path
+from bayesgmm.cli._outputs import (
+    add_force_argument,
+    check_output_file,
+    input_files,
+    write_output,
+)
 
 
 def _check_fit_options(args: argparse.Namespace) -> None:
@@ -60,7 +57,7 @@ def _check_fit_options(args: argparse.Namespace) -> None:
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     _check_fit_options(args)
-    out = _check_out_file(args.out)
+    out = check_output_file(args.out, "--out", input_files(args.data), force=args.force)
     frame, weights, labels = read_observed_csv(args)
     observed = {"sample_weight": weights, "labels": labels}
     n_samples, n_features = frame.shape
@@ -110,7 +107,7 @@ def _fit_em_file(
     dataset = em_dataset(
         fit, frame.to_numpy(), names, data_file=str(args.data), random_seed=args.seed
     )
-    dataset.to_netcdf(out)
+    write_output(out, lambda path: dataset.to_netcdf(path, engine="h5netcdf"))
     print(f"\nWrote the EM fit to {out} (netCDF; read it with: bayesgmm report {out})")
     return 0
 
@@ -159,7 +156,7 @@ def _fit_bayes(
         print("Label switching: not checked (needs K >= 2 and at least 2 chains).")
     if model.collapse_report_ is not None:
         print(_wrap(f"Collapse: {model.collapse_report_.message}", ""))
-    model.save(out)
+    write_output(out, model.save)
     print(f"\nWrote the fit to {out} (InferenceData netCDF; read it with: bayesgmm report {out})")
     return 0
 
@@ -200,7 +197,13 @@ def add_parser(sub: Any) -> None:
         default="full",
         help="covariance structure (default: full)",
     )
-    fit.add_argument("--out", required=True, metavar="fit.nc", help="netCDF file to write")
+    fit.add_argument(
+        "--out",
+        required=True,
+        metavar="fit.nc",
+        help="netCDF file to write (never the data file; an existing file needs --force)",
+    )
+    add_force_argument(fit, "--out")
     fit.add_argument(
         "--draws",
         type=int,

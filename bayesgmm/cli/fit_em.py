@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from pathlib import Path
 from typing import Any
 
 from bayesgmm.cli._common import (
@@ -20,6 +19,12 @@ from bayesgmm.cli._format import (
     _format_summary,
     format_parameters,
 )
+from bayesgmm.cli._outputs import (
+    add_force_argument,
+    check_output_file,
+    input_files,
+    write_output,
+)
 
 
 def _cmd_fit_em(args: argparse.Namespace) -> int:
@@ -33,6 +38,11 @@ def _cmd_fit_em(args: argparse.Namespace) -> int:
     if args.reg_covar < 0:
         raise UsageError(f"--reg-covar must be >= 0; got {args.reg_covar}.")
 
+    labels_out = None
+    if args.labels_out is not None:
+        labels_out = check_output_file(
+            args.labels_out, "--labels-out", input_files(args.data), force=args.force
+        )
     frame, weights, labels = read_observed_csv(args)
     n_samples, n_features = frame.shape
     if args.n_components > n_samples:
@@ -71,9 +81,11 @@ def _cmd_fit_em(args: argparse.Namespace) -> int:
     print(format_parameters(fit.weights, fit.means, fit.covariances, fit.covariance_type, names))
     print()
     print(_format_summary(_fit_summary(fit), map_em=args.prior == "default"))
-    if args.labels_out is not None:
-        written = _write_labels(args.labels_out, proba.argmax(axis=1), proba)
-        print(f"\nWrote labels and membership probabilities to {written}")
+    if labels_out is not None:
+        from bayesgmm.io import write_labels
+
+        write_output(labels_out, lambda path: write_labels(path, proba.argmax(axis=1), proba))
+        print(f"\nWrote labels and membership probabilities to {labels_out}")
     return 0
 
 
@@ -135,17 +147,9 @@ def add_parser(sub: Any) -> None:
         "--labels-out",
         metavar="labels.csv",
         default=None,
-        help="write the predicted label, uncertainty and membership probabilities per row",
+        help="write the predicted label, uncertainty and membership probabilities per row "
+        "(never to the data file; an existing file needs --force)",
     )
+    add_force_argument(fit, "--labels-out")
     add_observation_arguments(fit)
     fit.set_defaults(func=_cmd_fit_em)
-
-
-def _write_labels(path_text: str, labels: Any, proba: Any) -> Path:
-    """Write ``--labels-out`` (:func:`bayesgmm.io.write_labels`), its folder checked first."""
-    from bayesgmm.io import write_labels
-
-    path = Path(path_text)
-    if path.parent != Path() and not path.parent.is_dir():
-        raise UsageError(f"--labels-out: directory {str(path.parent)!r} does not exist.")
-    return write_labels(path, labels, proba)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from bayesgmm.cli._common import (
+    REPORT_FILES,
     UsageError,
     _emit_fit_warnings,
     _emit_warnings,
@@ -25,6 +26,7 @@ from bayesgmm.cli._format import (
     _print_bayes_summary,
     format_parameters,
 )
+from bayesgmm.cli._outputs import add_force_argument, check_output_folder, input_files
 from bayesgmm.cli._plots import (
     _density_pair,
     _draw_plots,
@@ -70,11 +72,8 @@ def _report_data(args: argparse.Namespace, feature_names: list[str]) -> Any:
 def _report_out_dir(args: argparse.Namespace) -> Path | None:
     if args.out is None:
         return None
-    path = Path(args.out)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--out {args.out!r} exists and is not a directory.")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    inputs = input_files(args.fit, args.data)
+    return check_output_folder(args.out, "--out", REPORT_FILES, inputs, force=args.force)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -89,7 +88,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         names = [str(n) for n in fit.posterior["feature"].values]
     new_data = _report_data(args, names)  # checked before anything is printed
     out_dir = _report_out_dir(args)
-    write = _Writer(out_dir)
+    write = _Writer(out_dir, REPORT_FILES)
     if kind == "em":
         _report_em(args, fit, write, new_data)
     else:
@@ -326,7 +325,13 @@ def add_parser(sub: Any) -> None:
         ),
     )
     report.add_argument("fit", metavar="fit.nc", help="file written by `bayesgmm fit`")
-    report.add_argument("--out", metavar="DIR", default=None, help="folder for the plots")
+    report.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="folder for the plots and comparison.csv (created if missing)",
+    )
+    add_force_argument(report, "plots and tables in --out DIR")
     report.add_argument(
         "--data",
         metavar="data.csv",

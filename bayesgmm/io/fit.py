@@ -28,8 +28,11 @@ def save_fit(estimator: Any, path: str | Path) -> Path:
     """Write ``estimator.idata_`` (and the raw draws) to ``path`` as netCDF.
 
     The estimator's parameters, the feature names and the MAP-EM reference weights are
-    stored as JSON in the InferenceData attrs so :func:`load_fit` can rebuild it.
+    stored as JSON in the InferenceData attrs so :func:`load_fit` can rebuild it. The file
+    is written whole or not at all (:func:`~bayesgmm.io.atomic.write_atomically`).
     """
+    from bayesgmm.io.atomic import write_atomically
+
     path = Path(path)
     idata = estimator.idata_.copy()
     params = {name: _jsonable(value) for name, value in estimator.get_params().items()}
@@ -44,8 +47,7 @@ def save_fit(estimator: Any, path: str | Path) -> Path:
     }
     for group in idata.groups():
         idata[group].attrs[_ESTIMATOR_ATTR] = json.dumps(meta)
-    idata.to_netcdf(str(path))
-    return path
+    return write_atomically(path, lambda tmp: idata.to_netcdf(str(tmp)))
 
 
 def load_idata(path: str | Path) -> az.InferenceData:

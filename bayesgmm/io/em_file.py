@@ -16,7 +16,7 @@ import numpy as np
 EM_FILE_KIND = "em"
 
 #: Dims of ``covariances`` in the file, per covariance type.
-_COVARIANCE_DIMS = {
+COVARIANCE_DIMS = {
     "full": ("component", "feature", "feature_bis"),
     "tied": ("feature", "feature_bis"),
     "diag": ("component", "feature"),
@@ -111,7 +111,7 @@ def em_dataset(fit: Any, X: Any, feature_names: Sequence[str], **attrs: Any) -> 
         {
             "weights": (("component",), np.asarray(fit.weights)),
             "means": (("component", "feature"), np.asarray(fit.means)),
-            "covariances": (_COVARIANCE_DIMS[fit.covariance_type], np.asarray(fit.covariances)),
+            "covariances": (COVARIANCE_DIMS[fit.covariance_type], np.asarray(fit.covariances)),
             "x": (("obs", "feature"), values),
         },
         coords={

@@ -61,25 +61,46 @@ def load_idata(path: str | Path) -> az.InferenceData:
 
 
 def load_fit(cls: type, path: str | Path) -> Any:
-    """Rebuild a fitted estimator of class ``cls`` from :func:`save_fit` output."""
-    from bayesgmm.bayes.priors import GMMPriors
+    """Rebuild a fitted estimator of class ``cls`` from :func:`save_fit` output.
 
-    idata = load_idata(path)
-    meta_json = idata.posterior.attrs.get(_ESTIMATOR_ATTR)
-    if meta_json is None:
-        raise ValueError(f"{path} was not written by {cls.__name__}.save (no estimator attrs).")
-    meta = json.loads(meta_json)
+    Everything read is checked first (:func:`bayesgmm.io.read_fit_file`, then the stored
+    parameters against ``cls``): a file that is not a valid fit of ``cls`` raises one
+    :class:`~bayesgmm.exceptions.FitFileError` naming what is wrong.
+    """
+    from bayesgmm.bayes.priors import GMMPriors
+    from bayesgmm.exceptions import FitFileError
+    from bayesgmm.io.fit_checks import CONFIG_ATTR, check_estimator_meta
+    from bayesgmm.io.fit_file import read_fit_file
+    from bayesgmm.io.netcdf_header import not_a_fit
+
+    kind, idata = read_fit_file(path)
+    if kind != "bayes":
+        raise FitFileError(
+            f"{str(path)!r} is an EM fit file (bayesgmm fit --method em), not a "
+            f"{cls.__name__} fit; read it with bayesgmm.io.read_fit_file or `bayesgmm report`."
+        )
+    raw_meta = idata.posterior.attrs.get(_ESTIMATOR_ATTR)
+    if raw_meta is None:
+        raise FitFileError(
+            f"{str(path)!r} was not written by {cls.__name__}.save (no estimator attrs); "
+            "read it with bayesgmm.io.read_fit_file."
+        )
+    config = json.loads(idata.posterior.attrs[CONFIG_ATTR])  # checked by read_fit_file
+    meta = check_estimator_meta(raw_meta, cls, config, str(path))
     params = dict(meta["params"])
     priors = params.get("priors")
-    if isinstance(priors, dict) and "__priors__" in priors:
-        params["priors"] = GMMPriors.from_dict(priors["__priors__"])
+    if isinstance(priors, dict):
+        try:
+            params["priors"] = GMMPriors.from_dict(priors["__priors__"])
+        except (TypeError, ValueError) as exc:
+            problem = f"the estimator's priors are invalid ({exc})"
+            raise not_a_fit(str(path), problem) from None
     estimator = cls(**params)
     estimator.idata_ = idata
     estimator.raw_idata_ = idata
     estimator.n_features_in_ = meta["n_features_in"]
     if meta["feature_names_in"] is not None:
         estimator.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
-    config = json.loads(idata.posterior.attrs["bayesgmm_config"])
     if "observed_data" in idata.groups():
         from bayesgmm.bayes.model import model_from_spec
         from bayesgmm.bayes.spec import MixtureSpec

@@ -126,11 +126,44 @@ def _version() -> str:
         return "unknown"
 
 
-def _read_csv(path_text: str, columns: str | None) -> Any:
-    """The numeric columns of a CSV file (:func:`bayesgmm.io.read_numeric_csv`)."""
+def _read_csv(path_text: str, columns: str | None, args: Any) -> Any:
+    """The numeric columns of a CSV file (:func:`bayesgmm.io.read_numeric_csv`), read with
+    the command's --delimiter / --decimal / --no-header, hints naming those flags."""
     from bayesgmm.io import read_numeric_csv
+    from bayesgmm.io.csv_dialect import CLI_OPTIONS
 
-    return read_numeric_csv(path_text, columns, columns_option="--columns")
+    return read_numeric_csv(path_text, columns, fmt=csv_format(args), options=CLI_OPTIONS)
+
+
+def csv_format(args: Any) -> Any:
+    """The :class:`bayesgmm.io.csv_dialect.CsvFormat` of the command's CSV options."""
+    from bayesgmm.io.csv_dialect import CsvFormat
+
+    delimiter = {"tab": "\t", "\\t": "\t"}.get(args.delimiter, args.delimiter)
+    return CsvFormat(delimiter, args.decimal, not args.no_header)
+
+
+def add_csv_arguments(parser: Any, what: str = "the data file") -> None:
+    """``--delimiter``, ``--decimal`` and ``--no-header`` for reading ``what``."""
+    parser.add_argument(
+        "--delimiter",
+        choices=(",", ";", "tab", "|"),
+        default=None,
+        help=f"field separator of {what} (default: sniffed among , ; tab |)",
+    )
+    parser.add_argument(
+        "--decimal",
+        choices=(".", ","),
+        default=None,
+        help=f"decimal mark of {what} (default: ',' when its numbers are written 1,5 and the "
+        "delimiter is not a comma, else '.')",
+    )
+    parser.add_argument(
+        "--no-header",
+        action="store_true",
+        help=f"{what} has no header row: every row is data, the columns are named x0, x1, ... "
+        "(a first row of numbers is otherwise refused)",
+    )
 
 
 def _fit_summary(fit: Any) -> dict[str, Any]:
@@ -165,11 +198,11 @@ def read_observed_csv(args: Any) -> tuple[Any, Any, Any]:
     """
     extra = [name for name in (args.weights, args.labels) if name]
     if not extra:
-        return _read_csv(args.data, args.columns), None, None
+        return _read_csv(args.data, args.columns, args), None, None
     if args.weights and args.weights == args.labels:
         raise UsageError("--weights and --labels name the same column; give two columns.")
     columns = None if args.columns is None else ",".join([args.columns, *extra])
-    frame = _read_csv(args.data, columns)
+    frame = _read_csv(args.data, columns, args)
     for option, name in (("--weights", args.weights), ("--labels", args.labels)):
         if name and name not in frame.columns:
             raise UsageError(

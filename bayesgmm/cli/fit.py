@@ -20,6 +20,7 @@ from bayesgmm.cli._common import (
     _progressbar,
     _timed_with_warnings,
     _wrap,
+    add_csv_arguments,
     add_observation_arguments,
     read_observed_csv,
 )
@@ -166,8 +167,11 @@ def add_parser(sub: Any) -> None:
         "fit",
         help="fit a Gaussian mixture to a CSV file (NUTS, ADVI, MAP or EM) and write it",
         description=(
-            "Fit a K-component Gaussian mixture to the numeric columns of a CSV file (header "
-            "row required), print a summary and write the fit to --out. Bayesian methods "
+            "Fit a K-component Gaussian mixture to the numeric columns of a CSV file, print a "
+            "summary and write the fit to --out (never over the data file; an existing file "
+            "only with --force; written whole, so Ctrl-C leaves no partial file). The file "
+            "needs a header row unless --no-header; its delimiter and decimal mark are sniffed "
+            "(or given by --delimiter / --decimal) and ragged rows are refused. Bayesian methods "
             "(nuts, advi, fullrank_advi, map) write an ArviZ InferenceData netCDF file "
             "(BayesianGMM.save: relabeled posterior, sample stats, observed data, the "
             "relabeling permutations, and the configuration in the attrs; read it back with "
@@ -181,7 +185,7 @@ def add_parser(sub: Any) -> None:
             "`bayesgmm report FILE` reads both."
         ),
     )
-    fit.add_argument("data", metavar="data.csv", help="CSV file with a header row")
+    fit.add_argument("data", metavar="data.csv", help="CSV file (a header row unless --no-header)")
     fit.add_argument(
         "-k", "--n-components", type=int, required=True, metavar="K", help="number of components"
     )
@@ -241,5 +245,6 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="progress bar (default: on when standard output is a terminal)",
     )
+    add_csv_arguments(fit)
     add_observation_arguments(fit)
     fit.set_defaults(func=_cmd_fit)

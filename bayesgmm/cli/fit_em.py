@@ -12,6 +12,7 @@ from bayesgmm.cli._common import (
     UsageError,
     _emit_warnings,
     _fit_summary,
+    add_csv_arguments,
     add_observation_arguments,
     read_observed_csv,
 )
@@ -96,11 +97,12 @@ def add_parser(sub: Any) -> None:
         help="fit a Gaussian mixture to a CSV file by EM or MAP-EM",
         description=(
             "Fit a K-component Gaussian mixture to the numeric columns of a CSV file "
-            "(header row required) and print the parameters, log-likelihood, BIC, AIC, ICL "
-            "and convergence."
+            "and print the parameters, log-likelihood, BIC, AIC, ICL and convergence. The "
+            "file needs a header row unless --no-header; its delimiter and decimal mark are "
+            "sniffed (or given by --delimiter / --decimal) and ragged rows are refused."
         ),
     )
-    fit.add_argument("data", metavar="data.csv", help="CSV file with a header row")
+    fit.add_argument("data", metavar="data.csv", help="CSV file (a header row unless --no-header)")
     fit.add_argument(
         "-k",
         "--n-components",
@@ -151,5 +153,6 @@ def add_parser(sub: Any) -> None:
         "(never to the data file; an existing file needs --force)",
     )
     add_force_argument(fit, "--labels-out")
+    add_csv_arguments(fit)
     add_observation_arguments(fit)
     fit.set_defaults(func=_cmd_fit_em)

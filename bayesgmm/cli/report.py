@@ -18,6 +18,8 @@ from bayesgmm.cli._common import (
     _indent,
     _read_csv,
     _wrap,
+    add_csv_arguments,
+    csv_format,
 )
 from bayesgmm.cli._format import (
     _format_comparison,
@@ -55,10 +57,10 @@ def _report_data(args: argparse.Namespace, feature_names: list[str]) -> Any:
     if columns is None:
         from bayesgmm.io import read_csv_header
 
-        header = read_csv_header(args.data)
+        header = read_csv_header(args.data, csv_format(args))
         if set(feature_names) <= set(header):
             columns = ",".join(feature_names)
-    frame = _read_csv(args.data, columns)
+    frame = _read_csv(args.data, columns, args)
     if frame.shape[1] != len(feature_names):
         raise UsageError(
             f"--data {args.data!r} has {frame.shape[1]} numeric column(s) "
@@ -344,6 +346,7 @@ def add_parser(sub: Any) -> None:
         metavar="A,B",
         help="columns of --data (default: the fit's feature names, else all)",
     )
+    add_csv_arguments(report, "--data")
     report.add_argument(
         "--seed", type=int, default=0, help="seed of the EM refit and the plots (default: 0)"
     )

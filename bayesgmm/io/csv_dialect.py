@@ -197,7 +197,8 @@ def _check_rows(
 
 def comma_decimal_hint(values: list[str], options: Mapping[str, str]) -> str:
     """A hint when text values are numbers with a decimal comma (``1,5``), else ``""``."""
-    if values and all(_COMMA_DECIMAL.match(v) for v in values):
+    commas = any(_COMMA_DECIMAL.match(v) for v in values)
+    if commas and all(_NUMBER[","].match(v) for v in values):
         return (
             f" They look like numbers with a decimal comma: pass {_named(options, 'decimal', ',')}."
         )

@@ -10,6 +10,7 @@ __all__ = [
     "DataPrecisionWarning",
     "DegenerateComponentWarning",
     "FitFileError",
+    "FitFileNotFoundError",
     "LabelSwitchingWarning",
     "NotFittedError",
 ]
@@ -29,6 +30,10 @@ class NotFittedError(BayesGMMError, ValueError, AttributeError):
 
 class FitFileError(BayesGMMError, ValueError):
     """A fit file that is not one bayesgmm wrote, or that was damaged or altered since."""
+
+
+class FitFileNotFoundError(FitFileError, FileNotFoundError):
+    """The fit file to read does not exist (a FileNotFoundError too, as for ``open``)."""
 
 
 class DataFileError(BayesGMMError, ValueError):

@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from bayesgmm.exceptions import FitFileError
+from bayesgmm.exceptions import FitFileError, FitFileNotFoundError
 from bayesgmm.io.em_file import EM_FILE_KIND
 from bayesgmm.io.fit_checks import (
     ESTIMATOR_ATTR,
@@ -63,7 +63,7 @@ def read_fit_file(path: str | Path) -> FitFile:
     path_text = str(path)
     path = Path(path)
     if not path.exists():
-        raise FitFileError(f"fit file {path_text!r} does not exist.")
+        raise FitFileNotFoundError(f"fit file {path_text!r} does not exist.")
     if path.is_dir():
         raise FitFileError(f"fit file {path_text!r} is a directory, not a netCDF file.")
     layout = read_layout(path, path_text)

@@ -277,3 +277,35 @@ def test_sigint_during_a_nuts_fit_exits_130_without_output(data_csv, delay):
     lines = [line for line in result.stderr.splitlines() if not line.startswith("warning:")]
     assert lines == ["bayesgmm fit: interrupted (Ctrl-C); no file was written."], result.stderr
     assert sorted(p.name for p in data_csv.parent.iterdir()) == ["data.csv"]
+
+
+# -- one line per error ----------------------------------------------------------------------
+
+
+def test_every_error_is_one_line(capsys, data_csv, monkeypatch):
+    for argv in (
+        ["fit", str(data_csv)],  # argparse: required options missing
+        ["fit-em", str(data_csv), "-k", "2", "--delimiter", "x"],  # argparse: bad choice
+        ["nonsense"],
+    ):
+        err = _refused(capsys, argv, data_csv)
+        assert "(see bayesgmm" in err
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug\nover two lines")
+
+    import bayesgmm.core.em as em
+
+    monkeypatch.setattr(em, "fit_em", broken)
+    argv = [
+        "fit",
+        str(data_csv),
+        "-k",
+        "2",
+        "--method",
+        "em",
+        "--out",
+        str(data_csv.parent / "never.nc"),
+    ]
+    err = _refused(capsys, argv, data_csv)
+    assert "unexpected RuntimeError: a bug over two lines" in err and "report it" in err

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from bayesgmm.cli import demo, fit, fit_em, report
 from bayesgmm.cli._common import DEMO_OUT as DEMO_OUT
@@ -47,9 +48,16 @@ from bayesgmm.cli.demo import run_demo
 __all__ = ["DEMO_STEPS", "DemoState", "DemoStep", "UsageError", "build_parser", "main", "run_demo"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (the subcommands' parsers are of it too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``bayesgmm`` argument parser with its subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bayesgmm",
         description="Bayesian Gaussian mixture models on PyMC, with a reference EM.",
     )
@@ -76,25 +84,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         options (including unreadable or unwritable files and missing optional packages),
         130 interrupted by Ctrl-C. Every error is one line on standard error.
     """
-    parser = build_parser()
-    try:
-        args = parser.parse_args(None if argv is None else list(argv))
-    except SystemExit as exc:  # --help, --version, or argparse's own usage errors
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-
     start_command()
+    command = "bayesgmm"
     with watch_interrupts():
         try:
+            args = build_parser().parse_args(None if argv is None else list(argv))
+            command = f"bayesgmm {args.command}"
             code = int(args.func(args))
+        except SystemExit as exc:  # --help, --version, or argparse's own usage errors
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
         except KeyboardInterrupt:
             note_interrupt()
         except Exception as exc:
             # After Ctrl-C, whatever a library made of it (an empty trace ...) is the interrupt.
             if not interrupted():
                 code, message = _error_line(exc)
-                print(f"bayesgmm {args.command}: {message}", file=sys.stderr)
+                print(f"{command}: {message}", file=sys.stderr)
         if interrupted():  # also when a library swallowed the interrupt and returned
-            print(f"bayesgmm {args.command}: {_interrupted_line()}", file=sys.stderr)
+            print(f"{command}: {_interrupted_line()}", file=sys.stderr)
             return INTERRUPTED_EXIT
     return code
 

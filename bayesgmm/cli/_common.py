@@ -149,13 +149,15 @@ def add_csv_arguments(parser: Any, what: str = "the data file") -> None:
         "--delimiter",
         choices=(",", ";", "tab", "|"),
         default=None,
-        help=f"field separator of {what} (default: sniffed among , ; tab |)",
+        metavar="SEP",
+        help=f"field separator of {what}: ',', ';', tab or '|' (default: sniffed)",
     )
     parser.add_argument(
         "--decimal",
         choices=(".", ","),
         default=None,
-        help=f"decimal mark of {what} (default: ',' when its numbers are written 1,5 and the "
+        metavar="MARK",
+        help=f"decimal mark of {what}, '.' or ',' (default: ',' when its numbers are written 1,5 and the "
         "delimiter is not a comma, else '.')",
     )
     parser.add_argument(

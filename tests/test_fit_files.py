@@ -494,3 +494,37 @@ def test_saved_fit_is_written_atomically(bayes_file, tmp_path, monkeypatch):
         model.save(target)
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.nc"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("cov_type", ["tied", "diag", "spherical"])
+def test_every_kind_of_fit_passes_the_checks(tmp_path, cov_type):
+    """The checks accept what bayesgmm writes: MAP and ADVI fits of every covariance type
+    (NUTS full fits, missing values, labels, weights and sparse fits load in their tests)."""
+    from bayesgmm import BayesianGMM, make_gmm_data
+
+    sim = make_gmm_data(
+        60,
+        weights=[0.5, 0.5],
+        means=[[-4.0, 0.0, 1.0], [4.0, 0.0, 1.0]],
+        covariances=[1.0, 1.0],
+        random_seed=3,
+    )
+    for method in ("map", "advi"):
+        model = BayesianGMM(
+            2,
+            covariance_type=cov_type,
+            method=method,
+            advi_steps=300,
+            draws=20,
+            progressbar=False,
+            random_seed=0,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(sim.X)
+        path = tmp_path / f"{method}.nc"
+        model.save(path)
+        loaded = BayesianGMM.load(path)
+        np.testing.assert_array_equal(loaded.predict_proba(sim.X), model.predict_proba(sim.X))

@@ -104,13 +104,34 @@ def _consistent(lines: list[str], delimiter: str) -> int:
     return counts.pop() if len(counts) == 1 else 0
 
 
-def _sniff_delimiter(lines: list[str]) -> str:
-    for delimiter in DELIMITERS:
-        if _consistent(lines, delimiter) > 1:
-            return delimiter
+def _numeric_rows(rows: list[list[str]]) -> bool:
+    """Whether every field is a number (or empty) with one decimal mark throughout."""
+    fields = [f for row in rows for f in row if f.strip()]
+    return any(all(pattern.match(f) for f in fields) for pattern in _NUMBER.values())
+
+
+def _sniff_delimiter(lines: list[str], header: bool) -> str:
+    candidates = [d for d in DELIMITERS if _consistent(lines, d) > 1]
+    if candidates:
+        # Several split alike (one line "0,5;1,5"): the one that leaves numbers wins.
+        data = lines[1:] if header else lines
+        numeric = [d for d in candidates if _numeric_rows(_rows(data, d))]
+        return (numeric or candidates)[0]
+    if _one_column_with_decimal_commas(lines):
+        return ";"  # one column: any delimiter but the comma, so that 1,5 stays one field
     # No delimiter splits every line alike: one column, or ragged rows reported later by
     # the delimiter that splits the first line most.
     return max(DELIMITERS, key=lambda d: (len(_rows(lines[:1], d)[0]), d == ","))
+
+
+def _one_column_with_decimal_commas(lines: list[str]) -> bool:
+    """One column whose numbers (after the first line) are written ``1,5``."""
+    data = [line.strip() for line in lines[1:]]
+    return (
+        bool(data)
+        and all(_NUMBER[","].match(v) for v in data)
+        and any(_COMMA_DECIMAL.match(v) for v in data)
+    )
 
 
 def _sniff_decimal(rows: list[list[str]], delimiter: str) -> str:
@@ -134,7 +155,7 @@ def sniff(path: Path, path_text: str, fmt: CsvFormat, options: Mapping[str, str]
     lines = _sample(path, path_text)
     if not lines:
         raise DataFileError(f"data file {path_text!r} is empty (no header, no rows).")
-    delimiter = fmt.delimiter or _sniff_delimiter(lines)
+    delimiter = fmt.delimiter or _sniff_delimiter(lines, fmt.header)
     rows = _rows(lines, delimiter)
     decimal = fmt.decimal or _sniff_decimal(rows[1:] if fmt.header else rows, delimiter)
     first = rows[0]

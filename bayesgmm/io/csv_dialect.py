@@ -117,15 +117,21 @@ def _sniff_delimiter(lines: list[str], header: bool) -> str:
         data = lines[1:] if header else lines
         numeric = [d for d in candidates if _numeric_rows(_rows(data, d))]
         return (numeric or candidates)[0]
-    if _one_column_with_decimal_commas(lines):
+    if _one_column_with_decimal_commas(lines, header):
         return ";"  # one column: any delimiter but the comma, so that 1,5 stays one field
     # No delimiter splits every line alike: one column, or ragged rows reported later by
     # the delimiter that splits the first line most.
     return max(DELIMITERS, key=lambda d: (len(_rows(lines[:1], d)[0]), d == ","))
 
 
-def _one_column_with_decimal_commas(lines: list[str]) -> bool:
-    """One column whose numbers (after the first line) are written ``1,5``."""
+def _one_column_with_decimal_commas(lines: list[str], header: bool) -> bool:
+    """One column (a header without commas) whose numbers are all written ``1,5`` or ``2``.
+
+    Without a header, a column of ``1,5`` cannot be told from two comma-separated columns
+    with a short row: the caller must then give the delimiter.
+    """
+    if not header or len(_rows(lines[:1], ",")[0]) != 1:
+        return False
     data = [line.strip() for line in lines[1:]]
     return (
         bool(data)
@@ -210,8 +216,8 @@ def _check_rows(
         )
     elif fmt.delimiter is None:
         message += (
-            f" (the delimiter {_shown(delimiter, options)} was sniffed; give another with "
-            f"{options['delimiter'].strip().rstrip('=')})"
+            f" (the delimiter {_shown(delimiter, options)} was sniffed; if it is another, set it "
+            f"with {options['delimiter'].strip()})"
         )
     raise DataFileError(message + ".")
 

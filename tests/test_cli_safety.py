@@ -372,7 +372,7 @@ def test_one_headerless_column_with_decimal_commas_needs_the_delimiter(tmp_path)
     np.testing.assert_array_equal(told.to_numpy(), [[1.5], [2.25]])
     short = tmp_path / "short.csv"  # a short row, or one column of 1,5? Refused, not guessed.
     short.write_text("1,5\n2,5\n3\n")
-    with pytest.raises(DataFileError, match="line 3 .* has 1 field"):
+    with pytest.raises(DataFileError, match=r"line 3 .* has 1 field"):
         read_numeric_csv(short, fmt=CsvFormat(header=False))
     with_header = tmp_path / "named.csv"
     with_header.write_text("x\n1,5\n2,25\n-3\n")

@@ -157,8 +157,8 @@ def add_csv_arguments(parser: Any, what: str = "the data file") -> None:
         choices=(".", ","),
         default=None,
         metavar="MARK",
-        help=f"decimal mark of {what}, '.' or ',' (default: ',' when its numbers are written 1,5 and the "
-        "delimiter is not a comma, else '.')",
+        help=f"decimal mark of {what}, '.' or ',' (default: ',' when its numbers are written "
+        "1,5 and the delimiter is not a comma, else '.')",
     )
     parser.add_argument(
         "--no-header",

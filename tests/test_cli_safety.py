@@ -377,3 +377,18 @@ def test_one_headerless_column_with_decimal_commas_needs_the_delimiter(tmp_path)
     with_header = tmp_path / "named.csv"
     with_header.write_text("x\n1,5\n2,25\n-3\n")
     np.testing.assert_array_equal(read_numeric_csv(with_header).to_numpy(), [[1.5], [2.25], [-3]])
+
+
+def test_a_closed_output_pipe_ends_quietly(data_csv):
+    """``bayesgmm fit-em data.csv -k 2 | head -1``: exit 141 as for SIGPIPE, no message."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bayesgmm", "fit-em", str(data_csv), "-k", "2", "--n-init", "1"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()  # the reader leaves before the first line (Python starts slower)
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141, err
+    assert err == ""

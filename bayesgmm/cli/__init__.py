@@ -95,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
         except KeyboardInterrupt:
             note_interrupt()
+        except BrokenPipeError:  # `bayesgmm ... | head`: the reader left; end quietly
+            _silence_stdout()
+            code = BROKEN_PIPE_EXIT
         except Exception as exc:
             # After Ctrl-C, whatever a library made of it (an empty trace ...) is the interrupt.
             if not interrupted():
@@ -104,6 +107,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{command}: {_interrupted_line()}", file=sys.stderr)
             return INTERRUPTED_EXIT
     return code
+
+
+#: Exit code when standard output is closed by its reader (128 + SIGPIPE, as shells show).
+BROKEN_PIPE_EXIT = 141
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's final flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a test's captured stream)
+        pass
 
 
 def _error_line(exc: Exception) -> tuple[int, str]:

@@ -6,8 +6,11 @@ __all__ = [
     "BayesGMMError",
     "CollapseError",
     "ConvergenceWarning",
+    "DataFileError",
     "DataPrecisionWarning",
     "DegenerateComponentWarning",
+    "FitFileError",
+    "FitFileNotFoundError",
     "LabelSwitchingWarning",
     "NotFittedError",
 ]
@@ -23,6 +26,18 @@ class CollapseError(BayesGMMError, ValueError):
 
 class NotFittedError(BayesGMMError, ValueError, AttributeError):
     """A method that needs a fitted estimator was called before ``fit``."""
+
+
+class FitFileError(BayesGMMError, ValueError):
+    """A fit file that is not one bayesgmm wrote, or that was damaged or altered since."""
+
+
+class FitFileNotFoundError(FitFileError, FileNotFoundError):
+    """The fit file to read does not exist (a FileNotFoundError too, as for ``open``)."""
+
+
+class DataFileError(BayesGMMError, ValueError):
+    """A data file (CSV) that cannot be read as the numeric table the user meant."""
 
 
 class DegenerateComponentWarning(UserWarning):

@@ -635,15 +635,15 @@ def test_report_rejects_files_that_are_not_bayesgmm_fits(capsys, tmp_path):
     text = tmp_path / "text.nc"
     text.write_text("not netcdf\n")
     err = _error(capsys, ["report", str(text)])
-    assert "is not a bayesgmm fit file" in err and "could not be read as netCDF" in err
+    assert "is not a valid bayesgmm fit file" in err and "cannot be read as netCDF" in err
     plain = tmp_path / "plain.nc"
     xr.Dataset({"a": ("x", np.arange(3.0))}).to_netcdf(plain)
     err = _error(capsys, ["report", str(plain)])
-    assert "is not a bayesgmm fit file" in err and "no posterior group" in err
+    assert "is not a valid bayesgmm fit file" in err and "no posterior group" in err
     other = tmp_path / "other.nc"
     az.from_dict(posterior={"mu": np.zeros((2, 10))}).to_netcdf(str(other))
     err = _error(capsys, ["report", str(other)])
-    assert "is not a bayesgmm fit file" in err and "configuration" in err
+    assert "is not a valid bayesgmm fit file" in err and "configuration" in err
 
 
 def test_report_bad_data_options(capsys, em_run, tmp_path):

@@ -23,6 +23,29 @@ DEMO_TUNE = 1000
 QUICK_DRAWS = 200
 #: Default output folder of ``bayesgmm demo``.
 DEMO_OUT = "bayesgmm-demo"
+#: Every file ``bayesgmm demo`` may write into its folder (checked before it starts).
+DEMO_FILES = (
+    "em_bic_table.csv",
+    "em_model_selection.csv",
+    "em_best_fit.json",
+    "fit.nc",
+    "comparison.csv",
+    "membership.csv",
+    "clusters.png",
+    "density.png",
+    "trace_relabel.png",
+    "comparison.png",
+    "membership_uncertainty.png",
+)
+#: Every file ``bayesgmm report --out DIR`` may write into DIR.
+REPORT_FILES = (
+    "comparison.csv",
+    "clusters.png",
+    "density.png",
+    "comparison.png",
+    "membership_uncertainty.png",
+    "trace_relabel.png",
+)
 #: ``bayesgmm fit --method`` choices: the BayesianGMM methods plus the reference EM.
 FIT_METHODS = ("nuts", "advi", "fullrank_advi", "map", "em")
 RELABEL_CHOICES = ("stephens", "pivot", "ecr", "ordering", "none")
@@ -108,13 +131,50 @@ def _version() -> str:
         return "unknown"
 
 
-def _read_csv(path_text: str, columns: str | None, *, allow_missing: bool = False) -> Any:
-    """The numeric columns of a CSV file (:func:`bayesgmm.io.read_numeric_csv`); empty
+def _read_csv(
+    path_text: str, columns: str | None, args: Any, *, allow_missing: bool = False
+) -> Any:
+    """The numeric columns of a CSV file (:func:`bayesgmm.io.read_numeric_csv`), read with
+    the command's --delimiter / --decimal / --no-header, hints naming those flags; empty
     values are NaN with ``allow_missing`` (``--missing marginalize``), else refused."""
     from bayesgmm.io import read_numeric_csv
+    from bayesgmm.io.csv_dialect import CLI_OPTIONS
 
     return read_numeric_csv(
-        path_text, columns, columns_option="--columns", allow_missing=allow_missing
+        path_text, columns, fmt=csv_format(args), options=CLI_OPTIONS, allow_missing=allow_missing
+    )
+
+
+def csv_format(args: Any) -> Any:
+    """The :class:`bayesgmm.io.csv_dialect.CsvFormat` of the command's CSV options."""
+    from bayesgmm.io.csv_dialect import CsvFormat
+
+    delimiter = {"tab": "\t", "\\t": "\t"}.get(args.delimiter, args.delimiter)
+    return CsvFormat(delimiter, args.decimal, not args.no_header)
+
+
+def add_csv_arguments(parser: Any, what: str = "the data file") -> None:
+    """``--delimiter``, ``--decimal`` and ``--no-header`` for reading ``what``."""
+    parser.add_argument(
+        "--delimiter",
+        choices=(",", ";", "tab", "|"),
+        default=None,
+        metavar="SEP",
+        help=f"field separator of {what}: ',', ';', tab or '|' (default: sniffed)",
+    )
+    parser.add_argument(
+        "--decimal",
+        choices=(".", ","),
+        default=None,
+        metavar="MARK",
+        help=f"decimal mark of {what}, '.' or ',' (default: ',' when its numbers are written "
+        "1,5 and the delimiter is not a comma, else '.')",
+    )
+    parser.add_argument(
+        "--no-header",
+        action="store_true",
+        help=f"{what} has no header row: every row is data, the columns are named x0, x1, ... "
+        "(a first row of numbers is otherwise refused)",
     )
 
 
@@ -158,11 +218,11 @@ def read_observed_csv(args: Any) -> tuple[Any, Any, Any]:
     allow_missing = getattr(args, "missing", "raise") == "marginalize"
     extra = [name for name in (args.weights, args.labels) if name]
     if not extra:
-        return _read_csv(args.data, args.columns, allow_missing=allow_missing), None, None
+        return _read_csv(args.data, args.columns, args, allow_missing=allow_missing), None, None
     if args.weights and args.weights == args.labels:
         raise UsageError("--weights and --labels name the same column; give two columns.")
     columns = None if args.columns is None else ",".join([args.columns, *extra])
-    frame = _read_csv(args.data, columns, allow_missing=allow_missing)
+    frame = _read_csv(args.data, columns, args, allow_missing=allow_missing)
     for option, name in (("--weights", args.weights), ("--labels", args.labels)):
         if name and name not in frame.columns:
             raise UsageError(

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from bayesgmm.cli._common import (
     DEMO_CHAINS,
     DEMO_DRAWS,
+    DEMO_FILES,
     DEMO_KS,
     DEMO_N_INIT,
     DEMO_TUNE,
@@ -32,6 +33,7 @@ from bayesgmm.cli._format import (
     _relabel_line,
     format_parameters,
 )
+from bayesgmm.cli._outputs import write_output
 from bayesgmm.cli._plots import (
     _density_pair,
     _draw_plots,
@@ -75,11 +77,12 @@ class DemoState:
     model: tuple[int | None, str | None] = (None, None)
 
     def write(self, name: str, writer: Callable[[Path], None]) -> None:
-        """Call ``writer(path)`` for ``out_dir / name`` and record the path (if out_dir)."""
+        """Write ``out_dir / name`` whole with ``writer(path)`` and record it (if out_dir)."""
         if self.out_dir is None:
             return
-        path = self.out_dir / name
-        writer(path)
+        if name not in DEMO_FILES:  # would escape the --force check: a bug
+            raise RuntimeError(f"{name} is not among the demo's declared outputs.")
+        path = write_output(self.out_dir / name, writer)
         self.results.setdefault("files", []).append(path)
 
 

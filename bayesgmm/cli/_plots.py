@@ -10,21 +10,27 @@ from typing import Any, TextIO
 from bayesgmm.cli._common import (
     PLOT_INSTALL_HINT,
 )
+from bayesgmm.cli._outputs import write_output
 
 
 class _Writer:
-    """Writes files into a folder (or nowhere) and remembers them."""
+    """Writes files into a folder (or nowhere) and remembers them.
 
-    def __init__(self, out_dir: Path | None) -> None:
+    ``names`` are the files the command declared (and checked against existing files and
+    inputs before it began); each is written whole (:func:`write_output`).
+    """
+
+    def __init__(self, out_dir: Path | None, names: Sequence[str]) -> None:
         self.out_dir = out_dir
+        self.names = tuple(names)
         self.files: list[Path] = []
 
     def __call__(self, name: str, writer: Callable[[Path], None]) -> None:
         if self.out_dir is None:
             return
-        path = self.out_dir / name
-        writer(path)
-        self.files.append(path)
+        if name not in self.names:  # would escape the --force check: a bug
+            raise RuntimeError(f"{name} is not among the declared outputs {self.names}.")
+        self.files.append(write_output(self.out_dir / name, writer))
 
 
 def _import_pyplot(stream: TextIO) -> Any:

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bayesgmm.cli._common import (
+    DEMO_FILES,
     DEMO_OUT,
     UsageError,
     _progressbar,
 )
 from bayesgmm.cli._demo_steps import DEMO_STEPS, DemoState, DemoStep
+from bayesgmm.cli._outputs import add_force_argument, check_output_folder
 from bayesgmm.mixture.structures import BAYESIAN_COVARIANCE_TYPES
 
 
@@ -28,6 +30,7 @@ def run_demo(
     progressbar: bool = False,
     n_components: int | None = None,
     covariance_type: str | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Run the demo on the bundled Old Faithful data.
 
@@ -51,6 +54,9 @@ def run_demo(
         Show the sampler's progress bar.
     n_components, covariance_type : optional
         Model of the Bayesian fit; by default the one EM's BIC chose.
+    force : bool
+        Overwrite the demo's files already in ``out_dir``; without it, the demo refuses to
+        start when any exists.
 
     Returns
     -------
@@ -71,11 +77,9 @@ def run_demo(
             f"--covariance-type must be one of {BAYESIAN_COVARIANCE_TYPES}; "
             f"got {covariance_type!r}."
         )
-    path = None if out_dir is None else Path(out_dir)
-    if path is not None:
-        if path.exists() and not path.is_dir():
-            raise UsageError(f"--out {str(path)!r} exists and is not a directory.")
-        path.mkdir(parents=True, exist_ok=True)
+    path = None
+    if out_dir is not None:
+        path = check_output_folder(str(out_dir), "--out", DEMO_FILES, (), force=force)
     state = DemoState(
         out_dir=path,
         seed=seed,
@@ -105,6 +109,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         progressbar=_progressbar(args.progressbar),
         n_components=args.n_components,
         covariance_type=args.covariance_type,
+        force=args.force,
     )
     print(f"\nDemo finished in {time.perf_counter() - start:.1f} s.")
     return 0
@@ -130,6 +135,7 @@ def add_parser(sub: Any) -> None:
         default=DEMO_OUT,
         help=f"folder for the fit, tables and plots (created; default: ./{DEMO_OUT}/)",
     )
+    add_force_argument(demo, "the demo's files in --out DIR")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     demo.add_argument(
         "-k",

@@ -20,6 +20,7 @@ from bayesgmm.cli._common import (
     _progressbar,
     _timed_with_warnings,
     _wrap,
+    add_csv_arguments,
     add_observation_arguments,
     read_observed_csv,
 )
@@ -28,15 +29,12 @@ from bayesgmm.cli._format import (
     _print_bayes_summary,
     format_parameters,
 )
-
-
-def _check_out_file(path_text: str) -> Path:
-    path = Path(path_text)
-    if path.is_dir():
-        raise UsageError(f"--out {path_text!r} is a directory; give a file name such as fit.nc.")
-    if path.parent != Path() and not path.parent.is_dir():
-        raise UsageError(f"--out: directory {str(path.parent)!r} does not exist.")
-    return path
+from bayesgmm.cli._outputs import (
+    add_force_argument,
+    check_output_file,
+    input_files,
+    write_output,
+)
 
 
 def _check_fit_options(args: argparse.Namespace) -> None:
@@ -60,7 +58,7 @@ def _check_fit_options(args: argparse.Namespace) -> None:
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     _check_fit_options(args)
-    out = _check_out_file(args.out)
+    out = check_output_file(args.out, "--out", input_files(args.data), force=args.force)
     frame, weights, labels = read_observed_csv(args)
     observed = {"sample_weight": weights, "labels": labels}
     n_samples, n_features = frame.shape
@@ -111,7 +109,7 @@ def _fit_em_file(
     dataset = em_dataset(
         fit, frame.to_numpy(), names, data_file=str(args.data), random_seed=args.seed
     )
-    dataset.to_netcdf(out)
+    write_output(out, lambda path: dataset.to_netcdf(path, engine="h5netcdf"))
     print(f"\nWrote the EM fit to {out} (netCDF; read it with: bayesgmm report {out})")
     return 0
 
@@ -161,7 +159,7 @@ def _fit_bayes(
         print("Label switching: not checked (needs K >= 2 and at least 2 chains).")
     if model.collapse_report_ is not None:
         print(_wrap(f"Collapse: {model.collapse_report_.message}", ""))
-    model.save(out)
+    write_output(out, model.save)
     print(f"\nWrote the fit to {out} (InferenceData netCDF; read it with: bayesgmm report {out})")
     return 0
 
@@ -171,8 +169,11 @@ def add_parser(sub: Any) -> None:
         "fit",
         help="fit a Gaussian mixture to a CSV file (NUTS, ADVI, MAP or EM) and write it",
         description=(
-            "Fit a K-component Gaussian mixture to the numeric columns of a CSV file (header "
-            "row required), print a summary and write the fit to --out. Bayesian methods "
+            "Fit a K-component Gaussian mixture to the numeric columns of a CSV file, print a "
+            "summary and write the fit to --out (never over the data file; an existing file "
+            "only with --force; written whole, so Ctrl-C leaves no partial file). The file "
+            "needs a header row unless --no-header; its delimiter and decimal mark are sniffed "
+            "(or given by --delimiter / --decimal) and ragged rows are refused. Bayesian methods "
             "(nuts, advi, fullrank_advi, map) write an ArviZ InferenceData netCDF file "
             "(BayesianGMM.save: relabeled posterior, sample stats, observed data, the "
             "relabeling permutations, and the configuration in the attrs; read it back with "
@@ -186,7 +187,7 @@ def add_parser(sub: Any) -> None:
             "`bayesgmm report FILE` reads both."
         ),
     )
-    fit.add_argument("data", metavar="data.csv", help="CSV file with a header row")
+    fit.add_argument("data", metavar="data.csv", help="CSV file (a header row unless --no-header)")
     fit.add_argument(
         "-k", "--n-components", type=int, required=True, metavar="K", help="number of components"
     )
@@ -202,7 +203,13 @@ def add_parser(sub: Any) -> None:
         default="full",
         help="covariance structure (default: full)",
     )
-    fit.add_argument("--out", required=True, metavar="fit.nc", help="netCDF file to write")
+    fit.add_argument(
+        "--out",
+        required=True,
+        metavar="fit.nc",
+        help="netCDF file to write (never the data file; an existing file needs --force)",
+    )
+    add_force_argument(fit, "--out")
     fit.add_argument(
         "--draws",
         type=int,
@@ -240,5 +247,6 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="progress bar (default: on when standard output is a terminal)",
     )
+    add_csv_arguments(fit)
     add_observation_arguments(fit)
     fit.set_defaults(func=_cmd_fit)

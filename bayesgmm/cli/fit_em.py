@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from pathlib import Path
 from typing import Any
 
 from bayesgmm.cli._common import (
@@ -13,12 +12,19 @@ from bayesgmm.cli._common import (
     UsageError,
     _emit_warnings,
     _fit_summary,
+    add_csv_arguments,
     add_observation_arguments,
     read_observed_csv,
 )
 from bayesgmm.cli._format import (
     _format_summary,
     format_parameters,
+)
+from bayesgmm.cli._outputs import (
+    add_force_argument,
+    check_output_file,
+    input_files,
+    write_output,
 )
 
 
@@ -33,6 +39,11 @@ def _cmd_fit_em(args: argparse.Namespace) -> int:
     if args.reg_covar < 0:
         raise UsageError(f"--reg-covar must be >= 0; got {args.reg_covar}.")
 
+    labels_out = None
+    if args.labels_out is not None:
+        labels_out = check_output_file(
+            args.labels_out, "--labels-out", input_files(args.data), force=args.force
+        )
     frame, weights, labels = read_observed_csv(args)
     n_samples, n_features = frame.shape
     if args.n_components > n_samples:
@@ -72,9 +83,11 @@ def _cmd_fit_em(args: argparse.Namespace) -> int:
     print(format_parameters(fit.weights, fit.means, fit.covariances, fit.covariance_type, names))
     print()
     print(_format_summary(_fit_summary(fit), map_em=args.prior == "default"))
-    if args.labels_out is not None:
-        written = _write_labels(args.labels_out, proba.argmax(axis=1), proba)
-        print(f"\nWrote labels and membership probabilities to {written}")
+    if labels_out is not None:
+        from bayesgmm.io import write_labels
+
+        write_output(labels_out, lambda path: write_labels(path, proba.argmax(axis=1), proba))
+        print(f"\nWrote labels and membership probabilities to {labels_out}")
     return 0
 
 
@@ -85,11 +98,12 @@ def add_parser(sub: Any) -> None:
         help="fit a Gaussian mixture to a CSV file by EM or MAP-EM",
         description=(
             "Fit a K-component Gaussian mixture to the numeric columns of a CSV file "
-            "(header row required) and print the parameters, log-likelihood, BIC, AIC, ICL "
-            "and convergence."
+            "and print the parameters, log-likelihood, BIC, AIC, ICL and convergence. The "
+            "file needs a header row unless --no-header; its delimiter and decimal mark are "
+            "sniffed (or given by --delimiter / --decimal) and ragged rows are refused."
         ),
     )
-    fit.add_argument("data", metavar="data.csv", help="CSV file with a header row")
+    fit.add_argument("data", metavar="data.csv", help="CSV file (a header row unless --no-header)")
     fit.add_argument(
         "-k",
         "--n-components",
@@ -136,17 +150,10 @@ def add_parser(sub: Any) -> None:
         "--labels-out",
         metavar="labels.csv",
         default=None,
-        help="write the predicted label, uncertainty and membership probabilities per row",
+        help="write the predicted label, uncertainty and membership probabilities per row "
+        "(never to the data file; an existing file needs --force)",
     )
+    add_force_argument(fit, "--labels-out")
+    add_csv_arguments(fit)
     add_observation_arguments(fit)
     fit.set_defaults(func=_cmd_fit_em)
-
-
-def _write_labels(path_text: str, labels: Any, proba: Any) -> Path:
-    """Write ``--labels-out`` (:func:`bayesgmm.io.write_labels`), its folder checked first."""
-    from bayesgmm.io import write_labels
-
-    path = Path(path_text)
-    if path.parent != Path() and not path.parent.is_dir():
-        raise UsageError(f"--labels-out: directory {str(path.parent)!r} does not exist.")
-    return write_labels(path, labels, proba)

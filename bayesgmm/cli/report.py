@@ -13,12 +13,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from bayesgmm.cli._common import (
+    REPORT_FILES,
     UsageError,
     _emit_fit_warnings,
     _emit_warnings,
     _indent,
     _read_csv,
     _wrap,
+    add_csv_arguments,
+    csv_format,
 )
 from bayesgmm.cli._format import (
     _format_comparison,
@@ -27,6 +30,7 @@ from bayesgmm.cli._format import (
     _print_bayes_summary,
     format_parameters,
 )
+from bayesgmm.cli._outputs import add_force_argument, check_output_folder, input_files
 from bayesgmm.cli._plots import (
     _density_pair,
     _draw_plots,
@@ -55,10 +59,10 @@ def _report_data(args: argparse.Namespace, feature_names: list[str]) -> Any:
     if columns is None:
         from bayesgmm.io import read_csv_header
 
-        header = read_csv_header(args.data)
+        header = read_csv_header(args.data, csv_format(args))
         if set(feature_names) <= set(header):
             columns = ",".join(feature_names)
-    frame = _read_csv(args.data, columns)
+    frame = _read_csv(args.data, columns, args)
     if frame.shape[1] != len(feature_names):
         raise UsageError(
             f"--data {args.data!r} has {frame.shape[1]} numeric column(s) "
@@ -98,11 +102,8 @@ def _report_features(args: argparse.Namespace, feature_names: list[str]) -> tupl
 def _report_out_dir(args: argparse.Namespace) -> Path | None:
     if args.out is None:
         return None
-    path = Path(args.out)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--out {args.out!r} exists and is not a directory.")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    inputs = input_files(args.fit, args.data)
+    return check_output_folder(args.out, "--out", REPORT_FILES, inputs, force=args.force)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -118,7 +119,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     new_data = _report_data(args, names)  # checked before anything is printed
     args.feature_pair = _report_features(args, names)
     out_dir = _report_out_dir(args)
-    write = _Writer(out_dir)
+    write = _Writer(out_dir, REPORT_FILES)
     if kind == "em":
         _report_em(args, fit, write, new_data)
     else:
@@ -372,7 +373,13 @@ def add_parser(sub: Any) -> None:
         ),
     )
     report.add_argument("fit", metavar="fit.nc", help="file written by `bayesgmm fit`")
-    report.add_argument("--out", metavar="DIR", default=None, help="folder for the plots")
+    report.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="folder for the plots and comparison.csv (created if missing)",
+    )
+    add_force_argument(report, "plots and tables in --out DIR")
     report.add_argument(
         "--data",
         metavar="data.csv",
@@ -385,6 +392,7 @@ def add_parser(sub: Any) -> None:
         metavar="A,B",
         help="columns of --data (default: the fit's feature names, else all)",
     )
+    add_csv_arguments(report, "--data")
     report.add_argument(
         "--features",
         default=None,

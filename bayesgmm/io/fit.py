@@ -28,8 +28,11 @@ def save_fit(estimator: Any, path: str | Path) -> Path:
     """Write ``estimator.idata_`` (and the raw draws) to ``path`` as netCDF.
 
     The estimator's parameters, the feature names and the MAP-EM reference weights are
-    stored as JSON in the InferenceData attrs so :func:`load_fit` can rebuild it.
+    stored as JSON in the InferenceData attrs so :func:`load_fit` can rebuild it. The file
+    is written whole or not at all (:func:`~bayesgmm.io.atomic.write_atomically`).
     """
+    from bayesgmm.io.atomic import write_atomically
+
     path = Path(path)
     idata = estimator.idata_.copy()
     params = {name: _jsonable(value) for name, value in estimator.get_params().items()}
@@ -44,8 +47,7 @@ def save_fit(estimator: Any, path: str | Path) -> Path:
     }
     for group in idata.groups():
         idata[group].attrs[_ESTIMATOR_ATTR] = json.dumps(meta)
-    idata.to_netcdf(str(path))
-    return path
+    return write_atomically(path, lambda tmp: idata.to_netcdf(str(tmp)))
 
 
 def load_idata(path: str | Path) -> az.InferenceData:
@@ -59,27 +61,48 @@ def load_idata(path: str | Path) -> az.InferenceData:
 
 
 def load_fit(cls: type, path: str | Path) -> Any:
-    """Rebuild a fitted estimator of class ``cls`` from :func:`save_fit` output."""
-    from bayesgmm.bayes.model.priors import GMMPriors
+    """Rebuild a fitted estimator of class ``cls`` from :func:`save_fit` output.
 
-    idata = load_idata(path)
-    meta_json = idata.posterior.attrs.get(_ESTIMATOR_ATTR)
-    if meta_json is None:
-        raise ValueError(f"{path} was not written by {cls.__name__}.save (no estimator attrs).")
-    meta = json.loads(meta_json)
+    Everything read is checked first (:func:`bayesgmm.io.read_fit_file`, then the stored
+    parameters against ``cls``): a file that is not a valid fit of ``cls`` raises one
+    :class:`~bayesgmm.exceptions.FitFileError` naming what is wrong.
+    """
+    from bayesgmm.bayes.model.priors import GMMPriors
+    from bayesgmm.exceptions import FitFileError
+    from bayesgmm.io.fit_checks import CONFIG_ATTR, check_estimator_meta
+    from bayesgmm.io.fit_file import read_fit_file
+    from bayesgmm.io.netcdf_header import not_a_fit
+
+    kind, idata = read_fit_file(path)
+    if kind != "bayes":
+        raise FitFileError(
+            f"{str(path)!r} is an EM fit file (bayesgmm fit --method em), not a "
+            f"{cls.__name__} fit; read it with bayesgmm.io.read_fit_file or `bayesgmm report`."
+        )
+    raw_meta = idata.posterior.attrs.get(_ESTIMATOR_ATTR)
+    if raw_meta is None:
+        raise FitFileError(
+            f"{str(path)!r} was not written by {cls.__name__}.save (no estimator attrs); "
+            "read it with bayesgmm.io.read_fit_file."
+        )
+    config = json.loads(idata.posterior.attrs[CONFIG_ATTR])  # checked by read_fit_file
+    meta = check_estimator_meta(raw_meta, cls, config, str(path))
     params = dict(meta["params"])
     if "max_predict_draws" in params and "max_draws" not in params:  # a file from before
         params["max_draws"] = params.pop("max_predict_draws")  # the rename: no warning
     priors = params.get("priors")
-    if isinstance(priors, dict) and "__priors__" in priors:
-        params["priors"] = GMMPriors.from_dict(priors["__priors__"])
+    if isinstance(priors, dict):
+        try:
+            params["priors"] = GMMPriors.from_dict(priors["__priors__"])
+        except (TypeError, ValueError) as exc:
+            problem = f"the estimator's priors are invalid ({exc})"
+            raise not_a_fit(str(path), problem) from None
     estimator = cls(**params)
     estimator.idata_ = idata
     estimator.raw_idata_ = idata
     estimator.n_features_in_ = meta["n_features_in"]
     if meta["feature_names_in"] is not None:
         estimator.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
-    config = json.loads(idata.posterior.attrs["bayesgmm_config"])
     if "observed_data" in idata.groups():
         from bayesgmm.bayes.model.graph import model_from_spec
         from bayesgmm.bayes.model.spec import MixtureSpec

@@ -6,7 +6,17 @@ import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from bayesgmm.exceptions import FitFileError, FitFileNotFoundError
 from bayesgmm.io.em_file import EM_FILE_KIND
+from bayesgmm.io.fit_checks import (
+    ESTIMATOR_ATTR,
+    check_bayes_layout,
+    check_bayes_values,
+    check_em_layout,
+    check_em_values,
+    stored_missing,
+)
+from bayesgmm.io.netcdf_header import check_declared_size, load_group, read_layout
 
 
 class FitFile(NamedTuple):
@@ -26,7 +36,13 @@ class FitFile(NamedTuple):
 
 
 def read_fit_file(path: str | Path) -> FitFile:
-    """Read a file written by ``bayesgmm fit`` or ``BayesianGMM.save``, checking it is one.
+    """Read a file written by ``bayesgmm fit`` or ``BayesianGMM.save``, checking all of it.
+
+    The file is untrusted: its layout and configuration are checked against the spec they
+    declare before any array is read (so a header declaring huge arrays, or a
+    configuration with ``n_components=10**9``, fails at once), then the arrays are checked
+    (finite draws, weights summing to 1, valid permutations, labels and weights). Only JSON
+    is parsed; nothing is executed.
 
     Parameters
     ----------
@@ -39,51 +55,37 @@ def read_fit_file(path: str | Path) -> FitFile:
 
     Raises
     ------
-    ValueError
-        The file is missing, a directory, not netCDF, or netCDF without the variables and
-        configuration bayesgmm writes; the message says how to write a fit file.
+    FitFileError
+        The file is missing, a directory, not netCDF4, or not a valid bayesgmm fit (a
+        missing or ill-typed variable, attribute or configuration entry, sizes that
+        disagree, NaN in the draws ...); the one message names what is wrong.
     """
     path_text = str(path)
     path = Path(path)
     if not path.exists():
-        raise ValueError(f"fit file {path_text!r} does not exist.")
+        raise FitFileNotFoundError(f"fit file {path_text!r} does not exist.")
     if path.is_dir():
-        raise ValueError(f"fit file {path_text!r} is a directory, not a netCDF file.")
-    import xarray as xr
-
-    not_ours = (
-        f"{path_text!r} is not a bayesgmm fit file; write one with "
-        "`bayesgmm fit data.csv -k K --out fit.nc` (or BayesianGMM.save)."
-    )
-    try:
-        root = xr.load_dataset(path)
-    except Exception:  # any backend's "cannot read this": not a netCDF file
-        raise ValueError(f"{not_ours} It could not be read as netCDF.") from None
-    if root.attrs.get("bayesgmm_kind") == EM_FILE_KIND:
-        missing = [v for v in ("weights", "means", "covariances") if v not in root]
-        if missing:
-            raise ValueError(f"{path_text!r} is an EM fit file without {missing}; rewrite it.")
-        return FitFile("em", root)
-    return FitFile("bayes", _read_bayes_file(path, not_ours))
+        raise FitFileError(f"fit file {path_text!r} is a directory, not a netCDF file.")
+    layout = read_layout(path, path_text)
+    check_declared_size(layout, path.stat().st_size, path_text)
+    if layout["/"].attrs.get("bayesgmm_kind") == EM_FILE_KIND:
+        _, cov_type = check_em_layout(layout, path_text)
+        dataset = load_group(path, path_text, "/")
+        check_em_values(dataset, cov_type, path_text)
+        return FitFile("em", dataset)
+    return FitFile("bayes", _read_bayes_file(path, path_text, layout))
 
 
-def _read_bayes_file(path: Path, not_ours: str) -> Any:
-    """The InferenceData in ``path``, checked to hold a bayesgmm posterior."""
+def _read_bayes_file(path: Path, path_text: str, layout: dict[str, Any]) -> Any:
+    """The InferenceData in ``path``, its layout and values checked."""
     import arviz as az
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # custom groups (relabel_permutations, elbo)
-            idata = az.from_netcdf(str(path))
-    except Exception as exc:
-        raise ValueError(f"{not_ours} ({exc})") from None
-    if "posterior" not in idata.groups():
-        raise ValueError(f"{not_ours} It has no posterior group.")
-    post = idata.posterior
-    has_config = "bayesgmm_config" in post.attrs or "bayesgmm_config" in (idata.attrs or {})
-    if not has_config or any(v not in post for v in ("weights", "means", "covariances")):
-        raise ValueError(
-            f"{not_ours} Its posterior lacks the bayesgmm configuration or the variables "
-            "weights, means and covariances."
-        )
-    return idata
+    config = check_bayes_layout(layout, path_text)
+    groups = {name: load_group(path, path_text, name) for name in layout if name != "/"}
+    meta = layout["posterior"].attrs.get(ESTIMATOR_ATTR)
+    # A bare InferenceData (sample_nuts) may hold NaN; an estimator's says if it may.
+    missing_ok = meta is None or stored_missing(meta, path_text) == "marginalize"
+    check_bayes_values(groups, config, path_text, missing_ok=missing_ok)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # custom groups (relabel_permutations, elbo)
+        return az.InferenceData(attrs=dict(layout["/"].attrs), **groups)

@@ -41,6 +41,8 @@ _LAZY = {
     "partition": "bayesgmm.analysis.partitions",
     "run_sbc": "bayesgmm.calibration",
     "SBCResult": "bayesgmm.calibration",
+    "fit_em_fixed_variance": "bayesgmm.em.kmeans_limit",
+    "FixedVarianceEM": "bayesgmm.em.kmeans_limit",
 }
 
 __all__ = [

@@ -27,9 +27,10 @@
 # **Choices made to keep this under a minute.** The 64 pixels are reduced to their first
 # 10 principal components (PCA), which keep the digits recognisable, and the posterior is
 # approximated by ADVI (mean-field variational inference) on bayesgmm's compiled kernel,
-# 5,000 steps on all the data, then 500 draws from the approximation. NUTS on this model (10 components with full 10 x 10
-# covariances, 659 parameters) takes minutes, not seconds; ADVI's intervals are
-# approximate, and mean-field ADVI is known to make them too narrow.
+# 5,000 steps on all the data, then 500 draws from the approximation. NUTS on this model
+# (10 components with full 10 x 10 covariances, 659 parameters) takes minutes, not
+# seconds; ADVI's intervals are approximate, and mean-field ADVI is known to make them
+# too narrow.
 
 # %%
 import warnings
@@ -102,9 +103,9 @@ em_order = np.argsort(em_digit, kind="stable")
 fig, axes = plt.subplots(2, 10, figsize=(11, 2.9), layout="constrained")
 for col, k in enumerate(em_order):
     j = advi_order[k]
-    for row, (image, digit) in enumerate(
-        [(as_images(em.means_[[k]])[0], em_digit[k]), (as_images(post_means[[j]])[0], advi_digit[j])]
-    ):
+    pair = [(em.means_[k], em_digit[k]), (post_means[j], advi_digit[j])]
+    for row, (mean, digit) in enumerate(pair):
+        image = as_images(mean[None])[0]
         axes[row, col].imshow(image, cmap="gray_r", vmin=0, vmax=16)
         axes[row, col].set_xticks([])
         axes[row, col].set_yticks([])

@@ -87,8 +87,8 @@ print(f"data: {N:,} rows x {D} features = {N * D * 8 / 1e6:.1f} MB of float64")
 # Two single-threaded worker processes, one per core (on a real cluster: the address of
 # its scheduler). `bayesgmm.fit_em` sees a Dask array and runs there: one pass for the
 # moments and the start subsample, the centred chunks persisted on the workers, then per
-# iteration only the parameters go out and $K$ small statistics records per chunk come
-# back.
+# iteration only the parameters go out and one small record of statistics per chunk
+# comes back.
 
 # %%
 cluster = LocalCluster(
@@ -103,7 +103,8 @@ started = time.perf_counter()
 em_dask = bayesgmm.fit_em(X_lazy, K, "diag", random_seed=0, client=client)
 em_seconds = time.perf_counter() - started
 worker_rss = client.run(lambda: psutil.Process().memory_info().rss)
-print(f"EM on Dask: {em_dask.n_iter} iterations in {em_seconds:.1f} s (converged: {em_dask.converged})")
+print(f"EM on Dask: {em_dask.n_iter} iterations in {em_seconds:.1f} s,"
+      f" converged: {em_dask.converged}")  # fmt: skip
 for address, rss in worker_rss.items():
     print(f"  worker {address}: resident memory {rss / 1e6:.0f} MB")
 
@@ -166,9 +167,11 @@ rows = []
 for name, (means, weights) in fits.items():
     cost = ((means[:, None] - truth.means[None]) ** 2).sum(-1)
     fitted, true = linear_sum_assignment(cost)
-    rows.append({"fit": name,
-                 "max |mean - truth|": np.abs(means[fitted] - truth.means[true]).max(),
-                 "max |weight - truth|": np.abs(weights[fitted] - truth.weights[true]).max()})  # fmt: skip
+    rows.append({
+        "fit": name,
+        "max |mean - truth|": np.abs(means[fitted] - truth.means[true]).max(),
+        "max |weight - truth|": np.abs(weights[fitted] - truth.weights[true]).max(),
+    })  # fmt: skip
 pd.DataFrame(rows).set_index("fit")
 
 # %% [markdown]
@@ -201,16 +204,35 @@ plt.show()
 # scripts measure each path against a peer in the same run; their results, quoted from
 # `benchmarks/README.md` (D = K = 10; "quiet" means nothing else ran):
 #
-# | path | N | model | time | memory | source |
-# |---|---|---|---|---|---|
-# | EM in memory, one process | $10^6$ | full | 0.177 s per iteration (scikit-learn: 2.10 s, same run) | the data, 80 MB, plus E-step blocks | `bench_em.py`, Zen 4 host, quiet, 2026-12-02 |
-# | EM in memory, one process | $10^7$ | diag | 1.013 s per iteration | the data, 800 MB | `bench_dask.py`, quiet, 2026-12-02 |
-# | EM on Dask, `LocalCluster`, 1 worker | $10^7$ | diag, 40 chunks of 250,000 rows | 2.014 s per iteration | 1014 MB peak per worker | `bench_dask.py`, quiet, 2026-12-02 |
-# | EM on Dask, `LocalCluster`, 2 workers | $10^7$ | diag, 40 chunks | 1.109 s per iteration (1.82x one worker) | 632 and 648 MB peak per worker | `bench_dask.py`, quiet, 2026-12-02 |
-# | EM on Dask, `LocalCluster`, 2 workers | $2 \times 10^6$ | diag, 8 chunks | 0.637 s per iteration | 319 MB peak per worker | `bench_dask.py`, quiet, 2026-12-01 |
-# | minibatch ADVI, end to end | $10^6$ | full, $B = 1000$, 20,000 steps | 20.1 s | 1.55 GB peak | `bench_advi_large.py`, Zen 4 host, quiet, 2026-12-02 |
-# | minibatch ADVI, end to end | $10^6$ | same | 88.4 s | 2.15 GB peak | `bench_advi_large.py`, another quiet host, 2026-12-01 |
-#
+
+# %%
+B = "benchmarks/README.md"
+benchmarks = pd.DataFrame(
+    [
+        ("EM in memory, one process", "10^6", "full",
+         "0.177 s per iteration (scikit-learn 2.10 s, same run)", "the data (80 MB)",
+         f"{B}, bench_em.py, Zen 4 host, quiet, 2026-12-02"),
+        ("EM in memory, one process", "10^7", "diag", "1.013 s per iteration",
+         "the data (800 MB)", f"{B}, bench_dask.py, quiet, 2026-12-02"),
+        ("EM on Dask, LocalCluster, 1 worker", "10^7", "diag, 40 chunks of 250,000 rows",
+         "2.014 s per iteration", "1014 MB peak per worker",
+         f"{B}, bench_dask.py, quiet, 2026-12-02"),
+        ("EM on Dask, LocalCluster, 2 workers", "10^7", "diag, 40 chunks",
+         "1.109 s per iteration (1.82x one worker)", "632 and 648 MB peak per worker",
+         f"{B}, bench_dask.py, quiet, 2026-12-02"),
+        ("EM on Dask, LocalCluster, 2 workers", "2 x 10^6", "diag, 8 chunks",
+         "0.637 s per iteration", "319 MB peak per worker",
+         f"{B}, bench_dask.py, quiet, 2026-12-01"),
+        ("minibatch ADVI, end to end", "10^6", "full, B = 1000, 20,000 steps", "20.1 s",
+         "1.55 GB peak", f"{B}, bench_advi_large.py, Zen 4 host, quiet, 2026-12-02"),
+        ("minibatch ADVI, end to end", "10^6", "full, B = 1000, 20,000 steps", "88.4 s",
+         "2.15 GB peak", f"{B}, bench_advi_large.py, another quiet host, 2026-12-01"),
+    ],
+    columns=["path", "N", "model (D = K = 10)", "time", "memory", "source"],
+)  # fmt: skip
+benchmarks.style.hide(axis="index")
+
+# %% [markdown]
 # Minibatch ADVI has not been benchmarked at $10^7$ rows. Its cost per step does not
 # depend on $N$ (a minibatch of $B$ rows), but it holds the data in memory and its
 # post-processing (log-likelihood, relabeling, collapse report) works on row subsamples
@@ -218,13 +240,27 @@ plt.show()
 #
 # ## 5. Which path, and the memory each needs
 #
-# | path | where the data live | memory |
-# |---|---|---|
-# | EM in memory (`fit_em` on an array) | one process | $N D \times 8$ bytes plus a few MB of E-step blocks |
-# | EM on Dask (`fit_em` on a Dask array) | spread over the workers, read from Zarr / Parquet | per worker: its share of $N D \times 8$ bytes plus about 250 MB of interpreter and libraries; the driver holds only parameters and per-chunk statistics |
-# | minibatch ADVI (`BayesianGMM(method="advi", minibatch_size=...)`) | one process | the data plus about 1.5 GB (PyMC, the compiled kernel, the draws) |
-# | NUTS (`BayesianGMM()`) | one process | the data plus the draws; every gradient is a pass over all rows, so time, not memory, limits it |
-#
+
+# %%
+paths = pd.DataFrame(
+    [
+        ("EM in memory (fit_em on an array)", "one process",
+         "N D x 8 bytes, plus a few MB of E-step blocks"),
+        ("EM on Dask (fit_em on a Dask array)",
+         "spread over the workers, read from Zarr / Parquet",
+         "per worker: its share of N D x 8 bytes plus about 250 MB of interpreter and "
+         "libraries; the driver holds only parameters and per-chunk statistics"),
+        ("minibatch ADVI (BayesianGMM(method='advi', minibatch_size=...))", "one process",
+         "the data plus about 1.5 GB (PyMC, the compiled kernel, the draws)"),
+        ("NUTS (BayesianGMM())", "one process",
+         "the data plus the draws; every gradient is a pass over all rows, so time, "
+         "not memory, limits it"),
+    ],
+    columns=["path", "where the data live", "memory"],
+)  # fmt: skip
+paths.style.hide(axis="index")
+
+# %% [markdown]
 # What to take from this: for a point estimate at any size, EM scales by chunks and by
 # workers, from a laptop to a cluster, without the data ever coming to one machine. For
 # posterior uncertainty at $10^6$ rows, minibatch ADVI on one machine takes tens of

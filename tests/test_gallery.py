@@ -78,7 +78,7 @@ def test_a_new_notebook_is_listed_by_its_title_and_first_figure(tmp_path):
 def test_a_notebook_without_a_figure_is_named(tmp_path):
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Empty")])
     nbformat.write(notebook, tmp_path / "09_empty.ipynb")
-    with pytest.raises(ValueError, match="09_empty.ipynb has no PNG figure"):
+    with pytest.raises(ValueError, match=r"09_empty\.ipynb has no PNG figure"):
         gallery.entries(tmp_path)
 
 

@@ -146,6 +146,7 @@ advi = bayesgmm.BayesianGMM(
 ).fit(truth.X)
 advi_seconds = time.perf_counter() - started
 rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+print("engine:", advi.idata_.posterior.attrs["sampler"])
 print(f"minibatch ADVI, end to end: {advi_seconds:.1f} s;"
       f" peak resident memory of this process {rss_before:.0f} -> {rss_after:.0f} MB")  # fmt: skip
 

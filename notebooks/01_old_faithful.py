@@ -39,9 +39,7 @@ import numpy as np
 import pandas as pd
 
 import bayesgmm
-from bayesgmm import BayesianGMM, GaussianMixtureEM, GMMPriors
-from bayesgmm.bayes.inference import sample_nuts
-from bayesgmm.bayes.model import build_model
+from bayesgmm import BayesianGMM, GaussianMixtureEM, GMMPriors, build_model, sample_nuts
 from bayesgmm.plotting import (
     plot_clusters,
     plot_comparison,

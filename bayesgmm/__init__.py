@@ -41,6 +41,8 @@ _LAZY = {
     "partition": "bayesgmm.analysis.partition.estimate",
     "run_sbc": "bayesgmm.bayes.calibration.sbc",
     "SBCResult": "bayesgmm.bayes.calibration.sbc",
+    "fit_em_fixed_variance": "bayesgmm.em.kmeans_limit",
+    "FixedVarianceEM": "bayesgmm.em.kmeans_limit",
 }
 
 __all__ = [

@@ -7,9 +7,27 @@ that the numpy layers stay light.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 from collections.abc import Callable, Iterator
+from typing import Any
 
 __all__ = ["progress_bar"]
+
+
+def _console() -> Any:
+    """rich's console; in Jupyter without ipywidgets, a plain-text one.
+
+    rich's live display in a notebook is an ipywidgets widget: without ipywidgets it only
+    warns and shows nothing. A plain console (no terminal, so no redraws and no colour
+    codes) prints the bar's final state as text when it stops, which an executed
+    notebook keeps in its output.
+    """
+    from rich.console import Console
+
+    console = Console()
+    if console.is_jupyter and importlib.util.find_spec("ipywidgets") is None:
+        return Console(force_jupyter=False, force_terminal=False)
+    return console
 
 
 @contextlib.contextmanager
@@ -22,6 +40,6 @@ def progress_bar(
         return
     from rich.progress import Progress
 
-    with Progress(transient=False) as bar:
+    with Progress(transient=False, console=_console()) as bar:
         task = bar.add_task(description, total=total)
         yield lambda done: bar.update(task, completed=done)

@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 
 # Public names that live in modules importing PyMC / ArviZ: loaded on first access.
 _LAZY = {
-    "GaussianMixtureEM": "bayesgmm.estimators.bayesian",
+    "GaussianMixtureEM": "bayesgmm.estimators.em",
     "BayesianGMM": "bayesgmm.estimators.bayesian",
     "GMMPriors": "bayesgmm.bayes.model.priors",
     "build_model": "bayesgmm.bayes.model.graph",

@@ -35,7 +35,13 @@ def save_fit(estimator: Any, path: str | Path) -> Path:
 
     path = Path(path)
     idata = estimator.idata_.copy()
-    params = {name: _jsonable(value) for name, value in estimator.get_params().items()}
+    from bayesgmm._utils.deprecation import DEPRECATED
+
+    params = {  # a deprecated alias left at its "not given" default is not a setting
+        name: _jsonable(value)
+        for name, value in estimator.get_params().items()
+        if not (isinstance(value, str) and value == DEPRECATED)
+    }
     meta = {
         "params": params,
         "n_features_in": int(estimator.n_features_in_),

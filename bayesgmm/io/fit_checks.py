@@ -322,7 +322,9 @@ def check_estimator_meta(raw: Any, cls: type, config: dict[str, Any], path: str)
     for key, value in params.items():
         if key != "priors" and not (value is None or isinstance(value, bool | int | float | str)):
             raise not_a_fit(path, f"the estimator's {key} is not a number, text or null")
-    _count(params.get("max_predict_draws", 1), "max_predict_draws", path)
+    for key in ("max_draws", "max_predict_draws"):  # the second: files from before the rename
+        if key in params:
+            _count(params[key], key, path)
     if params.get("missing", "raise") not in MISSING_OPTIONS:
         raise not_a_fit(path, f"the estimator's missing={params['missing']!r} is unknown")
     priors = params.get("priors")

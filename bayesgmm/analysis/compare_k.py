@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bayesgmm import em as em_module
-from bayesgmm._utils.validation import check_covariance_type, check_data, seed_int
+from bayesgmm._utils.validation import check_covariance_type, check_data, check_ks, seed_int
 from bayesgmm.analysis.selection import criteria_table, em_criteria, loo_waic
 from bayesgmm.exceptions import CollapseError
 
@@ -75,9 +75,7 @@ def compare_k(
         ``.attrs["best_bic"]`` and ``.attrs["best_loo"]`` are the best (K, covariance_type).
     """
     data = check_data(X, min_samples=2)
-    ks = [int(k) for k in ks]
-    if not ks:
-        raise ValueError("ks must contain at least one number of components.")
+    ks = check_ks(ks, data.X.shape[0])
     if isinstance(covariance_types, str):
         covariance_types = [covariance_types]
     for cov_type in covariance_types:

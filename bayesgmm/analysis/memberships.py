@@ -117,7 +117,8 @@ def _data_for(idata: az.InferenceData, X: Any, n_features: int) -> tuple[np.ndar
         values = np.asarray(obs.transpose("obs", ...).values, dtype=np.float64)
         return values, np.asarray(obs["obs"].values)
     values = check_data(X, n_features=n_features, owner="the posterior").X
-    index = getattr(X, "index", None)
+    # Only a pandas object's index labels the rows (a list's .index is a method).
+    index = X.index if isinstance(X, pd.DataFrame | pd.Series) else None
     return values, np.asarray(index) if index is not None else np.arange(values.shape[0])
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from bayesgmm._utils.validation import (
     check_covariance_type,
     check_data,
+    check_ks,
     check_positive,
     constant_features,
 )
@@ -97,6 +98,7 @@ def select_k(
     if criterion not in ("bic", "aic", "icl"):
         raise ValueError(f"criterion must be 'bic', 'aic' or 'icl'; got {criterion!r}.")
     X, feature_names = check_data(X, min_samples=2)
+    ks = check_ks(ks, X.shape[0])
     if fit_kwargs.get("warn", True):
         # The fits below record their warnings into the table; say these once, up front.
         reg_covar = check_positive(fit_kwargs.get("reg_covar", 1e-6), "reg_covar", allow_zero=True)

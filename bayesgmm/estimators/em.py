@@ -150,6 +150,11 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
         if not em._is_dask_collection(X):
             return self._check_fit_data(X)  # CheckedData: fit_em does not check it again
         # A Dask collection stays on its cluster: only its shape and column names are read.
+        if len(X.shape) != 2:
+            raise ValueError(
+                f"X must be 2-D (n_samples, n_features); got a {len(X.shape)}-D Dask array of "
+                f"shape {X.shape}. Reshape it, for example X.reshape(-1, 1) for one feature."
+            )
         self.n_features_in_ = int(X.shape[1])
         columns = getattr(X, "columns", None)
         if columns is not None and all(isinstance(c, str) for c in columns):

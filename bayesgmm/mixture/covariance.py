@@ -302,14 +302,18 @@ class ComponentDensity:
         return np.flatnonzero(~(bound <= self.EXPANDED_MAX_ERROR))
 
     def _full(self, X: np.ndarray, features: np.ndarray | None) -> np.ndarray:
-        if features is None:
-            features = pair_features(X)
-        out = self.coef @ features
-        unsafe = self.unsafe
-        if unsafe is None:
-            unsafe = self._unsafe(float(np.sqrt(np.einsum("nd,nd->n", X, X).max(initial=0.0))))
+        # Far rows overflow the squares of the expanded form: _unsafe sends them to the
+        # direct one (and beyond 1e154 sds to -inf, see mixture.far).
+        with np.errstate(over="ignore", invalid="ignore"):
+            if features is None:
+                features = pair_features(X)
+            out = self.coef @ features
+            unsafe = self.unsafe
+            if unsafe is None:
+                unsafe = self._unsafe(float(np.sqrt(np.einsum("nd,nd->n", X, X).max(initial=0))))
         if unsafe.size:
-            maha = _maha_direct(X.T, self.means[unsafe], self.prec_chol[unsafe])
+            with np.errstate(over="ignore"):  # beyond 1e154 sds: -inf, see mixture.far
+                maha = _maha_direct(X.T, self.means[unsafe], self.prec_chol[unsafe])
             out[unsafe] = -0.5 * maha + self.offset[unsafe, None]
         return out
 
@@ -326,23 +330,47 @@ class ComponentDensity:
         if self.covariance_type == "tied":
             # Centre on each mean before squaring: the expanded form loses digits far from mu.
             projected = (prec_chol.T @ X.T)[None, :, :] - (means @ prec_chol)[:, :, None]
-            np.square(projected, out=projected)
+            with np.errstate(over="ignore"):  # beyond 1e154 sds: -inf, see mixture.far
+                np.square(projected, out=projected)
             maha = projected.sum(axis=1)
-        elif self.covariance_type == "diag":
-            XT = X.T
-            precisions = prec_chol**2
-            maha = precisions @ (XT * XT) - 2.0 * (means * precisions) @ XT
-            maha += np.sum(means * means * precisions, axis=1)[:, None]
-            np.maximum(maha, 0.0, out=maha)
         else:
-            precisions = prec_chol**2
-            maha = np.einsum("nd,nd->n", X, X)[None, :] - 2.0 * means @ X.T
-            maha += np.einsum("kd,kd->k", means, means)[:, None]
-            maha *= precisions[:, None]
-            np.maximum(maha, 0.0, out=maha)
+            maha = self._separable(X)
         maha *= -0.5
         maha += self.offset if self.offset.ndim == 0 else self.offset[:, None]
         return maha if component_major else maha.T
+
+    def _separable(self, X: np.ndarray) -> np.ndarray:
+        """Mahalanobis distances (K, N) of the diagonal and spherical forms: expanded
+        (two matrix products) where that is accurate, else centred on each mean first."""
+        means, prec_chol = self.means, self.prec_chol
+        precisions = prec_chol**2
+        with np.errstate(over="ignore", invalid="ignore"):  # far rows: see _unsafe_separable
+            if self.covariance_type == "diag":
+                XT = X.T
+                maha = precisions @ (XT * XT) - 2.0 * (means * precisions) @ XT
+                maha += np.sum(means * means * precisions, axis=1)[:, None]
+            else:
+                maha = np.einsum("nd,nd->n", X, X)[None, :] - 2.0 * means @ X.T
+                maha += np.einsum("kd,kd->k", means, means)[:, None]
+                maha *= precisions[:, None]
+        np.maximum(maha, 0.0, out=maha)
+        unsafe = self._unsafe_separable(X, precisions)
+        if unsafe.size:
+            factors = prec_chol[unsafe] if prec_chol.ndim == 2 else prec_chol[unsafe, None]
+            with np.errstate(over="ignore"):  # beyond 1e154 sds: -inf, see mixture.far
+                centred = (X[None, :, :] - means[unsafe, None, :]) * factors[:, None, :]
+                maha[unsafe] = np.einsum("knd,knd->kn", centred, centred)
+        return maha
+
+    def _unsafe_separable(self, X: np.ndarray, precisions: np.ndarray) -> np.ndarray:
+        """Components whose expanded diagonal form could be off by more than
+        EXPANDED_MAX_ERROR: each of its D terms rounds at ``eps p (|x| + |mu|)^2``."""
+        radius = float(np.max(np.abs(X), initial=0.0))
+        largest = precisions.max(axis=1) if precisions.ndim == 2 else precisions
+        reach = radius + np.max(np.abs(self.means), axis=1)
+        with np.errstate(over="ignore"):  # an infinite bound is unsafe, as it should be
+            bound = 4.0 * self.n_features * np.finfo(np.float64).eps * largest * reach**2
+        return np.flatnonzero(~(bound <= self.EXPANDED_MAX_ERROR))
 
 
 def _maha_direct(XT: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:

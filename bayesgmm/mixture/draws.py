@@ -12,6 +12,7 @@ import numpy as np
 from scipy import special
 
 from bayesgmm.mixture.covariance import log_gaussian_prob, precisions_cholesky
+from bayesgmm.mixture.far import far_memberships
 from bayesgmm.mixture.missing import log_component_density_observed
 from bayesgmm.mixture.parametrization import cholesky_from_cpc
 
@@ -147,11 +148,24 @@ def pointwise_log_likelihood(
 def responsibilities(
     X: np.ndarray, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray
 ) -> np.ndarray:
-    """Membership probabilities of every row under every draw: (S, N, K)."""
+    """Membership probabilities of every row under every draw: (S, N, K).
+
+    A row whose density underflows under a draw (more than ~1e154 sds from every
+    component) belongs to that draw's nearest component (:mod:`bayesgmm.mixture.far`).
+    """
     out = np.empty((weights.shape[0], X.shape[0], weights.shape[1]))
     for part in chunked_draws(weights.shape[0], X.shape[0], weights.shape[1]):
         weighted = _weighted(X, weights[part], means[part], covariances[part])
-        out[part] = np.exp(weighted - special.logsumexp(weighted, axis=-1, keepdims=True))
+        log_norm = special.logsumexp(weighted, axis=-1, keepdims=True)
+        far = np.isneginf(log_norm[..., 0])
+        weighted[far] = 0.0  # no -inf - -inf: set below
+        out[part] = np.exp(weighted - log_norm)
+        for draw in np.flatnonzero(far.any(axis=1)):
+            s, rows = np.arange(weights.shape[0])[part][draw], np.flatnonzero(far[draw])
+            with np.errstate(divide="ignore"):
+                log_weights = np.log(weights[s])
+            prec_chol = precisions_cholesky(covariances[s], "full")
+            out[s, rows] = far_memberships(X[rows], means[s], prec_chol, "full", log_weights)
     return out
 
 

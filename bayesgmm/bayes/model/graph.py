@@ -50,8 +50,7 @@ from bayesgmm.bayes.model.priors import GMMPriors
 from bayesgmm.bayes.model.spec import MixtureSpec, ordered_index
 from bayesgmm.bayes.model.transforms import TRANSFORMS, Block
 from bayesgmm.bayes.model.units import fit_standardization
-from bayesgmm.mixture.moments import warn_if_quantised
-from bayesgmm.mixture.moments import check_feature_scales
+from bayesgmm.mixture.moments import check_feature_scales, warn_if_quantised
 from bayesgmm.mixture.observations import Observations, check_observations
 from bayesgmm.mixture.parametrization import cholesky_from_cpc, corr_pairs, cpc_beta_parameters
 

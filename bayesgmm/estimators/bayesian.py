@@ -258,6 +258,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
 
     def _cache_draws(self) -> None:
         from bayesgmm.bayes.inference.idata import posterior_draws, thin_indices
+        from bayesgmm.mixture.moments import anchored_mean
 
         draws = posterior_draws(self.idata_)
         keep = thin_indices(draws.weights.shape[0], int(self.max_predict_draws))
@@ -265,7 +266,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         # Point summaries with scikit-learn's names: posterior means of the relabeled
         # draws (meaningful per component only after relabeling).
         self.weights_ = draws.weights.mean(axis=0)
-        self.means_ = draws.means.mean(axis=0)
+        self.means_ = anchored_mean(draws.means)  # exact far from the origin
         self.covariances_ = draws.covariances.mean(axis=0)
 
     # -- prediction ------------------------------------------------------------------------
@@ -346,7 +347,17 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         import arviz as az
 
         self._check_is_fitted()
-        table = az.summary(self.idata_, var_names=["weights", "means", "stds"], **kwargs)
+        # The means' draws are summarised as exact differences from their first draw,
+        # then moved back: ArviZ's sums of values near 1e15 lose more than a posterior sd.
+        means = self.idata_.posterior["means"]
+        anchor = means.isel(chain=0, draw=0)
+        coords = {k: v for k, v in kwargs.get("coords", {}).items() if k in anchor.dims}
+        anchor = anchor.sel(**coords) if coords else anchor
+        shifted = self.idata_.posterior[["weights", "stds"]].assign(means=means - anchor)
+        table = az.summary(shifted, var_names=["weights", "means", "stds"], **kwargs)
+        rows = np.asarray(table.index.str.startswith("means["))
+        located = [c for c in table.columns if c in ("mean", "median") or c[:4] in ("hdi_", "eti_")]
+        table.loc[rows, located] += anchor.values.reshape(-1, 1)
         note = self.idata_.attrs.get("label_identification")
         if note:
             table.attrs["label_identification"] = note

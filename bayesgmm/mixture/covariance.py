@@ -253,6 +253,9 @@ class ComponentDensity:
 
     # Absolute error allowed in a Mahalanobis distance (half of it in a log-density).
     EXPANDED_MAX_ERROR = 1e-9
+    # Components whose centre lies further than this (in precision-factor units) from the
+    # origin are evaluated in coordinates centred on them.
+    SHIFT_BEYOND = 1e4
 
     def __init__(
         self,
@@ -265,6 +268,18 @@ class ComponentDensity:
     ) -> None:
         self.means = np.asarray(means, dtype=np.float64)
         self.prec_chol = np.asarray(prec_chol, dtype=np.float64)
+        # Far from the origin (data offset by 1e15), x'Px and even (x - mu)U computed as
+        # xU - muU cancel catastrophically: move the origin to the components' centre,
+        # where the differences are exact (the density is translation-invariant).
+        self.shift: np.ndarray | None = None
+        centre = self.means.mean(axis=0)
+        with np.errstate(over="ignore"):
+            sds_from_origin = float(np.max(np.abs(centre))) * float(np.max(np.abs(self.prec_chol)))
+        if not sds_from_origin <= self.SHIFT_BEYOND:
+            self.shift = centre
+            self.means = self.means - centre
+            if radius is not None:  # a bound on the shifted rows' norms
+                radius = radius + float(np.linalg.norm(centre))
         self.covariance_type = covariance_type
         n_features = self.means.shape[1]
         self.n_features = n_features
@@ -324,6 +339,8 @@ class ComponentDensity:
         ``component_major``; ``features`` is ``pair_features(X)`` (full only), when the
         caller has it already."""
         means, prec_chol = self.means, self.prec_chol
+        if self.shift is not None:
+            X, features = X - self.shift, None
         if self.covariance_type == "full":
             out = self._full(X, features)
             return out if component_major else out.T

@@ -17,7 +17,13 @@ from bayesgmm.exceptions import DataPrecisionWarning
 from bayesgmm.mixture.missing import nan_moments
 from bayesgmm.mixture.observations import weighted_moments
 
-__all__ = ["check_feature_scales", "feature_moments", "warn_if_quantised"]
+__all__ = [
+    "anchored_mean",
+    "anchored_std",
+    "check_feature_scales",
+    "feature_moments",
+    "warn_if_quantised",
+]
 
 # Below this many float64 steps per standard deviation, rounding to the float grid is a
 # visible share of the spread (its variance, h^2/12, exceeds ~1e-5 of the data's).
@@ -68,6 +74,26 @@ def feature_moments(
         return anchor + mean * unit, np.sqrt(np.diag(cov)) * unit
     sd = deviations.std(axis=0, ddof=ddof) if X.shape[0] > ddof else np.zeros(X.shape[1])
     return anchor + deviations.mean(axis=0) * unit, sd * unit
+
+
+def anchored_mean(values: np.ndarray, axis: int = 0) -> np.ndarray:
+    """The mean along ``axis``, accurate far from the origin.
+
+    Posterior draws of a mean near 1e15 summed directly reach 1e18, where float64 steps
+    are 128 apart: the mean came out wrong by more than a posterior sd. Their differences
+    from one draw (the anchor) are exact (Sterbenz), so the mean is taken of those and
+    moved back once.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    anchor = np.take(values, [0], axis=axis) if values.shape[axis] else 0.0
+    return np.squeeze(anchor, axis=axis) + np.mean(values - anchor, axis=axis)
+
+
+def anchored_std(values: np.ndarray, axis: int = 0, ddof: int = 0) -> np.ndarray:
+    """The sd along ``axis`` of the exact differences from one value (see
+    :func:`anchored_mean`): ``np.std`` squares the error of its rounded mean."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.std(values - np.take(values, [0], axis=axis), axis=axis, ddof=ddof)
 
 
 def _unit(deviations: np.ndarray) -> np.ndarray:

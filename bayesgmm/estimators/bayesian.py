@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from bayesgmm._utils.validation import check_random_state
-from bayesgmm.estimators.base import MixtureFacade
+from bayesgmm.estimators.base import MixtureFacade, fit_transaction
 from bayesgmm.estimators.em import GaussianMixtureEM
 from bayesgmm.estimators.impute import BayesianImputeMixin
 
@@ -140,6 +140,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
 
     # -- fitting ---------------------------------------------------------------------------
 
+    @fit_transaction
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> BayesianGMM:
         """Build the model on ``X`` and fit it.
 

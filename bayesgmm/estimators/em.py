@@ -9,7 +9,7 @@ import numpy as np
 
 from bayesgmm import em
 from bayesgmm._utils.validation import check_random_state
-from bayesgmm.estimators.base import MixtureFacade
+from bayesgmm.estimators.base import MixtureFacade, fit_transaction
 from bayesgmm.estimators.impute import EMImputeMixin
 from bayesgmm.mixture.covariance import as_full
 from bayesgmm.mixture.missing import observed_e_step
@@ -99,6 +99,7 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
 
     # -- fitting ---------------------------------------------------------------------------
 
+    @fit_transaction
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixtureEM:
         """Fit the mixture to ``X``.
 

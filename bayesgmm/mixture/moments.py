@@ -134,13 +134,13 @@ def check_feature_scales(
     X = np.asarray(X, dtype=np.float64)
     names = list(feature_names) if feature_names is not None else None
     step = max(1, X.shape[0] // ANCHOR_ROWS)
-    anchor = np.nanmedian(X[::step], axis=0) if np.isnan(X).any() else np.median(X[::step], 0)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # infinite: refused below
+        anchor = np.nanmedian(X[::step], axis=0) if np.isnan(X).any() else np.median(X[::step], 0)
         spread = _unit(X - anchor)
     wide = np.flatnonzero(~(spread <= LARGEST_SPREAD))
     if wide.size:
         raise ValueError(
-            f"{name} has values up to {float(spread[wide].max()):.3g} away from the median "
+            f"{name} has values up to {_size(float(spread[wide].max()))} away from the median "
             f"of feature(s) {describe_features(wide, names)}: float64 cannot hold the squares a "
             f"Gaussian fit needs beyond a spread of {LARGEST_SPREAD:g}. Rescale {name} "
             f"first (for example divide those features by 1e{_exponent(spread[wide].max())}"
@@ -155,6 +155,10 @@ def check_feature_scales(
             f"below an sd of {SMALLEST_SD:g}. Rescale {name} first (for example multiply "
             f"those features by 1e{-_exponent(sd[narrow].min())})."
         )
+
+
+def _size(value: float) -> str:
+    return f"{value:.3g}" if np.isfinite(value) else "more than 1.8e308"
 
 
 def _exponent(value: float) -> int:

@@ -346,8 +346,8 @@ class ComponentDensity:
             return out if component_major else out.T
         if self.covariance_type == "tied":
             # Centre on each mean before squaring: the expanded form loses digits far from mu.
-            projected = (prec_chol.T @ X.T)[None, :, :] - (means @ prec_chol)[:, :, None]
-            with np.errstate(over="ignore"):  # beyond 1e154 sds: -inf, see mixture.far
+            with np.errstate(over="ignore", invalid="ignore"):  # far: -inf, see mixture.far
+                projected = (prec_chol.T @ X.T)[None, :, :] - (means @ prec_chol)[:, :, None]
                 np.square(projected, out=projected)
             maha = projected.sum(axis=1)
         else:

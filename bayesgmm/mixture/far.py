@@ -16,6 +16,10 @@ import numpy as np
 
 __all__ = ["far_memberships", "log_mahalanobis"]
 
+#: Log squared distances closer than this are equal up to their rounding (a few ulps of
+#: values up to ~1500).
+LOG_DISTANCE_TIE = 1e-10
+
 
 def _full_factors(
     prec_chol: np.ndarray, covariance_type: str, n_components: int, n_features: int
@@ -65,7 +69,9 @@ def far_memberships(
     log_maha = log_mahalanobis(X, means, prec_chol, covariance_type)
     if log_weights is not None:  # an empty component takes no row
         log_maha = np.where(np.isneginf(log_weights)[None, :], np.inf, log_maha)
-    nearest = log_maha == log_maha.min(axis=1, keepdims=True)
+    # Distances equal to rounding (log scale) are ties: those of components that share a
+    # precision are then told apart exactly by _break_tie.
+    nearest = log_maha <= log_maha.min(axis=1, keepdims=True) + LOG_DISTANCE_TIE
     factors = _full_factors(prec_chol, covariance_type, *means.shape)
     for row in np.flatnonzero(nearest.sum(axis=1) > 1):
         nearest[row] = _break_tie(X[row], means, factors, nearest[row])

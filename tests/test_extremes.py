@@ -128,7 +128,10 @@ def _decimal_scores(x, means, covariances, weights) -> list[decimal.Decimal]:
     scores = []
     for w, mu, cov in zip(weights, means, covariances, strict=True):
         inverse = np.linalg.inv(cov)
-        diff = [decimal.Decimal(float(a)) - decimal.Decimal(float(b)) for a, b in zip(x, mu)]
+        diff = [
+            decimal.Decimal(float(a)) - decimal.Decimal(float(b))
+            for a, b in zip(x, mu, strict=True)
+        ]
         maha = sum(
             diff[i] * decimal.Decimal(float(inverse[i, j])) * diff[j]
             for i in range(len(x))
@@ -269,7 +272,7 @@ def test_masked_entries_are_missing(blobs) -> None:
 def test_pandas_nullable_na_is_missing(blobs) -> None:
     frame = pd.DataFrame(blobs, columns=["a", "b"]).astype("Float64")
     frame.iloc[0, 0] = pd.NA
-    with pytest.raises(ValueError, match="NaN.*missing='marginalize'"):
+    with pytest.raises(ValueError, match=r"NaN.*missing='marginalize'"):
         GaussianMixtureEM(2, random_seed=0).fit(frame)
     expected = blobs.copy()
     expected[0, 0] = np.nan
@@ -314,7 +317,7 @@ def test_select_k_with_no_ks(blobs) -> None:
 
 def test_one_dimensional_dask_array(blobs) -> None:
     da = pytest.importorskip("dask.array")
-    with pytest.raises(ValueError, match="1-D Dask array.*reshape"):
+    with pytest.raises(ValueError, match=r"1-D Dask array.*reshape"):
         GaussianMixtureEM(2).fit(da.from_array(blobs[:, 0], chunks=30))
 
 
@@ -329,5 +332,5 @@ def test_membership_of_a_list_of_lists(blobs) -> None:
 def test_one_positive_weight(blobs, engine: str) -> None:
     weights = np.r_[1.0, np.zeros(blobs.shape[0] - 1)]
     estimator = GaussianMixtureEM(2, random_seed=0) if engine == "em" else _bayes(method="map")
-    with pytest.raises(ValueError, match="sample_weight gives 1 row.*n_components=2"):
+    with pytest.raises(ValueError, match=r"sample_weight gives 1 row.*n_components=2"):
         _quiet_fit(estimator, blobs, sample_weight=weights)

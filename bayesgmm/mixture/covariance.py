@@ -253,8 +253,9 @@ class ComponentDensity:
 
     # Absolute error allowed in a Mahalanobis distance (half of it in a log-density).
     EXPANDED_MAX_ERROR = 1e-9
-    # Components whose centre lies further than this (in precision-factor units) from the
-    # origin are evaluated in coordinates centred on them.
+    # Components whose centre lies further than this many times their span (the spread of
+    # their means, at least their smallest sd) from the origin are evaluated in
+    # coordinates centred on them.
     SHIFT_BEYOND = 1e4
 
     def __init__(
@@ -271,11 +272,13 @@ class ComponentDensity:
         # Far from the origin (data offset by 1e15), x'Px and even (x - mu)U computed as
         # xU - muU cancel catastrophically: move the origin to the components' centre,
         # where the differences are exact (the density is translation-invariant).
+        # Only when the whole mixture sits far away, relative to its own span: there the
+        # rows near it are exactly representable as differences from its centre (Sterbenz).
         self.shift: np.ndarray | None = None
         centre = self.means.mean(axis=0)
-        with np.errstate(over="ignore"):
-            sds_from_origin = float(np.max(np.abs(centre))) * float(np.max(np.abs(self.prec_chol)))
-        if not sds_from_origin <= self.SHIFT_BEYOND:
+        smallest_sd = 1.0 / max(float(np.max(np.abs(self.prec_chol))), np.finfo(float).tiny)
+        span = max(float(np.max(np.ptp(self.means, axis=0))), smallest_sd)
+        if not float(np.max(np.abs(centre))) <= self.SHIFT_BEYOND * span:
             self.shift = centre
             self.means = self.means - centre
             if radius is not None:  # a bound on the shifted rows' norms

@@ -20,6 +20,7 @@ import pytest
 
 import bayesgmm as bg
 from bayesgmm import GaussianMixtureEM
+from bayesgmm.bayes.model.units import fit_standardization
 from bayesgmm.mixture.covariance import as_full, precisions_cholesky
 from bayesgmm.mixture.far import far_memberships
 from bayesgmm.mixture.moments import anchored_mean, anchored_std, feature_moments
@@ -119,6 +120,10 @@ def test_feature_moments_scale_exactly(scale: float) -> None:
     mean_s, sd_s = feature_moments(X * scale)
     np.testing.assert_allclose(mean_s / scale, mean, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(sd_s / scale, sd, rtol=1e-12)
+    for cov_type in ("full", "spherical"):
+        unit = fit_standardization(X, cov_type)
+        scaled = fit_standardization(X * scale, cov_type)
+        np.testing.assert_allclose(scaled.scale / scale, unit.scale, rtol=1e-12)
 
 
 # -- extreme distances: predictions --------------------------------------------------------

@@ -234,15 +234,22 @@ def test_map_fit_is_scale_invariant(blobs, scale: float) -> None:
     np.testing.assert_allclose(proba, unit.predict_proba(blobs), atol=1e-6)
 
 
-@pytest.mark.parametrize("scale", [1e-149, 1e149])
-def test_nuts_at_extreme_scales(blobs, scale: float) -> None:
+@pytest.mark.parametrize(("scale", "n_features"), [(1e-149, 2), (1e149, 2), (1e-149, 4)])
+def test_nuts_at_extreme_scales(scale: float, n_features: int) -> None:
     """At 1e-155 the sampler failed with a Rust backtrace, or relabeling with "matrix
-    contains invalid numeric entries"; within the accepted range all of it runs."""
-    fit = _quiet_fit(_bayes(draws=60, tune=60, chains=2), blobs * scale)
+    contains invalid numeric entries"; within the accepted range all of it runs, the
+    label-invariant diagnostics included (4-D densities at 1e-149 reach 1e596)."""
+    from bayesgmm.posterior import label_invariant_summary
+
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(-2, 0.5, (60, n_features)), rng.normal(2, 0.5, (60, n_features))])
+    fit = _quiet_fit(_bayes(draws=60, tune=60, chains=2, covariance_type="diag"), X * scale)
     assert np.isfinite(fit.means_).all() and np.isfinite(fit.covariances_).all()
     np.testing.assert_allclose(np.sort(fit.means_[:, 0]) / scale, [-2, 2], atol=0.3)
-    assert np.isfinite(fit.score_samples(blobs * scale)).all()
-    assert np.isfinite(bg.membership(fit, blobs * scale).probabilities["mean"].values).all()
+    assert np.isfinite(fit.score_samples(X * scale)).all()
+    assert np.isfinite(bg.membership(fit, X * scale).probabilities["mean"].values).all()
+    summary = label_invariant_summary(fit.idata_)
+    assert np.isfinite(summary[["mean", "sd", "r_hat"]].to_numpy()).all()
 
 
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)

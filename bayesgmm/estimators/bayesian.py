@@ -148,6 +148,10 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         a labelled row they identify the components, the draws are not relabeled and
         ``label_report_`` says so. ``sample_weight`` (N,): observation weights, a power
         likelihood (integer weights = rows repeated). See ``docs/weights_and_labels.md``.
+
+        A fit that raises (an error, or Ctrl-C at any stage: it raises
+        ``KeyboardInterrupt``) leaves the estimator as it was before the call; see
+        ``docs/robustness.md``.
         """
         from bayesgmm._utils.validation import check_covariance_type, check_n_components, seed_int
         from bayesgmm.bayes.inference.starts import (

@@ -113,6 +113,11 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
         sample_weight : array-like of shape (N,), optional
             Non-negative observation weights; an integer weight fits as the row repeated.
             See ``docs/weights_and_labels.md``.
+
+        Notes
+        -----
+        A fit that raises (an error, or Ctrl-C: it raises ``KeyboardInterrupt``) leaves
+        the estimator as it was before the call; see ``docs/robustness.md``.
         """
         result = em.fit_em(
             self._fit_data(X),

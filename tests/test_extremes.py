@@ -242,7 +242,9 @@ def test_nuts_at_extreme_scales(scale: float, n_features: int) -> None:
     from bayesgmm.posterior import label_invariant_summary
 
     rng = np.random.default_rng(0)
-    X = np.concatenate([rng.normal(-2, 0.5, (60, n_features)), rng.normal(2, 0.5, (60, n_features))])
+    X = np.concatenate(
+        [rng.normal(-2, 0.5, (60, n_features)), rng.normal(2, 0.5, (60, n_features))]
+    )
     fit = _quiet_fit(_bayes(draws=60, tune=60, chains=2, covariance_type="diag"), X * scale)
     assert np.isfinite(fit.means_).all() and np.isfinite(fit.covariances_).all()
     np.testing.assert_allclose(np.sort(fit.means_[:, 0]) / scale, [-2, 2], atol=0.3)

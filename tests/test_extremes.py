@@ -38,6 +38,12 @@ def blobs() -> np.ndarray:
     return X
 
 
+@pytest.fixture(scope="module")
+def unit_map(blobs):
+    """The MAP fit of the unit-scale blobs (each MAP fit compiles a model: share it)."""
+    return _quiet_fit(_bayes(method="map"), blobs)
+
+
 def _bayes(**kwargs):
     from bayesgmm import BayesianGMM
 
@@ -186,8 +192,8 @@ def test_far_memberships_break_ties_of_shared_covariances() -> None:
         assert member[expected] == 1.0
 
 
-def test_bayesian_predictions_far_away_are_finite(blobs) -> None:
-    fit = _quiet_fit(_bayes(method="map"), blobs)
+def test_bayesian_predictions_far_away_are_finite(unit_map) -> None:
+    fit = unit_map
     far = np.array([[1e155, 0.0], [0.0, -1e154], [1e300, 1e300]])
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
@@ -224,9 +230,9 @@ def test_unusable_scales_get_a_clear_error(blobs, scale: float, engine: str) -> 
         assert internal not in message
 
 
-@pytest.mark.parametrize("scale", [1e-149, 1e-60, 1e60, 1e149])
-def test_map_fit_is_scale_invariant(blobs, scale: float) -> None:
-    unit = _quiet_fit(_bayes(method="map"), blobs)
+@pytest.mark.parametrize("scale", [1e-149, 1e149])
+def test_map_fit_is_scale_invariant(blobs, unit_map, scale: float) -> None:
+    unit = unit_map
     scaled = _quiet_fit(_bayes(method="map"), blobs * scale)
     np.testing.assert_allclose(scaled.means_ / scale, unit.means_, rtol=1e-5)
     np.testing.assert_allclose(scaled.covariances_ / scale**2, unit.covariances_, rtol=1e-5)
@@ -335,8 +341,8 @@ def test_one_dimensional_dask_array(blobs) -> None:
         GaussianMixtureEM(2).fit(da.from_array(blobs[:, 0], chunks=30))
 
 
-def test_membership_of_a_list_of_lists(blobs) -> None:
-    fit = _quiet_fit(_bayes(method="map"), blobs)
+def test_membership_of_a_list_of_lists(blobs, unit_map) -> None:
+    fit = unit_map
     from_list = bg.membership(fit, X=blobs.tolist())
     from_array = bg.membership(fit, X=blobs)
     np.testing.assert_array_equal(from_list.labels, from_array.labels)

@@ -144,6 +144,13 @@ NUTS_STAGES = {
         {"tune": 20, "draws": 10**6},
     ),
     "post-processing": ("bayesgmm.posterior", "relabel_idata", None, {}),
+    # PyMC's own sampler catches Ctrl-C and returns its partial trace, as nutpie does.
+    "PyMC's sampler": (
+        "bayesgmm.bayes.inference.nuts",
+        "_sample_pymc",
+        3.0,
+        {"sampler": "pymc", "tune": 20, "draws": 10**6},
+    ),
 }
 
 

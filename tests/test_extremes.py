@@ -354,3 +354,25 @@ def test_one_positive_weight(blobs, engine: str) -> None:
     estimator = GaussianMixtureEM(2, random_seed=0) if engine == "em" else _bayes(method="map")
     with pytest.raises(ValueError, match=r"sample_weight gives 1 row.*n_components=2"):
         _quiet_fit(estimator, blobs, sample_weight=weights)
+
+
+def test_far_rows_with_missing_entries(blobs) -> None:
+    """Rows beyond every component with NaN entries: memberships on their observed
+    coordinates, in EM and in the posterior draws' maths."""
+    from bayesgmm.mixture.draws import responsibilities
+
+    data = blobs.copy()
+    data[0, 1] = np.nan
+    em = GaussianMixtureEM(2, missing="marginalize", random_seed=0).fit(data)
+    far = np.array([[1e155, np.nan], [np.nan, -1e200], [1e155, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        proba = em.predict_proba(far)
+        draws = responsibilities(far, em.weights_[None], em.means_[None], em.covariances_[None])[0]
+    np.testing.assert_array_equal(proba, draws)
+    assert np.isfinite(proba).all()
+    for row, member in zip(far, proba, strict=True):
+        seen = ~np.isnan(row)
+        covariances = em.covariances_[:, seen][:, :, seen]
+        nearest = _nearest_reference(row[seen], em.means_[:, seen], covariances, em.weights_)
+        assert member[nearest] == 1.0

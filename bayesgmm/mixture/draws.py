@@ -12,7 +12,7 @@ import numpy as np
 from scipy import special
 
 from bayesgmm.mixture.covariance import log_gaussian_prob, precisions_cholesky
-from bayesgmm.mixture.far import far_memberships
+from bayesgmm.mixture.far import far_memberships_observed
 from bayesgmm.mixture.missing import log_component_density_observed
 from bayesgmm.mixture.parametrization import cholesky_from_cpc
 
@@ -164,8 +164,7 @@ def responsibilities(
             s, rows = np.arange(weights.shape[0])[part][draw], np.flatnonzero(far[draw])
             with np.errstate(divide="ignore"):
                 log_weights = np.log(weights[s])
-            prec_chol = precisions_cholesky(covariances[s], "full")
-            out[s, rows] = far_memberships(X[rows], means[s], prec_chol, "full", log_weights)
+            out[s, rows] = far_memberships_observed(X[rows], means[s], covariances[s], log_weights)
     return out
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["far_memberships", "log_mahalanobis"]
+from bayesgmm.mixture.covariance import precisions_cholesky
+
+__all__ = ["far_memberships", "far_memberships_observed", "log_mahalanobis"]
 
 #: Log squared distances closer than this are equal up to their rounding (a few ulps of
 #: values up to ~1500).
@@ -95,4 +97,17 @@ def _break_tie(
     score = mu @ (precision @ (x / size)) - 0.5 * np.einsum("kd,de,ke->k", mu, precision, mu) / size
     out = np.zeros_like(tied)
     out[candidates[score == score.max()]] = True
+    return out
+
+
+def far_memberships_observed(
+    X: np.ndarray, means: np.ndarray, covariances: np.ndarray, log_weights: np.ndarray
+) -> np.ndarray:
+    """:func:`far_memberships` of rows with missing (NaN) entries, each on its observed
+    coordinates, under full covariance matrices (K, D, D)."""
+    out = np.empty((X.shape[0], means.shape[0]))
+    for row, x in enumerate(X):
+        seen = ~np.isnan(x)
+        prec_chol = precisions_cholesky(covariances[:, seen][:, :, seen], "full")
+        out[row] = far_memberships(x[None, seen], means[:, seen], prec_chol, "full", log_weights)[0]
     return out

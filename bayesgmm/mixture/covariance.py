@@ -269,20 +269,11 @@ class ComponentDensity:
     ) -> None:
         self.means = np.asarray(means, dtype=np.float64)
         self.prec_chol = np.asarray(prec_chol, dtype=np.float64)
-        # Far from the origin (data offset by 1e15), x'Px and even (x - mu)U computed as
-        # xU - muU cancel catastrophically: move the origin to the components' centre,
-        # where the differences are exact (the density is translation-invariant).
-        # Only when the whole mixture sits far away, relative to its own span: there the
-        # rows near it are exactly representable as differences from its centre (Sterbenz).
-        self.shift: np.ndarray | None = None
-        centre = self.means.mean(axis=0)
-        smallest_sd = 1.0 / max(float(np.max(np.abs(self.prec_chol))), np.finfo(float).tiny)
-        span = max(float(np.max(np.ptp(self.means, axis=0))), smallest_sd)
-        if not float(np.max(np.abs(centre))) <= self.SHIFT_BEYOND * span:
-            self.shift = centre
-            self.means = self.means - centre
+        self.shift = self._origin_shift()
+        if self.shift is not None:
+            self.means = self.means - self.shift
             if radius is not None:  # a bound on the shifted rows' norms
-                radius = radius + float(np.linalg.norm(centre))
+                radius = radius + float(np.linalg.norm(self.shift))
         self.covariance_type = covariance_type
         n_features = self.means.shape[1]
         self.n_features = n_features
@@ -295,6 +286,22 @@ class ComponentDensity:
         self.unsafe: np.ndarray | None = None
         if covariance_type == "full":
             self._prepare_full(radius)
+
+    def _origin_shift(self) -> np.ndarray | None:
+        """The components' centre when the whole mixture lies far from the origin relative
+        to its own span, else None.
+
+        There (data offset by 1e15) x'Px, and even (x - mu)U computed as xU - muU, cancel
+        catastrophically; the rows near the mixture are exactly representable as
+        differences from its centre (Sterbenz), and the density is translation-invariant.
+        """
+        if self.means.size == 0:
+            return None
+        centre = self.means.mean(axis=0)
+        largest_factor = float(np.max(np.abs(self.prec_chol), initial=0.0))
+        smallest_sd = 1.0 / max(largest_factor, np.finfo(np.float64).tiny)
+        span = max(float(np.max(np.ptp(self.means, axis=0))), smallest_sd)
+        return None if float(np.max(np.abs(centre))) <= self.SHIFT_BEYOND * span else centre
 
     def _prepare_full(self, radius: float | None) -> None:
         n_components, n_features = self.means.shape

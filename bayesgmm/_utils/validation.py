@@ -188,7 +188,7 @@ def _as_array(X: Any, name: str) -> np.ndarray:
             if X.dtype.kind not in "biuf":
                 raise TypeError(f"{name} is a masked array of non-numeric dtype {X.dtype}.")
             return np.ma.filled(X.astype(np.float64), np.nan)
-        if hasattr(X, "to_numpy") and hasattr(X, "dtypes"):  # a DataFrame, columns checked
+        if type(X).__module__.startswith("pandas") and hasattr(X, "columns"):  # checked
             return X.to_numpy(dtype=np.float64, na_value=np.nan)
         return np.asarray(X)
     except TypeError:

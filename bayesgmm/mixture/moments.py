@@ -63,8 +63,8 @@ def feature_moments(
         return _nan_feature_moments(X, ddof, sample_weight)
     step = max(1, X.shape[0] // ANCHOR_ROWS)
     anchor = np.median(X[::step], axis=0)
-    # Divided by their largest size, the deviations' squares neither overflow (1e160) nor
-    # underflow (1e-170): the moments come out right wherever float64 holds the sd.
+    # Divided by their largest size where that is extreme, the deviations' squares neither
+    # overflow (1e160) nor underflow (1e-170): right wherever float64 holds the sd.
     unit = _unit(X - anchor)
     deviations = (X - anchor) / unit
     if sample_weight is not None:  # the one weighted form, on the exact deviations
@@ -96,10 +96,18 @@ def anchored_std(values: np.ndarray, axis: int = 0, ddof: int = 0) -> np.ndarray
     return np.std(values - np.take(values, [0], axis=axis), axis=axis, ddof=ddof)
 
 
+def _largest(deviations: np.ndarray) -> np.ndarray:
+    """The largest ``|deviation|`` of every column, NaN ignored."""
+    return np.max(np.abs(deviations), axis=0, initial=0.0, where=~np.isnan(deviations))
+
+
 def _unit(deviations: np.ndarray) -> np.ndarray:
-    """The largest ``|deviation|`` of every column (1 where all are 0), NaN ignored."""
-    largest = np.max(np.abs(deviations), axis=0, initial=0.0, where=~np.isnan(deviations))
-    return np.where(largest > 0, largest, 1.0)
+    """What to divide a column's deviations by so that their squares stay in range: their
+    largest size where that is beyond 1e100 or below 1e-100, else 1 (the moments of
+    ordinary data then stay bit for bit what they were: seeded fits do not move)."""
+    largest = _largest(deviations)
+    extreme = (largest > 1e100) | ((largest > 0) & (largest < 1e-100))
+    return np.where(extreme, largest, 1.0)
 
 
 def _nan_feature_moments(
@@ -136,7 +144,7 @@ def check_feature_scales(
     step = max(1, X.shape[0] // ANCHOR_ROWS)
     with np.errstate(over="ignore", invalid="ignore"):  # infinite: refused below
         anchor = np.nanmedian(X[::step], axis=0) if np.isnan(X).any() else np.median(X[::step], 0)
-        spread = _unit(X - anchor)
+        spread = _largest(X - anchor)
     wide = np.flatnonzero(~(spread <= LARGEST_SPREAD))
     if wide.size:
         raise ValueError(

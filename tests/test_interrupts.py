@@ -32,6 +32,18 @@ def data() -> tuple[np.ndarray, np.ndarray]:
     return X[:120].copy(), X
 
 
+#: Timers started by _interrupting; cancelled after every test, so that no SIGINT from a
+#: stage that ended early reaches a later test.
+_TIMERS: list[threading.Timer] = []
+
+
+@pytest.fixture(autouse=True)
+def _cancel_timers():
+    yield
+    while _TIMERS:
+        _TIMERS.pop().cancel()
+
+
 def _interrupting(function: Callable[..., Any], delay: float | None = None) -> Callable:
     """``function`` that sends SIGINT to the main thread as it starts (``delay=None``)
     or ``delay`` seconds after it started, then runs."""
@@ -40,7 +52,8 @@ def _interrupting(function: Callable[..., Any], delay: float | None = None) -> C
         if delay is None:
             _thread.interrupt_main()
         else:
-            threading.Timer(delay, _thread.interrupt_main).start()
+            _TIMERS.append(threading.Timer(delay, _thread.interrupt_main))
+            _TIMERS[-1].start()
         return function(*args, **kwargs)
 
     return wrapper

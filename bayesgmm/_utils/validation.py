@@ -15,6 +15,7 @@ __all__ = [
     "MISSING_OPTIONS",
     "CheckedData",
     "check_data",
+    "check_ks",
     "check_missing",
     "check_n_components",
     "check_positive",
@@ -27,6 +28,9 @@ __all__ = [
 
 #: What a fit does with NaN entries: refuse them (the default) or marginalise them out.
 MISSING_OPTIONS = ("raise", "marginalize")
+#: The largest integer seed: numpy's legacy RandomState, nutpie (u64) and numpyro's PRNG
+#: key all accept it.
+MAX_SEED = 2**32 - 1
 
 
 class CheckedData(NamedTuple):
@@ -93,17 +97,8 @@ def check_data(
         )
     feature_names = _feature_names(X)
     if feature_names is not None:
-        non_numeric = [
-            str(c) for c, dt in zip(X.columns, X.dtypes, strict=True) if not _is_numeric_dtype(dt)
-        ]
-        if non_numeric:
-            raise TypeError(
-                f"{name} has non-numeric columns {non_numeric}; drop or encode them first."
-            )
-    try:
-        array = np.asarray(X)
-    except Exception as exc:  # ragged nested sequences and the like
-        raise ValueError(f"{name} could not be read as a 2-D numeric array: {exc}") from exc
+        _check_columns(X, name)
+    array = _as_array(X, name)
     if array.dtype.kind in "USO":
         try:
             array = array.astype(np.float64)
@@ -181,6 +176,40 @@ def nan_hint_for_fit(what: str = "the fit") -> str:
     )
 
 
+def _check_columns(frame: Any, name: str) -> None:
+    """A DataFrame's columns: numeric (nullable pandas types included) and uniquely named."""
+    non_numeric = [
+        str(c)
+        for c, dt in zip(frame.columns, frame.dtypes, strict=True)
+        if not _is_numeric_dtype(dt)
+    ]
+    if non_numeric:
+        raise TypeError(f"{name} has non-numeric columns {non_numeric}; drop or encode them first.")
+    duplicated = frame.columns[frame.columns.duplicated()]
+    if len(duplicated):
+        raise ValueError(
+            f"{name} has duplicate column names {sorted({str(c) for c in duplicated})}: every "
+            "feature needs its own name in the results. Rename or drop the repeated columns."
+        )
+
+
+def _as_array(X: Any, name: str) -> np.ndarray:
+    """``X`` as a numpy array, missing entries as NaN: a masked array's masked entries and
+    pandas' ``pd.NA`` (nullable dtypes) mean "missing", not the values underneath."""
+    try:
+        if np.ma.isMaskedArray(X):
+            if X.dtype.kind not in "biuf":
+                raise TypeError(f"{name} is a masked array of non-numeric dtype {X.dtype}.")
+            return np.ma.filled(X.astype(np.float64), np.nan)
+        if type(X).__module__.startswith("pandas") and hasattr(X, "columns"):  # checked
+            return X.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.asarray(X)
+    except TypeError:
+        raise
+    except Exception as exc:  # ragged nested sequences and the like
+        raise ValueError(f"{name} could not be read as a 2-D numeric array: {exc}") from exc
+
+
 def check_missing(missing: Any) -> str:
     """Validate the ``missing`` option of a fit."""
     if not isinstance(missing, str) or missing not in MISSING_OPTIONS:
@@ -245,6 +274,22 @@ def check_n_components(n_components: Any, n_samples: int | None = None) -> int:
     return n_components
 
 
+def check_ks(ks: Any, n_samples: int) -> list[int]:
+    """Validate a grid of component counts (``select_k``, ``compare_k``): a non-empty
+    sequence of integers, each a valid ``n_components`` for ``n_samples`` rows."""
+    try:
+        values = list(ks)
+    except TypeError as exc:
+        raise TypeError(
+            f"ks must be a sequence of integers, like range(1, 6); got {ks!r}."
+        ) from exc
+    if not values:
+        raise ValueError(
+            "ks is empty: give at least one number of components to try, like ks=range(1, 6)."
+        )
+    return [check_n_components(k, n_samples) for k in values]
+
+
 def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
     """Validate a finite positive (or non-negative) scalar."""
     try:
@@ -275,8 +320,12 @@ def seed_int(random_seed: Any) -> int:
     so ``None`` gives a fresh seed and a Generator advances.
     """
     if isinstance(random_seed, (int, np.integer)) and not isinstance(random_seed, bool):
-        if random_seed < 0:
-            raise ValueError(f"random_seed must be >= 0; got {random_seed}.")
+        if not 0 <= random_seed <= MAX_SEED:
+            raise ValueError(
+                f"random_seed must be an integer in [0, 2**32 - 1] (the range every sampler "
+                f"accepts), a numpy Generator or None; got {random_seed}. Pass a smaller "
+                "integer, for example random_seed % 2**32."
+            )
         return int(random_seed)
     return int(check_random_state(random_seed).integers(2**31 - 1))
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bayesgmm import em as em_module
-from bayesgmm._utils.validation import check_data, check_missing, seed_int
+from bayesgmm._utils.validation import check_data, check_ks, check_missing, seed_int
 from bayesgmm.analysis.selection import criteria_table, em_criteria, loo_waic
 from bayesgmm.exceptions import CollapseError
 from bayesgmm.mixture.structures import check_covariance_type
@@ -99,9 +99,7 @@ def compare_k(
     """
     data = check_data(X, min_samples=2, missing=check_missing(missing))
     observed = {"sample_weight": sample_weight, "labels": labels}
-    ks = [int(k) for k in ks]
-    if not ks:
-        raise ValueError("ks must contain at least one number of components.")
+    ks = check_ks(ks, data.X.shape[0])
     if isinstance(covariance_types, str):
         covariance_types = [covariance_types]
     for cov_type in covariance_types:

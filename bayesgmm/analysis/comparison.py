@@ -21,6 +21,7 @@ import xarray as xr
 from bayesgmm.analysis._compare_text import flag_mask, summarize
 from bayesgmm.analysis._fits import FlatDraws, as_em_result, as_idata, check_prob, check_shapes
 from bayesgmm.mixture.draws import hdi_columns
+from bayesgmm.mixture.moments import anchored_mean, anchored_std
 from bayesgmm.mixture.structures import bayesian_structure
 from bayesgmm.posterior import relabel as relabel_module
 from bayesgmm.posterior.mixture import point_mixture
@@ -190,8 +191,8 @@ def _table(
     n_chains: int,
 ) -> pd.DataFrame:
     """One row per element: estimates, posterior summaries, HDI, z."""
-    post_mean = values.mean(axis=0)
-    post_sd = values.std(axis=0, ddof=1)
+    post_mean = anchored_mean(values)  # exact far from the origin (data offset by 1e15)
+    post_sd = anchored_std(values, ddof=1)
     low, high = hdi_columns(values, hdi_prob)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(post_sd > 0, (em_values - post_mean) / post_sd, np.nan)
@@ -209,7 +210,7 @@ def _table(
             "map_estimate": map_values,
             "posterior_mean": post_mean,
             "posterior_sd": post_sd,
-            "mcse_mean": _mcse_mean(values, n_chains),
+            "mcse_mean": _mcse_mean(values - values[:1], n_chains),  # shift-invariant
             "hdi_low": low,
             "hdi_high": high,
             "em_in_hdi": (low <= em_values) & (em_values <= high),

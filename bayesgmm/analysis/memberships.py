@@ -123,7 +123,8 @@ def _data_for(
         values = np.asarray(obs.transpose("obs", ...).values, dtype=np.float64)
         return values, np.asarray(obs["obs"].values), fitted_labels(idata)
     values = check_fit_data(X, idata, n_features=n_features, owner="the posterior").X
-    index = getattr(X, "index", None)
+    # Only a pandas object's index labels the rows (a list's .index is a method).
+    index = X.index if isinstance(X, pd.DataFrame | pd.Series) else None
     return values, np.asarray(index) if index is not None else np.arange(values.shape[0]), None
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from bayesgmm._utils.validation import (
     check_data,
+    check_ks,
     check_missing,
     check_positive,
     constant_features,
@@ -111,6 +112,7 @@ def select_k(
         raise ValueError(f"criterion must be 'bic', 'aic' or 'icl'; got {criterion!r}.")
     missing = check_missing(fit_kwargs.get("missing", "raise"))
     X, feature_names = check_data(X, min_samples=2, missing=missing)
+    ks = check_ks(ks, X.shape[0])
     if fit_kwargs.get("warn", True):
         # The fits below record their warnings into the table; say these once, up front.
         reg_covar = check_positive(fit_kwargs.get("reg_covar", 1e-6), "reg_covar", allow_zero=True)

@@ -36,7 +36,7 @@ from bayesgmm.em.restarts import (
 from bayesgmm.em.results import ConjugatePrior, EMResult, EMSettings, GMMParams
 from bayesgmm.em.starts import _INIT_METHODS, _init_error, _params_from_user
 from bayesgmm.mixture.missing import nan_covariance, nan_mean
-from bayesgmm.mixture.moments import warn_if_quantised
+from bayesgmm.mixture.moments import check_feature_scales, warn_if_quantised
 from bayesgmm.mixture.observations import Observations, check_observations, weighted_moments
 from bayesgmm.mixture.structures import check_covariance_type
 
@@ -182,6 +182,7 @@ def fit_em(
     _check_counts(n_init, max_iter)
     rng = check_random_state(random_seed)
     obs = check_observations(sample_weight, labels, n_samples, n_components)
+    check_feature_scales(X, feature_names)
     if warn:  # reads evenly spaced rows only
         warn_if_quantised(X, feature_names or [f"x{i}" for i in range(n_features)])
     if has_nan or not obs.is_plain:

@@ -23,6 +23,7 @@ from bayesgmm.mixture.covariance import (
     precisions_cholesky,
     unpack_pairs,
 )
+from bayesgmm.mixture.far import far_memberships
 from bayesgmm.mixture.structures import get_structure
 
 # Rows per block: keeps the (rows, K, D) temporaries of the E-step inside the CPU caches.
@@ -157,11 +158,25 @@ def e_step(X: np.ndarray, params: GMMParams) -> tuple[np.ndarray, np.ndarray]:
     log_norm : ndarray of shape (N,)
         ``log sum_k pi_k N(x_n | mu_k, Sigma_k)``.
     log_resp : ndarray of shape (N, K)
-        Log posterior membership probabilities; ``exp`` of each row sums to 1.
+        Log posterior membership probabilities; ``exp`` of each row sums to 1. A row more
+        than ~1e154 sds from every component has ``log_norm`` ``-inf`` (its density
+        underflows float64) and all its membership on the nearest component
+        (:func:`bayesgmm.mixture.far.far_memberships`).
     """
     weighted = _weighted_log_prob(X, params)
     log_norm = special.logsumexp(weighted, axis=0)
-    return log_norm, (weighted - log_norm).T
+    far = np.flatnonzero(np.isneginf(log_norm))
+    if far.size:
+        weighted[:, far] = 0.0  # no -inf - -inf below; the rows are set after
+    log_resp = (weighted - log_norm).T
+    if far.size:
+        memberships = far_memberships(
+            X[far], params.means, params.precisions_cholesky, params.covariance_type,
+            _log_weights(params),
+        )  # fmt: skip
+        with np.errstate(divide="ignore"):
+            log_resp[far] = np.log(memberships)
+    return log_norm, log_resp
 
 
 def sufficient_statistics(

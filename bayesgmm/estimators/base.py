@@ -6,14 +6,39 @@ import functools
 import inspect
 import sys
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from bayesgmm._utils.interrupts import interrupts_propagated
 from bayesgmm._utils.validation import CheckedData, check_data, check_missing
 from bayesgmm.exceptions import NotFittedError
 
-__all__ = ["MixtureFacade"]
+__all__ = ["MixtureFacade", "fit_transaction"]
+
+
+def fit_transaction(fit: Callable[..., Any]) -> Callable[..., Any]:
+    """Make ``fit`` all or nothing: a fit that raises (an error, or Ctrl-C at any point:
+    validation, compilation, warm-up, sampling, post-processing) leaves the estimator as
+    it was before the call, a previous fit's attributes intact, nothing half-set.
+
+    A Ctrl-C that a sampler swallowed is raised as ``KeyboardInterrupt`` all the same
+    (:func:`bayesgmm._utils.interrupts.interrupts_propagated`).
+    """
+
+    @functools.wraps(fit)
+    def transactional(self: Any, *args: Any, **kwargs: Any) -> Any:
+        before = dict(self.__dict__)
+        try:
+            with interrupts_propagated():
+                return fit(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    return transactional
 
 
 @functools.cache

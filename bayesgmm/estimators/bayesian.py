@@ -9,7 +9,7 @@ import numpy as np
 
 from bayesgmm._utils.deprecation import DEPRECATED, renamed
 from bayesgmm._utils.validation import check_random_state
-from bayesgmm.estimators.base import MixtureFacade
+from bayesgmm.estimators.base import MixtureFacade, fit_transaction
 from bayesgmm.estimators.em import GaussianMixtureEM
 from bayesgmm.estimators.impute import BayesianImputeMixin
 
@@ -148,6 +148,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
 
     # -- fitting ---------------------------------------------------------------------------
 
+    @fit_transaction
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> BayesianGMM:
         """Build the model on ``X`` and fit it.
 
@@ -155,6 +156,10 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         a labelled row they identify the components, the draws are not relabeled and
         ``label_report_`` says so. ``sample_weight`` (N,): observation weights, a power
         likelihood (integer weights = rows repeated). See ``docs/weights_and_labels.md``.
+
+        A fit that raises (an error, or Ctrl-C at any stage: it raises
+        ``KeyboardInterrupt``) leaves the estimator as it was before the call; see
+        ``docs/robustness.md``.
         """
         from bayesgmm._utils.validation import check_n_components, seed_int
         from bayesgmm.bayes.inference.starts import (
@@ -255,6 +260,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
 
     def _cache_draws(self) -> None:
         from bayesgmm.bayes.inference.idata import posterior_draws, thin_indices
+        from bayesgmm.mixture.moments import anchored_mean
 
         draws = posterior_draws(self.idata_)
         max_draws = renamed(
@@ -270,7 +276,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         # Point summaries with scikit-learn's names: posterior means of the relabeled
         # draws (meaningful per component only after relabeling).
         self.weights_ = draws.weights.mean(axis=0)
-        self.means_ = draws.means.mean(axis=0)
+        self.means_ = anchored_mean(draws.means)  # exact far from the origin
         self.covariances_ = draws.covariances.mean(axis=0)
 
     # -- prediction ------------------------------------------------------------------------
@@ -351,7 +357,17 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         import arviz as az
 
         self._check_is_fitted()
-        table = az.summary(self.idata_, var_names=["weights", "means", "stds"], **kwargs)
+        # The means' draws are summarised as exact differences from their first draw,
+        # then moved back: ArviZ's sums of values near 1e15 lose more than a posterior sd.
+        means = self.idata_.posterior["means"]
+        anchor = means.isel(chain=0, draw=0)
+        coords = {k: v for k, v in kwargs.get("coords", {}).items() if k in anchor.dims}
+        anchor = anchor.sel(**coords) if coords else anchor
+        shifted = self.idata_.posterior[["weights", "stds"]].assign(means=means - anchor)
+        table = az.summary(shifted, var_names=["weights", "means", "stds"], **kwargs)
+        rows = np.asarray(table.index.str.startswith("means["))
+        located = [c for c in table.columns if c in ("mean", "median") or c[:4] in ("hdi_", "eti_")]
+        table.loc[rows, located] += anchor.values.reshape(-1, 1)
         note = self.idata_.attrs.get("label_identification")
         if note:
             table.attrs["label_identification"] = note

@@ -10,7 +10,7 @@ import numpy as np
 from bayesgmm import em
 from bayesgmm._utils.validation import check_random_state
 from bayesgmm.em.fit import _is_dask_collection as is_dask_collection
-from bayesgmm.estimators.base import MixtureFacade
+from bayesgmm.estimators.base import MixtureFacade, fit_transaction
 from bayesgmm.estimators.impute import EMImputeMixin
 from bayesgmm.mixture.covariance import as_full
 from bayesgmm.mixture.missing import observed_e_step
@@ -103,6 +103,7 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
 
     # -- fitting ---------------------------------------------------------------------------
 
+    @fit_transaction
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixtureEM:
         """Fit the mixture to ``X``.
 
@@ -116,6 +117,11 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
         sample_weight : array-like of shape (N,), optional
             Non-negative observation weights; an integer weight fits as the row repeated.
             See ``docs/weights_and_labels.md``.
+
+        Notes
+        -----
+        A fit that raises (an error, or Ctrl-C: it raises ``KeyboardInterrupt``) leaves
+        the estimator as it was before the call; see ``docs/robustness.md``.
         """
         result = em.fit_em(
             self._fit_data(X),
@@ -151,6 +157,11 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
         if not is_dask_collection(X):
             return self._check_fit_data(X)  # CheckedData: fit_em does not check it again
         # A Dask collection stays on its cluster: only its shape and column names are read.
+        if len(X.shape) != 2:
+            raise ValueError(
+                f"X must be 2-D (n_samples, n_features); got a {len(X.shape)}-D Dask array of "
+                f"shape {X.shape}. Reshape it, for example X.reshape(-1, 1) for one feature."
+            )
         self.n_features_in_ = int(X.shape[1])
         columns = getattr(X, "columns", None)
         if columns is not None and all(isinstance(c, str) for c in columns):

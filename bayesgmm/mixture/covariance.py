@@ -186,6 +186,10 @@ class ComponentDensity:
 
     # Absolute error allowed in a Mahalanobis distance (half of it in a log-density).
     EXPANDED_MAX_ERROR = 1e-9
+    # Components whose centre lies further than this many times their span (the spread of
+    # their means, at least their smallest sd) from the origin are evaluated in
+    # coordinates centred on them.
+    SHIFT_BEYOND = 1e4
 
     def __init__(
         self,
@@ -200,6 +204,11 @@ class ComponentDensity:
         self.prec_chol = np.asarray(prec_chol, dtype=np.float64)
         self.structure = get_structure(covariance_type)
         self.covariance_type = self.structure.name
+        self.shift = self._origin_shift()
+        if self.shift is not None:
+            self.means = self.means - self.shift
+            if radius is not None:  # a bound on the shifted rows' norms
+                radius = radius + float(np.linalg.norm(self.shift))
         n_features = self.means.shape[1]
         self.n_features = n_features
         log_det = self.structure.log_det_precisions_cholesky(self.prec_chol, n_features)
@@ -211,6 +220,22 @@ class ComponentDensity:
         self.unsafe: np.ndarray | None = None
         if self.structure.pair_features:
             self._prepare_full(radius)
+
+    def _origin_shift(self) -> np.ndarray | None:
+        """The components' centre when the whole mixture lies far from the origin relative
+        to its own span, else None.
+
+        There (data offset by 1e15) x'Px, and even (x - mu)U computed as xU - muU, cancel
+        catastrophically; the rows near the mixture are exactly representable as
+        differences from its centre (Sterbenz), and the density is translation-invariant.
+        """
+        if self.means.size == 0:
+            return None
+        centre = self.means.mean(axis=0)
+        largest_factor = float(np.max(np.abs(self.prec_chol), initial=0.0))
+        smallest_sd = 1.0 / max(largest_factor, np.finfo(np.float64).tiny)
+        span = max(float(np.max(np.ptp(self.means, axis=0))), smallest_sd)
+        return None if float(np.max(np.abs(centre))) <= self.SHIFT_BEYOND * span else centre
 
     def _prepare_full(self, radius: float | None) -> None:
         n_components, n_features = self.means.shape
@@ -236,14 +261,18 @@ class ComponentDensity:
         return np.flatnonzero(~(bound <= self.EXPANDED_MAX_ERROR))
 
     def _full(self, X: np.ndarray, features: np.ndarray | None) -> np.ndarray:
-        if features is None:
-            features = pair_features(X)
-        out = self.coef @ features
-        unsafe = self.unsafe
-        if unsafe is None:
-            unsafe = self._unsafe(float(np.sqrt(np.einsum("nd,nd->n", X, X).max(initial=0.0))))
+        # Far rows overflow the squares of the expanded form: _unsafe sends them to the
+        # direct one (and beyond 1e154 sds to -inf, see mixture.far).
+        with np.errstate(over="ignore", invalid="ignore"):
+            if features is None:
+                features = pair_features(X)
+            out = self.coef @ features
+            unsafe = self.unsafe
+            if unsafe is None:
+                unsafe = self._unsafe(float(np.sqrt(np.einsum("nd,nd->n", X, X).max(initial=0))))
         if unsafe.size:
-            maha = mahalanobis_direct(X.T, self.means[unsafe], self.prec_chol[unsafe])
+            with np.errstate(over="ignore"):  # beyond 1e154 sds: -inf, see mixture.far
+                maha = mahalanobis_direct(X.T, self.means[unsafe], self.prec_chol[unsafe])
             out[unsafe] = -0.5 * maha + self.offset[unsafe, None]
         return out
 
@@ -253,10 +282,13 @@ class ComponentDensity:
         """Log densities of the rows of ``X`` (N, D): shape (N, K), or (K, N) when
         ``component_major``; ``features`` is ``pair_features(X)`` (full only), when the
         caller has it already."""
+        if self.shift is not None:
+            X, features = X - self.shift, None
         if self.structure.pair_features:
             out = self._full(X, features)
             return out if component_major else out.T
-        maha = self.structure.mahalanobis(X, self.means, self.prec_chol)
+        with np.errstate(over="ignore", invalid="ignore"):  # far rows: -inf, see mixture.far
+            maha = self.structure.mahalanobis(X, self.means, self.prec_chol)
         maha *= -0.5
         maha += self.offset if self.offset.ndim == 0 else self.offset[:, None]
         return maha if component_major else maha.T

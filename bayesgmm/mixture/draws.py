@@ -12,6 +12,7 @@ import numpy as np
 from scipy import special
 
 from bayesgmm.mixture.covariance import log_gaussian_prob, precisions_cholesky
+from bayesgmm.mixture.far import far_memberships_observed
 from bayesgmm.mixture.missing import log_component_density_observed
 from bayesgmm.mixture.parametrization import cholesky_from_cpc
 from bayesgmm.mixture.structures import bayesian_structure
@@ -154,11 +155,21 @@ def responsibilities(
 
     A row with a label ``k >= 0`` (``labels``, -1 unknown) belongs to component ``k`` with
     probability one, as in the labelled likelihood of :func:`pointwise_log_likelihood`.
+    A row whose density underflows under a draw (more than ~1e154 sds from every
+    component) belongs to that draw's nearest component (:mod:`bayesgmm.mixture.far`).
     """
     out = np.empty((weights.shape[0], X.shape[0], weights.shape[1]))
     for part in chunked_draws(weights.shape[0], X.shape[0], weights.shape[1]):
         weighted = _weighted(X, weights[part], means[part], covariances[part])
-        out[part] = np.exp(weighted - special.logsumexp(weighted, axis=-1, keepdims=True))
+        log_norm = special.logsumexp(weighted, axis=-1, keepdims=True)
+        far = np.isneginf(log_norm[..., 0])
+        weighted[far] = 0.0  # no -inf - -inf: set below
+        out[part] = np.exp(weighted - log_norm)
+        for draw in np.flatnonzero(far.any(axis=1)):
+            s, rows = np.arange(weights.shape[0])[part][draw], np.flatnonzero(far[draw])
+            with np.errstate(divide="ignore"):
+                log_weights = np.log(weights[s])
+            out[s, rows] = far_memberships_observed(X[rows], means[s], covariances[s], log_weights)
     if labels is not None:
         known = np.flatnonzero(labels >= 0)
         out[:, known] = 0.0

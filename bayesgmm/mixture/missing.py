@@ -24,7 +24,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import special
 
-from bayesgmm.mixture.covariance import log_gaussian_prob, precisions_cholesky
+from bayesgmm.mixture.covariance import as_full, log_gaussian_prob, precisions_cholesky
+from bayesgmm.mixture.far import far_memberships_observed
 from bayesgmm.mixture.observations import weighted_moments
 from bayesgmm.mixture.structures import get_structure
 
@@ -232,4 +233,19 @@ def observed_e_step(X: np.ndarray, params: Any) -> tuple[np.ndarray, np.ndarray]
     with np.errstate(divide="ignore"):  # an empty component adds nothing
         weighted = log_prob + np.log(params.weights)
     log_norm = special.logsumexp(weighted, axis=1)
-    return log_norm, weighted - log_norm[:, None]
+    far = np.flatnonzero(np.isneginf(log_norm))
+    weighted[far] = 0.0  # no -inf - -inf: set below
+    log_resp = weighted - log_norm[:, None]
+    for row in far:  # every density underflowed: the nearest component on the observed
+        log_resp[row] = _far_log_resp(X[row], params)
+    return log_norm, log_resp
+
+
+def _far_log_resp(x: np.ndarray, params: Any) -> np.ndarray:
+    """Log memberships of a row beyond every component (:mod:`bayesgmm.mixture.far`), on
+    its observed coordinates."""
+    n_components, n_features = params.means.shape
+    full = as_full(params.covariances, params.covariance_type, n_components, n_features)
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(params.weights)
+        return np.log(far_memberships_observed(x[None], params.means, full, log_weights)[0])

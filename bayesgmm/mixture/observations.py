@@ -156,10 +156,19 @@ def check_labels(y: Any, n_samples: int, n_components: int) -> np.ndarray | None
 def check_observations(
     sample_weight: Any, y: Any, n_samples: int, n_components: int
 ) -> Observations:
-    """Both checks at once (see :func:`check_sample_weight` and :func:`check_labels`)."""
-    return Observations(
-        check_sample_weight(sample_weight, n_samples), check_labels(y, n_samples, n_components)
-    )
+    """Both checks at once (see :func:`check_sample_weight` and :func:`check_labels`), and
+    enough positively weighted rows for ``n_components`` components."""
+    weights = check_sample_weight(sample_weight, n_samples)
+    if weights is not None:
+        n_positive = int(np.count_nonzero(weights > 0))
+        if n_positive < n_components:
+            raise ValueError(
+                f"sample_weight gives {n_positive} row(s) a positive weight, but "
+                f"n_components={n_components} needs at least {n_components}: a row of weight "
+                "0 is left out of the fit. Give more rows a positive weight or reduce "
+                "n_components."
+            )
+    return Observations(weights, check_labels(y, n_samples, n_components))
 
 
 def weighted_moments(

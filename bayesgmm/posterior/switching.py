@@ -79,7 +79,9 @@ def label_invariant_summary(idata: az.InferenceData, points: Any = None) -> pd.D
     Returns
     -------
     pandas.DataFrame
-        Index ``log_likelihood``, ``weights_sorted[i]``, ``density[j]``; columns ``mean``,
+        Index ``log_likelihood``, ``weights_sorted[i]``, ``density[j]`` (``log_density[j]``
+        where a density exceeds float64's range, as for data at tiny scales in several
+        dimensions); columns ``mean``,
         ``sd``, ``ess_bulk``, ``ess_tail``, ``r_hat`` (rank-normalised split R-hat and
         bulk / tail ESS from ArviZ). ``attrs["points"]`` holds the points.
     """
@@ -99,6 +101,13 @@ def label_invariant_summary(idata: az.InferenceData, points: Any = None) -> pd.D
     log_density = draw_math.pointwise_log_likelihood(
         pts, draws.weights, draws.means, draws.covariances
     )
+    # Densities of data at scale 1e-149 reach 1e297 (2-D) or 1e596 (4-D), whose squares
+    # (the sd) or values pass float64's range: the log density (with the same R-hat and
+    # ESS, both rank-based) takes their place.
+    if np.max(log_density, initial=-np.inf) > 300.0:
+        name, density = "log_density", log_density
+    else:
+        name, density = "density", np.exp(log_density)
     ds = xr.Dataset(
         {
             "log_likelihood": (("chain", "draw"), total.reshape(chains, iters)),
@@ -106,7 +115,7 @@ def label_invariant_summary(idata: az.InferenceData, points: Any = None) -> pd.D
                 ("chain", "draw", "rank"),
                 sorted_weights.reshape(chains, iters, -1),
             ),
-            "density": (("chain", "draw", "point"), np.exp(log_density).reshape(chains, iters, -1)),
+            name: (("chain", "draw", "point"), density.reshape(chains, iters, -1)),
         }
     )
     table = _diagnostics(ds, kind="all")[["mean", "sd", "ess_bulk", "ess_tail", "r_hat"]]

@@ -49,7 +49,7 @@ from bayesgmm.bayes.model.priors import GMMPriors
 from bayesgmm.bayes.model.spec import MixtureSpec, ordered_index
 from bayesgmm.bayes.model.transforms import TRANSFORMS, Block
 from bayesgmm.bayes.model.units import fit_standardization
-from bayesgmm.mixture.moments import warn_if_quantised
+from bayesgmm.mixture.moments import check_feature_scales, warn_if_quantised
 from bayesgmm.mixture.observations import Observations, check_observations
 from bayesgmm.mixture.parametrization import cholesky_from_cpc, corr_pairs, cpc_beta_parameters
 from bayesgmm.mixture.structures import bayesian_structure
@@ -314,6 +314,7 @@ def build_model(
     if data.X.shape[0] < 2:
         raise ValueError(f"X needs at least 2 samples; got {data.X.shape[0]}.")
     obs = check_observations(sample_weight, labels, data.X.shape[0], int(n_components))
+    check_feature_scales(data.X, feature_names or data.feature_names)
     spec = make_spec(
         data, n_components, covariance_type, priors, ordered, feature_names, obs.sample_weight
     )

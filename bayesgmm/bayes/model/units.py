@@ -119,7 +119,13 @@ def fit_standardization(
     """
     center, sd = feature_moments(X, sample_weight=sample_weight)
     if bayesian_structure(covariance_type).bayesian.pooled:
-        common = float(np.sqrt(np.mean(sd**2)))
+        # The root mean square of the sds; relative to the largest where their squares
+        # would over- or underflow (sds beyond 1e150 or below 1e-150).
+        largest = float(np.max(sd, initial=0.0))
+        with np.errstate(over="ignore", under="ignore"):
+            common = float(np.sqrt(np.mean(sd**2)))
+        if largest > 0 and not 0 < common < np.inf:
+            common = largest * float(np.sqrt(np.mean((sd / largest) ** 2)))
         scale = np.full(X.shape[1], common if common > 0 else 1.0)
     else:
         scale = np.where(sd > 0, sd, 1.0)

@@ -16,6 +16,32 @@ from bayesgmm.mixture.structures.base import (
 
 __all__ = ["AxisAlignedStructure", "Diag", "Spherical"]
 
+#: Absolute error allowed in a Mahalanobis distance of the expanded form (as
+#: :attr:`bayesgmm.mixture.covariance.ComponentDensity.EXPANDED_MAX_ERROR`).
+EXPANDED_MAX_ERROR = 1e-9
+
+
+def _centred_where_unsafe(
+    maha: np.ndarray, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray
+) -> np.ndarray:
+    """The expanded distances ``maha`` (K, N), recomputed centred on each mean for the
+    components whose expanded form could be off by more than ``EXPANDED_MAX_ERROR``: each
+    of its D terms rounds at ``eps p (|x| + |mu|)^2`` (far rows, or data far from zero)."""
+    np.maximum(maha, 0.0, out=maha)
+    precisions = prec_chol**2
+    radius = float(np.max(np.abs(X), initial=0.0))
+    largest = precisions.max(axis=1) if precisions.ndim == 2 else precisions
+    reach = radius + np.max(np.abs(means), axis=1)
+    with np.errstate(over="ignore"):  # an infinite bound is unsafe, as it should be
+        bound = 4.0 * X.shape[1] * np.finfo(np.float64).eps * largest * reach**2
+    unsafe = np.flatnonzero(~(bound <= EXPANDED_MAX_ERROR))
+    if unsafe.size:
+        factors = prec_chol[unsafe] if prec_chol.ndim == 2 else prec_chol[unsafe, None]
+        with np.errstate(over="ignore"):  # beyond 1e154 sds: -inf, see mixture.far
+            centred = (X[None, :, :] - means[unsafe, None, :]) * factors[:, None, :]
+            maha[unsafe] = np.einsum("knd,knd->kn", centred, centred)
+    return maha
+
 
 class AxisAlignedStructure(CovarianceStructure):
     """Shared maths of diagonal covariances stored as variances (K, D) or (K,)."""
@@ -103,6 +129,11 @@ class Diag(AxisAlignedStructure):
     def variances(self, covariances: np.ndarray, n_components: int, n_features: int):
         return np.asarray(covariances, dtype=np.float64)
 
+    def precision_factors(
+        self, prec_chol: np.ndarray, n_components: int, n_features: int
+    ) -> np.ndarray:
+        return np.asarray(prec_chol, dtype=np.float64)[:, :, None] * np.eye(n_features)
+
     def log_det_precisions_cholesky(self, prec_chol: np.ndarray, n_features: int) -> Any:
         return np.sum(np.log(prec_chol), axis=1)
 
@@ -111,8 +142,7 @@ class Diag(AxisAlignedStructure):
         precisions = prec_chol**2
         maha = precisions @ (XT * XT) - 2.0 * (means * precisions) @ XT
         maha += np.sum(means * means * precisions, axis=1)[:, None]
-        np.maximum(maha, 0.0, out=maha)
-        return maha
+        return _centred_where_unsafe(maha, X, means, prec_chol)
 
     def rescale(self, covariances: np.ndarray, scale: np.ndarray) -> np.ndarray:
         return covariances * scale**2
@@ -168,6 +198,11 @@ class Spherical(AxisAlignedStructure):
         covariances = np.asarray(covariances, dtype=np.float64)
         return np.broadcast_to(covariances[:, None], (n_components, n_features))
 
+    def precision_factors(
+        self, prec_chol: np.ndarray, n_components: int, n_features: int
+    ) -> np.ndarray:
+        return np.asarray(prec_chol, dtype=np.float64)[:, None, None] * np.eye(n_features)
+
     def log_det_precisions_cholesky(self, prec_chol: np.ndarray, n_features: int) -> Any:
         return n_features * np.log(prec_chol)
 
@@ -176,8 +211,7 @@ class Spherical(AxisAlignedStructure):
         maha = np.einsum("nd,nd->n", X, X)[None, :] - 2.0 * means @ X.T
         maha += np.einsum("kd,kd->k", means, means)[:, None]
         maha *= precisions[:, None]
-        np.maximum(maha, 0.0, out=maha)
-        return maha
+        return _centred_where_unsafe(maha, X, means, prec_chol)
 
     def rescale(self, covariances: np.ndarray, scale: np.ndarray) -> np.ndarray:
         return covariances * scale[0] ** 2  # one common scale

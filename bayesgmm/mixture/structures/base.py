@@ -190,6 +190,12 @@ class CovarianceStructure:
         """The precision matrices (or precisions) from their Cholesky factors."""
         raise NotImplementedError
 
+    def precision_factors(
+        self, prec_chol: np.ndarray, n_components: int, n_features: int
+    ) -> np.ndarray:
+        """The precision Cholesky factors as (K, D, D) matrices, whatever the storage."""
+        raise NotImplementedError
+
     def log_det_precisions_cholesky(self, prec_chol: np.ndarray, n_features: int) -> Any:
         """``log det U`` per component (one number when shared)."""
         raise NotImplementedError

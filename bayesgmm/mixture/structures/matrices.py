@@ -171,6 +171,11 @@ class Full(MatrixStructure):
     def precisions_cholesky(self, covariances: np.ndarray, reg_covar: float) -> np.ndarray:
         return stacked_precisions_cholesky(covariances, reg_covar, shared=False)
 
+    def precision_factors(
+        self, prec_chol: np.ndarray, n_components: int, n_features: int
+    ) -> np.ndarray:
+        return np.asarray(prec_chol, dtype=np.float64)
+
     def log_det_precisions_cholesky(self, prec_chol: np.ndarray, n_features: int) -> Any:
         return np.sum(np.log(np.diagonal(prec_chol, axis1=1, axis2=2)), axis=1)
 
@@ -244,6 +249,12 @@ class Tied(MatrixStructure):
 
     def precisions_cholesky(self, covariances: np.ndarray, reg_covar: float) -> np.ndarray:
         return stacked_precisions_cholesky(covariances[None], reg_covar, shared=True)[0]
+
+    def precision_factors(
+        self, prec_chol: np.ndarray, n_components: int, n_features: int
+    ) -> np.ndarray:
+        prec_chol = np.asarray(prec_chol, dtype=np.float64)
+        return np.broadcast_to(prec_chol, (n_components, n_features, n_features))
 
     def log_det_precisions_cholesky(self, prec_chol: np.ndarray, n_features: int) -> Any:
         return float(np.sum(np.log(np.diag(prec_chol))))

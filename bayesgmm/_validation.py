@@ -12,7 +12,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 __all__ = [
+    "COVARIANCE_ALIASES",
     "COVARIANCE_TYPES",
+    "MCLUST_STRUCTURES",
     "MISSING_OPTIONS",
     "CheckedData",
     "check_covariance_type",
@@ -27,6 +29,17 @@ __all__ = [
 ]
 
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
+#: mclust's 14 covariance structures (Celeux & Govaert 1995), volume / shape / orientation
+#: each Equal, Variable or Identity; EM fits every one of them.
+MCLUST_STRUCTURES = (
+    "EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE",
+    "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV",
+)  # fmt: skip
+#: mclust names of the four original types, and mclust's two 1-D names (equal or variable
+#: variance: in 1-D every structure is one of the two).
+COVARIANCE_ALIASES = {
+    "VVV": "full", "EEE": "tied", "VVI": "diag", "VII": "spherical", "E": "tied", "V": "full",
+}  # fmt: skip
 #: What a fit does with NaN entries: refuse them (the default) or marginalise them out.
 MISSING_OPTIONS = ("raise", "marginalize")
 
@@ -232,11 +245,37 @@ def check_n_components(n_components: Any, n_samples: int | None = None) -> int:
     return n_components
 
 
-def check_covariance_type(covariance_type: str) -> str:
-    """Validate a covariance type name."""
-    if covariance_type not in COVARIANCE_TYPES:
+def check_covariance_type(covariance_type: str, *, mclust: bool = False) -> str:
+    """Validate a covariance type name and return its canonical name.
+
+    Without ``mclust`` only the four types of the Bayesian model are accepted (as given).
+    With ``mclust`` (EM) any of mclust's 14 names is accepted too: ``VVV``, ``EEE``,
+    ``VVI``, ``VII`` (and the 1-D ``E``, ``V``) become ``full``, ``tied``, ``diag``,
+    ``spherical`` (``tied``, ``full``); the ten others are returned as given.
+    """
+    if mclust:
+        if covariance_type in COVARIANCE_TYPES:
+            return covariance_type
+        if isinstance(covariance_type, str) and covariance_type in COVARIANCE_ALIASES:
+            return COVARIANCE_ALIASES[covariance_type]
+        if covariance_type in MCLUST_STRUCTURES:
+            return covariance_type
         raise ValueError(
-            f"covariance_type must be one of {COVARIANCE_TYPES}; got {covariance_type!r}."
+            f"covariance_type must be one of {COVARIANCE_TYPES}, one of mclust's names "
+            f"{MCLUST_STRUCTURES} or, for 1-D data, 'E' or 'V'; got {covariance_type!r}."
+        )
+    if covariance_type not in COVARIANCE_TYPES:
+        hint = ""
+        if isinstance(covariance_type, str) and (
+            covariance_type in MCLUST_STRUCTURES or covariance_type in COVARIANCE_ALIASES
+        ):
+            hint = (
+                f" {covariance_type!r} is an mclust structure: EM fits it (fit_em, "
+                "GaussianMixtureEM, select_k); the Bayesian model has full (VVV), tied (EEE), "
+                "diag (VVI) and spherical (VII)."
+            )
+        raise ValueError(
+            f"covariance_type must be one of {COVARIANCE_TYPES}; got {covariance_type!r}.{hint}"
         )
     return covariance_type
 

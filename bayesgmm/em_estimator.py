@@ -11,7 +11,7 @@ from bayesgmm._facade import MixtureFacade
 from bayesgmm._missing_facade import EMImputeMixin
 from bayesgmm._validation import check_random_state
 from bayesgmm.core import em
-from bayesgmm.core.covariance import as_full
+from bayesgmm.core.covariance import as_full, storage_type
 from bayesgmm.core.missing import observed_e_step
 
 __all__ = ["GaussianMixtureEM"]
@@ -135,7 +135,7 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
         self.covariances_ = result.covariances
         self.precisions_cholesky_ = result.precisions_cholesky
         pc = result.precisions_cholesky
-        if self.covariance_type in ("full", "tied"):
+        if storage_type(result.covariance_type) in ("full", "tied"):
             self.precisions_ = pc @ np.swapaxes(pc, -1, -2)
         else:
             self.precisions_ = pc**2
@@ -193,7 +193,7 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
             raise ValueError(f"n_samples must be >= 1; got {n_samples}.")
         rng = check_random_state(self.random_seed if random_seed is None else random_seed)
         n_components, n_features = self.means_.shape
-        cov = as_full(self.covariances_, self.covariance_type, n_components, n_features)
+        cov = as_full(self.covariances_, self.result_.covariance_type, n_components, n_features)
         labels = rng.choice(n_components, size=int(n_samples), p=self.weights_)
         chol = np.linalg.cholesky(cov)
         noise = rng.standard_normal((int(n_samples), n_features))

@@ -23,6 +23,7 @@ import numpy as np
 
 from bayesgmm._validation import check_covariance_type
 from bayesgmm.exceptions import CollapseError
+from bayesgmm.mixture.structures.family import is_structure, structure
 
 __all__ = [
     "ComponentDensity",
@@ -35,6 +36,7 @@ __all__ = [
     "n_parameters",
     "pair_features",
     "precisions_cholesky",
+    "storage_type",
     "unpack_pairs",
 ]
 
@@ -46,6 +48,13 @@ COLLAPSE_HINT = (
 )
 
 
+def storage_type(covariance_type: str) -> str:
+    """The covariance type whose layout stores ``covariance_type``: itself for the four
+    types, ``"full"`` for mclust's other structures (:mod:`bayesgmm.mixture.structures`),
+    whose structure lives in their M-step and parameter count."""
+    return "full" if is_structure(covariance_type) else covariance_type
+
+
 def covariance_shape(covariance_type: str, n_components: int, n_features: int) -> tuple:
     """Shape of the covariance array for a covariance type."""
     return {
@@ -53,18 +62,21 @@ def covariance_shape(covariance_type: str, n_components: int, n_features: int) -
         "tied": (n_features, n_features),
         "diag": (n_components, n_features),
         "spherical": (n_components,),
-    }[check_covariance_type(covariance_type)]
+    }[storage_type(check_covariance_type(covariance_type, mclust=True))]
 
 
 def n_covariance_parameters(covariance_type: str, n_components: int, n_features: int) -> int:
-    """Number of free covariance parameters."""
+    """Number of free covariance parameters (mclust's ``nVarParams`` for its names)."""
+    covariance_type = check_covariance_type(covariance_type, mclust=True)
+    if is_structure(covariance_type):
+        return structure(covariance_type).n_covariance_parameters(n_components, n_features)
     per_matrix = n_features * (n_features + 1) // 2
     return {
         "full": n_components * per_matrix,
         "tied": per_matrix,
         "diag": n_components * n_features,
         "spherical": n_components,
-    }[check_covariance_type(covariance_type)]
+    }[covariance_type]
 
 
 def n_parameters(covariance_type: str, n_components: int, n_features: int) -> int:
@@ -105,6 +117,7 @@ def precisions_cholesky(
         A covariance is not positive definite; the message names the component.
     """
     covariances = np.asarray(covariances, dtype=np.float64)
+    covariance_type = storage_type(covariance_type)
     if covariance_type in ("full", "tied"):
         stack = covariances[None] if covariance_type == "tied" else covariances
         if not np.all(np.isfinite(stack)):
@@ -132,7 +145,7 @@ def precisions_cholesky(
             )
         out = np.swapaxes(_inverse_lower_triangular(chol), 1, 2)
         return out[0] if covariance_type == "tied" else out
-    check_covariance_type(covariance_type)
+    check_covariance_type(covariance_type, mclust=True)
     bad = ~(np.isfinite(covariances) & (covariances > 0))
     if np.any(bad):
         component = int(np.argwhere(bad)[0][0])
@@ -158,10 +171,11 @@ def _inverse_lower_triangular(chol: np.ndarray) -> np.ndarray:
 def covariances_from_precisions_cholesky(prec_chol: np.ndarray, covariance_type: str) -> np.ndarray:
     """Invert :func:`precisions_cholesky`."""
     prec_chol = np.asarray(prec_chol, dtype=np.float64)
+    covariance_type = storage_type(covariance_type)
     if covariance_type in ("full", "tied"):
         precision = prec_chol @ np.swapaxes(prec_chol, -1, -2)
         return np.linalg.inv(precision)
-    check_covariance_type(covariance_type)
+    check_covariance_type(covariance_type, mclust=True)
     return 1.0 / prec_chol**2
 
 
@@ -169,6 +183,7 @@ def log_det_precisions_cholesky(
     prec_chol: np.ndarray, covariance_type: str, n_features: int
 ) -> np.ndarray | float:
     """``log det`` of the precision Cholesky factors (half the precision's log-det)."""
+    covariance_type = storage_type(covariance_type)
     if covariance_type == "full":
         return np.sum(np.log(np.diagonal(prec_chol, axis1=1, axis2=2)), axis=1)
     if covariance_type == "tied":
@@ -265,6 +280,7 @@ class ComponentDensity:
     ) -> None:
         self.means = np.asarray(means, dtype=np.float64)
         self.prec_chol = np.asarray(prec_chol, dtype=np.float64)
+        covariance_type = storage_type(covariance_type)
         self.covariance_type = covariance_type
         n_features = self.means.shape[1]
         self.n_features = n_features
@@ -394,11 +410,12 @@ def as_full(
 ) -> np.ndarray:
     """Expand any covariance layout to full matrices of shape (K, D, D)."""
     covariances = np.asarray(covariances, dtype=np.float64)
+    covariance_type = storage_type(covariance_type)
     if covariance_type == "full":
         return covariances.copy()
     if covariance_type == "tied":
         return np.broadcast_to(covariances, (n_components, n_features, n_features)).copy()
     if covariance_type == "diag":
         return np.einsum("kd,de->kde", covariances, np.eye(n_features))
-    check_covariance_type(covariance_type)
+    check_covariance_type(covariance_type, mclust=True)
     return covariances[:, None, None] * np.eye(n_features)[None]

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 
 from bayesgmm._validation import (
-    check_covariance_type,
     check_n_components,
     check_positive,
     check_random_state,
 )
 from bayesgmm.core import em
+from bayesgmm.core.em.fit import check_em_covariance_type
 from bayesgmm.core.dask_data import (
     DASK_HINT,
     DataMoments,
@@ -83,7 +83,9 @@ def _run_on_cluster(
         if len(trace) > 1 and em._converged(trace[-2], trace[-1], n_samples, tol):
             converged = True
             break
-        params = em.m_step(stats_, params.covariance_type, reg_covar=reg_covar, prior=prior)
+        params = em.m_step(
+            stats_, params.covariance_type, reg_covar=reg_covar, prior=prior, previous=params
+        )
     else:
         stats_ = data.statistics(params)
         trace.append(em._objective(stats_, params, prior))
@@ -176,7 +178,7 @@ def fit_em_dask(
     if n_samples < 2:
         raise ValueError(f"X has {n_samples} sample(s); at least 2 are needed to fit.")
     n_components = check_n_components(n_components, n_samples)
-    check_covariance_type(covariance_type)
+    covariance_type = check_em_covariance_type(covariance_type, int(X.shape[1]), prior)
     reg_covar = check_positive(reg_covar, "reg_covar", allow_zero=True)
     if tol is not None:
         tol = check_positive(tol, "tol", allow_zero=True)

@@ -12,12 +12,16 @@ import numpy as np
 from bayesgmm._validation import (
     describe_features,
 )
+from bayesgmm.core.covariance import storage_type
 from bayesgmm.core.em.results import GMMParams
+from bayesgmm.mixture.structures.family import is_structure, structure
 from bayesgmm.exceptions import DegenerateComponentWarning
 
 
 def min_component_count(covariance_type: str, n_features: int) -> int:
     """Fewest points that determine a non-singular covariance of this type."""
+    if is_structure(covariance_type):
+        return structure(covariance_type).min_component_count(n_features)
     return n_features + 1 if covariance_type == "full" else 2
 
 
@@ -38,10 +42,10 @@ def degenerate_components(
     in some direction, for the default).
     """
     n_components, n_features = params.means.shape
-    cov_type = params.covariance_type
+    cov_type = storage_type(params.covariance_type)  # mclust's structures: full matrices
     flagged = set()
     if cov_type != "tied":
-        too_few = resp_sum < min_component_count(cov_type, n_features) - 1e-9
+        too_few = resp_sum < min_component_count(params.covariance_type, n_features) - 1e-9
         flagged.update(np.flatnonzero(too_few).tolist())
     data_var = np.diag(data_covariance)
     if cov_type in ("full", "tied"):

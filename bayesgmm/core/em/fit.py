@@ -39,6 +39,7 @@ from bayesgmm.core.em.starts import _INIT_METHODS, _init_error, _params_from_use
 from bayesgmm.core.missing import nan_covariance, nan_mean
 from bayesgmm.core.observations import Observations, check_observations, weighted_moments
 from bayesgmm.core.standardize import warn_if_quantised
+from bayesgmm.mixture.structures.family import is_structure
 
 
 def _is_dask_collection(X: Any) -> bool:
@@ -173,7 +174,7 @@ def fit_em(
     has_nan = missing == "marginalize" and bool(np.isnan(X).any())
     n_samples, n_features = X.shape
     n_components = check_n_components(n_components, n_samples)
-    check_covariance_type(covariance_type)
+    covariance_type = check_em_covariance_type(covariance_type, n_features, prior)
     reg_covar = check_positive(reg_covar, "reg_covar", allow_zero=True)
     if tol is not None:
         tol = check_positive(tol, "tol", allow_zero=True)
@@ -283,6 +284,26 @@ def _fit_observed(
         stacklevel=4,
     )  # fmt: skip
     return fit._replace(weight_total=float(weights.sum()))
+
+
+def check_em_covariance_type(covariance_type: Any, n_features: int, prior: Any) -> str:
+    """The canonical name of an EM covariance type (mclust's names accepted), checked
+    against the data's dimension and the prior."""
+    canonical = check_covariance_type(covariance_type, mclust=True)
+    if covariance_type in ("E", "V") and n_features != 1:
+        raise ValueError(
+            f"covariance_type={covariance_type!r} is mclust's name for 1-D data, and X has "
+            f"{n_features} features: use {covariance_type}II, {covariance_type}EE ... or "
+            "full, tied, diag, spherical."
+        )
+    if prior is not None and is_structure(canonical):
+        raise ValueError(
+            f"MAP-EM (prior={'default' if isinstance(prior, str) else 'a ConjugatePrior'}) is "
+            f"not available for covariance_type={covariance_type!r} yet: fit it without a "
+            "prior (prior=None), or use the prior with VVV, EEE, VVI or VII (full, tied, "
+            "diag, spherical)."
+        )
+    return canonical
 
 
 def _check_counts(n_init: Any, max_iter: Any) -> None:

@@ -20,6 +20,7 @@ import functools
 
 import numpy as np
 
+from bayesgmm.core.covariance import storage_type
 from bayesgmm.core.em.collapse import regularized_data_covariance
 from bayesgmm.core.em.restarts import _PLAIN, _RestartSearch, _run_once, _start_rows
 from bayesgmm.core.em.results import ConjugatePrior, GMMParams, SufficientStats
@@ -56,7 +57,7 @@ def _pattern_statistics(
     """Expected sufficient statistics of one pattern's rows (at least one coordinate
     missing), with the rows' weights and labels ``obs`` applied as the complete-data
     E-step applies them (:func:`~bayesgmm.core.em.steps._block_terms`)."""
-    cov_type = params.covariance_type
+    cov_type = storage_type(params.covariance_type)  # mclust's structures: full statistics
     cond = conditional_gaussians(X_obs, params.means, params.covariances, cov_type, pattern)
     weighted = cond.log_prob + _log_weights(params)[:, None]
     # resp (K, n): responsibilities times the weights, labelled rows one-hot.

@@ -131,7 +131,9 @@ def _run_once(
         if len(trace) > 1 and _converged(trace[-2], trace[-1], n_samples, tol):
             converged = True
             break
-        params = m_step(stats_, params.covariance_type, reg_covar=reg_covar, prior=prior)
+        params = m_step(
+            stats_, params.covariance_type, reg_covar=reg_covar, prior=prior, previous=params
+        )
     else:
         stats_ = estep(X, params)
         trace.append(_objective(stats_, params, prior))

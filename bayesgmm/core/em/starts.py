@@ -11,6 +11,7 @@ import numpy as np
 
 from bayesgmm.core.covariance import (
     precisions_cholesky,
+    storage_type,
 )
 from bayesgmm.core.em.results import EMResult, GMMParams, SufficientStats
 
@@ -150,6 +151,7 @@ def _stats_from_resp(
 ) -> SufficientStats:
     if sample_weight is not None:
         resp = resp * sample_weight[:, None]
+    covariance_type = storage_type(covariance_type)
     if covariance_type == "full":
         second = np.einsum("nk,nd,ne->kde", resp, X, X)
     elif covariance_type == "tied":

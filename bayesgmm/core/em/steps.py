@@ -19,9 +19,11 @@ from bayesgmm.core.covariance import (
     log_gaussian_prob,
     pair_features,
     precisions_cholesky,
+    storage_type,
     unpack_pairs,
 )
 from bayesgmm.core.em.results import ConjugatePrior, GMMParams, SufficientStats
+from bayesgmm.mixture.structures.family import is_structure, structure
 
 # Rows per block: keeps the (rows, K, D) temporaries of the E-step inside the CPU caches.
 _BLOCK_ELEMENTS = 1 << 16
@@ -181,7 +183,7 @@ def sufficient_statistics(
     """
     n_samples, n_features = X.shape
     n_components = params.means.shape[0]
-    cov_type = params.covariance_type
+    cov_type = storage_type(params.covariance_type)  # mclust's structures: full statistics
     block_rows = block_rows or _block_rows(n_components, n_features, cov_type)
     resp_sum = np.zeros(n_components)
     weighted_sum = np.zeros((n_components, n_features))
@@ -250,6 +252,7 @@ def m_step(
     *,
     reg_covar: float = 1e-6,
     prior: ConjugatePrior | None = None,
+    previous: GMMParams | None = None,
 ) -> GMMParams:
     """Parameters that maximise the expected complete-data log-likelihood (plus log prior).
 
@@ -257,11 +260,16 @@ def m_step(
     ----------
     stats : SufficientStats
         Summed over all rows.
-    covariance_type : {"full", "tied", "diag", "spherical"}
+    covariance_type : {"full", "tied", "diag", "spherical"} or one of mclust's structures
+        The structures other than the four (``"VEV"`` ...) take their M-step from
+        :mod:`bayesgmm.mixture.structures` and store full matrices.
     reg_covar : float
         Added to the diagonal of every covariance (a floor against collapse).
     prior : ConjugatePrior, optional
         When given, the M-step returns the joint posterior mode (MAP-EM).
+    previous : GMMParams, optional
+        The parameters of the last iteration, where the iterative M-steps of mclust's
+        structures start (so that EM stays monotone); ignored by the four types.
 
     Returns
     -------
@@ -279,6 +287,8 @@ def m_step(
     x_bar = stats.weighted_sum / nk[:, None]
     eye = np.eye(n_features)
 
+    if is_structure(covariance_type):
+        return _structure_m_step(stats, covariance_type, nk, x_bar, reg_covar, prior, previous)
     if prior is None:
         weights = nk / nk.sum()
         means = x_bar
@@ -323,6 +333,31 @@ def m_step(
         cov = 0.5 * (cov + np.swapaxes(cov, -1, -2))  # symmetric to the last bit
     prec_chol = precisions_cholesky(cov, covariance_type, reg_covar=reg_covar)
     return GMMParams(weights, means, cov, prec_chol, covariance_type)
+
+
+def _structure_m_step(
+    stats: SufficientStats,
+    covariance_type: str,
+    nk: np.ndarray,
+    x_bar: np.ndarray,
+    reg_covar: float,
+    prior: ConjugatePrior | None,
+    previous: GMMParams | None,
+) -> GMMParams:
+    """:func:`m_step` for one of mclust's structures (maximum likelihood)."""
+    if prior is not None:
+        raise ValueError(
+            f"MAP-EM (a prior) is not available for covariance_type={covariance_type!r} yet: "
+            "fit it without a prior, or use full, tied, diag or spherical "
+            "(VVV, EEE, VVI, VII) with the prior."
+        )
+    scatter = stats_scatter(stats, x_bar, nk, "full")
+    same = previous is not None and previous.covariance_type == covariance_type
+    cov = structure(covariance_type).m_step(
+        nk, scatter, reg_covar=reg_covar, previous=previous.covariances if same else None
+    )
+    prec_chol = precisions_cholesky(cov, covariance_type, reg_covar=reg_covar)
+    return GMMParams(nk / nk.sum(), x_bar, cov, prec_chol, covariance_type)
 
 
 def stats_scatter(

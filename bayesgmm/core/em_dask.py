@@ -23,7 +23,6 @@ from bayesgmm._validation import (
     check_random_state,
 )
 from bayesgmm.core import em
-from bayesgmm.core.em.fit import check_em_covariance_type
 from bayesgmm.core.dask_data import (
     DASK_HINT,
     DataMoments,
@@ -31,6 +30,7 @@ from bayesgmm.core.dask_data import (
     check_finite,
     data_moments,
 )
+from bayesgmm.core.em.fit import check_em_covariance_type
 
 try:
     from dask.core import flatten

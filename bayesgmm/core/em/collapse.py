@@ -14,8 +14,8 @@ from bayesgmm._validation import (
 )
 from bayesgmm.core.covariance import storage_type
 from bayesgmm.core.em.results import GMMParams
-from bayesgmm.mixture.structures.family import is_structure, structure
 from bayesgmm.exceptions import DegenerateComponentWarning
+from bayesgmm.mixture.structures.family import is_structure, structure
 
 
 def min_component_count(covariance_type: str, n_features: int) -> int:

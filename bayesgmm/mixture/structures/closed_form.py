@@ -58,32 +58,42 @@ def _total(nk: np.ndarray) -> float:
     return float(np.sum(nk))
 
 
-def m_step_eii(nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+def m_step_eii(
+    nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None
+) -> np.ndarray:
     """EII, ``lambda I``: ``lambda = tr(sum_k W_k) / (N D)``."""
-    n_components, n_features, _ = scatter.shape
+    n_features = scatter.shape[-1]
     variance = np.trace(scatter.sum(axis=0)) / (_total(nk) * n_features)
     return np.broadcast_to(variance * np.eye(n_features), scatter.shape).copy()
 
 
-def m_step_vii(nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+def m_step_vii(
+    nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None
+) -> np.ndarray:
     """VII, ``lambda_k I``: ``lambda_k = tr(W_k) / (n_k D)``."""
     n_features = scatter.shape[-1]
     variances = np.trace(scatter, axis1=1, axis2=2) / (nk * n_features)
     return variances[:, None, None] * np.eye(n_features)
 
 
-def m_step_eei(nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+def m_step_eei(
+    nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None
+) -> np.ndarray:
     """EEI, ``lambda B`` (B diagonal): ``diag(sum_k W_k) / N``."""
     pooled = np.diagonal(scatter.sum(axis=0)) / _total(nk)
     return np.broadcast_to(np.diag(pooled), scatter.shape).copy()
 
 
-def m_step_vvi(nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+def m_step_vvi(
+    nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None
+) -> np.ndarray:
     """VVI, ``lambda_k B_k``: ``diag(W_k) / n_k``."""
     return diagonal_matrices(np.diagonal(scatter, axis1=1, axis2=2) / nk[:, None])
 
 
-def m_step_evi(nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+def m_step_evi(
+    nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None
+) -> np.ndarray:
     """EVI, ``lambda B_k``: ``B_k = diag(W_k) / |diag(W_k)|^(1/D)``,
     ``lambda = sum_k |diag(W_k)|^(1/D) / N``."""
     diagonals = np.diagonal(scatter, axis1=1, axis2=2)
@@ -92,12 +102,16 @@ def m_step_evi(nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None 
     return diagonal_matrices(volume * diagonals / roots[:, None])
 
 
-def m_step_eee(nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+def m_step_eee(
+    nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None
+) -> np.ndarray:
     """EEE, ``lambda D A D^T`` shared: ``sum_k W_k / N``."""
     return np.broadcast_to(scatter.sum(axis=0) / _total(nk), scatter.shape).copy()
 
 
-def m_step_eev(nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+def m_step_eev(
+    nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None
+) -> np.ndarray:
     """EEV, ``lambda D_k A D_k^T``: with ``W_k = L_k Omega_k L_k^T`` (eigenvalues in
     decreasing order), ``D_k = L_k`` and ``lambda A = sum_k Omega_k / N``."""
     values, vectors = sorted_eigh(scatter)
@@ -105,7 +119,9 @@ def m_step_eev(nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None 
     return np.einsum("kde,e,kfe->kdf", vectors, shape, vectors)
 
 
-def m_step_evv(nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+def m_step_evv(
+    nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None
+) -> np.ndarray:
     """EVV, ``lambda C_k`` with ``det C_k = 1``: ``C_k = W_k / |W_k|^(1/D)``,
     ``lambda = sum_k |W_k|^(1/D) / N``."""
     n_features = scatter.shape[-1]
@@ -116,6 +132,8 @@ def m_step_evv(nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None 
         return volume * scatter / roots[:, None, None]
 
 
-def m_step_vvv(nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+def m_step_vvv(
+    nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None
+) -> np.ndarray:
     """VVV, unconstrained: ``W_k / n_k``."""
     return scatter / nk[:, None, None]

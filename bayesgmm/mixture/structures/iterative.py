@@ -66,21 +66,27 @@ def _previous_volumes(previous: np.ndarray | None) -> np.ndarray | None:
     return np.exp(log_det / n_features) if np.all(sign > 0) else None
 
 
-def m_step_vei(nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+def m_step_vei(
+    nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None
+) -> np.ndarray:
     """VEI, ``lambda_k B`` with ``B`` diagonal, ``det B = 1``."""
     diagonals = np.diagonal(scatter, axis1=1, axis2=2)
     volumes, shape = _volumes_equal_shape(nk, diagonals, _previous_volumes(previous))
     return diagonal_matrices(volumes[:, None] * shape)
 
 
-def m_step_vev(nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+def m_step_vev(
+    nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None
+) -> np.ndarray:
     """VEV, ``lambda_k D_k A D_k^T``: ``D_k`` the eigenvectors of ``W_k``."""
     values, vectors = sorted_eigh(scatter)
     volumes, shape = _volumes_equal_shape(nk, values, _previous_volumes(previous))
     return np.einsum("kde,ke,kfe->kdf", vectors, volumes[:, None] * shape, vectors)
 
 
-def m_step_vee(nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+def m_step_vee(
+    nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None
+) -> np.ndarray:
     """VEE, ``lambda_k C`` with ``C = D A D^T`` common and ``det C = 1``."""
     n_features = scatter.shape[-1]
     volumes = _previous_volumes(previous)
@@ -158,11 +164,15 @@ def _procrustes(slope: np.ndarray) -> np.ndarray:
     return left @ right
 
 
-def m_step_eve(nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+def m_step_eve(
+    nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None
+) -> np.ndarray:
     """EVE, ``lambda D A_k D^T``."""
     return _common_orientation(nk, scatter, previous, equal_volume=True)
 
 
-def m_step_vve(nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+def m_step_vve(
+    nk: np.ndarray, scatter: np.ndarray, previous: np.ndarray | None = None
+) -> np.ndarray:
     """VVE, ``lambda_k D A_k D^T``."""
     return _common_orientation(nk, scatter, previous, equal_volume=False)

@@ -29,6 +29,7 @@ from bayesgmm.core.em.starts import (
 )
 from bayesgmm.core.em.steps import m_step, sufficient_statistics
 from bayesgmm.core.observations import Observations
+from bayesgmm.em.hierarchical import hc_labels
 from bayesgmm.exceptions import CollapseError, ConvergenceWarning, DegenerateComponentWarning
 
 # The "auto" search (see _RestartSearch.short_run_selection): _CANDIDATES_PER_RUN * n_init
@@ -196,7 +197,12 @@ class _RestartSearch:
         return _standardize(self.init_X)
 
     def _start(self, n_components: int, strategy: str) -> GMMParams:
-        resp = starts._initial_responsibilities(self.Z, n_components, strategy, self.rng)
+        if strategy == "hc":  # deterministic: draws no random number
+            labels = hc_labels(self.init_X, n_components)
+            resp = np.zeros((len(labels), n_components))
+            resp[np.arange(len(labels)), labels] = 1.0
+        else:
+            resp = starts._initial_responsibilities(self.Z, n_components, strategy, self.rng)
         if self.init_obs.labels is not None:
             resp = align_to_labels(resp, self.init_obs.labels)
         return m_step(
@@ -278,10 +284,23 @@ class _RestartSearch:
         """The runs of a fit: from the user's start, the emEM search, or plain restarts."""
         if user_start is not None:
             return [self.run(lambda: user_start, self.max_iter)]
+        if init == "hc":  # deterministic: one run whatever n_init
+            return [self.run_strategy(n_components, "hc", self.max_iter)]
+        # "auto": mclust's start, then the k-means++ restarts or the emEM search, which
+        # draw exactly the random numbers they drew before the hc start existed.
+        first = [self.hc_run(n_components)] if init == "auto" and n_components > 1 else []
         if init == "auto" and n_init > 1 and n_components > 1:
-            return self.short_run_selection(n_components, n_init)
+            return first + self.short_run_selection(n_components, n_init)
         strategy = "kmeans++" if init == "auto" else init
-        return [self.run_strategy(n_components, strategy, self.max_iter) for _ in range(n_init)]
+        runs = [self.run_strategy(n_components, strategy, self.max_iter) for _ in range(n_init)]
+        return first + runs
+
+    def hc_run(self, n_components: int) -> _Run | None:
+        """The run from mclust's start, or ``None`` when the rows the starts see have
+        fewer distinct values than components (the tree cannot be cut there)."""
+        if len(np.unique(self.init_X, axis=0)) < n_components:
+            return None
+        return self.run_strategy(n_components, "hc", self.max_iter)
 
     def short_run_selection(self, n_components: int, n_init: int) -> list[_Run | None]:
         """The ``"auto"`` search: short runs from many starts, then ``n_init`` long ones.

@@ -29,7 +29,19 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["MergeTree", "hc_labels", "merge_tree", "quantile_classes", "svd_scaled"]
+__all__ = [
+    "HC_MAX_ROWS",
+    "MergeTree",
+    "hc_labels",
+    "hc_rows",
+    "merge_tree",
+    "quantile_classes",
+    "svd_scaled",
+]
+
+#: Most rows the tree is built on: mclust's ``subset`` (its ``mclust.options``). The tree
+#: costs O(n^2) time and memory: about 1 s and 32 MB at 2000 rows of 5 features.
+HC_MAX_ROWS = 2000
 
 
 class MergeTree(NamedTuple):
@@ -69,6 +81,15 @@ class MergeTree(NamedTuple):
         _, first, inverse = np.unique(roots, return_index=True, return_inverse=True)
         order = np.argsort(np.argsort(first))  # number clusters by first appearance
         return order[inverse]
+
+
+def hc_rows(n_rows: int) -> slice | np.ndarray:
+    """The rows of the starts' rows that the tree is built on: all up to
+    :data:`HC_MAX_ROWS`, else that many evenly spaced ones (deterministic: the starts'
+    rows are already a random subsample when the data are large)."""
+    if n_rows <= HC_MAX_ROWS:
+        return slice(None)
+    return np.linspace(0, n_rows - 1, HC_MAX_ROWS).round().astype(np.int64)
 
 
 def svd_scaled(X: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ from bayesgmm.core.em.starts import (
 )
 from bayesgmm.core.em.steps import m_step, sufficient_statistics
 from bayesgmm.core.observations import Observations
-from bayesgmm.em.hierarchical import hc_labels
+from bayesgmm.em.hierarchical import hc_labels, hc_rows
 from bayesgmm.exceptions import CollapseError, ConvergenceWarning, DegenerateComponentWarning
 
 # The "auto" search (see _RestartSearch.short_run_selection): _CANDIDATES_PER_RUN * n_init
@@ -197,16 +197,19 @@ class _RestartSearch:
         return _standardize(self.init_X)
 
     def _start(self, n_components: int, strategy: str) -> GMMParams:
+        X, obs = self.init_X, self.init_obs
         if strategy == "hc":  # deterministic: draws no random number
-            labels = hc_labels(self.init_X, n_components)
+            rows = hc_rows(len(X))
+            X, obs = X[rows], obs.take(rows)
+            labels = hc_labels(X, n_components)
             resp = np.zeros((len(labels), n_components))
             resp[np.arange(len(labels)), labels] = 1.0
         else:
             resp = starts._initial_responsibilities(self.Z, n_components, strategy, self.rng)
-        if self.init_obs.labels is not None:
-            resp = align_to_labels(resp, self.init_obs.labels)
+        if obs.labels is not None:
+            resp = align_to_labels(resp, obs.labels)
         return m_step(
-            _stats_from_resp(self.init_X, resp, self.covariance_type, self.init_obs.sample_weight),
+            _stats_from_resp(X, resp, self.covariance_type, obs.sample_weight),
             self.covariance_type,
             reg_covar=self.reg_covar,
             prior=self.prior,
@@ -298,7 +301,7 @@ class _RestartSearch:
     def hc_run(self, n_components: int) -> _Run | None:
         """The run from mclust's start, or ``None`` when the rows the starts see have
         fewer distinct values than components (the tree cannot be cut there)."""
-        if len(np.unique(self.init_X, axis=0)) < n_components:
+        if len(np.unique(self.init_X[hc_rows(len(self.init_X))], axis=0)) < n_components:
             return None
         return self.run_strategy(n_components, "hc", self.max_iter)
 

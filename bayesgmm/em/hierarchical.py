@@ -113,7 +113,7 @@ def quantile_classes(x: np.ndarray, n_clusters: int) -> np.ndarray:
 def _vvv_terms(counts: np.ndarray, scatter: np.ndarray, alpha: float) -> np.ndarray:
     """Each cluster's term of the regularised VVV criterion (see the module docstring)."""
     n_features = scatter.shape[-1]
-    regularised = (np.trace(scatter, axis1=-2, axis2=-1) + alpha) / counts
+    regularised = (np.einsum("kii->k", scatter) + alpha) / counts
     terms = np.log(regularised)
     big = counts > n_features
     if np.any(big):
@@ -153,32 +153,42 @@ class _Clusters:
         return _vvv_terms(total, scatter, self.alpha), scatter
 
     def costs(self, i: int, others: np.ndarray) -> np.ndarray:
-        terms, _ = self.merged(i, others)
-        return terms - self.terms[i] - self.terms[others]
+        """The change of the criterion when ``i`` merges with each of ``others``."""
+        merged, _ = self.merged(i, others)
+        if self.model == "EII":  # merged is Ward's increase already
+            return merged
+        return merged - self.terms[i] - self.terms[others]
 
     def merge(self, i: int, j: int) -> None:
         terms, scatter = self.merged(i, np.array([j]))
         total = self.counts[i] + self.counts[j]
         self.means[i] = (self.counts[i] * self.means[i] + self.counts[j] * self.means[j]) / total
         self.counts[i] = total
-        self.terms[i] = terms[0]
-        if scatter is not None:
+        if scatter is not None:  # VVV: the merged cluster's term and scatter
+            self.terms[i] = terms[0]
             self.scatter[i] = scatter[0]
 
 
 def _initial_costs(clusters: _Clusters) -> np.ndarray:
     """Costs of merging every pair of initial clusters (each a point, or identical rows):
-    their merged scatter is a rank-one matrix, so only distances enter."""
+    their merged scatter is a rank-one matrix, so only distances enter. In place on one
+    (n, n) array: it is the largest object of the agglomeration."""
     means, counts = clusters.means, clusters.counts
     sq = np.einsum("nd,nd->n", means, means)
-    dist = np.maximum(sq[:, None] + sq[None, :] - 2.0 * means @ means.T, 0.0)
+    costs = means @ means.T
+    costs *= -2.0
+    costs += sq[:, None]
+    costs += sq[None, :]
+    np.maximum(costs, 0.0, out=costs)  # squared distances
     total = counts[:, None] + counts[None, :]
-    spread = counts[:, None] * counts[None, :] / total * dist  # tr of the merged scatter
-    if clusters.model == "EII":
-        costs = spread
-    else:  # |W| = 0 for a rank-one scatter in D >= 2: the trace form at every size
-        merged = total * np.log((spread + clusters.alpha) / total)
-        costs = merged - clusters.terms[:, None] - clusters.terms[None, :]
+    costs *= counts[:, None] * counts[None, :] / total  # the trace of the merged scatter
+    if clusters.model == "VVV":  # |W| = 0 for a rank-one scatter in D >= 2: trace form
+        costs += clusters.alpha
+        costs /= total
+        np.log(costs, out=costs)
+        costs *= total
+        costs -= clusters.terms[:, None]
+        costs -= clusters.terms[None, :]
     np.fill_diagonal(costs, np.inf)
     return costs
 

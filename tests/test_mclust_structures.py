@@ -262,3 +262,65 @@ def test_fit_respects_the_structure(name):
         np.testing.assert_allclose(
             cov[0] @ cov[1], cov[1] @ cov[0], atol=1e-8 * np.abs(cov).max() ** 2
         )
+
+
+# -- the structures compose with the rest of EM ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_groups() -> np.ndarray:
+    rng = np.random.default_rng(7)
+    return np.concatenate([rng.normal(size=(80, 3)) * [1, 3, 0.5], rng.normal(size=(80, 3)) + 5])
+
+
+@pytest.mark.timeout(120)
+def test_estimator_predicts_pickles_samples_and_scores(two_groups):
+    import pickle
+
+    from bayesgmm.em_estimator import GaussianMixtureEM
+
+    model = GaussianMixtureEM(2, covariance_type="EVE", random_seed=0).fit(two_groups)
+    assert model.result_.covariance_type == "EVE" and model.covariances_.shape == (2, 3, 3)
+    np.testing.assert_allclose(
+        model.precisions_ @ model.covariances_, np.broadcast_to(np.eye(3), (2, 3, 3)), atol=1e-8
+    )
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict(two_groups), model.predict(two_groups))
+    # EVE: 1 volume, G (D - 1) shapes, D (D - 1) / 2 orientation; G - 1 weights, G D means
+    assert model.n_parameters() == n_parameters("EVE", 2, 3) == (1 + 2 * 2 + 3) + 1 + 2 * 3
+    assert model.bic(two_groups) == pytest.approx(
+        -2 * model.result_.log_likelihood + model.n_parameters() * np.log(160)
+    )
+    X, labels = model.sample(50, random_seed=1)
+    assert X.shape == (50, 3) and labels.shape == (50,)
+
+
+@pytest.mark.timeout(120)
+def test_weights_labels_and_missing_values(two_groups):
+    weights = np.ones(len(two_groups))
+    weights[:10] = 2.0
+    doubled = np.concatenate([two_groups, two_groups[:10]])
+    a = fit_em(two_groups, 2, "VEV", sample_weight=weights, random_seed=0, init="kmeans++")
+    b = fit_em(doubled, 2, "VEV", random_seed=0, init="kmeans++")
+    assert a.log_likelihood == pytest.approx(b.log_likelihood, rel=1e-6)
+    labels = np.full(len(two_groups), -1)
+    labels[:5], labels[-5:] = 1, 0
+    fit = fit_em(two_groups, 2, "VEV", labels=labels, random_seed=0)
+    assert fit.means[1, 0] < fit.means[0, 0]  # component 1 is the one the labels call 1
+    holed = two_groups.copy()
+    holed[::7, 1] = np.nan
+    fit = fit_em(holed, 2, "EEV", missing="marginalize", random_seed=0)
+    assert fit.covariance_type == "EEV" and np.isfinite(fit.log_likelihood)
+
+
+@pytest.mark.timeout(120)
+def test_cli_fit_em_takes_mclust_names(two_groups, tmp_path, capsys):
+    import pandas as pd
+
+    from bayesgmm.cli import main
+
+    path = tmp_path / "data.csv"
+    pd.DataFrame(two_groups, columns=["a", "b", "c"]).to_csv(path, index=False)
+    assert main(["fit-em", str(path), "-k", "2", "--covariance-type", "VEV", "--n-init", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "covariance_type='VEV'" in out and "structure VEV" in out

@@ -52,8 +52,11 @@ def format_parameters(
     table.insert(0, "weight", weights)
     lines = ["Weights and means:", _indent(table.to_string(float_format=_fmt)), ""]
 
-    if covariance_type == "full":
-        lines.append("Covariances (one matrix per component):")
+    from bayesgmm.core.covariance import storage_type
+
+    if storage_type(covariance_type) == "full":
+        structure = "" if covariance_type == "full" else f", structure {covariance_type}"
+        lines.append(f"Covariances (one matrix per component{structure}):")
         for k in range(n_components):
             matrix = pd.DataFrame(covariances[k], index=names, columns=names)
             lines += [f"  component {k}:", _indent(matrix.to_string(float_format=_fmt), "    ")]

@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from bayesgmm._validation import MCLUST_STRUCTURES
 from bayesgmm.cli._common import (
     COVARIANCE_TYPES,
     UsageError,
@@ -99,9 +100,12 @@ def add_parser(sub: Any) -> None:
     )
     fit.add_argument(
         "--covariance-type",
-        choices=COVARIANCE_TYPES,
+        choices=(*COVARIANCE_TYPES, *MCLUST_STRUCTURES, "E", "V"),
         default="full",
-        help="covariance structure (default: full)",
+        metavar="TYPE",
+        help="covariance structure: full, tied, diag, spherical or one of mclust's 14 "
+        "(EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE, EEV, VEV, EVV, VVV; E or V "
+        "for 1-D data) (default: full)",
     )
     fit.add_argument("--n-init", type=int, default=5, help="EM restarts (default: 5)")
     fit.add_argument(

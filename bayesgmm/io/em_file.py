@@ -24,6 +24,13 @@ _COVARIANCE_DIMS = {
 }
 
 
+def _covariance_dims(covariance_type: str) -> tuple[str, ...]:
+    """Dims of ``covariances``: mclust's structures other than the four are full matrices."""
+    from bayesgmm.core.covariance import storage_type
+
+    return _COVARIANCE_DIMS[storage_type(covariance_type)]
+
+
 def em_summary(fit: Any) -> dict[str, Any]:
     """Log-likelihood, log prior, parameter count, BIC, AIC, ICL and convergence of an EM fit.
 
@@ -111,7 +118,7 @@ def em_dataset(fit: Any, X: Any, feature_names: Sequence[str], **attrs: Any) -> 
         {
             "weights": (("component",), np.asarray(fit.weights)),
             "means": (("component", "feature"), np.asarray(fit.means)),
-            "covariances": (_COVARIANCE_DIMS[fit.covariance_type], np.asarray(fit.covariances)),
+            "covariances": (_covariance_dims(fit.covariance_type), np.asarray(fit.covariances)),
             "x": (("obs", "feature"), values),
         },
         coords={

@@ -27,7 +27,10 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
     ----------
     n_components : int
         Number of mixture components K.
-    covariance_type : {"full", "tied", "diag", "spherical"}
+    covariance_type : str
+        ``"full"``, ``"tied"``, ``"diag"``, ``"spherical"`` or one of mclust's 14
+        structures (``"EII"`` ... ``"VVV"``; see :func:`bayesgmm.core.em.fit_em` and
+        ``docs/mclust.md``).
     tol : float or None
         ``None`` (default): stop when an iteration changes the objective ``f`` by at most
         ``1e-8 * (1 + |f|)`` (relative, as mclust). A number: scikit-learn's rule, a change
@@ -38,9 +41,10 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
         EM iterations per run (default 1000).
     n_init : int
         Restarts; the best non-degenerate one is kept.
-    init : {"auto", "kmeans++", "random", "random_from_data"} or mapping
-        Initialisation (see :func:`bayesgmm.core.em.fit_em`: ``"auto"`` searches short EM runs
-        from many k-means++ and random-row starts when ``n_init > 1``), or a mapping with
+    init : {"auto", "hc", "kmeans++", "random", "random_from_data"} or mapping
+        Initialisation (see :func:`bayesgmm.core.em.fit_em`: ``"auto"`` runs from mclust's
+        hierarchical start ``"hc"`` and from k-means++, and searches short EM runs from
+        many k-means++ and random-row starts when ``n_init > 1``), or a mapping with
         ``weights``, ``means`` and ``covariances``.
     prior : None, "default" or :class:`bayesgmm.core.em.ConjugatePrior`
         ``None`` for maximum likelihood; ``"default"`` for MAP-EM with the data-scaled

@@ -76,21 +76,31 @@ def fit_em(
         cluster, see :func:`bayesgmm.core.em_dask.fit_em_dask` (needs ``bayesgmm[dask]``).
     n_components : int
         Number of components K (1 <= K <= N).
-    covariance_type : {"full", "tied", "diag", "spherical"}
-    init : {"auto", "kmeans++", "random", "random_from_data"} or mapping
+    covariance_type : str
+        ``"full"``, ``"tied"``, ``"diag"``, ``"spherical"``, or one of mclust's 14
+        structures ``"EII"``, ``"VII"``, ``"EEI"``, ``"VEI"``, ``"EVI"``, ``"VVI"``,
+        ``"EEE"``, ``"VEE"``, ``"EVE"``, ``"VVE"``, ``"EEV"``, ``"VEV"``, ``"EVV"``,
+        ``"VVV"`` (``"E"``, ``"V"`` for 1-D data): see ``docs/mclust.md``. VVV, EEE, VVI
+        and VII are the four original types under their mclust names; the other ten are
+        maximum likelihood only (no ``prior`` yet) and store full (K, D, D) matrices.
+    init : {"auto", "hc", "kmeans++", "random", "random_from_data"} or mapping
         How to start. The strategies work on per-feature standardised data, so that the
         start, like EM, does not depend on the units of the features:
 
+        - ``"hc"``: mclust's start, model-based agglomerative hierarchical clustering
+          (:mod:`bayesgmm.em.hierarchical`) on at most 2000 rows of the starts' rows, cut
+          at K clusters; deterministic, one run whatever ``n_init``;
         - ``"kmeans++"``: k-means++ seeding followed by Lloyd's k-means, for every restart;
         - ``"random"``: random responsibilities, for every restart;
         - ``"random_from_data"``: K distinct rows as centres, nearest-centre assignment;
-        - ``"auto"`` (default): with ``n_init=1`` (or K=1) one ``"kmeans++"`` start. With
-          ``n_init > 1`` a search over ``5 * n_init`` starts, alternately ``"kmeans++"``
-          and ``"random_from_data"``, each given 20 EM iterations (counted in
-          ``max_iter``). Half the ``n_init`` long runs (rounded up) continue the starts
-          with the highest objective by then (emEM, Biernacki, Celeux & Govaert 2003;
-          starts already collapsing last); the others continue the first k-means++ starts
-          not yet chosen, as plain restarts would;
+        - ``"auto"`` (default): the ``"hc"`` run (for K > 1), then with ``n_init=1`` (or
+          K=1) one ``"kmeans++"`` start, with ``n_init > 1`` a search over ``5 * n_init``
+          starts, alternately ``"kmeans++"`` and ``"random_from_data"``, each given 20 EM
+          iterations (counted in ``max_iter``). Half the ``n_init`` long runs (rounded
+          up) continue the starts with the highest objective by then (emEM, Biernacki,
+          Celeux & Govaert 2003; starts already collapsing last); the others continue the
+          first k-means++ starts not yet chosen, as plain restarts would. The best of
+          all these runs is kept;
         - a mapping, :class:`GMMParams` or :class:`EMResult` with ``weights``, ``means``
           and ``covariances``: one run from these parameters (``n_init`` is ignored).
 

@@ -324,3 +324,47 @@ def test_cli_fit_em_takes_mclust_names(two_groups, tmp_path, capsys):
     assert main(["fit-em", str(path), "-k", "2", "--covariance-type", "VEV", "--n-init", "1"]) == 0
     out = capsys.readouterr().out
     assert "covariance_type='VEV'" in out and "structure VEV" in out
+
+
+# -- MAP-EM (mclust's conjugate prior) ------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", ["EII", "EEI"])
+def test_map_m_step_maximises_the_expected_log_posterior(name):
+    """The MAP M-step's covariances and means against BFGS on the expected complete-data
+    log-likelihood plus the log prior (log variances and means free)."""
+    from bayesgmm.core.em.prior import default_prior, log_prior
+    from bayesgmm.core.em.results import GMMParams
+
+    stats, nk, scatter = _random_statistics(8)
+    X = np.random.default_rng(8).normal(size=(80, 3))
+    prior = default_prior(X, 3, name)
+    assert np.ndim(prior.scale) == 0  # mclust's scalar scale for these structures
+    ours = m_step(stats, name, reg_covar=0.0, prior=prior)
+    x_bar = stats.weighted_sum / nk[:, None]
+    n_var = 1 if name == "EII" else 3
+
+    def negative_posterior(theta):
+        variances = np.broadcast_to(np.exp(theta[:n_var]), (3,))
+        means = theta[n_var:].reshape(3, 3)
+        cov = np.broadcast_to(np.diag(variances), (3, 3, 3))
+        spread = scatter + nk[:, None, None] * np.einsum("kd,ke->kde", x_bar - means, x_bar - means)
+        params = GMMParams(ours.weights, means, cov, None, name)
+        return -(covariance_objective(nk, spread, cov) + log_prior(params, prior))
+
+    theta = np.concatenate([np.log(np.diagonal(ours.covariances[0]))[:n_var], ours.means.ravel()])
+    at_ours = -negative_posterior(theta)
+    found = optimize.minimize(negative_posterior, theta + 0.3, method="BFGS")
+    assert at_ours >= -found.fun - 1e-7 * abs(found.fun)
+    assert -found.fun >= at_ours - 1e-5 * abs(at_ours)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", ["EII", "EEI"])
+def test_map_em_objective_never_decreases(name):
+    rng = np.random.default_rng(11)
+    X = np.concatenate([rng.normal(size=(60, 2)) * [1, 2], rng.normal(size=(60, 2)) + 4])
+    fit = fit_em(X, 3, name, prior="default", init="random", tol=0, max_iter=40, random_seed=1)
+    assert fit.log_prior != 0.0
+    assert np.all(np.diff(fit.objective_trace) >= -1e-9 * np.abs(fit.objective_trace[1:]))

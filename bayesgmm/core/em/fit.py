@@ -39,6 +39,7 @@ from bayesgmm.core.em.starts import _INIT_METHODS, _init_error, _params_from_use
 from bayesgmm.core.missing import nan_covariance, nan_mean
 from bayesgmm.core.observations import Observations, check_observations, weighted_moments
 from bayesgmm.core.standardize import warn_if_quantised
+from bayesgmm.mixture.structures.conjugate import MAP_STEPS
 from bayesgmm.mixture.structures.family import is_structure
 
 
@@ -306,12 +307,12 @@ def check_em_covariance_type(covariance_type: Any, n_features: int, prior: Any) 
             f"{n_features} features: use {covariance_type}II, {covariance_type}EE ... or "
             "full, tied, diag, spherical."
         )
-    if prior is not None and is_structure(canonical):
+    if prior is not None and is_structure(canonical) and canonical not in MAP_STEPS:
         raise ValueError(
             f"MAP-EM (prior={'default' if isinstance(prior, str) else 'a ConjugatePrior'}) is "
             f"not available for covariance_type={covariance_type!r} yet: fit it without a "
-            "prior (prior=None), or use the prior with VVV, EEE, VVI or VII (full, tied, "
-            "diag, spherical)."
+            f"prior (prior=None), or use the prior with {', '.join(MAP_STEPS)}, VVV, EEE, "
+            "VVI or VII (full, tied, diag, spherical)."
         )
     return canonical
 

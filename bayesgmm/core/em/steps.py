@@ -23,6 +23,7 @@ from bayesgmm.core.covariance import (
     unpack_pairs,
 )
 from bayesgmm.core.em.results import ConjugatePrior, GMMParams, SufficientStats
+from bayesgmm.mixture.structures.conjugate import MAP_STEPS
 from bayesgmm.mixture.structures.family import is_structure, structure
 
 # Rows per block: keeps the (rows, K, D) temporaries of the E-step inside the CPU caches.
@@ -303,10 +304,8 @@ def m_step(
             if covariance_type == "spherical":
                 cov = cov.mean(axis=1)
     else:
-        alpha = prior.weight_concentration
-        weights = (nk + alpha - 1.0) / (nk.sum() + n_components * (alpha - 1.0))
+        weights, means = _map_weights_means(nk, x_bar, prior)
         kappa, nu = prior.shrinkage, prior.dof
-        means = (nk[:, None] * x_bar + kappa * prior.mean) / (nk + kappa)[:, None]
         offset = x_bar - prior.mean
         shrink = kappa * nk / (kappa + nk)
         if covariance_type in ("full", "tied"):
@@ -344,20 +343,40 @@ def _structure_m_step(
     prior: ConjugatePrior | None,
     previous: GMMParams | None,
 ) -> GMMParams:
-    """:func:`m_step` for one of mclust's structures (maximum likelihood)."""
-    if prior is not None:
-        raise ValueError(
-            f"MAP-EM (a prior) is not available for covariance_type={covariance_type!r} yet: "
-            "fit it without a prior, or use full, tied, diag or spherical "
-            "(VVV, EEE, VVI, VII) with the prior."
-        )
+    """:func:`m_step` for one of mclust's structures (ML, or MAP-EM for those in
+    :data:`bayesgmm.mixture.structures.conjugate.MAP_STEPS`)."""
     scatter = stats_scatter(stats, x_bar, nk, "full")
-    same = previous is not None and previous.covariance_type == covariance_type
-    cov = structure(covariance_type).m_step(
-        nk, scatter, reg_covar=reg_covar, previous=previous.covariances if same else None
-    )
+    if prior is not None:
+        if covariance_type not in MAP_STEPS:
+            raise ValueError(
+                f"MAP-EM (a prior) is not available for covariance_type={covariance_type!r} "
+                f"yet; it is for {', '.join(MAP_STEPS)} and VVV, EEE, VVI, VII (full, tied, "
+                "diag, spherical)."
+            )
+        weights, means = _map_weights_means(nk, x_bar, prior)
+        offset = x_bar - prior.mean
+        shrink = prior.shrinkage * nk / (prior.shrinkage + nk)
+        between = shrink[:, None, None] * np.einsum("kd,ke->kde", offset, offset)
+        cov = MAP_STEPS[covariance_type](nk, scatter, between, float(prior.scale), prior.dof)
+        cov = cov + reg_covar * np.eye(x_bar.shape[1])
+    else:
+        same = previous is not None and previous.covariance_type == covariance_type
+        cov = structure(covariance_type).m_step(
+            nk, scatter, reg_covar=reg_covar, previous=previous.covariances if same else None
+        )
+        weights, means = nk / nk.sum(), x_bar
     prec_chol = precisions_cholesky(cov, covariance_type, reg_covar=reg_covar)
-    return GMMParams(nk / nk.sum(), x_bar, cov, prec_chol, covariance_type)
+    return GMMParams(weights, means, cov, prec_chol, covariance_type)
+
+
+def _map_weights_means(
+    nk: np.ndarray, x_bar: np.ndarray, prior: ConjugatePrior
+) -> tuple[np.ndarray, np.ndarray]:
+    """The posterior modes of the weights (Dirichlet) and of the means (normal)."""
+    alpha, kappa = prior.weight_concentration, prior.shrinkage
+    weights = (nk + alpha - 1.0) / (nk.sum() + len(nk) * (alpha - 1.0))
+    means = (nk[:, None] * x_bar + kappa * prior.mean) / (nk + kappa)[:, None]
+    return weights, means
 
 
 def stats_scatter(

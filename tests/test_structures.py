@@ -227,7 +227,7 @@ def test_structure_maths_agree_with_full_matrices(index: int, k: int, d: int, se
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("name", registry.COVARIANCE_TYPES)
+@pytest.mark.parametrize("name", registry.BAYESIAN_COVARIANCE_TYPES)
 def test_bayesian_layout_round_trips_the_sds(name: str) -> None:
     layout = bayesian_structure(name).bayesian
     k, d = 3, 2
@@ -242,7 +242,7 @@ def test_bayesian_layout_round_trips_the_sds(name: str) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def _eii_m_step(nk, means, scatter, reg_covar, prior):
+def _eii_m_step(nk, means, scatter, reg_covar, prior, previous):
     """mclust's EII: one variance for every component and feature, lambda I."""
     n_features = means.shape[1]
     variance = np.trace(scatter.sum(axis=0)) / (n_features * nk.sum())

@@ -29,6 +29,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from bayesgmm.mixture.structures import get_structure
+
 __all__ = [
     "HC_MAX_ROWS",
     "MergeTree",
@@ -123,22 +125,30 @@ def _vvv_terms(counts: np.ndarray, scatter: np.ndarray, alpha: float) -> np.ndar
     return counts * terms
 
 
+def is_ward(model: str) -> bool:
+    """Whether ``model`` names mclust's EII tree (Ward's method) rather than its VVV tree
+    (the two trees mclust starts from); any registered name of the two structures."""
+    structure = get_structure(model)
+    trees = {get_structure("VVV"): False, get_structure("EII"): True}
+    if structure not in trees:
+        raise ValueError(
+            f"the hierarchical start has trees for 'VVV' (or 'full') and 'EII'; got {model!r}."
+        )
+    return trees[structure]
+
+
 class _Clusters:
     """The state of the agglomeration: sizes, means, scatters and criterion terms of the
-    clusters, indexed by their initial cluster."""
+    clusters, indexed by their initial cluster; ``ward``: the EII tree, else VVV's."""
 
-    def __init__(self, points: np.ndarray, counts: np.ndarray, model: str, alpha: float):
+    def __init__(self, points: np.ndarray, counts: np.ndarray, ward: bool, alpha: float):
         self.counts = counts.astype(np.float64)
         self.means = points.copy()
-        self.model = model
+        self.ward = ward
         self.alpha = alpha
         n_features = points.shape[1]
-        self.scatter = np.zeros((len(points), n_features, n_features)) if model == "VVV" else None
-        self.terms = (
-            _vvv_terms(self.counts, self.scatter, alpha)
-            if model == "VVV"
-            else np.zeros(len(points))
-        )
+        self.scatter = None if ward else np.zeros((len(points), n_features, n_features))
+        self.terms = np.zeros(len(points)) if ward else _vvv_terms(self.counts, self.scatter, alpha)
 
     def merged(self, i: int, others: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The criterion term of ``i`` merged with each of ``others``, and the scatters."""
@@ -146,7 +156,7 @@ class _Clusters:
         total = n_i + n_o
         diff = self.means[others] - self.means[i]
         weight = n_i * n_o / total
-        if self.model == "EII":  # Ward: the increase of the total within-cluster scatter
+        if self.ward:  # EII: the increase of the total within-cluster scatter
             return weight * np.einsum("kd,kd->k", diff, diff), None
         scatter = self.scatter[i] + self.scatter[others]
         scatter += weight[:, None, None] * diff[:, :, None] * diff[:, None, :]
@@ -155,7 +165,7 @@ class _Clusters:
     def costs(self, i: int, others: np.ndarray) -> np.ndarray:
         """The change of the criterion when ``i`` merges with each of ``others``."""
         merged, _ = self.merged(i, others)
-        if self.model == "EII":  # merged is Ward's increase already
+        if self.ward:  # merged is Ward's increase already
             return merged
         return merged - self.terms[i] - self.terms[others]
 
@@ -182,7 +192,7 @@ def _initial_costs(clusters: _Clusters) -> np.ndarray:
     np.maximum(costs, 0.0, out=costs)  # squared distances
     total = counts[:, None] + counts[None, :]
     costs *= counts[:, None] * counts[None, :] / total  # the trace of the merged scatter
-    if clusters.model == "VVV":  # |W| = 0 for a rank-one scatter in D >= 2: trace form
+    if not clusters.ward:  # VVV: |W| = 0 for a rank-one scatter in D >= 2: trace form
         costs += clusters.alpha
         costs /= total
         np.log(costs, out=costs)
@@ -201,6 +211,8 @@ def merge_tree(X: np.ndarray, model: str = "VVV") -> MergeTree:
     X : ndarray of shape (n, D)
         ``D >= 2`` for ``"VVV"``.
     model : {"VVV", "EII"}
+        The structure whose classification likelihood the merges follow (mclust's
+        ``hcVVV``, ``hcEII``); ``"full"`` names VVV too.
 
     Returns
     -------
@@ -211,7 +223,7 @@ def merge_tree(X: np.ndarray, model: str = "VVV") -> MergeTree:
     n_rows, n_features = X.shape
     # alpha = traceW(X / sqrt(n p)): the total scatter per entry of the data matrix.
     alpha = max(float(np.sum((X - X.mean(axis=0)) ** 2)) / (n_rows * n_features), 2.2e-16)
-    clusters = _Clusters(points, counts, model, alpha)
+    clusters = _Clusters(points, counts, is_ward(model), alpha)
     costs = _initial_costs(clusters)
     n_initial = len(points)
     active = np.ones(n_initial, dtype=bool)

@@ -72,9 +72,9 @@ def test_starts_see_only_the_subsample(simulated, monkeypatch):
     monkeypatch.setattr(em.starts, "_initial_responsibilities", spy)
     result = em.fit_em(simulated, 5, n_init=2, max_iter=30, random_seed=0, warn=False)
     assert seen and all(shape == (2000, 3) for shape in seen)
-    # The long runs are on all rows.
+    # The long runs are on all rows: the hierarchical start's and the n_init restarts.
     assert result.n_samples == simulated.shape[0]
-    assert result.init_objectives.shape == (2,)
+    assert result.init_objectives.shape == (3,)
 
 
 @pytest.mark.timeout(120)

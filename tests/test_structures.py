@@ -227,7 +227,7 @@ def test_structure_maths_agree_with_full_matrices(index: int, k: int, d: int, se
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("name", registry.COVARIANCE_TYPES)
+@pytest.mark.parametrize("name", registry.BAYESIAN_COVARIANCE_TYPES)
 def test_bayesian_layout_round_trips_the_sds(name: str) -> None:
     layout = bayesian_structure(name).bayesian
     k, d = 3, 2
@@ -242,7 +242,7 @@ def test_bayesian_layout_round_trips_the_sds(name: str) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def _eii_m_step(nk, means, scatter, reg_covar, prior):
+def _eii_m_step(nk, means, scatter, reg_covar, prior, previous):
     """mclust's EII: one variance for every component and feature, lambda I."""
     n_features = means.shape[1]
     variance = np.trace(scatter.sum(axis=0)) / (n_features * nk.sum())
@@ -293,3 +293,73 @@ def test_the_bayesian_fits_refuse_an_em_only_entry(em_only: str) -> None:
         build_model(X, 2, em_only)
     with pytest.raises(ValueError, match=message):
         BayesianGMM(n_components=2, covariance_type="TEST_EII").fit(X)
+
+
+# ---------------------------------------------------------------------------------------
+# mclust's family: one entry per structure
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_each_of_mclusts_fourteen_names_is_one_entry() -> None:
+    from bayesgmm.mixture.structures.family import MclustStructure
+
+    names = registry.mclust_family()
+    assert len(names) == 14
+    entries = [get_structure(name) for name in names]
+    assert len({id(entry) for entry in entries}) == 14
+    assert [entry.mclust_name for entry in entries] == list(names)
+    new = [entry for entry in entries if isinstance(entry, MclustStructure)]
+    assert sorted(entry.name for entry in new) == sorted(set(names) - {"VVV", "EEE", "VVI", "VII"})
+    assert all(entry.bayesian is None and entry.name in registry.COVARIANCE_TYPES for entry in new)
+    assert [entry.name for entry in new if entry.takes_prior] == ["EII", "EEI"]
+
+
+@pytest.mark.timeout(30)
+def test_one_dimensional_names_need_one_feature() -> None:
+    assert check_covariance_type("E", 1) == "tied"
+    assert check_covariance_type("V") == "full"
+    with pytest.raises(ValueError, match="mclust's name for 1-D data, and X has 3 features"):
+        check_covariance_type("V", 3)
+    assert registry.mclust_family(10, 1) == ("E", "V")
+    assert all(name.endswith("I") for name in registry.mclust_family(3, 5))
+
+
+class _Recorder(ScatterStructure):
+    name = "test_recorder"
+    seen: ClassVar[list] = []
+    n_covariance_parameters = staticmethod(lambda k, d: k * d * (d + 1) // 2)
+
+    @staticmethod
+    def m_step(nk, means, scatter, reg_covar, prior, previous):
+        _Recorder.seen.append(previous)
+        return scatter / nk[:, None, None] + reg_covar * np.eye(scatter.shape[-1])
+
+
+@pytest.mark.timeout(60)
+def test_the_m_step_gets_the_last_covariances_of_its_own_structure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bayesgmm.em.steps import m_step, sufficient_statistics
+
+    monkeypatch.setattr(registry, "_BY_NAME", dict(registry._BY_NAME))
+    monkeypatch.setattr(registry, "_CANONICAL", list(registry._CANONICAL))
+    registry.register(_Recorder())
+    _Recorder.seen.clear()
+    X = np.random.default_rng(2).normal(size=(60, 2))
+    fit = em.fit_em(X, 2, "full", init="kmeans++", random_seed=0)
+    stats = sufficient_statistics(X, fit.params)
+    first = m_step(stats, "test_recorder", previous=fit.params)  # another structure: none
+    second = m_step(stats, "test_recorder", previous=first)  # its own: its covariances
+    assert _Recorder.seen[0] is None
+    np.testing.assert_array_equal(_Recorder.seen[1], first.covariances)
+    assert second.covariance_type == "test_recorder"
+
+
+@pytest.mark.timeout(60)
+def test_the_bayesian_model_refuses_mclusts_em_only_structures() -> None:
+    from bayesgmm.bayes.model.graph import build_model
+
+    X = np.random.default_rng(1).normal(size=(50, 2))
+    with pytest.raises(ValueError, match=r"covariance_type='VEV' is fitted by EM only"):
+        build_model(X, 2, "VEV")

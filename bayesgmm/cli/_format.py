@@ -59,7 +59,9 @@ def format_parameters(
     name = structure.name
     # By the stored array's dims: matrices per component, one matrix, variances.
     if structure.dims == ("component", "feature", "feature_bis"):
-        lines.append("Covariances (one matrix per component):")
+        # An EM-only structure stored as matrices (mclust's VEV ...) says which it is.
+        detail = "" if structure.bayesian else f", structure {name}"
+        lines.append(f"Covariances (one matrix per component{detail}):")
         for k in range(n_components):
             matrix = pd.DataFrame(covariances[k], index=names, columns=names)
             lines += [f"  component {k}:", _indent(matrix.to_string(float_format=_fmt), "    ")]

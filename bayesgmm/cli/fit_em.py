@@ -8,7 +8,6 @@ import warnings
 from typing import Any
 
 from bayesgmm.cli._common import (
-    COVARIANCE_TYPES,
     UsageError,
     _emit_warnings,
     _fit_summary,
@@ -26,6 +25,7 @@ from bayesgmm.cli._outputs import (
     input_files,
     write_output,
 )
+from bayesgmm.mixture.structures import COVARIANCE_NAMES
 
 
 def _cmd_fit_em(args: argparse.Namespace) -> int:
@@ -114,9 +114,12 @@ def add_parser(sub: Any) -> None:
     )
     fit.add_argument(
         "--covariance-type",
-        choices=COVARIANCE_TYPES,
+        choices=COVARIANCE_NAMES,
         default="full",
-        help="covariance structure (default: full)",
+        metavar="TYPE",
+        help="covariance structure: full, tied, diag, spherical or one of mclust's 14 "
+        "(EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE, EEV, VEV, EVV, VVV; E or V "
+        "for 1-D data) (default: full)",
     )
     fit.add_argument("--n-init", type=int, default=5, help="EM restarts (default: 5)")
     fit.add_argument(

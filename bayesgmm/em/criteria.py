@@ -25,7 +25,7 @@ from bayesgmm.exceptions import CollapseError, DegenerateComponentWarning
 from bayesgmm.mixture.covariance import (
     n_parameters,
 )
-from bayesgmm.mixture.structures import COVARIANCE_TYPES, check_covariance_type
+from bayesgmm.mixture.structures import check_covariance_type, mclust_family
 
 #: EM restarts per cell of a selection table (select_k, compare_k, `bayesgmm report`).
 #: With ``init="auto"`` they are the emEM search over ``5 * n_init`` short runs, whose
@@ -72,25 +72,46 @@ def icl(fit: EMResult) -> float:
     return bic(fit) - 2.0 * fit.log_max_resp
 
 
+#: The structures select_k fits by default: mclust's 14, its 6 diagonal ones when N <= D
+#: (a covariance with correlations needs more rows than features), its 2 in 1-D.
+DIAGONAL_STRUCTURES = mclust_family(n_samples=1, n_features=2)
+SIGNS = ("bayesgmm", "mclust")
+
+
+def default_structures(n_samples: int, n_features: int) -> tuple[str, ...]:
+    """mclust's default models for data of this size (its ``mclustBIC`` choice), from the
+    registry (:func:`bayesgmm.mixture.structures.mclust_family`)."""
+    return mclust_family(n_samples, n_features)
+
+
 # Over 80 lines only through its docstring, which documents every argument; the body
 # is under 60.
 def select_k(
     X: Any,
     ks: Sequence[int] | range = range(1, 6),
-    covariance_types: Sequence[str] | str = COVARIANCE_TYPES,
+    covariance_types: Sequence[str] | str | None = None,
     *,
     criterion: str = "bic",
+    sign: str = "bayesgmm",
     **fit_kwargs: Any,
 ) -> Any:
-    """BIC / AIC / ICL over a grid of K and covariance types, like mclust's BIC table.
+    """BIC / AIC / ICL over a grid of K and covariance structures, laid out as mclust's
+    ``mclustBIC``: one row per K, one column per structure.
 
     Parameters
     ----------
     X : array-like of shape (N, D)
     ks : sequence of int
-    covariance_types : sequence of str
+    covariance_types : sequence of str, optional
+        Any names :func:`fit_em` takes, the columns in this order. Default: mclust's 14
+        structures (``EII`` ... ``VVV``), the 6 diagonal ones when ``N <= D``, ``E`` and
+        ``V`` for 1-D data (:func:`default_structures`).
     criterion : {"bic", "aic", "icl"}
-        Which criterion fills the returned wide table (lower is better).
+        Which criterion fills the returned wide table.
+    sign : {"bayesgmm", "mclust"}
+        ``"bayesgmm"`` (default): ``-2 log L + p log N``, lower is better (scikit-learn's
+        sign). ``"mclust"``: ``2 log L - p log N``, higher is better, as mclust prints it
+        (and AIC, ICL likewise negated). The long table and ``best`` follow the sign.
     **fit_kwargs
         Passed to :func:`fit_em` (``n_init``, default :data:`SELECTION_N_INIT`;
         ``random_seed``, default 0; ``prior``, ``sample_weight``, ``labels``,
@@ -103,13 +124,15 @@ def select_k(
     pandas.DataFrame
         Rows K, columns covariance types, values the criterion. ``.attrs["long"]`` holds
         the long table with every criterion, log-likelihood, parameter count, convergence
-        and degeneracy flags; ``.attrs["best"]`` the (K, covariance_type) with the lowest
-        criterion among non-degenerate fits.
+        and degeneracy flags; ``.attrs["best"]`` the (K, covariance_type) with the best
+        criterion among non-degenerate fits; ``.attrs["criterion"]``, ``.attrs["sign"]``.
     """
     import pandas as pd
 
     if criterion not in ("bic", "aic", "icl"):
         raise ValueError(f"criterion must be 'bic', 'aic' or 'icl'; got {criterion!r}.")
+    if sign not in SIGNS:
+        raise ValueError(f"sign must be one of {SIGNS}; got {sign!r}.")
     missing = check_missing(fit_kwargs.get("missing", "raise"))
     X, feature_names = check_data(X, min_samples=2, missing=missing)
     ks = check_ks(ks, X.shape[0])
@@ -118,49 +141,51 @@ def select_k(
         reg_covar = check_positive(fit_kwargs.get("reg_covar", 1e-6), "reg_covar", allow_zero=True)
         constant = constant_features(X)
         _warn_about_feature_scales(X, constant, reg_covar, feature_names)
-    if isinstance(covariance_types, str):
+    if covariance_types is None:
+        covariance_types = default_structures(*X.shape)
+    elif isinstance(covariance_types, str):
         covariance_types = [covariance_types]
+    for cov_type in covariance_types:
+        check_covariance_type(cov_type, X.shape[1])
     fit_kwargs.setdefault("n_init", SELECTION_N_INIT)
     seed = fit_kwargs.pop("random_seed", 0)
-    rows = []
-    for cov_type in covariance_types:
-        check_covariance_type(cov_type)
-        for k in ks:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                try:
-                    fit = fit_em(X, k, cov_type, random_seed=seed, **fit_kwargs)
-                except CollapseError as exc:
-                    rows.append(
-                        {"K": k, "covariance_type": cov_type, "error": str(exc), "degenerate": True}
-                    )
-                    continue
-            rows.append(
-                {
-                    "K": k,
-                    "covariance_type": cov_type,
-                    "log_likelihood": fit.log_likelihood,
-                    "n_parameters": n_free_parameters(fit),
-                    "bic": bic(fit),
-                    "aic": aic(fit),
-                    "icl": icl(fit),
-                    "converged": fit.converged,
-                    "degenerate": bool(fit.degenerate_components)
-                    or any(issubclass(w.category, DegenerateComponentWarning) for w in caught),
-                    "error": None,
-                }
-            )
+    rows = [_fit_row(X, k, cov_type, seed, fit_kwargs) for cov_type in covariance_types for k in ks]
     long = pd.DataFrame(rows)
-    if criterion not in long:
-        long[criterion] = np.nan
+    for name in ("bic", "aic", "icl"):
+        if name not in long:
+            long[name] = np.nan
+        elif sign == "mclust":
+            long[name] = -long[name]
     wide = long.pivot(index="K", columns="covariance_type", values=criterion)
     wide = wide.reindex(columns=list(covariance_types))
     usable = long[~long["degenerate"].astype(bool)].dropna(subset=[criterion])
     best = None
     if len(usable):
-        row = usable.loc[usable[criterion].idxmin()]
+        values = usable[criterion]
+        row = usable.loc[values.idxmax() if sign == "mclust" else values.idxmin()]
         best = (int(row["K"]), str(row["covariance_type"]))
-    wide.attrs["long"] = long
-    wide.attrs["best"] = best
-    wide.attrs["criterion"] = criterion
+    wide.attrs.update(long=long, best=best, criterion=criterion, sign=sign)
     return wide
+
+
+def _fit_row(X: np.ndarray, k: int, cov_type: str, seed: Any, fit_kwargs: dict) -> dict:
+    """One cell of :func:`select_k`: the fit's criteria (``bayesgmm`` sign), or its error."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fit = fit_em(X, k, cov_type, random_seed=seed, **fit_kwargs)
+        except CollapseError as exc:
+            return {"K": k, "covariance_type": cov_type, "error": str(exc), "degenerate": True}
+    return {
+        "K": k,
+        "covariance_type": cov_type,
+        "log_likelihood": fit.log_likelihood,
+        "n_parameters": n_free_parameters(fit),
+        "bic": bic(fit),
+        "aic": aic(fit),
+        "icl": icl(fit),
+        "converged": fit.converged,
+        "degenerate": bool(fit.degenerate_components)
+        or any(issubclass(w.category, DegenerateComponentWarning) for w in caught),
+        "error": None,
+    }

@@ -38,7 +38,7 @@ from bayesgmm.em.starts import _INIT_METHODS, _init_error, _params_from_user
 from bayesgmm.mixture.missing import nan_covariance, nan_mean
 from bayesgmm.mixture.moments import check_feature_scales, warn_if_quantised
 from bayesgmm.mixture.observations import Observations, check_observations, weighted_moments
-from bayesgmm.mixture.structures import check_covariance_type
+from bayesgmm.mixture.structures import check_covariance_type, get_structure, structures
 
 
 def _is_dask_collection(X: Any) -> bool:
@@ -75,23 +75,31 @@ def fit_em(
         cluster, see :func:`bayesgmm.em.dask.engine.fit_em_dask` (needs ``bayesgmm[dask]``).
     n_components : int
         Number of components K (1 <= K <= N).
-    covariance_type : {"full", "tied", "diag", "spherical"}
-        Or mclust's name for the same structure ("VVV", "EEE", "VVI", "VII"); every
-        registered structure (:mod:`bayesgmm.mixture.structures`) is accepted.
-    init : {"auto", "kmeans++", "random", "random_from_data"} or mapping
+    covariance_type : str
+        ``"full"``, ``"tied"``, ``"diag"``, ``"spherical"``, or one of mclust's 14
+        structures ``"EII"``, ``"VII"``, ``"EEI"``, ``"VEI"``, ``"EVI"``, ``"VVI"``,
+        ``"EEE"``, ``"VEE"``, ``"EVE"``, ``"VVE"``, ``"EEV"``, ``"VEV"``, ``"EVV"``,
+        ``"VVV"`` (``"E"``, ``"V"`` for 1-D data): see ``docs/mclust.md``. VVV, EEE, VVI
+        and VII are the four original types under their mclust names; the other ten are
+        maximum likelihood only (no ``prior`` yet) and store full (K, D, D) matrices.
+    init : {"auto", "hc", "kmeans++", "random", "random_from_data"} or mapping
         How to start. The strategies work on per-feature standardised data, so that the
         start, like EM, does not depend on the units of the features:
 
+        - ``"hc"``: mclust's start, model-based agglomerative hierarchical clustering
+          (:mod:`bayesgmm.em.hierarchical`) on at most 2000 rows of the starts' rows, cut
+          at K clusters; deterministic, one run whatever ``n_init``;
         - ``"kmeans++"``: k-means++ seeding followed by Lloyd's k-means, for every restart;
         - ``"random"``: random responsibilities, for every restart;
         - ``"random_from_data"``: K distinct rows as centres, nearest-centre assignment;
-        - ``"auto"`` (default): with ``n_init=1`` (or K=1) one ``"kmeans++"`` start. With
-          ``n_init > 1`` a search over ``5 * n_init`` starts, alternately ``"kmeans++"``
-          and ``"random_from_data"``, each given 20 EM iterations (counted in
-          ``max_iter``). Half the ``n_init`` long runs (rounded up) continue the starts
-          with the highest objective by then (emEM, Biernacki, Celeux & Govaert 2003;
-          starts already collapsing last); the others continue the first k-means++ starts
-          not yet chosen, as plain restarts would;
+        - ``"auto"`` (default): the ``"hc"`` run (for K > 1), then with ``n_init=1`` (or
+          K=1) one ``"kmeans++"`` start, with ``n_init > 1`` a search over ``5 * n_init``
+          starts, alternately ``"kmeans++"`` and ``"random_from_data"``, each given 20 EM
+          iterations (counted in ``max_iter``). Half the ``n_init`` long runs (rounded
+          up) continue the starts with the highest objective by then (emEM, Biernacki,
+          Celeux & Govaert 2003; starts already collapsing last); the others continue the
+          first k-means++ starts not yet chosen, as plain restarts would. The best of
+          all these runs is kept;
         - a mapping, :class:`GMMParams` or :class:`EMResult` with ``weights``, ``means``
           and ``covariances``: one run from these parameters (``n_init`` is ignored).
 
@@ -175,7 +183,7 @@ def fit_em(
     has_nan = missing == "marginalize" and bool(np.isnan(X).any())
     n_samples, n_features = X.shape
     n_components = check_n_components(n_components, n_samples)
-    covariance_type = check_covariance_type(covariance_type)
+    covariance_type = check_em_covariance_type(covariance_type, n_features, prior)
     reg_covar = check_positive(reg_covar, "reg_covar", allow_zero=True)
     if tol is not None:
         tol = check_positive(tol, "tol", allow_zero=True)
@@ -284,6 +292,21 @@ def _fit_observed(
         runs, search, constant, feature_names, center, prior, warn, n_samples, stacklevel=4
     )
     return fit._replace(weight_total=float(weights.sum()))
+
+
+def check_em_covariance_type(covariance_type: Any, n_features: int, prior: Any) -> str:
+    """The canonical name of an EM covariance type (any registered name or alias),
+    checked against the data's dimension (mclust's 1-D names) and the prior (the
+    structures without MAP-EM refuse one)."""
+    structure = get_structure(check_covariance_type(covariance_type, n_features))
+    if prior is not None and not structure.takes_prior:
+        with_prior = ", ".join(s.name for s in structures() if s.takes_prior)
+        raise ValueError(
+            f"MAP-EM (prior={'default' if isinstance(prior, str) else 'a ConjugatePrior'}) is "
+            f"not available for covariance_type={covariance_type!r} yet: fit it without a "
+            f"prior (prior=None), or use a structure that takes the prior: {with_prior}."
+        )
+    return structure.name
 
 
 def _check_counts(n_init: Any, max_iter: Any) -> None:

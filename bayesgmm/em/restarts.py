@@ -16,6 +16,7 @@ from bayesgmm._utils.validation import (
 )
 from bayesgmm.em import starts
 from bayesgmm.em.collapse import degenerate_components
+from bayesgmm.em.hierarchical import hc_labels, hc_rows
 from bayesgmm.em.prior import log_prior
 from bayesgmm.em.results import (
     ConjugatePrior,
@@ -143,7 +144,9 @@ def _run_once(
         if len(trace) > 1 and _converged(trace[-2], trace[-1], n_samples, tol):
             converged = True
             break
-        params = m_step(stats_, params.covariance_type, reg_covar=reg_covar, prior=prior)
+        params = m_step(
+            stats_, params.covariance_type, reg_covar=reg_covar, prior=prior, previous=params
+        )
     else:
         stats_ = estep(X, params)
         trace.append(_objective(stats_, params, prior))
@@ -203,11 +206,19 @@ class _RestartSearch:
         return _standardize(self.init_X)
 
     def _start(self, n_components: int, strategy: str) -> GMMParams:
-        resp = starts._initial_responsibilities(self.Z, n_components, strategy, self.rng)
-        if self.init_obs.labels is not None:
-            resp = align_to_labels(resp, self.init_obs.labels)
+        X, obs = self.init_X, self.init_obs
+        if strategy == "hc":  # deterministic: draws no random number
+            rows = hc_rows(len(X))
+            X, obs = X[rows], obs.take(rows)
+            labels = hc_labels(X, n_components)
+            resp = np.zeros((len(labels), n_components))
+            resp[np.arange(len(labels)), labels] = 1.0
+        else:
+            resp = starts._initial_responsibilities(self.Z, n_components, strategy, self.rng)
+        if obs.labels is not None:
+            resp = align_to_labels(resp, obs.labels)
         return m_step(
-            _stats_from_resp(self.init_X, resp, self.covariance_type, self.init_obs.sample_weight),
+            _stats_from_resp(X, resp, self.covariance_type, obs.sample_weight),
             self.covariance_type,
             reg_covar=self.settings.reg_covar,
             prior=self.settings.prior,
@@ -276,12 +287,25 @@ class _RestartSearch:
         """The runs of a fit: from the user's start, the emEM search, or plain restarts."""
         if user_start is not None:
             return [self.run(lambda: user_start, self.settings.max_iter)]
+        if init == "hc":  # deterministic: one run whatever n_init
+            return [self.run_strategy(n_components, "hc", self.settings.max_iter)]
+        # "auto": mclust's start, then the k-means++ restarts or the emEM search, which
+        # draw exactly the random numbers they drew before the hc start existed.
+        first = [self.hc_run(n_components)] if init == "auto" and n_components > 1 else []
         if init == "auto" and n_init > 1 and n_components > 1:
-            return self.short_run_selection(n_components, n_init)
+            return first + self.short_run_selection(n_components, n_init)
         strategy = "kmeans++" if init == "auto" else init
-        return [
+        runs = [
             self.run_strategy(n_components, strategy, self.settings.max_iter) for _ in range(n_init)
         ]
+        return first + runs
+
+    def hc_run(self, n_components: int) -> _Run | None:
+        """The run from mclust's start, or ``None`` when the rows the starts see have
+        fewer distinct values than components (the tree cannot be cut there)."""
+        if len(np.unique(self.init_X[hc_rows(len(self.init_X))], axis=0)) < n_components:
+            return None
+        return self.run_strategy(n_components, "hc", self.settings.max_iter)
 
     def short_run_selection(self, n_components: int, n_init: int) -> list[_Run | None]:
         """The ``"auto"`` search: short runs from many starts, then ``n_init`` long ones.

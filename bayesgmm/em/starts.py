@@ -15,7 +15,7 @@ from bayesgmm.mixture.covariance import (
 )
 from bayesgmm.mixture.structures import get_structure
 
-_INIT_METHODS = ("auto", "kmeans++", "random", "random_from_data")
+_INIT_METHODS = ("auto", "hc", "kmeans++", "random", "random_from_data")
 
 
 # Starts (and the emEM short runs) use a random subsample of at most
@@ -138,7 +138,7 @@ def _initial_responsibilities(
 
 def _init_error(init: Any) -> str:
     return (
-        "init must be 'auto', 'kmeans++', 'random', 'random_from_data' or a mapping with "
+        "init must be 'auto', 'hc', 'kmeans++', 'random', 'random_from_data' or a mapping with "
         f"'weights', 'means' and 'covariances'; got {init!r}."
     )
 

@@ -266,6 +266,7 @@ def m_step(
     *,
     reg_covar: float = 1e-6,
     prior: ConjugatePrior | None = None,
+    previous: GMMParams | None = None,
 ) -> GMMParams:
     """Parameters that maximise the expected complete-data log-likelihood (plus log prior).
 
@@ -279,6 +280,10 @@ def m_step(
         Added to the diagonal of every covariance (a floor against collapse).
     prior : ConjugatePrior, optional
         When given, the M-step returns the joint posterior mode (MAP-EM).
+    previous : GMMParams, optional
+        The parameters of the last iteration: their covariances reach the structure's
+        M-step as ``previous`` (where the iterative M-steps of mclust's structures start,
+        so that EM stays monotone); closed forms ignore them.
 
     Returns
     -------
@@ -294,15 +299,17 @@ def m_step(
     nk = stats.resp_sum + 10 * np.finfo(np.float64).eps
     x_bar = stats.weighted_sum / nk[:, None]
     structure = get_structure(covariance_type)
+    same = previous is not None and get_structure(previous.covariance_type) is structure
+    warm = previous.covariances if same else None
     if prior is None:
         weights = nk / nk.sum()
         means = x_bar
-        cov = structure.ml_covariances(stats, nk, means, reg_covar)
+        cov = structure.ml_covariances(stats, nk, means, reg_covar, previous=warm)
     else:
         alpha = prior.weight_concentration
         weights = (nk + alpha - 1.0) / (nk.sum() + n_components * (alpha - 1.0))
         kappa = prior.shrinkage
         means = (nk[:, None] * x_bar + kappa * prior.mean) / (nk + kappa)[:, None]
-        cov = structure.map_covariances(stats, nk, x_bar, prior, reg_covar)
+        cov = structure.map_covariances(stats, nk, x_bar, prior, reg_covar, previous=warm)
     prec_chol = precisions_cholesky(cov, covariance_type, reg_covar=reg_covar)
     return GMMParams(weights, means, cov, prec_chol, covariance_type)

@@ -29,9 +29,10 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
     ----------
     n_components : int
         Number of mixture components K.
-    covariance_type : {"full", "tied", "diag", "spherical"}
-        Or mclust's name for the same structure ("VVV", "EEE", "VVI", "VII"); every
-        registered structure (:mod:`bayesgmm.mixture.structures`) is accepted.
+    covariance_type : str
+        ``"full"``, ``"tied"``, ``"diag"``, ``"spherical"`` or one of mclust's 14
+        structures (``"EII"`` ... ``"VVV"``; see :func:`bayesgmm.em.fit_em` and
+        ``docs/mclust.md``).
     tol : float or None
         ``None`` (default): stop when an iteration changes the objective ``f`` by at most
         ``1e-8 * (1 + |f|)`` (relative, as mclust). A number: scikit-learn's rule, a change
@@ -42,9 +43,10 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
         EM iterations per run (default 1000).
     n_init : int
         Restarts; the best non-degenerate one is kept.
-    init : {"auto", "kmeans++", "random", "random_from_data"} or mapping
-        Initialisation (see :func:`bayesgmm.em.fit_em`: ``"auto"`` searches short EM runs
-        from many k-means++ and random-row starts when ``n_init > 1``), or a mapping with
+    init : {"auto", "hc", "kmeans++", "random", "random_from_data"} or mapping
+        Initialisation (see :func:`bayesgmm.em.fit_em`: ``"auto"`` runs from mclust's
+        hierarchical start ``"hc"`` and from k-means++, and searches short EM runs from
+        many k-means++ and random-row starts when ``n_init > 1``), or a mapping with
         ``weights``, ``means`` and ``covariances``.
     prior : None, "default" or :class:`bayesgmm.em.ConjugatePrior`
         ``None`` for maximum likelihood; ``"default"`` for MAP-EM with the data-scaled
@@ -205,7 +207,7 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
             raise ValueError(f"n_samples must be >= 1; got {n_samples}.")
         rng = check_random_state(self.random_seed if random_seed is None else random_seed)
         n_components, n_features = self.means_.shape
-        cov = as_full(self.covariances_, self.covariance_type, n_components, n_features)
+        cov = as_full(self.covariances_, self.result_.covariance_type, n_components, n_features)
         labels = rng.choice(n_components, size=int(n_samples), p=self.weights_)
         chol = np.linalg.cholesky(cov)
         noise = rng.standard_normal((int(n_samples), n_features))

@@ -30,6 +30,7 @@ from bayesgmm.plotting.density import plot_density, plot_pairs
 from bayesgmm.plotting.membership import plot_membership_uncertainty
 from bayesgmm.plotting.n_clusters import plot_n_clusters
 from bayesgmm.plotting.sbc import plot_sbc
+from bayesgmm.plotting.selection import plot_select_k
 from bayesgmm.plotting.traces import plot_trace_relabel
 
 __all__ = [
@@ -40,5 +41,6 @@ __all__ = [
     "plot_n_clusters",
     "plot_pairs",
     "plot_sbc",
+    "plot_select_k",
     "plot_trace_relabel",
 ]

@@ -30,6 +30,7 @@ from bayesgmm.em.dask.data import (
     check_finite,
     data_moments,
 )
+from bayesgmm.em.fit import check_em_covariance_type
 from bayesgmm.em.prior import _check_prior, prior_from_moments
 from bayesgmm.em.restarts import DEFAULT_MAX_ITER, _RestartSearch, _run_once, best_result
 from bayesgmm.em.results import (
@@ -42,7 +43,6 @@ from bayesgmm.em.results import (
 )
 from bayesgmm.em.starts import _INIT_METHODS, _init_error, _params_from_user, init_subsample_rows
 from bayesgmm.em.steps import sufficient_statistics, sum_statistics
-from bayesgmm.mixture.structures import check_covariance_type
 
 try:
     from dask.core import flatten
@@ -157,7 +157,7 @@ def fit_em_dask(
     if n_samples < 2:
         raise ValueError(f"X has {n_samples} sample(s); at least 2 are needed to fit.")
     n_components = check_n_components(n_components, n_samples)
-    covariance_type = check_covariance_type(covariance_type)
+    covariance_type = check_em_covariance_type(covariance_type, int(X.shape[1]), prior)
     reg_covar = check_positive(reg_covar, "reg_covar", allow_zero=True)
     if tol is not None:
         tol = check_positive(tol, "tol", allow_zero=True)

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from bayesgmm.mixture.structures.axes import Diag, Spherical
 from bayesgmm.mixture.structures.base import BayesianLayout, CovarianceStructure
+from bayesgmm.mixture.structures.family import MCLUST_ENTRIES, mclust_order
 from bayesgmm.mixture.structures.matrices import Full, Tied
 
 __all__ = [
     "BAYESIAN_COVARIANCE_TYPES",
+    "COVARIANCE_NAMES",
     "COVARIANCE_TYPES",
     "BayesianLayout",
     "CovarianceStructure",
     "bayesian_structure",
     "check_covariance_type",
     "get_structure",
+    "mclust_family",
     "register",
     "structure_from_model_dims",
     "structure_from_shape",
@@ -29,11 +32,15 @@ __all__ = [
 
 _BY_NAME: dict[str, CovarianceStructure] = {}
 _CANONICAL: list[str] = []
+_ONE_D: set[str] = set()  # mclust's 1-D names (E, V): accepted for 1-D data only
 
 
 def register(structure: CovarianceStructure) -> CovarianceStructure:
-    """Add a structure under its name and aliases (names are case-sensitive)."""
-    for name in (structure.name, *structure.aliases):
+    """Add a structure under its name, its aliases and its 1-D alias (names are
+    case-sensitive)."""
+    one_d = (structure.one_d_alias,) if structure.one_d_alias else ()
+    _ONE_D.update(one_d)
+    for name in (structure.name, *structure.aliases, *one_d):
         known = _BY_NAME.get(name)
         if known is not None and known is not structure:
             raise ValueError(f"covariance structure name {name!r} is taken by {known!r}.")
@@ -53,7 +60,8 @@ def _accepted() -> str:
     for structure in structures():
         alias = f" (or {', '.join(map(repr, structure.aliases))})" if structure.aliases else ""
         parts.append(f"{structure.name!r}{alias}")
-    return ", ".join(parts)
+    one_d = f"; for 1-D data also {', '.join(map(repr, sorted(_ONE_D)))}" if _ONE_D else ""
+    return ", ".join(parts) + one_d
 
 
 def get_structure(covariance_type: str | CovarianceStructure) -> CovarianceStructure:
@@ -66,9 +74,35 @@ def get_structure(covariance_type: str | CovarianceStructure) -> CovarianceStruc
     return structure
 
 
-def check_covariance_type(covariance_type: str) -> str:
-    """Validate a covariance type; returns its canonical name (aliases resolved)."""
-    return get_structure(covariance_type).name
+def check_covariance_type(covariance_type: str, n_features: int | None = None) -> str:
+    """Validate a covariance type; returns its canonical name (aliases resolved).
+
+    mclust's 1-D names (``"E"``, ``"V"``) are refused when ``n_features`` is given and is
+    not 1.
+    """
+    structure = get_structure(covariance_type)
+    if n_features not in (None, 1) and covariance_type in _ONE_D:
+        raise ValueError(
+            f"covariance_type={covariance_type!r} is mclust's name for 1-D data, and X has "
+            f"{n_features} features: use {covariance_type}II, {covariance_type}EE ... or "
+            "full, tied, diag, spherical."
+        )
+    return structure.name
+
+
+def mclust_family(n_samples: int | None = None, n_features: int | None = None) -> tuple[str, ...]:
+    """mclust's names of the registered structures, in mclust's order (``EII`` ... ``VVV``).
+
+    With the data's size, mclust's default models (its ``mclustBIC`` choice): the
+    structures without correlations (orientation ``I``) when ``N <= D``, and the 1-D
+    names (``E``, ``V``) for 1-D data.
+    """
+    if n_features == 1:
+        return tuple(sorted(_ONE_D))
+    names = sorted((s.mclust_name for s in structures() if s.mclust_name), key=mclust_order)
+    if n_samples is not None and n_features is not None and n_samples <= n_features:
+        names = [name for name in names if name.endswith("I")]
+    return tuple(names)
 
 
 def bayesian_structure(covariance_type: str | CovarianceStructure) -> CovarianceStructure:
@@ -127,12 +161,15 @@ def structure_from_model_dims(
     return candidates[0] if candidates else None
 
 
-# The entries. A new structure: its class (in this folder) and one line here.
-for _structure in (Full(), Tied(), Diag(), Spherical()):
+# The entries. A new structure: its class (in this folder) and one line here; mclust's ten
+# others are rows of family.py's table.
+for _structure in (Full(), Tied(), Diag(), Spherical(), *MCLUST_ENTRIES):
     register(_structure)
 
 #: The canonical names of the entries, in registration order (the CLI's choices).
 COVARIANCE_TYPES: tuple[str, ...] = tuple(_CANONICAL)
+#: Every accepted name: canonical names, aliases and the 1-D names (the EM CLI's choices).
+COVARIANCE_NAMES: tuple[str, ...] = tuple(_BY_NAME)
 #: Those the Bayesian model has a prior for.
 BAYESIAN_COVARIANCE_TYPES: tuple[str, ...] = tuple(
     s.name for s in structures() if s.bayesian is not None

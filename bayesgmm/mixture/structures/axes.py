@@ -111,6 +111,7 @@ class Diag(AxisAlignedStructure):
 
     name = "diag"
     aliases = ("VVI",)
+    mclust_name = "VVI"
     description = "one variance per component and feature, no correlations"
     dims = ("component", "feature")
     kernel_code = 2
@@ -148,12 +149,23 @@ class Diag(AxisAlignedStructure):
         return covariances * scale**2
 
     def ml_covariances(
-        self, stats: Any, nk: np.ndarray, means: np.ndarray, reg_covar: float
+        self,
+        stats: Any,
+        nk: np.ndarray,
+        means: np.ndarray,
+        reg_covar: float,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         return stats.second_moment / nk[:, None] - means**2 + reg_covar
 
     def map_covariances(
-        self, stats: Any, nk: np.ndarray, x_bar: np.ndarray, prior: Any, reg_covar: float
+        self,
+        stats: Any,
+        nk: np.ndarray,
+        x_bar: np.ndarray,
+        prior: Any,
+        reg_covar: float,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         offset = x_bar - prior.mean
         shrink = prior.shrinkage * nk / (prior.shrinkage + nk)
@@ -179,6 +191,7 @@ class Spherical(AxisAlignedStructure):
 
     name = "spherical"
     aliases = ("VII",)
+    mclust_name = "VII"
     description = "one variance per component, shared by all features"
     dims = ("component",)
     kernel_code = 3
@@ -217,13 +230,24 @@ class Spherical(AxisAlignedStructure):
         return covariances * scale[0] ** 2  # one common scale
 
     def ml_covariances(
-        self, stats: Any, nk: np.ndarray, means: np.ndarray, reg_covar: float
+        self,
+        stats: Any,
+        nk: np.ndarray,
+        means: np.ndarray,
+        reg_covar: float,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         cov = stats.second_moment / nk[:, None] - means**2 + reg_covar
         return cov.mean(axis=1)
 
     def map_covariances(
-        self, stats: Any, nk: np.ndarray, x_bar: np.ndarray, prior: Any, reg_covar: float
+        self,
+        stats: Any,
+        nk: np.ndarray,
+        x_bar: np.ndarray,
+        prior: Any,
+        reg_covar: float,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         n_features = x_bar.shape[1]
         offset = x_bar - prior.mean

@@ -151,6 +151,14 @@ class CovarianceStructure:
         The compiled kernel's ``cov_type`` (its C ``switch``); ``None``: no kernel path.
     bayesian : BayesianLayout or None
         The Bayesian model's parametrisation; ``None``: EM only.
+    mclust_name : str or None
+        mclust's three letters (volume, shape, orientation: ``"VEV"``); the structures
+        that have one are mclust's family (:func:`bayesgmm.mixture.structures.mclust_family`).
+    one_d_alias : str or None
+        mclust's name of the structure for 1-D data (``"E"`` equal, ``"V"`` variable
+        variance), accepted only when the data have one feature.
+    takes_prior : bool
+        MAP-EM under the conjugate prior is available.
     """
 
     name: ClassVar[str]
@@ -162,6 +170,9 @@ class CovarianceStructure:
     pair_features: ClassVar[bool] = False
     kernel_code: ClassVar[int | None] = None
     bayesian: ClassVar[BayesianLayout | None] = None
+    mclust_name: ClassVar[str | None] = None
+    one_d_alias: ClassVar[str | None] = None
+    takes_prior: ClassVar[bool] = True
 
     def __repr__(self) -> str:
         return f"<covariance structure {self.name!r}>"
@@ -240,9 +251,18 @@ class CovarianceStructure:
         raise NotImplementedError
 
     def ml_covariances(
-        self, stats: Any, nk: np.ndarray, means: np.ndarray, reg_covar: float
+        self,
+        stats: Any,
+        nk: np.ndarray,
+        means: np.ndarray,
+        reg_covar: float,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Maximum-likelihood M-step (``stats``: SufficientStats, ``nk`` guarded counts)."""
+        """Maximum-likelihood M-step (``stats``: SufficientStats, ``nk`` guarded counts).
+
+        ``previous``: the last iteration's covariances of this structure (or ``None``),
+        where an iterative M-step starts so that EM stays monotone; closed forms ignore it.
+        """
         raise NotImplementedError
 
     def map_covariances(
@@ -252,8 +272,10 @@ class CovarianceStructure:
         x_bar: np.ndarray,
         prior: Any,
         reg_covar: float,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
-        """MAP-EM M-step under the conjugate prior (Fraley & Raftery 2007)."""
+        """MAP-EM M-step under the conjugate prior (Fraley & Raftery 2007); ``previous`` as
+        in :meth:`ml_covariances`."""
         raise NotImplementedError
 
     def prior_scale(self, data_cov: np.ndarray, factor: float) -> np.ndarray:

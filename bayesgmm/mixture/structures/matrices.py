@@ -153,6 +153,8 @@ class Full(MatrixStructure):
 
     name = "full"
     aliases = ("VVV",)
+    mclust_name = "VVV"
+    one_d_alias = "V"
     description = "one covariance matrix per component"
     dims = ("component", "feature", "feature_bis")
     pair_features = True
@@ -200,14 +202,25 @@ class Full(MatrixStructure):
         return stats.second_moment - np.einsum("kd,ke->kde", x_bar, x_bar) * nk[:, None, None]
 
     def ml_covariances(
-        self, stats: Any, nk: np.ndarray, means: np.ndarray, reg_covar: float
+        self,
+        stats: Any,
+        nk: np.ndarray,
+        means: np.ndarray,
+        reg_covar: float,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         cov = stats.second_moment / nk[:, None, None] - np.einsum("kd,ke->kde", means, means)
         cov += reg_covar * np.eye(means.shape[1])
         return symmetric(cov)
 
     def map_covariances(
-        self, stats: Any, nk: np.ndarray, x_bar: np.ndarray, prior: Any, reg_covar: float
+        self,
+        stats: Any,
+        nk: np.ndarray,
+        x_bar: np.ndarray,
+        prior: Any,
+        reg_covar: float,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         n_features = x_bar.shape[1]
         offset = x_bar - prior.mean
@@ -231,6 +244,8 @@ class Tied(MatrixStructure):
 
     name = "tied"
     aliases = ("EEE",)
+    mclust_name = "EEE"
+    one_d_alias = "E"
     description = "one covariance matrix shared by all components"
     dims = ("feature", "feature_bis")
     shared = True
@@ -298,14 +313,25 @@ class Tied(MatrixStructure):
         return stats.second_moment - outer.sum(axis=0)
 
     def ml_covariances(
-        self, stats: Any, nk: np.ndarray, means: np.ndarray, reg_covar: float
+        self,
+        stats: Any,
+        nk: np.ndarray,
+        means: np.ndarray,
+        reg_covar: float,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         cov = (stats.second_moment - (nk[:, None] * means).T @ means) / nk.sum()
         cov += reg_covar * np.eye(means.shape[1])
         return symmetric(cov)
 
     def map_covariances(
-        self, stats: Any, nk: np.ndarray, x_bar: np.ndarray, prior: Any, reg_covar: float
+        self,
+        stats: Any,
+        nk: np.ndarray,
+        x_bar: np.ndarray,
+        prior: Any,
+        reg_covar: float,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         n_components, n_features = x_bar.shape
         offset = x_bar - prior.mean

@@ -9,6 +9,7 @@ __all__ = [
     "DataPrecisionWarning",
     "DegenerateComponentWarning",
     "LabelSwitchingWarning",
+    "MultimodalPosteriorWarning",
     "NotFittedError",
 ]
 
@@ -35,6 +36,11 @@ class ConvergenceWarning(UserWarning):
 
 class LabelSwitchingWarning(UserWarning):
     """Posterior draws still switch labels between or within chains."""
+
+
+class MultimodalPosteriorWarning(UserWarning):
+    """The chains found different solutions (label-invariant disagreement): modes of the
+    posterior that no relabeling joins. Not label switching."""
 
 
 class DataPrecisionWarning(UserWarning):

@@ -29,6 +29,7 @@ __all__ = [
     "ChainSummary",
     "ModesReport",
     "chain_summaries",
+    "describe_chains",
     "find_modes",
     "warn_if_multimodal",
 ]
@@ -68,8 +69,12 @@ class ChainSummary:
     coclustering : ndarray of shape (C, n, n)
         Every chain's posterior probability that two of ``n`` rows share a component.
     means : ndarray of shape (C, K, D)
-        Every chain's mean of the means, components in the order of ``sorted_weights``
-        (by each draw's weight rank).
+        The means of every chain's best draw (highest log posterior, else log-likelihood),
+        components by decreasing weight at that draw: a representative point of the
+        chain's solution (averaging means across draws would mix components of equal
+        weight).
+    best : ndarray of shape (C,)
+        The log posterior (else log-likelihood) of those draws.
     n_obs : int
     """
 
@@ -79,6 +84,7 @@ class ChainSummary:
     kplus: np.ndarray
     coclustering: np.ndarray
     means: np.ndarray
+    best: np.ndarray
     n_obs: int
 
     def partition_distance(self) -> np.ndarray:
@@ -121,10 +127,12 @@ def _coclustering(X: np.ndarray, draws: Any, chain: int, rows: np.ndarray) -> np
     return np.einsum("sik,sjk->ij", resp, resp) / len(keep)
 
 
-def _ranked_means(draws: Any) -> np.ndarray:
-    """(S, K, D) means with the components of every draw ordered by decreasing weight."""
-    order = np.argsort(-draws.weights, axis=1, kind="stable")
-    return np.take_along_axis(draws.means, order[:, :, None], axis=1)
+def _best_draws(draws: Any, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every chain's best draw by ``score`` (C, T): its means by decreasing weight."""
+    best = np.argmax(score, axis=1) + np.arange(draws.n_chains) * draws.n_draws
+    order = np.argsort(-draws.weights[best], axis=1, kind="stable")
+    means = np.take_along_axis(draws.means[best], order[:, :, None], axis=1)
+    return means, score.reshape(-1)[best]
 
 
 def chain_summaries(idata: az.InferenceData) -> ChainSummary:
@@ -139,16 +147,32 @@ def chain_summaries(idata: az.InferenceData) -> ChainSummary:
     complete = np.flatnonzero(~np.isnan(X).any(axis=1))  # co-clustering on complete rows
     rows = np.sort(check_random_state(0).permutation(complete)[:_PSM_ROWS])
     psm = np.stack([_coclustering(X, draws, c, rows) for c in range(draws.n_chains)])
-    ranked = _ranked_means(draws).reshape(*shape, *draws.means.shape[1:])
+    log_post = _log_posterior(idata)
+    log_lik = log_lik.reshape(shape)
+    means, best = _best_draws(draws, log_lik if log_post is None else log_post)
     return ChainSummary(
-        log_likelihood=log_lik.reshape(shape),
-        log_posterior=_log_posterior(idata),
+        log_likelihood=log_lik,
+        log_posterior=log_post,
         sorted_weights=sorted_w.reshape(*shape, -1).mean(axis=1),
         kplus=(n_obs * draws.weights >= 1.0).sum(axis=1).reshape(shape),
         coclustering=psm,
-        means=ranked.mean(axis=1),
+        means=means,
+        best=best,
         n_obs=n_obs,
     )
+
+
+def describe_chains(summary: ChainSummary) -> str:
+    """Every chain in words: its K+, its mean sorted weights and its log posterior."""
+    lp = summary.log_posterior if summary.log_posterior is not None else None
+    parts = []
+    for c in range(summary.log_likelihood.shape[0]):
+        weights = "/".join(f"{w:.2f}" for w in summary.sorted_weights[c])
+        text = f"chain {c}: K+ {summary.kplus[c].mean():.1f}, weights {weights}"
+        if lp is not None:
+            text += f", log posterior {lp[c].mean():.1f}"
+        parts.append(text + f", log-likelihood {summary.log_likelihood[c].mean():.1f}")
+    return "; ".join(parts)
 
 
 def _same_mode(summary: ChainSummary, a: int, b: int, distance: np.ndarray) -> bool:
@@ -221,7 +245,8 @@ class ModesReport:
     sorted_weights : ndarray of shape (M, K)
         Every mode's mean weights, largest first.
     means : ndarray of shape (M, K, D)
-        Every mode's mean of the means, in the order of ``sorted_weights``.
+        The means of every mode's best draw (highest log posterior), components by
+        decreasing weight at that draw.
     chain_mode : ndarray of shape (C,)
         The mode of every chain.
     chain_weights : ndarray of shape (C,)
@@ -265,6 +290,14 @@ def _within_rhat(summary: ChainSummary, chains: list[int]) -> float:
         warnings.simplefilter("ignore")
         rhat = az.rhat(summary.log_likelihood[chains])
     return float(np.asarray(rhat))
+
+
+def _tell_apart(table: pd.DataFrame, means: np.ndarray, n_obs: int) -> None:
+    """Modes whose words coincide (mirror clusterings) get their clusters' means added."""
+    repeated = table["description"].duplicated(keep=False)
+    for m in np.flatnonzero(repeated.to_numpy()):
+        centres = "; ".join("(" + ", ".join(f"{v:.3g}" for v in mu) + ")" for mu in means[m])
+        table.loc[m, "description"] = f"{table['description'].iloc[m]} with means {centres}"
 
 
 def _modes_message(table: pd.DataFrame) -> str:
@@ -342,10 +375,12 @@ def find_modes(idata: az.InferenceData, random_seed: int = 0) -> ModesReport:
             }
         )
     table = pd.DataFrame(rows, index=pd.RangeIndex(len(rows), name="mode"))
+    means = np.stack([summary.means[g[int(np.argmax(summary.best[g]))]] for g in groups])
+    _tell_apart(table, means, summary.n_obs)
     return ModesReport(
         table=table,
         sorted_weights=np.stack([summary.sorted_weights[g].mean(axis=0) for g in groups]),
-        means=np.stack([summary.means[g].mean(axis=0) for g in groups]),
+        means=means,
         chain_mode=chain_mode,
         chain_weights=stacking.weights,
         partition_distance=summary.partition_distance(),

@@ -19,7 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from bayesgmm.bayes.inference.idata import check_idata, posterior_draws
-from bayesgmm.exceptions import LabelSwitchingWarning
+from bayesgmm.exceptions import LabelSwitchingWarning, MultimodalPosteriorWarning
 from bayesgmm.mixture import draws as draw_math
 from bayesgmm.posterior import relabel
 from bayesgmm.posterior._data import observed, total_log_likelihood
@@ -301,6 +301,12 @@ class LabelSwitchingReport:
         return self.chains_in_different_modes or sum(self.n_switches) > 0
 
     @property
+    def chains_disagree(self) -> bool:
+        """The chains found different solutions: label-invariant R-hat above the threshold
+        (no relabeling can fix that; it is not label switching)."""
+        return not bool(self.invariant_rhat <= self.rhat_threshold)
+
+    @property
     def resolved(self) -> bool:
         """R-hat of the relabeled weights and means is at most ``rhat_threshold``."""
         return bool(self.rhat_after <= self.rhat_threshold)
@@ -346,7 +352,17 @@ def _switching_message(
     inv_rhat: float,
     threshold: float,
     worst: list[str],
+    chains: str,
 ) -> str:
+    if not inv_rhat <= threshold:
+        return (
+            f"The chains found different solutions (or have not converged to one): "
+            f"label-invariant R-hat {inv_rhat:.3f} > {threshold} ({chains}). This is not "
+            "label switching, which leaves label-invariant quantities alone, and no "
+            "relabeling joins the solutions. bayesgmm.posterior.find_modes (BayesianGMM's "
+            "modes_) groups the chains into modes and weighs them; or run longer or more "
+            "chains, or revisit K and the priors."
+        )
     switched = different or sum(n_switches) > 0
     if different:
         text = f"{_modes_phrase(modes)} (max R-hat of weights and means {rhat_before:.3f} before "
@@ -365,27 +381,28 @@ def _switching_message(
     else:
         text += f" (max R-hat of weights and means {rhat_after:.3f}, min bulk ESS {ess_after:.0f})"
     text += f"; label-invariant R-hat {inv_rhat:.3f}"
-    after_ok = rhat_after <= threshold
-    inv_ok = inv_rhat <= threshold
-    if after_ok and inv_ok:
+    if rhat_after <= threshold:
         return text + (
             " — the fit is fine after relabeling." if switched else " — the fit is fine."
         )
-    if inv_ok:
-        names = ", ".join(worst[:4]) + (", ..." if len(worst) > 4 else "")
-        lead = "label switching remains" if switched else "yet the per-component draws differ"
-        return text + (
-            f" — {lead}: {names} still have R-hat > {threshold} after "
-            f"relabeling with {method}, although the label-invariant quantities agree across "
-            "chains. Some components are probably not identifiable (overlapping, or empty in "
-            "an overfitted mixture): try another relabeling method, a smaller K or a sparse "
-            "Dirichlet (alpha < 1), or summarise label-invariant quantities only."
-        )
+    names = ", ".join(worst[:4]) + (", ..." if len(worst) > 4 else "")
+    lead = "label switching remains" if switched else "yet the per-component draws differ"
     return text + (
-        f" — the chains disagree on label-invariant quantities too (R-hat {inv_rhat:.3f} > "
-        f"{threshold}), so this is a convergence problem, not only label switching: run "
-        "longer chains, start from init='em', or revisit K and the priors."
+        f" — {lead}: {names} still have R-hat > {threshold} after "
+        f"relabeling with {method}, although the label-invariant quantities agree across "
+        "chains. Some components are probably not identifiable (overlapping, or empty in "
+        "an overfitted mixture): try another relabeling method, a smaller K or a sparse "
+        "Dirichlet (alpha < 1), or summarise label-invariant quantities only."
     )
+
+
+def _chains_in_words(idata: az.InferenceData, inv_rhat: float, threshold: float) -> str:
+    """Every chain's K+, weights and log posterior, when the chains disagree."""
+    if inv_rhat <= threshold:
+        return ""
+    from bayesgmm.posterior.modes import chain_summaries, describe_chains
+
+    return describe_chains(chain_summaries(idata))
 
 
 def label_switching_report(
@@ -451,6 +468,7 @@ def label_switching_report(
         inv_rhat,
         rhat_threshold,
         worst,
+        _chains_in_words(idata, inv_rhat, rhat_threshold),
     )
     return LabelSwitchingReport(
         method=method,
@@ -476,7 +494,10 @@ def label_switching_report(
 
 
 def warn_if_unresolved(report: LabelSwitchingReport, threshold: float | None = None) -> bool:
-    """Issue a ``LabelSwitchingWarning`` when R-hat after relabeling exceeds ``threshold``.
+    """Warn when R-hat after relabeling exceeds ``threshold``: a
+    ``MultimodalPosteriorWarning`` when the chains found different solutions
+    (label-invariant R-hat too high, :attr:`LabelSwitchingReport.chains_disagree`), a
+    ``LabelSwitchingWarning`` otherwise.
 
     Parameters
     ----------
@@ -491,6 +512,7 @@ def warn_if_unresolved(report: LabelSwitchingReport, threshold: float | None = N
     """
     limit = report.rhat_threshold if threshold is None else float(threshold)
     if not np.isfinite(report.rhat_after) or report.rhat_after > limit:
-        warnings.warn(report.message, LabelSwitchingWarning, stacklevel=2)
+        category = MultimodalPosteriorWarning if report.chains_disagree else LabelSwitchingWarning
+        warnings.warn(report.message, category, stacklevel=2)
         return True
     return False

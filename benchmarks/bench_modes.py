@@ -42,10 +42,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def square(seed: int, n: int = 50, sd: float = 0.25) -> np.ndarray:
-    """Four equal round clusters at the corners of the square [-1, 1]^2."""
+    """Four equal round clusters of ``n`` points at the corners of the square [-1, 1]^2,
+    exactly symmetric under swapping the two coordinates (half the points are the mirror
+    images of the other half). The swap maps the left/right split onto the top/bottom one,
+    so the two modes hold exactly half the posterior mass each, for every sample."""
     rng = np.random.default_rng(seed)
     corners = np.array([[-1, -1], [-1, 1], [1, -1], [1, 1]], dtype=float)
-    return np.concatenate([c + sd * rng.standard_normal((n, 2)) for c in corners])
+    half = np.concatenate([c + sd * rng.standard_normal((n // 2, 2)) for c in corners])
+    return np.concatenate([half, half[:, ::-1]])
 
 
 def rdata(package: str, name: str) -> Any:

@@ -69,7 +69,7 @@ def em_start(
 
 
 # Single-start EM runs searched for distinct local maxima, per start wanted.
-_SEARCH_PER_START = 4
+_SEARCH_PER_START = 5
 # Rand index below which two EM fits' hard partitions are different solutions.
 _DISTINCT_RAND = 0.95
 

@@ -124,7 +124,8 @@ def _coclustering(X: np.ndarray, draws: Any, chain: int, rows: np.ndarray) -> np
     resp = draw_math.responsibilities(
         X[rows], draws.weights[keep], draws.means[keep], draws.covariances[keep]
     )
-    return np.einsum("sik,sjk->ij", resp, resp) / len(keep)
+    flat = resp.transpose(1, 0, 2).reshape(len(rows), -1)  # (n, S K): one BLAS product
+    return flat @ flat.T / len(keep)
 
 
 def _best_draws(draws: Any, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -250,7 +251,8 @@ class ModesReport:
     chain_mode : ndarray of shape (C,)
         The mode of every chain.
     chain_weights : ndarray of shape (C,)
-        Every chain's stacking weight.
+        Every chain's share: its mode's weight split evenly between the mode's chains
+        (the chains of a mode are stacked as one group of draws).
     partition_distance : ndarray of shape (C, C)
         The chains' co-clustering distances.
     message : str
@@ -333,7 +335,8 @@ def find_modes(idata: az.InferenceData, random_seed: int = 0) -> ModesReport:
     their mean log-likelihoods by at most two within-chain standard deviations and their
     mean K+ by less than a half. A mode's weight is the summed stacking weight of its
     chains (:func:`bayesgmm.posterior.stacking.stack_chains`): the share of the mode in
-    the combination of chains that best predicts each point left out.
+    the combination of modes that best predicts each point left out (the draws of a
+    mode's chains pooled).
 
     Parameters
     ----------
@@ -350,22 +353,24 @@ def find_modes(idata: az.InferenceData, random_seed: int = 0) -> ModesReport:
     summary = chain_summaries(idata)
     groups = group_chains(summary)
     draws = posterior_draws(idata)
-    X = observed(idata, "find_modes")
-    stacking = stack_chains(_pointwise_log_lik(idata, X, draws), random_seed)
-    chain_mode = np.empty(len(stacking.weights), dtype=np.intp)
+    chain_mode = np.empty(draws.n_chains, dtype=np.intp)
     for m, chains in enumerate(groups):
         chain_mode[chains] = m
+    mode_weight, mode_boot = np.ones(1), np.ones((2, 1))
+    if len(groups) > 1:  # one mode weighs 1: nothing to stack
+        pointwise = _pointwise_log_lik(idata, observed(idata, "find_modes"), draws)
+        parts = [pointwise[g].reshape(-1, pointwise.shape[2]) for g in groups]
+        stacking = stack_chains(parts, random_seed)
+        mode_weight, mode_boot = stacking.weights, stacking.replicates
     rows = []
-    for chains in groups:
+    for m, chains in enumerate(groups):
         weights = summary.sorted_weights[chains].mean(axis=0)
         lp = summary.log_posterior
         rows.append(
             {
                 "chains": tuple(chains),
-                "weight": float(stacking.weights[chains].sum()),
-                "weight_se": float(stacking.replicates[:, chains].sum(axis=1).std(ddof=1))
-                if len(stacking.replicates) > 1
-                else float("nan"),
+                "weight": float(mode_weight[m]),
+                "weight_se": float(mode_boot[:, m].std(ddof=1)),
                 "kplus": float(summary.kplus[chains].mean()),
                 "log_likelihood": float(summary.log_likelihood[chains].mean()),
                 "log_posterior": float(lp[chains].mean()) if lp is not None else float("nan"),
@@ -382,7 +387,7 @@ def find_modes(idata: az.InferenceData, random_seed: int = 0) -> ModesReport:
         sorted_weights=np.stack([summary.sorted_weights[g].mean(axis=0) for g in groups]),
         means=means,
         chain_mode=chain_mode,
-        chain_weights=stacking.weights,
+        chain_weights=mode_weight[chain_mode] / np.bincount(chain_mode)[chain_mode],
         partition_distance=summary.partition_distance(),
         message=_modes_message(table),
     )

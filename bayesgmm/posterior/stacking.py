@@ -11,17 +11,19 @@ density. The uncertainty of the weights comes from the Bayesian bootstrap over t
 from __future__ import annotations
 
 import warnings
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import arviz as az
 import numpy as np
-from scipy import optimize
-from scipy.special import logsumexp, softmax
+from scipy.special import logsumexp
 
 __all__ = ["ChainStacking", "chain_loo", "stack_chains", "stacking_weights"]
 
 #: Bayesian-bootstrap replicates behind the weights' standard errors.
 BOOTSTRAP_REPLICATES = 200
+# EM on the stacking weights: iterations and the change of every weight that ends them.
+_MAX_ITER = 5000
+_TOL = 1e-7
 
 
 class ChainStacking(NamedTuple):
@@ -46,21 +48,22 @@ class ChainStacking(NamedTuple):
     pareto_k: np.ndarray
 
 
-def chain_loo(log_lik: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pointwise PSIS-LOO log predictive density of every chain on its own.
+def chain_loo(log_lik: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise PSIS-LOO log predictive density of every chain (or group of chains) on
+    its own.
 
     Parameters
     ----------
-    log_lik : ndarray of shape (C, T, N)
-        Pointwise log-likelihood of every chain, draw and point.
+    log_lik : ndarray of shape (C, T, N), or a sequence of C arrays (T_c, N)
+        Pointwise log-likelihood of every chain (group), draw and point.
 
     Returns
     -------
     loo : ndarray of shape (C, N)
     pareto_k : ndarray of shape (C, N)
     """
-    log_lik = np.asarray(log_lik, dtype=np.float64)
-    n_chains, _, n_obs = log_lik.shape
+    log_lik = [np.asarray(part, dtype=np.float64) for part in log_lik]
+    n_chains, n_obs = len(log_lik), log_lik[0].shape[1]
     loo = np.empty((n_chains, n_obs))
     khat = np.empty((n_chains, n_obs))
     for c in range(n_chains):
@@ -75,48 +78,52 @@ def chain_loo(log_lik: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def stacking_weights(loo: np.ndarray, point_weights: np.ndarray | None = None) -> np.ndarray:
     """Weights on the simplex maximising ``sum_i b_i log sum_c w_c exp(loo[c, i])``.
 
+    The objective is the log-likelihood of mixture proportions with known component
+    densities, so EM's fixed point (``w_c <- sum_i b_i w_c p_ci / sum_c' w_c' p_c'i``)
+    climbs it monotonically to its maximum (it is concave); every row of
+    ``point_weights`` is solved at once.
+
     Parameters
     ----------
     loo : ndarray of shape (C, N)
         Pointwise LOO log predictive densities.
-    point_weights : ndarray of shape (N,), optional
-        ``b``: weights of the points (all 1 by default; a bootstrap draw otherwise).
+    point_weights : ndarray of shape (N,) or (B, N), optional
+        ``b``: weights of the points (all 1 by default; bootstrap draws otherwise).
 
     Returns
     -------
-    ndarray of shape (C,)
+    ndarray of shape (C,), or (B, C) for two-dimensional ``point_weights``
     """
     loo = np.asarray(loo, dtype=np.float64)
     n_chains, n_obs = loo.shape
-    if n_chains == 1:
-        return np.ones(1)
     b = np.ones(n_obs) if point_weights is None else np.asarray(point_weights, dtype=np.float64)
-    b = b / b.sum()
+    single = b.ndim == 1
+    b = np.atleast_2d(b)
+    b = b / b.sum(axis=1, keepdims=True)
     dens = np.exp(loo - loo.max(axis=0))  # per point, relative to its best chain
-
-    # The weights are a softmax of free logits (the last fixed at 0), so the simplex
-    # constraint holds by construction; the objective is concave in the weights.
-    def objective(z: np.ndarray) -> tuple[float, np.ndarray]:
-        w = softmax(np.append(z, 0.0))
-        mix = w @ dens
-        value = -float(b @ np.log(mix))
-        grad_w = -(dens / mix) @ b
-        grad_z = w * (grad_w - w @ grad_w)
-        return value, grad_z[:-1]
-
-    result = optimize.minimize(objective, np.zeros(n_chains - 1), jac=True, method="L-BFGS-B")
-    return softmax(np.append(result.x, 0.0))
+    w = np.full((b.shape[0], n_chains), 1.0 / n_chains)
+    for _ in range(_MAX_ITER):
+        updated = w * ((b / (w @ dens)) @ dens.T)
+        done = np.max(np.abs(updated - w)) < _TOL
+        w = updated
+        if done:
+            break
+    w /= w.sum(axis=1, keepdims=True)
+    return w[0] if single else w
 
 
 def stack_chains(
-    log_lik: np.ndarray, random_seed: int = 0, replicates: int = BOOTSTRAP_REPLICATES
+    log_lik: Any, random_seed: int = 0, replicates: int = BOOTSTRAP_REPLICATES
 ) -> ChainStacking:
-    """Stack the chains of one posterior on their pointwise LOO predictive densities.
+    """Stack the chains (or groups of chains) of one posterior on their pointwise LOO
+    predictive densities.
 
     Parameters
     ----------
-    log_lik : ndarray of shape (C, T, N)
-        Pointwise log-likelihood of every chain, draw and point.
+    log_lik : ndarray of shape (C, T, N), or a sequence of C arrays (T_c, N)
+        Pointwise log-likelihood of every chain (group), draw and point. Chains of one
+        mode are interchangeable: stacking their pooled draws as one group is better
+        conditioned than stacking them one by one.
     random_seed : int
         Seed of the Bayesian bootstrap.
     replicates : int
@@ -130,7 +137,5 @@ def stack_chains(
     weights = stacking_weights(loo)
     rng = np.random.default_rng(random_seed)
     n_obs = loo.shape[1]
-    boot = np.array(
-        [stacking_weights(loo, rng.dirichlet(np.ones(n_obs))) for _ in range(int(replicates))]
-    ).reshape(int(replicates), loo.shape[0])
+    boot = stacking_weights(loo, rng.dirichlet(np.ones(n_obs), size=int(replicates)))
     return ChainStacking(weights, boot, loo, khat)

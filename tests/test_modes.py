@@ -169,3 +169,18 @@ def test_n_clusters_reports_convergence() -> None:
     assert "R-hat" in str(result)
     warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
     assert warned == (not result.converged)
+
+
+@pytest.mark.timeout(900)
+def test_plot_modes_one_panel_per_mode(square_fits: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bayesgmm.plotting import plot_modes
+
+    fit = square_fits[0]
+    axes = plot_modes(fit, _square(0))
+    assert len(axes) == fit.modes_.n_modes
+    assert "weight 0.5" in axes[0].get_title()
+    with pytest.raises(ValueError, match="one Axes per mode"):
+        plot_modes(fit, _square(0), axes=[axes[0]])

@@ -259,7 +259,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         self.modes_ = None
         if self.method != "nuts" or self.n_components == 1 or raw.posterior.sizes["chain"] < 2:
             return raw
-        self.modes_ = posterior.find_modes(raw)
+        self.modes_ = posterior.find_modes(raw, model=self.model_)
         posterior.warn_if_multimodal(self.modes_)
         return posterior.mode_weighted_idata(raw, self.modes_)
 

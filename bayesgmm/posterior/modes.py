@@ -23,6 +23,7 @@ from bayesgmm.bayes.inference.idata import check_idata, posterior_draws, thin_in
 from bayesgmm.exceptions import MultimodalPosteriorWarning
 from bayesgmm.mixture import draws as draw_math
 from bayesgmm.posterior._data import observed
+from bayesgmm.posterior.bridge import mode_masses
 from bayesgmm.posterior.stacking import stack_chains
 
 __all__ = [
@@ -250,6 +251,9 @@ class ModesReport:
         decreasing weight at that draw.
     chain_mode : ndarray of shape (C,)
         The mode of every chain.
+    weighting : {"mass", "stacking"}
+        What ``table["weight"]`` is: the posterior mass by bridge sampling, or (without
+        the compiled kernel) the stacking weight.
     chain_weights : ndarray of shape (C,)
         Every chain's share: its mode's weight split evenly between the mode's chains
         (the chains of a mode are stacked as one group of draws).
@@ -265,6 +269,7 @@ class ModesReport:
     chain_weights: np.ndarray
     partition_distance: np.ndarray
     message: str
+    weighting: str = "stacking"
 
     @property
     def n_modes(self) -> int:
@@ -302,14 +307,15 @@ def _tell_apart(table: pd.DataFrame, means: np.ndarray, n_obs: int) -> None:
         table.loc[m, "description"] = f"{table['description'].iloc[m]} with means {centres}"
 
 
-def _modes_message(table: pd.DataFrame) -> str:
+def _modes_message(table: pd.DataFrame, use_mass: bool = False) -> str:
     n_modes = len(table)
     if n_modes == 1:
         row = table.iloc[0]
         return f"All chains found one solution: {row['description']}."
     parts = [
-        f"{row['description']}, weight {row['weight']:.2f} ± {row['weight_se']:.2f} "
-        f"(chain{'s' if len(row['chains']) > 1 else ''} "
+        f"{row['description']}, weight {row['weight']:.2f} ± {row['weight_se']:.2f}"
+        + (f" (stacking {row['stacking']:.2f})" if use_mass else "")
+        + f" (chain{'s' if len(row['chains']) > 1 else ''} "
         f"{', '.join(str(c) for c in row['chains'])}; mean log-likelihood "
         f"{row['log_likelihood']:.1f})"
         for _, row in table.iterrows()
@@ -318,8 +324,13 @@ def _modes_message(table: pd.DataFrame) -> str:
     if (table["weight"] >= NEGLIGIBLE_WEIGHT).sum() > 1:
         return text + (
             " The summaries, memberships and partitions average over the modes by these "
-            "weights (stacking of chains on leave-one-out predictive density). This is not "
-            "label switching: no relabeling joins different solutions."
+            "weights ("
+            + (
+                "posterior mass by bridge sampling"
+                if use_mass
+                else "stacking of chains on leave-one-out predictive density"
+            )
+            + "). This is not label switching: no relabeling joins different solutions."
         )
     return text + (
         " Only the first carries weight; the summaries use its chains alone. This is not "
@@ -327,23 +338,28 @@ def _modes_message(table: pd.DataFrame) -> str:
     )
 
 
-def find_modes(idata: az.InferenceData, random_seed: int = 0) -> ModesReport:
+def find_modes(idata: az.InferenceData, random_seed: int = 0, model: Any = None) -> ModesReport:
     """Group the chains of a posterior into modes and weigh every mode.
 
     Chains join one mode when their co-clustering of the points differs by at most
     ``PARTITION_DISTANCE``, their sorted mean weights by at most ``WEIGHT_DISTANCE``,
     their mean log-likelihoods by at most two within-chain standard deviations and their
-    mean K+ by less than a half. A mode's weight is the summed stacking weight of its
-    chains (:func:`bayesgmm.posterior.stacking.stack_chains`): the share of the mode in
-    the combination of modes that best predicts each point left out (the draws of a
-    mode's chains pooled).
+    mean K+ by less than a half.
+
+    Two weights per mode (``docs/modes.md``): ``mass``, its posterior mass by bridge
+    sampling (:mod:`bayesgmm.posterior.bridge`; needs ``model`` on the compiled kernel),
+    and ``stacking``, its share in the combination of modes that best predicts each point
+    left out (:func:`bayesgmm.posterior.stacking.stack_chains`, a mode's chains pooled).
+    ``weight`` is the mass when it is available, else the stacking weight.
 
     Parameters
     ----------
     idata : arviz.InferenceData
         Raw sampler output (label-invariant summaries: relabeling does not matter).
     random_seed : int
-        Seed of the Bayesian bootstrap behind the weights' standard errors.
+        Seed of the Bayesian bootstrap and of the bridge's proposal draws.
+    model : GMMModel, optional
+        The model ``idata`` samples (``BayesianGMM.model_``), for bridge sampling.
 
     Returns
     -------
@@ -356,12 +372,17 @@ def find_modes(idata: az.InferenceData, random_seed: int = 0) -> ModesReport:
     chain_mode = np.empty(draws.n_chains, dtype=np.intp)
     for m, chains in enumerate(groups):
         chain_mode[chains] = m
-    mode_weight, mode_boot = np.ones(1), np.ones((2, 1))
-    if len(groups) > 1:  # one mode weighs 1: nothing to stack
+    stack, stack_se = np.ones(1), np.zeros(1)
+    mass, mass_se = np.ones(1), np.zeros(1)
+    if len(groups) > 1:  # one mode weighs 1: nothing to weigh
         pointwise = _pointwise_log_lik(idata, observed(idata, "find_modes"), draws)
         parts = [pointwise[g].reshape(-1, pointwise.shape[2]) for g in groups]
         stacking = stack_chains(parts, random_seed)
-        mode_weight, mode_boot = stacking.weights, stacking.replicates
+        stack, stack_se = stacking.weights, stacking.replicates.std(axis=0, ddof=1)
+        masses = mode_masses(model, idata, groups, random_seed)
+        mass, mass_se = masses if masses is not None else (np.full(len(groups), np.nan),) * 2
+    use_mass = bool(np.all(np.isfinite(mass)))
+    weight, weight_se = (mass, mass_se) if use_mass else (stack, stack_se)
     rows = []
     for m, chains in enumerate(groups):
         weights = summary.sorted_weights[chains].mean(axis=0)
@@ -369,8 +390,12 @@ def find_modes(idata: az.InferenceData, random_seed: int = 0) -> ModesReport:
         rows.append(
             {
                 "chains": tuple(chains),
-                "weight": float(mode_weight[m]),
-                "weight_se": float(mode_boot[:, m].std(ddof=1)),
+                "weight": float(weight[m]),
+                "weight_se": float(weight_se[m]),
+                "mass": float(mass[m]),
+                "mass_se": float(mass_se[m]),
+                "stacking": float(stack[m]),
+                "stacking_se": float(stack_se[m]),
                 "kplus": float(summary.kplus[chains].mean()),
                 "log_likelihood": float(summary.log_likelihood[chains].mean()),
                 "log_posterior": float(lp[chains].mean()) if lp is not None else float("nan"),
@@ -387,9 +412,10 @@ def find_modes(idata: az.InferenceData, random_seed: int = 0) -> ModesReport:
         sorted_weights=np.stack([summary.sorted_weights[g].mean(axis=0) for g in groups]),
         means=means,
         chain_mode=chain_mode,
-        chain_weights=mode_weight[chain_mode] / np.bincount(chain_mode)[chain_mode],
+        chain_weights=weight[chain_mode] / np.bincount(chain_mode)[chain_mode],
         partition_distance=summary.partition_distance(),
-        message=_modes_message(table),
+        message=_modes_message(table, use_mass),
+        weighting="mass" if use_mass else "stacking",
     )
 
 

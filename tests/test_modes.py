@@ -87,7 +87,11 @@ def test_square_mirror_modes_weigh_half_each(square_fits: dict, seed: int) -> No
     fit = square_fits[seed]
     table = fit.modes_.table
     assert len(table) == 2
-    assert table["weight"].to_numpy() == pytest.approx([0.5, 0.5], abs=0.1)
+    assert fit.modes_.weighting == "mass"
+    # Both estimates: the posterior mass (bridge sampling) and the stacking weight.
+    assert table["mass"].to_numpy() == pytest.approx([0.5, 0.5], abs=0.1)
+    assert table["stacking"].to_numpy() == pytest.approx([0.5, 0.5], abs=0.1)
+    assert np.array_equal(table["weight"], table["mass"])
     # The two modes split the points differently: half the pairs change side.
     assert fit.modes_.partition_distance.max() > 0.4
     assert MultimodalPosteriorWarning in fit.caught_

@@ -14,6 +14,12 @@ Parts (all by default; pick with the flags):
     K=2: two mirror modes of mass 1/2), iris (sklearn) K=3 full and MASS geyser
     (``waiting``, ``duration``) K=3 full. Per fit: the modes, their weights, the largest
     label-invariant R-hat over all chains and within the heaviest mode.
+``--smc``
+    A check of the masses against PyMC's sequential Monte Carlo on small data: four
+    clusters of 15 points at the corners of a rectangle 1.05 times wider than high, K=2
+    (so the two splits are not mirror images), ``pm.sample_smc`` (2000 particles, 8
+    chains) on the same PyMC model; the share of particles splitting left/right, per
+    chain and overall, against the left/right mode's mass and stacking weight.
 ``--penguins``
     palmerpenguins (4 numeric columns, complete rows), sparse prior, K=10, seeds 0-2:
     wall time, label-invariant R-hat of the log-likelihood and of alpha, the modes.
@@ -127,6 +133,48 @@ def cases() -> None:
             print(f"{name} seed {seed}: {describe(seconds, model)}", flush=True)
 
 
+def rectangle(seed: int, n: int = 15, sd: float = 0.3, stretch: float = 1.05) -> np.ndarray:
+    """Four clusters of ``n`` points at the corners of a rectangle ``stretch`` wide, 1 high."""
+    rng = np.random.default_rng(seed)
+    corners = np.array([[-1, -1], [-1, 1], [1, -1], [1, 1]], dtype=float) * [stretch, 1.0]
+    return np.concatenate([c + sd * rng.standard_normal((n, 2)) for c in corners])
+
+
+def _left_right(means: np.ndarray) -> np.ndarray:
+    """Per draw (..., 2, 2): are the two components further apart in x than in y?"""
+    apart = np.abs(means[..., 0, :] - means[..., 1, :])
+    return apart[..., 0] > apart[..., 1]
+
+
+def smc(chains: int = 8) -> None:
+    import pymc as pm
+
+    from bayesgmm import build_model
+
+    X = rectangle(0)
+    seconds, model = fit(X, 2, 0)
+    table = model.modes_.table
+    raw = model.raw_idata_.posterior["means"].values
+    lr_modes = [m for m, c in enumerate(table["chains"]) if _left_right(raw[c[0]]).mean() > 0.5]
+    for m, row in table.iterrows():
+        side = "left/right" if m in lr_modes else "top/bottom"
+        print(
+            f"BayesianGMM mode {m} ({side}): mass {row['mass']:.4f} ± {row['mass_se']:.4f}, "
+            f"stacking {row['stacking']:.2f} ± {row['stacking_se']:.2f} ({seconds:.1f} s)"
+        )
+    gmm = build_model(X, 2, "full")
+    began = time.perf_counter()
+    with gmm.model, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trace = pm.sample_smc(draws=2000, chains=chains, random_seed=0, progressbar=False)
+    shares = _left_right(trace.posterior["means"].values).mean(axis=1)
+    print(
+        f"SMC ({time.perf_counter() - began:.0f} s): left/right share per chain "
+        f"{np.round(shares, 3).tolist()}; mean {shares.mean():.3f} ± "
+        f"{shares.std(ddof=1) / np.sqrt(len(shares)):.3f} (se over chains)"
+    )
+
+
 def penguins(seeds: int) -> None:
     from bayesgmm import GMMPriors, n_clusters
 
@@ -151,16 +199,19 @@ def main() -> None:
     parser.add_argument("--faithful", action="store_true")
     parser.add_argument("--cases", action="store_true")
     parser.add_argument("--penguins", action="store_true")
+    parser.add_argument("--smc", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--penguin-seeds", type=int, default=3)
     args = parser.parse_args()
-    every = not (args.faithful or args.cases or args.penguins)
+    every = not (args.faithful or args.cases or args.penguins or args.smc)
     if every or args.faithful:
         faithful(args.repeats)
     if every or args.cases:
         cases()
     if every or args.penguins:
         penguins(args.penguin_seeds)
+    if every or args.smc:
+        smc()
 
 
 if __name__ == "__main__":

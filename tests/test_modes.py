@@ -188,3 +188,37 @@ def test_plot_modes_one_panel_per_mode(square_fits: dict) -> None:
     assert "weight 0.5" in axes[0].get_title()
     with pytest.raises(ValueError, match="one Axes per mode"):
         plot_modes(fit, _square(0), axes=[axes[0]])
+
+
+@pytest.mark.timeout(300)
+def test_mode_weighted_idata_drops_weightless_modes_and_resamples_the_rest() -> None:
+    import dataclasses
+
+    import pandas as pd
+
+    from bayesgmm import BayesianGMM, load_faithful
+    from bayesgmm.posterior import mode_weighted_idata
+    from bayesgmm.posterior.weighted import mode_draw_indices
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = BayesianGMM(2, draws=100, tune=100, progressbar=False, random_seed=0).fit(
+            load_faithful()
+        )
+    raw = fit.raw_idata_
+    # A mode below NEGLIGIBLE_WEIGHT leaves: the other's chains, as sampled.
+    table = pd.DataFrame({"chains": [(0, 1), (2, 3)], "weight": [0.995, 0.005]})
+    kept = mode_weighted_idata(raw, dataclasses.replace(fit.modes_, table=table))
+    assert list(kept.posterior.chain.values) == [0, 1]
+    np.testing.assert_array_equal(
+        kept.posterior["weights"].values, raw.posterior["weights"].values[:2]
+    )
+    # Two modes weighing 0.7 / 0.3: 280 and 120 of the 400 draws, from their own chains.
+    table = pd.DataFrame({"chains": [(0, 1), (2, 3)], "weight": [0.7, 0.3]})
+    report = dataclasses.replace(fit.modes_, table=table)
+    index = mode_draw_indices(report, 100)
+    assert np.sum(index < 200) == 280 and np.sum(index >= 200) == 120
+    mixed = mode_weighted_idata(raw, report)
+    assert mixed.attrs["mode_weighted"]
+    flat = raw.log_likelihood["x"].values.reshape(400, -1)
+    np.testing.assert_array_equal(mixed.log_likelihood["x"].values.reshape(400, -1), flat[index])

@@ -87,11 +87,7 @@ def mode_weighted_idata(idata: az.InferenceData, report: ModesReport) -> az.Infe
     kept = table[table["weight"] >= NEGLIGIBLE_WEIGHT]
     if len(kept) == 1:
         chains = list(kept["chains"].iloc[0])
-        out = idata.isel(chain=chains)
-        for group in out.groups():
-            ds = out[group]
-            if "chain" in ds.dims:
-                out[group] = ds.assign_coords(chain=np.arange(len(chains)))
+        out = idata.isel(chain=chains)  # the chains keep their numbers
         out.attrs = {**idata.attrs, "modes": report.message, "mode_chains": chains}
         return out
     index = mode_draw_indices(report, n_draws)

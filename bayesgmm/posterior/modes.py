@@ -37,8 +37,10 @@ __all__ = [
 
 #: Co-clustering distance (mean absolute difference of the co-clustering probabilities
 #: over pairs of points) above which two chains hold different clusterings. Within one
-#: mode it is Monte Carlo error, ~0.01 at 100 draws per chain.
-PARTITION_DISTANCE = 0.05
+#: mode it is Monte Carlo error, ~0.01 at 100 draws per chain, up to 0.05 for single
+#: chains of geyser K=3 that still drift; different clusterings measured 0.19-0.5
+#: (geyser, iris, the square's mirror modes).
+PARTITION_DISTANCE = 0.1
 #: Largest difference of a chain's mean sorted weights within one mode.
 WEIGHT_DISTANCE = 0.1
 #: A mode whose weight is below this carries none (its chains leave the summaries).

@@ -222,3 +222,26 @@ def test_mode_weighted_idata_drops_weightless_modes_and_resamples_the_rest() -> 
     assert mixed.attrs["mode_weighted"]
     flat = raw.log_likelihood["x"].values.reshape(400, -1)
     np.testing.assert_array_equal(mixed.log_likelihood["x"].values.reshape(400, -1), flat[index])
+
+
+@pytest.mark.timeout(300)
+def test_sample_nuts_splits_chains_between_starts() -> None:
+    """Chains go to their starts in contiguous groups, the first start's group the larger;
+    one EMResult (a NamedTuple, itself a sequence) is one start."""
+    from bayesgmm import build_model, load_faithful
+    from bayesgmm.bayes.inference import sample_nuts
+    from bayesgmm.bayes.inference.nuts import chain_groups
+    from bayesgmm.bayes.inference.starts import model_em_start
+
+    assert chain_groups(4, 2) == [2, 2]
+    assert chain_groups(5, 2) == [3, 2]
+    assert chain_groups(2, 3) == [1, 1, 0]
+    gmm = build_model(load_faithful(), 2, "full")
+    start = model_em_start(gmm, None, 0)
+    one = sample_nuts(gmm, draws=20, tune=20, chains=2, start=start, progressbar=False)
+    assert one.posterior.sizes["chain"] == 2
+    three = sample_nuts(
+        gmm, draws=20, tune=20, chains=3, start=[start, start], progressbar=False, random_seed=1
+    )
+    assert three.posterior.sizes["chain"] == 3
+    assert list(three.posterior.chain.values) == [0, 1, 2]

@@ -158,7 +158,8 @@ def sample_nuts(
     low_rank = backend == "nutpie" and mass_matrix != "diag"
     seed = seed_int(random_seed)
     rng = np.random.default_rng(seed)
-    starts = list(start) if isinstance(start, Sequence) else [start]
+    # An EMResult is a NamedTuple, itself a sequence: one fit, not several.
+    starts = [start] if start is None or isinstance(start, EMResult) else list(start)
     if init == "em":
         bases = [em_initial_point(gmm, random_seed=seed, start=s) for s in starts]
     else:

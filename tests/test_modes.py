@@ -120,6 +120,10 @@ def test_square_weighted_posterior_holds_both_modes(square_fits: dict) -> None:
     with pytest.warns(MultimodalPosteriorWarning, match="averages over modes"):
         result = membership(fit)
     assert result.n_occupied.index.max() <= 2
+    from bayesgmm import partition
+
+    estimate = partition(fit, max_draws=200, n_runs=2)
+    assert "Over several modes: The chains found two modes" in str(estimate)
     table = fit.summary()
     assert "modes" in table.attrs
     assert table["r_hat"].isna().all()

@@ -78,7 +78,10 @@ class NClusters:
     def convergence_line(self) -> str:
         """The convergence of K+ and alpha in one line, with what to do when poor."""
         if self.convergence.empty:
-            return "convergence: not assessed (fewer than two chains)"
+            return (
+                "convergence: not assessed (fewer than two chains, or a posterior averaged "
+                "over modes whose chains are not at hand, as after load)"
+            )
         parts = ", ".join(
             f"{name} R-hat {row['r_hat']:.3f} (bulk ESS {row['ess_bulk']:.0f})"
             for name, row in self.convergence.iterrows()
@@ -134,6 +137,13 @@ def _chain_sets(fit: Any, idata: az.InferenceData) -> list[az.InferenceData]:
         return []
     kept = modes.table[modes.table["weight"] >= NEGLIGIBLE_WEIGHT]
     return [raw.isel(chain=list(c)) for c in kept["chains"] if len(c) > 1]
+
+
+def _modes_words(modes: Any, idata: az.InferenceData) -> str:
+    """The fit's modes in words when more than one carries weight, else ""."""
+    if modes is not None:
+        return modes.message if modes.multimodal else ""
+    return str(idata.attrs.get("modes", "")) if idata.attrs.get("mode_weighted") else ""
 
 
 def _convergence(fit: Any, idata: az.InferenceData, random_seed: Any) -> pd.DataFrame:
@@ -231,7 +241,7 @@ def n_clusters(
         n_components,
         hdi_prob,
         _convergence(fit, idata, random_seed),
-        modes.message if modes is not None and modes.multimodal else "",
+        _modes_words(modes, idata),
     )
     if not result.converged:
         warnings.warn(f"n_clusters: {result.convergence_line()}", ConvergenceWarning, stacklevel=2)

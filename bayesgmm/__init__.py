@@ -17,6 +17,7 @@ from bayesgmm.exceptions import (
     DataPrecisionWarning,
     DegenerateComponentWarning,
     LabelSwitchingWarning,
+    MultimodalPosteriorWarning,
 )
 
 __version__ = "0.1.0"
@@ -33,6 +34,7 @@ _LAZY = {
     "relabel_idata": "bayesgmm.posterior",
     "label_switching_report": "bayesgmm.posterior",
     "collapse_report": "bayesgmm.posterior",
+    "find_modes": "bayesgmm.posterior",
     "compare": "bayesgmm.analysis",
     "membership": "bayesgmm.analysis",
     "n_clusters": "bayesgmm.analysis",
@@ -52,6 +54,7 @@ __all__ = [
     "DegenerateComponentWarning",
     "EMResult",
     "LabelSwitchingWarning",
+    "MultimodalPosteriorWarning",
     "__version__",
     "fit_em",
     "load_faithful",

@@ -12,6 +12,7 @@ __all__ = [
     "FitFileError",
     "FitFileNotFoundError",
     "LabelSwitchingWarning",
+    "MultimodalPosteriorWarning",
     "NotFittedError",
 ]
 
@@ -50,6 +51,11 @@ class ConvergenceWarning(UserWarning):
 
 class LabelSwitchingWarning(UserWarning):
     """Posterior draws still switch labels between or within chains."""
+
+
+class MultimodalPosteriorWarning(UserWarning):
+    """The chains found different solutions (label-invariant disagreement): modes of the
+    posterior that no relabeling joins. Not label switching."""
 
 
 class DataPrecisionWarning(UserWarning):

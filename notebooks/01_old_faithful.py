@@ -213,8 +213,10 @@ for name, fit_ in [("ML-EM", ml), ("MAP-EM", mapem)]:
 # ## 3. The posterior by NUTS
 #
 # `BayesianGMM` builds the PyMC model above, runs a MAP-EM fit as a reference, samples
-# 2 chains $\times$ 1000 draws with NUTS (nutpie by default), relabels the draws (Stephens'
-# algorithm) and checks for label switching and collapsed components. The data stay in
+# 4 chains $\times$ 1000 draws with NUTS (nutpie by default), started from up to two
+# distinct MAP-EM local maxima, groups the chains into modes (`fit.modes_`; see the page
+# "Multimodal posteriors"), relabels the draws (Stephens' algorithm) and checks
+# for label switching and collapsed components. The data stay in
 # their units (minutes); the priors are scaled to them.
 
 # %%
@@ -226,6 +228,7 @@ fit.summary()
 # R-hats are 1.00. The fit's own diagnostics say so in words:
 
 # %%
+print(fit.modes_, end="\n\n")
 print(fit.label_report_, end="\n\n")
 print(fit.collapse_report_)
 
@@ -488,8 +491,8 @@ plt.show()
 # The third component is small (a few tens of points in the median draw, printed above)
 # and has no fixed home: it wanders along the whole ridge, on the short-eruption cluster
 # (splitting it), in the gap between the clusters and into the long one; its location is
-# poorly identified. That is also why NUTS mixes slowly here (the warnings report an
-# effective sample size in single digits and a label-invariant R-hat well above 1.01):
+# poorly identified. That is also why NUTS mixes slowly here (the warnings report a
+# label-invariant R-hat well above 1.01, and name every chain's K+ and weights):
 # the chains move only slowly between having two and three clusters, so these
 # proportions are rough. The honest
 # reading is not "K = 3" but "two clear clusters, plus a few points in between that a

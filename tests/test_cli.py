@@ -312,7 +312,8 @@ def nuts_run(tmp_path_factory, faithful_file) -> Run:
     """``bayesgmm fit --method nuts`` with short chains, run once for the module."""
     path = tmp_path_factory.mktemp("nuts") / "fit.nc"
     argv = ["fit", str(faithful_file), "-k", "2", "--method", "nuts", "--seed", "1"]
-    code, out, err = _run([*argv, "--draws", "200", "--tune", "200", "--out", str(path)])
+    short = ["--draws", "200", "--tune", "200", "--chains", "2", "--out", str(path)]
+    code, out, err = _run([*argv, *short])
     return Run(code, out, err, path)
 
 
@@ -599,6 +600,7 @@ def test_fit_map_and_report(tmp_path, faithful_file):
         (["-k", "2", "--method", "gibbs"], "invalid choice: 'gibbs'"),
         (["-k", "2", "--draws", "0"], "--draws must be >= 1"),
         (["-k", "2", "--chains", "0"], "--chains must be >= 1"),
+        (["-k", "2", "--n-starts", "0"], "--n-starts must be >= 1"),
         (["-k", "2", "--tune", "-1"], "--tune must be >= 0"),
         (["-k", "400"], "exceeds the number of rows (272)"),
         (["-k", "2", "--method", "advi", "--draws", "2"], "--draws must be >= 4"),

@@ -589,6 +589,18 @@ CALLS = {
     "plot_membership_uncertainty": lambda X, fit, idata: plotting.plot_membership_uncertainty(
         np.full((4, 2), 0.5)
     ),
+    # drawn and checked in tests/test_modes.py
+    "plot_modes": lambda X, fit, idata: plotting.plot_modes(
+        SimpleNamespace(
+            table=pd.DataFrame(
+                {"chains": [(0, 1)], "weight": [1.0], "weight_se": [0.0], "description": ["x"]}
+            ),
+            n_modes=1,
+            means=np.zeros((1, 2, 2)),
+            sorted_weights=np.full((1, 2), 0.5),
+        ),
+        X,
+    ),
     # drawn and checked in tests/test_calibration.py
     "plot_sbc": lambda X, fit, idata: plotting.plot_sbc(
         SimpleNamespace(ranks=np.zeros((4, 1), dtype=int), quantities=("q",), n_draws=9)

@@ -23,7 +23,11 @@ import xarray as xr
 from bayesgmm import posterior
 from bayesgmm.datasets import load_faithful, make_gmm_data
 from bayesgmm.em import fit_em
-from bayesgmm.exceptions import DegenerateComponentWarning, LabelSwitchingWarning
+from bayesgmm.exceptions import (
+    DegenerateComponentWarning,
+    LabelSwitchingWarning,
+    MultimodalPosteriorWarning,
+)
 from bayesgmm.mixture.draws import covariances_from_draws, pointwise_log_likelihood
 from bayesgmm.mixture.parametrization import cpc_from_cholesky
 from bayesgmm.posterior.relabel import apply_permutations, compose_permutations, invert_permutations
@@ -493,9 +497,16 @@ def test_report_flags_non_convergence_beyond_labels() -> None:
     X = make_gmm_data(N_OBS, TRUE_WEIGHTS, TRUE_MEANS, TRUE_COVS, random_seed=2).X
     report = posterior.label_switching_report(build_idata(params, X))
     assert report.invariant_rhat > 1.1
-    assert "convergence problem" in report.message
-    with pytest.warns(LabelSwitchingWarning):
-        posterior.warn_if_unresolved(report)
+    assert report.chains_disagree
+    # Its own report, naming the chains; never called label switching.
+    assert report.message.startswith("The chains found different solutions")
+    assert "chain 0: K+" in report.message and "chain 1: K+" in report.message
+    assert "log-likelihood" in report.message
+    assert "label modes" not in report.message
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert posterior.warn_if_unresolved(report)
+    assert [w.category for w in caught] == [MultimodalPosteriorWarning]
 
 
 # ---------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import xarray as xr
 
 from bayesgmm._utils.validation import check_random_state
 from bayesgmm.analysis._fits import FlatDraws, as_idata, check_prob, thin_draws
-from bayesgmm.exceptions import LabelSwitchingWarning
+from bayesgmm.exceptions import LabelSwitchingWarning, MultimodalPosteriorWarning
 from bayesgmm.mixture import draws as draw_math
 from bayesgmm.posterior import relabel as relabel_module
 from bayesgmm.posterior import relabel_idata, total_log_likelihood
@@ -165,7 +165,17 @@ def _warn_if_switched(
     idata: az.InferenceData, draws: FlatDraws, index: np.ndarray, data: np.ndarray
 ) -> None:
     switched = _switching_fraction(idata, draws, index, data)
-    if switched > _SWITCH_WARN_FRACTION:
+    if switched > _SWITCH_WARN_FRACTION and idata.attrs.get("mode_weighted"):
+        # Draws of different modes hold different components: no relabeling makes one
+        # column mean one component in every mode. That is not label switching.
+        warnings.warn(
+            f"The posterior averages over modes ({idata.attrs.get('modes', '')}) whose "
+            "components differ, so per-component membership columns mix the modes' "
+            "components; n_occupied and similarity() do not depend on them.",
+            MultimodalPosteriorWarning,
+            stacklevel=3,
+        )
+    elif switched > _SWITCH_WARN_FRACTION:
         warnings.warn(
             f"{100 * switched:.0f}% of the draws look label-switched relative to the best "
             "draw, so per-component membership columns mix components. "

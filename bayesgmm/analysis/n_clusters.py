@@ -11,7 +11,8 @@ that a reader sees how much of the answer the data gave and how much the prior d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import arviz as az
@@ -22,7 +23,10 @@ from bayesgmm.analysis._fits import as_idata, check_prob
 from bayesgmm.analysis.kplus_prior import prior_n_clusters
 from bayesgmm.bayes.inference.idata import idata_config
 from bayesgmm.bayes.model.priors import GMMPriors
-from bayesgmm.posterior.occupancy import occupied_components
+from bayesgmm.exceptions import ConvergenceWarning
+from bayesgmm.posterior.modes import NEGLIGIBLE_WEIGHT
+from bayesgmm.posterior.occupancy import occupied_components, occupied_counts
+from bayesgmm.posterior.switching import RHAT_THRESHOLD
 
 __all__ = ["NClusters", "n_clusters"]
 
@@ -46,6 +50,13 @@ class NClusters:
         N and K.
     hdi_prob : float
         Mass of the alpha HDI.
+    convergence : pandas.DataFrame
+        Label-invariant convergence of the chains: rows ``K+`` (the draws' counts of
+        non-empty components) and ``alpha`` (when it has a prior); columns ``r_hat``
+        (rank-normalised split R-hat) and ``ess_bulk``. For a posterior averaged over
+        modes (``BayesianGMM.modes_``), the worst over the modes, each within its chains.
+    modes : str
+        The fit's modes in words when more than one carries weight, else "".
     """
 
     table: pd.DataFrame
@@ -55,6 +66,32 @@ class NClusters:
     n_samples: int
     n_components: int
     hdi_prob: float
+    convergence: pd.DataFrame = field(default_factory=pd.DataFrame)
+    modes: str = ""
+
+    @property
+    def converged(self) -> bool:
+        """Every R-hat of :attr:`convergence` is at most 1.01."""
+        rhat = self.convergence.get("r_hat", pd.Series(dtype=float))
+        return bool(np.all(rhat.to_numpy() <= RHAT_THRESHOLD))
+
+    def convergence_line(self) -> str:
+        """The convergence of K+ and alpha in one line, with what to do when poor."""
+        if self.convergence.empty:
+            return (
+                "convergence: not assessed (fewer than two chains, or a posterior averaged "
+                "over modes whose chains are not at hand, as after load)"
+            )
+        parts = ", ".join(
+            f"{name} R-hat {row['r_hat']:.3f} (bulk ESS {row['ess_bulk']:.0f})"
+            for name, row in self.convergence.iterrows()
+        )
+        if self.converged:
+            return f"convergence: {parts}"
+        return (
+            f"NOT CONVERGED: {parts}; R-hat should be <= {RHAT_THRESHOLD}. The table is "
+            "not yet reliable: run more draws (and tune), or more chains."
+        )
 
     @property
     def prior_mode(self) -> int:
@@ -68,13 +105,62 @@ class NClusters:
             self.table.round(3).to_string(),
             f"posterior mode K+ = {self.mode} (prior mode {self.prior_mode})",
         ]
+        if self.modes:
+            lines.append(self.modes)
         if self.alpha is not None:
             a = self.alpha
             lines.append(
                 f"alpha: posterior mean {a['mean']:.3g}, sd {a['sd']:.3g}, "
                 f"{100 * self.hdi_prob:g}% HDI [{a['hdi_low']:.3g}, {a['hdi_high']:.3g}]"
             )
+        lines.append(self.convergence_line())
         return "\n".join(lines)
+
+
+def _rhat_ess(values: np.ndarray) -> tuple[float, float]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant draws: R-hat is NaN, said as such
+        rhat = float(az.rhat(values.astype(np.float64)))
+        ess = float(az.ess(values.astype(np.float64), method="bulk"))
+    if np.ptp(values) == 0:  # every draw equal: the chains agree exactly
+        rhat, ess = 1.0, float(values.size)
+    return rhat, ess
+
+
+def _chain_sets(fit: Any, idata: az.InferenceData) -> list[az.InferenceData]:
+    """The posteriors whose chains are chains: the fit's modes' raw chains for a
+    posterior averaged over modes, else the posterior itself."""
+    if not idata.attrs.get("mode_weighted"):
+        return [idata]
+    modes, raw = getattr(fit, "modes_", None), getattr(fit, "raw_idata_", None)
+    if modes is None or raw is None:
+        return []
+    kept = modes.table[modes.table["weight"] >= NEGLIGIBLE_WEIGHT]
+    return [raw.isel(chain=list(c)) for c in kept["chains"] if len(c) > 1]
+
+
+def _modes_words(modes: Any, idata: az.InferenceData) -> str:
+    """The fit's modes in words when more than one carries weight, else ""."""
+    if modes is not None:
+        return modes.message if modes.multimodal else ""
+    return str(idata.attrs.get("modes", "")) if idata.attrs.get("mode_weighted") else ""
+
+
+def _convergence(fit: Any, idata: az.InferenceData, random_seed: Any) -> pd.DataFrame:
+    rows: dict[str, list[tuple[float, float]]] = {"K+": [], "alpha": []}
+    for part in _chain_sets(fit, idata):
+        if part.posterior.sizes["chain"] < 2:
+            continue
+        rows["K+"].append(_rhat_ess(occupied_counts(part, random_seed=random_seed)))
+        if "alpha" in part.posterior:
+            alpha = part.posterior["alpha"].transpose("chain", "draw").values
+            rows["alpha"].append(_rhat_ess(alpha))
+    table = {
+        name: {"r_hat": max(v[0] for v in vals), "ess_bulk": min(v[1] for v in vals)}
+        for name, vals in rows.items()
+        if vals
+    }
+    return pd.DataFrame.from_dict(table, orient="index", columns=["r_hat", "ess_bulk"])
 
 
 def _alpha_summary(idata: az.InferenceData, hdi_prob: float) -> pd.Series:
@@ -111,6 +197,9 @@ def n_clusters(
     Returns
     -------
     NClusters
+        Its ``convergence`` holds the label-invariant R-hat and ESS of K+ and alpha; a
+        :class:`~bayesgmm.exceptions.ConvergenceWarning` says when either R-hat exceeds
+        1.01, and by how much.
     """
     idata = as_idata(fit)
     hdi_prob = check_prob(hdi_prob, "hdi_prob")
@@ -142,7 +231,8 @@ def n_clusters(
         index=index,
     )
     alpha = _alpha_summary(idata, hdi_prob) if "alpha" in idata.posterior else None
-    return NClusters(
+    modes = getattr(fit, "modes_", None)
+    result = NClusters(
         table,
         int(table["posterior"].idxmax()),
         alpha,
@@ -150,4 +240,9 @@ def n_clusters(
         n_samples,
         n_components,
         hdi_prob,
+        _convergence(fit, idata, random_seed),
+        _modes_words(modes, idata),
     )
+    if not result.converged:
+        warnings.warn(f"n_clusters: {result.convergence_line()}", ConvergenceWarning, stacklevel=2)
+    return result

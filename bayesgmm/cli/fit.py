@@ -44,6 +44,7 @@ def _check_fit_options(args: argparse.Namespace) -> None:
         ("--draws", args.draws, 1),
         ("--tune", args.tune, 0),
         ("--chains", args.chains, 1),
+        ("--n-starts", args.n_starts, 1),
         ("--advi-steps", args.advi_steps, 1),
         ("--n-init", args.n_init, 1),
     ):
@@ -132,6 +133,7 @@ def _fit_bayes(
         draws=args.draws,
         tune=args.tune,
         chains=args.chains,
+        n_starts=args.n_starts,
         init=args.init,
         relabel=args.relabel,
         advi_steps=args.advi_steps,
@@ -153,6 +155,8 @@ def _fit_bayes(
         how = f"{args.method} ({args.advi_steps} steps, {args.draws} draws)"
     print(f"{how} on {args.data}: {head}; {elapsed:.1f} s")
     _print_bayes_summary(idata, args.method, sys.stdout)
+    if getattr(model, "modes_", None) is not None:
+        print(_wrap(f"Modes: {model.modes_.message}", ""))
     if model.label_report_ is not None:
         print(_wrap(f"Label switching: {model.label_report_.message}", ""))
     elif args.method == "nuts":
@@ -217,7 +221,13 @@ def add_parser(sub: Any) -> None:
         help="NUTS draws per chain, or draws from the ADVI approximation (default: 1000)",
     )
     fit.add_argument("--tune", type=int, default=1000, help="NUTS tuning steps (default: 1000)")
-    fit.add_argument("--chains", type=int, default=2, help="NUTS chains (default: 2)")
+    fit.add_argument("--chains", type=int, default=4, help="NUTS chains (default: 4)")
+    fit.add_argument(
+        "--n-starts",
+        type=int,
+        default=2,
+        help="distinct MAP-EM local maxima the NUTS chains start from (default: 2)",
+    )
     fit.add_argument(
         "--sampler", choices=SAMPLERS, default="auto", help="NUTS backend (default: auto)"
     )

@@ -47,7 +47,13 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         NUTS backend (see :func:`bayesgmm.bayes.inference.sample_nuts`).
     draws, tune, chains : int
         NUTS draws and warm-up per chain and number of chains; ``draws`` is also the
-        number of draws taken from an ADVI approximation.
+        number of draws taken from an ADVI approximation. Four chains by default: on the
+        compiled kernel a chain costs about a second on Old Faithful, and chains that
+        land in different modes are what :attr:`modes_` weighs (``docs/modes.md``).
+    n_starts : int
+        With ``init="em"``, the chains start from up to this many distinct MAP-EM local
+        maxima (the best one's group of chains the largest), so that modes EM knows of
+        are visited and weighed; 1 starts every chain at the best MAP-EM fit.
     target_accept : float, optional
         NUTS's target acceptance rate. ``None``: 0.95 under a sparse prior on alpha
         (``GMMPriors(alpha_prior=...)``, whose empty components form a funnel with
@@ -93,8 +99,17 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         The PyMC model (``model_.model``), its spec and its data.
     em_ : bayesgmm.em.EMResult
         The MAP-EM reference fit (pivot for relabeling, start for the chains).
+    modes_ : bayesgmm.posterior.ModesReport or None
+        NUTS with several chains: the modes the chains found (label-invariant groups of
+        chains), each with its chains, weight (stacking of chains on leave-one-out
+        predictive density) and its uncertainty, K+, weights and means, log posterior and
+        whether it holds a nearly empty component. When more than one mode carries weight,
+        ``idata_`` (and so the summary, predictions, ``membership``, ``partition`` and
+        ``n_clusters``) is the posterior averaged over the modes by weight, and a
+        :class:`~bayesgmm.exceptions.MultimodalPosteriorWarning` says what was found.
     label_report_, collapse_report_
-        Diagnostics from :mod:`bayesgmm.posterior` (None for MAP).
+        Diagnostics from :mod:`bayesgmm.posterior` (None for MAP). ``label_report_``
+        covers the chains of the heaviest mode (label switching happens within a mode).
     map_ : dict
         The MAP point, when ``method="map"``.
     weights_, means_, covariances_ : ndarray
@@ -111,7 +126,8 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         sampler: str = "auto",
         draws: int = 1000,
         tune: int = 1000,
-        chains: int = 2,
+        chains: int = 4,
+        n_starts: int = 2,
         target_accept: float | None = None,
         mass_matrix: str = "auto",
         init: str = "em",
@@ -133,6 +149,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         self.draws = draws
         self.tune = tune
         self.chains = chains
+        self.n_starts = n_starts
         self.target_accept = target_accept
         self.mass_matrix = mass_matrix
         self.init = init
@@ -164,6 +181,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         from bayesgmm._utils.validation import check_n_components, seed_int
         from bayesgmm.bayes.inference.starts import (
             START_POINTS,
+            em_local_maxima,
             em_result_to_data,
             model_em_start,
         )
@@ -197,6 +215,8 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         start = model_em_start(gmm, em_rows, seed)
         self.em_ = em_result_to_data(start, gmm.spec.standardization)
         self.model_ = gmm
+        if self.method == "nuts" and self.init == "em":
+            start = em_local_maxima(gmm, start, self._n_starts(), seed, em_rows)
         self.raw_idata_ = self._run(gmm, start, seed)
         self._post_process(self.raw_idata_)
         for idata in (self.raw_idata_, self.idata_):  # the option, for what reads them
@@ -221,6 +241,11 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
             progressbar=self.progressbar,
         )
 
+    def _n_starts(self) -> int:
+        if isinstance(self.n_starts, bool) or int(self.n_starts) < 1:
+            raise ValueError(f"n_starts must be a positive integer; got {self.n_starts!r}.")
+        return int(self.n_starts)
+
     def _run(self, gmm: Any, start: Any, seed: int) -> Any:
         """The fit itself, through the one runner, from the one MAP-EM ``start``."""
         from bayesgmm.bayes.inference.run import run_inference
@@ -229,13 +254,36 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         self.map_ = outcome.map_estimate
         return outcome.idata
 
+    def _find_modes(self, raw: Any) -> Any:
+        """The modes of a NUTS fit with several chains, warned of when several weigh."""
+        from bayesgmm import posterior
+
+        self.modes_ = None
+        if self.method != "nuts" or self.n_components == 1 or raw.posterior.sizes["chain"] < 2:
+            return raw
+        self.modes_ = posterior.find_modes(raw, model=self.model_)
+        posterior.warn_if_multimodal(self.modes_)
+        return posterior.mode_weighted_idata(raw, self.modes_)
+
+    def _label_chains(self, raw: Any, weighted: Any) -> tuple[Any, Any]:
+        """The raw chains the label-switching report reads, and their relabeled draws
+        (``None``: relabel them anew): the heaviest mode's chains, as sampled."""
+        if not weighted.attrs.get("mode_weighted"):
+            return weighted, self.idata_
+        chains = list(self.modes_.table["chains"].iloc[0])
+        if len(chains) < 2:
+            return None, None
+        return raw.isel(chain=chains), None
+
     def _post_process(self, raw: Any) -> None:
-        """Relabel, check for collapse and label switching, cache the draws."""
+        """Find the modes, relabel, check for collapse and label switching, cache the
+        draws."""
         from bayesgmm import posterior
         from bayesgmm.posterior import labelled
 
         self.label_report_ = None
         self.collapse_report_ = None
+        full_raw, raw = raw, self._find_modes(raw)
         identified = getattr(self, "labels_identify_components_", False)
         if self.method == "map" or self.relabel == "none" or self.n_components == 1:
             self.idata_ = raw
@@ -247,13 +295,18 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         if self.method != "map":
             self.collapse_report_ = posterior.collapse_report(self.idata_)
             posterior.warn_if_collapsed(self.collapse_report_)
-            if self.method == "nuts" and self.n_components > 1 and self.chains > 1:
-                relabeled = None if self.relabel == "none" else self.idata_
+            chains, relabeled = self._label_chains(full_raw, raw)
+            several = chains is not None and chains.posterior.sizes["chain"] > 1
+            if self.method == "nuts" and self.n_components > 1 and several:
+                if self.relabel == "none":
+                    relabeled = None
                 method = "stephens" if self.relabel == "none" else self.relabel
                 self.label_report_ = (
-                    labelled.identified_report(raw)
+                    labelled.identified_report(chains)
                     if identified
-                    else posterior.label_switching_report(raw, relabeled=relabeled, method=method)
+                    else posterior.label_switching_report(
+                        chains, relabeled=relabeled, method=method
+                    )
                 )
                 posterior.warn_if_unresolved(self.label_report_)
         self._cache_draws()
@@ -371,6 +424,11 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         note = self.idata_.attrs.get("label_identification")
         if note:
             table.attrs["label_identification"] = note
+        if self.idata_.attrs.get("mode_weighted"):
+            # Its rows are draws resampled mode by mode, not chains: R-hat and ESS across
+            # them mean nothing; modes_.table["rhat"] gives convergence within each mode.
+            table.attrs["modes"] = self.modes_.message
+            table[[c for c in table.columns if c.startswith(("r_hat", "ess"))]] = np.nan
         return table
 
     # -- persistence -----------------------------------------------------------------------

@@ -119,6 +119,8 @@ def load_fit(cls: type, path: str | Path) -> Any:
             MixtureSpec.from_config(config), values, observations=_observations(idata)
         )
     estimator.labels_identify_components_ = "label_identification" in idata.attrs
+    # The modes' report is not stored; the posterior keeps its words (attrs["modes"]).
+    estimator.modes_ = None
     estimator._cache_draws()
     return estimator
 

@@ -28,6 +28,7 @@ from bayesgmm.plotting.clusters import plot_clusters
 from bayesgmm.plotting.comparison import plot_comparison
 from bayesgmm.plotting.density import plot_density, plot_pairs
 from bayesgmm.plotting.membership import plot_membership_uncertainty
+from bayesgmm.plotting.modes import plot_modes
 from bayesgmm.plotting.n_clusters import plot_n_clusters
 from bayesgmm.plotting.sbc import plot_sbc
 from bayesgmm.plotting.selection import plot_select_k
@@ -38,6 +39,7 @@ __all__ = [
     "plot_comparison",
     "plot_density",
     "plot_membership_uncertainty",
+    "plot_modes",
     "plot_n_clusters",
     "plot_pairs",
     "plot_sbc",

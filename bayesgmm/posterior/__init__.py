@@ -20,6 +20,10 @@ One module per job:
   component collapsed onto a few points or onto a near-singular covariance.
 * :mod:`~bayesgmm.posterior.occupancy`: :func:`occupied_components`, the posterior of the
   number of components the data actually use (overfitted mixtures).
+* :mod:`~bayesgmm.posterior.modes`: :func:`find_modes` groups the chains into modes (different
+  solutions, which no relabeling joins) and weighs them by stacking
+  (:mod:`~bayesgmm.posterior.stacking`); :func:`mode_weighted_idata`
+  (:mod:`~bayesgmm.posterior.weighted`) is the posterior averaged over the modes by weight.
 * :mod:`~bayesgmm.posterior.mixture`: :func:`as_mixture`, any fit (EM, MAP, posterior) as
   one typed :class:`Mixture`.
 
@@ -49,6 +53,11 @@ _LAZY = {
     "collapse_report": "bayesgmm.posterior.collapse",
     "count_switches": "bayesgmm.posterior.switching",
     "data_covariance": "bayesgmm.posterior.collapse",
+    "ModesReport": "bayesgmm.posterior.modes",
+    "find_modes": "bayesgmm.posterior.modes",
+    "mode_weighted_idata": "bayesgmm.posterior.weighted",
+    "stack_chains": "bayesgmm.posterior.stacking",
+    "warn_if_multimodal": "bayesgmm.posterior.modes",
     "label_invariant_summary": "bayesgmm.posterior.switching",
     "label_switching_report": "bayesgmm.posterior.switching",
     "occupied_components": "bayesgmm.posterior.occupancy",
@@ -71,6 +80,7 @@ __all__ = [
     "CollapseReport",
     "LabelSwitchingReport",
     "Mixture",
+    "ModesReport",
     "PosteriorDraws",
     "as_mixture",
     "chains_in_different_modes",
@@ -78,16 +88,20 @@ __all__ = [
     "collapse_report",
     "count_switches",
     "data_covariance",
+    "find_modes",
     "label_invariant_summary",
     "label_switching_report",
+    "mode_weighted_idata",
     "occupied_components",
     "point_mixture",
     "posterior_draws",
     "relabel_idata",
     "relabeling_diagnostics",
+    "stack_chains",
     "total_log_likelihood",
     "unrelabel_idata",
     "warn_if_collapsed",
+    "warn_if_multimodal",
     "warn_if_unresolved",
 ]
 

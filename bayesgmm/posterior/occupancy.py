@@ -19,7 +19,7 @@ from bayesgmm.posterior._data import (
     probability_fn,
 )
 
-__all__ = ["occupied_components"]
+__all__ = ["occupied_components", "occupied_counts"]
 
 
 def occupied_components(
@@ -56,6 +56,28 @@ def occupied_components(
     pandas.Series
         Index ``n_occupied`` = 1..K, values the posterior probability of each count.
     """
+    counts = occupied_counts(idata, threshold, criterion=criterion, random_seed=random_seed)
+    n_comp = int(check_idata(idata).posterior["weights"].shape[-1])
+    # Counts run from 1 (0 appears only when threshold > 1 leaves a draw with none).
+    low = min(1, int(counts.min()))
+    dist = np.bincount(counts.ravel(), minlength=n_comp + 1)[low:] / counts.size
+    return pd.Series(
+        dist, index=pd.RangeIndex(low, n_comp + 1, name="n_occupied"), name="probability"
+    )
+
+
+def occupied_counts(
+    idata: az.InferenceData,
+    threshold: float | None = None,
+    *,
+    criterion: str = "allocations",
+    random_seed: Any = 0,
+) -> np.ndarray:
+    """The number of occupied components of every draw, shape (chain, draw).
+
+    The draws behind :func:`occupied_components` (same arguments), kept per chain so that
+    their R-hat and ESS say whether the chains agree on K+.
+    """
     idata = check_idata(idata)
     if criterion not in ("allocations", "weights"):
         raise ValueError(f"criterion must be 'allocations' or 'weights'; got {criterion!r}.")
@@ -87,9 +109,4 @@ def occupied_components(
                 flat, weights=None if count is None else count.ravel(), minlength=n_rows * n_comp
             ).reshape(n_rows, n_comp)
             counts[part] = (per_comp >= limit).sum(axis=1)
-    # Counts run from 1 (0 appears only when threshold > 1 leaves a draw with none).
-    low = min(1, int(counts.min()))
-    dist = np.bincount(counts, minlength=n_comp + 1)[low:] / n_draws
-    return pd.Series(
-        dist, index=pd.RangeIndex(low, n_comp + 1, name="n_occupied"), name="probability"
-    )
+    return counts.reshape(draws.n_chains, draws.n_draws)

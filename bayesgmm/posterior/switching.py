@@ -20,7 +20,7 @@ import xarray as xr
 
 from bayesgmm._utils.deprecation import warn_renamed
 from bayesgmm.bayes.inference.idata import check_idata, posterior_draws
-from bayesgmm.exceptions import LabelSwitchingWarning
+from bayesgmm.exceptions import LabelSwitchingWarning, MultimodalPosteriorWarning
 from bayesgmm.mixture import draws as draw_math
 from bayesgmm.posterior import relabel
 from bayesgmm.posterior._data import observed, total_log_likelihood
@@ -319,6 +319,12 @@ class LabelSwitchingReport:
         return self.chains_in_different_modes or sum(self.n_switches) > 0
 
     @property
+    def chains_disagree(self) -> bool:
+        """The chains found different solutions: label-invariant R-hat above the threshold
+        (no relabeling can fix that; it is not label switching)."""
+        return not bool(self.invariant_rhat <= self.rhat_threshold)
+
+    @property
     def resolved(self) -> bool:
         """R-hat of the relabeled weights and means is at most ``rhat_threshold``."""
         return bool(self.rhat_after <= self.rhat_threshold)
@@ -364,9 +370,23 @@ def _switching_message(
     inv_rhat: float,
     threshold: float,
     worst: list[str],
+    chains: str = "",
     settings: FitSettings | None = None,
 ) -> str:
     settings = FitSettings() if settings is None else settings
+    if not inv_rhat <= threshold:
+        options = ["run longer or more chains"]
+        if settings.init != "em":  # chains that started at the MAP-EM fit: nothing to gain
+            options.append("start from the MAP-EM fit (init='em')")
+        options.append("revisit K and the priors")
+        where = f" ({chains})" if chains else ""
+        return (
+            f"The chains found different solutions (or have not converged to one): "
+            f"label-invariant R-hat {inv_rhat:.3f} > {threshold}{where}. This is not "
+            "label switching, which leaves label-invariant quantities alone, and no "
+            "relabeling joins the solutions. bayesgmm.posterior.find_modes (BayesianGMM's "
+            f"modes_) groups the chains into modes and weighs them; or {join_options(options)}."
+        )
     switched = different or sum(n_switches) > 0
     if different:
         text = f"{_modes_phrase(modes)} (max R-hat of weights and means {rhat_before:.3f} before "
@@ -385,36 +405,33 @@ def _switching_message(
     else:
         text += f" (max R-hat of weights and means {rhat_after:.3f}, min bulk ESS {ess_after:.0f})"
     text += f"; label-invariant R-hat {inv_rhat:.3f}"
-    after_ok = rhat_after <= threshold
-    inv_ok = inv_rhat <= threshold
-    if after_ok and inv_ok:
+    if rhat_after <= threshold:
         return text + (
             " — the fit is fine after relabeling." if switched else " — the fit is fine."
         )
-    if inv_ok:
-        names = ", ".join(worst[:4]) + (", ..." if len(worst) > 4 else "")
-        lead = "label switching remains" if switched else "yet the per-component draws differ"
-        # A sparse fit's empty components are the non-identifiable ones: it already has
-        # the sparse prior, so the advice is what is left to change.
-        options = ["another relabeling method", "a smaller K"]
-        if not settings.sparse:
-            options.append("a sparse Dirichlet (alpha < 1)")
-        return text + (
-            f" — {lead}: {names} still have R-hat > {threshold} after "
-            f"relabeling with {method}, although the label-invariant quantities agree across "
-            "chains. Some components are probably not identifiable (overlapping, or empty in "
-            f"an overfitted mixture): try {join_options(options)}, or summarise "
-            "label-invariant quantities only."
-        )
-    options = ["run longer chains (more tune and draws)"]
-    if settings.init != "em":  # chains that started at the MAP-EM fit: nothing to gain
-        options.append("start from the MAP-EM fit (init='em')")
-    options.append("revisit K and the priors")
+    names = ", ".join(worst[:4]) + (", ..." if len(worst) > 4 else "")
+    lead = "label switching remains" if switched else "yet the per-component draws differ"
+    # A sparse fit's empty components are the non-identifiable ones: it already has
+    # the sparse prior, so the advice is what is left to change.
+    options = ["another relabeling method", "a smaller K"]
+    if not settings.sparse:
+        options.append("a sparse Dirichlet (alpha < 1)")
     return text + (
-        f" — the chains disagree on label-invariant quantities too (R-hat {inv_rhat:.3f} > "
-        f"{threshold}), so this is a convergence problem, not only label switching: "
-        f"{join_options(options)}."
+        f" — {lead}: {names} still have R-hat > {threshold} after "
+        f"relabeling with {method}, although the label-invariant quantities agree across "
+        "chains. Some components are probably not identifiable (overlapping, or empty in "
+        f"an overfitted mixture): try {join_options(options)}, or summarise "
+        "label-invariant quantities only."
     )
+
+
+def _chains_in_words(idata: az.InferenceData, inv_rhat: float, threshold: float) -> str:
+    """Every chain's K+, weights and log posterior, when the chains disagree."""
+    if inv_rhat <= threshold:
+        return ""
+    from bayesgmm.posterior.modes import chain_summaries, describe_chains
+
+    return describe_chains(chain_summaries(idata))
 
 
 def label_switching_report(
@@ -480,6 +497,7 @@ def label_switching_report(
         inv_rhat,
         rhat_threshold,
         worst,
+        _chains_in_words(idata, inv_rhat, rhat_threshold),
         fit_settings(idata),
     )
     return LabelSwitchingReport(
@@ -506,7 +524,10 @@ def label_switching_report(
 
 
 def warn_if_unresolved(report: LabelSwitchingReport, threshold: float | None = None) -> bool:
-    """Issue a ``LabelSwitchingWarning`` when R-hat after relabeling exceeds ``threshold``.
+    """Warn when R-hat after relabeling exceeds ``threshold``: a
+    ``MultimodalPosteriorWarning`` when the chains found different solutions
+    (label-invariant R-hat too high, :attr:`LabelSwitchingReport.chains_disagree`), a
+    ``LabelSwitchingWarning`` otherwise.
 
     Parameters
     ----------
@@ -521,6 +542,7 @@ def warn_if_unresolved(report: LabelSwitchingReport, threshold: float | None = N
     """
     limit = report.rhat_threshold if threshold is None else float(threshold)
     if not np.isfinite(report.rhat_after) or report.rhat_after > limit:
-        warnings.warn(report.message, LabelSwitchingWarning, stacklevel=2)
+        category = MultimodalPosteriorWarning if report.chains_disagree else LabelSwitchingWarning
+        warnings.warn(report.message, category, stacklevel=2)
         return True
     return False

@@ -73,6 +73,9 @@ class PartitionResult:
         Objective reached by each SALSO run (how often the best was found).
     settings : dict
         Loss weights, runs, cluster bound, hdi_prob, seed, PSM source and draws used.
+    modes : str
+        When the posterior averages over several modes (``BayesianGMM.modes_``), what
+        they are and weigh; else "". The partition and its ball then span the modes.
     """
 
     labels: np.ndarray
@@ -83,17 +86,19 @@ class PartitionResult:
     credible_ball: CredibleBall
     run_losses: np.ndarray
     settings: Mapping[str, Any] = field(default_factory=dict)
+    modes: str = ""
 
     def __str__(self) -> str:
         ball = self.credible_ball
         low, high = ball.n_clusters_range
         name = "VI lower bound" if self.loss == "VI" else "Binder loss"
-        return (
+        text = (
             f"{self.n_clusters} clusters (sizes {', '.join(map(str, self.cluster_sizes))}); "
             f"expected {name} {self.expected_loss:.4g}. "
             f"{100 * ball.hdi_prob:.0f}% credible ball: radius {ball.radius:.4g}, "
             f"{low} to {high} clusters among the draws inside it."
         )
+        return text + (f" Over several modes: {self.modes}" if self.modes else "")
 
 
 def partition_from_allocations(
@@ -309,4 +314,6 @@ def partition(
     settings = {**result.settings, "psm": psm, "max_draws": max_draws}
     if isinstance(random_seed, (int, np.integer)):
         settings["random_seed"] = int(random_seed)
-    return PartitionResult(**{**result.__dict__, "settings": settings})
+    idata = _as_idata(fit)
+    modes = str(idata.attrs.get("modes", "")) if idata.attrs.get("mode_weighted") else ""
+    return PartitionResult(**{**result.__dict__, "settings": settings, "modes": modes})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import time
 import warnings
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import arviz as az
@@ -89,7 +90,7 @@ def sample_nuts(
     random_seed: Any = None,
     init: str = "em",
     *,
-    start: EMResult | None = None,
+    start: EMResult | Sequence[EMResult] | None = None,
     progressbar: bool = True,
     target_accept: float | None = None,
     mass_matrix: str = "auto",
@@ -113,9 +114,13 @@ def sample_nuts(
         "em" starts every chain at a jittered MAP-EM estimate (each chain is still an
         ordinary MCMC chain; only its starting point is chosen); "default" uses the
         backend's own initialisation.
-    start : EMResult, optional
+    start : EMResult or sequence of EMResult, optional
         The MAP-EM fit to start from (internal units, :func:`.starts.em_start`);
-        otherwise ``init="em"`` fits one.
+        otherwise ``init="em"`` fits one. Several fits (distinct local maxima,
+        :func:`.starts.em_local_maxima`) split the chains between them in contiguous
+        groups, the first fit's group the largest, so that chains visit every mode EM
+        knows of; on the kernel each group is one nutpie run (seed ``random_seed + g``),
+        the runs' chains concatenated. (nutpie on PyMC's graph starts from the first.)
     progressbar : bool
     target_accept : float, optional
     mass_matrix : {"auto", "diag", "low_rank"}
@@ -153,19 +158,27 @@ def sample_nuts(
     low_rank = backend == "nutpie" and mass_matrix != "diag"
     seed = seed_int(random_seed)
     rng = np.random.default_rng(seed)
+    # An EMResult is a NamedTuple, itself a sequence: one fit, not several.
+    starts = [start] if start is None or isinstance(start, EMResult) else list(start)
     if init == "em":
-        base = em_initial_point(gmm, random_seed=seed, start=start)
+        bases = [em_initial_point(gmm, random_seed=seed, start=s) for s in starts]
     else:
-        base = default_start(gmm)
+        bases = [default_start(gmm)]
+    groups = chain_groups(int(chains), len(bases))
+    base = bases[0]
     began = time.perf_counter()
     run = _Run(int(draws), int(tune), int(chains), seed, low_rank)
     if use_kernel:
-        raw = _sample_kernel(gmm, run, base, progressbar, target_accept)
+        raw = _sample_kernel_groups(gmm, run, bases, groups, progressbar, target_accept)
         used = "nutpie+bayesgmm-kernel"
     else:
         points = None
         if init == "em":
-            points = jittered_points(gmm.spec, base, rng, int(chains))
+            points = [
+                p
+                for b, n in zip(bases, groups, strict=True)
+                for p in jittered_points(gmm.spec, b, rng, n)
+            ]
         elif base:  # only the ordered means have a given start
             points = [dict(base) for _ in range(int(chains))]
         if backend == "nutpie":
@@ -209,6 +222,33 @@ def _missing_backend(backend: str, chosen: bool) -> str:
         stacklevel=3,
     )
     return backend
+
+
+def chain_groups(chains: int, n_starts: int) -> list[int]:
+    """Chains per start: as even as possible, the first starts' groups the larger; starts
+    beyond the number of chains get none."""
+    n = min(chains, n_starts)
+    sizes = [chains // n + (1 if g < chains % n else 0) for g in range(n)]
+    return sizes + [0] * (n_starts - n)
+
+
+def _sample_kernel_groups(
+    gmm: GMMModel,
+    run: _Run,
+    bases: list[dict[str, np.ndarray]],
+    groups: list[int],
+    progressbar: bool,
+    target_accept: float | None,
+) -> az.InferenceData:
+    """One nutpie run per start with its group of chains, concatenated along chains."""
+    raws = [
+        _sample_kernel(
+            gmm, run._replace(chains=n, seed=run.seed + g), b, progressbar, target_accept
+        )
+        for g, (b, n) in enumerate(zip(bases, groups, strict=True))
+        if n > 0
+    ]
+    return raws[0] if len(raws) == 1 else az.concat(*raws, dim="chain")
 
 
 def _sample_kernel(

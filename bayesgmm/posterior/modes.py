@@ -102,8 +102,8 @@ class ChainSummary:
 def _pointwise_log_lik(idata: az.InferenceData, X: np.ndarray, draws: Any) -> np.ndarray:
     """(C, T, N) pointwise log-likelihood: the stored one when it covers every draw."""
     ll = idata.log_likelihood if "log_likelihood" in idata.groups() else None
-    shape = (draws.n_chains, draws.n_draws)
-    if ll is not None and len(ll.data_vars) and ll.sizes.get("draw") == draws.n_draws:
+    shape = (draws.n_chains, draws.n_draws_per_chain)
+    if ll is not None and len(ll.data_vars) and ll.sizes.get("draw") == draws.n_draws_per_chain:
         da = ll["x"] if "x" in ll else ll[next(iter(ll.data_vars))]
         other = [d for d in da.dims if d not in ("chain", "draw")]
         values = da.transpose("chain", "draw", *other).values
@@ -122,8 +122,8 @@ def _log_posterior(idata: az.InferenceData) -> np.ndarray | None:
 
 def _coclustering(X: np.ndarray, draws: Any, chain: int, rows: np.ndarray) -> np.ndarray:
     """A chain's co-clustering probabilities of ``rows``: mean over draws of R R^T."""
-    start = chain * draws.n_draws
-    keep = start + thin_indices(draws.n_draws, _PSM_DRAWS)
+    start = chain * draws.n_draws_per_chain
+    keep = start + thin_indices(draws.n_draws_per_chain, _PSM_DRAWS)
     resp = draw_math.responsibilities(
         X[rows], draws.weights[keep], draws.means[keep], draws.covariances[keep]
     )
@@ -133,7 +133,7 @@ def _coclustering(X: np.ndarray, draws: Any, chain: int, rows: np.ndarray) -> np
 
 def _best_draws(draws: Any, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every chain's best draw by ``score`` (C, T): its means by decreasing weight."""
-    best = np.argmax(score, axis=1) + np.arange(draws.n_chains) * draws.n_draws
+    best = np.argmax(score, axis=1) + np.arange(draws.n_chains) * draws.n_draws_per_chain
     order = np.argsort(-draws.weights[best], axis=1, kind="stable")
     means = np.take_along_axis(draws.means[best], order[:, :, None], axis=1)
     return means, score.reshape(-1)[best]
@@ -145,7 +145,7 @@ def chain_summaries(idata: az.InferenceData) -> ChainSummary:
     draws = posterior_draws(idata)
     X = observed(idata, "chain_summaries")
     n_obs = X.shape[0]
-    shape = (draws.n_chains, draws.n_draws)
+    shape = (draws.n_chains, draws.n_draws_per_chain)
     log_lik = _pointwise_log_lik(idata, X, draws).sum(axis=2)
     sorted_w = -np.sort(-draws.weights, axis=1)
     complete = np.flatnonzero(~np.isnan(X).any(axis=1))  # co-clustering on complete rows

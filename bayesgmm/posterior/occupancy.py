@@ -109,4 +109,4 @@ def occupied_counts(
                 flat, weights=None if count is None else count.ravel(), minlength=n_rows * n_comp
             ).reshape(n_rows, n_comp)
             counts[part] = (per_comp >= limit).sum(axis=1)
-    return counts.reshape(draws.n_chains, draws.n_draws)
+    return counts.reshape(draws.n_chains, draws.n_draws_per_chain)

@@ -151,7 +151,8 @@ print(comparison)
 #
 # The forest plot shows the same table: for each weight, mean, standard deviation and
 # correlation, the posterior mean and 94% HDI (line) and the EM estimate (marker),
-# standardised by the posterior sd so that all parameters share one axis.
+# standardised by the posterior sd so that all parameters share one axis (`x0` ... `x3`
+# are sepal length, sepal width, petal length, petal width.)
 
 # %%
 ax = plot_comparison(comparison)

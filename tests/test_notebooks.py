@@ -51,6 +51,7 @@ EXECUTION_TIMEOUT = {
     "01_old_faithful": 400,
     "02_how_many_clusters": 500,
     "03_missing_values_and_partial_labels": 200,
+    "04_mclust_models": 120,
     "05_kmeans_as_a_limit": 120,
     "06_the_singularity": 120,
     "07_digits_k10": 300,

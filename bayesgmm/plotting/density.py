@@ -144,12 +144,14 @@ def plot_pairs(
         would stretch every panel far beyond the data. ``0`` draws them all.
     axes : (D, D) array of matplotlib Axes, optional
 
-    Rows with missing values (a fit made with ``missing="marginalize"``) are coloured by
-    their observed coordinates and shown in every panel whose two features they have.
-
     Returns
     -------
     ndarray of matplotlib Axes, shape (D, D)
+
+    Notes
+    -----
+    Rows with missing values (a fit made with ``missing="marginalize"``) are coloured by
+    their observed coordinates and shown in every panel whose two features they have.
     """
     plt = _pyplot()
     data, names = _data(X, fit)

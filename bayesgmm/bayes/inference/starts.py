@@ -121,6 +121,11 @@ def em_local_maxima(
                     spec.n_components,
                     spec.covariance_type,
                     prior="default",
+                    # One random start each: the default start adds mclust's
+                    # deterministic hierarchical one, which would end every run at the
+                    # same maximum and leave no other to find.
+                    init="kmeans++",
+                    n_init=1,
                     random_seed=seed + 1 + i,
                 )
             )

@@ -140,11 +140,15 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
 
     # -- fitting ---------------------------------------------------------------------------
 
-    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> BayesianGMM:
+    def fit(
+        self, X: Any, y: Any = None, sample_weight: Any = None, *, labels: Any = None
+    ) -> BayesianGMM:
         """Build the model on ``X`` and fit it.
 
-        ``y`` (N,): partial labels, ``0..K-1`` or ``-1`` unknown; when every component has
-        a labelled row they identify the components, the draws are not relabeled and
+        ``y`` is ignored, as scikit-learn's clusterers ignore it (so that
+        ``cross_val_score(est, X, y)`` fits unsupervised). ``labels`` (N,), keyword only:
+        partial labels, ``0..K-1`` or ``-1`` unknown; when every component has a labelled
+        row they identify the components, the draws are not relabeled and
         ``label_report_`` says so. ``sample_weight`` (N,): observation weights, a power
         likelihood (integer weights = rows repeated). See ``docs/weights_and_labels.md``.
         """
@@ -175,7 +179,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
             ordered=self.ordered,
             feature_names=self.feature_names,
             sample_weight=sample_weight,
-            labels=y,
+            labels=labels,
         )
         self.labels_identify_components_ = labels_identify(gmm.observations, self.n_components)
         # The one MAP-EM of a fit, in the model's internal units: every runner's start, and

@@ -99,19 +99,25 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
 
     # -- fitting ---------------------------------------------------------------------------
 
-    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixtureEM:
+    def fit(
+        self, X: Any, y: Any = None, sample_weight: Any = None, *, labels: Any = None
+    ) -> GaussianMixtureEM:
         """Fit the mixture to ``X``.
 
         Parameters
         ----------
         X : array-like of shape (N, D)
-        y : array-like of shape (N,), optional
-            Partial labels: a component index ``0..K-1`` per row, ``-1`` where unknown
-            (scikit-learn's semi-supervised convention). Labelled rows count for their own
-            component only, and component ``k`` is the one the labels call ``k``.
+        y : ignored
+            Accepted for scikit-learn's API and ignored, as ``GaussianMixture`` and
+            ``KMeans`` do: ``cross_val_score(est, X, y)`` and pipelines pass their targets
+            here, and a clusterer fits unsupervised. Partial labels go in ``labels``.
         sample_weight : array-like of shape (N,), optional
             Non-negative observation weights; an integer weight fits as the row repeated.
             See ``docs/weights_and_labels.md``.
+        labels : array-like of shape (N,), optional, keyword only
+            Partial labels: a component index ``0..K-1`` per row, ``-1`` where unknown.
+            Labelled rows count for their own component only, and component ``k`` is the
+            one the labels call ``k``.
         """
         result = em.fit_em(
             self._fit_data(X),
@@ -126,7 +132,7 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
             random_seed=self.random_seed,
             client=self.client,
             sample_weight=sample_weight,
-            labels=y,
+            labels=labels,
             missing=self._missing(),
         )
         self.result_ = result
@@ -158,9 +164,12 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
             del self.feature_names_in_
         return X
 
-    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
-        """Fit, then return the most likely component of every row."""
-        return self.fit(X, y, sample_weight=sample_weight).predict(X)
+    def fit_predict(
+        self, X: Any, y: Any = None, sample_weight: Any = None, *, labels: Any = None
+    ) -> np.ndarray:
+        """Fit (``y`` ignored, as in :meth:`fit`), then return the most likely component of
+        every row."""
+        return self.fit(X, sample_weight=sample_weight, labels=labels).predict(X)
 
     # -- prediction ------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from bayesgmm.exceptions import (
     ConvergenceWarning,
     DataPrecisionWarning,
     DegenerateComponentWarning,
+    EditedModelWarning,
     LabelSwitchingWarning,
 )
 
@@ -49,6 +50,7 @@ __all__ = [
     "DataPrecisionWarning",
     "DegenerateComponentWarning",
     "EMResult",
+    "EditedModelWarning",
     "LabelSwitchingWarning",
     "__version__",
     "fit_em",

@@ -8,6 +8,7 @@ __all__ = [
     "ConvergenceWarning",
     "DataPrecisionWarning",
     "DegenerateComponentWarning",
+    "EditedModelWarning",
     "LabelSwitchingWarning",
     "NotFittedError",
 ]
@@ -39,3 +40,8 @@ class LabelSwitchingWarning(UserWarning):
 
 class DataPrecisionWarning(UserWarning):
     """float64 cannot resolve a feature's variation (values far from the origin)."""
+
+
+class EditedModelWarning(UserWarning):
+    """The PyMC model differs from the one ``build_model`` wrote (a potential, a prior,
+    a variable added): it is fitted on its PyMC graph, not on the compiled kernel."""

@@ -140,9 +140,7 @@ def _fit_bayes(
         random_seed=args.seed,
     )
     _, caught, elapsed = _timed_with_warnings(
-        lambda: model.fit(
-            frame, sample_weight=observed["sample_weight"], labels=observed["labels"]
-        )
+        lambda: model.fit(frame, sample_weight=observed["sample_weight"], labels=observed["labels"])
     )
     _emit_fit_warnings(caught, sys.stderr)
     idata = model.idata_

@@ -236,8 +236,6 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         from bayesgmm import posterior
         from bayesgmm.posterior import labelled
 
-        self.label_report_ = None
-        self.collapse_report_ = None
         identified = getattr(self, "labels_identify_components_", False)
         if self.method == "map" or self.relabel == "none" or self.n_components == 1:
             self.idata_ = raw
@@ -246,19 +244,32 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         else:
             reference = self.em_ if self.relabel == "pivot" else None
             self.idata_ = posterior.relabel_idata(raw, method=self.relabel, reference=reference)
-        if self.method != "map":
-            self.collapse_report_ = posterior.collapse_report(self.idata_)
+        self._diagnose(raw)
+        if self.collapse_report_ is not None:
             posterior.warn_if_collapsed(self.collapse_report_)
-            if self.method == "nuts" and self.n_components > 1 and self.chains > 1:
-                relabeled = None if self.relabel == "none" else self.idata_
-                method = "stephens" if self.relabel == "none" else self.relabel
-                self.label_report_ = (
-                    labelled.identified_report(raw)
-                    if identified
-                    else posterior.label_switching_report(raw, relabeled=relabeled, method=method)
-                )
-                posterior.warn_if_unresolved(self.label_report_)
+        if self.label_report_ is not None:
+            posterior.warn_if_unresolved(self.label_report_)
         self._cache_draws()
+
+    def _diagnose(self, raw: Any) -> None:
+        """``collapse_report_`` and ``label_report_`` of the draws ``raw`` and ``idata_``
+        (after a fit, and again when a saved fit is loaded)."""
+        from bayesgmm import posterior
+        from bayesgmm.posterior import labelled
+
+        self.label_report_ = None
+        self.collapse_report_ = None
+        if self.method == "map":
+            return
+        self.collapse_report_ = posterior.collapse_report(self.idata_)
+        if self.method == "nuts" and self.n_components > 1 and self.chains > 1:
+            relabeled = None if self.relabel == "none" else self.idata_
+            method = "stephens" if self.relabel == "none" else self.relabel
+            self.label_report_ = (
+                labelled.identified_report(raw)
+                if getattr(self, "labels_identify_components_", False)
+                else posterior.label_switching_report(raw, relabeled=relabeled, method=method)
+            )
 
     def _cache_draws(self) -> None:
         from bayesgmm.bayes.inference.idata import posterior_draws, thin_indices

@@ -135,6 +135,11 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
             labels=labels,
             missing=self._missing(),
         )
+        self._set_result(result)
+        return self
+
+    def _set_result(self, result: em.EMResult) -> None:
+        """The fitted attributes of ``result`` (after ``fit``, or ``load``)."""
         self.result_ = result
         self.weights_ = result.weights
         self.means_ = result.means
@@ -150,7 +155,6 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
         self.lower_bound_ = result.objective / result.n_observations
         self.objective_trace_ = result.objective_trace
         self.degenerate_components_ = result.degenerate_components
-        return self
 
     def _fit_data(self, X: Any) -> Any:
         if not em._is_dask_collection(X):
@@ -241,3 +245,33 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
         """Number of free parameters."""
         self._check_is_fitted()
         return em.n_free_parameters(self.result_)
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def save(self, path: Any, X: Any = None) -> None:
+        """Write the fit to ``path`` (netCDF, the EM fit file ``bayesgmm report`` reads).
+
+        Parameters
+        ----------
+        path : str or Path
+            Overwritten if it exists.
+        X : array-like of shape (N, D), optional
+            Data stored beside the fit, for ``bayesgmm report``'s plots.
+
+        Notes
+        -----
+        The whole EM result and the constructor's parameters are stored as JSON; a Dask
+        ``client`` is not (it is a handle on a running cluster).
+        """
+        from bayesgmm.io.em_estimator import save_em_estimator
+
+        self._check_is_fitted()
+        save_em_estimator(self, path, X)
+
+    @classmethod
+    def load(cls, path: Any) -> GaussianMixtureEM:
+        """Read a fit written by :meth:`save`; predictions equal the original's. Nothing in
+        the file is executed (netCDF and JSON)."""
+        from bayesgmm.io.em_estimator import load_em_estimator
+
+        return load_em_estimator(cls, path)

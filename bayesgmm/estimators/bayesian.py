@@ -308,7 +308,8 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
     def sample_posterior_predictive(
         self, n_samples: int | None = None, random_seed: Any = None
     ) -> Any:
-        """Posterior-predictive data sets, one per posterior draw, in data units.
+        """Posterior-predictive data sets, one per posterior draw, in data units (the model's
+        draws in internal units, moved back with ``spec.standardization.to_data``).
 
         Returns an InferenceData with a ``posterior_predictive`` group (variable ``x``,
         dims chain, draw, obs, feature) drawn through the PyMC model; ``n_samples`` thins
@@ -355,6 +356,51 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         x = predictive.posterior_predictive["x"]
         predictive.posterior_predictive["x"] = x.copy(data=standard.to_data(x.values))
         return predictive
+
+    def sample_prior_predictive(
+        self, n_samples: int = 500, X: Any = None, random_seed: Any = None
+    ) -> Any:
+        """Prior draws and one simulated data set per draw, in the data's units.
+
+        Parameters
+        ----------
+        n_samples : int
+            Prior draws.
+        X : array-like of shape (N, D), optional
+            The data whose model to draw from (priors scaled to it), with this
+            estimator's settings; default: the fitted model (``model_``). An unfitted
+            estimator needs ``X``.
+        random_seed : int, optional
+            Defaults to the estimator's ``random_seed``.
+
+        Returns
+        -------
+        arviz.InferenceData
+            ``prior`` (weights, means, stds, covariances ... in data units),
+            ``prior_predictive`` (``x``: chain, draw, obs, feature, data units) and
+            ``observed_data``; see :func:`bayesgmm.plotting.plot_predictive`.
+        """
+        from bayesgmm.bayes.inference.predictive import sample_prior_predictive
+        from bayesgmm.bayes.model.graph import build_model
+
+        if X is not None:
+            gmm = build_model(
+                X,
+                self.n_components,
+                self.covariance_type,
+                priors=self.priors,
+                ordered=self.ordered,
+                missing=self._missing(),
+            )
+        elif self.__sklearn_is_fitted__() and getattr(self, "model_", None) is not None:
+            gmm = self.model_
+        else:
+            raise ValueError(
+                "sample_prior_predictive needs data: the priors are scaled to it. Pass X, "
+                "or fit the estimator first."
+            )
+        seed = self.random_seed if random_seed is None else random_seed
+        return sample_prior_predictive(gmm, n_samples, random_seed=seed)
 
     def summary(self, **kwargs: Any) -> Any:
         """ArviZ summary of the (relabeled) weights, means and standard deviations."""

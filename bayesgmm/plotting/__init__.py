@@ -29,6 +29,7 @@ from bayesgmm.plotting.comparison import plot_comparison
 from bayesgmm.plotting.density import plot_density, plot_pairs
 from bayesgmm.plotting.membership import plot_membership_uncertainty
 from bayesgmm.plotting.n_clusters import plot_n_clusters
+from bayesgmm.plotting.predictive import plot_predictive
 from bayesgmm.plotting.sbc import plot_sbc
 from bayesgmm.plotting.traces import plot_trace_relabel
 
@@ -39,6 +40,7 @@ __all__ = [
     "plot_membership_uncertainty",
     "plot_n_clusters",
     "plot_pairs",
+    "plot_predictive",
     "plot_sbc",
     "plot_trace_relabel",
 ]

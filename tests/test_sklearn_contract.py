@@ -24,7 +24,7 @@ with warnings.catch_warnings():
 # scikit-learn's checks fit one component to ~10 rows and to constant-ish data: the
 # warnings are correct there and not what the checks are about.
 @pytest.mark.filterwarnings("ignore::UserWarning")
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(900)  # several MAP fits per check, each compiling PyMC's logp
 @BAYES_CHECKS
 def test_bayesian_map_passes_sklearn_checks(estimator, check):
     check(estimator)

@@ -22,9 +22,12 @@ with warnings.catch_warnings():
 
 
 # scikit-learn's checks fit one component to ~10 rows and to constant-ish data: the
-# warnings are correct there and not what the checks are about.
+# warnings are correct there and not what the checks are about. Slow: every check makes
+# several MAP fits, each compiling PyMC's logp and dlogp anew (15-60 s on the shared
+# 2-core machine), ~50 checks in all.
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")
-@pytest.mark.timeout(900)  # several MAP fits per check, each compiling PyMC's logp
+@pytest.mark.timeout(900)
 @BAYES_CHECKS
 def test_bayesian_map_passes_sklearn_checks(estimator, check):
     check(estimator)
@@ -72,7 +75,7 @@ def test_cross_validation_and_grid_search_fit_unsupervised():
     assert search.best_params_ == {"n_components": 2}
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(900)
 def test_bayesian_cross_val_score_ignores_y():
     X, y = _species_like(2)
     est = BayesianGMM(2, method="map", progressbar=False, random_seed=0)

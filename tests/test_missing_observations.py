@@ -360,7 +360,7 @@ def test_wrong_length_weights_or_labels_with_nan_give_the_usual_errors(what) -> 
     fitted = GaussianMixtureEM(2, covariance_type="diag", missing="marginalize").fit(X)
     if what == "labels":
         with pytest.raises(ValueError, match=pattern):
-            fitted.impute(X, -np.ones(61))
+            fitted.impute(X, labels=-np.ones(61))
         with pytest.raises(ValueError, match=r"outside -1 and 0..1"):
             fitted.impute(X, labels=np.full(60, 2))
 

@@ -61,6 +61,10 @@ def test_the_fingerprint_sees_every_edit_and_nothing_else(faithful) -> None:
     with gm.model:
         pm.set_data({"X": gm.internal[::-1].copy()})
     assert gm.edits == ["data container 'X' holds other values"]
+    # New data make another model (units, observed data, log-likelihood): refused.
+    for fit in (sample_nuts, fit_advi, fit_map):
+        with pytest.raises(ValueError, match=r"holds other values.*build_model\(X_new"):
+            fit(gm)
 
 
 @pytest.mark.timeout(300)

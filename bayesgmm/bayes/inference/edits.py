@@ -29,8 +29,23 @@ def edited_model_note(gmm: GMMModel, runner: str) -> str:
     -------
     str
         ``"; "``-joined edits, the value of ``idata.attrs["model_edits"]``.
+
+    Raises
+    ------
+    ValueError
+        A data container holds other values than at build (``pm.set_data``).
     """
-    edits = "; ".join(gmm.edits)
+    changes = gmm.edits
+    new_data = [edit for edit in changes if edit.startswith("data container")]
+    if new_data:
+        # The GMMModel's data, internal units, observed_data and log-likelihood are those
+        # of the data it was built on: a fit of other data would mix the two.
+        raise ValueError(
+            f"{'; '.join(new_data)}: a GMMModel's units, observed data and log-likelihood "
+            "are those of the data it was built on. Build a model of the new data with "
+            "build_model(X_new, ...) (and repeat your edits on it) instead of pm.set_data."
+        )
+    edits = "; ".join(changes)
     if edits:
         warnings.warn(
             f"the model was edited ({edits}): {runner} runs on its PyMC graph, not on "

@@ -16,6 +16,7 @@ from bayesgmm.exceptions import (
     ConvergenceWarning,
     DataPrecisionWarning,
     DegenerateComponentWarning,
+    EditedModelWarning,
     LabelSwitchingWarning,
     MultimodalPosteriorWarning,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "DataPrecisionWarning",
     "DegenerateComponentWarning",
     "EMResult",
+    "EditedModelWarning",
     "LabelSwitchingWarning",
     "MultimodalPosteriorWarning",
     "__version__",

@@ -9,6 +9,7 @@ __all__ = [
     "DataFileError",
     "DataPrecisionWarning",
     "DegenerateComponentWarning",
+    "EditedModelWarning",
     "FitFileError",
     "FitFileNotFoundError",
     "LabelSwitchingWarning",
@@ -60,3 +61,8 @@ class MultimodalPosteriorWarning(UserWarning):
 
 class DataPrecisionWarning(UserWarning):
     """float64 cannot resolve a feature's variation (values far from the origin)."""
+
+
+class EditedModelWarning(UserWarning):
+    """The PyMC model differs from the one ``build_model`` wrote (a potential, a prior,
+    a variable added): it is fitted on its PyMC graph, not on the compiled kernel."""

@@ -32,7 +32,7 @@
 # 3. **the posterior**: `BayesianGMM(missing="marginalize")`, sampled by NUTS,
 #
 # and then impute the removed values, with posterior intervals, and check them against the
-# truth. Last, a few known species labels (`fit(X, y)`) fix which component is which.
+# truth. Last, a few known species labels (`fit(X, labels=y)`) fix which component is which.
 # Everything is seeded.
 #
 # Why diagonal covariances? They keep the model small and the notebook quick to read; the
@@ -279,7 +279,7 @@ fig.tight_layout()
 # ## 5. Partial labels
 #
 # Often a few points' clusters are known: here, say, a botanist has named the species of
-# five flowers of each. `fit(X, y)` takes them in scikit-learn's semi-supervised
+# five flowers of each. `fit(X, labels=y)` takes them in scikit-learn's semi-supervised
 # convention, a component index per row and `-1` where unknown (mclust's `MclustSSC` is
 # the R peer). A labelled flower counts for its own component only,
 # `log pi_k + log N(x | mu_k, Sigma_k)`, in EM and in the posterior alike, and component
@@ -297,8 +297,8 @@ named = np.concatenate(
 y[named] = species[named]
 
 em_unlabelled = GaussianMixtureEM(3, n_init=5, random_seed=0).fit(X_full)
-em_labelled = GaussianMixtureEM(3, n_init=5, random_seed=0).fit(X_full, y)
-posterior_labelled = BayesianGMM(3, random_seed=0, progressbar=False).fit(X_full, y)
+em_labelled = GaussianMixtureEM(3, n_init=5, random_seed=0).fit(X_full, labels=y)
+posterior_labelled = BayesianGMM(3, random_seed=0, progressbar=False).fit(X_full, labels=y)
 pd.DataFrame(
     {
         name: {
@@ -335,5 +335,5 @@ print(posterior_labelled.label_report_)
 #   here cover the removed values at about the nominal rate.
 # - An imputed value is a guess, not a measurement: fit on the incomplete data, not on a
 #   completed copy, or every uncertainty downstream is understated.
-# - A few known labels (`fit(X, y)`, `-1` unknown) fix the components' identities: the
+# - A few known labels (`fit(X, labels=y)`, `-1` unknown) fix the components' identities: the
 #   posterior needs no relabeling, and its report says so.

@@ -225,9 +225,9 @@ def test_em_imputes_a_labelled_row_from_its_own_component(sim3d) -> None:
     labels = _partial_labels(sim3d.labels, 0.3, seed=72)
     weights = np.random.default_rng(73).gamma(2.0, size=X.shape[0])
     model = GaussianMixtureEM(3, missing="marginalize", random_seed=0)
-    model.fit(X, labels, sample_weight=weights)
+    model.fit(X, sample_weight=weights, labels=labels)
     before = labels.copy()
-    with_labels, without = model.impute(X, labels), model.impute(X)
+    with_labels, without = model.impute(X, labels=labels), model.impute(X)
     assert np.array_equal(labels, before)
     params = model.result_.params
     unlabelled = labels < 0
@@ -292,7 +292,7 @@ def test_em_facade_passes_weights_and_labels_with_nan(sim3d) -> None:
     labels = _partial_labels(sim3d.labels, 0.2, seed=92)
     weights = np.random.default_rng(93).gamma(2.0, size=X.shape[0])
     model = GaussianMixtureEM(3, missing="marginalize", random_seed=0, n_init=2)
-    model.fit(X, labels, sample_weight=weights)
+    model.fit(X, sample_weight=weights, labels=labels)
     direct = fit_em(
         X, 3, "full", n_init=2, random_seed=0, labels=labels, sample_weight=weights,
         missing="marginalize",
@@ -312,7 +312,7 @@ def map_fit():
     fit = BayesianGMM(2, method="map", covariance_type="diag", missing="marginalize", random_seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit.fit(X, labels, sample_weight=weights)
+        fit.fit(X, sample_weight=weights, labels=labels)
     return fit, X, sim, labels, weights
 
 
@@ -337,8 +337,8 @@ def test_bayesian_fit_with_weights_labels_and_nan_saves_and_loads(map_fit, tmp_p
     assert loaded.model_.model.compile_logp(**FAST)(point) == pytest.approx(
         gmm.model.compile_logp(**FAST)(point), rel=1e-12
     )
-    # impute(X, y): a labelled row takes its own component's conditional Gaussian.
-    imputed = loaded.impute(X, labels, random_seed=1)
+    # impute(X, labels=...): a labelled row takes its own component's conditional Gaussian.
+    imputed = loaded.impute(X, labels=labels, random_seed=1)
     assert imputed.n_missing == int(np.isnan(X).sum()) and np.all(np.isfinite(imputed.mean))
 
 
@@ -349,20 +349,20 @@ def test_wrong_length_weights_or_labels_with_nan_give_the_usual_errors(what) -> 
     X = rng.normal(size=(60, 2))
     X[::7, 1] = np.nan
     bad = {"sample_weight": np.ones(59)} if what == "sample_weight" else {"labels": -np.ones(61)}
-    pattern = rf"{'sample_weight' if what == 'sample_weight' else 'y'} must be a 1-D array with one entry per row of X \(60\)"  # noqa: E501
+    pattern = rf"{'sample_weight' if what == 'sample_weight' else 'labels'} must be a 1-D array with one entry per row of X \(60\)"  # noqa: E501
     with pytest.raises(ValueError, match=pattern):
         fit_em(X, 2, "diag", missing="marginalize", **bad)
     with pytest.raises(ValueError, match=pattern):
         build_model(X, 2, "diag", missing="marginalize", **bad)
     model = GaussianMixtureEM(2, covariance_type="diag", missing="marginalize")
     with pytest.raises(ValueError, match=pattern):
-        model.fit(X, bad.get("labels"), sample_weight=bad.get("sample_weight"))
+        model.fit(X, sample_weight=bad.get("sample_weight"), labels=bad.get("labels"))
     fitted = GaussianMixtureEM(2, covariance_type="diag", missing="marginalize").fit(X)
     if what == "labels":
         with pytest.raises(ValueError, match=pattern):
-            fitted.impute(X, -np.ones(61))
+            fitted.impute(X, labels=-np.ones(61))
         with pytest.raises(ValueError, match=r"outside -1 and 0..1"):
-            fitted.impute(X, np.full(60, 2))
+            fitted.impute(X, labels=np.full(60, 2))
 
 
 @pytest.mark.timeout(60)

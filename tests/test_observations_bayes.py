@@ -29,7 +29,7 @@ def labelled_fit():
     assert set(y[known]) == {0, 1, 2}
     fit = BayesianGMM(
         3, method="nuts", draws=500, tune=500, chains=2, progressbar=False, random_seed=0
-    ).fit(sim.X, y)
+    ).fit(sim.X, labels=y)
     return sim, y, fit
 
 
@@ -68,7 +68,7 @@ def test_unlabelled_component_warns_and_relabels():
     with pytest.warns(UserWarning, match=r"component\(s\) \[1, 2\] have no labelled point"):
         fit = BayesianGMM(
             3, method="advi", advi_steps=500, draws=50, progressbar=False, random_seed=0
-        ).fit(sim.X, y)
+        ).fit(sim.X, labels=y)
     assert not fit.labels_identify_components_
 
 

@@ -130,7 +130,7 @@ def test_partial_labels_recover_truth_in_the_labels_order():
     y = np.full(600, -1)
     known = rng.choice(600, size=60, replace=False)
     y[known] = rename[sim.labels[known]]
-    fit = GaussianMixtureEM(3, random_seed=0).fit(sim.X, y)
+    fit = GaussianMixtureEM(3, random_seed=0).fit(sim.X, labels=y)
     order = np.argsort(rename)  # component k of the fit is true component order[k]
     se = np.sqrt(np.diagonal(as_full(sim.covariances, "full", 3, 2), axis1=1, axis2=2) / 100)
     assert np.all(np.abs(fit.means_ - sim.means[order]) < 5 * se[order])
@@ -153,7 +153,7 @@ def test_weights_and_labels_leave_the_inputs_alone():
     w = np.linspace(0.5, 2.0, 60)
     y = np.where(np.arange(60) < 5, 0, -1)
     w_copy, y_copy = w.copy(), y.copy()
-    GaussianMixtureEM(2, random_seed=0).fit(X, y, sample_weight=w)
+    GaussianMixtureEM(2, random_seed=0).fit(X, sample_weight=w, labels=y)
     np.testing.assert_array_equal(w, w_copy)
     np.testing.assert_array_equal(y, y_copy)
 
@@ -194,7 +194,7 @@ BAD_LABELS = [
 def test_bad_labels_are_refused_with_a_fix(labels, match):
     X = _data(9, 60)
     with pytest.raises((ValueError, TypeError), match=match):
-        GaussianMixtureEM(2).fit(X, labels)
+        GaussianMixtureEM(2).fit(X, labels=labels)
 
 
 @pytest.mark.timeout(30)

@@ -142,7 +142,7 @@ def _fit_bayes(
         missing=args.missing,
     )
     _, caught, elapsed = _timed_with_warnings(
-        lambda: model.fit(frame, observed["labels"], sample_weight=observed["sample_weight"])
+        lambda: model.fit(frame, sample_weight=observed["sample_weight"], labels=observed["labels"])
     )
     _emit_fit_warnings(caught, sys.stderr)
     idata = model.idata_

@@ -67,7 +67,7 @@ def _cmd_fit_em(args: argparse.Namespace) -> int:
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.fit(frame, labels, sample_weight=weights)
+        model.fit(frame, sample_weight=weights, labels=labels)
         proba = model.predict_proba(frame)
     _emit_warnings(caught, sys.stderr)
 

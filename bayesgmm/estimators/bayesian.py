@@ -166,11 +166,15 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
     # -- fitting ---------------------------------------------------------------------------
 
     @fit_transaction
-    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> BayesianGMM:
+    def fit(
+        self, X: Any, y: Any = None, sample_weight: Any = None, *, labels: Any = None
+    ) -> BayesianGMM:
         """Build the model on ``X`` and fit it.
 
-        ``y`` (N,): partial labels, ``0..K-1`` or ``-1`` unknown; when every component has
-        a labelled row they identify the components, the draws are not relabeled and
+        ``y`` is ignored, as scikit-learn's clusterers ignore it (so that
+        ``cross_val_score(est, X, y)`` fits unsupervised). ``labels`` (N,), keyword only:
+        partial labels, ``0..K-1`` or ``-1`` unknown; when every component has a labelled
+        row they identify the components, the draws are not relabeled and
         ``label_report_`` says so. ``sample_weight`` (N,): observation weights, a power
         likelihood (integer weights = rows repeated). See ``docs/weights_and_labels.md``.
 
@@ -205,7 +209,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
             ordered=self.ordered,
             feature_names=self.feature_names,
             sample_weight=sample_weight,
-            labels=y,
+            labels=labels,
         )
         self.labels_identify_components_ = labels_identify(gmm.observations, self.n_components)
         # The one MAP-EM of a fit, in the model's internal units: every runner's start, and
@@ -268,8 +272,10 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
     def _label_chains(self, raw: Any, weighted: Any) -> tuple[Any, Any]:
         """The raw chains the label-switching report reads, and their relabeled draws
         (``None``: relabel them anew): the heaviest mode's chains, as sampled."""
-        if not weighted.attrs.get("mode_weighted"):
+        if not weighted.attrs.get("mode_weighted") and not self.idata_.attrs.get("mode_weighted"):
             return weighted, self.idata_
+        if getattr(self, "modes_", None) is None:  # a loaded fit: its modes are not stored
+            return raw, None
         chains = list(self.modes_.table["chains"].iloc[0])
         if len(chains) < 2:
             return None, None
@@ -281,8 +287,6 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         from bayesgmm import posterior
         from bayesgmm.posterior import labelled
 
-        self.label_report_ = None
-        self.collapse_report_ = None
         full_raw, raw = raw, self._find_modes(raw)
         identified = getattr(self, "labels_identify_components_", False)
         if self.method == "map" or self.relabel == "none" or self.n_components == 1:
@@ -292,24 +296,36 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         else:
             reference = self.em_ if self.relabel == "pivot" else None
             self.idata_ = posterior.relabel_idata(raw, method=self.relabel, reference=reference)
-        if self.method != "map":
-            self.collapse_report_ = posterior.collapse_report(self.idata_)
+        self._diagnose(full_raw, raw)
+        if self.collapse_report_ is not None:
             posterior.warn_if_collapsed(self.collapse_report_)
-            chains, relabeled = self._label_chains(full_raw, raw)
-            several = chains is not None and chains.posterior.sizes["chain"] > 1
-            if self.method == "nuts" and self.n_components > 1 and several:
-                if self.relabel == "none":
-                    relabeled = None
-                method = "stephens" if self.relabel == "none" else self.relabel
-                self.label_report_ = (
-                    labelled.identified_report(chains)
-                    if identified
-                    else posterior.label_switching_report(
-                        chains, relabeled=relabeled, method=method
-                    )
-                )
-                posterior.warn_if_unresolved(self.label_report_)
+        if self.label_report_ is not None:
+            posterior.warn_if_unresolved(self.label_report_)
         self._cache_draws()
+
+    def _diagnose(self, raw: Any, weighted: Any = None) -> None:
+        """``collapse_report_`` and ``label_report_`` of the sampled draws ``raw`` (their
+        mode-weighted draws ``weighted``, when modes were weighed) and ``idata_``; after a
+        fit, and again when a saved fit is loaded."""
+        from bayesgmm import posterior
+        from bayesgmm.posterior import labelled
+
+        self.label_report_ = None
+        self.collapse_report_ = None
+        if self.method == "map":
+            return
+        self.collapse_report_ = posterior.collapse_report(self.idata_)
+        chains, relabeled = self._label_chains(raw, raw if weighted is None else weighted)
+        several = chains is not None and chains.posterior.sizes["chain"] > 1
+        if self.method == "nuts" and self.n_components > 1 and several:
+            if self.relabel == "none":
+                relabeled = None
+            method = "stephens" if self.relabel == "none" else self.relabel
+            self.label_report_ = (
+                labelled.identified_report(chains)
+                if getattr(self, "labels_identify_components_", False)
+                else posterior.label_switching_report(chains, relabeled=relabeled, method=method)
+            )
 
     def _cache_draws(self) -> None:
         from bayesgmm.bayes.inference.idata import posterior_draws, thin_indices
@@ -357,7 +373,8 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
     def sample_posterior_predictive(
         self, n_samples: int | None = None, random_seed: Any = None
     ) -> Any:
-        """Posterior-predictive data sets, one per posterior draw, in data units.
+        """Posterior-predictive data sets, one per posterior draw, in data units (the model's
+        draws in internal units, moved back with ``spec.standardization.to_data``).
 
         Returns an InferenceData with a ``posterior_predictive`` group (variable ``x``,
         dims chain, draw, obs, feature) drawn through the PyMC model; ``n_samples`` thins
@@ -404,6 +421,51 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         x = predictive.posterior_predictive["x"]
         predictive.posterior_predictive["x"] = x.copy(data=standard.to_data(x.values))
         return predictive
+
+    def sample_prior_predictive(
+        self, n_samples: int = 500, X: Any = None, random_seed: Any = None
+    ) -> Any:
+        """Prior draws and one simulated data set per draw, in the data's units.
+
+        Parameters
+        ----------
+        n_samples : int
+            Prior draws.
+        X : array-like of shape (N, D), optional
+            The data whose model to draw from (priors scaled to it), with this
+            estimator's settings; default: the fitted model (``model_``). An unfitted
+            estimator needs ``X``.
+        random_seed : int, optional
+            Defaults to the estimator's ``random_seed``.
+
+        Returns
+        -------
+        arviz.InferenceData
+            ``prior`` (weights, means, stds, covariances ... in data units),
+            ``prior_predictive`` (``x``: chain, draw, obs, feature, data units) and
+            ``observed_data``; see :func:`bayesgmm.plotting.plot_predictive`.
+        """
+        from bayesgmm.bayes.inference.predictive import sample_prior_predictive
+        from bayesgmm.bayes.model.graph import build_model
+
+        if X is not None:
+            gmm = build_model(
+                X,
+                self.n_components,
+                self.covariance_type,
+                priors=self.priors,
+                ordered=self.ordered,
+                missing=self._missing(),
+            )
+        elif self.__sklearn_is_fitted__() and getattr(self, "model_", None) is not None:
+            gmm = self.model_
+        else:
+            raise ValueError(
+                "sample_prior_predictive needs data: the priors are scaled to it. Pass X, "
+                "or fit the estimator first."
+            )
+        seed = self.random_seed if random_seed is None else random_seed
+        return sample_prior_predictive(gmm, n_samples, random_seed=seed)
 
     def summary(self, **kwargs: Any) -> Any:
         """ArviZ summary of the (relabeled) weights, means and standard deviations."""

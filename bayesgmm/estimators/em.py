@@ -106,19 +106,25 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
     # -- fitting ---------------------------------------------------------------------------
 
     @fit_transaction
-    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixtureEM:
+    def fit(
+        self, X: Any, y: Any = None, sample_weight: Any = None, *, labels: Any = None
+    ) -> GaussianMixtureEM:
         """Fit the mixture to ``X``.
 
         Parameters
         ----------
         X : array-like of shape (N, D)
-        y : array-like of shape (N,), optional
-            Partial labels: a component index ``0..K-1`` per row, ``-1`` where unknown
-            (scikit-learn's semi-supervised convention). Labelled rows count for their own
-            component only, and component ``k`` is the one the labels call ``k``.
+        y : ignored
+            Accepted for scikit-learn's API and ignored, as ``GaussianMixture`` and
+            ``KMeans`` do: ``cross_val_score(est, X, y)`` and pipelines pass their targets
+            here, and a clusterer fits unsupervised. Partial labels go in ``labels``.
         sample_weight : array-like of shape (N,), optional
             Non-negative observation weights; an integer weight fits as the row repeated.
             See ``docs/weights_and_labels.md``.
+        labels : array-like of shape (N,), optional, keyword only
+            Partial labels: a component index ``0..K-1`` per row, ``-1`` where unknown.
+            Labelled rows count for their own component only, and component ``k`` is the
+            one the labels call ``k``.
 
         Notes
         -----
@@ -138,9 +144,14 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
             random_seed=self.random_seed,
             client=self.client,
             sample_weight=sample_weight,
-            labels=y,
+            labels=labels,
             missing=self._missing(),
         )
+        self._set_result(result)
+        return self
+
+    def _set_result(self, result: em.EMResult) -> None:
+        """The fitted attributes of ``result`` (after ``fit``, or ``load``)."""
         self.result_ = result
         self.weights_ = result.weights
         self.means_ = result.means
@@ -153,7 +164,6 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
         self.lower_bound_ = result.objective / result.n_observations
         self.objective_trace_ = result.objective_trace
         self.degenerate_components_ = result.degenerate_components
-        return self
 
     def _fit_data(self, X: Any) -> Any:
         if not is_dask_collection(X):
@@ -172,9 +182,12 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
             del self.feature_names_in_
         return X
 
-    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
-        """Fit, then return the most likely component of every row."""
-        return self.fit(X, y, sample_weight=sample_weight).predict(X)
+    def fit_predict(
+        self, X: Any, y: Any = None, sample_weight: Any = None, *, labels: Any = None
+    ) -> np.ndarray:
+        """Fit (``y`` ignored, as in :meth:`fit`), then return the most likely component of
+        every row."""
+        return self.fit(X, sample_weight=sample_weight, labels=labels).predict(X)
 
     # -- prediction ------------------------------------------------------------------------
 
@@ -246,3 +259,33 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
         """Number of free parameters."""
         self._check_is_fitted()
         return em.n_free_parameters(self.result_)
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def save(self, path: Any, X: Any = None) -> None:
+        """Write the fit to ``path`` (netCDF, the EM fit file ``bayesgmm report`` reads).
+
+        Parameters
+        ----------
+        path : str or Path
+            Overwritten if it exists.
+        X : array-like of shape (N, D), optional
+            Data stored beside the fit, for ``bayesgmm report``'s plots.
+
+        Notes
+        -----
+        The whole EM result and the constructor's parameters are stored as JSON; a Dask
+        ``client`` is not (it is a handle on a running cluster).
+        """
+        from bayesgmm.io.em_estimator import save_em_estimator
+
+        self._check_is_fitted()
+        save_em_estimator(self, path, X)
+
+    @classmethod
+    def load(cls, path: Any) -> GaussianMixtureEM:
+        """Read a fit written by :meth:`save`; predictions equal the original's. Nothing in
+        the file is executed (netCDF and JSON)."""
+        from bayesgmm.io.em_estimator import load_em_estimator
+
+        return load_em_estimator(cls, path)

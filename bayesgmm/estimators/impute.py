@@ -25,7 +25,7 @@ __all__ = ["BayesianImputeMixin", "EMImputeMixin"]
 class EMImputeMixin:
     """``impute`` for a fitted EM estimator (conditional means)."""
 
-    def impute(self, X: Any, y: Any = None) -> Imputation:
+    def impute(self, X: Any, *, labels: Any = None) -> Imputation:
         """Fill the NaN entries of ``X`` with their conditional means under the fit.
 
         ``E[x_m | x_o] = sum_k r_k(x_o) E[x_m | x_o, k]``, with ``r_k(x_o)`` the membership
@@ -35,7 +35,7 @@ class EMImputeMixin:
         Parameters
         ----------
         X : array-like of shape (N, D)
-        y : array-like of shape (N,), optional
+        labels : array-like of shape (N,), optional
             Known components (``0..K-1``, ``-1`` unknown), as in :meth:`fit`: a labelled
             row gets its own component's conditional mean ``E[x_m | x_o, k]``.
 
@@ -52,7 +52,7 @@ class EMImputeMixin:
             self.means_,
             self.covariances_,
             self.covariance_type,  # type: ignore[attr-defined]
-            labels=check_labels(y, values.shape[0], self.means_.shape[0]),
+            labels=check_labels(labels, values.shape[0], self.means_.shape[0]),
         )
         return imputation_from_mean(values, completed)
 
@@ -63,8 +63,8 @@ class BayesianImputeMixin:
     def impute(
         self,
         X: Any,
-        y: Any = None,
         *,
+        labels: Any = None,
         hdi_prob: float = 0.94,
         interval: str = "hdi",
         random_seed: Any = None,
@@ -80,7 +80,7 @@ class BayesianImputeMixin:
         Parameters
         ----------
         X : array-like of shape (N, D)
-        y : array-like of shape (N,), optional
+        labels : array-like of shape (N,), optional
             Known components (``0..K-1``, ``-1`` unknown) of the fit's components (those
             of ``means_``): a labelled row's missing entries come from its own
             component's conditional Gaussian under every draw.
@@ -101,8 +101,8 @@ class BayesianImputeMixin:
         """
         hdi_prob = renamed("impute", "prob", prob, "hdi_prob", hdi_prob, 0.94)
         values = self._impute_data(X)
-        labels = check_labels(y, values.shape[0], self._draws[0].shape[1])
+        known = check_labels(labels, values.shape[0], self._draws[0].shape[1])
         rng = check_random_state(self.random_seed if random_seed is None else random_seed)
         return posterior_imputation(
-            values, *self._draws, rng, hdi_prob=hdi_prob, interval=interval, labels=labels
+            values, *self._draws, rng, hdi_prob=hdi_prob, interval=interval, labels=known
         )

@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     import arviz as az
 
 _ESTIMATOR_ATTR = "bayesgmm_estimator_params"
+_EM_ATTR = "bayesgmm_em_result"
+#: The draws as sampled, before relabeling (only when relabeling changed them).
+_RAW_GROUP = "raw_posterior"
 
 
 def _jsonable(value: Any) -> Any:
@@ -28,15 +31,24 @@ def save_fit(estimator: Any, path: str | Path) -> Path:
     """Write ``estimator.idata_`` (and the raw draws) to ``path`` as netCDF.
 
     The estimator's parameters, the feature names and the MAP-EM reference weights are
-    stored as JSON in the InferenceData attrs so :func:`load_fit` can rebuild it. The file
-    is written whole or not at all (:func:`~bayesgmm.io.atomic.write_atomically`).
+    stored as JSON in the InferenceData attrs so :func:`load_fit` can rebuild it; the
+    MAP-EM reference ``em_`` too, and the raw draws (group ``raw_posterior``) when
+    relabeling changed them, so that the loaded fit recomputes its reports. The file is
+    written whole or not at all (:func:`~bayesgmm.io.atomic.write_atomically`).
     """
+    import warnings
+
+    from bayesgmm._utils.deprecation import DEPRECATED
     from bayesgmm.io.atomic import write_atomically
+    from bayesgmm.io.em_result import em_result_to_json
 
     path = Path(path)
     idata = estimator.idata_.copy()
-    from bayesgmm._utils.deprecation import DEPRECATED
-
+    raw = getattr(estimator, "raw_idata_", None)
+    if raw is not None and raw is not estimator.idata_:
+        with warnings.catch_warnings():  # a group of our own, which ArviZ does not know
+            warnings.simplefilter("ignore")
+            idata.add_groups({_RAW_GROUP: raw.posterior})
     params = {  # a deprecated alias left at its "not given" default is not a setting
         name: _jsonable(value)
         for name, value in estimator.get_params().items()
@@ -51,8 +63,11 @@ def save_fit(estimator: Any, path: str | Path) -> Path:
             else None
         ),
     }
+    em_json = em_result_to_json(estimator.em_) if getattr(estimator, "em_", None) else None
     for group in idata.groups():
         idata[group].attrs[_ESTIMATOR_ATTR] = json.dumps(meta)
+        if em_json is not None:
+            idata[group].attrs[_EM_ATTR] = em_json
     return write_atomically(path, lambda tmp: idata.to_netcdf(str(tmp)))
 
 
@@ -105,7 +120,7 @@ def load_fit(cls: type, path: str | Path) -> Any:
             raise not_a_fit(str(path), problem) from None
     estimator = cls(**params)
     estimator.idata_ = idata
-    estimator.raw_idata_ = idata
+    estimator.raw_idata_ = _raw_idata(idata)
     estimator.n_features_in_ = meta["n_features_in"]
     if meta["feature_names_in"] is not None:
         estimator.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
@@ -121,8 +136,35 @@ def load_fit(cls: type, path: str | Path) -> Any:
     estimator.labels_identify_components_ = "label_identification" in idata.attrs
     # The modes' report is not stored; the posterior keeps its words (attrs["modes"]).
     estimator.modes_ = None
+    _restore_reports(estimator, idata, path)
     estimator._cache_draws()
     return estimator
+
+
+def _raw_idata(idata: Any) -> Any:
+    """The draws as sampled: the ``raw_posterior`` group as the posterior, when stored."""
+    if _RAW_GROUP not in idata.groups():
+        return idata
+    import arviz as az
+
+    groups = {g: idata[g] for g in idata.groups() if g not in ("posterior", _RAW_GROUP)}
+    out = az.InferenceData(posterior=idata[_RAW_GROUP], **groups)
+    out.attrs = dict(idata.attrs)
+    return out
+
+
+def _restore_reports(estimator: Any, idata: Any, path: str | Path) -> None:
+    """``em_`` (stored JSON), ``collapse_report_`` and ``label_report_`` (recomputed from
+    the stored draws, their warnings already given at fit)."""
+    import warnings
+
+    from bayesgmm.io.em_result import em_result_from_json
+
+    em_json = idata.posterior.attrs.get(_EM_ATTR)
+    estimator.em_ = None if em_json is None else em_result_from_json(em_json, where=str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        estimator._diagnose(estimator.raw_idata_)
 
 
 def _observations(idata: Any) -> Any:

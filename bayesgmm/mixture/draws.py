@@ -254,3 +254,37 @@ def hdi_columns(draws: np.ndarray, prob: float = 0.94) -> tuple[np.ndarray, np.n
     low = np.take_along_axis(values, start, axis=0)[0]
     high = np.take_along_axis(values, start + inc, axis=0)[0]
     return low, high
+
+
+def simulate_from_draws(
+    weights: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    n_rows: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """One data set of ``n_rows`` points per draw of the mixture's parameters.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (S, K)
+    means : ndarray of shape (S, K, D)
+    covariances : ndarray of shape (S, K, D, D)
+    n_rows : int
+    rng : numpy Generator
+
+    Returns
+    -------
+    ndarray of shape (S, n_rows, D)
+        Row ``n`` of data set ``s``: a component ``k ~ Categorical(weights[s])``, then
+        ``N(means[s, k], covariances[s, k])``.
+    """
+    n_draws, _, n_features = means.shape
+    out = np.empty((n_draws, int(n_rows), n_features))
+    chol = np.linalg.cholesky(covariances)
+    for s in range(n_draws):  # one draw at a time: (N, D, D) per draw at most
+        p = weights[s] / weights[s].sum()
+        labels = rng.choice(len(p), size=int(n_rows), p=p)
+        noise = rng.standard_normal((int(n_rows), n_features))
+        out[s] = means[s, labels] + np.einsum("nde,ne->nd", chol[s, labels], noise)
+    return out

@@ -2,8 +2,9 @@
 
 ``sample_weight`` (scikit-learn's name) multiplies each row's log-likelihood term; an
 integer weight is the same as repeating the row that many times, and a zero weight the
-same as dropping it. ``y`` holds a known component index ``0..K-1`` per row, or ``-1``
-where the component is unknown (scikit-learn's semi-supervised convention); a labelled row
+same as dropping it. ``labels`` holds a known component index ``0..K-1`` per row, or ``-1``
+where the component is unknown (given by keyword, never as scikit-learn's ``y``, which a
+clusterer ignores: see ``docs/weights_and_labels.md``); a labelled row
 contributes ``log pi_k + log N(x | mu_k, Sigma_k)`` for its ``k`` instead of the mixture's
 log-sum-exp.
 
@@ -115,14 +116,14 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None
     return weights
 
 
-def check_labels(y: Any, n_samples: int, n_components: int) -> np.ndarray | None:
+def check_labels(labels: Any, n_samples: int, n_components: int) -> np.ndarray | None:
     """Validate partial labels: a component index ``0..K-1`` per row, or ``-1``.
 
     Returns
     -------
     ndarray of shape (N,) of int64, or None
-        ``None`` when ``y`` is ``None`` (no row labelled). A ``y`` with every entry ``-1``
-        is returned as given: it fits as the unlabelled model does.
+        ``None`` when ``labels`` is ``None`` (no row labelled). Labels that are all ``-1`` are
+        returned as given: they fit as the unlabelled model does.
 
     Raises
     ------
@@ -131,30 +132,30 @@ def check_labels(y: Any, n_samples: int, n_components: int) -> np.ndarray | None
     ValueError
         Wrong length, non-integer values, or values outside ``-1, 0..K-1``.
     """
-    if y is None:
+    if labels is None:
         return None
     hint = f"Give each row its component index 0..{n_components - 1}, or -1 where unknown."
-    array = _vector(y, n_samples, "y", hint)
+    array = _vector(labels, n_samples, "labels", hint)
     if array.dtype.kind == "f":
         if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
             bad = np.flatnonzero(~np.isfinite(array) | (array != np.round(array)))
             raise ValueError(
-                f"y must hold integer component indices; rows {bad[:10].tolist()} do not "
+                f"labels must hold integer component indices; rows {bad[:10].tolist()} do not "
                 f"(e.g. {array[bad[0]]!r}). {hint}"
             )
-    labels = array.astype(np.int64)
-    outside = np.flatnonzero((labels < -1) | (labels >= n_components))
+    checked = array.astype(np.int64)
+    outside = np.flatnonzero((checked < -1) | (checked >= n_components))
     if outside.size:
         raise ValueError(
-            f"y has value(s) {np.unique(labels[outside])[:10].tolist()} outside -1 and "
+            f"labels has value(s) {np.unique(checked[outside])[:10].tolist()} outside -1 and "
             f"0..{n_components - 1} (n_components={n_components}), in rows "
             f"{outside[:10].tolist()}. {hint}"
         )
-    return labels
+    return checked
 
 
 def check_observations(
-    sample_weight: Any, y: Any, n_samples: int, n_components: int
+    sample_weight: Any, labels: Any, n_samples: int, n_components: int
 ) -> Observations:
     """Both checks at once (see :func:`check_sample_weight` and :func:`check_labels`), and
     enough positively weighted rows for ``n_components`` components."""
@@ -168,7 +169,7 @@ def check_observations(
                 "0 is left out of the fit. Give more rows a positive weight or reduce "
                 "n_components."
             )
-    return Observations(weights, check_labels(y, n_samples, n_components))
+    return Observations(weights, check_labels(labels, n_samples, n_components))
 
 
 def weighted_moments(

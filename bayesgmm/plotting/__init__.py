@@ -30,6 +30,7 @@ from bayesgmm.plotting.density import plot_density, plot_pairs
 from bayesgmm.plotting.membership import plot_membership_uncertainty
 from bayesgmm.plotting.modes import plot_modes
 from bayesgmm.plotting.n_clusters import plot_n_clusters
+from bayesgmm.plotting.predictive import plot_predictive
 from bayesgmm.plotting.sbc import plot_sbc
 from bayesgmm.plotting.selection import plot_select_k
 from bayesgmm.plotting.traces import plot_trace_relabel
@@ -42,6 +43,7 @@ __all__ = [
     "plot_modes",
     "plot_n_clusters",
     "plot_pairs",
+    "plot_predictive",
     "plot_sbc",
     "plot_select_k",
     "plot_trace_relabel",

@@ -1,6 +1,6 @@
 """Partial labels and label switching: when the labels identify the components.
 
-A row with a known component (``y`` in ``BayesianGMM.fit``) counts for that component
+A row with a known component (``labels`` in ``BayesianGMM.fit``) counts for that component
 only, so the posterior is no longer symmetric under permutations that move it. The rule
 bayesgmm uses: when every component has at least one labelled row of positive weight, no
 permutation leaves the posterior unchanged, the components are identified by the labels,
@@ -22,7 +22,7 @@ from bayesgmm.posterior.switching import LabelSwitchingReport, label_switching_r
 __all__ = ["IDENTIFIED_NOTE", "identified_report", "labels_identify", "mark_identified"]
 
 IDENTIFIED_NOTE = (
-    "Every component has labelled points (y), so the labels identify the components: "
+    "Every component has labelled points (labels), so the labels identify the components: "
     "component k is the one the labels call k, and the draws were not relabeled."
 )
 

@@ -29,6 +29,10 @@ from bayesgmm.mixture.structures import bayesian_structure
 __all__ = ["LOG_LIKELIHOOD_BUDGET", "complete_idata"]
 
 _PLAIN = Observations()
+#: The mixture's free variables (``alpha`` only in a sparse finite mixture).
+_FREE = ("alpha", "weights", "means", "stds", "partial_corr_unit")
+#: The free variables of an ordered model whose ``means`` the posterior keeps instead.
+_ORDERED_PARTS = ("means_ordered", "means_other")
 # Bytes of pointwise log-likelihood stored with a fit before the draws are thinned for it.
 LOG_LIKELIHOOD_BUDGET = 200_000_000
 
@@ -59,8 +63,7 @@ def _pointwise_log_likelihood(
         return _times_weights(
             draw_math.pointwise_log_likelihood(X, weights, means, cov, obs.labels), obs
         )
-    free = ("alpha", "weights", "means", "stds", "partial_corr_unit")
-    params = {name: _stack(post, name) for name in free if name in post}
+    params = {name: _stack(post, name) for name in _FREE if name in post}
     # The kernel's layout has no ordering constraint: pack the (already ordered) means.
     blocks = transforms.layout(
         spec.covariance_type, spec.n_components, spec.n_features, sparse=spec.sparse
@@ -151,7 +154,13 @@ def complete_idata(
     k, cov_type, n_features = spec.n_components, spec.covariance_type, spec.n_features
     post = idata.posterior
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
-    keep = [v for v in ("alpha", "weights", "means", "stds", "partial_corr_unit") if v in post]
+    keep = [v for v in _FREE if v in post]
+    # An edited model's own variables (an extra parameter, a hierarchical mean), as the
+    # user wrote them: in the model's internal units, with the backend's dims.
+    # (Named variables only: nutpie also stores the transformed values, ``stds_log__``.)
+    named = gmm.model.named_vars
+    extras = [v for v in post.data_vars if v in named and v not in keep and v not in _ORDERED_PARTS]
+    user_vars = post[extras]
     post = _with_model_dims(post[keep], spec)
     unit = _stack(post, "partial_corr_unit") if "partial_corr_unit" in post else None
     groups: dict[str, Any] = {}
@@ -190,6 +199,7 @@ def complete_idata(
     groups["posterior"] = post.assign(
         covariances=xr.DataArray(cov.reshape(shape), dims=dims, coords=coords),
         correlations=xr.DataArray(corr.reshape(shape), dims=dims, coords=coords),
+        **{name: user_vars[name] for name in extras},
     )
     groups["observed_data"] = xr.Dataset(
         {

@@ -9,6 +9,7 @@ import numpy as np
 import pymc as pm
 
 from bayesgmm.bayes.inference.complete import complete_idata
+from bayesgmm.bayes.inference.edits import edited_model_note
 from bayesgmm.bayes.inference.starts import em_initial_point
 from bayesgmm.bayes.model.graph import GMMModel
 from bayesgmm.em import EMResult
@@ -44,11 +45,14 @@ def fit_map(
         sparse finite mixture), plus ``covariances``, in data units.
     """
     spec = gmm.spec
+    edited_model_note(gmm, "MAP")  # pm.find_MAP runs on the PyMC graph, edits included
     point = em_initial_point(gmm, random_seed=random_seed, start=start)
     with gmm.model:
         point = pm.find_MAP(start=point, progressbar=progressbar, include_transformed=False)
     keep = {name: np.asarray(point[name]) for name in FREE if name in point}
     keep = spec.standardization.params_to_data(keep, spec.covariance_type)
+    # An edited model's own variables, as the user wrote them (internal units).
+    keep.update({name: np.asarray(point[name]) for name in _user_variables(gmm, point)})
     cov, _ = draw_math.covariances_from_draws(
         keep["stds"][None],
         keep["partial_corr_unit"][None] if "partial_corr_unit" in keep else None,
@@ -66,5 +70,14 @@ def map_idata(gmm: GMMModel, point: dict[str, np.ndarray]) -> az.InferenceData:
     spec = gmm.spec
     free = {name: np.asarray(value) for name, value in point.items() if name in FREE}
     free = spec.standardization.params_to_internal(free, spec.covariance_type)
+    free.update({name: np.asarray(point[name]) for name in _user_variables(gmm, point)})
     raw = az.from_dict(posterior={name: value[None, None] for name, value in free.items()})
-    return complete_idata(raw, gmm, sampler="map")
+    edits = "; ".join(gmm.edits)
+    return complete_idata(raw, gmm, sampler="map", extra_attrs={"model_edits": edits})
+
+
+def _user_variables(gmm: GMMModel, point: dict[str, Any]) -> list[str]:
+    """The names in ``point`` of variables the spec does not build (an edited model's)."""
+    own = {*FREE, "covariances", "means_ordered", "means_other"}
+    named = set(gmm.model.named_vars)
+    return [name for name in point if name not in own and name in named]

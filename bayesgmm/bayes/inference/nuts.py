@@ -21,6 +21,7 @@ import pymc as pm
 
 from bayesgmm._utils.validation import seed_int
 from bayesgmm.bayes.inference.complete import complete_idata
+from bayesgmm.bayes.inference.edits import edited_model_note
 from bayesgmm.bayes.inference.starts import em_initial_point, jittered_points
 from bayesgmm.bayes.kernel import bindings as kernel
 from bayesgmm.bayes.kernel import nutpie_bridge as _nutpie
@@ -144,11 +145,14 @@ def sample_nuts(
     if mass_matrix not in MASS_MATRICES:
         raise ValueError(f"mass_matrix must be one of {MASS_MATRICES}; got {mass_matrix!r}.")
     backend = _resolve_sampler(sampler)
-    use_kernel = backend == "nutpie" and gmm.kernel_supported and kernel.available()
+    edits = edited_model_note(gmm, "NUTS")
+    if edits and sampler == "auto":
+        backend = _edited_backend()
+    use_kernel = backend == "nutpie" and gmm.kernel_supported and kernel.available() and not edits
     if use_kernel and not _nutpie.compatible():
         warnings.warn(_nutpie.incompatibility(), UserWarning, stacklevel=2)
         backend, use_kernel = "pymc", False
-    if gmm.has_missing and not use_kernel:
+    if gmm.has_missing and not use_kernel and not edits:
         backend = _missing_backend(backend, chosen=sampler != "auto")
     if mass_matrix == "low_rank" and backend != "nutpie":
         raise ValueError(
@@ -198,8 +202,16 @@ def sample_nuts(
             "init": init,
             "random_seed": seed,
             "mass_matrix": "low_rank" if low_rank else "diag",
+            "model_edits": edits,
         },
     )
+
+
+def _edited_backend() -> str:
+    """The sampler of an edited model when the user did not choose one: nutpie on the
+    user's graph compiled by JAX when JAX is installed, else PyMC's NUTS (nutpie's numba
+    compilation took minutes where PyMC's C backend took seconds, docs/missing.md)."""
+    return "nutpie" if _installed("nutpie") and _installed("jax") else "pymc"
 
 
 def _missing_backend(backend: str, chosen: bool) -> str:

@@ -18,6 +18,7 @@ import xarray as xr
 from bayesgmm._utils.progress import progress_bar
 from bayesgmm._utils.validation import seed_int
 from bayesgmm.bayes.inference.complete import complete_idata
+from bayesgmm.bayes.inference.edits import edited_model_note
 from bayesgmm.bayes.inference.starts import START_POINTS, em_initial_point
 from bayesgmm.bayes.kernel import bindings as kernel
 from bayesgmm.bayes.model.graph import GMMModel, model_from_spec
@@ -75,8 +76,10 @@ def fit_advi(
     if engine not in ("auto", "kernel", "pymc"):
         raise ValueError(f"engine must be 'auto', 'kernel' or 'pymc'; got {engine!r}.")
     seed = seed_int(random_seed)
+    _check_edited_engine(gmm, engine, minibatch_size)
+    edits = edited_model_note(gmm, "ADVI")
     use_kernel = engine == "kernel" or (
-        engine == "auto" and gmm.kernel_supported and kernel.available()
+        engine == "auto" and gmm.kernel_supported and kernel.available() and not edits
     )
     if use_kernel and not gmm.kernel_supported:
         raise ValueError("engine='kernel' does not support ordered models; use engine='pymc'.")
@@ -98,7 +101,7 @@ def fit_advi(
         gmm,
         sampler=used,
         log_likelihood=log_likelihood,
-        extra_attrs={"random_seed": seed, "advi_steps": int(n)},
+        extra_attrs={"random_seed": seed, "advi_steps": int(n), "model_edits": edits},
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -106,6 +109,26 @@ def fit_advi(
             {"elbo": xr.Dataset({"elbo": xr.DataArray(elbo, dims=("step",))})},
         )
     return idata
+
+
+def _check_edited_engine(gmm: GMMModel, engine: str, minibatch_size: int | None) -> None:
+    """An edited model runs on its own PyMC graph, which neither the kernel nor a rebuilt
+    ``pm.Minibatch`` model holds: refuse those, saying what to do."""
+    edits = gmm.edits
+    if not edits:
+        return
+    if engine == "kernel":
+        raise ValueError(
+            f"engine='kernel' evaluates only the model build_model writes; this one was "
+            f"edited ({'; '.join(edits)}). Use engine='pymc' (or 'auto') to fit the edited "
+            "model, or build a fresh model for the kernel."
+        )
+    if minibatch_size is not None and gmm.minibatch_size is None:
+        raise ValueError(
+            f"minibatch ADVI rebuilds the model with pm.Minibatch, without your edits "
+            f"({'; '.join(edits)}). Fit the edited model without minibatch_size, or build "
+            "it with build_model(..., minibatch_size=...) and edit that one."
+        )
 
 
 class _Settings(NamedTuple):
@@ -159,7 +182,9 @@ def _advi_pymc(
     minibatch_size: int | None,
 ) -> tuple[az.InferenceData, np.ndarray]:
     fit_model = gmm.model
-    if minibatch_size is not None:  # the same spec, so the same internal units
+    # The same spec, so the same internal units (a model built with minibatches is used
+    # as it is, edits included).
+    if minibatch_size is not None and gmm.minibatch_size is None:
         fit_model = model_from_spec(gmm.spec, gmm.data, minibatch_size, gmm.observations).model
     seed = settings.seed
     with fit_model, _quiet_constant_folding():

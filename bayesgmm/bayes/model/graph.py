@@ -42,6 +42,7 @@ from bayesgmm._utils.validation import (
     constant_features,
     describe_features,
 )
+from bayesgmm.bayes.model.fingerprint import ModelFingerprint, describe_edits, model_fingerprint
 from bayesgmm.bayes.model.likelihood import mixture_logp_factory, mixture_random_factory, signature
 from bayesgmm.bayes.model.missing import add_missing_likelihood
 from bayesgmm.bayes.model.observed import observation_data as _observation_data
@@ -189,6 +190,15 @@ class GMMModel:
         The data hold NaN: the likelihood is that of each row's observed coordinates
         (:mod:`bayesgmm.bayes.model.missing`), a potential on the ``X_observed`` container;
         there is no ``X`` container or ``x`` variable.
+    fingerprint : ModelFingerprint, optional
+        The model as :func:`model_from_spec` built it (:mod:`.fingerprint`): a model whose
+        fingerprint differs now was edited, and runs on its PyMC graph, not the kernel.
+        ``None`` for a model restored from a pickle taken after an edit.
+
+    Notes
+    -----
+    A GMMModel pickles (and goes through joblib): an unedited one as its spec, data and
+    observations, rebuilt on load; an edited one with its ``pm.Model`` by cloudpickle.
     """
 
     model: pm.Model
@@ -201,6 +211,24 @@ class GMMModel:
     labels: np.ndarray | None = None
 
     has_missing: bool = False
+    fingerprint: ModelFingerprint | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def edits(self) -> list[str]:
+        """How the model differs from the one its spec builds, in words (empty when it
+        is exactly that model, the only one the compiled kernel evaluates)."""
+        return describe_edits(self.fingerprint, model_fingerprint(self.model))
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        from bayesgmm.bayes.model.pickling import rebuilt_model, restored_edited_model
+
+        rest = (self.spec, self.data, self.minibatch_size, self.observations)
+        if not self.edits:  # the model is a function of the rest: rebuild it on load
+            return (rebuilt_model, rest)
+        import cloudpickle  # PyMC's own dependency; plain pickle cannot hold its graphs
+
+        fields = (self.internal, self.ordered_start, self.has_missing)
+        return (restored_edited_model, (cloudpickle.dumps(self.model), *rest, *fields))
 
     @property
     def observations(self) -> Observations:
@@ -409,6 +437,7 @@ def _finish(
         obs.sample_weight,
         obs.labels,
         has_missing,
+        model_fingerprint(model),
     )
 
 

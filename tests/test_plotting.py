@@ -601,6 +601,14 @@ CALLS = {
         ),
         X,
     ),
+    # drawn and checked in tests/test_mclust_selection.py
+    "plot_select_k": lambda X, fit, idata: plotting.plot_select_k(
+        pd.DataFrame({"VVV": [1.0, 0.5]}, index=[1, 2])
+        .rename_axis("K")
+        .pipe(lambda t: t.attrs.update(criterion="bic") or t)
+    ),
+    # drawn and checked in tests/test_prior_predictive.py
+    "plot_predictive": lambda X, fit, idata: plotting.plot_predictive(idata),
     # drawn and checked in tests/test_calibration.py
     "plot_sbc": lambda X, fit, idata: plotting.plot_sbc(
         SimpleNamespace(ranks=np.zeros((4, 1), dtype=int), quantities=("q",), n_draws=9)

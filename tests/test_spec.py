@@ -143,6 +143,7 @@ def test_a_fit_runs_map_em_once_and_validates_x_once(data, monkeypatch, method) 
         method=method,
         draws=20,
         tune=20,
+        n_starts=1,  # n_starts > 1 searches other MAP-EM maxima on purpose (modes_)
         progressbar=False,
         random_seed=0,
     ).fit(data)

@@ -12,14 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from bayesgmm.mixture.structures import COVARIANCE_NAMES, get_structure
+
 __all__ = ["em_result_from_json", "em_result_to_json"]
 
-_COV_SHAPES = {
-    "full": lambda k, d: (k, d, d),
-    "tied": lambda k, d: (d, d),
-    "diag": lambda k, d: (k, d),
-    "spherical": lambda k, d: (k,),
-}
 _PRIOR_FIELDS = ("mean", "shrinkage", "dof", "scale", "weight_concentration")
 
 
@@ -87,11 +83,11 @@ def em_result_from_json(text: str, where: str = "the file") -> Any:
         k, d = np.shape(data["means"])
     except (TypeError, ValueError, KeyError):
         raise ValueError(f"{where}: the stored EM fit is not readable; save it again.") from None
-    if cov_type not in _COV_SHAPES:
+    if not isinstance(cov_type, str) or cov_type not in COVARIANCE_NAMES:
         raise ValueError(f"{where}: unknown covariance_type {cov_type!r}.")
     weights = _array(data, "weights", (k,), where)
     means = _array(data, "means", (k, d), where)
-    covariances = _array(data, "covariances", _COV_SHAPES[cov_type](k, d), where)
+    covariances = _array(data, "covariances", get_structure(cov_type).shape(k, d), where)
     try:
         return _result(data, weights, means, covariances, cov_type, where)
     except (KeyError, TypeError, ValueError) as exc:

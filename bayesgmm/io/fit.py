@@ -45,7 +45,7 @@ def save_fit(estimator: Any, path: str | Path) -> Path:
     path = Path(path)
     idata = estimator.idata_.copy()
     raw = getattr(estimator, "raw_idata_", None)
-    if raw is not None and raw is not estimator.idata_:
+    if raw is not None and raw is not estimator.idata_ and _RAW_GROUP not in idata.groups():
         with warnings.catch_warnings():  # a group of our own, which ArviZ does not know
             warnings.simplefilter("ignore")
             idata.add_groups({_RAW_GROUP: raw.posterior})

@@ -381,7 +381,10 @@ def find_modes(idata: az.InferenceData, random_seed: int = 0, model: Any = None)
         parts = [pointwise[g].reshape(-1, pointwise.shape[2]) for g in groups]
         stacking = stack_chains(parts, random_seed)
         stack, stack_se = stacking.weights, stacking.replicates.std(axis=0, ddof=1)
-        masses = mode_masses(model, idata, groups, random_seed)
+        try:
+            masses = mode_masses(model, idata, groups, random_seed)
+        except np.linalg.LinAlgError:  # a mode too degenerate for its Gaussian proposal
+            masses = None  # (a collapsing component): weigh by stacking instead
         mass, mass_se = masses if masses is not None else (np.full(len(groups), np.nan),) * 2
     use_mass = bool(np.all(np.isfinite(mass)))
     weight, weight_se = (mass, mass_se) if use_mass else (stack, stack_se)

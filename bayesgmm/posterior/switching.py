@@ -370,12 +370,12 @@ def _switching_message(
     inv_rhat: float,
     threshold: float,
     worst: list[str],
-    chains: str = "",
     settings: FitSettings | None = None,
+    chains: str = "",
 ) -> str:
     settings = FitSettings() if settings is None else settings
     if not inv_rhat <= threshold:
-        options = ["run longer or more chains"]
+        options = ["run longer chains (more tune and draws) or more of them"]
         if settings.init != "em":  # chains that started at the MAP-EM fit: nothing to gain
             options.append("start from the MAP-EM fit (init='em')")
         options.append("revisit K and the priors")
@@ -497,8 +497,8 @@ def label_switching_report(
         inv_rhat,
         rhat_threshold,
         worst,
-        _chains_in_words(idata, inv_rhat, rhat_threshold),
         fit_settings(idata),
+        _chains_in_words(idata, inv_rhat, rhat_threshold),
     )
     return LabelSwitchingReport(
         method=method,

@@ -16,6 +16,7 @@ from scipy import special, stats
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from conftest import mcar, two_clusters
 
 from bayesgmm import GaussianMixtureEM, compare, membership, n_clusters, select_k
 from bayesgmm.analysis import similarity
@@ -25,7 +26,6 @@ from bayesgmm.bayes.inference.idata import posterior_draws
 from bayesgmm.em import fit_em
 from bayesgmm.estimators.bayesian import BayesianGMM
 from bayesgmm.plotting import plot_clusters, plot_density, plot_pairs
-from tests.conftest import mcar, two_clusters
 
 
 def observed_log_terms(X, weights, means, covariances):

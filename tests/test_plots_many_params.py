@@ -13,6 +13,7 @@ import pytest
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from conftest import two_clusters
 from matplotlib.patches import Ellipse
 
 from bayesgmm import GaussianMixtureEM, compare, select_k
@@ -21,7 +22,6 @@ from bayesgmm.datasets import make_gmm_data
 from bayesgmm.em import SELECTION_N_INIT, fit_em
 from bayesgmm.estimators.bayesian import BayesianGMM
 from bayesgmm.plotting import plot_clusters, plot_comparison, plot_pairs
-from tests.conftest import two_clusters
 
 # ---------------------------------------------------------------------------------------
 # The comparison plot of a K=3, D=8 fit

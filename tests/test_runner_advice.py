@@ -13,6 +13,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import two_clusters
 
 from bayesgmm import GMMPriors
 from bayesgmm.analysis.compare_k import compare_k
@@ -31,7 +32,6 @@ from bayesgmm.mixture.covariance import collapse_hint
 from bayesgmm.posterior.advice import FitSettings, fit_settings, join_options
 from bayesgmm.posterior.collapse import _collapse_message
 from bayesgmm.posterior.switching import _switching_message
-from tests.conftest import two_clusters
 
 SPARSE = GMMPriors(alpha_prior="sparse")
 

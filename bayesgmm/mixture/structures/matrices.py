@@ -88,6 +88,16 @@ class MatrixStructure(CovarianceStructure):
     """Shared maths of structures whose covariances are general matrices, one per
     component (``full`` and the mclust structures stored as (K, D, D)) or one shared."""
 
+    def _prior_terms(
+        self, stats: Any, nk: np.ndarray, x_bar: np.ndarray, prior: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The MAP-EM M-step's two data terms: the shrunk outer products of the means'
+        offsets from the prior mean (K, D, D), and the within-component scatter."""
+        offset = x_bar - prior.mean
+        shrink = prior.shrinkage * nk / (prior.shrinkage + nk)
+        between = shrink[:, None, None] * np.einsum("kd,ke->kde", offset, offset)
+        return between, self.scatter(stats, x_bar, nk)
+
     def precisions(self, prec_chol: np.ndarray) -> np.ndarray:
         return prec_chol @ np.swapaxes(prec_chol, -1, -2)
 
@@ -223,10 +233,7 @@ class Full(MatrixStructure):
         previous: np.ndarray | None = None,
     ) -> np.ndarray:
         n_features = x_bar.shape[1]
-        offset = x_bar - prior.mean
-        shrink = prior.shrinkage * nk / (prior.shrinkage + nk)
-        between = shrink[:, None, None] * np.einsum("kd,ke->kde", offset, offset)
-        scatter = self.scatter(stats, x_bar, nk)
+        between, scatter = self._prior_terms(stats, nk, x_bar, prior)
         cov = (prior.scale + between + scatter) / (prior.dof + nk + n_features + 2)[:, None, None]
         return symmetric(cov + reg_covar * np.eye(n_features))
 
@@ -334,10 +341,7 @@ class Tied(MatrixStructure):
         previous: np.ndarray | None = None,
     ) -> np.ndarray:
         n_components, n_features = x_bar.shape
-        offset = x_bar - prior.mean
-        shrink = prior.shrinkage * nk / (prior.shrinkage + nk)
-        between = shrink[:, None, None] * np.einsum("kd,ke->kde", offset, offset)
-        scatter = self.scatter(stats, x_bar, nk)
+        between, scatter = self._prior_terms(stats, nk, x_bar, prior)
         cov = (prior.scale + between.sum(0) + scatter) / (
             prior.dof + nk.sum() + n_components + n_features + 1
         )

@@ -16,6 +16,7 @@ from bayesgmm._utils.validation import check_random_state
 from bayesgmm.analysis._fits import FlatDraws, as_idata, check_prob, thin_draws
 from bayesgmm.exceptions import LabelSwitchingWarning, MultimodalPosteriorWarning
 from bayesgmm.mixture import draws as draw_math
+from bayesgmm.mixture.allocations import allocation_blocks, block_counts
 from bayesgmm.posterior import relabel as relabel_module
 from bayesgmm.posterior import relabel_idata, total_log_likelihood
 from bayesgmm.posterior._data import fitted_labels
@@ -156,11 +157,6 @@ def _switching_fraction(
     return float(np.mean(np.any(perms != np.arange(draws.n_components), axis=1)))
 
 
-def _row_blocks(n_obs: int, per_row: int) -> list[slice]:
-    step = max(1, _BUDGET // max(1, per_row))
-    return [slice(start, min(start + step, n_obs)) for start in range(0, n_obs, step)]
-
-
 def _warn_if_switched(
     idata: az.InferenceData, draws: FlatDraws, index: np.ndarray, data: np.ndarray
 ) -> None:
@@ -202,32 +198,31 @@ def _switching_advice(relabel_method: str | None) -> str:
 
 def _summaries(
     data: np.ndarray,
-    params: tuple[np.ndarray, ...],
+    params: tuple[np.ndarray, np.ndarray, np.ndarray],
     hdi_prob: float,
     rng: np.random.Generator,
     labels: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Mean, median and HDI of every point's memberships over draws, in row blocks, and
     which components each draw's sampled allocation occupies (S, K)."""
-    weights = params[0]
-    n_used, n_comp = weights.shape
+    n_used, n_comp = params[0].shape
     n_obs = data.shape[0]
     out = {name: np.empty((n_obs, n_comp)) for name in ("mean", "median", "hdi_low", "hdi_high")}
-    occupied = np.zeros((n_used, n_comp), dtype=bool)
+    sizes = np.zeros((n_used, n_comp))
     single = n_used < 2 or int(np.floor(hdi_prob * n_used)) < 1
-    rows_of_draws = np.arange(n_used)[:, None]
-    for block in _row_blocks(n_obs, n_used * n_comp * max(2, data.shape[1])):
-        block_labels = None if labels is None else labels[block]
-        resp = draw_math.responsibilities(data[block], *params, block_labels)  # (S, n, K)
-        out["mean"][block] = resp.mean(axis=0)
-        out["median"][block] = np.median(resp, axis=0)
+    # Rows in blocks over every draw (the median and HDI run across draws); the HDI's
+    # temporaries hold about max(2, D) such blocks.
+    budget = max(1, _BUDGET // max(2, data.shape[1]))
+    for block in allocation_blocks(data, *params, rng, labels=labels, by="rows", budget=budget):
+        resp, rows = block.probabilities, block.rows  # (S, n, K)
+        out["mean"][rows] = resp.mean(axis=0)
+        out["median"][rows] = np.median(resp, axis=0)
         if single:
-            out["hdi_low"][block] = out["hdi_high"][block] = resp[0]
+            out["hdi_low"][rows] = out["hdi_high"][rows] = resp[0]
         else:
-            out["hdi_low"][block], out["hdi_high"][block] = draw_math.hdi_columns(resp, hdi_prob)
-        alloc = relabel_module.allocations_from_probabilities(resp, rng)
-        occupied[rows_of_draws, alloc] = True
-    return out, occupied
+            out["hdi_low"][rows], out["hdi_high"][rows] = draw_math.hdi_columns(resp, hdi_prob)
+        sizes += block_counts(block, n_comp)
+    return out, sizes > 0
 
 
 def membership(

@@ -10,14 +10,8 @@ import pandas as pd
 
 from bayesgmm._utils.validation import check_random_state
 from bayesgmm.bayes.inference.idata import check_idata, idata_config, posterior_draws
-from bayesgmm.posterior import relabel
-from bayesgmm.posterior._data import (
-    draw_blocks,
-    fitted_labels,
-    fitted_weights,
-    observed,
-    probability_fn,
-)
+from bayesgmm.mixture.allocations import allocation_counts
+from bayesgmm.posterior._data import fitted_labels, fitted_weights, observed
 
 __all__ = ["occupied_components", "occupied_counts"]
 
@@ -85,7 +79,6 @@ def occupied_counts(
     if not limit > 0:
         raise ValueError(f"threshold must be > 0; got {threshold!r}.")
     draws = posterior_draws(idata)
-    n_draws, n_comp = draws.weights.shape
     if criterion == "weights":
         if "observed_data" in idata.groups():
             n_obs = observed(idata, "occupied_components").shape[0]
@@ -96,17 +89,14 @@ def occupied_counts(
         counts = (int(n_obs) * draws.weights >= limit).sum(axis=1)
     else:
         X = observed(idata, "occupied_components")
-        rng = check_random_state(random_seed)
-        block = probability_fn(X, draws, fitted_labels(idata))
-        row_weight = fitted_weights(idata)
-        counts = np.empty(n_draws, dtype=np.intp)
-        for part in draw_blocks(draws, X.shape[0]):
-            alloc = relabel.allocations_from_probabilities(block(part), rng)
-            n_rows = alloc.shape[0]
-            flat = (np.arange(n_rows)[:, None] * n_comp + alloc).ravel()
-            count = None if row_weight is None else np.broadcast_to(row_weight, alloc.shape)
-            per_comp = np.bincount(
-                flat, weights=None if count is None else count.ravel(), minlength=n_rows * n_comp
-            ).reshape(n_rows, n_comp)
-            counts[part] = (per_comp >= limit).sum(axis=1)
+        sizes = allocation_counts(
+            X,
+            draws.weights,
+            draws.means,
+            draws.covariances,
+            check_random_state(random_seed),
+            labels=fitted_labels(idata),
+            sample_weight=fitted_weights(idata),
+        )
+        counts = (sizes >= limit).sum(axis=1)
     return counts.reshape(draws.n_chains, draws.n_draws_per_chain)

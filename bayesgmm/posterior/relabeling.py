@@ -18,6 +18,7 @@ from bayesgmm._utils.validation import check_random_state
 from bayesgmm.bayes.inference.idata import PosteriorDraws, check_idata, posterior_draws
 from bayesgmm.exceptions import ConvergenceWarning
 from bayesgmm.mixture import draws as draw_math
+from bayesgmm.mixture.allocations import sample_allocations
 from bayesgmm.posterior import relabel
 from bayesgmm.posterior._data import (
     draw_blocks,
@@ -126,12 +127,9 @@ def _ecr(
 ) -> np.ndarray:
     """ECR on allocations (argmax, or sampled when a seed is given) of the relabeling rows."""
     X = relabel_points(idata, "relabeling with 'ecr'")
-    n_samples, n_comp = draws.weights.shape
+    n_comp = draws.weights.shape[1]
     rng = None if random_seed is None else check_random_state(random_seed)
-    block = probability_fn(X, draws)
-    alloc = np.empty((n_samples, X.shape[0]), dtype=np.intp)
-    for part in draw_blocks(draws, X.shape[0]):
-        alloc[part] = relabel.allocations_from_probabilities(block(part), rng)
+    alloc = sample_allocations(X, draws.weights, draws.means, draws.covariances, rng)
     if ref is not None:
         if ref.weights is None:
             raise ValueError("ECR with a reference needs the reference's 'weights'.")

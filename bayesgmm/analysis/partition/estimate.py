@@ -9,7 +9,7 @@ credible ball around it (Wade & Ghahramani 2018; :mod:`bayesgmm.analysis.partiti
 * :func:`partition`: on a fitted :class:`~bayesgmm.BayesianGMM` or its InferenceData. The
   mixture marginalises ``z``, so allocations are redrawn per posterior draw from the
   membership probabilities, as :func:`bayesgmm.posterior.occupied_components` does
-  (:func:`bayesgmm.posterior.relabel.allocations_from_probabilities`); the PSM defaults to the
+  (:func:`bayesgmm.mixture.allocations.sample_allocations`); the PSM defaults to the
   Rao-Blackwellised :func:`bayesgmm.analysis.similarity`. Partitions are
   label-invariant: no relabeling is needed.
 
@@ -40,16 +40,13 @@ from bayesgmm.analysis.partition.loss import (
 )
 from bayesgmm.analysis.partition.search import salso
 from bayesgmm.bayes.inference.idata import check_idata, posterior_draws, thin_indices
-from bayesgmm.mixture import draws as draw_math
-from bayesgmm.posterior import relabel
+from bayesgmm.mixture.allocations import sample_allocations
 from bayesgmm.posterior._data import fitted_labels
 from bayesgmm.posterior.mixture import check_fit_data
 
 __all__ = ["PartitionResult", "allocation_draws", "partition", "partition_from_allocations"]
 
 _PSM_SOURCES = ("responsibilities", "allocations")
-# Floats of one (draws, N, K) responsibility block when redrawing allocations.
-_BLOCK_BUDGET = 2**22
 
 
 @dataclass(frozen=True)
@@ -214,9 +211,9 @@ def allocation_draws(
     """One allocation vector per posterior draw, ``z_sn ~ Categorical(r_sn)``.
 
     ``r_sn`` are the membership probabilities of row n under draw s
-    (:func:`bayesgmm.mixture.draws.responsibilities`), computed in blocks of draws; the
-    allocations are sampled with :func:`bayesgmm.posterior.relabel.allocations_from_probabilities`,
-    exactly as :func:`bayesgmm.posterior.occupied_components` samples them.
+    (:func:`bayesgmm.mixture.draws.responsibilities`); the allocations are sampled by
+    :func:`bayesgmm.mixture.allocations.sample_allocations`, the sampler
+    :func:`bayesgmm.posterior.occupied_components` and :func:`bayesgmm.membership` use.
 
     Parameters
     ----------
@@ -235,16 +232,14 @@ def allocation_draws(
     draws = posterior_draws(idata)
     data, labels = _data(idata, X, draws.means.shape[2])
     index = thin_indices(draws.weights.shape[0], max_draws)
-    rng = check_random_state(random_seed)
-    n_comp = draws.weights.shape[1]
-    out = np.empty((index.shape[0], data.shape[0]), dtype=np.intp)
-    for part in draw_math.chunked_draws(index.shape[0], data.shape[0], n_comp, _BLOCK_BUDGET):
-        take = index[part]
-        resp = draw_math.responsibilities(
-            data, draws.weights[take], draws.means[take], draws.covariances[take], labels
-        )
-        out[part] = relabel.allocations_from_probabilities(resp, rng)
-    return out
+    return sample_allocations(
+        data,
+        draws.weights[index],
+        draws.means[index],
+        draws.covariances[index],
+        check_random_state(random_seed),
+        labels=labels,
+    )
 
 
 def partition(

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from bayesgmm.mixture.allocations import categorical_from_uniforms
 from bayesgmm.posterior.relabel._checks import (
     check_labels,
     check_perms,
@@ -278,16 +279,15 @@ def allocations_from_probabilities(
     -------
     numpy.ndarray
         Integer labels, shape ``(S, N)``, dtype ``intp``.
+
+    See Also
+    --------
+    bayesgmm.mixture.allocations.sample_allocations : the same draws from the posterior
+        draws' parameters, in blocks that bound memory (what the package's functions use).
     """
     prob = check_probabilities(probabilities)
     if rng is None:
         return prob.argmax(axis=2).astype(np.intp)
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator or None, got {type(rng)}.")
-    n_comp = prob.shape[2]
-    # Inverse-CDF sampling against the row total, so rounding in the cumulative sum cannot
-    # push u past the last component; the clip covers the remaining rounding edge case.
-    cdf = np.cumsum(prob, axis=2)
-    u = rng.random((*prob.shape[:2], 1)) * cdf[:, :, -1:]
-    labels = (cdf <= u).sum(axis=2)
-    return np.minimum(labels, n_comp - 1).astype(np.intp)
+    return categorical_from_uniforms(prob, rng.random(prob.shape[:2]))

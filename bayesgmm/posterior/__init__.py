@@ -14,8 +14,9 @@ One module per job:
   (Stephens, ECR, pivot or ordering); :func:`unrelabel_idata` undoes it.
 * :mod:`~bayesgmm.posterior.switching`: :func:`label_switching_report` says in plain words
   whether chains switched labels and whether relabeling fixed it, from R-hat / ESS before
-  and after relabeling, label-invariant quantities (:func:`label_invariant_summary`) and
-  the switches of the permutations (:func:`count_switches`).
+  and after relabeling and of label-invariant quantities
+  (:mod:`~bayesgmm.posterior.convergence`: :func:`label_invariant_summary`) and the switches
+  of the permutations (:mod:`~bayesgmm.posterior.switches`: :func:`count_switches`).
 * :mod:`~bayesgmm.posterior.collapse`: :func:`collapse_report` finds draws in which a
   component collapsed onto a few points or onto a near-singular covariance.
 * :mod:`~bayesgmm.posterior.occupancy`: :func:`occupied_components`, the posterior of the
@@ -48,23 +49,23 @@ _LAZY = {
     "RELABEL_POINTS": "bayesgmm.posterior._data",
     "RHAT_THRESHOLD": "bayesgmm.posterior.switching",
     "as_mixture": "bayesgmm.posterior.mixture",
-    "chains_in_different_modes": "bayesgmm.posterior.switching",
+    "chains_in_different_modes": "bayesgmm.posterior.switches",
     "collapse_flags": "bayesgmm.posterior.collapse",
     "collapse_report": "bayesgmm.posterior.collapse",
-    "count_switches": "bayesgmm.posterior.switching",
+    "count_switches": "bayesgmm.posterior.switches",
     "data_covariance": "bayesgmm.posterior.collapse",
     "ModesReport": "bayesgmm.posterior.modes",
     "find_modes": "bayesgmm.posterior.modes",
     "mode_weighted_idata": "bayesgmm.posterior.weighted",
     "stack_chains": "bayesgmm.posterior.stacking",
     "warn_if_multimodal": "bayesgmm.posterior.modes",
-    "label_invariant_summary": "bayesgmm.posterior.switching",
+    "label_invariant_summary": "bayesgmm.posterior.convergence",
     "label_switching_report": "bayesgmm.posterior.switching",
     "occupied_components": "bayesgmm.posterior.occupancy",
     "point_mixture": "bayesgmm.posterior.mixture",
     "posterior_draws": "bayesgmm.bayes.inference.idata",
     "relabel_idata": "bayesgmm.posterior.relabeling",
-    "relabeling_diagnostics": "bayesgmm.posterior.switching",
+    "relabeling_diagnostics": "bayesgmm.posterior.convergence",
     "total_log_likelihood": "bayesgmm.posterior._data",
     "unrelabel_idata": "bayesgmm.posterior.relabeling",
     "warn_if_collapsed": "bayesgmm.posterior.collapse",

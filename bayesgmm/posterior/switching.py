@@ -1,256 +1,35 @@
-"""Label-switching diagnostics: did the chains switch labels, and did relabeling fix it?
+"""Label-switching report: did the chains switch labels, and did relabeling fix it?
 
-From R-hat / ESS of the per-component variables before and after relabeling, from
-label-invariant quantities (:func:`label_invariant_summary`) and from the switches of the
-per-draw permutations (:func:`count_switches`), :func:`label_switching_report` says it in
-plain words.
+From R-hat / ESS of the per-component variables before and after relabeling and of
+label-invariant quantities (:mod:`bayesgmm.posterior.convergence`), and from the switches of
+the per-draw permutations (:mod:`bayesgmm.posterior.switches`),
+:func:`label_switching_report` says it in plain words.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import arviz as az
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from bayesgmm._utils.deprecation import warn_renamed
-from bayesgmm.bayes.inference.idata import check_idata, posterior_draws
+from bayesgmm.bayes.inference.idata import check_idata
 from bayesgmm.exceptions import LabelSwitchingWarning, MultimodalPosteriorWarning
-from bayesgmm.mixture import draws as draw_math
-from bayesgmm.posterior import relabel
-from bayesgmm.posterior._data import observed, total_log_likelihood
 from bayesgmm.posterior.advice import FitSettings, fit_settings, join_options
-from bayesgmm.posterior.relabeling import PERMUTATION_GROUP, relabel_idata, stored_permutations
+from bayesgmm.posterior.convergence import label_invariant_summary, relabeling_diagnostics
+from bayesgmm.posterior.switches import permutations_for, switch_table
 
-__all__ = [
-    "RHAT_THRESHOLD",
-    "LabelSwitchingReport",
-    "chains_in_different_modes",
-    "count_switches",
-    "label_invariant_summary",
-    "label_switching_report",
-    "relabeling_diagnostics",
-    "warn_if_unresolved",
-]
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+__all__ = ["RHAT_THRESHOLD", "LabelSwitchingReport", "label_switching_report", "warn_if_unresolved"]
 
 #: Default R-hat above which label switching counts as unresolved.
 RHAT_THRESHOLD = 1.01
-
-
-# Data quantiles at which label_invariant_summary evaluates the mixture density by default.
-_DEFAULT_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
-
-
-def _diagnostics(ds: xr.Dataset, kind: str = "diagnostics") -> pd.DataFrame:
-    with warnings.catch_warnings():
-        # One chain (ADVI) or very short chains make ArviZ warn; the numbers speak for
-        # themselves in the table.
-        warnings.simplefilter("ignore")
-        return az.summary(ds, kind=kind, round_to="none")
-
-
-def _default_points(X: np.ndarray) -> np.ndarray:
-    return np.quantile(X, _DEFAULT_QUANTILES, axis=0)
-
-
-def label_invariant_summary(idata: az.InferenceData, points: Any = None) -> pd.DataFrame:
-    """R-hat and ESS of quantities that do not depend on the component labels.
-
-    Label switching cannot affect these, so they show whether the chains agree on the
-    fitted mixture itself, whatever the labels:
-
-    * ``log_likelihood``: the total log-likelihood of the data per draw (the sum over
-      observations of ``log_likelihood.x``);
-    * ``weights_sorted[i]``: the ``i``-th largest weight of each draw;
-    * ``density[j]``: the mixture density at point ``j``.
-
-    Parameters
-    ----------
-    idata : arviz.InferenceData
-    points : array-like of shape (P, D), optional
-        Where to evaluate the density. Default: the coordinate-wise 10, 25, 50, 75 and 90 %
-        quantiles of ``observed_data.x`` (five points).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``log_likelihood``, ``weights_sorted[i]``, ``density[j]`` (``log_density[j]``
-        where a density exceeds float64's range, as for data at tiny scales in several
-        dimensions); columns ``mean``,
-        ``sd``, ``ess_bulk``, ``ess_tail``, ``r_hat`` (rank-normalised split R-hat and
-        bulk / tail ESS from ArviZ). ``attrs["points"]`` holds the points.
-    """
-    idata = check_idata(idata)
-    draws = posterior_draws(idata)
-    n_features = draws.means.shape[2]
-    X = None
-    if points is None or "log_likelihood" not in idata.groups():
-        X = observed(idata, "label_invariant_summary")
-    pts = _default_points(X) if points is None else np.asarray(points, dtype=np.float64)
-    pts = np.atleast_2d(pts)
-    if pts.ndim != 2 or pts.shape[1] != n_features:
-        raise ValueError(f"points must have shape (P, {n_features}); got {pts.shape}.")
-    chains, iters = draws.n_chains, draws.n_draws_per_chain
-    total = total_log_likelihood(idata, draws, X)
-    sorted_weights = -np.sort(-draws.weights, axis=1)
-    log_density = draw_math.pointwise_log_likelihood(
-        pts, draws.weights, draws.means, draws.covariances
-    )
-    # Densities of data at scale 1e-149 reach 1e297 (2-D) or 1e596 (4-D), whose squares
-    # (the sd) or values pass float64's range: the log density (with the same R-hat and
-    # ESS, both rank-based) takes their place.
-    if np.max(log_density, initial=-np.inf) > 300.0:
-        name, density = "log_density", log_density
-    else:
-        name, density = "density", np.exp(log_density)
-    ds = xr.Dataset(
-        {
-            "log_likelihood": (("chain", "draw"), total.reshape(chains, iters)),
-            "weights_sorted": (
-                ("chain", "draw", "rank"),
-                sorted_weights.reshape(chains, iters, -1),
-            ),
-            name: (("chain", "draw", "point"), density.reshape(chains, iters, -1)),
-        }
-    )
-    table = _diagnostics(ds, kind="all")[["mean", "sd", "ess_bulk", "ess_tail", "r_hat"]]
-    table.attrs["points"] = pts
-    return table
-
-
-def relabeling_diagnostics(
-    idata: az.InferenceData,
-    relabeled: az.InferenceData,
-    var_names: Iterable[str] = ("weights", "means"),
-) -> pd.DataFrame:
-    """R-hat and ESS of per-component variables before and after relabeling.
-
-    Parameters
-    ----------
-    idata : arviz.InferenceData
-        Raw sampler output.
-    relabeled : arviz.InferenceData
-        :func:`relabel_idata` of ``idata``.
-    var_names : iterable of str
-        Posterior variables to diagnose.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per scalar (e.g. ``means[1, waiting]``); columns ``r_hat_before``,
-        ``ess_bulk_before``, ``ess_tail_before``, ``r_hat_after``, ``ess_bulk_after``,
-        ``ess_tail_after``.
-    """
-    names = [v for v in var_names if v in idata.posterior]
-    cols = ["r_hat", "ess_bulk", "ess_tail"]
-    before = _diagnostics(idata.posterior[names])[cols]
-    after = _diagnostics(relabeled.posterior[names])[cols]
-    return before.add_suffix("_before").join(after.add_suffix("_after"))
-
-
-def _relative_permutations(idata: az.InferenceData, relabeled: az.InferenceData) -> np.ndarray:
-    """Permutations (S, K) taking ``idata``'s labels to ``relabeled``'s labels."""
-    total = stored_permutations(relabeled)
-    if total is None:
-        raise ValueError(
-            f"relabeled has no {PERMUTATION_GROUP!r} group; pass the output of relabel_idata."
-        )
-    base = stored_permutations(idata)
-    if base is None:
-        return total
-    return relabel.compose_permutations(relabel.invert_permutations(base), total)
-
-
-def _switch_table(perms: np.ndarray, n_chains: int, n_draws: int) -> pd.DataFrame:
-    n_comp = perms.shape[1]
-    by_chain = perms.reshape(n_chains, n_draws, n_comp)
-    rows = []
-    for c in range(n_chains):
-        chain = by_chain[c]
-        changes = int(np.any(chain[1:] != chain[:-1], axis=1).sum()) if n_draws > 1 else 0
-        uniq, counts = np.unique(chain, axis=0, return_counts=True)
-        best = int(np.argmax(counts))
-        rows.append(
-            {
-                "n_switches": changes,
-                "n_permutations": len(uniq),
-                "modal_permutation": tuple(int(v) for v in uniq[best]),
-                "modal_fraction": float(counts[best] / n_draws),
-            }
-        )
-    return pd.DataFrame(rows, index=pd.RangeIndex(n_chains, name="chain"))
-
-
-def _permutations_for(
-    idata: az.InferenceData,
-    relabeled: az.InferenceData | None,
-    method: str,
-    relabel_kwargs: Mapping[str, Any],
-) -> tuple[az.InferenceData, np.ndarray]:
-    if relabeled is None:
-        relabeled = relabel_idata(idata, method, **relabel_kwargs)
-    return relabeled, _relative_permutations(idata, relabeled)
-
-
-def count_switches(
-    idata: az.InferenceData,
-    relabeled: az.InferenceData | None = None,
-    method: str = "stephens",
-    **relabel_kwargs: Any,
-) -> pd.DataFrame:
-    """Label switches within each chain, and each chain's label mode.
-
-    The draws are relabeled (all chains together) with ``method``, or the permutations of
-    ``relabeled`` are used. The permutation of a draw says how its raw labels map onto the
-    common labels. Then, per chain:
-
-    * ``n_switches``: the number of consecutive draws whose permutations differ (a switch
-      of labels *within* the chain);
-    * ``modal_permutation``: the most frequent permutation, the chain's *label mode*;
-      chains with different modal permutations sampled different (symmetric) modes;
-    * ``modal_fraction``: the fraction of the chain's draws in its mode;
-    * ``n_permutations``: the number of distinct permutations in the chain.
-
-    Components that are not identifiable (heavily overlapping, or empty components of an
-    overfitted mixture) make permutations flip from draw to draw; such counts describe
-    relabeling ambiguity rather than sampler moves.
-
-    Parameters
-    ----------
-    idata : arviz.InferenceData
-        Raw sampler output.
-    relabeled : arviz.InferenceData, optional
-        :func:`relabel_idata` of ``idata``; computed when not given.
-    method : str
-        Relabeling method when ``relabeled`` is not given.
-    **relabel_kwargs
-        Passed to :func:`relabel_idata` (``reference``, ``feature``, ...).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by chain.
-    """
-    idata = check_idata(idata)
-    _, perms = _permutations_for(idata, relabeled, method, relabel_kwargs)
-    post = idata.posterior
-    return _switch_table(perms, int(post.sizes["chain"]), int(post.sizes["draw"]))
-
-
-def chains_in_different_modes(
-    idata: az.InferenceData,
-    relabeled: az.InferenceData | None = None,
-    method: str = "stephens",
-    **relabel_kwargs: Any,
-) -> bool:
-    """Whether the chains' modal permutations differ (see :func:`count_switches`)."""
-    table = count_switches(idata, relabeled, method, **relabel_kwargs)
-    return table["modal_permutation"].nunique() > 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -440,7 +219,7 @@ def label_switching_report(
     method: str = "stephens",
     *,
     rhat_threshold: float = RHAT_THRESHOLD,
-    points: Any = None,
+    points: ArrayLike | None = None,
     **relabel_kwargs: Any,
 ) -> LabelSwitchingReport:
     """Did the chains switch labels, and did relabeling fix it? One call, plain words.
@@ -470,11 +249,11 @@ def label_switching_report(
         the fit is fine after relabeling."
     """
     idata = check_idata(idata)
-    relabeled, perms = _permutations_for(idata, relabeled, method, relabel_kwargs)
+    relabeled, perms = permutations_for(idata, relabeled, method, relabel_kwargs)
     method = str(relabeled.attrs.get("relabel_method", method))
     n_chains = int(idata.posterior.sizes["chain"])
     n_draws = int(idata.posterior.sizes["draw"])
-    switches = _switch_table(perms, n_chains, n_draws)
+    switches = switch_table(perms, n_chains, n_draws)
     components = relabeling_diagnostics(idata, relabeled)
     invariant = label_invariant_summary(idata, points)
     modes = tuple(switches["modal_permutation"])

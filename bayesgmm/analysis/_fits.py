@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import arviz as az
 import numpy as np
@@ -11,8 +11,11 @@ from bayesgmm import em as em_module
 from bayesgmm.bayes.inference.idata import idata_config, posterior_draws, thin_indices
 from bayesgmm.posterior.mixture import posterior_of
 
+if TYPE_CHECKING:
+    from bayesgmm.posterior.mixture import EMEstimator, PosteriorFit
 
-def check_prob(value: Any, name: str) -> float:
+
+def check_prob(value: float, name: str) -> float:
     number = float(value)
     if not 0.0 < number < 1.0:
         raise ValueError(f"{name} must lie strictly between 0 and 1; got {value!r}.")
@@ -26,7 +29,7 @@ def thin_draws(n_draws: int, max_draws: int) -> np.ndarray:
     return thin_indices(n_draws, int(max_draws))
 
 
-def _fitted(fit: Any, kind: type, attribute: str, message: str) -> Any:
+def _fitted(fit: object, kind: type, attribute: str, message: str) -> Any:
     """``fit`` itself if it is a ``kind``, else its fitted ``attribute`` if that is one."""
     if isinstance(fit, kind):
         return fit
@@ -36,7 +39,7 @@ def _fitted(fit: Any, kind: type, attribute: str, message: str) -> Any:
     raise TypeError(f"{message}; got {type(fit).__name__}.")
 
 
-def as_idata(fit: Any, advice: str = "Fit the model first.") -> az.InferenceData:
+def as_idata(fit: PosteriorFit, advice: str = "Fit the model first.") -> az.InferenceData:
     """The posterior of an InferenceData or of a fitted BayesianGMM (its ``idata_``), by
     :func:`bayesgmm.posterior.mixture.posterior_of`; ``advice`` ends the error."""
     idata = posterior_of(fit)
@@ -48,7 +51,7 @@ def as_idata(fit: Any, advice: str = "Fit the model first.") -> az.InferenceData
     return idata
 
 
-def as_em_result(fit: Any) -> em_module.EMResult:
+def as_em_result(fit: em_module.EMResult | EMEstimator) -> em_module.EMResult:
     """An EMResult, or a fitted GaussianMixtureEM's ``result_``."""
     return _fitted(
         fit,

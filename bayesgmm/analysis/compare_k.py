@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,12 @@ from bayesgmm._utils.validation import check_data, check_ks, check_missing, seed
 from bayesgmm.analysis.selection import criteria_table, em_criteria, loo_waic
 from bayesgmm.exceptions import CollapseError
 from bayesgmm.mixture.structures import check_covariance_type
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from bayesgmm._utils.types import SeedLike
+    from bayesgmm.bayes.model.priors import GMMPriors
 
 __all__ = ["compare_k"]
 
@@ -43,21 +49,21 @@ def _check_methods(methods: Sequence[str]) -> list[str]:
 
 
 def compare_k(
-    X: Any,
+    X: ArrayLike,
     ks: Sequence[int],
     covariance_types: Sequence[str] | str = ("full",),
     methods: Sequence[str] = ("em", "nuts"),
     *,
-    random_seed: Any = 0,
+    random_seed: SeedLike = 0,
     draws: int = 500,
     tune: int = 500,
     chains: int = 2,
     progressbar: bool = False,
     advi_steps: int = 20000,
-    priors: Any = None,
+    priors: GMMPriors | None = None,
     missing: str = "raise",
-    sample_weight: Any = None,
-    labels: Any = None,
+    sample_weight: ArrayLike | None = None,
+    labels: ArrayLike | None = None,
 ) -> pd.DataFrame:
     """BIC / ICL (EM) beside PSIS-LOO / WAIC (posterior) for every (K, covariance type).
 

@@ -11,7 +11,7 @@ import html
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import arviz as az
 import numpy as np
@@ -25,6 +25,10 @@ from bayesgmm.mixture.moments import anchored_mean, anchored_std
 from bayesgmm.mixture.structures import bayesian_structure
 from bayesgmm.posterior import relabel as relabel_module
 from bayesgmm.posterior.mixture import point_mixture
+
+if TYPE_CHECKING:
+    from bayesgmm.em.results import EMResult
+    from bayesgmm.posterior.mixture import EMEstimator, Fit, PosteriorFit
 
 __all__ = ["ComparisonTable", "compare"]
 
@@ -165,7 +169,11 @@ def _match_to_reference(
 
 
 def _map_values(
-    map_fit: Any, specs: Sequence[Any], shape: tuple[int, int], em_means: Any, em_cov: Any
+    map_fit: Fit,
+    specs: Sequence[Any],
+    shape: tuple[int, int],
+    em_means: np.ndarray,
+    em_cov: np.ndarray,
 ) -> np.ndarray:
     """The rows' values at a posterior mode, matched to EM's components (NaN without one)."""
     if map_fit is None:
@@ -221,11 +229,11 @@ def _table(
 
 
 def compare(
-    em_fit: Any,
-    bayes_fit: Any,
+    em_fit: EMResult | EMEstimator,
+    bayes_fit: PosteriorFit,
     hdi_prob: float = 0.94,
     *,
-    map_fit: Any = None,
+    map_fit: Fit | None = None,
     include_covariances: bool = False,
 ) -> ComparisonTable:
     """Put the EM (maximum-likelihood) estimate beside the posterior, element by element.

@@ -29,29 +29,32 @@ d alpha`` by Gauss-Legendre quadrature in ``log alpha`` (see :func:`_log_alpha_r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import special, stats
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 __all__ = ["prior_n_clusters", "prior_n_clusters_fixed"]
 
 
-def _check_counts(n_samples: Any, n_components: Any) -> tuple[int, int]:
+def _check_counts(n_samples: int, n_components: int) -> tuple[int, int]:
     for name, value in (("n_samples", n_samples), ("n_components", n_components)):
         if isinstance(value, bool) or not float(value).is_integer() or int(value) < 1:
             raise ValueError(f"{name} must be a positive integer; got {value!r}.")
     return int(n_samples), int(n_components)
 
 
-def _check_positive(value: Any, name: str) -> np.ndarray:
+def _check_positive(value: ArrayLike, name: str) -> np.ndarray:
     array = np.asarray(value, dtype=np.float64)
     if not np.all(np.isfinite(array)) or np.any(array <= 0):
         raise ValueError(f"{name} must be finite and > 0; got {value!r}.")
     return array
 
 
-def prior_n_clusters_fixed(n_samples: int, n_components: int, alpha: Any) -> np.ndarray:
+def prior_n_clusters_fixed(n_samples: int, n_components: int, alpha: ArrayLike) -> np.ndarray:
     """``P(K+ = k | N, K, alpha)`` for k = 1..K under ``pi ~ Dirichlet(alpha 1_K)``.
 
     Parameters

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import arviz as az
 import numpy as np
@@ -21,6 +21,12 @@ from bayesgmm.posterior import relabel as relabel_module
 from bayesgmm.posterior import relabel_idata, total_log_likelihood
 from bayesgmm.posterior._data import fitted_labels
 from bayesgmm.posterior.mixture import check_fit_data
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, DTypeLike
+
+    from bayesgmm._utils.types import SeedLike
+    from bayesgmm.posterior.mixture import PosteriorFit
 
 __all__ = ["Membership", "membership", "similarity"]
 
@@ -112,7 +118,7 @@ class Membership:
 
 
 def _data_for(
-    idata: az.InferenceData, X: Any, n_features: int
+    idata: az.InferenceData, X: ArrayLike, n_features: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The data, its obs coordinate and its partial labels (from ``observed_data`` and
     ``constant_data`` when X is None: the fitted rows keep the labels they were fitted with).
@@ -226,13 +232,13 @@ def _summaries(
 
 
 def membership(
-    fit: Any,
-    X: Any = None,
+    fit: PosteriorFit,
+    X: ArrayLike | None = None,
     hdi_prob: float = 0.94,
     *,
     ambiguity_threshold: float = 0.8,
     max_draws: int = 1000,
-    random_seed: Any = 0,
+    random_seed: SeedLike = 0,
     relabel: str | None = None,
     warn: bool = True,
 ) -> Membership:
@@ -317,11 +323,11 @@ def membership(
 
 
 def similarity(
-    fit: Any,
-    X: Any = None,
+    fit: PosteriorFit,
+    X: ArrayLike | None = None,
     *,
     block_rows: int = 1024,
-    dtype: Any = np.float32,
+    dtype: DTypeLike = np.float32,
     out: np.ndarray | None = None,
     max_draws: int = 1000,
 ) -> np.ndarray:

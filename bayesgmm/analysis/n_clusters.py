@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import arviz as az
 import numpy as np
@@ -27,6 +27,11 @@ from bayesgmm.exceptions import ConvergenceWarning
 from bayesgmm.posterior.modes import NEGLIGIBLE_WEIGHT
 from bayesgmm.posterior.occupancy import occupied_components, occupied_counts
 from bayesgmm.posterior.switching import RHAT_THRESHOLD
+
+if TYPE_CHECKING:
+    from bayesgmm._utils.types import SeedLike
+    from bayesgmm.posterior.mixture import PosteriorFit
+    from bayesgmm.posterior.modes import ModesReport
 
 __all__ = ["NClusters", "n_clusters"]
 
@@ -127,7 +132,7 @@ def _rhat_ess(values: np.ndarray) -> tuple[float, float]:
     return rhat, ess
 
 
-def _chain_sets(fit: Any, idata: az.InferenceData) -> list[az.InferenceData]:
+def _chain_sets(fit: PosteriorFit, idata: az.InferenceData) -> list[az.InferenceData]:
     """The posteriors whose chains are chains: the fit's modes' raw chains for a
     posterior averaged over modes, else the posterior itself."""
     if not idata.attrs.get("mode_weighted"):
@@ -139,14 +144,14 @@ def _chain_sets(fit: Any, idata: az.InferenceData) -> list[az.InferenceData]:
     return [raw.isel(chain=list(c)) for c in kept["chains"] if len(c) > 1]
 
 
-def _modes_words(modes: Any, idata: az.InferenceData) -> str:
+def _modes_words(modes: ModesReport, idata: az.InferenceData) -> str:
     """The fit's modes in words when more than one carries weight, else ""."""
     if modes is not None:
         return modes.message if modes.multimodal else ""
     return str(idata.attrs.get("modes", "")) if idata.attrs.get("mode_weighted") else ""
 
 
-def _convergence(fit: Any, idata: az.InferenceData, random_seed: Any) -> pd.DataFrame:
+def _convergence(fit: PosteriorFit, idata: az.InferenceData, random_seed: SeedLike) -> pd.DataFrame:
     rows: dict[str, list[tuple[float, float]]] = {"K+": [], "alpha": []}
     for part in _chain_sets(fit, idata):
         if part.posterior.sizes["chain"] < 2:
@@ -173,10 +178,10 @@ def _alpha_summary(idata: az.InferenceData, hdi_prob: float) -> pd.Series:
 
 
 def n_clusters(
-    fit: Any,
+    fit: PosteriorFit,
     *,
     threshold: float | None = None,
-    random_seed: Any = 0,
+    random_seed: SeedLike = 0,
     hdi_prob: float = 0.94,
 ) -> NClusters:
     """Prior versus posterior of the number of non-empty components K+.

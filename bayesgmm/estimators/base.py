@@ -7,13 +7,16 @@ import inspect
 import sys
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bayesgmm._utils.interrupts import interrupts_propagated
 from bayesgmm._utils.validation import CheckedData, check_data, check_missing
 from bayesgmm.exceptions import NotFittedError
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["MixtureFacade", "fit_transaction"]
 
@@ -128,7 +131,7 @@ class MixtureFacade:
         """The estimator's ``missing`` option, checked (``"raise"`` when it has none)."""
         return check_missing(getattr(self, "missing", "raise"))
 
-    def _check_fit_data(self, X: Any, min_samples: int = 2) -> CheckedData:
+    def _check_fit_data(self, X: ArrayLike, min_samples: int = 2) -> CheckedData:
         data = check_data(X, min_samples=min_samples, missing=self._missing())
         self.n_features_in_ = data.X.shape[1]
         if data.feature_names is not None and all(
@@ -139,7 +142,7 @@ class MixtureFacade:
             del self.feature_names_in_
         return data
 
-    def _check_predict_data(self, X: Any) -> np.ndarray:
+    def _check_predict_data(self, X: ArrayLike) -> np.ndarray:
         self._check_is_fitted()
         data = check_data(
             X, n_features=self.n_features_in_, owner=type(self).__name__, missing=self._missing()
@@ -169,7 +172,7 @@ class MixtureFacade:
             )
         return data.X
 
-    def _impute_data(self, X: Any) -> np.ndarray:
+    def _impute_data(self, X: ArrayLike) -> np.ndarray:
         """Validated data for ``impute``: NaN allowed whatever ``missing`` says."""
         self._check_is_fitted()
         data = check_data(

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,6 +15,15 @@ from bayesgmm.estimators.impute import EMImputeMixin
 from bayesgmm.mixture.covariance import as_full
 from bayesgmm.mixture.missing import observed_e_step
 from bayesgmm.mixture.structures import get_structure
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from distributed import Client
+    from numpy.typing import ArrayLike
+
+    from bayesgmm._utils.types import PathLike, SeedLike
+    from bayesgmm.em.results import ConjugatePrior, EMResult, GMMParams
 
 __all__ = ["GaussianMixtureEM"]
 
@@ -85,10 +94,10 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
         reg_covar: float = 1e-6,
         max_iter: int = em.DEFAULT_MAX_ITER,
         n_init: int = 1,
-        init: Any = "auto",
-        prior: Any = None,
-        random_seed: Any = None,
-        client: Any = None,
+        init: str | Mapping[str, ArrayLike] | GMMParams | EMResult = "auto",
+        prior: str | ConjugatePrior | None = None,
+        random_seed: SeedLike = None,
+        client: Client | Mapping[str, Any] | None = None,
         missing: str = "raise",
     ) -> None:
         self.n_components = n_components
@@ -107,7 +116,12 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
 
     @fit_transaction
     def fit(
-        self, X: Any, y: Any = None, sample_weight: Any = None, *, labels: Any = None
+        self,
+        X: ArrayLike,
+        y: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+        *,
+        labels: ArrayLike | None = None,
     ) -> GaussianMixtureEM:
         """Fit the mixture to ``X``.
 
@@ -165,7 +179,7 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
         self.objective_trace_ = result.objective_trace
         self.degenerate_components_ = result.degenerate_components
 
-    def _fit_data(self, X: Any) -> Any:
+    def _fit_data(self, X: ArrayLike) -> Any:
         if not is_dask_collection(X):
             return self._check_fit_data(X)  # CheckedData: fit_em does not check it again
         # A Dask collection stays on its cluster: only its shape and column names are read.
@@ -183,7 +197,12 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
         return X
 
     def fit_predict(
-        self, X: Any, y: Any = None, sample_weight: Any = None, *, labels: Any = None
+        self,
+        X: ArrayLike,
+        y: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+        *,
+        labels: ArrayLike | None = None,
     ) -> np.ndarray:
         """Fit (``y`` ignored, as in :meth:`fit`), then return the most likely component of
         every row."""
@@ -191,29 +210,31 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
 
     # -- prediction ------------------------------------------------------------------------
 
-    def _e_step(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _e_step(self, X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         values = self._check_predict_data(X)
         if np.isnan(values).any():  # missing="marginalize": on the observed coordinates
             return observed_e_step(values, self.result_.params)
         return em.e_step(values, self.result_.params)
 
-    def score_samples(self, X: Any) -> np.ndarray:
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
         """Log mixture density of every row."""
         return self._e_step(X)[0]
 
-    def score(self, X: Any, y: Any = None) -> float:
+    def score(self, X: ArrayLike, y: ArrayLike | None = None) -> float:
         """Mean log-likelihood per row."""
         return float(np.mean(self.score_samples(X)))
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Membership probabilities, shape (N, K); rows sum to 1."""
         return np.exp(self._e_step(X)[1])
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Most likely component of every row."""
         return np.argmax(self._e_step(X)[1], axis=1)
 
-    def sample(self, n_samples: int = 1, random_seed: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    def sample(
+        self, n_samples: int = 1, random_seed: SeedLike = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``n_samples`` points from the fitted mixture; returns (X, labels)."""
         self._check_is_fitted()
         if int(n_samples) < 1:
@@ -228,7 +249,7 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
 
     # -- model selection -------------------------------------------------------------------
 
-    def _refit_result(self, X: Any) -> em.EMResult:
+    def _refit_result(self, X: ArrayLike) -> em.EMResult:
         Xc = self._check_predict_data(X)
         if np.isnan(Xc).any():  # observed-data log-likelihood (missing="marginalize")
             from bayesgmm.em.missing import missing_statistics
@@ -243,15 +264,15 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
             weight_total=None,  # the rows of X, unweighted
         )
 
-    def bic(self, X: Any) -> float:
+    def bic(self, X: ArrayLike) -> float:
         """Bayesian information criterion on ``X`` (lower is better)."""
         return em.bic(self._refit_result(X))
 
-    def aic(self, X: Any) -> float:
+    def aic(self, X: ArrayLike) -> float:
         """Akaike information criterion on ``X`` (lower is better)."""
         return em.aic(self._refit_result(X))
 
-    def icl(self, X: Any) -> float:
+    def icl(self, X: ArrayLike) -> float:
         """Integrated completed likelihood on ``X`` (lower is better)."""
         return em.icl(self._refit_result(X))
 
@@ -262,7 +283,7 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
 
     # -- persistence -----------------------------------------------------------------------
 
-    def save(self, path: Any, X: Any = None) -> None:
+    def save(self, path: PathLike, X: ArrayLike | None = None) -> None:
         """Write the fit to ``path`` (netCDF, the EM fit file ``bayesgmm report`` reads).
 
         Parameters
@@ -283,7 +304,7 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
         save_em_estimator(self, path, X)
 
     @classmethod
-    def load(cls, path: Any) -> GaussianMixtureEM:
+    def load(cls, path: PathLike) -> GaussianMixtureEM:
         """Read a fit written by :meth:`save`; predictions equal the original's. Nothing in
         the file is executed (netCDF and JSON)."""
         from bayesgmm.io.em_estimator import load_em_estimator

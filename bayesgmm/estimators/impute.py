@@ -7,7 +7,7 @@ missing-value API reads in one place. The maths is in :mod:`bayesgmm.mixture.imp
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bayesgmm._utils.deprecation import DEPRECATED, renamed
 from bayesgmm._utils.validation import check_random_state
@@ -19,13 +19,18 @@ from bayesgmm.mixture.imputation import (
 )
 from bayesgmm.mixture.observations import check_labels
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from bayesgmm._utils.types import SeedLike
+
 __all__ = ["BayesianImputeMixin", "EMImputeMixin"]
 
 
 class EMImputeMixin:
     """``impute`` for a fitted EM estimator (conditional means)."""
 
-    def impute(self, X: Any, *, labels: Any = None) -> Imputation:
+    def impute(self, X: ArrayLike, *, labels: ArrayLike | None = None) -> Imputation:
         """Fill the NaN entries of ``X`` with their conditional means under the fit.
 
         ``E[x_m | x_o] = sum_k r_k(x_o) E[x_m | x_o, k]``, with ``r_k(x_o)`` the membership
@@ -62,13 +67,13 @@ class BayesianImputeMixin:
 
     def impute(
         self,
-        X: Any,
+        X: ArrayLike,
         *,
-        labels: Any = None,
+        labels: ArrayLike | None = None,
         hdi_prob: float = 0.94,
         interval: str = "hdi",
-        random_seed: Any = None,
-        prob: Any = DEPRECATED,
+        random_seed: SeedLike = None,
+        prob: float | str = DEPRECATED,
     ) -> Imputation:
         """Posterior draws, mean and intervals of the NaN entries of ``X``.
 

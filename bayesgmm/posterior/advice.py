@@ -9,9 +9,12 @@ settings the posterior records (its model configuration and the sampler's attrs)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from bayesgmm.bayes.inference.idata import idata_config
+
+if TYPE_CHECKING:
+    import arviz as az
 
 __all__ = ["FitSettings", "fit_settings", "join_options"]
 
@@ -35,7 +38,7 @@ class FitSettings(NamedTuple):
     std_family: str | None = None
 
 
-def fit_settings(idata: Any) -> FitSettings:
+def fit_settings(idata: az.InferenceData) -> FitSettings:
     """The :class:`FitSettings` an InferenceData records (defaults where it records none)."""
     priors = (idata_config(idata) or {}).get("priors") or {}
     alpha = priors.get("alpha")

@@ -11,11 +11,14 @@ one Gaussian covers them.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import arviz as az
 import numpy as np
 from scipy.special import logsumexp
+
+if TYPE_CHECKING:
+    from bayesgmm.bayes.model.graph import GMMModel
 
 __all__ = ["BridgeEstimate", "bridge_log_evidence", "unconstrained_draws"]
 
@@ -35,7 +38,7 @@ class BridgeEstimate(NamedTuple):
     se: float
 
 
-def unconstrained_draws(gmm: Any, idata: az.InferenceData) -> np.ndarray:
+def unconstrained_draws(gmm: GMMModel, idata: az.InferenceData) -> np.ndarray:
     """(S, ndim) unconstrained internal-unit vectors of the posterior draws of ``idata``."""
     spec = gmm.spec
     post = idata.posterior
@@ -125,7 +128,7 @@ _SE_DRAWS = 1000
 
 
 def mode_masses(
-    gmm: Any, idata: az.InferenceData, groups: list[list[int]], random_seed: int = 0
+    gmm: GMMModel, idata: az.InferenceData, groups: list[list[int]], random_seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Posterior mass of every group of chains (a mode) and its standard error.
 

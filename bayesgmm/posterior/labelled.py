@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bayesgmm.posterior.switching import LabelSwitchingReport, label_switching_report
+
+if TYPE_CHECKING:
+    import arviz as az
+
+    from bayesgmm.mixture.observations import Observations
 
 __all__ = ["IDENTIFIED_NOTE", "identified_report", "labels_identify", "mark_identified"]
 
@@ -27,7 +32,7 @@ IDENTIFIED_NOTE = (
 )
 
 
-def labels_identify(observations: Any, n_components: int) -> bool:
+def labels_identify(observations: Observations, n_components: int) -> bool:
     """Whether every component has a labelled row of positive weight.
 
     Warns when some rows are labelled but some component has none: the labels then fix
@@ -53,7 +58,7 @@ def labels_identify(observations: Any, n_components: int) -> bool:
     return False
 
 
-def mark_identified(idata: Any) -> Any:
+def mark_identified(idata: az.InferenceData) -> az.InferenceData:
     """The raw draws, marked as identified by the labels (``attrs``)."""
     out = idata.copy()
     out.attrs = {**idata.attrs, "label_identification": IDENTIFIED_NOTE}
@@ -61,7 +66,7 @@ def mark_identified(idata: Any) -> Any:
     return out
 
 
-def identified_report(idata: Any) -> LabelSwitchingReport:
+def identified_report(idata: az.InferenceData) -> LabelSwitchingReport:
     """The label-switching report of draws the labels identify, saying so first.
 
     The draws stay as sampled; Stephens' relabeling runs only as a check that no chain

@@ -10,7 +10,7 @@ the EM-versus-posterior comparison and the plots read fits only through it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeAlias
 
 import numpy as np
 
@@ -18,7 +18,55 @@ from bayesgmm._utils.validation import CheckedData, check_data, nan_hint_for_fit
 from bayesgmm.mixture.covariance import as_full
 from bayesgmm.mixture.structures import structure_from_shape
 
-__all__ = ["Mixture", "as_mixture", "check_fit_data", "fit_missing", "point_mixture"]
+if TYPE_CHECKING:
+    import arviz as az
+    from numpy.typing import ArrayLike
+
+__all__ = [
+    "EMEstimator",
+    "Mixture",
+    "PointFit",
+    "PosteriorEstimator",
+    "as_mixture",
+    "check_fit_data",
+    "fit_missing",
+    "point_mixture",
+]
+
+
+class PointFit(Protocol):
+    """A point estimate: an ``EMResult``, ``GMMParams`` or anything with these fields."""
+
+    @property
+    def means(self) -> np.ndarray: ...
+
+    @property
+    def covariances(self) -> np.ndarray: ...
+
+    @property
+    def covariance_type(self) -> str: ...
+
+
+class EMEstimator(Protocol):
+    """A fitted ``GaussianMixtureEM``: its EM fit in ``result_``."""
+
+    @property
+    def result_(self) -> PointFit | None: ...
+
+
+class PosteriorEstimator(Protocol):
+    """A fitted ``BayesianGMM``: its draws in ``idata_`` (and its EM start in ``em_``)."""
+
+    @property
+    def idata_(self) -> az.InferenceData | None: ...
+
+
+if TYPE_CHECKING:
+    #: A posterior: its InferenceData, or the estimator holding it.
+    PosteriorFit: TypeAlias = az.InferenceData | PosteriorEstimator
+    #: Any fit the adapter reads: a posterior, a point estimate, a fitted estimator or a
+    #: dict with ``means``, ``covariances`` (and ``weights``, ``covariance_type``).
+    Fit: TypeAlias = PosteriorFit | PointFit | EMEstimator | Mapping[str, Any]
 
 
 class Mixture(NamedTuple):
@@ -70,11 +118,11 @@ class Mixture(NamedTuple):
         )
 
 
-def _is_idata(obj: Any) -> bool:
+def _is_idata(obj: object) -> bool:
     return hasattr(obj, "posterior") and hasattr(obj, "groups")
 
 
-def posterior_of(fit: Any) -> Any:
+def posterior_of(fit: object) -> az.InferenceData | None:
     """The InferenceData of a posterior fit: ``fit`` itself, or a fitted BayesianGMM's
     ``idata_``; ``None`` for anything else (an EM fit). The one adapter from a fit to its
     posterior draws (the analysis functions and the plots go through it)."""
@@ -84,7 +132,7 @@ def posterior_of(fit: Any) -> Any:
     return idata if idata is not None and _is_idata(idata) else None
 
 
-def _type_error(what: str, fit: Any) -> TypeError:
+def _type_error(what: str, fit: object) -> TypeError:
     return TypeError(
         f"{what} must be an EM fit (EMResult, GMMParams or a fitted GaussianMixtureEM), a "
         "dict with 'weights', 'means' and 'covariances', or a posterior (InferenceData or "
@@ -92,7 +140,7 @@ def _type_error(what: str, fit: Any) -> TypeError:
     )
 
 
-def _fields(fit: Any, what: str) -> tuple[Any, Any, Any, Any]:
+def _fields(fit: Fit, what: str) -> tuple[ArrayLike | None, ArrayLike, ArrayLike, str | None]:
     """(weights or None, means, covariances, covariance type or None) of a point fit."""
     if isinstance(fit, Mapping):
         if "means" not in fit or "covariances" not in fit:
@@ -106,7 +154,7 @@ def _fields(fit: Any, what: str) -> tuple[Any, Any, Any, Any]:
     raise _type_error(what, fit)
 
 
-def point_mixture(fit: Any, *, shape: tuple[int, int] | None = None, what: str = "fit") -> Mixture:
+def point_mixture(fit: Fit, *, shape: tuple[int, int] | None = None, what: str = "fit") -> Mixture:
     """A point estimate as a one-draw :class:`Mixture`.
 
     Parameters
@@ -155,7 +203,7 @@ def point_mixture(fit: Any, *, shape: tuple[int, int] | None = None, what: str =
 
 
 def as_mixture(
-    fit: Any,
+    fit: Fit,
     *,
     max_draws: int | None = None,
     rng: np.random.Generator | None = None,
@@ -195,7 +243,7 @@ def as_mixture(
     )
 
 
-def _idata_missing(idata: Any) -> str:
+def _idata_missing(idata: az.InferenceData) -> str:
     """What a posterior says of NaN: its recorded option, else whether its data had any."""
     recorded = (getattr(idata, "attrs", None) or {}).get("missing")
     if recorded is not None:
@@ -207,7 +255,7 @@ def _idata_missing(idata: Any) -> str:
     return "raise"
 
 
-def fit_missing(*fits: Any) -> str:
+def fit_missing(*fits: Fit | None) -> str:
     """The ``missing`` option the fits were made with: ``"marginalize"`` if any has it.
 
     Functions that read a fit (membership, partition, the plots ...) accept NaN in ``X``
@@ -235,7 +283,7 @@ def fit_missing(*fits: Any) -> str:
 
 
 def check_fit_data(
-    X: Any, *fits: Any, n_features: int | None = None, owner: str = "the fit"
+    X: ArrayLike, *fits: Fit | None, n_features: int | None = None, owner: str = "the fit"
 ) -> CheckedData:
     """``X`` checked for a function that reads ``fits``: NaN allowed as the fits allowed it.
 

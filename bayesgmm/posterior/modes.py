@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import arviz as az
 import numpy as np
@@ -25,6 +25,10 @@ from bayesgmm.mixture import draws as draw_math
 from bayesgmm.posterior._data import observed
 from bayesgmm.posterior.bridge import mode_masses
 from bayesgmm.posterior.stacking import stack_chains
+
+if TYPE_CHECKING:
+    from bayesgmm.bayes.inference.idata import PosteriorDraws
+    from bayesgmm.bayes.model.graph import GMMModel
 
 __all__ = [
     "ChainSummary",
@@ -99,7 +103,7 @@ class ChainSummary:
         return diff / pairs
 
 
-def _pointwise_log_lik(idata: az.InferenceData, X: np.ndarray, draws: Any) -> np.ndarray:
+def _pointwise_log_lik(idata: az.InferenceData, X: np.ndarray, draws: PosteriorDraws) -> np.ndarray:
     """(C, T, N) pointwise log-likelihood: the stored one when it covers every draw."""
     ll = idata.log_likelihood if "log_likelihood" in idata.groups() else None
     shape = (draws.n_chains, draws.n_draws_per_chain)
@@ -120,7 +124,7 @@ def _log_posterior(idata: az.InferenceData) -> np.ndarray | None:
     return None
 
 
-def _coclustering(X: np.ndarray, draws: Any, chain: int, rows: np.ndarray) -> np.ndarray:
+def _coclustering(X: np.ndarray, draws: PosteriorDraws, chain: int, rows: np.ndarray) -> np.ndarray:
     """A chain's co-clustering probabilities of ``rows``: mean over draws of R R^T."""
     start = chain * draws.n_draws_per_chain
     keep = start + thin_indices(draws.n_draws_per_chain, _PSM_DRAWS)
@@ -131,7 +135,7 @@ def _coclustering(X: np.ndarray, draws: Any, chain: int, rows: np.ndarray) -> np
     return flat @ flat.T / len(keep)
 
 
-def _best_draws(draws: Any, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _best_draws(draws: PosteriorDraws, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every chain's best draw by ``score`` (C, T): its means by decreasing weight."""
     best = np.argmax(score, axis=1) + np.arange(draws.n_chains) * draws.n_draws_per_chain
     order = np.argsort(-draws.weights[best], axis=1, kind="stable")
@@ -340,7 +344,9 @@ def _modes_message(table: pd.DataFrame, use_mass: bool = False) -> str:
     )
 
 
-def find_modes(idata: az.InferenceData, random_seed: int = 0, model: Any = None) -> ModesReport:
+def find_modes(
+    idata: az.InferenceData, random_seed: int = 0, model: GMMModel | None = None
+) -> ModesReport:
     """Group the chains of a posterior into modes and weigh every mode.
 
     Chains join one mode when their co-clustering of the points differs by at most

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import arviz as az
 import numpy as np
@@ -13,6 +13,9 @@ from bayesgmm.bayes.inference.idata import check_idata, idata_config, posterior_
 from bayesgmm.mixture.allocations import allocation_counts
 from bayesgmm.posterior._data import fitted_labels, fitted_weights, observed
 
+if TYPE_CHECKING:
+    from bayesgmm._utils.types import SeedLike
+
 __all__ = ["occupied_components", "occupied_counts"]
 
 
@@ -21,7 +24,7 @@ def occupied_components(
     threshold: float | None = None,
     *,
     criterion: str = "allocations",
-    random_seed: Any = 0,
+    random_seed: SeedLike = 0,
 ) -> pd.Series:
     """Posterior distribution of the number of occupied components.
 
@@ -65,7 +68,7 @@ def occupied_counts(
     threshold: float | None = None,
     *,
     criterion: str = "allocations",
-    random_seed: Any = 0,
+    random_seed: SeedLike = 0,
 ) -> np.ndarray:
     """The number of occupied components of every draw, shape (chain, draw).
 

@@ -8,7 +8,7 @@ permutations stored, so that relabeling can be undone or composed.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import arviz as az
 import numpy as np
@@ -26,17 +26,32 @@ from bayesgmm.posterior._data import (
     relabel_points,
     total_log_likelihood,
 )
-from bayesgmm.posterior.mixture import point_mixture
+from bayesgmm.posterior.mixture import Mixture, point_mixture
+
+if TYPE_CHECKING:
+    from bayesgmm._utils.types import SeedLike
+    from bayesgmm.posterior.mixture import Fit
 
 __all__ = [
     "PERMUTATION_GROUP",
     "RELABEL_METHODS",
+    "RelabelOptions",
     "relabel_idata",
     "stored_permutations",
     "unrelabel_idata",
 ]
 
 RELABEL_METHODS = ("stephens", "ecr", "pivot", "ordering")
+
+
+class RelabelOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`relabel_idata` that the diagnostics pass on to it."""
+
+    reference: Fit | None
+    feature: str | int | None
+    max_iter: int
+    random_seed: SeedLike
+
 
 #: Name of the InferenceData group holding the permutations applied by :func:`relabel_idata`.
 PERMUTATION_GROUP = "relabel_permutations"
@@ -46,7 +61,7 @@ PERMUTATION_GROUP = "relabel_permutations"
 PROBABILITY_BUDGET = 2**25
 
 
-def _feature_index(feature: Any, names: list[str]) -> int:
+def _feature_index(feature: str | int | None, names: list[str]) -> int:
     if feature is None:
         return 0
     if isinstance(feature, str):
@@ -74,7 +89,7 @@ def _canonical(perms: np.ndarray) -> np.ndarray:
     return relabel.compose_permutations(perms, relabel.invert_permutations(modal[None])[0])
 
 
-def _reference(reference: Any, n_comp: int, n_features: int) -> Any:
+def _reference(reference: Fit | None, n_comp: int, n_features: int) -> Mixture | None:
     """The user's reference fit as a one-draw mixture, or None."""
     if reference is None:
         return None
@@ -82,7 +97,7 @@ def _reference(reference: Any, n_comp: int, n_features: int) -> Any:
 
 
 def _pivot(
-    idata: az.InferenceData, draws: PosteriorDraws, ref: Any, info: dict[str, Any]
+    idata: az.InferenceData, draws: PosteriorDraws, ref: Mixture | None, info: dict[str, Any]
 ) -> np.ndarray:
     """Pivot permutations onto the user's reference or the best draw."""
     if ref is None:
@@ -120,9 +135,9 @@ def _stephens(
 def _ecr(
     idata: az.InferenceData,
     draws: PosteriorDraws,
-    ref: Any,
+    ref: Mixture | None,
     max_iter: int,
-    random_seed: Any,
+    random_seed: SeedLike,
     info: dict[str, Any],
 ) -> np.ndarray:
     """ECR on allocations (argmax, or sampled when a seed is given) of the relabeling rows."""
@@ -147,10 +162,10 @@ def _compute_permutations(
     idata: az.InferenceData,
     draws: PosteriorDraws,
     method: str,
-    reference: Any,
-    feature: Any,
+    reference: Fit | None,
+    feature: str | int | None,
     max_iter: int,
-    random_seed: Any,
+    random_seed: SeedLike,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     info: dict[str, Any] = {"n_iter": 1, "converged": True}
     if method == "ordering":
@@ -220,7 +235,7 @@ def unrelabel_idata(idata: az.InferenceData) -> az.InferenceData | None:
     return az.InferenceData(attrs=attrs, warn_on_custom_groups=False, **groups)
 
 
-def _check_arguments(method: str, max_iter: Any) -> None:
+def _check_arguments(method: str, max_iter: int) -> None:
     if method not in RELABEL_METHODS:
         raise ValueError(f"method must be one of {RELABEL_METHODS}; got {method!r}.")
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
@@ -272,11 +287,11 @@ def _relabel_attrs(method: str, perms: np.ndarray, info: dict[str, Any]) -> dict
 def relabel_idata(
     idata: az.InferenceData,
     method: str = "stephens",
-    reference: Any = None,
+    reference: Fit | None = None,
     *,
     feature: str | int | None = None,
     max_iter: int = 100,
-    random_seed: Any = None,
+    random_seed: SeedLike = None,
 ) -> az.InferenceData:
     """Relabel the components of every posterior draw, across all chains.
 

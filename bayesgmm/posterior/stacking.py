@@ -11,11 +11,14 @@ density. The uncertainty of the weights comes from the Bayesian bootstrap over t
 from __future__ import annotations
 
 import warnings
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import arviz as az
 import numpy as np
 from scipy.special import logsumexp
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["ChainStacking", "chain_loo", "stack_chains", "stacking_weights"]
 
@@ -48,7 +51,7 @@ class ChainStacking(NamedTuple):
     pareto_k: np.ndarray
 
 
-def chain_loo(log_lik: Any) -> tuple[np.ndarray, np.ndarray]:
+def chain_loo(log_lik: np.ndarray | Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Pointwise PSIS-LOO log predictive density of every chain (or group of chains) on
     its own.
 
@@ -113,7 +116,9 @@ def stacking_weights(loo: np.ndarray, point_weights: np.ndarray | None = None) -
 
 
 def stack_chains(
-    log_lik: Any, random_seed: int = 0, replicates: int = BOOTSTRAP_REPLICATES
+    log_lik: np.ndarray | Sequence[np.ndarray],
+    random_seed: int = 0,
+    replicates: int = BOOTSTRAP_REPLICATES,
 ) -> ChainStacking:
     """Stack the chains (or groups of chains) of one posterior on their pointwise LOO
     predictive densities.

@@ -4,8 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Unpack
 
 import arviz as az
 import numpy as np
@@ -13,7 +12,12 @@ import pandas as pd
 
 from bayesgmm.bayes.inference.idata import check_idata
 from bayesgmm.posterior import relabel
-from bayesgmm.posterior.relabeling import PERMUTATION_GROUP, relabel_idata, stored_permutations
+from bayesgmm.posterior.relabeling import (
+    PERMUTATION_GROUP,
+    RelabelOptions,
+    relabel_idata,
+    stored_permutations,
+)
 
 __all__ = ["chains_in_different_modes", "count_switches"]
 
@@ -55,7 +59,7 @@ def permutations_for(
     idata: az.InferenceData,
     relabeled: az.InferenceData | None,
     method: str,
-    relabel_kwargs: Mapping[str, Any],
+    relabel_kwargs: RelabelOptions,
 ) -> tuple[az.InferenceData, np.ndarray]:
     if relabeled is None:
         relabeled = relabel_idata(idata, method, **relabel_kwargs)
@@ -66,7 +70,7 @@ def count_switches(
     idata: az.InferenceData,
     relabeled: az.InferenceData | None = None,
     method: str = "stephens",
-    **relabel_kwargs: Any,
+    **relabel_kwargs: Unpack[RelabelOptions],
 ) -> pd.DataFrame:
     """Label switches within each chain, and each chain's label mode.
 
@@ -111,7 +115,7 @@ def chains_in_different_modes(
     idata: az.InferenceData,
     relabeled: az.InferenceData | None = None,
     method: str = "stephens",
-    **relabel_kwargs: Any,
+    **relabel_kwargs: Unpack[RelabelOptions],
 ) -> bool:
     """Whether the chains' modal permutations differ (see :func:`count_switches`)."""
     table = count_switches(idata, relabeled, method, **relabel_kwargs)

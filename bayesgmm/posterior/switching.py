@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Unpack
 
 import arviz as az
 import numpy as np
@@ -25,6 +25,8 @@ from bayesgmm.posterior.switches import permutations_for, switch_table
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
+
+    from bayesgmm.posterior.relabeling import RelabelOptions
 
 __all__ = ["RHAT_THRESHOLD", "LabelSwitchingReport", "label_switching_report", "warn_if_unresolved"]
 
@@ -112,12 +114,12 @@ class LabelSwitchingReport:
         return self.message
 
 
-def _nanmax(values: Any) -> float:
+def _nanmax(values: ArrayLike) -> float:
     arr = np.asarray(values, dtype=np.float64)
     return float(np.nanmax(arr)) if np.any(np.isfinite(arr)) else float("nan")
 
 
-def _nanmin(values: Any) -> float:
+def _nanmin(values: ArrayLike) -> float:
     arr = np.asarray(values, dtype=np.float64)
     return float(np.nanmin(arr)) if np.any(np.isfinite(arr)) else float("nan")
 
@@ -220,7 +222,7 @@ def label_switching_report(
     *,
     rhat_threshold: float = RHAT_THRESHOLD,
     points: ArrayLike | None = None,
-    **relabel_kwargs: Any,
+    **relabel_kwargs: Unpack[RelabelOptions],
 ) -> LabelSwitchingReport:
     """Did the chains switch labels, and did relabeling fix it? One call, plain words.
 

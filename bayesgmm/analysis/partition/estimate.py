@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,6 +43,13 @@ from bayesgmm.bayes.inference.idata import check_idata, posterior_draws, thin_in
 from bayesgmm.mixture.allocations import sample_allocations
 from bayesgmm.posterior._data import fitted_labels
 from bayesgmm.posterior.mixture import check_fit_data
+
+if TYPE_CHECKING:
+    import arviz as az
+    from numpy.typing import ArrayLike
+
+    from bayesgmm._utils.types import SeedLike
+    from bayesgmm.posterior.mixture import PosteriorFit
 
 __all__ = ["PartitionResult", "allocation_draws", "partition", "partition_from_allocations"]
 
@@ -99,18 +106,18 @@ class PartitionResult:
 
 
 def partition_from_allocations(
-    allocations: Any,
+    allocations: ArrayLike,
     loss: str = "VI",
     *,
-    psm: Any = None,
+    psm: ArrayLike | None = None,
     a: float = 1.0,
     b: float | None = None,
     hdi_prob: float = 0.95,
     n_runs: int = 16,
     max_clusters: int | None = None,
     max_sweeps: int = 100,
-    random_seed: Any = 0,
-    level: Any = DEPRECATED,
+    random_seed: SeedLike = 0,
+    level: float | str = DEPRECATED,
 ) -> PartitionResult:
     """The partition minimising the posterior expected loss, from allocation draws.
 
@@ -187,7 +194,7 @@ def partition_from_allocations(
     )
 
 
-def _as_idata(fit: Any) -> Any:
+def _as_idata(fit: PosteriorFit) -> Any:
     return check_idata(
         as_idata(
             fit, "Fit the model first, or pass allocation draws to partition_from_allocations."
@@ -195,7 +202,9 @@ def _as_idata(fit: Any) -> Any:
     )
 
 
-def _data(idata: Any, X: Any, n_features: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _data(
+    idata: az.InferenceData, X: ArrayLike, n_features: int
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The rows to partition and their partial labels (those of the fit for its own rows)."""
     if X is not None:
         return check_fit_data(X, idata, n_features=n_features, owner="the posterior").X, None
@@ -206,7 +215,11 @@ def _data(idata: Any, X: Any, n_features: int) -> tuple[np.ndarray, np.ndarray |
 
 
 def allocation_draws(
-    fit: Any, X: Any = None, *, max_draws: int | None = 1000, random_seed: Any = 0
+    fit: PosteriorFit,
+    X: ArrayLike | None = None,
+    *,
+    max_draws: int | None = 1000,
+    random_seed: SeedLike = 0,
 ) -> np.ndarray:
     """One allocation vector per posterior draw, ``z_sn ~ Categorical(r_sn)``.
 
@@ -243,10 +256,10 @@ def allocation_draws(
 
 
 def partition(
-    fit: Any,
+    fit: PosteriorFit,
     loss: str = "VI",
     *,
-    X: Any = None,
+    X: ArrayLike | None = None,
     psm: str = "responsibilities",
     a: float = 1.0,
     b: float | None = None,
@@ -254,8 +267,8 @@ def partition(
     n_runs: int = 16,
     max_clusters: int | None = None,
     max_draws: int = 1000,
-    random_seed: Any = 0,
-    level: Any = DEPRECATED,
+    random_seed: SeedLike = 0,
+    level: float | str = DEPRECATED,
 ) -> PartitionResult:
     """The partition of the data minimising the posterior expected loss, with its ball.
 

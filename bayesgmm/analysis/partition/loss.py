@@ -25,11 +25,14 @@ The losses compare an estimate ``c`` with a "true" partition ``c'`` of the same 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bayesgmm._utils.deprecation import DEPRECATED, renamed, warn_renamed
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, DTypeLike
 
 __all__ = [
     "LOSSES",
@@ -55,7 +58,7 @@ _ONE_HOT_BUDGET = 2**24
 _PSM_TOL = 1e-6
 
 
-def check_loss(loss: Any) -> str:
+def check_loss(loss: str) -> str:
     """The canonical loss name ("VI" or "binder"), case-insensitive."""
     names = {name.lower(): name for name in LOSSES}
     if not isinstance(loss, str) or loss.lower() not in names:
@@ -63,7 +66,7 @@ def check_loss(loss: Any) -> str:
     return names[loss.lower()]
 
 
-def binder_weights(a: Any = 1.0, b: Any = None) -> tuple[float, float]:
+def binder_weights(a: float = 1.0, b: float | None = None) -> tuple[float, float]:
     """Validated Binder weights; ``b`` defaults to ``2 - a`` as in salso."""
     a = float(a)
     b = 2.0 - a if b is None else float(b)
@@ -75,7 +78,7 @@ def binder_weights(a: Any = 1.0, b: Any = None) -> tuple[float, float]:
     return a, b
 
 
-def _integer_array(values: Any, name: str, ndim: int) -> np.ndarray:
+def _integer_array(values: ArrayLike, name: str, ndim: int) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != ndim:
         shape = "(N,)" if ndim == 1 else "(S, N): one row per posterior draw"
@@ -118,7 +121,7 @@ def canonical_labels(labels: np.ndarray) -> np.ndarray:
     return out.reshape(np.shape(labels))
 
 
-def check_labels(labels: Any, n_items: int | None = None, name: str = "labels") -> np.ndarray:
+def check_labels(labels: ArrayLike, n_items: int | None = None, name: str = "labels") -> np.ndarray:
     """One partition as canonical labels ``(N,)``; errors say what is wrong."""
     arr = _integer_array(labels, name, 1)
     if n_items is not None and arr.shape[0] != n_items:
@@ -126,12 +129,12 @@ def check_labels(labels: Any, n_items: int | None = None, name: str = "labels") 
     return canonical_labels(arr)
 
 
-def check_allocations(allocations: Any) -> np.ndarray:
+def check_allocations(allocations: ArrayLike) -> np.ndarray:
     """Allocation draws ``(S, N)`` as canonical labels (each row relabeled 0..K_s-1)."""
     return canonical_labels(_integer_array(allocations, "allocations", 2))
 
 
-def check_psm(psm: Any, n_items: int | None = None) -> np.ndarray:
+def check_psm(psm: ArrayLike, n_items: int | None = None) -> np.ndarray:
     """A posterior similarity matrix as float64 ``(N, N)``: symmetric, in [0, 1], unit diagonal."""
     arr = np.asarray(psm)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
@@ -152,13 +155,13 @@ def check_psm(psm: Any, n_items: int | None = None) -> np.ndarray:
     return arr
 
 
-def _one_hot(labels: np.ndarray, n_clusters: int, dtype: Any = np.float64) -> np.ndarray:
+def _one_hot(labels: np.ndarray, n_clusters: int, dtype: DTypeLike = np.float64) -> np.ndarray:
     out = np.zeros((labels.shape[0], n_clusters), dtype=dtype)
     out[np.arange(labels.shape[0]), labels] = 1
     return out
 
 
-def psm_from_allocations(allocations: Any) -> np.ndarray:
+def psm_from_allocations(allocations: ArrayLike) -> np.ndarray:
     """Posterior similarity matrix ``P_ij = mean_s 1(z_si = z_sj)`` from allocation draws.
 
     Counts are summed as float32 one-hot products in blocks of draws (exact: integer
@@ -193,7 +196,9 @@ def _xlogx(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0, x * np.log2(np.where(x > 0, x, 1.0)), 0.0)
 
 
-def expected_binder(labels: Any, psm: Any, a: float = 1.0, b: float | None = None) -> float:
+def expected_binder(
+    labels: ArrayLike, psm: ArrayLike, a: float = 1.0, b: float | None = None
+) -> float:
     """Posterior expected Binder loss of one partition, exact given the PSM.
 
     ``E L(c) = 2/N^2 sum_{i<j} [a P_ij 1(c_i != c_j) + b (1 - P_ij) 1(c_i = c_j)]``.
@@ -213,7 +218,7 @@ def _expected_binder(lab: np.ndarray, P: np.ndarray, a: float, b: float) -> floa
     return 2.0 / n_items**2 * (a * (total - within) + b * (same_pairs - within))
 
 
-def vi_lower_bound(labels: Any, psm: Any) -> float:
+def vi_lower_bound(labels: ArrayLike, psm: ArrayLike) -> float:
     """Lower bound of the posterior expected VI (Wade & Ghahramani 2018), in bits.
 
     ``VI_lb(c) = 1/N sum_i [log2 n_{c_i} + log2 sum_j P_ij - 2 log2 sum_j 1(c_j = c_i) P_ij]``.
@@ -240,7 +245,7 @@ def _contingency(estimate: np.ndarray, draws: np.ndarray) -> np.ndarray:
 
 
 def binder_distance(
-    estimate: Any, draws: Any, a: float = 1.0, b: float | None = None
+    estimate: ArrayLike, draws: ArrayLike, a: float = 1.0, b: float | None = None
 ) -> np.ndarray:
     """Binder loss ``L(estimate, draw)`` of the estimate against every draw: shape (S,)."""
     a, b = binder_weights(a, b)
@@ -256,7 +261,7 @@ def binder_distance(
     return 2.0 / est.shape[0] ** 2 * (a * (in_draw - both) + b * (in_est - both))
 
 
-def vi_distance(estimate: Any, draws: Any) -> np.ndarray:
+def vi_distance(estimate: ArrayLike, draws: ArrayLike) -> np.ndarray:
     """Variation of information (bits) between the estimate and every draw: shape (S,)."""
     est = check_labels(estimate)
     alloc = check_allocations(np.atleast_2d(draws))
@@ -319,7 +324,7 @@ class CredibleBall:
         return self.hdi_prob
 
 
-def check_hdi_prob(value: Any, name: str = "hdi_prob") -> float:
+def check_hdi_prob(value: float, name: str = "hdi_prob") -> float:
     """A credible mass strictly between 0 and 1 (``name``: the argument the user gave)."""
     try:
         mass = float(value)
@@ -330,7 +335,7 @@ def check_hdi_prob(value: Any, name: str = "hdi_prob") -> float:
     return mass
 
 
-def resolve_hdi_prob(where: str, hdi_prob: Any, level: Any) -> float:
+def resolve_hdi_prob(where: str, hdi_prob: float, level: float | str) -> float:
     """``hdi_prob``, or the deprecated ``level`` when that was given; checked."""
     name = "hdi_prob" if isinstance(level, str) and level == DEPRECATED else "level"
     mass = renamed(where, "level", level, "hdi_prob", hdi_prob, 0.95, stacklevel=5)
@@ -344,14 +349,14 @@ def _farthest(draws: np.ndarray, dist: np.ndarray, mask: np.ndarray) -> tuple[np
 
 
 def credible_ball(
-    estimate: Any,
-    allocations: Any,
+    estimate: ArrayLike,
+    allocations: ArrayLike,
     loss: str = "VI",
     hdi_prob: float = 0.95,
     *,
     a: float = 1.0,
     b: float | None = None,
-    level: Any = DEPRECATED,
+    level: float | str = DEPRECATED,
 ) -> CredibleBall:
     """The credible ball around ``estimate`` from allocation draws (Wade & Ghahramani 2018).
 

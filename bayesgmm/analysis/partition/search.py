@@ -34,7 +34,7 @@ Pure numpy: the measured times are in ``docs/partition.md`` (``benchmarks/bench_
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -46,6 +46,11 @@ from bayesgmm.analysis.partition.loss import (
     check_loss,
     check_psm,
 )
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from bayesgmm._utils.types import SeedLike
 
 __all__ = ["SearchResult", "salso"]
 
@@ -342,14 +347,14 @@ def _sweeten(
     return max_sweeps
 
 
-def _check_count(value: Any, name: str, low: int = 1) -> int:
+def _check_count(value: int, name: str, low: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
     return int(value)
 
 
 def salso(
-    psm: Any,
+    psm: ArrayLike,
     loss: str = "VI",
     *,
     a: float = 1.0,
@@ -357,7 +362,7 @@ def salso(
     n_runs: int = 16,
     max_clusters: int | None = None,
     max_sweeps: int = 100,
-    random_seed: Any = 0,
+    random_seed: SeedLike = 0,
 ) -> SearchResult:
     """Minimise the posterior expected loss over partitions by SALSO.
 

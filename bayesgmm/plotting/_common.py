@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bayesgmm._utils.validation import check_data
 from bayesgmm.posterior.mixture import check_fit_data
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
+
+    from bayesgmm.posterior.mixture import Fit
 
 INSTALL_HINT = 'plotting needs matplotlib: pip install "bayesgmm[plot]"'
 
@@ -26,7 +34,7 @@ def _pyplot() -> Any:
     return plt
 
 
-def _new_axes(ax: Any, figsize: tuple[float, float] = (6.0, 4.5)) -> Any:
+def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (6.0, 4.5)) -> Any:
     if ax is not None:
         return ax
     _, ax = _pyplot().subplots(figsize=figsize, layout="constrained")
@@ -71,7 +79,7 @@ def _colors(n: int) -> list[Any]:
     return [cmap(k % cmap.N) for k in range(n)]
 
 
-def _data(X: Any, *fits: Any) -> tuple[np.ndarray, list[str]]:
+def _data(X: ArrayLike, *fits: Fit | None) -> tuple[np.ndarray, list[str]]:
     """The data and its feature names; NaN allowed as the fits allowed it at fit time
     (and always when no fit is drawn: a scatter just leaves those points out)."""
     if any(fit is not None for fit in fits):
@@ -91,7 +99,7 @@ def _hidden_note(n_hidden: int) -> str:
     return f"{n_hidden} row(s) with a missing coordinate not shown" if n_hidden else ""
 
 
-def _annotate(ax: Any, notes: list[str]) -> None:
+def _annotate(ax: Axes, notes: list[str]) -> None:
     """What the plot leaves out, in small text under the axes."""
     text = "; ".join(note for note in notes if note)
     if text:
@@ -105,7 +113,7 @@ def _annotate(ax: Any, notes: list[str]) -> None:
         )
 
 
-def _feature_indices(features: Any, names: list[str], n: int = 2) -> list[int]:
+def _feature_indices(features: Sequence[int | str], names: list[str], n: int = 2) -> list[int]:
     features = list(features)
     if len(features) != n:
         raise ValueError(f"features must name {n} features; got {features!r}.")
@@ -138,7 +146,7 @@ def _match_colors(reference: np.ndarray, means: np.ndarray, scale: np.ndarray) -
     return order
 
 
-def _set_limits(ax: Any, lower: np.ndarray, upper: np.ndarray, pad: float = 0.05) -> None:
+def _set_limits(ax: Axes, lower: np.ndarray, upper: np.ndarray, pad: float = 0.05) -> None:
     span = np.where(upper > lower, upper - lower, 1.0)
     ax.set_xlim(lower[0] - pad * span[0], upper[0] + pad * span[0])
     ax.set_ylim(lower[1] - pad * span[1], upper[1] + pad * span[1])

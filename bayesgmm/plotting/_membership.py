@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -10,6 +10,11 @@ from bayesgmm.mixture.draws import hdi_columns
 from bayesgmm.plotting._common import (
     DEFAULT_THRESHOLD,
 )
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from bayesgmm.analysis.memberships import Membership
 
 
 class _Membership(NamedTuple):
@@ -36,13 +41,15 @@ def _membership_from_draws(probabilities: np.ndarray, threshold: float, hdi_prob
     return _Membership(mean, labels, max_probability, low, high, max_probability < threshold)
 
 
-def _threshold(membership: Any, threshold: float | None) -> float:
+def _threshold(membership: Membership | ArrayLike, threshold: float | None) -> float:
     if threshold is not None:
         return float(threshold)
     return float(getattr(membership, "ambiguity_threshold", DEFAULT_THRESHOLD))
 
 
-def _membership(membership: Any, threshold: float | None, hdi_prob: float = 0.94) -> _Membership:
+def _membership(
+    membership: Membership | ArrayLike, threshold: float | None, hdi_prob: float = 0.94
+) -> _Membership:
     """Normalise a :class:`bayesgmm.analysis.Membership`, an (N, K) or an (S, N, K) array.
 
     From a Membership: its mean probabilities, labels, max probability, ambiguity flags
@@ -67,7 +74,7 @@ def _membership(membership: Any, threshold: float | None, hdi_prob: float = 0.94
     return summary._replace(low=None, high=None)
 
 
-def _from_membership_object(membership: Any) -> _Membership:
+def _from_membership_object(membership: Membership | ArrayLike) -> _Membership:
     """A Membership: ``probabilities`` is a Dataset of mean / hdi_low / hdi_high."""
     dataset = membership.probabilities
 

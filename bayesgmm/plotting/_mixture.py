@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -10,9 +10,12 @@ import numpy as np
 from bayesgmm.posterior.mixture import Mixture as _Mixture
 from bayesgmm.posterior.mixture import as_mixture, posterior_of
 
+if TYPE_CHECKING:
+    from bayesgmm.posterior.mixture import Fit
+
 
 def _mixture_of(
-    fit: Any, max_draws: int | None = None, rng: np.random.Generator | None = None
+    fit: Fit, max_draws: int | None = None, rng: np.random.Generator | None = None
 ) -> _Mixture:
     """Any fit as a mixture with a draw axis, through the posterior layer's one adapter
     (:func:`bayesgmm.posterior.mixture.as_mixture`).
@@ -33,7 +36,7 @@ def _mixture_of(
     return mixture
 
 
-def _point_fit(em: Any) -> Any:
+def _point_fit(em: Fit) -> Any:
     """The EM fit inside ``em`` (a BayesianGMM's MAP-EM reference ``em_``), never a posterior."""
     for attribute in ("result_", "em_"):  # GaussianMixtureEM, BayesianGMM
         em = getattr(em, attribute, em)
@@ -50,7 +53,7 @@ def _check_dims(mixture: _Mixture, n_features: int) -> None:
         raise ValueError(f"the fit has {mixture.means.shape[-1]} features but X has {n_features}.")
 
 
-def _check_min_weight(min_weight: Any) -> float:
+def _check_min_weight(min_weight: float) -> float:
     value = float(min_weight)
     if not 0.0 <= value < 1.0:
         raise ValueError(f"min_weight must be in [0, 1); got {min_weight!r}.")

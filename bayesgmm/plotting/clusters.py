@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,21 +38,31 @@ from bayesgmm.plotting._mixture import (
 )
 from bayesgmm.posterior.mixture import posterior_of
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
+
+    from bayesgmm._utils.types import SeedLike
+    from bayesgmm.analysis.memberships import Membership
+    from bayesgmm.posterior.mixture import Fit, PosteriorFit
+
 
 def plot_clusters(
-    X: Any,
+    X: ArrayLike,
     *,
-    em: Any = None,
-    idata: Any = None,
-    membership: Any = None,
-    features: Any = (0, 1),
+    em: Fit | None = None,
+    idata: PosteriorFit | None = None,
+    membership: Membership | ArrayLike | None = None,
+    features: Sequence[int | str] = (0, 1),
     n_ellipses: int = 50,
     level: float = 0.95,
     threshold: float | None = None,
     max_draws: int = 200,
     min_weight: float = 0.01,
-    ax: Any = None,
-    random_seed: Any = 0,
+    ax: Axes | None = None,
+    random_seed: SeedLike = 0,
 ) -> Any:
     """Scatter of two features with EM ellipses, posterior ellipses and membership shading.
 
@@ -176,7 +186,7 @@ def _posterior_colors(
 
 
 def _scatter_points(
-    ax: Any, xy: np.ndarray, summary: _Membership | None, component_colors: list[Any]
+    ax: Axes, xy: np.ndarray, summary: _Membership | None, component_colors: list[Any]
 ) -> None:
     """The points: grey without memberships, else coloured by label and shaded by certainty."""
     if summary is None:
@@ -196,7 +206,7 @@ def _scatter_points(
 
 def _cluster_membership(
     data: np.ndarray,
-    membership: Any,
+    membership: Membership | ArrayLike,
     threshold: float | None,
     draws_used: _Mixture | None,
     point: _Mixture | None,
@@ -221,7 +231,7 @@ def _cluster_membership(
 
 
 def _add_ellipses(
-    ax: Any,
+    ax: Axes,
     mixture: _Mixture,
     n_std: float,
     colors: list[Any],
@@ -247,7 +257,7 @@ def _add_ellipses(
 
 
 def _cluster_legend(
-    ax: Any,
+    ax: Axes,
     component_colors: list[Any],
     *,
     em_level: float | None,

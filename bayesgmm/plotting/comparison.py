@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -10,16 +10,24 @@ from bayesgmm.plotting._common import (
     _pyplot,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pandas as pd
+    from matplotlib.axes import Axes
+
+    from bayesgmm.analysis.comparison import ComparisonTable
+
 _INDEX_COLUMNS = ("component", "feature", "features", "feature(s)", "feature_bis")
 
 
-def _is_string_index(index: Any) -> bool:
+def _is_string_index(index: pd.Index) -> bool:
     from pandas.api.types import is_string_dtype
 
     return bool(is_string_dtype(index))
 
 
-def _row_labels(frame: Any) -> list[str]:
+def _row_labels(frame: pd.DataFrame) -> list[str]:
     # compare() indexes rows by names like "means[0, waiting]" (object or, in pandas 3,
     # string dtype).
     if frame.index.dtype == object or _is_string_index(frame.index):
@@ -49,7 +57,7 @@ _FIRST_PARAMETERS = ("weights", "means")
 _ORDERS = ("auto", "table", "disagreement")
 
 
-def _disagreement(frame: Any) -> np.ndarray:
+def _disagreement(frame: pd.DataFrame) -> np.ndarray:
     """|EM - posterior mean| / posterior sd per row (0 where undefined)."""
     if "z" in frame.columns:
         z = frame["z"].to_numpy(dtype=np.float64)
@@ -63,7 +71,11 @@ def _disagreement(frame: Any) -> np.ndarray:
 
 
 def _select_rows(
-    frame: Any, parameters: Any, order: str, max_rows: int | None, page: int
+    frame: pd.DataFrame,
+    parameters: str | Sequence[str],
+    order: str,
+    max_rows: int | None,
+    page: int,
 ) -> tuple[Any, str]:
     """The rows of one page, and a note saying which rows these are of how many."""
     if order not in _ORDERS:
@@ -100,7 +112,7 @@ def _select_rows(
     return shown, note
 
 
-def _inside(frame: Any) -> np.ndarray:
+def _inside(frame: pd.DataFrame) -> np.ndarray:
     if "em_in_hdi" in frame.columns:
         return frame["em_in_hdi"].to_numpy(dtype=bool)
     em_value = frame["em_estimate"].to_numpy(dtype=np.float64)
@@ -110,14 +122,14 @@ def _inside(frame: Any) -> np.ndarray:
 
 
 def plot_comparison(
-    table: Any,
+    table: ComparisonTable | pd.DataFrame,
     *,
     standardize: bool | None = None,
-    parameters: Any = None,
+    parameters: str | Sequence[str] | None = None,
     order: str = "auto",
     max_rows: int | None = MAX_ROWS,
     page: int = 0,
-    ax: Any = None,
+    ax: Axes | None = None,
 ) -> Any:
     """Forest plot of EM estimates against posterior means and HDIs.
 
@@ -228,7 +240,7 @@ def plot_comparison(
     return ax
 
 
-def _needs_standardizing(frame: Any) -> bool:
+def _needs_standardizing(frame: pd.DataFrame) -> bool:
     """True when the rows' scales differ too much for one raw axis."""
     if "posterior_sd" not in frame.columns or len(frame) < 2:
         return False

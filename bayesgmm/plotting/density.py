@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,15 @@ from bayesgmm.plotting._mixture import (
     _skipped_note,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
+
+    from bayesgmm.analysis.memberships import Membership
+    from bayesgmm.posterior.mixture import Fit
+
 
 def _grid(data: np.ndarray, grid_size: int, pad: float = 0.1) -> tuple[np.ndarray, ...]:
     lower, upper = np.nanmin(data, axis=0), np.nanmax(data, axis=0)
@@ -46,15 +55,15 @@ def _grid(data: np.ndarray, grid_size: int, pad: float = 0.1) -> tuple[np.ndarra
 
 
 def plot_density(
-    X: Any,
-    fit: Any,
+    X: ArrayLike,
+    fit: Fit,
     *,
-    features: Any = (0, 1),
+    features: Sequence[int | str] = (0, 1),
     grid_size: int = 100,
     levels: int = 10,
     max_draws: int = 200,
     show_points: bool = True,
-    ax: Any = None,
+    ax: Axes | None = None,
 ) -> Any:
     """Contours of the fitted mixture density of two features over the data's range.
 
@@ -112,16 +121,16 @@ def _normal_pdf(x: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
 
 
 def plot_pairs(
-    X: Any,
-    fit: Any = None,
+    X: ArrayLike,
+    fit: Fit | None = None,
     *,
-    membership: Any = None,
+    membership: Membership | ArrayLike | None = None,
     level: float = 0.95,
     threshold: float | None = None,
     max_draws: int = 200,
     bins: int = 20,
     min_weight: float = 0.01,
-    axes: Any = None,
+    axes: np.ndarray | Sequence[Axes] | None = None,
 ) -> Any:
     """All pairwise projections: scatter panels with ellipses, histograms on the diagonal.
 
@@ -217,7 +226,7 @@ def plot_pairs(
 
 
 def _pairs_panel(
-    ax: Any,
+    ax: Axes,
     data: np.ndarray,
     pair: list[int],
     point_colors: np.ndarray,
@@ -249,7 +258,7 @@ def _pairs_panel(
 
 
 def _pairs_diagonal(
-    ax: Any, values: np.ndarray, mixture: _Mixture | None, feature: int, bins: int
+    ax: Axes, values: np.ndarray, mixture: _Mixture | None, feature: int, bins: int
 ) -> None:
     values = values[~np.isnan(values)]
     ax.hist(values, bins=bins, density=True, color="0.75", edgecolor="0.5", linewidth=0.5)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,13 +15,19 @@ from bayesgmm.plotting._membership import (
     _threshold,
 )
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
+
+    from bayesgmm.analysis.memberships import Membership
+
 
 def plot_membership_uncertainty(
-    membership: Any,
+    membership: Membership | ArrayLike,
     *,
     threshold: float | None = None,
     hdi_prob: float | None = None,
-    ax: Any = None,
+    ax: Axes | None = None,
 ) -> Any:
     """Every point's largest membership probability, sorted, with its HDI band.
 

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bayesgmm.plotting._common import _colors, _data, _feature_indices, _pyplot
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
+
+    from bayesgmm.posterior.mixture import PosteriorEstimator
+    from bayesgmm.posterior.modes import ModesReport
+
 __all__ = ["plot_modes"]
 
 
-def plot_modes(fit: Any, X: Any, features: Any = (0, 1), axes: Any = None) -> Any:
+def plot_modes(
+    fit: PosteriorEstimator | ModesReport,
+    X: ArrayLike,
+    features: Sequence[int | str] = (0, 1),
+    axes: np.ndarray | Sequence[Axes] | None = None,
+) -> Any:
     """One panel per mode: the data, and the mode's component means sized by weight.
 
     Parameters

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bayesgmm.plotting._common import _new_axes, _pyplot
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
-def plot_n_clusters(result: Any, *, ax: Any = None, random_seed: Any = 0) -> Any:
+    from bayesgmm._utils.types import SeedLike
+    from bayesgmm.analysis.n_clusters import NClusters
+    from bayesgmm.posterior.mixture import PosteriorFit
+
+
+def plot_n_clusters(
+    result: NClusters | PosteriorFit, *, ax: Axes | None = None, random_seed: SeedLike = 0
+) -> Any:
     """Bar chart of ``P(K+ = k)``, k = 1..K: the prior beside the posterior.
 
     Parameters

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bayesgmm.plotting._common import _pyplot
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import arviz as az
+    from matplotlib.axes import Axes
+
 __all__ = ["plot_predictive"]
 
 
-def _draws_and_data(idata: Any, group: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _draws_and_data(
+    idata: az.InferenceData, group: str
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     if group not in ("prior_predictive", "posterior_predictive"):
         raise ValueError(
             f"group must be 'prior_predictive' or 'posterior_predictive'; got {group!r}."
@@ -31,12 +39,12 @@ def _draws_and_data(idata: Any, group: str) -> tuple[np.ndarray, np.ndarray, lis
 
 
 def plot_predictive(
-    idata: Any,
+    idata: az.InferenceData,
     group: str = "prior_predictive",
     *,
     n_draws: int = 200,
     bins: int = 40,
-    axes: Any = None,
+    axes: np.ndarray | Sequence[Axes] | None = None,
 ) -> Any:
     """Per feature: the data's histogram and the band of the simulated data sets' ones.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -10,14 +10,21 @@ from bayesgmm.plotting._common import (
     _pyplot,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.axes import Axes
+
+    from bayesgmm.bayes.calibration.result import SBCResult
+
 
 def plot_sbc(
-    result: Any,
-    quantities: Any = None,
+    result: SBCResult,
+    quantities: Sequence[str] | None = None,
     *,
     ci_prob: float = 0.95,
     ncols: int = 4,
-    axes: Any = None,
+    axes: np.ndarray | Sequence[Axes] | None = None,
 ) -> Any:
     """ECDF-difference plots of SBC ranks with simultaneous bands, one panel per quantity.
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bayesgmm.plotting._common import _new_axes, _pyplot
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+
 # One marker per structure, cycled: 14 lines stay distinguishable in print.
 _MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h", "p", "d", "8")
 
 
-def plot_select_k(table: Any, *, ax: Any = None) -> Any:
+def plot_select_k(table: pd.DataFrame, *, ax: Axes | None = None) -> Any:
     """One line per covariance structure: the criterion of :func:`~bayesgmm.select_k`
     against the number of components, the best model ringed.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,8 +11,16 @@ from bayesgmm.plotting._common import (
     _pyplot,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
-def _trace_rows(idata: Any, var_names: Any) -> list[tuple[str, dict[str, Any], str]]:
+    import arviz as az
+    from matplotlib.axes import Axes
+
+
+def _trace_rows(
+    idata: az.InferenceData, var_names: Sequence[str]
+) -> list[tuple[str, dict[str, Any], str]]:
     """One row per variable and per coordinate of its non-component dims."""
     import itertools
 
@@ -32,7 +40,7 @@ def _trace_rows(idata: Any, var_names: Any) -> list[tuple[str, dict[str, Any], s
     return rows
 
 
-def _draw_traces(ax: Any, values: np.ndarray, colors: list[Any]) -> None:
+def _draw_traces(ax: Axes, values: np.ndarray, colors: list[Any]) -> None:
     styles = ("-", "--", ":", "-.")
     n_chains, _, n_components = values.shape
     for c in range(n_chains):
@@ -46,7 +54,7 @@ def _draw_traces(ax: Any, values: np.ndarray, colors: list[Any]) -> None:
             )
 
 
-def _draw_ranks(ax: Any, values: np.ndarray, colors: list[Any], bins: int) -> None:
+def _draw_ranks(ax: Axes, values: np.ndarray, colors: list[Any], bins: int) -> None:
     """Per chain and component, the histogram of the draws' ranks (flat if chains agree)."""
     from scipy.stats import rankdata
 
@@ -69,13 +77,13 @@ def _draw_ranks(ax: Any, values: np.ndarray, colors: list[Any], bins: int) -> No
 
 
 def plot_trace_relabel(
-    raw_idata: Any,
-    relabeled_idata: Any,
-    var_names: Any = ("weights", "means"),
+    raw_idata: az.InferenceData,
+    relabeled_idata: az.InferenceData,
+    var_names: Sequence[str] = ("weights", "means"),
     *,
     kind: str = "trace",
     bins: int = 20,
-    axes: Any = None,
+    axes: np.ndarray | Sequence[Axes] | None = None,
 ) -> Any:
     """Traces (or rank plots) before relabeling, left, and after, right.
 
@@ -146,7 +154,7 @@ def plot_trace_relabel(
     return axes
 
 
-def _trace_legend(ax: Any, colors: list[Any], n_chains: int) -> None:
+def _trace_legend(ax: Axes, colors: list[Any], n_chains: int) -> None:
     """Colour = component, line style = chain; outside the panel, to its right."""
     from matplotlib.lines import Line2D
 

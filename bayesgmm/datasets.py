@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from bayesgmm._utils.validation import check_random_state
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["SimulatedGMM", "load_faithful", "make_gmm_data"]
 
@@ -39,9 +42,9 @@ class SimulatedGMM(NamedTuple):
 
 def make_gmm_data(
     n: int,
-    weights: Any,
-    means: Any,
-    covariances: Any,
+    weights: ArrayLike,
+    means: ArrayLike,
+    covariances: ArrayLike,
     random_seed: int | np.random.Generator | None = None,
 ) -> SimulatedGMM:
     """Draw ``n`` points from a Gaussian mixture with known parameters.

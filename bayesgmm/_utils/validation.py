@@ -7,9 +7,17 @@ input fails early with a message that names the problem, and so that PyMC never 
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import pandas as pd
+    from numpy.typing import ArrayLike, DTypeLike
+
+    from bayesgmm._utils.types import SeedLike
 
 __all__ = [
     "MISSING_OPTIONS",
@@ -40,7 +48,7 @@ class CheckedData(NamedTuple):
     feature_names: list[str] | None
 
 
-def _feature_names(X: Any) -> list[str] | None:
+def _feature_names(X: ArrayLike) -> list[str] | None:
     columns = getattr(X, "columns", None)
     if columns is None:
         return None
@@ -48,7 +56,7 @@ def _feature_names(X: Any) -> list[str] | None:
 
 
 def check_data(
-    X: Any,
+    X: ArrayLike,
     *,
     min_samples: int = 1,
     n_features: int | None = None,
@@ -176,7 +184,7 @@ def nan_hint_for_fit(what: str = "the fit") -> str:
     )
 
 
-def _check_columns(frame: Any, name: str) -> None:
+def _check_columns(frame: pd.DataFrame, name: str) -> None:
     """A DataFrame's columns: numeric (nullable pandas types included) and uniquely named."""
     non_numeric = [
         str(c)
@@ -193,7 +201,7 @@ def _check_columns(frame: Any, name: str) -> None:
         )
 
 
-def _as_array(X: Any, name: str) -> np.ndarray:
+def _as_array(X: ArrayLike, name: str) -> np.ndarray:
     """``X`` as a numpy array, missing entries as NaN: a masked array's masked entries and
     pandas' ``pd.NA`` (nullable dtypes) mean "missing", not the values underneath."""
     try:
@@ -210,7 +218,7 @@ def _as_array(X: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name} could not be read as a 2-D numeric array: {exc}") from exc
 
 
-def check_missing(missing: Any) -> str:
+def check_missing(missing: str) -> str:
     """Validate the ``missing`` option of a fit."""
     if not isinstance(missing, str) or missing not in MISSING_OPTIONS:
         raise ValueError(
@@ -251,7 +259,7 @@ def _check_missing_pattern(X: np.ndarray, name: str) -> None:
         )
 
 
-def _is_numeric_dtype(dtype: Any) -> bool:
+def _is_numeric_dtype(dtype: DTypeLike) -> bool:
     try:
         return np.dtype(dtype).kind in "biuf"
     except TypeError:  # pandas extension dtypes
@@ -259,7 +267,7 @@ def _is_numeric_dtype(dtype: Any) -> bool:
         return kind in "biuf"
 
 
-def check_n_components(n_components: Any, n_samples: int | None = None) -> int:
+def check_n_components(n_components: int, n_samples: int | None = None) -> int:
     """Validate the number of components against the number of samples."""
     if isinstance(n_components, bool) or not isinstance(n_components, int | np.integer):
         raise TypeError(f"n_components must be an integer; got {n_components!r}.")
@@ -274,7 +282,7 @@ def check_n_components(n_components: Any, n_samples: int | None = None) -> int:
     return n_components
 
 
-def check_ks(ks: Any, n_samples: int) -> list[int]:
+def check_ks(ks: Iterable[int], n_samples: int) -> list[int]:
     """Validate a grid of component counts (``select_k``, ``compare_k``): a non-empty
     sequence of integers, each a valid ``n_components`` for ``n_samples`` rows."""
     try:
@@ -290,7 +298,7 @@ def check_ks(ks: Any, n_samples: int) -> list[int]:
     return [check_n_components(k, n_samples) for k in values]
 
 
-def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
+def check_positive(value: float, name: str, *, allow_zero: bool = False) -> float:
     """Validate a finite positive (or non-negative) scalar."""
     try:
         number = float(value)
@@ -303,7 +311,7 @@ def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
     return number
 
 
-def check_random_state(random_seed: Any) -> np.random.Generator:
+def check_random_state(random_seed: SeedLike) -> np.random.Generator:
     """Turn ``None``, an int, a SeedSequence or a Generator into a Generator."""
     if isinstance(random_seed, np.random.Generator):
         return random_seed
@@ -312,7 +320,7 @@ def check_random_state(random_seed: Any) -> np.random.Generator:
     return np.random.default_rng(random_seed)
 
 
-def seed_int(random_seed: Any) -> int:
+def seed_int(random_seed: SeedLike) -> int:
     """An integer seed, for the samplers that take one (PyMC, nutpie, numpyro).
 
     A non-negative int is kept as it is; anything :func:`check_random_state` accepts

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,11 @@ from bayesgmm.mixture.covariance import (
 )
 from bayesgmm.mixture.structures import check_covariance_type, mclust_family
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from bayesgmm._utils.types import SeedLike
+
 #: EM restarts per cell of a selection table (select_k, compare_k, `bayesgmm report`).
 #: With ``init="auto"`` they are the emEM search over ``5 * n_init`` short runs, whose
 #: first k-means++ start is the one start of a default fit with the same seed: every cell
@@ -36,7 +41,7 @@ from bayesgmm.mixture.structures import check_covariance_type, mclust_family
 SELECTION_N_INIT = 5
 
 
-def log_likelihood(X: Any, params: GMMParams | EMResult) -> float:
+def log_likelihood(X: ArrayLike, params: GMMParams | EMResult) -> float:
     """Total log-likelihood of ``X`` under a fitted mixture."""
     X, _ = check_data(X, n_features=params.means.shape[1])
     if isinstance(params, EMResult):
@@ -87,7 +92,7 @@ def default_structures(n_samples: int, n_features: int) -> tuple[str, ...]:
 # Over 80 lines only through its docstring, which documents every argument; the body
 # is under 60.
 def select_k(
-    X: Any,
+    X: ArrayLike,
     ks: Sequence[int] | range = range(1, 6),
     covariance_types: Sequence[str] | str | None = None,
     *,
@@ -168,7 +173,7 @@ def select_k(
     return wide
 
 
-def _fit_row(X: np.ndarray, k: int, cov_type: str, seed: Any, fit_kwargs: dict) -> dict:
+def _fit_row(X: np.ndarray, k: int, cov_type: str, seed: SeedLike, fit_kwargs: dict) -> dict:
     """One cell of :func:`select_k`: the fit's criteria (``bayesgmm`` sign), or its error."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,8 +40,11 @@ from bayesgmm.mixture.moments import check_feature_scales, warn_if_quantised
 from bayesgmm.mixture.observations import Observations, check_observations, weighted_moments
 from bayesgmm.mixture.structures import check_covariance_type, get_structure, structures
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
-def _is_dask_collection(X: Any) -> bool:
+
+def _is_dask_collection(X: object) -> bool:
     # By type name, so that neither this check nor in-memory EM imports Dask.
     return type(X).__module__.split(".")[0] in ("dask", "dask_expr") and hasattr(X, "dask")
 
@@ -49,7 +52,7 @@ def _is_dask_collection(X: Any) -> bool:
 # Over 80 lines only through its docstring, which documents every argument; the body
 # is about 60.
 def fit_em(
-    X: Any,
+    X: ArrayLike,
     n_components: int,
     covariance_type: str = "full",
     *,
@@ -62,8 +65,8 @@ def fit_em(
     random_seed: int | np.random.Generator | None = None,
     warn: bool = True,
     client: Any = None,
-    sample_weight: Any = None,
-    labels: Any = None,
+    sample_weight: ArrayLike | None = None,
+    labels: ArrayLike | None = None,
     missing: str = "raise",
 ) -> EMResult:
     """Fit a Gaussian mixture by EM (ML) or MAP-EM.
@@ -294,7 +297,9 @@ def _fit_observed(
     return fit._replace(weight_total=float(weights.sum()))
 
 
-def check_em_covariance_type(covariance_type: Any, n_features: int, prior: Any) -> str:
+def check_em_covariance_type(
+    covariance_type: str, n_features: int, prior: ConjugatePrior | str
+) -> str:
     """The canonical name of an EM covariance type (any registered name or alias),
     checked against the data's dimension (mclust's 1-D names) and the prior (the
     structures without MAP-EM refuse one)."""
@@ -309,7 +314,7 @@ def check_em_covariance_type(covariance_type: Any, n_features: int, prior: Any) 
     return structure.name
 
 
-def _check_counts(n_init: Any, max_iter: Any) -> None:
+def _check_counts(n_init: int, max_iter: int) -> None:
     if isinstance(n_init, bool) or not isinstance(n_init, int | np.integer) or n_init < 1:
         raise ValueError(f"n_init must be a positive integer; got {n_init!r}.")
     if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 0:

@@ -14,7 +14,7 @@ This runs on the ordinary E-step (:func:`bayesgmm.em.sufficient_statistics`, its
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from bayesgmm._utils.validation import check_data, check_positive
 from bayesgmm.em.results import GMMParams
 from bayesgmm.em.steps import e_step, sufficient_statistics
 from bayesgmm.mixture.covariance import precisions_cholesky
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["FixedVarianceEM", "fit_em_fixed_variance"]
 
@@ -57,7 +60,7 @@ class FixedVarianceEM(NamedTuple):
     converged: bool
 
 
-def _check_weights(weights: Any, n_components: int) -> np.ndarray:
+def _check_weights(weights: ArrayLike, n_components: int) -> np.ndarray:
     if weights is None:
         return np.full(n_components, 1.0 / n_components)
     array = np.asarray(weights, dtype=np.float64)
@@ -77,11 +80,11 @@ def _params(means: np.ndarray, weights: np.ndarray, variance: float) -> GMMParam
 
 
 def fit_em_fixed_variance(
-    X: Any,
-    means_init: Any,
+    X: ArrayLike,
+    means_init: ArrayLike,
     variance: float,
     *,
-    weights: Any = None,
+    weights: ArrayLike | None = None,
     max_iter: int = 300,
     tol: float = 1e-12,
 ) -> FixedVarianceEM:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bayesgmm.exceptions import DataFileError
 from bayesgmm.io.csv_dialect import PYTHON_OPTIONS, CsvFormat, comma_decimal_hint, sniff
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from numpy.typing import ArrayLike
 
 
 def read_numeric_csv(
@@ -93,7 +97,7 @@ def _existing(path: str | Path, path_text: str) -> Path:
     return path
 
 
-def _as_float(frame: Any) -> Any:
+def _as_float(frame: pd.DataFrame) -> Any:
     """float64 columns; pandas' nullable types (``pd.NA``) become NaN."""
     import numpy as np
     import pandas as pd
@@ -102,7 +106,7 @@ def _as_float(frame: Any) -> Any:
     return pd.DataFrame(values, index=frame.index, columns=frame.columns)
 
 
-def _wanted_columns(frame: Any, columns: str, path_text: str, option: str) -> list[str]:
+def _wanted_columns(frame: pd.DataFrame, columns: str, path_text: str, option: str) -> list[str]:
     wanted = [c.strip() for c in columns.split(",") if c.strip()]
     if not wanted:
         raise DataFileError(f"{option} is empty; give comma-separated column names.")
@@ -115,7 +119,7 @@ def _wanted_columns(frame: Any, columns: str, path_text: str, option: str) -> li
     return wanted
 
 
-def _check_numeric(frame: Any, path_text: str, options: Mapping[str, str]) -> None:
+def _check_numeric(frame: pd.DataFrame, path_text: str, options: Mapping[str, str]) -> None:
     import pandas as pd
 
     non_numeric = [
@@ -133,7 +137,7 @@ def _check_numeric(frame: Any, path_text: str, options: Mapping[str, str]) -> No
         )
 
 
-def _check_complete(frame: Any, path_text: str) -> None:
+def _check_complete(frame: pd.DataFrame, path_text: str) -> None:
     missing = frame.isna().sum()
     missing = missing[missing > 0]
     if len(missing):
@@ -162,7 +166,7 @@ def read_csv_header(path: str | Path, fmt: CsvFormat | None = None) -> list[str]
     return list(dialect.first_row)
 
 
-def write_labels(path: str | Path, labels: Any, proba: Any) -> Path:
+def write_labels(path: str | Path, labels: ArrayLike, proba: ArrayLike) -> Path:
     """Write one row per point: its label, uncertainty and membership probabilities.
 
     Parameters

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from numpy.typing import ArrayLike
+
+    from bayesgmm.em.results import EMResult
 
 #: ``attrs["bayesgmm_kind"]`` of the netCDF file that ``bayesgmm fit --method em`` writes.
 EM_FILE_KIND = "em"
 
 
-def em_summary(fit: Any) -> dict[str, Any]:
+def em_summary(fit: EMResult) -> dict[str, Any]:
     """Log-likelihood, log prior, parameter count, BIC, AIC, ICL and convergence of an EM fit.
 
     Parameters
@@ -45,7 +51,7 @@ def em_summary(fit: Any) -> dict[str, Any]:
     }
 
 
-def em_fit_json(fit: Any, feature_names: Sequence[str]) -> dict[str, Any]:
+def em_fit_json(fit: EMResult, feature_names: Sequence[str]) -> dict[str, Any]:
     """An EM fit's parameters and :func:`em_summary` as one JSON-ready dict.
 
     Parameters
@@ -70,7 +76,7 @@ def em_fit_json(fit: Any, feature_names: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def em_dataset(fit: Any, X: Any, feature_names: Sequence[str], **attrs: Any) -> Any:
+def em_dataset(fit: EMResult, X: ArrayLike, feature_names: Sequence[str], **attrs: Any) -> Any:
     """The netCDF layout of an EM fit written by ``bayesgmm fit --method em``.
 
     Parameters
@@ -125,7 +131,7 @@ def em_dataset(fit: Any, X: Any, feature_names: Sequence[str], **attrs: Any) -> 
     )
 
 
-def em_params_from_dataset(ds: Any) -> Any:
+def em_params_from_dataset(ds: xr.Dataset) -> Any:
     """The :class:`bayesgmm.em.GMMParams` stored in an EM fit file (see :func:`em_dataset`).
 
     Parameters

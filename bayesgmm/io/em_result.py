@@ -8,18 +8,21 @@ and checks every shape against ``K`` and ``D`` before building arrays from them.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bayesgmm.mixture.structures import COVARIANCE_NAMES, get_structure
+
+if TYPE_CHECKING:
+    from bayesgmm.em.results import EMResult
 
 __all__ = ["em_result_from_json", "em_result_to_json"]
 
 _PRIOR_FIELDS = ("mean", "shrinkage", "dof", "scale", "weight_concentration")
 
 
-def em_result_to_json(result: Any) -> str:
+def em_result_to_json(result: EMResult) -> str:
     """``result`` (an EMResult) as a JSON string; the precision factors are recomputed
     on load."""
     prior = result.prior

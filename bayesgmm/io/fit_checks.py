@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import inspect
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bayesgmm.io.netcdf_header import Group, not_a_fit
 from bayesgmm.mixture.structures import BAYESIAN_COVARIANCE_TYPES, get_structure
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 CONFIG_ATTR = "bayesgmm_config"
 ESTIMATOR_ATTR = "bayesgmm_estimator_params"
@@ -368,7 +371,7 @@ def check_em_layout(layout: dict[str, Group], path: str) -> tuple[int, str]:
     return k, cov_type
 
 
-def check_em_values(ds: Any, cov_type: str, path: str) -> Any:
+def check_em_values(ds: xr.Dataset, cov_type: str, path: str) -> Any:
     """An EM fit file's arrays; returns its :class:`bayesgmm.em.GMMParams`."""
     from bayesgmm.io.em_file import em_params_from_dataset
 

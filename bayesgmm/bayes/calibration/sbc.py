@@ -279,7 +279,7 @@ def run_sbc(
     label_rate: float = 0.0,
     random_seed: int | None = None,
     progressbar: bool = False,
-    progress: Any = DEPRECATED,
+    progress: bool | str = DEPRECATED,
 ) -> SBCResult:
     """Simulation-based calibration of a bayesgmm fit on a fixed prior.
 

@@ -59,7 +59,7 @@ class PosteriorDraws(NamedTuple):
         return self.n_chains * self.n_draws_per_chain
 
 
-def check_idata(idata: Any) -> az.InferenceData:
+def check_idata(idata: object) -> az.InferenceData:
     if not isinstance(idata, az.InferenceData):
         raise TypeError(f"expected an arviz.InferenceData, got {type(idata).__name__}.")
     if "posterior" not in idata.groups():

@@ -13,7 +13,7 @@ import importlib.util
 import time
 import warnings
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import arviz as az
 import numpy as np
@@ -28,6 +28,9 @@ from bayesgmm.bayes.kernel import nutpie_bridge as _nutpie
 from bayesgmm.bayes.model.graph import GMMModel, default_start
 from bayesgmm.bayes.model.transforms import jitter, pack
 from bayesgmm.em import EMResult
+
+if TYPE_CHECKING:
+    from bayesgmm._utils.types import SeedLike
 
 __all__ = ["SAMPLERS", "available_samplers", "sample_nuts"]
 
@@ -88,7 +91,7 @@ def sample_nuts(
     tune: int = 1000,
     chains: int = 2,
     sampler: str = "auto",
-    random_seed: Any = None,
+    random_seed: SeedLike = None,
     init: str = "em",
     *,
     start: EMResult | Sequence[EMResult] | None = None,

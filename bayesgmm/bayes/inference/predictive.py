@@ -11,7 +11,7 @@ of ``X`` (minutes of waiting time for Old Faithful).
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING
 
 import arviz as az
 import numpy as np
@@ -23,11 +23,14 @@ from bayesgmm.bayes.inference.complete import complete_idata
 from bayesgmm.bayes.model.graph import GMMModel
 from bayesgmm.mixture.draws import simulate_from_draws
 
+if TYPE_CHECKING:
+    from bayesgmm._utils.types import SeedLike
+
 __all__ = ["sample_prior_predictive"]
 
 
 def sample_prior_predictive(
-    gmm: GMMModel, n_samples: int = 500, random_seed: Any = None
+    gmm: GMMModel, n_samples: int = 500, random_seed: SeedLike = None
 ) -> az.InferenceData:
     """Draws from the prior and a simulated data set per draw, in the data's units.
 

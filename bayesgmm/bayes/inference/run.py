@@ -12,11 +12,15 @@ checked by :class:`RunSettings`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bayesgmm.bayes.inference.map import fit_map, map_idata
 from bayesgmm.bayes.inference.nuts import MASS_MATRICES, SAMPLERS, sample_nuts
 from bayesgmm.bayes.inference.vi import fit_advi
+
+if TYPE_CHECKING:
+    from bayesgmm.bayes.model.graph import GMMModel
+    from bayesgmm.em.results import EMResult
 
 __all__ = [
     "INITS",
@@ -113,7 +117,7 @@ class RunOutcome(NamedTuple):
     map_estimate: dict[str, Any] | None
 
 
-def target_accept_for(settings: RunSettings, gmm: Any) -> float | None:
+def target_accept_for(settings: RunSettings, gmm: GMMModel) -> float | None:
     """NUTS's step-size target for this model: the user's, else the sparse prior's.
 
     The one place that decides it, so that every caller of :func:`run_inference` samples a
@@ -125,7 +129,7 @@ def target_accept_for(settings: RunSettings, gmm: Any) -> float | None:
 
 
 def run_inference(
-    gmm: Any, settings: RunSettings, *, random_seed: int, start: Any = None
+    gmm: GMMModel, settings: RunSettings, *, random_seed: int, start: EMResult | None = None
 ) -> RunOutcome:
     """Fit ``gmm`` as ``settings`` say: NUTS, ADVI or MAP.
 

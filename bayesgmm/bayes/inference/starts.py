@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from bayesgmm.mixture import draws as draw_math
 from bayesgmm.mixture.covariance import as_full, precisions_cholesky
 from bayesgmm.mixture.parametrization import cpc_from_cholesky
 from bayesgmm.mixture.structures import bayesian_structure, get_structure
+
+if TYPE_CHECKING:
+    from bayesgmm._utils.types import SeedLike
 
 __all__ = [
     "START_POINTS",
@@ -196,7 +199,7 @@ def model_em_start(gmm: GMMModel, max_points: int | None, seed: int) -> EMResult
 
 def em_initial_point(
     gmm: GMMModel,
-    random_seed: Any = None,
+    random_seed: SeedLike = None,
     max_points: int | None = None,
     start: EMResult | None = None,
 ) -> dict[str, np.ndarray]:

@@ -8,7 +8,7 @@ import contextlib
 import functools
 import logging
 import warnings
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import arviz as az
 import numpy as np
@@ -24,6 +24,9 @@ from bayesgmm.bayes.kernel import bindings as kernel
 from bayesgmm.bayes.model.graph import GMMModel, model_from_spec
 from bayesgmm.em import EMResult
 
+if TYPE_CHECKING:
+    from bayesgmm._utils.types import SeedLike
+
 __all__ = ["fit_advi"]
 
 
@@ -32,7 +35,7 @@ def fit_advi(
     method: str = "advi",
     n: int = 20000,
     minibatch_size: int | None = None,
-    random_seed: Any = None,
+    random_seed: SeedLike = None,
     *,
     draws: int = 1000,
     progressbar: bool = True,

@@ -13,9 +13,12 @@ anything changes it; nothing else does, and it costs one pass over the data cont
 from __future__ import annotations
 
 import hashlib
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pymc as pm
 
 __all__ = ["ModelFingerprint", "describe_edits", "model_fingerprint"]
 
@@ -59,7 +62,7 @@ def _digest(value: Any) -> str:
     return h.hexdigest()
 
 
-def model_fingerprint(model: Any) -> ModelFingerprint:
+def model_fingerprint(model: pm.Model) -> ModelFingerprint:
     """The fingerprint of ``model`` (a ``pm.Model``) as it is now."""
     variables = tuple(
         (role, str(var.name), id(var)) for role in _ROLES for var in getattr(model, role)

@@ -28,7 +28,7 @@ one batched matrix product.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pymc as pm
@@ -54,6 +54,9 @@ from bayesgmm.mixture.moments import check_feature_scales, warn_if_quantised
 from bayesgmm.mixture.observations import Observations, check_observations
 from bayesgmm.mixture.parametrization import cholesky_from_cpc, corr_pairs, cpc_beta_parameters
 from bayesgmm.mixture.structures import bayesian_structure
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "GMMModel",
@@ -282,7 +285,7 @@ def make_spec(
 
 
 def build_model(
-    X: Any,
+    X: ArrayLike,
     n_components: int,
     covariance_type: str = "full",
     priors: GMMPriors | None = None,
@@ -290,8 +293,8 @@ def build_model(
     *,
     feature_names: list[str] | None = None,
     minibatch_size: int | None = None,
-    sample_weight: Any = None,
-    labels: Any = None,
+    sample_weight: ArrayLike | None = None,
+    labels: ArrayLike | None = None,
     missing: str = "raise",
 ) -> GMMModel:
     """Build the PyMC model of a K-component Gaussian mixture.

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from bayesgmm.bayes.model import transforms
 from bayesgmm.bayes.model.priors import GMMPriors
 from bayesgmm.bayes.model.units import Standardization, priors_to_internal
 from bayesgmm.mixture.structures import bayesian_structure
+
+if TYPE_CHECKING:
+    import pymc as pm
 
 __all__ = ["LayoutError", "MixtureSpec", "ordered_index"]
 
@@ -159,7 +162,7 @@ class MixtureSpec:
         out["means"] = np.stack(columns, axis=-1)
         return out
 
-    def check_model(self, model: Any) -> None:
+    def check_model(self, model: pm.Model) -> None:
         """Raise :class:`LayoutError` unless ``model.value_vars`` follow :attr:`blocks`.
 
         The compiled kernel and the packing read the unconstrained vector by position; a

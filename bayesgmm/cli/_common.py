@@ -9,10 +9,16 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 # The CLI's choices: every registered structure (an explicit re-export).
 from bayesgmm.mixture.structures import COVARIANCE_TYPES as COVARIANCE_TYPES
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+
+    from bayesgmm.em.results import EMResult
 
 DEMO_KS = (1, 2, 3, 4)
 DEMO_N_INIT = 3
@@ -76,7 +82,7 @@ def _wrap(text: str, prefix: str = "  ") -> str:
     )
 
 
-def _timed_with_warnings(run: Any) -> tuple[Any, list[Any], float]:
+def _timed_with_warnings(run: Callable[[], Any]) -> tuple[Any, list[Any], float]:
     """Call ``run()`` recording every warning (printed later as one-liners) and its time."""
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -132,7 +138,7 @@ def _version() -> str:
 
 
 def _read_csv(
-    path_text: str, columns: str | None, args: Any, *, allow_missing: bool = False
+    path_text: str, columns: str | None, args: argparse.Namespace, *, allow_missing: bool = False
 ) -> Any:
     """The numeric columns of a CSV file (:func:`bayesgmm.io.read_numeric_csv`), read with
     the command's --delimiter / --decimal / --no-header, hints naming those flags; empty
@@ -145,7 +151,7 @@ def _read_csv(
     )
 
 
-def csv_format(args: Any) -> Any:
+def csv_format(args: argparse.Namespace) -> Any:
     """The :class:`bayesgmm.io.csv_dialect.CsvFormat` of the command's CSV options."""
     from bayesgmm.io.csv_dialect import CsvFormat
 
@@ -153,7 +159,7 @@ def csv_format(args: Any) -> Any:
     return CsvFormat(delimiter, args.decimal, not args.no_header)
 
 
-def add_csv_arguments(parser: Any, what: str = "the data file") -> None:
+def add_csv_arguments(parser: argparse.ArgumentParser, what: str = "the data file") -> None:
     """``--delimiter``, ``--decimal`` and ``--no-header`` for reading ``what``."""
     parser.add_argument(
         "--delimiter",
@@ -178,14 +184,14 @@ def add_csv_arguments(parser: Any, what: str = "the data file") -> None:
     )
 
 
-def _fit_summary(fit: Any) -> dict[str, Any]:
+def _fit_summary(fit: EMResult) -> dict[str, Any]:
     """An EM fit's criteria and convergence (:func:`bayesgmm.io.em_summary`)."""
     from bayesgmm.io import em_summary
 
     return em_summary(fit)
 
 
-def add_observation_arguments(parser: Any) -> None:
+def add_observation_arguments(parser: argparse.ArgumentParser) -> None:
     """``--weights COLUMN``, ``--labels COLUMN`` and ``--missing`` (``fit``, ``fit-em``)."""
     parser.add_argument(
         "--missing",
@@ -209,7 +215,7 @@ def add_observation_arguments(parser: Any) -> None:
     )
 
 
-def read_observed_csv(args: Any) -> tuple[Any, Any, Any]:
+def read_observed_csv(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """The feature columns of ``args.data`` and its ``--weights`` / ``--labels`` columns.
 
     Returns the frame without those columns, then the weights and the labels (``None``

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bayesgmm.cli._common import (
     _fmt,
@@ -13,11 +13,21 @@ from bayesgmm.cli._common import (
     _wrap,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import arviz as az
+    import numpy as np
+    import pandas as pd
+
+    from bayesgmm.analysis.comparison import ComparisonTable
+    from bayesgmm.analysis.memberships import Membership
+
 
 def format_parameters(
-    weights: Any,
-    means: Any,
-    covariances: Any,
+    weights: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
     covariance_type: str,
     feature_names: Sequence[str],
 ) -> str:
@@ -97,14 +107,14 @@ def _format_summary(summary: dict[str, Any], *, map_em: bool) -> str:
     return "\n".join(lines)
 
 
-def _format_az_summary(summary: Any) -> str:
+def _format_az_summary(summary: pd.DataFrame) -> str:
     """A compact ArviZ summary: mean, sd, HDI, bulk ESS and R-hat."""
     columns = [c for c in summary.columns if c in ("mean", "sd", "ess_bulk", "r_hat")]
     columns[2:2] = [c for c in summary.columns if str(c).startswith("hdi_")]
     return summary[columns].to_string(float_format=lambda v: f"{v:.4g}")
 
 
-def _posterior_summary(idata: Any) -> Any:
+def _posterior_summary(idata: az.InferenceData) -> Any:
     """ArviZ summary of the weights, means and standard deviations (no rounding)."""
     import arviz as az
 
@@ -121,7 +131,7 @@ def _posterior_summary(idata: Any) -> Any:
         logger.setLevel(level)
 
 
-def _format_comparison(table: Any) -> str:
+def _format_comparison(table: ComparisonTable) -> str:
     """A compact view of :func:`bayesgmm.analysis.compare`'s table."""
     import pandas as pd
 
@@ -143,7 +153,7 @@ def _format_comparison(table: Any) -> str:
     return shown.to_string(float_format=lambda v: f"{v:.4g}")
 
 
-def _divergences(idata: Any) -> tuple[int, int] | None:
+def _divergences(idata: az.InferenceData) -> tuple[int, int] | None:
     """(divergent transitions, draws) of a NUTS fit, or None without sample stats."""
     if "sample_stats" not in idata.groups() or "diverging" not in idata.sample_stats:
         return None
@@ -151,7 +161,7 @@ def _divergences(idata: Any) -> tuple[int, int] | None:
     return int(diverging.sum()), int(diverging.size)
 
 
-def _relabel_line(attrs: Any) -> str | None:
+def _relabel_line(attrs: Mapping[str, Any]) -> str | None:
     """One line describing the relabeling stored in an InferenceData's attrs."""
     if "relabel_method" not in attrs:
         return None
@@ -166,7 +176,7 @@ def _relabel_line(attrs: Any) -> str | None:
     )
 
 
-def _membership_text(result: Any) -> str:
+def _membership_text(result: Membership) -> str:
     """Ambiguous points, the most uncertain ones and P(number of occupied components)."""
     import numpy as np
 
@@ -191,7 +201,7 @@ def _membership_text(result: Any) -> str:
     return "\n".join(lines)
 
 
-def _print_bayes_summary(idata: Any, method: str, stream: TextIO) -> None:
+def _print_bayes_summary(idata: az.InferenceData, method: str, stream: TextIO) -> None:
     """Posterior summary (or the MAP point), divergences and the relabeling line."""
     from bayesgmm.posterior import posterior_draws
 

@@ -5,12 +5,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bayesgmm.cli._common import (
     PLOT_INSTALL_HINT,
 )
 from bayesgmm.cli._outputs import write_output
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from numpy.typing import ArrayLike
+
+    from bayesgmm.analysis.comparison import ComparisonTable
+    from bayesgmm.posterior.mixture import Fit, PosteriorFit
 
 
 class _Writer:
@@ -50,7 +58,7 @@ def _import_pyplot(stream: TextIO) -> Any:
 
 
 def _draw_plots(
-    plt: Any,
+    plt: ModuleType,
     specs: Sequence[tuple[str, Callable[[], Any]]],
     write: Callable[[str, Callable[[Path], None]], None],
     stream: TextIO,
@@ -81,7 +89,13 @@ def _draw_plots(
             print(f"skipped {name}: {exc}", file=stream)
 
 
-def _density_pair(plt: Any, data: Any, em_fit: Any, bayes: Any, features: Any = (0, 1)) -> Any:
+def _density_pair(
+    plt: ModuleType,
+    data: ArrayLike,
+    em_fit: Fit,
+    bayes: PosteriorFit,
+    features: Sequence[int | str] = (0, 1),
+) -> Any:
     """EM density (left) and posterior predictive density (right), on one figure."""
     from bayesgmm.plotting import plot_density
 
@@ -93,7 +107,7 @@ def _density_pair(plt: Any, data: Any, em_fit: Any, bayes: Any, features: Any = 
     return axes
 
 
-def _plot_comparison(table: Any) -> Any:
+def _plot_comparison(table: ComparisonTable) -> Any:
     from bayesgmm.plotting import plot_comparison
 
     return plot_comparison(table)

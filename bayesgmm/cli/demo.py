@@ -115,7 +115,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``demo`` sub-command to ``sub``."""
     demo = sub.add_parser(
         "demo",

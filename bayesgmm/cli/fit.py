@@ -6,7 +6,7 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bayesgmm.cli._common import (
     COVARIANCE_TYPES,
@@ -35,6 +35,9 @@ from bayesgmm.cli._outputs import (
     input_files,
     write_output,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _check_fit_options(args: argparse.Namespace) -> None:
@@ -80,7 +83,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 def _fit_em_file(
     args: argparse.Namespace,
-    frame: Any,
+    frame: pd.DataFrame,
     names: list[str],
     head: str,
     out: Path,
@@ -117,7 +120,7 @@ def _fit_em_file(
 
 def _fit_bayes(
     args: argparse.Namespace,
-    frame: Any,
+    frame: pd.DataFrame,
     names: list[str],
     head: str,
     out: Path,
@@ -168,7 +171,7 @@ def _fit_bayes(
     return 0
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fit = sub.add_parser(
         "fit",
         help="fit a Gaussian mixture to a CSV file (NUTS, ADVI, MAP or EM) and write it",

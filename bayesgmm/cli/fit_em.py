@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from typing import Any
 
 from bayesgmm.cli._common import (
     UsageError,
@@ -91,7 +90,7 @@ def _cmd_fit_em(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``fit-em`` sub-command to ``sub``."""
     fit = sub.add_parser(
         "fit-em",

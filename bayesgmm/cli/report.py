@@ -8,7 +8,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -39,8 +39,15 @@ from bayesgmm.cli._plots import (
     _Writer,
 )
 
+if TYPE_CHECKING:
+    import arviz as az
+    import pandas as pd
+    import xarray as xr
 
-def _fit_meta(idata: Any) -> dict[str, Any]:
+    from bayesgmm.bayes.inference.idata import PosteriorDraws
+
+
+def _fit_meta(idata: az.InferenceData) -> dict[str, Any]:
     """The estimator parameters stored by BayesianGMM.save ({} for a bare InferenceData)."""
     raw = idata.posterior.attrs.get("bayesgmm_estimator_params")
     if raw is None:
@@ -133,7 +140,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_em(args: argparse.Namespace, ds: Any, write: _Writer, new_data: Any) -> None:
+def _report_em(
+    args: argparse.Namespace, ds: xr.Dataset, write: _Writer, new_data: pd.DataFrame | None
+) -> None:
     import pandas as pd
 
     from bayesgmm.io import em_params_from_dataset
@@ -177,7 +186,9 @@ def _report_em(args: argparse.Namespace, ds: Any, write: _Writer, new_data: Any)
     _draw_plots(plt, specs, write, sys.stdout)
 
 
-def _report_bayes(args: argparse.Namespace, idata: Any, write: _Writer, new_data: Any) -> None:
+def _report_bayes(
+    args: argparse.Namespace, idata: az.InferenceData, write: _Writer, new_data: pd.DataFrame | None
+) -> None:
     """Summaries of a Bayesian fit file, then its plots into ``write`` (with --out)."""
     import pandas as pd
 
@@ -203,7 +214,7 @@ def _report_bayes(args: argparse.Namespace, idata: Any, write: _Writer, new_data
     _report_bayes_plots(args, posterior, data, write)
 
 
-def _observed(idata: Any) -> Any:
+def _observed(idata: az.InferenceData) -> Any:
     """The fit's data (obs, feature) stored in the file, or None."""
     import numpy as np
 
@@ -212,7 +223,12 @@ def _observed(idata: Any) -> Any:
     return None
 
 
-def _print_bayes_header(args: argparse.Namespace, idata: Any, draws: Any, observed: Any) -> None:
+def _print_bayes_header(
+    args: argparse.Namespace,
+    idata: az.InferenceData,
+    draws: PosteriorDraws,
+    observed: np.ndarray | None,
+) -> None:
     """The file's method, sampler, shape and model, then the posterior summary."""
     meta = _fit_meta(idata)
     attrs = idata.attrs or {}
@@ -228,7 +244,9 @@ def _print_bayes_header(args: argparse.Namespace, idata: Any, draws: Any, observ
     _print_bayes_summary(idata, method, sys.stdout)
 
 
-def _print_label_switching(idata: Any, raw: Any, draws: Any) -> None:
+def _print_label_switching(
+    idata: az.InferenceData, raw: az.InferenceData | None, draws: PosteriorDraws
+) -> None:
     """The label-switching report, recomputed from the stored permutations, or why not."""
     from bayesgmm.posterior import label_switching_report
 
@@ -250,7 +268,12 @@ def _print_label_switching(idata: Any, raw: Any, draws: Any) -> None:
 
 
 def _report_em_vs_posterior(
-    args: argparse.Namespace, idata: Any, draws: Any, observed: Any, new_data: Any, write: _Writer
+    args: argparse.Namespace,
+    idata: az.InferenceData,
+    draws: PosteriorDraws,
+    observed: np.ndarray | None,
+    new_data: pd.DataFrame | None,
+    write: _Writer,
 ) -> tuple[Any, Any]:
     """EM refitted to the data beside the posterior: ``(em_fit, table)``, or Nones."""
     from bayesgmm.analysis import compare
@@ -291,7 +314,9 @@ def _report_em_vs_posterior(
     return em_fit, table
 
 
-def _report_membership(args: argparse.Namespace, idata: Any, new_data: Any) -> Any:
+def _report_membership(
+    args: argparse.Namespace, idata: az.InferenceData, new_data: pd.DataFrame | None
+) -> Any:
     """Membership uncertainty of --data (or the fit's data), printed and returned."""
     from bayesgmm.analysis import membership
 
@@ -317,7 +342,7 @@ class _ReportedPosterior(NamedTuple):
 
 
 def _report_bayes_plots(
-    args: argparse.Namespace, posterior: _ReportedPosterior, data: Any, write: _Writer
+    args: argparse.Namespace, posterior: _ReportedPosterior, data: pd.DataFrame, write: _Writer
 ) -> None:
     """Draw the report's plots of a posterior into ``write``."""
     plt = _import_pyplot(sys.stdout)
@@ -358,7 +383,7 @@ def _report_bayes_plots(
     _draw_plots(plt, specs, write, sys.stdout)
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report = sub.add_parser(
         "report",
         help="summaries and plots of a fit written by `bayesgmm fit` (or BayesianGMM.save)",

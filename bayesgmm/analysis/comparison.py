@@ -169,7 +169,7 @@ def _match_to_reference(
 
 
 def _map_values(
-    map_fit: Fit,
+    map_fit: Fit | None,
     specs: Sequence[Any],
     shape: tuple[int, int],
     em_means: np.ndarray,

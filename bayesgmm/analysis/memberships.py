@@ -118,7 +118,7 @@ class Membership:
 
 
 def _data_for(
-    idata: az.InferenceData, X: ArrayLike, n_features: int
+    idata: az.InferenceData, X: ArrayLike | None, n_features: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The data, its obs coordinate and its partial labels (from ``observed_data`` and
     ``constant_data`` when X is None: the fitted rows keep the labels they were fitted with).

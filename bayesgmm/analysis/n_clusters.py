@@ -144,7 +144,7 @@ def _chain_sets(fit: PosteriorFit, idata: az.InferenceData) -> list[az.Inference
     return [raw.isel(chain=list(c)) for c in kept["chains"] if len(c) > 1]
 
 
-def _modes_words(modes: ModesReport, idata: az.InferenceData) -> str:
+def _modes_words(modes: ModesReport | None, idata: az.InferenceData) -> str:
     """The fit's modes in words when more than one carries weight, else ""."""
     if modes is not None:
         return modes.message if modes.multimodal else ""

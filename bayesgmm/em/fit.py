@@ -298,7 +298,7 @@ def _fit_observed(
 
 
 def check_em_covariance_type(
-    covariance_type: str, n_features: int, prior: ConjugatePrior | str
+    covariance_type: str, n_features: int, prior: ConjugatePrior | str | None
 ) -> str:
     """The canonical name of an EM covariance type (any registered name or alias),
     checked against the data's dimension (mclust's 1-D names) and the prior (the

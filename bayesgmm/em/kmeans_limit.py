@@ -60,7 +60,7 @@ class FixedVarianceEM(NamedTuple):
     converged: bool
 
 
-def _check_weights(weights: ArrayLike, n_components: int) -> np.ndarray:
+def _check_weights(weights: ArrayLike | None, n_components: int) -> np.ndarray:
     if weights is None:
         return np.full(n_components, 1.0 / n_components)
     array = np.asarray(weights, dtype=np.float64)

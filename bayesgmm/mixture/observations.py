@@ -14,9 +14,12 @@ point refuses the same bad input with the same message.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "Observations",
@@ -54,7 +57,7 @@ class Observations(NamedTuple):
         )
 
 
-def _vector(values: Any, n_samples: int, name: str, hint: str) -> np.ndarray:
+def _vector(values: ArrayLike, n_samples: int, name: str, hint: str) -> np.ndarray:
     """``values`` as a fresh 1-D numeric array of length ``n_samples``, or a clear error."""
     try:
         array = np.array(values, copy=True)
@@ -77,7 +80,7 @@ def _vector(values: Any, n_samples: int, name: str, hint: str) -> np.ndarray:
     return array
 
 
-def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
+def check_sample_weight(sample_weight: ArrayLike | None, n_samples: int) -> np.ndarray | None:
     """Validate observation weights; ``None`` stays ``None``.
 
     Returns
@@ -116,7 +119,7 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None
     return weights
 
 
-def check_labels(labels: Any, n_samples: int, n_components: int) -> np.ndarray | None:
+def check_labels(labels: ArrayLike | None, n_samples: int, n_components: int) -> np.ndarray | None:
     """Validate partial labels: a component index ``0..K-1`` per row, or ``-1``.
 
     Returns
@@ -155,7 +158,10 @@ def check_labels(labels: Any, n_samples: int, n_components: int) -> np.ndarray |
 
 
 def check_observations(
-    sample_weight: Any, labels: Any, n_samples: int, n_components: int
+    sample_weight: ArrayLike | None,
+    labels: ArrayLike | None,
+    n_samples: int,
+    n_components: int,
 ) -> Observations:
     """Both checks at once (see :func:`check_sample_weight` and :func:`check_labels`), and
     enough positively weighted rows for ``n_components`` components."""

@@ -206,7 +206,7 @@ def _scatter_points(
 
 def _cluster_membership(
     data: np.ndarray,
-    membership: Membership | ArrayLike,
+    membership: Membership | ArrayLike | None,
     threshold: float | None,
     draws_used: _Mixture | None,
     point: _Mixture | None,

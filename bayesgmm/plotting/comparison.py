@@ -72,7 +72,7 @@ def _disagreement(frame: pd.DataFrame) -> np.ndarray:
 
 def _select_rows(
     frame: pd.DataFrame,
-    parameters: str | Sequence[str],
+    parameters: str | Sequence[str] | None,
     order: str,
     max_rows: int | None,
     page: int,

@@ -128,7 +128,7 @@ _SE_DRAWS = 1000
 
 
 def mode_masses(
-    gmm: GMMModel, idata: az.InferenceData, groups: list[list[int]], random_seed: int = 0
+    gmm: GMMModel | None, idata: az.InferenceData, groups: list[list[int]], random_seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Posterior mass of every group of chains (a mode) and its standard error.
 

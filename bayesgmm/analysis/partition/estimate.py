@@ -203,7 +203,7 @@ def _as_idata(fit: PosteriorFit) -> Any:
 
 
 def _data(
-    idata: az.InferenceData, X: ArrayLike, n_features: int
+    idata: az.InferenceData, X: ArrayLike | None, n_features: int
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The rows to partition and their partial labels (those of the fit for its own rows)."""
     if X is not None:

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bayesgmm.mixture.moments import feature_moments
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["SPARSE_SHAPE", "STD_FAMILIES", "GMMPriors"]
 
@@ -35,7 +38,7 @@ STD_FAMILIES = ("lognormal", "gamma", "inversegamma", "halfnormal")
 SPARSE_SHAPE = 10.0
 
 
-def _check_alpha_prior(value: Any) -> Any:
+def _check_alpha_prior(value: str | tuple[str, float, float] | None) -> Any:
     """``None``, ``"sparse"`` or ``("gamma", a, b)`` with a, b > 0 (as a tuple of floats)."""
     if value is None or (isinstance(value, str) and value == "sparse"):
         return value
@@ -57,7 +60,7 @@ def _check_alpha_prior(value: Any) -> Any:
     return ("gamma", shape, rate)
 
 
-def _as_vector(value: Any, name: str, n_features: int | None) -> np.ndarray:
+def _as_vector(value: ArrayLike, name: str, n_features: int | None) -> np.ndarray:
     array = np.atleast_1d(np.asarray(value, dtype=np.float64))
     if array.ndim != 1:
         raise ValueError(f"{name} must be a scalar or a vector; got shape {array.shape}.")
@@ -162,7 +165,7 @@ class GMMPriors:
         fallback = np.where(np.abs(X[0]) > 0, np.abs(X[0]), 1.0) * 1e-3
         data_sd = np.where(data_sd > 0, data_sd, fallback)
 
-        def vector(value: Any, name: str, default: np.ndarray) -> np.ndarray:
+        def vector(value: ArrayLike | None, name: str, default: np.ndarray) -> np.ndarray:
             if value is None:
                 return default
             return np.broadcast_to(_as_vector(value, name, n_features), (n_features,)).copy()

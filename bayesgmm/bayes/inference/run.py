@@ -19,6 +19,8 @@ from bayesgmm.bayes.inference.nuts import MASS_MATRICES, SAMPLERS, sample_nuts
 from bayesgmm.bayes.inference.vi import fit_advi
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from bayesgmm.bayes.model.graph import GMMModel
     from bayesgmm.em.results import EMResult
 
@@ -129,7 +131,11 @@ def target_accept_for(settings: RunSettings, gmm: GMMModel) -> float | None:
 
 
 def run_inference(
-    gmm: GMMModel, settings: RunSettings, *, random_seed: int, start: EMResult | None = None
+    gmm: GMMModel,
+    settings: RunSettings,
+    *,
+    random_seed: int,
+    start: EMResult | Sequence[EMResult] | None = None,
 ) -> RunOutcome:
     """Fit ``gmm`` as ``settings`` say: NUTS, ADVI or MAP.
 
@@ -138,9 +144,9 @@ def run_inference(
     gmm : GMMModel
     settings : RunSettings
     random_seed : int
-    start : EMResult, optional
-        The fit's MAP-EM start (internal units), so that it runs once per fit; each
-        runner fits one when it is ``None``.
+    start : EMResult or sequence of EMResult, optional
+        The fit's MAP-EM start(s) (internal units; NUTS spreads its chains over several),
+        so that it runs once per fit; each runner fits one when it is ``None``.
 
     Returns
     -------

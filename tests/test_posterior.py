@@ -603,6 +603,35 @@ def test_occupied_components_on_a_hand_placed_empty_component() -> None:
     assert posterior.occupied_components(clean, threshold=50)[3] == 1.0
 
 
+@pytest.mark.timeout(120)
+def test_occupancy_membership_and_partition_draw_the_same_allocations(monkeypatch) -> None:
+    """One sampler: from one seed, occupied_counts, membership's n_occupied (rows in
+    blocks of one) and allocation_draws (draws in blocks) see the same allocations."""
+    from bayesgmm.analysis import memberships
+    from bayesgmm.analysis.partition.estimate import allocation_draws
+    from bayesgmm.posterior.occupancy import occupied_counts
+
+    rng = np.random.default_rng(8)
+    X = make_gmm_data(N_OBS, TRUE_WEIGHTS, TRUE_MEANS, TRUE_COVS, random_seed=8).X
+    params = _clean_params(rng)
+    # Component 2 overlaps component 1 with ~3 expected points: some draws leave it empty.
+    params["means"][:, 2] = params["means"][:, 1]
+    params["weights"][:, 2] = 0.01
+    params["weights"] /= params["weights"].sum(axis=1, keepdims=True)
+    idata = build_idata(params, X)
+    alloc = allocation_draws(idata, max_draws=None, random_seed=3)
+    sizes = np.stack([np.bincount(row, minlength=K) for row in alloc])
+    for threshold in (1, 50):
+        counts = occupied_counts(idata, threshold, random_seed=3).reshape(-1)
+        np.testing.assert_array_equal(counts, (sizes >= threshold).sum(axis=1))
+    kplus = (sizes > 0).sum(axis=1)
+    assert 0.01 < np.mean(kplus == 2) < 0.5  # the check can tell the draws apart
+    monkeypatch.setattr(memberships, "_BUDGET", S * K * D)  # one row per block
+    found = memberships.membership(idata, max_draws=S, random_seed=3, warn=False)
+    expected = np.bincount(kplus, minlength=K + 1)[1:] / S
+    np.testing.assert_allclose(found.n_occupied.to_numpy(), expected)
+
+
 # ---------------------------------------------------------------------------------------
 # Real sampling
 # ---------------------------------------------------------------------------------------

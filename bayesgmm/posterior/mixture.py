@@ -24,9 +24,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EMEstimator",
+    "Fit",
     "Mixture",
     "PointFit",
     "PosteriorEstimator",
+    "PosteriorFit",
     "as_mixture",
     "check_fit_data",
     "fit_missing",
@@ -61,12 +63,12 @@ class PosteriorEstimator(Protocol):
     def idata_(self) -> az.InferenceData | None: ...
 
 
-if TYPE_CHECKING:
-    #: A posterior: its InferenceData, or the estimator holding it.
-    PosteriorFit: TypeAlias = az.InferenceData | PosteriorEstimator
-    #: Any fit the adapter reads: a posterior, a point estimate, a fitted estimator or a
-    #: dict with ``means``, ``covariances`` (and ``weights``, ``covariance_type``).
-    Fit: TypeAlias = PosteriorFit | PointFit | EMEstimator | Mapping[str, Any]
+# String aliases: importable at run time without ArviZ (this module stays numpy only).
+#: A posterior: its InferenceData, or the estimator holding it.
+PosteriorFit: TypeAlias = "az.InferenceData | PosteriorEstimator"
+#: Any fit the adapter reads: a posterior, a point estimate, a fitted estimator or a
+#: dict with ``means``, ``covariances`` (and ``weights``, ``covariance_type``).
+Fit: TypeAlias = "PosteriorFit | PointFit | EMEstimator | Mapping[str, Any]"
 
 
 class Mixture(NamedTuple):

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -13,20 +13,10 @@ from bayesgmm.estimators.base import MixtureFacade, fit_transaction
 from bayesgmm.estimators.em import GaussianMixtureEM
 from bayesgmm.estimators.impute import BayesianImputeMixin
 
-if TYPE_CHECKING:
-    import arviz as az
-    import xarray as xr
-    from numpy.typing import ArrayLike
-
-    from bayesgmm._utils.types import PathLike, SeedLike
-    from bayesgmm.bayes.model.graph import GMMModel
-    from bayesgmm.bayes.model.priors import GMMPriors
-    from bayesgmm.em.results import EMResult
-
 __all__ = ["BayesianGMM", "GaussianMixtureEM"]
 
 
-def _split_ordered_means(trace: xr.Dataset, feature: int, n_features: int) -> Any:
+def _split_ordered_means(trace: Any, feature: int, n_features: int) -> Any:
     """The free variables of an ordered model, ``means_ordered`` (component) and
     ``means_other`` (component, other features), from the ``means`` the posterior keeps:
     without them PyMC would draw the means from their prior."""
@@ -131,7 +121,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         n_components: int = 1,
         *,
         covariance_type: str = "full",
-        priors: GMMPriors | None = None,
+        priors: Any = None,
         method: str = "nuts",
         sampler: str = "auto",
         draws: int = 1000,
@@ -142,14 +132,14 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         mass_matrix: str = "auto",
         init: str = "em",
         relabel: str = "stephens",
-        ordered: str | int | None = None,
+        ordered: Any = None,
         advi_steps: int = 20000,
         minibatch_size: int | None = None,
         max_draws: int = 500,
         progressbar: bool = True,
-        random_seed: SeedLike = None,
+        random_seed: Any = None,
         missing: str = "raise",
-        max_predict_draws: int | str = DEPRECATED,
+        max_predict_draws: Any = DEPRECATED,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -177,12 +167,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
 
     @fit_transaction
     def fit(
-        self,
-        X: ArrayLike,
-        y: ArrayLike | None = None,
-        sample_weight: ArrayLike | None = None,
-        *,
-        labels: ArrayLike | None = None,
+        self, X: Any, y: Any = None, sample_weight: Any = None, *, labels: Any = None
     ) -> BayesianGMM:
         """Build the model on ``X`` and fit it.
 
@@ -265,7 +250,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
             raise ValueError(f"n_starts must be a positive integer; got {self.n_starts!r}.")
         return int(self.n_starts)
 
-    def _run(self, gmm: GMMModel, start: EMResult | list[EMResult], seed: int) -> Any:
+    def _run(self, gmm: Any, start: Any, seed: int) -> Any:
         """The fit itself, through the one runner, from the one MAP-EM ``start``."""
         from bayesgmm.bayes.inference.run import run_inference
 
@@ -273,7 +258,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         self.map_ = outcome.map_estimate
         return outcome.idata
 
-    def _find_modes(self, raw: az.InferenceData) -> Any:
+    def _find_modes(self, raw: Any) -> Any:
         """The modes of a NUTS fit with several chains, warned of when several weigh."""
         from bayesgmm import posterior
 
@@ -284,7 +269,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         posterior.warn_if_multimodal(self.modes_)
         return posterior.mode_weighted_idata(raw, self.modes_)
 
-    def _label_chains(self, raw: az.InferenceData, weighted: az.InferenceData) -> tuple[Any, Any]:
+    def _label_chains(self, raw: Any, weighted: Any) -> tuple[Any, Any]:
         """The raw chains the label-switching report reads, and their relabeled draws
         (``None``: relabel them anew): the heaviest mode's chains, as sampled."""
         if not weighted.attrs.get("mode_weighted") and not self.idata_.attrs.get("mode_weighted"):
@@ -296,7 +281,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
             return None, None
         return raw.isel(chain=chains), None
 
-    def _post_process(self, raw: az.InferenceData) -> None:
+    def _post_process(self, raw: Any) -> None:
         """Find the modes, relabel, check for collapse and label switching, cache the
         draws."""
         from bayesgmm import posterior
@@ -318,7 +303,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
             posterior.warn_if_unresolved(self.label_report_)
         self._cache_draws()
 
-    def _diagnose(self, raw: az.InferenceData, weighted: az.InferenceData | None = None) -> None:
+    def _diagnose(self, raw: Any, weighted: Any = None) -> None:
         """``collapse_report_`` and ``label_report_`` of the sampled draws ``raw`` (their
         mode-weighted draws ``weighted``, when modes were weighed) and ``idata_``; after a
         fit, and again when a saved fit is loaded."""
@@ -365,28 +350,28 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
 
     # -- prediction ------------------------------------------------------------------------
 
-    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+    def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior-mean membership probabilities, shape (N, K); rows sum to 1."""
         from bayesgmm.mixture import draws
 
         return draws.mean_responsibilities(self._check_predict_data(X), *self._draws)
 
-    def predict(self, X: ArrayLike) -> np.ndarray:
+    def predict(self, X: Any) -> np.ndarray:
         """Component with the largest posterior-mean membership probability."""
         return np.argmax(self.predict_proba(X), axis=1)
 
-    def score_samples(self, X: ArrayLike) -> np.ndarray:
+    def score_samples(self, X: Any) -> np.ndarray:
         """Log posterior-predictive density ``log mean_s p(x | theta_s)`` of every row."""
         from bayesgmm.mixture import draws
 
         return draws.log_predictive_density(self._check_predict_data(X), *self._draws)
 
-    def score(self, X: ArrayLike, y: ArrayLike | None = None) -> float:
+    def score(self, X: Any, y: Any = None) -> float:
         """Mean log posterior-predictive density per row."""
         return float(np.mean(self.score_samples(X)))
 
     def sample_posterior_predictive(
-        self, n_samples: int | None = None, random_seed: SeedLike = None
+        self, n_samples: int | None = None, random_seed: Any = None
     ) -> Any:
         """Posterior-predictive data sets, one per posterior draw, in data units (the model's
         draws in internal units, moved back with ``spec.standardization.to_data``).
@@ -438,7 +423,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         return predictive
 
     def sample_prior_predictive(
-        self, n_samples: int = 500, X: ArrayLike | None = None, random_seed: SeedLike = None
+        self, n_samples: int = 500, X: Any = None, random_seed: Any = None
     ) -> Any:
         """Prior draws and one simulated data set per draw, in the data's units.
 
@@ -510,7 +495,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
 
     # -- persistence -----------------------------------------------------------------------
 
-    def save(self, path: PathLike) -> None:
+    def save(self, path: Any) -> None:
         """Write the fit to netCDF; the estimator's parameters go in the attrs."""
         from bayesgmm import io
 
@@ -518,7 +503,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         io.save_fit(self, path)
 
     @classmethod
-    def load(cls, path: PathLike) -> BayesianGMM:
+    def load(cls, path: Any) -> BayesianGMM:
         """Read a fit written by :meth:`save`; predictions equal the original's."""
         from bayesgmm import io
 

@@ -141,7 +141,7 @@ def load_fit(cls: type, path: str | Path) -> Any:
     return estimator
 
 
-def _raw_idata(idata: az.InferenceData) -> Any:
+def _raw_idata(idata: Any) -> Any:
     """The draws as sampled: the ``raw_posterior`` group as the posterior, when stored."""
     if _RAW_GROUP not in idata.groups():
         return idata
@@ -153,7 +153,7 @@ def _raw_idata(idata: az.InferenceData) -> Any:
     return out
 
 
-def _restore_reports(estimator: Any, idata: az.InferenceData, path: str | Path) -> None:
+def _restore_reports(estimator: Any, idata: Any, path: str | Path) -> None:
     """``em_`` (stored JSON), ``collapse_report_`` and ``label_report_`` (recomputed from
     the stored draws, their warnings already given at fit)."""
     import warnings
@@ -167,7 +167,7 @@ def _restore_reports(estimator: Any, idata: az.InferenceData, path: str | Path) 
         estimator._diagnose(estimator.raw_idata_)
 
 
-def _observations(idata: az.InferenceData) -> Any:
+def _observations(idata: Any) -> Any:
     """The fit's weights and labels, from ``constant_data`` (none when not stored)."""
     from bayesgmm.mixture.observations import Observations
 

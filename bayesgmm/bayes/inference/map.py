@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import arviz as az
 import numpy as np
@@ -15,9 +15,6 @@ from bayesgmm.bayes.model.graph import GMMModel
 from bayesgmm.em import EMResult
 from bayesgmm.mixture import draws as draw_math
 
-if TYPE_CHECKING:
-    from bayesgmm._utils.types import SeedLike
-
 __all__ = ["fit_map", "map_idata"]
 
 #: The model's free variables (``alpha`` only in a sparse finite mixture).
@@ -26,7 +23,7 @@ FREE = ("alpha", "weights", "means", "stds", "partial_corr_unit")
 
 def fit_map(
     gmm: GMMModel,
-    random_seed: SeedLike = None,
+    random_seed: Any = None,
     *,
     progressbar: bool = False,
     start: EMResult | None = None,

@@ -11,7 +11,7 @@ of ``X`` (minutes of waiting time for Old Faithful).
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from typing import Any
 
 import arviz as az
 import numpy as np
@@ -23,14 +23,11 @@ from bayesgmm.bayes.inference.complete import complete_idata
 from bayesgmm.bayes.model.graph import GMMModel
 from bayesgmm.mixture.draws import simulate_from_draws
 
-if TYPE_CHECKING:
-    from bayesgmm._utils.types import SeedLike
-
 __all__ = ["sample_prior_predictive"]
 
 
 def sample_prior_predictive(
-    gmm: GMMModel, n_samples: int = 500, random_seed: SeedLike = None
+    gmm: GMMModel, n_samples: int = 500, random_seed: Any = None
 ) -> az.InferenceData:
     """Draws from the prior and a simulated data set per draw, in the data's units.
 

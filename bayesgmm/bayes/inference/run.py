@@ -12,17 +12,11 @@ checked by :class:`RunSettings`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from bayesgmm.bayes.inference.map import fit_map, map_idata
 from bayesgmm.bayes.inference.nuts import MASS_MATRICES, SAMPLERS, sample_nuts
 from bayesgmm.bayes.inference.vi import fit_advi
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from bayesgmm.bayes.model.graph import GMMModel
-    from bayesgmm.em.results import EMResult
 
 __all__ = [
     "INITS",
@@ -119,7 +113,7 @@ class RunOutcome(NamedTuple):
     map_estimate: dict[str, Any] | None
 
 
-def target_accept_for(settings: RunSettings, gmm: GMMModel) -> float | None:
+def target_accept_for(settings: RunSettings, gmm: Any) -> float | None:
     """NUTS's step-size target for this model: the user's, else the sparse prior's.
 
     The one place that decides it, so that every caller of :func:`run_inference` samples a
@@ -131,11 +125,7 @@ def target_accept_for(settings: RunSettings, gmm: GMMModel) -> float | None:
 
 
 def run_inference(
-    gmm: GMMModel,
-    settings: RunSettings,
-    *,
-    random_seed: int,
-    start: EMResult | Sequence[EMResult] | None = None,
+    gmm: Any, settings: RunSettings, *, random_seed: int, start: Any = None
 ) -> RunOutcome:
     """Fit ``gmm`` as ``settings`` say: NUTS, ADVI or MAP.
 
@@ -144,9 +134,9 @@ def run_inference(
     gmm : GMMModel
     settings : RunSettings
     random_seed : int
-    start : EMResult or sequence of EMResult, optional
-        The fit's MAP-EM start(s) (internal units; NUTS spreads its chains over several),
-        so that it runs once per fit; each runner fits one when it is ``None``.
+    start : EMResult, optional
+        The fit's MAP-EM start (internal units), so that it runs once per fit; each
+        runner fits one when it is ``None``.
 
     Returns
     -------

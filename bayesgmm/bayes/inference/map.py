@@ -72,7 +72,9 @@ def fit_map(
     progressbar: bool = False,
     start: EMResult | None = None,
 ) -> dict[str, np.ndarray]:
-    """Posterior mode (in the unconstrained space, as ``pm.find_MAP``) from the EM start.
+    """``pm.find_MAP``'s posterior mode (of the constrained parameters' density, found in
+    the unconstrained space) from the EM start: on the compiled kernel for a model as
+    built (:func:`kernel_map`), by ``pm.find_MAP`` on the PyMC graph otherwise.
 
     Parameters
     ----------

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pymc as pm
 import pytest
-from conftest import model_point, two_clusters
+from conftest import mcar, model_point, two_clusters
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -72,11 +72,19 @@ def test_log_jacobian_is_pymcs(faithful) -> None:
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("covariance_type", ["full", "diag"])
-def test_kernel_map_is_find_maps_mode(faithful, covariance_type: str) -> None:
+@pytest.mark.parametrize(
+    ("covariance_type", "missing"), [("full", False), ("diag", False), ("tied", True)]
+)
+def test_kernel_map_is_find_maps_mode(faithful, covariance_type: str, missing: bool) -> None:
+    X = mcar(faithful, 0.15, seed=1) if missing else faithful  # the kernel's pattern path
     gmm = build_model(
-        faithful, 2, covariance_type, priors=GMMPriors(alpha_prior="sparse")
-    )  # a free alpha: every transform the kernel runs
+        X,
+        2,
+        covariance_type,
+        priors=GMMPriors(alpha_prior="sparse"),  # a free alpha: every transform
+        missing="marginalize" if missing else "raise",
+    )
+    assert gmm.has_missing == missing
     start = em_initial_point(gmm, random_seed=0)
     ours = kernel_map(gmm, gmm.spec.pack(start))
     assert ours.converged, ours.message

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 import pymc as pm
@@ -34,6 +35,17 @@ def _cases() -> list[tuple[str, np.ndarray, int]]:
     return cases
 
 
+def _log_posterior(gmm: Any, logp: Any, theta: np.ndarray) -> float:
+    """PyMC's compiled log density at a free vector (PyMC's value-variable order)."""
+    initial = gmm.model.initial_point()
+    point, offset = {}, 0
+    for var in gmm.model.value_vars:
+        size = initial[var.name].size
+        point[var.name] = theta[offset : offset + size].reshape(initial[var.name].shape)
+        offset += size
+    return float(logp(point))
+
+
 def main() -> None:
     warnings.simplefilter("ignore")
     print("| data | K | kernel MAP s | pm.find_MAP s | ratio | logp kernel | logp find_MAP |")
@@ -49,20 +61,11 @@ def main() -> None:
             theirs = pm.find_MAP(start=start, progressbar=False, include_transformed=False)
         t_pymc = time.perf_counter() - t0
         logp = gmm.model.compile_logp(jacobian=False)
-        names = [v.name for v in gmm.model.value_vars]
-
-        def at(theta: np.ndarray) -> float:
-            initial = gmm.model.initial_point()
-            point, offset = {}, 0
-            for var in names:
-                size = initial[var].size
-                point[var] = theta[offset : offset + size].reshape(initial[var].shape)
-                offset += size
-            return float(logp(point))
-
+        at_ours = _log_posterior(gmm, logp, ours.theta)
+        at_theirs = _log_posterior(gmm, logp, gmm.spec.pack(theirs))
         print(
             f"| {name} | {k} | {t_kernel:.3f} | {t_pymc:.1f} | {t_kernel / t_pymc:.4f} | "
-            f"{at(ours.theta):.6f} | {at(gmm.spec.pack(theirs)):.6f} |"
+            f"{at_ours:.6f} | {at_theirs:.6f} |"
         )
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from bayesgmm.bayes.inference import map as map_module
-from bayesgmm.bayes.inference.map import fit_map, kernel_map
+from bayesgmm.bayes.inference.map import MapTolerance, fit_map, kernel_map
 from bayesgmm.bayes.inference.starts import em_initial_point
 from bayesgmm.bayes.model.graph import build_model
 from bayesgmm.bayes.model.priors import GMMPriors
@@ -162,3 +162,20 @@ def test_map_without_a_mode_says_so() -> None:
         diag = BayesianGMM(1, covariance_type="diag", method="map", progressbar=False)
         diag.fit(X)
     assert np.all(np.isfinite(diag.covariances_))
+
+
+@pytest.mark.timeout(120)
+def test_map_stopped_short_warns(faithful) -> None:
+    """Two iterations cannot reach the mode from the MAP-EM start (its prior is another
+    one): a ConvergenceWarning, not the no-mode warning, since nothing collapses."""
+    gmm = build_model(faithful, 2)
+    start = gmm.spec.pack(em_initial_point(gmm, random_seed=0))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        optimum = kernel_map(gmm, start, MapTolerance(max_iterations=2))
+    kinds = [w.category for w in caught]
+    assert map_module.ConvergenceWarning in kinds and DegenerateComponentWarning not in kinds
+    assert not optimum.converged and optimum.n_iterations <= 2
+    assert "may not be the mode" in str(caught[kinds.index(map_module.ConvergenceWarning)].message)
+    full = kernel_map(gmm, start)
+    assert full.converged and full.log_posterior > optimum.log_posterior

@@ -145,8 +145,10 @@ def test_posterior_predictions_and_imputation(fitted_missing) -> None:
     # Monte Carlo error of intervals from 600 draws and the parameter uncertainty.
     assert abs(inside.mean() - 0.9) < 4 * np.sqrt(0.09 / m) + 0.02
     assert np.array_equal(result.completed[~removed], X[~removed])
-    with pytest.raises(NotImplementedError, match="impute"):
-        model.sample_posterior_predictive()
+    # The posterior predictive: complete rows (tests/test_posterior_predictive.py).
+    replicates = model.sample_posterior_predictive(n_samples=4, random_seed=0)
+    assert replicates.posterior_predictive["x"].shape[2:] == X.shape
+    assert np.isfinite(replicates.posterior_predictive["x"].values).all()
 
 
 @pytest.mark.slow

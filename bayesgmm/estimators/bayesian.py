@@ -8,27 +8,11 @@ from typing import Any
 import numpy as np
 
 from bayesgmm._utils.deprecation import DEPRECATED, renamed
-from bayesgmm._utils.validation import check_random_state
 from bayesgmm.estimators.base import MixtureFacade, fit_transaction
 from bayesgmm.estimators.em import GaussianMixtureEM
 from bayesgmm.estimators.impute import BayesianImputeMixin
 
 __all__ = ["BayesianGMM", "GaussianMixtureEM"]
-
-
-def _split_ordered_means(trace: Any, feature: int, n_features: int) -> Any:
-    """The free variables of an ordered model, ``means_ordered`` (component) and
-    ``means_other`` (component, other features), from the ``means`` the posterior keeps:
-    without them PyMC would draw the means from their prior."""
-    means = trace["means"]
-    out = trace.assign(means_ordered=means.isel(feature=feature, drop=True))
-    others = [d for d in range(n_features) if d != feature]
-    if others:
-        other = means.isel(feature=others).values
-        out = out.assign(
-            means_other=(("chain", "draw", "means_other_dim_0", "means_other_dim_1"), other)
-        )
-    return out
 
 
 class BayesianGMM(BayesianImputeMixin, MixtureFacade):
@@ -373,54 +357,38 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
     def sample_posterior_predictive(
         self, n_samples: int | None = None, random_seed: Any = None
     ) -> Any:
-        """Posterior-predictive data sets, one per posterior draw, in data units (the model's
-        draws in internal units, moved back with ``spec.standardization.to_data``).
+        """Replicate data sets, one per posterior draw, in the data's units.
 
-        Returns an InferenceData with a ``posterior_predictive`` group (variable ``x``,
-        dims chain, draw, obs, feature) drawn through the PyMC model; ``n_samples`` thins
-        the draws used (default: all).
+        Each data set has as many rows as the fitted data. A fit of complete data draws
+        them through the PyMC model (``x``; the draws move to the model's internal units
+        and the data sets back). A fit with ``missing="marginalize"`` has no observed
+        variable: its replicates are complete rows simulated from the mixture at each
+        draw, the model of ``X``; the missingness pattern is yours and is not simulated,
+        so compare them with the observed entries of ``observed_data``
+        (``docs/missing.md``).
+
+        Parameters
+        ----------
+        n_samples : int, optional
+            Thin to the first ``n_samples // chains`` draws of every chain (at least
+            one); default: all draws.
+        random_seed : int or Generator, optional
+            Defaults to the estimator's ``random_seed``.
+
+        Returns
+        -------
+        arviz.InferenceData
+            ``posterior_predictive`` (``x``: chain, draw, obs, feature) and
+            ``observed_data`` (``x``: the fitted data, NaN where missing), data units;
+            see :func:`bayesgmm.plotting.plot_predictive`.
         """
-        import pymc as pm
+        from bayesgmm.bayes.inference.predictive import sample_posterior_predictive
 
         self._check_is_fitted()
-        if self.model_.has_missing:
-            raise NotImplementedError(
-                "sample_posterior_predictive is not available for a model fitted with "
-                "missing values (its likelihood has no observed variable to draw from); use "
-                "impute(X) for the missing entries, or fit the complete rows."
-            )
-        spec, model = self.model_.spec, self.model_.model
-        post = self.raw_idata_.posterior
-        trace = post[
-            [
-                name
-                for name in ("alpha", "weights", "means", "stds", "partial_corr_unit")
-                if name in post
-            ]
-        ]
-        if n_samples is not None:
-            draws_per_chain = max(1, int(n_samples) // post.sizes["chain"])
-            trace = trace.isel(draw=slice(0, draws_per_chain))
-        # The model is written in internal units: move the draws there and the data back.
-        standard = spec.standardization
-        internal = standard.params_to_internal(
-            {n: trace[n].values for n in ("means", "stds")}, spec.covariance_type
+        seed = self.random_seed if random_seed is None else random_seed
+        return sample_posterior_predictive(
+            self.model_, self.raw_idata_.posterior, n_samples, random_seed=seed
         )
-        trace = trace.assign({n: trace[n].copy(data=v) for n, v in internal.items()})
-        if spec.ordered is not None:
-            trace = _split_ordered_means(trace, spec.ordered_feature, spec.n_features)
-        with model:
-            predictive = pm.sample_posterior_predictive(
-                trace,
-                var_names=["x"],
-                random_seed=check_random_state(
-                    self.random_seed if random_seed is None else random_seed
-                ),
-                progressbar=False,
-            )
-        x = predictive.posterior_predictive["x"]
-        predictive.posterior_predictive["x"] = x.copy(data=standard.to_data(x.values))
-        return predictive
 
     def sample_prior_predictive(
         self, n_samples: int = 500, X: Any = None, random_seed: Any = None

@@ -1,11 +1,19 @@
-"""The prior predictive of a :class:`~bayesgmm.bayes.model.graph.GMMModel`, in data units.
+"""The prior and posterior predictive of a :class:`~bayesgmm.bayes.model.graph.GMMModel`,
+in data units.
 
 ``pm.sample_prior_predictive`` on the model returns internal units (the model is written
 in them, :mod:`bayesgmm.bayes.model.units`): data sets centred near 0 with a spread of a
 few units, whatever the data. Here the parameter draws move to data units exactly as the
 posterior's do (:func:`.complete.complete_idata`) and the simulated data sets go back
-through ``spec.standardization.to_data``, so a prior predictive check reads in the units
-of ``X`` (minutes of waiting time for Old Faithful).
+through ``spec.standardization.to_data``, so a predictive check reads in the units of
+``X`` (minutes of waiting time for Old Faithful).
+
+A model of data with missing values has no observed variable to draw from (its
+likelihood is a potential on the observed coordinates, :mod:`bayesgmm.bayes.model.missing`).
+Its replicates are complete rows simulated from the mixture at each draw
+(:func:`~bayesgmm.mixture.draws.simulate_from_draws`, data units): the mixture is the
+model of ``X``; which entries are missing is the user's pattern, not modelled (missing at
+random), so no NaN are put back.
 """
 
 from __future__ import annotations
@@ -23,7 +31,16 @@ from bayesgmm.bayes.inference.complete import complete_idata
 from bayesgmm.bayes.model.graph import GMMModel
 from bayesgmm.mixture.draws import simulate_from_draws
 
-__all__ = ["sample_prior_predictive"]
+__all__ = ["sample_posterior_predictive", "sample_prior_predictive"]
+
+#: The mixture's free variables (``alpha`` only in a sparse finite mixture).
+_FREE = ("alpha", "weights", "means", "stds", "partial_corr_unit")
+
+
+def _positive(n_samples: Any) -> int:
+    if isinstance(n_samples, bool) or int(n_samples) != n_samples or int(n_samples) < 1:
+        raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
+    return int(n_samples)
 
 
 def sample_prior_predictive(
@@ -48,15 +65,14 @@ def sample_prior_predictive(
         ``feature``; ``prior_predictive``: ``x`` (chain, draw, obs, feature), data units;
         ``observed_data``: the model's data.
     """
-    if isinstance(n_samples, bool) or int(n_samples) < 1:
-        raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
+    n_samples = _positive(n_samples)
     seed = seed_int(random_seed)
     with gmm.model, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # PyMC: "x" has no random for missing
         names = [v.name for v in gmm.model.free_RVs + gmm.model.deterministics]
         if not gmm.has_missing:
             names.append("x")
-        raw = pm.sample_prior_predictive(draws=int(n_samples), var_names=names, random_seed=seed)
+        raw = pm.sample_prior_predictive(draws=n_samples, var_names=names, random_seed=seed)
     params = complete_idata(
         az.InferenceData(posterior=raw.prior),
         gmm,
@@ -68,30 +84,130 @@ def sample_prior_predictive(
     if "prior_predictive" in raw.groups():  # the model's own random draws, internal units
         values = gmm.spec.standardization.to_data(raw.prior_predictive["x"].values)
     else:  # missing values: no observed variable, simulate from the data-unit draws
-        rng = np.random.default_rng(seed)
-        values = simulate_from_draws(
-            prior["weights"].values[0],
-            prior["means"].values[0],
-            prior["covariances"].values[0],
-            gmm.data.shape[0],
-            rng,
-        )[None]
-    predictive = xr.Dataset(
+        values = _simulate(prior, gmm.data.shape[0], np.random.default_rng(seed))
+    out = az.InferenceData(
+        prior=prior,
+        prior_predictive=_replicates(values, prior, gmm),
+        observed_data=params.observed_data,
+    )
+    out.attrs = dict(params.attrs)
+    return out
+
+
+def sample_posterior_predictive(
+    gmm: GMMModel,
+    posterior: xr.Dataset,
+    n_samples: int | None = None,
+    random_seed: Any = None,
+) -> az.InferenceData:
+    """One replicate data set of N rows per posterior draw, in the data's units.
+
+    Parameters
+    ----------
+    gmm : GMMModel
+        The fitted model (edits included: a model of complete data draws ``x`` through
+        its own PyMC graph).
+    posterior : xarray.Dataset
+        The fit's posterior in data units (``complete_idata``'s ``posterior`` group:
+        ``weights``, ``means``, ``stds``, ``covariances`` ...; dims ``chain``, ``draw``).
+    n_samples : int, optional
+        Use the first ``n_samples // chains`` draws of every chain (at least one);
+        default: all draws.
+    random_seed : int or Generator, optional
+
+    Returns
+    -------
+    arviz.InferenceData
+        ``posterior_predictive``: ``x`` (chain, draw, obs, feature), data units, N rows
+        per draw (N of the model's data), complete rows even where the data have NaN;
+        ``observed_data``: ``x``, the model's data in data units (NaN where missing).
+        ``attrs["random_seed"]`` is the integer seed the draws came from.
+    """
+    seed = seed_int(random_seed)
+    if n_samples is not None:
+        per_chain = max(1, _positive(n_samples) // posterior.sizes["chain"])
+        posterior = posterior.isel(draw=slice(0, per_chain))
+    if gmm.has_missing:
+        values = _simulate(posterior, gmm.data.shape[0], np.random.default_rng(seed))
+    else:
+        values = _pymc_replicates(gmm, posterior, seed)
+    observed = xr.Dataset(
         {
             "x": xr.DataArray(
-                values,
-                dims=("chain", "draw", "obs", "feature"),
+                gmm.data,
+                dims=("obs", "feature"),
                 coords={
-                    "chain": prior["chain"].values,
-                    "draw": prior["draw"].values,
-                    "obs": np.arange(values.shape[2]),
+                    "obs": np.arange(gmm.data.shape[0]),
                     "feature": list(gmm.spec.feature_names),
                 },
             )
         }
     )
     out = az.InferenceData(
-        prior=prior, prior_predictive=predictive, observed_data=params.observed_data
+        posterior_predictive=_replicates(values, posterior, gmm), observed_data=observed
     )
-    out.attrs = dict(params.attrs)
+    out.attrs = {"random_seed": seed, "missing": "marginalize" if gmm.has_missing else "raise"}
     return out
+
+
+def _pymc_replicates(gmm: GMMModel, posterior: xr.Dataset, seed: int) -> np.ndarray:
+    """``pm.sample_posterior_predictive`` of ``x`` at the data-unit draws, moved to the
+    internal units the model is written in and back, shape (chain, draw, N, D)."""
+    spec = gmm.spec
+    trace = posterior[[name for name in _FREE if name in posterior]]
+    internal = spec.standardization.params_to_internal(
+        {name: trace[name].values for name in ("means", "stds")}, spec.covariance_type
+    )
+    trace = trace.assign({name: trace[name].copy(data=v) for name, v in internal.items()})
+    if spec.ordered is not None:
+        trace = _split_ordered_means(trace, spec.ordered_feature, spec.n_features)
+    with gmm.model:
+        predictive = pm.sample_posterior_predictive(
+            trace, var_names=["x"], random_seed=seed, progressbar=False
+        )
+    return spec.standardization.to_data(predictive.posterior_predictive["x"].values)
+
+
+def _split_ordered_means(trace: xr.Dataset, feature: int, n_features: int) -> xr.Dataset:
+    """The free variables of an ordered model, ``means_ordered`` (component) and
+    ``means_other`` (component, other features), from the ``means`` the posterior keeps:
+    without them PyMC would draw the means from their prior."""
+    means = trace["means"]
+    out = trace.assign(means_ordered=means.isel(feature=feature, drop=True))
+    others = [d for d in range(n_features) if d != feature]
+    if others:
+        other = means.isel(feature=others).values
+        out = out.assign(
+            means_other=(("chain", "draw", "means_other_dim_0", "means_other_dim_1"), other)
+        )
+    return out
+
+
+def _simulate(draws: xr.Dataset, n_rows: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_rows`` complete rows per draw of the data-unit ``draws``, (chain, draw, N, D)."""
+    n_chains, n_draws = draws.sizes["chain"], draws.sizes["draw"]
+
+    def flat(name: str) -> np.ndarray:
+        values = draws[name].values
+        return values.reshape(n_chains * n_draws, *values.shape[2:])
+
+    values = simulate_from_draws(flat("weights"), flat("means"), flat("covariances"), n_rows, rng)
+    return values.reshape(n_chains, n_draws, *values.shape[1:])
+
+
+def _replicates(values: np.ndarray, draws: xr.Dataset, gmm: GMMModel) -> xr.Dataset:
+    """Simulated data sets (chain, draw, obs, feature) as the predictive group's ``x``."""
+    return xr.Dataset(
+        {
+            "x": xr.DataArray(
+                values,
+                dims=("chain", "draw", "obs", "feature"),
+                coords={
+                    "chain": draws["chain"].values,
+                    "draw": draws["draw"].values,
+                    "obs": np.arange(values.shape[2]),
+                    "feature": list(gmm.spec.feature_names),
+                },
+            )
+        }
+    )

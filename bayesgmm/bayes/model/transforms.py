@@ -33,6 +33,7 @@ __all__ = [
     "Transform",
     "jitter",
     "layout",
+    "log_jacobian",
     "pack",
     "unpack",
 ]
@@ -72,6 +73,19 @@ def _logodds_log_jac_det(free: Any, xp: Any = np) -> Any:
     return xp.log(unit) + xp.log1p(-unit)  # the kernel's formula (_kernel.c)
 
 
+def _simplex_log_jac_grad(free: np.ndarray) -> np.ndarray:
+    # The log Jacobian is log K + sum_k log w_k (w = softmax([y, -sum y])), so its
+    # derivative in y_j is -K (w_j - w_K).
+    weights = _simplex_backward(free)
+    return -(free.shape[-1] + 1) * (weights[..., :-1] - weights[..., -1:])
+
+
+def _ordered_log_jac_grad(free: np.ndarray) -> np.ndarray:
+    grad = np.ones_like(free)
+    grad[..., :1] = 0.0
+    return grad
+
+
 def _ordered_forward(value: Any, xp: Any = np) -> Any:
     return xp.concatenate([value[..., :1], xp.log(value[..., 1:] - value[..., :-1])], axis=-1)
 
@@ -89,7 +103,9 @@ class Transform(NamedTuple):
     """A bijection from a constrained block to the real line, in any namespace ``xp``.
 
     ``vector`` transforms act on the last axis as a whole and their log Jacobian sums
-    over it; the others act element-wise.
+    over it; the others act element-wise. ``log_jac_grad`` (numpy only) is the gradient
+    of the summed log Jacobian in the free values, for an optimiser that must take the
+    Jacobian out of the compiled kernel's density (:func:`log_jacobian`).
     """
 
     name: str
@@ -97,17 +113,33 @@ class Transform(NamedTuple):
     backward: Any
     log_jac_det: Any
     vector: bool
+    log_jac_grad: Any
 
 
 TRANSFORMS = {
     "simplex": Transform(
-        "simplex", _simplex_forward, _simplex_backward, _simplex_log_jac_det, True
+        "simplex",
+        _simplex_forward,
+        _simplex_backward,
+        _simplex_log_jac_det,
+        True,
+        _simplex_log_jac_grad,
     ),
     "identity": Transform(
-        "identity", lambda x, xp=np: x, lambda y, xp=np: y, lambda y, xp=np: 0.0 * y, False
+        "identity",
+        lambda x, xp=np: x,
+        lambda y, xp=np: y,
+        lambda y, xp=np: 0.0 * y,
+        False,
+        np.zeros_like,
     ),
     "log": Transform(
-        "log", lambda x, xp=np: xp.log(x), lambda y, xp=np: xp.exp(y), lambda y, xp=np: y, False
+        "log",
+        lambda x, xp=np: xp.log(x),
+        lambda y, xp=np: xp.exp(y),
+        lambda y, xp=np: y,
+        False,
+        np.ones_like,
     ),
     "logodds": Transform(
         "logodds",
@@ -115,9 +147,15 @@ TRANSFORMS = {
         _sigmoid,
         _logodds_log_jac_det,
         False,
+        lambda y: 1.0 - 2.0 * _sigmoid(y),  # d/dy [log u + log(1 - u)], u = sigmoid(y)
     ),
     "ordered": Transform(
-        "ordered", _ordered_forward, _ordered_backward, _ordered_log_jac_det, True
+        "ordered",
+        _ordered_forward,
+        _ordered_backward,
+        _ordered_log_jac_det,
+        True,
+        _ordered_log_jac_grad,
     ),
 }
 
@@ -202,6 +240,24 @@ def pack(params: dict[str, Any], blocks: tuple[Block, ...]) -> np.ndarray:
         free = TRANSFORMS[block.transform].forward(value, np)
         parts.append(np.asarray(free).reshape(*batch, block.size))
     return np.concatenate(parts, axis=-1)
+
+
+def log_jacobian(theta: np.ndarray, blocks: tuple[Block, ...]) -> tuple[float, np.ndarray]:
+    """The log |Jacobian| of :func:`unpack` at one free vector, and its gradient.
+
+    PyMC's log density of the free values adds this term (``jacobian=True``, what NUTS
+    and the compiled kernel evaluate); ``pm.find_MAP`` leaves it out, so that the mode is
+    the constrained parameters' (:mod:`bayesgmm.bayes.inference.map`).
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    value, grads, offset = 0.0, [], 0
+    for block in blocks:
+        free = theta[offset : offset + block.size].reshape(block.free_shape)
+        transform = TRANSFORMS[block.transform]
+        value += float(np.sum(transform.log_jac_det(free, np)))
+        grads.append(np.asarray(transform.log_jac_grad(free), dtype=np.float64).ravel())
+        offset += block.size
+    return value, np.concatenate(grads) if grads else np.zeros(0)
 
 
 def jitter(

@@ -103,12 +103,14 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         The MAP-EM reference fit (pivot for relabeling, start for the chains).
     modes_ : bayesgmm.posterior.ModesReport or None
         NUTS with several chains: the modes the chains found (label-invariant groups of
-        chains), each with its chains, weight (stacking of chains on leave-one-out
-        predictive density) and its uncertainty, K+, weights and means, log posterior and
-        whether it holds a nearly empty component. When more than one mode carries weight,
-        ``idata_`` (and so the summary, predictions, ``membership``, ``partition`` and
-        ``n_clusters``) is the posterior averaged over the modes by weight, and a
+        chains), each with its chains, weight (posterior mass by bridge sampling, else
+        stacking of chains on leave-one-out predictive density) and its uncertainty, K+,
+        weights and means, log posterior and whether it holds a nearly empty component.
+        When more than one mode carries weight, ``idata_`` (and so the summary,
+        predictions, ``membership``, ``partition`` and ``n_clusters``) is the posterior
+        averaged over the modes by weight, and a
         :class:`~bayesgmm.exceptions.MultimodalPosteriorWarning` says what was found.
+        ``save`` / ``load`` and pickle keep it as found.
     label_report_, collapse_report_
         Diagnostics from :mod:`bayesgmm.posterior` (None for MAP). ``label_report_``
         covers the chains of the heaviest mode (label switching happens within a mode).

@@ -267,7 +267,7 @@ def test_saved_and_pickled_fits_keep_their_modes(square_fits: dict, tmp_path: Pa
     fit's summaries and label report read them as the fitted one's do."""
     import pickle
 
-    from bayesgmm import BayesianGMM
+    from bayesgmm import BayesianGMM, n_clusters
 
     fit = square_fits[0]
     assert fit.modes_.multimodal  # two modes of weight: the report worth keeping
@@ -277,6 +277,9 @@ def test_saved_and_pickled_fits_keep_their_modes(square_fits: dict, tmp_path: Pa
     assert loaded.modes_.table["chains"].tolist() == fit.modes_.table["chains"].tolist()
     assert loaded.summary().attrs["modes"] == fit.modes_.message
     assert loaded.label_report_.n_chains == fit.label_report_.n_chains
+    # n_clusters reads convergence within the modes' chains, as on the fitted estimator.
+    before, after = n_clusters(fit, random_seed=0), n_clusters(loaded, random_seed=0)
+    assert not before.convergence.empty and after.convergence.equals(before.convergence)
     assert _same_modes(pickle.loads(pickle.dumps(fit)).modes_, fit.modes_)
     assert _same_modes(pickle.loads(pickle.dumps(loaded)).modes_, fit.modes_)
 

@@ -278,7 +278,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         (``None``: relabel them anew): the heaviest mode's chains, as sampled."""
         if not weighted.attrs.get("mode_weighted") and not self.idata_.attrs.get("mode_weighted"):
             return weighted, self.idata_
-        if getattr(self, "modes_", None) is None:  # a loaded fit: its modes are not stored
+        if getattr(self, "modes_", None) is None:  # a file written before modes were stored
             return raw, None
         chains = list(self.modes_.table["chains"].iloc[0])
         if len(chains) < 2:

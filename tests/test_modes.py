@@ -249,3 +249,80 @@ def test_sample_nuts_splits_chains_between_starts() -> None:
     )
     assert three.posterior.sizes["chain"] == 3
     assert list(three.posterior.chain.values) == [0, 1, 2]
+
+
+def _same_modes(a, b) -> bool:
+    """Two ModesReports hold the same modes, weights and words."""
+    arrays = ("sorted_weights", "means", "chain_mode", "chain_weights", "partition_distance")
+    return (
+        a.table.equals(b.table)
+        and all(np.array_equal(getattr(a, n), getattr(b, n)) for n in arrays)
+        and (a.message, a.weighting) == (b.message, b.weighting)
+    )
+
+
+@pytest.mark.timeout(900)
+def test_saved_and_pickled_fits_keep_their_modes(square_fits: dict, tmp_path: Path) -> None:
+    """save / load and pickle carry ``modes_`` (stored, not recomputed), and the loaded
+    fit's summaries and label report read them as the fitted one's do."""
+    import pickle
+
+    from bayesgmm import BayesianGMM, n_clusters
+
+    fit = square_fits[0]
+    assert fit.modes_.multimodal  # two modes of weight: the report worth keeping
+    fit.save(tmp_path / "fit.nc")
+    loaded = BayesianGMM.load(tmp_path / "fit.nc")
+    assert _same_modes(loaded.modes_, fit.modes_)
+    assert loaded.modes_.table["chains"].tolist() == fit.modes_.table["chains"].tolist()
+    assert loaded.summary().attrs["modes"] == fit.modes_.message
+    assert loaded.label_report_.n_chains == fit.label_report_.n_chains
+    # n_clusters reads convergence within the modes' chains, as on the fitted estimator.
+    before, after = n_clusters(fit, random_seed=0), n_clusters(loaded, random_seed=0)
+    assert not before.convergence.empty and after.convergence.equals(before.convergence)
+    assert _same_modes(pickle.loads(pickle.dumps(fit)).modes_, fit.modes_)
+    assert _same_modes(pickle.loads(pickle.dumps(loaded)).modes_, fit.modes_)
+
+
+def _corrupt(table: list, key: str, value: object) -> None:
+    table[0][key] = value
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda d: d.update(table=[]), "list 1 to 4 modes"),
+        (lambda d: _corrupt(d["table"], "chains", [0, 9]), "chain numbers below 4"),
+        (lambda d: _corrupt(d["table"], "chains", [0, 2, 3]), "two modes"),
+        (lambda d: _corrupt(d["table"], "weight", 2.0), r"weight must lie in \[0, 1\]"),
+        (lambda d: _corrupt(d["table"], "kplus", "2"), "kplus must be a number"),
+        (lambda d: _corrupt(d["table"], "description", None), "description is not text"),
+        (lambda d: d.update(means=[[[0.0, 0.0]]]), r"means is not \(2, 2, 2\)"),
+        (lambda d: d["sorted_weights"][0].__setitem__(0, float("nan")), "sorted_weights"),
+        (lambda d: d.update(chain_mode=[0, 0, 0, 0]), "chain_mode disagree"),
+        (lambda d: d.update(weighting="votes"), "weighting must be one of"),
+    ],
+)
+def test_a_corrupt_modes_report_is_refused(
+    square_fits: dict, tmp_path: Path, edit: object, match: str
+) -> None:
+    """A fit file's modes report is untrusted: every field is checked against the
+    fit's chains, K and D, and a bad one names the file."""
+    import json
+
+    import arviz as az
+
+    from bayesgmm import BayesianGMM
+    from bayesgmm.exceptions import FitFileError
+    from bayesgmm.io.modes_report import MODES_ATTR
+
+    square_fits[0].save(tmp_path / "fit.nc")
+    idata = az.from_netcdf(tmp_path / "fit.nc")
+    data = json.loads(idata.posterior.attrs[MODES_ATTR])
+    edit(data)
+    idata.posterior.attrs[MODES_ATTR] = json.dumps(data)
+    idata.to_netcdf(tmp_path / "bad.nc")
+    with pytest.raises(FitFileError, match=match) as caught:
+        BayesianGMM.load(tmp_path / "bad.nc")
+    assert "bad.nc" in str(caught.value)

@@ -84,8 +84,9 @@ class NClusters:
         """The convergence of K+ and alpha in one line, with what to do when poor."""
         if self.convergence.empty:
             return (
-                "convergence: not assessed (fewer than two chains, or a posterior averaged "
-                "over modes whose chains are not at hand, as after load)"
+                "convergence: not assessed (fewer than two chains in every mode that "
+                "carries weight, or a posterior averaged over modes whose chains are not at "
+                "hand, as in a file written before fits stored their modes)"
             )
         parts = ", ".join(
             f"{name} R-hat {row['r_hat']:.3f} (bulk ESS {row['ess_bulk']:.0f})"

@@ -39,10 +39,12 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         maxima (the best one's group of chains the largest), so that modes EM knows of
         are visited and weighed; 1 starts every chain at the best MAP-EM fit.
     target_accept : float, optional
-        NUTS's target acceptance rate. ``None``: 0.95 under a sparse prior on alpha
-        (``GMMPriors(alpha_prior=...)``, whose empty components form a funnel with
-        alpha: at 0.8 alpha's R-hat reached 1.10, ``docs/number_of_clusters.md``), the
-        backend's default (0.8) otherwise.
+        NUTS's target acceptance rate. ``None``: the backend's default (0.8), but 0.95
+        under a sparse prior on alpha (``GMMPriors(alpha_prior=...)``) on a diagonal mass
+        matrix, where the funnel between alpha and the empty components needs smaller
+        steps (at 0.8 alpha's R-hat reached 1.10). nutpie's low-rank mass matrix (the
+        default) learns that funnel and samples it at 0.8 with 2-3x fewer leapfrog steps
+        (``docs/number_of_clusters.md``).
     mass_matrix : {"auto", "diag", "low_rank"}
         nutpie's mass-matrix adaptation (see
         :func:`bayesgmm.bayes.inference.sample_nuts`); ``"auto"`` is low-rank on nutpie,
@@ -85,12 +87,14 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         The MAP-EM reference fit (pivot for relabeling, start for the chains).
     modes_ : bayesgmm.posterior.ModesReport or None
         NUTS with several chains: the modes the chains found (label-invariant groups of
-        chains), each with its chains, weight (stacking of chains on leave-one-out
-        predictive density) and its uncertainty, K+, weights and means, log posterior and
-        whether it holds a nearly empty component. When more than one mode carries weight,
-        ``idata_`` (and so the summary, predictions, ``membership``, ``partition`` and
-        ``n_clusters``) is the posterior averaged over the modes by weight, and a
+        chains), each with its chains, weight (posterior mass by bridge sampling, else
+        stacking of chains on leave-one-out predictive density) and its uncertainty, K+,
+        weights and means, log posterior and whether it holds a nearly empty component.
+        When more than one mode carries weight, ``idata_`` (and so the summary,
+        predictions, ``membership``, ``partition`` and ``n_clusters``) is the posterior
+        averaged over the modes by weight, and a
         :class:`~bayesgmm.exceptions.MultimodalPosteriorWarning` says what was found.
+        ``save`` / ``load`` and pickle keep it as found.
     label_report_, collapse_report_
         Diagnostics from :mod:`bayesgmm.posterior` (None for MAP). ``label_report_``
         covers the chains of the heaviest mode (label switching happens within a mode).
@@ -258,7 +262,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         (``None``: relabel them anew): the heaviest mode's chains, as sampled."""
         if not weighted.attrs.get("mode_weighted") and not self.idata_.attrs.get("mode_weighted"):
             return weighted, self.idata_
-        if getattr(self, "modes_", None) is None:  # a loaded fit: its modes are not stored
+        if getattr(self, "modes_", None) is None:  # a file written before modes were stored
             return raw, None
         chains = list(self.modes_.table["chains"].iloc[0])
         if len(chains) < 2:

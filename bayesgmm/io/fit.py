@@ -32,8 +32,9 @@ def save_fit(estimator: Any, path: str | Path) -> Path:
 
     The estimator's parameters, the feature names and the MAP-EM reference weights are
     stored as JSON in the InferenceData attrs so :func:`load_fit` can rebuild it; the
-    MAP-EM reference ``em_`` too, and the raw draws (group ``raw_posterior``) when
-    relabeling changed them, so that the loaded fit recomputes its reports. The file is
+    MAP-EM reference ``em_`` too, the modes' report ``modes_`` (as found: its weights
+    come from random draws), and the raw draws (group ``raw_posterior``) when relabeling
+    changed them, so that the loaded fit recomputes its other reports. The file is
     written whole or not at all (:func:`~bayesgmm.io.atomic.write_atomically`).
     """
     import warnings
@@ -41,6 +42,7 @@ def save_fit(estimator: Any, path: str | Path) -> Path:
     from bayesgmm._utils.deprecation import DEPRECATED
     from bayesgmm.io.atomic import write_atomically
     from bayesgmm.io.em_result import em_result_to_json
+    from bayesgmm.io.modes_report import MODES_ATTR, modes_to_json
 
     path = Path(path)
     idata = estimator.idata_.copy()
@@ -64,6 +66,9 @@ def save_fit(estimator: Any, path: str | Path) -> Path:
         ),
     }
     em_json = em_result_to_json(estimator.em_) if getattr(estimator, "em_", None) else None
+    modes = getattr(estimator, "modes_", None)
+    if modes is not None:  # stored, not recomputed: bridge sampling would draw anew
+        idata.posterior.attrs[MODES_ATTR] = modes_to_json(modes)
     for group in idata.groups():
         idata[group].attrs[_ESTIMATOR_ATTR] = json.dumps(meta)
         if em_json is not None:
@@ -134,11 +139,23 @@ def load_fit(cls: type, path: str | Path) -> Any:
             MixtureSpec.from_config(config), values, observations=_observations(idata)
         )
     estimator.labels_identify_components_ = "label_identification" in idata.attrs
-    # The modes' report is not stored; the posterior keeps its words (attrs["modes"]).
-    estimator.modes_ = None
+    estimator.modes_ = _modes(idata, estimator.raw_idata_, config, str(path))
     _restore_reports(estimator, idata, path)
     estimator._cache_draws()
     return estimator
+
+
+def _modes(idata: Any, raw: Any, config: dict[str, Any], path: str) -> Any:
+    """The stored ``modes_`` (checked against the draws as sampled); ``None`` when the
+    fit had none, or the file was written before they were stored."""
+    from bayesgmm.io.modes_report import MODES_ATTR, modes_from_json
+
+    text = idata.posterior.attrs.get(MODES_ATTR)
+    if text is None:
+        return None
+    n_chains = int(raw.posterior.sizes["chain"])
+    k, d = int(config["n_components"]), len(config["feature_names"])
+    return modes_from_json(text, n_chains, k, d, path)
 
 
 def _raw_idata(idata: Any) -> Any:

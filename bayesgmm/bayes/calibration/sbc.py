@@ -319,8 +319,9 @@ def run_sbc(
     draws, tune, chains : int
         NUTS settings per fit.
     target_accept : float, optional
-        NUTS step-size adaptation target (the sampler's default when ``None``); a sparse
-        finite mixture wants 0.95, as ``BayesianGMM`` sets it.
+        NUTS step-size adaptation target; ``None``: the runner's choice for the fitted
+        model, as ``BayesianGMM``'s (:func:`~bayesgmm.bayes.inference.run.target_accept_for`:
+        0.95 for a sparse finite mixture on a diagonal mass matrix, else the sampler's own).
     mass_matrix : {"auto", "diag", "low_rank"}
         nutpie's mass-matrix adaptation (:func:`bayesgmm.bayes.inference.sample_nuts`).
     advi_steps : int

@@ -53,7 +53,8 @@ def available_samplers() -> list[str]:
     return out
 
 
-def _resolve_sampler(sampler: str) -> str:
+def resolve_sampler(sampler: str) -> str:
+    """The backend ``sampler`` names (``"auto"``: nutpie when installed, else PyMC)."""
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}; got {sampler!r}.")
     if sampler == "auto":
@@ -147,7 +148,7 @@ def sample_nuts(
     _check_counts(draws, tune, chains, init)
     if mass_matrix not in MASS_MATRICES:
         raise ValueError(f"mass_matrix must be one of {MASS_MATRICES}; got {mass_matrix!r}.")
-    backend = _resolve_sampler(sampler)
+    backend = resolve_sampler(sampler)
     edits = edited_model_note(gmm, "NUTS")
     if edits and sampler == "auto":
         backend = _edited_backend()

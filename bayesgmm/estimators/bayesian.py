@@ -1,21 +1,50 @@
 """scikit-learn-style estimators: :class:`BayesianGMM`, the facade of the Bayesian fit, and
-:class:`GaussianMixtureEM` (from :mod:`bayesgmm.estimators.em`), the facade of EM."""
+:class:`GaussianMixtureEM` (from :mod:`bayesgmm.estimators.em`), the facade of EM.
+
+This module holds the estimator's parameters and its fit; the rest of its API is in
+mixins, one module per topic: the fit's post-processing (modes, relabeling, reports,
+:mod:`~bayesgmm.estimators.post_process`), the predictions and predictive draws
+(:mod:`~bayesgmm.estimators.predictive`), ``impute`` (:mod:`~bayesgmm.estimators.impute`),
+``summary`` (:mod:`~bayesgmm.estimators.summary`) and ``save`` / ``load``
+(:mod:`~bayesgmm.estimators.persistence`).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from bayesgmm._utils.deprecation import DEPRECATED, renamed
+from bayesgmm._utils.deprecation import DEPRECATED
 from bayesgmm.estimators.base import MixtureFacade, fit_transaction
 from bayesgmm.estimators.em import GaussianMixtureEM
 from bayesgmm.estimators.impute import BayesianImputeMixin
+from bayesgmm.estimators.persistence import BayesianPersistenceMixin
+from bayesgmm.estimators.post_process import BayesianPostProcessMixin
+from bayesgmm.estimators.predictive import BayesianPredictiveMixin
+from bayesgmm.estimators.summary import BayesianSummaryMixin
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import arviz as az
+    from numpy.typing import ArrayLike
+
+    from bayesgmm._utils.types import SeedLike
+    from bayesgmm.bayes.inference.run import RunSettings
+    from bayesgmm.bayes.model.graph import GMMModel
+    from bayesgmm.bayes.model.priors import GMMPriors
+    from bayesgmm.em.results import EMResult
 
 __all__ = ["BayesianGMM", "GaussianMixtureEM"]
 
 
-class BayesianGMM(BayesianImputeMixin, MixtureFacade):
+class BayesianGMM(
+    BayesianPredictiveMixin,
+    BayesianImputeMixin,
+    BayesianSummaryMixin,
+    BayesianPersistenceMixin,
+    BayesianPostProcessMixin,
+    MixtureFacade,
+):
     """Bayesian Gaussian mixture fitted by NUTS, ADVI or MAP on the PyMC model.
 
     Parameters
@@ -109,7 +138,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         n_components: int = 1,
         *,
         covariance_type: str = "full",
-        priors: Any = None,
+        priors: GMMPriors | None = None,
         method: str = "nuts",
         sampler: str = "auto",
         draws: int = 1000,
@@ -120,14 +149,14 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
         mass_matrix: str = "auto",
         init: str = "em",
         relabel: str = "stephens",
-        ordered: Any = None,
+        ordered: str | int | None = None,
         advi_steps: int = 20000,
         minibatch_size: int | None = None,
         max_draws: int = 500,
         progressbar: bool = True,
-        random_seed: Any = None,
+        random_seed: SeedLike = None,
         missing: str = "raise",
-        max_predict_draws: Any = DEPRECATED,
+        max_predict_draws: int | str = DEPRECATED,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -155,7 +184,12 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
 
     @fit_transaction
     def fit(
-        self, X: Any, y: Any = None, sample_weight: Any = None, *, labels: Any = None
+        self,
+        X: ArrayLike,
+        y: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+        *,
+        labels: ArrayLike | None = None,
     ) -> BayesianGMM:
         """Build the model on ``X`` and fit it.
 
@@ -215,7 +249,7 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
             idata.attrs["missing"] = self._missing()
         return self
 
-    def _run_settings(self) -> Any:
+    def _run_settings(self) -> RunSettings:
         """The fit's method and sampler settings, checked (:class:`RunSettings`)."""
         from bayesgmm.bayes.inference.run import RunSettings
 
@@ -238,245 +272,13 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
             raise ValueError(f"n_starts must be a positive integer; got {self.n_starts!r}.")
         return int(self.n_starts)
 
-    def _run(self, gmm: Any, start: Any, seed: int) -> Any:
-        """The fit itself, through the one runner, from the one MAP-EM ``start``."""
+    def _run(
+        self, gmm: GMMModel, start: EMResult | Sequence[EMResult], seed: int
+    ) -> az.InferenceData:
+        """The fit itself, through the one runner, from the one MAP-EM ``start`` (NUTS from
+        init="em": from its distinct local maxima, the best first)."""
         from bayesgmm.bayes.inference.run import run_inference
 
         outcome = run_inference(gmm, self._run_settings(), random_seed=seed, start=start)
         self.map_ = outcome.map_estimate
         return outcome.idata
-
-    def _find_modes(self, raw: Any) -> Any:
-        """The modes of a NUTS fit with several chains, warned of when several weigh."""
-        from bayesgmm import posterior
-
-        self.modes_ = None
-        if self.method != "nuts" or self.n_components == 1 or raw.posterior.sizes["chain"] < 2:
-            return raw
-        self.modes_ = posterior.find_modes(raw, model=self.model_)
-        posterior.warn_if_multimodal(self.modes_)
-        return posterior.mode_weighted_idata(raw, self.modes_)
-
-    def _label_chains(self, raw: Any, weighted: Any) -> tuple[Any, Any]:
-        """The raw chains the label-switching report reads, and their relabeled draws
-        (``None``: relabel them anew): the heaviest mode's chains, as sampled."""
-        if not weighted.attrs.get("mode_weighted") and not self.idata_.attrs.get("mode_weighted"):
-            return weighted, self.idata_
-        if getattr(self, "modes_", None) is None:  # a file written before modes were stored
-            return raw, None
-        chains = list(self.modes_.table["chains"].iloc[0])
-        if len(chains) < 2:
-            return None, None
-        return raw.isel(chain=chains), None
-
-    def _post_process(self, raw: Any) -> None:
-        """Find the modes, relabel, check for collapse and label switching, cache the
-        draws."""
-        from bayesgmm import posterior
-        from bayesgmm.posterior import labelled
-
-        full_raw, raw = raw, self._find_modes(raw)
-        identified = getattr(self, "labels_identify_components_", False)
-        if self.method == "map" or self.relabel == "none" or self.n_components == 1:
-            self.idata_ = raw
-        elif identified:  # the labels fix each component's meaning: nothing to undo
-            self.idata_ = labelled.mark_identified(raw)
-        else:
-            reference = self.em_ if self.relabel == "pivot" else None
-            self.idata_ = posterior.relabel_idata(raw, method=self.relabel, reference=reference)
-        self._diagnose(full_raw, raw)
-        if self.collapse_report_ is not None:
-            posterior.warn_if_collapsed(self.collapse_report_)
-        if self.label_report_ is not None:
-            posterior.warn_if_unresolved(self.label_report_)
-        self._cache_draws()
-
-    def _diagnose(self, raw: Any, weighted: Any = None) -> None:
-        """``collapse_report_`` and ``label_report_`` of the sampled draws ``raw`` (their
-        mode-weighted draws ``weighted``, when modes were weighed) and ``idata_``; after a
-        fit, and again when a saved fit is loaded."""
-        from bayesgmm import posterior
-        from bayesgmm.posterior import labelled
-
-        self.label_report_ = None
-        self.collapse_report_ = None
-        if self.method == "map":
-            return
-        self.collapse_report_ = posterior.collapse_report(self.idata_)
-        chains, relabeled = self._label_chains(raw, raw if weighted is None else weighted)
-        several = chains is not None and chains.posterior.sizes["chain"] > 1
-        if self.method == "nuts" and self.n_components > 1 and several:
-            if self.relabel == "none":
-                relabeled = None
-            method = "stephens" if self.relabel == "none" else self.relabel
-            self.label_report_ = (
-                labelled.identified_report(chains)
-                if getattr(self, "labels_identify_components_", False)
-                else posterior.label_switching_report(chains, relabeled=relabeled, method=method)
-            )
-
-    def _cache_draws(self) -> None:
-        from bayesgmm.bayes.inference.idata import posterior_draws, thin_indices
-        from bayesgmm.mixture.moments import anchored_mean
-
-        draws = posterior_draws(self.idata_)
-        max_draws = renamed(
-            "BayesianGMM",
-            "max_predict_draws",
-            self.max_predict_draws,
-            "max_draws",
-            self.max_draws,
-            500,
-        )
-        keep = thin_indices(draws.weights.shape[0], int(max_draws))
-        self._draws = (draws.weights[keep], draws.means[keep], draws.covariances[keep])
-        # Point summaries with scikit-learn's names: posterior means of the relabeled
-        # draws (meaningful per component only after relabeling).
-        self.weights_ = draws.weights.mean(axis=0)
-        self.means_ = anchored_mean(draws.means)  # exact far from the origin
-        self.covariances_ = draws.covariances.mean(axis=0)
-
-    # -- prediction ------------------------------------------------------------------------
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Posterior-mean membership probabilities, shape (N, K); rows sum to 1."""
-        from bayesgmm.mixture import draws
-
-        return draws.mean_responsibilities(self._check_predict_data(X), *self._draws)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Component with the largest posterior-mean membership probability."""
-        return np.argmax(self.predict_proba(X), axis=1)
-
-    def score_samples(self, X: Any) -> np.ndarray:
-        """Log posterior-predictive density ``log mean_s p(x | theta_s)`` of every row."""
-        from bayesgmm.mixture import draws
-
-        return draws.log_predictive_density(self._check_predict_data(X), *self._draws)
-
-    def score(self, X: Any, y: Any = None) -> float:
-        """Mean log posterior-predictive density per row."""
-        return float(np.mean(self.score_samples(X)))
-
-    def sample_posterior_predictive(
-        self, n_samples: int | None = None, random_seed: Any = None
-    ) -> Any:
-        """Replicate data sets, one per posterior draw, in the data's units.
-
-        Each data set has as many rows as the fitted data. A fit of complete data draws
-        them through the PyMC model (``x``; the draws move to the model's internal units
-        and the data sets back). A fit with ``missing="marginalize"`` has no observed
-        variable: its replicates are complete rows simulated from the mixture at each
-        draw, the model of ``X``; the missingness pattern is yours and is not simulated,
-        so compare them with the observed entries of ``observed_data``
-        (``docs/missing.md``).
-
-        Parameters
-        ----------
-        n_samples : int, optional
-            Thin to the first ``n_samples // chains`` draws of every chain (at least
-            one); default: all draws.
-        random_seed : int or Generator, optional
-            Defaults to the estimator's ``random_seed``.
-
-        Returns
-        -------
-        arviz.InferenceData
-            ``posterior_predictive`` (``x``: chain, draw, obs, feature) and
-            ``observed_data`` (``x``: the fitted data, NaN where missing), data units;
-            see :func:`bayesgmm.plotting.plot_predictive`.
-        """
-        from bayesgmm.bayes.inference.predictive import sample_posterior_predictive
-
-        self._check_is_fitted()
-        seed = self.random_seed if random_seed is None else random_seed
-        return sample_posterior_predictive(
-            self.model_, self.raw_idata_.posterior, n_samples, random_seed=seed
-        )
-
-    def sample_prior_predictive(
-        self, n_samples: int = 500, X: Any = None, random_seed: Any = None
-    ) -> Any:
-        """Prior draws and one simulated data set per draw, in the data's units.
-
-        Parameters
-        ----------
-        n_samples : int
-            Prior draws.
-        X : array-like of shape (N, D), optional
-            The data whose model to draw from (priors scaled to it), with this
-            estimator's settings; default: the fitted model (``model_``). An unfitted
-            estimator needs ``X``.
-        random_seed : int, optional
-            Defaults to the estimator's ``random_seed``.
-
-        Returns
-        -------
-        arviz.InferenceData
-            ``prior`` (weights, means, stds, covariances ... in data units),
-            ``prior_predictive`` (``x``: chain, draw, obs, feature, data units) and
-            ``observed_data``; see :func:`bayesgmm.plotting.plot_predictive`.
-        """
-        from bayesgmm.bayes.inference.predictive import sample_prior_predictive
-        from bayesgmm.bayes.model.graph import build_model
-
-        if X is not None:
-            gmm = build_model(
-                X,
-                self.n_components,
-                self.covariance_type,
-                priors=self.priors,
-                ordered=self.ordered,
-                missing=self._missing(),
-            )
-        elif self.__sklearn_is_fitted__() and getattr(self, "model_", None) is not None:
-            gmm = self.model_
-        else:
-            raise ValueError(
-                "sample_prior_predictive needs data: the priors are scaled to it. Pass X, "
-                "or fit the estimator first."
-            )
-        seed = self.random_seed if random_seed is None else random_seed
-        return sample_prior_predictive(gmm, n_samples, random_seed=seed)
-
-    def summary(self, **kwargs: Any) -> Any:
-        """ArviZ summary of the (relabeled) weights, means and standard deviations."""
-        import arviz as az
-
-        self._check_is_fitted()
-        # The means' draws are summarised as exact differences from their first draw,
-        # then moved back: ArviZ's sums of values near 1e15 lose more than a posterior sd.
-        means = self.idata_.posterior["means"]
-        anchor = means.isel(chain=0, draw=0)
-        coords = {k: v for k, v in kwargs.get("coords", {}).items() if k in anchor.dims}
-        anchor = anchor.sel(**coords) if coords else anchor
-        shifted = self.idata_.posterior[["weights", "stds"]].assign(means=means - anchor)
-        table = az.summary(shifted, var_names=["weights", "means", "stds"], **kwargs)
-        rows = np.asarray(table.index.str.startswith("means["))
-        located = [c for c in table.columns if c in ("mean", "median") or c[:4] in ("hdi_", "eti_")]
-        table.loc[rows, located] += anchor.values.reshape(-1, 1)
-        note = self.idata_.attrs.get("label_identification")
-        if note:
-            table.attrs["label_identification"] = note
-        if self.idata_.attrs.get("mode_weighted"):
-            # Its rows are draws resampled mode by mode, not chains: R-hat and ESS across
-            # them mean nothing; modes_.table["rhat"] gives convergence within each mode.
-            table.attrs["modes"] = self.modes_.message
-            table[[c for c in table.columns if c.startswith(("r_hat", "ess"))]] = np.nan
-        return table
-
-    # -- persistence -----------------------------------------------------------------------
-
-    def save(self, path: Any) -> None:
-        """Write the fit to netCDF; the estimator's parameters go in the attrs."""
-        from bayesgmm import io
-
-        self._check_is_fitted()
-        io.save_fit(self, path)
-
-    @classmethod
-    def load(cls, path: Any) -> BayesianGMM:
-        """Read a fit written by :meth:`save`; predictions equal the original's."""
-        from bayesgmm import io
-
-        return io.load_fit(cls, path)

@@ -95,7 +95,7 @@ class BayesianPredictiveMixin:
             The data whose model to draw from (priors scaled to it), with this
             estimator's settings; default: the fitted model (``model_``). An unfitted
             estimator needs ``X``.
-        random_seed : int, optional
+        random_seed : int or Generator, optional
             Defaults to the estimator's ``random_seed``.
 
         Returns

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
 if TYPE_CHECKING:
     import arviz as az
+
+    from bayesgmm.em.results import EMResult
+    from bayesgmm.mixture.observations import Observations
+    from bayesgmm.posterior.modes import ModesReport
 
 _ESTIMATOR_ATTR = "bayesgmm_estimator_params"
 _EM_ATTR = "bayesgmm_em_result"
@@ -17,7 +21,31 @@ _EM_ATTR = "bayesgmm_em_result"
 _RAW_GROUP = "raw_posterior"
 
 
+class BayesianEstimator(Protocol):
+    """What :func:`save_fit` reads from, and :func:`load_fit` sets on, a fitted
+    ``BayesianGMM``; named by its shape, since ``io`` sits below ``estimators``."""
+
+    idata_: az.InferenceData
+    raw_idata_: az.InferenceData
+    n_features_in_: int
+    em_: EMResult | None
+    modes_: ModesReport | None
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]: ...
+
+    def _diagnose(
+        self, raw: az.InferenceData, weighted: az.InferenceData | None = None
+    ) -> None: ...
+
+    def _cache_draws(self) -> None: ...
+
+
+Estimator = TypeVar("Estimator", bound=BayesianEstimator)
+
+
 def _jsonable(value: Any) -> Any:
+    """A parameter's value for JSON: GMMPriors as their dict, a numpy scalar as Python's,
+    a Generator as None (not stored), anything else as it is."""
     if hasattr(value, "to_dict"):
         return {"__priors__": value.to_dict()}
     if isinstance(value, np.generic):
@@ -27,7 +55,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def save_fit(estimator: Any, path: str | Path) -> Path:
+def save_fit(estimator: BayesianEstimator, path: str | Path) -> Path:
     """Write ``estimator.idata_`` (and the raw draws) to ``path`` as netCDF.
 
     The estimator's parameters, the feature names and the MAP-EM reference weights are
@@ -86,7 +114,7 @@ def load_idata(path: str | Path) -> az.InferenceData:
     return az.from_netcdf(str(path))
 
 
-def load_fit(cls: type, path: str | Path) -> Any:
+def load_fit(cls: type[Estimator], path: str | Path) -> Estimator:
     """Rebuild a fitted estimator of class ``cls`` from :func:`save_fit` output.
 
     Everything read is checked first (:func:`bayesgmm.io.read_fit_file`, then the stored
@@ -145,7 +173,9 @@ def load_fit(cls: type, path: str | Path) -> Any:
     return estimator
 
 
-def _modes(idata: Any, raw: Any, config: dict[str, Any], path: str) -> Any:
+def _modes(
+    idata: az.InferenceData, raw: az.InferenceData, config: dict[str, Any], path: str
+) -> ModesReport | None:
     """The stored ``modes_`` (checked against the draws as sampled); ``None`` when the
     fit had none, or the file was written before they were stored."""
     from bayesgmm.io.modes_report import MODES_ATTR, modes_from_json
@@ -158,7 +188,7 @@ def _modes(idata: Any, raw: Any, config: dict[str, Any], path: str) -> Any:
     return modes_from_json(text, n_chains, k, d, path)
 
 
-def _raw_idata(idata: Any) -> Any:
+def _raw_idata(idata: az.InferenceData) -> az.InferenceData:
     """The draws as sampled: the ``raw_posterior`` group as the posterior, when stored."""
     if _RAW_GROUP not in idata.groups():
         return idata
@@ -170,7 +200,9 @@ def _raw_idata(idata: Any) -> Any:
     return out
 
 
-def _restore_reports(estimator: Any, idata: Any, path: str | Path) -> None:
+def _restore_reports(
+    estimator: BayesianEstimator, idata: az.InferenceData, path: str | Path
+) -> None:
     """``em_`` (stored JSON), ``collapse_report_`` and ``label_report_`` (recomputed from
     the stored draws, their warnings already given at fit)."""
     import warnings
@@ -184,7 +216,7 @@ def _restore_reports(estimator: Any, idata: Any, path: str | Path) -> None:
         estimator._diagnose(estimator.raw_idata_)
 
 
-def _observations(idata: Any) -> Any:
+def _observations(idata: az.InferenceData) -> Observations:
     """The fit's weights and labels, from ``constant_data`` (none when not stored)."""
     from bayesgmm.mixture.observations import Observations
 

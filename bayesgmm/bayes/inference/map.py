@@ -12,7 +12,7 @@ ordered or kernel-less model runs ``pm.find_MAP`` on its PyMC graph.
 from __future__ import annotations
 
 import warnings
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import arviz as az
 import numpy as np
@@ -29,6 +29,9 @@ from bayesgmm.bayes.model.transforms import log_jacobian
 from bayesgmm.em import EMResult
 from bayesgmm.exceptions import ConvergenceWarning, DegenerateComponentWarning
 from bayesgmm.mixture import draws as draw_math
+
+if TYPE_CHECKING:
+    from bayesgmm._utils.types import SeedLike
 
 __all__ = ["MAP_TOLERANCE", "MapOptimum", "MapTolerance", "fit_map", "kernel_map", "map_idata"]
 
@@ -67,7 +70,7 @@ class MapOptimum(NamedTuple):
 
 def fit_map(
     gmm: GMMModel,
-    random_seed: Any = None,
+    random_seed: SeedLike = None,
     *,
     progressbar: bool = False,
     start: EMResult | None = None,
@@ -79,7 +82,7 @@ def fit_map(
     Parameters
     ----------
     gmm : GMMModel
-    random_seed : int, optional
+    random_seed : int or Generator, optional
     progressbar : bool
     start : EMResult, optional
         The MAP-EM fit to start from (internal units, :func:`.starts.em_start`).

@@ -19,7 +19,7 @@ random), so no NaN are put back.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING
 
 import arviz as az
 import numpy as np
@@ -31,20 +31,23 @@ from bayesgmm.bayes.inference.complete import complete_idata
 from bayesgmm.bayes.model.graph import GMMModel
 from bayesgmm.mixture.draws import simulate_from_draws
 
+if TYPE_CHECKING:
+    from bayesgmm._utils.types import SeedLike
+
 __all__ = ["sample_posterior_predictive", "sample_prior_predictive"]
 
 #: The mixture's free variables (``alpha`` only in a sparse finite mixture).
 _FREE = ("alpha", "weights", "means", "stds", "partial_corr_unit")
 
 
-def _positive(n_samples: Any) -> int:
+def _positive(n_samples: int) -> int:
     if isinstance(n_samples, bool) or int(n_samples) != n_samples or int(n_samples) < 1:
         raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
     return int(n_samples)
 
 
 def sample_prior_predictive(
-    gmm: GMMModel, n_samples: int = 500, random_seed: Any = None
+    gmm: GMMModel, n_samples: int = 500, random_seed: SeedLike = None
 ) -> az.InferenceData:
     """Draws from the prior and a simulated data set per draw, in the data's units.
 
@@ -55,7 +58,7 @@ def sample_prior_predictive(
         come from the model's own PyMC graph).
     n_samples : int
         Prior draws, each with its simulated data set of N rows (N of the model's data).
-    random_seed : int, optional
+    random_seed : int or Generator, optional
 
     Returns
     -------
@@ -98,7 +101,7 @@ def sample_posterior_predictive(
     gmm: GMMModel,
     posterior: xr.Dataset,
     n_samples: int | None = None,
-    random_seed: Any = None,
+    random_seed: SeedLike = None,
 ) -> az.InferenceData:
     """One replicate data set of N rows per posterior draw, in the data's units.
 

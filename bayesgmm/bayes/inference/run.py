@@ -12,11 +12,20 @@ checked by :class:`RunSettings`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from bayesgmm.bayes.inference.map import fit_map, map_idata
 from bayesgmm.bayes.inference.nuts import MASS_MATRICES, SAMPLERS, resolve_sampler, sample_nuts
 from bayesgmm.bayes.inference.vi import fit_advi
+from bayesgmm.em.results import EMResult
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import arviz as az
+    import numpy as np
+
+    from bayesgmm.bayes.model.graph import GMMModel
 
 __all__ = [
     "INITS",
@@ -47,7 +56,7 @@ INITS = ("em", "default")
 SPARSE_TARGET_ACCEPT = 0.95
 
 
-def _positive_int(name: str, value: Any, low: int = 1) -> int:
+def _positive_int(name: str, value: int, low: int = 1) -> int:
     if isinstance(value, bool) or int(value) != value or int(value) < low:
         raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
     return int(value)
@@ -115,11 +124,11 @@ class RunSettings:
 class RunOutcome(NamedTuple):
     """What a run gives: the InferenceData (data units), and the MAP point of a MAP fit."""
 
-    idata: Any
-    map_estimate: dict[str, Any] | None
+    idata: az.InferenceData
+    map_estimate: dict[str, np.ndarray] | None
 
 
-def target_accept_for(settings: RunSettings, gmm: Any) -> float | None:
+def target_accept_for(settings: RunSettings, gmm: GMMModel) -> float | None:
     """NUTS's step-size target for this model: the user's, else the sparse prior's on a
     diagonal mass matrix, else the sampler's own (``None``).
 
@@ -140,7 +149,11 @@ def low_rank_mass_matrix(settings: RunSettings) -> bool:
 
 
 def run_inference(
-    gmm: Any, settings: RunSettings, *, random_seed: int, start: Any = None
+    gmm: GMMModel,
+    settings: RunSettings,
+    *,
+    random_seed: int,
+    start: EMResult | Sequence[EMResult] | None = None,
 ) -> RunOutcome:
     """Fit ``gmm`` as ``settings`` say: NUTS, ADVI or MAP.
 
@@ -149,9 +162,11 @@ def run_inference(
     gmm : GMMModel
     settings : RunSettings
     random_seed : int
-    start : EMResult, optional
+    start : EMResult or sequence of EMResult, optional
         The fit's MAP-EM start (internal units), so that it runs once per fit; each
-        runner fits one when it is ``None``.
+        runner fits one when it is ``None``. A sequence (distinct local maxima, the best
+        first: :func:`~bayesgmm.bayes.inference.starts.em_local_maxima`) splits NUTS's
+        chains between them; ADVI and MAP start from its first.
 
     Returns
     -------
@@ -183,8 +198,15 @@ def run_inference(
             draws=settings.draws,
             progressbar=settings.progressbar,
             log_likelihood=settings.log_likelihood,
-            start=start,
+            start=_best(start),
         )
         return RunOutcome(idata, None)
-    point = fit_map(gmm, random_seed=random_seed, start=start)
+    point = fit_map(gmm, random_seed=random_seed, start=_best(start))
     return RunOutcome(map_idata(gmm, point), point)
+
+
+def _best(start: EMResult | Sequence[EMResult] | None) -> EMResult | None:
+    """The one start of a runner that takes one: the first (best) of several."""
+    if start is None or isinstance(start, EMResult):
+        return start
+    return start[0]

@@ -77,9 +77,13 @@ prior_table.round(3)
 #
 # One NUTS run (nutpie on bayesgmm's compiled kernel), K = 10, full covariances. alpha is
 # sampled with the rest; the chains start at a MAP-EM fit, with alpha at its prior mean
-# a / b = 0.1. `target_accept=0.95`: the empty components' log weights and alpha form a
-# funnel (the smaller alpha, the further those log weights spread), and the default 0.8
-# leaves alpha poorly mixed. K+ needs no relabeling, so the run goes through
+# a / b = 0.1. The empty components' log weights and alpha form a funnel (the smaller
+# alpha, the further those log weights spread). nutpie's low-rank mass matrix (the
+# default) learns that correlation, and `BayesianGMM` samples a sparse mixture on it at
+# NUTS's own target, 0.8, where alpha mixes as well as at 0.95. This short run keeps
+# `target_accept=0.95` for fewer divergences on Old Faithful: 37, 8 and 20 at 0.8 against
+# 0, 10 and 0 at 0.95 over seeds 1-3 (alpha's R-hat at most 1.014 and 1.023), at about
+# 1.6 times the leapfrog steps. K+ needs no relabeling, so the run goes through
 # `sample_nuts` directly (`BayesianGMM(10, priors=GMMPriors(alpha_prior="sparse"))` fits
 # the same model, and relabels and reports per component on top).
 

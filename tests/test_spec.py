@@ -196,7 +196,7 @@ def test_gaussian_mixture_em_validates_x_once(data, monkeypatch) -> None:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("cov_type", ["full", "diag", "spherical", "tied"])
+@pytest.mark.parametrize("cov_type", ["full", "diag", "spherical", "tied", "EII"])
 def test_the_internal_map_em_moves_exactly_to_data_units(data, cov_type) -> None:
     """BayesianGMM's em_ is the internal-unit MAP-EM moved to data units: its stored
     log-likelihood, prior and log prior are those of the data-unit parameters, recomputed

@@ -311,7 +311,10 @@ def test_each_of_mclusts_fourteen_names_is_one_entry() -> None:
     assert [entry.mclust_name for entry in entries] == list(names)
     new = [entry for entry in entries if isinstance(entry, MclustStructure)]
     assert sorted(entry.name for entry in new) == sorted(set(names) - {"VVV", "EEE", "VVI", "VII"})
-    assert all(entry.bayesian is None and entry.name in registry.COVARIANCE_TYPES for entry in new)
+    assert all(entry.name in registry.COVARIANCE_TYPES for entry in new)
+    bayesian = {entry.name for entry in new if entry.bayesian is not None}
+    assert {"EII", "EEI"} <= bayesian <= {"EII", "EEI", "VEI", "EVI", "VEE", "EVV"}
+    assert all((entry.kernel_code is None) == (entry.bayesian is None) for entry in new)
     assert [entry.name for entry in new if entry.takes_prior] == ["EII", "EEI"]
 
 

@@ -36,7 +36,7 @@
  * responsibilities in the reverse pass) is multiplied by w_n. A labelled point's term is
  * log pi_k + log N(x | k) for its own k: the other components' terms are -inf before the
  * log-sum-exp, so its responsibility is exactly one-hot and the gradient stays exact.
- * cov_code: 0 full, 1 tied, 2 diag, 3 spherical.
+ * cov_code: 0 full, 1 tied, 2 diag, 3 spherical, 4 EII (one sd), 5 EEI (one sd per feature).
  * std_family: 0 lognormal(p1=mu, p2=sigma), 1 gamma(alpha, beta),
  *   2 inverse gamma(alpha, beta), 3 half-normal(p1=sigma).
  */
@@ -60,12 +60,18 @@
 #include "_vecmath.h" /* DISPATCH, exp_nonpositive, log_positive */
 #include "_kernel_tiles.h" /* solve_tile, back_solve_tile, the block sums */
 
-/* Index of the free standard deviation for component k, feature d. */
+/* Index of the free standard deviation for component k, feature d: one per component
+   (spherical), one for all (EII), one per feature (tied, EEI), else one per both. */
 static inline int64_t std_index(int64_t cov_code, int64_t k, int64_t d, int64_t D) {
     if (cov_code == 3) return k;
-    if (cov_code == 1) return d;
+    if (cov_code == 4) return 0;
+    if (cov_code == 1 || cov_code == 5) return d;
     return k * D + d;
 }
+
+/* Whether a structure has correlations (full, tied), and one factor per component (full). */
+static inline int code_correlated(int64_t cov_code) { return cov_code <= 1; }
+static inline int code_chol_per_component(int64_t cov_code) { return cov_code == 0; }
 
 /* PyMC's simplex transform: zeta = [theta[0:K-1], -sum(theta[0:K-1])], the weights being
    softmax(zeta). Writes zeta (K values) and returns log(sum(exp(zeta))). */
@@ -294,7 +300,7 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
     const double *labels = buf[10] != 0.0 ? X + D * N + (obs_w != NULL ? N : 0) : NULL;
     const int64_t off_means = K - 1, off_std = off_means + K * D, off_cpc = off_std + n_std;
     const int64_t n_dim = off_cpc + n_cpc;
-    const int64_t n_pairs = D * (D - 1) / 2, n_chol = cov_code == 0 ? K : 1;
+    const int64_t n_pairs = D * (D - 1) / 2, n_chol = code_chol_per_component(cov_code) ? K : 1;
     const int64_t DD = D * D;
 
     /* scratch: one allocation, carved up; the block arrays hold BLOCK points each */
@@ -362,7 +368,7 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
         for (int64_t i = 0; i < D; i++) inv_diag[m * D + i] = 1.0 / L[i * D + i];
     }
     for (int64_t k = 0; k < K; k++) {
-        const double *L = chol + (cov_code == 0 ? k : 0) * DD;
+        const double *L = chol + (code_chol_per_component(cov_code) ? k : 0) * DD;
         for (int64_t d = 0; d < D; d++) {
             const double s = stds_free[std_index(cov_code, k, d, D)];
             inv_std[k * D + d] = 1.0 / s;
@@ -371,7 +377,7 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
     }
 
     /* ---- likelihood and its reverse pass, BLOCK points at a time ---- */
-    const Blocks blocks = {N, D, K, cov_code == 0, n_cpc > 0, X, theta + off_means, chol,
+    const Blocks blocks = {N, D, K, code_chol_per_component(cov_code), n_cpc > 0, X, theta + off_means, chol,
                            inv_diag, inv_std, log_w, log_det, obs_w, labels,
                            0.5 * (double)D * LOG_2PI, x_blk, z_blk, a_blk, v_blk, amax_blk,
                            total_blk, w_blk, lab_blk, g_means, g_stds, g_chol, resp_sum};
@@ -392,8 +398,8 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
     }
     /* log-determinant terms, once per component with the summed responsibilities */
     for (int64_t k = 0; k < K; k++) {
-        const double *L = chol + (cov_code == 0 ? k : 0) * DD;
-        double *gL = g_chol + (cov_code == 0 ? k : 0) * DD;
+        const double *L = chol + (code_chol_per_component(cov_code) ? k : 0) * DD;
+        double *gL = g_chol + (code_chol_per_component(cov_code) ? k : 0) * DD;
         for (int64_t d = 0; d < D; d++) {
             g_stds[k * D + d] -= resp_sum[k];
             gL[d * D + d] -= resp_sum[k] / L[d * D + d];

@@ -171,8 +171,8 @@ static void missing_setup(const Blocks *s, const MissingModel *mm, MissingScratc
     for (int64_t k = 0; k < K; k++)
         for (int64_t d = 0; d < D; d++)
             ms->sd[k * D + d] = mm->stds_free[std_index(mm->cov_code, k, d, D)];
-    if (mm->cov_code >= 2) return;
-    for (int64_t m = 0; m < (mm->cov_code == 0 ? K : 1); m++)
+    if (!code_correlated(mm->cov_code)) return;
+    for (int64_t m = 0; m < (code_chol_per_component(mm->cov_code) ? K : 1); m++)
         component_covariances(ms->sd + m * D, mm->corr_chol + m * DD, D, ms->R + m * DD,
                               ms->cov + m * DD);
 }
@@ -180,8 +180,8 @@ static void missing_setup(const Blocks *s, const MissingModel *mm, MissingScratc
 /* A pattern's factors, scales and log-determinants; 0 where a factorisation fails. */
 static int pattern_factors(const Blocks *s, const MissingModel *mm, const double *mask,
                            MissingScratch *ms) {
-    const int64_t D = s->D, K = s->K, DD = D * D, corr = mm->cov_code <= 1;
-    const int64_t n_chol = mm->cov_code == 0 ? K : 1;
+    const int64_t D = s->D, K = s->K, DD = D * D, corr = code_correlated(mm->cov_code);
+    const int64_t n_chol = code_chol_per_component(mm->cov_code) ? K : 1;
     for (int64_t k = 0; k < K; k++) {
         ms->log_det[k] = 0.0;
         for (int64_t d = 0; d < D; d++) {
@@ -211,12 +211,12 @@ static int pattern_factors(const Blocks *s, const MissingModel *mm, const double
 static void pattern_gradient(const Blocks *s, const MissingModel *mm, const double *mask,
                              MissingScratch *ms, double *g_stds) {
     const int64_t D = s->D, K = s->K, DD = D * D;
-    if (mm->cov_code >= 2) {
+    if (!code_correlated(mm->cov_code)) {
         for (int64_t k = 0; k < K; k++)
             for (int64_t d = 0; d < D; d++) g_stds[k * D + d] -= mask[d] * ms->resp[k];
         return;
     }
-    const int64_t n_chol = mm->cov_code == 0 ? K : 1;
+    const int64_t n_chol = code_chol_per_component(mm->cov_code) ? K : 1;
     for (int64_t m = 0; m < n_chol; m++) {
         const double *C = ms->C + m * DD, *sd = ms->sd + m * D, *L = mm->corr_chol + m * DD;
         double *gC = ms->g_C + m * DD, *G = ms->G, *gL = mm->g_corr_chol + m * DD;
@@ -252,8 +252,8 @@ static void pattern_gradient(const Blocks *s, const MissingModel *mm, const doub
  */
 static double missing_pass(const Blocks *s, const MissingModel *mm, const MissingLayout *ml,
                            double *pointwise, int want_grad, int *ok) {
-    const int64_t D = s->D, K = s->K, n_chol = mm->cov_code == 0 ? K : 1;
-    const int corr = mm->cov_code <= 1;
+    const int64_t D = s->D, K = s->K, n_chol = code_chol_per_component(mm->cov_code) ? K : 1;
+    const int corr = code_correlated(mm->cov_code);
     MissingScratch ms;
     *ok = missing_scratch(K, D, n_chol, &ms);
     if (!*ok) return NAN;
@@ -271,7 +271,7 @@ static double missing_pass(const Blocks *s, const MissingModel *mm, const Missin
         for (int64_t i = 0; i < n_chol * D * D; i++) ms.g_C[i] = 0.0;
         for (int64_t k = 0; k < K; k++) ms.resp[k] = 0.0;
         Blocks pb = *s;
-        pb.full = mm->cov_code == 0;
+        pb.full = code_chol_per_component(mm->cov_code);
         pb.has_corr = corr;
         pb.chol = corr ? ms.C : s->chol;
         pb.inv_diag = corr ? ms.inv_diag : s->inv_diag;

@@ -60,7 +60,7 @@ def mixture_logp_factory(
         # parameters are shared by every row, so drop them.
         weights = weights.reshape(weights.shape[-1:], ndim=1)
         means = means.reshape(means.shape[-2:], ndim=2)
-        stds = structure.std_matrix(stds.reshape(stds.shape[-std_core:], ndim=std_core))
+        stds = structure.std_matrix(stds.reshape(stds.shape[stds.ndim - std_core :], ndim=std_core))
         # Standardise per feature, then whiten the correlation: z = L_R^-1 diag(1/s)(x - mu).
         scaled = (value.T[None, :, :] - means[:, :, None]) / stds[:, :, None]  # (K, D, N)
         log_det = pt.sum(pt.log(stds), axis=-1)

@@ -123,7 +123,7 @@ def observed_logp(
     std_core = len(structure.std_axes)
 
     def logp(filled: Any, weights: Any, means: Any, stds: Any, *corr: Any) -> Any:
-        stds = stds.reshape(stds.shape[-std_core:], ndim=std_core)
+        stds = stds.reshape(stds.shape[stds.ndim - std_core :], ndim=std_core)
         centred = (filled[:, None, :] - means[None, :, :]) * row_mask[:, None, :]  # (N, K, D)
         if not corr:  # diag, spherical (and D = 1): drop the missing coordinates
             stds = structure.std_matrix(stds)

@@ -119,6 +119,12 @@ class MixtureSpec:
         """Unconstrained vectors from constrained internal-unit parameters."""
         return transforms.pack(self.split_ordered(params), self.blocks)
 
+    def with_stds(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` (internal units, any leading draw axes) with the sds ``stds`` of
+        every component and feature the likelihood reads: the free ``stds`` themselves,
+        or, for a volume-shape layout, those of its volume, shape and correlations."""
+        return params
+
     def split_ordered(self, params: dict[str, Any]) -> dict[str, Any]:
         """Parameters named as the model's free variables: with an ordering constraint,
         components sorted by the ordered feature and ``means`` split in two (one point,

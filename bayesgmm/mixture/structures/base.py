@@ -100,8 +100,8 @@ class BayesianLayout(NamedTuple):
 
     def std_matrix(self, stds: Any) -> Any:
         """sds (..., *std_shape) as an array broadcasting to (..., K, D), numpy or PyTensor."""
-        if not self.per_component_stds:
-            return stds[..., None, :]
+        if not self.per_component_stds:  # shared: one sd (..., 1, 1) or one per feature
+            return stds[..., None, None] if self.pooled else stds[..., None, :]
         if self.pooled:
             return stds[..., None]
         return stds
@@ -109,10 +109,12 @@ class BayesianLayout(NamedTuple):
     def stds_from_matrix(self, stds: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`std_matrix` on (K, D) sds whose shared axes hold equal values
         (their first is taken)."""
-        return stds[
-            slice(None) if self.per_component_stds else 0,
-            0 if self.pooled else slice(None),
-        ]
+        return np.asarray(
+            stds[
+                slice(None) if self.per_component_stds else 0,
+                0 if self.pooled else slice(None),
+            ]
+        )
 
     def corr_stack(self, corr_chol: Any) -> Any:
         """Correlation Cholesky factors as (K, D, D), or (1, D, D) when shared."""

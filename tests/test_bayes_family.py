@@ -25,7 +25,7 @@ from bayesgmm.bayes.calibration.sbc import run_sbc
 from bayesgmm.bayes.model.graph import build_model
 from bayesgmm.bayes.model.priors import GMMPriors
 from bayesgmm.mixture.draws import covariances_from_draws
-from bayesgmm.mixture.structures import get_structure
+from bayesgmm.mixture.structures import bayesian_structure, get_structure
 
 #: The structures of this module (those of the family that have a Bayesian model).
 FAMILY = tuple(
@@ -165,21 +165,19 @@ def test_simulated_data_follow_the_structure(cov_type: str) -> None:
 
 
 def _truth(cov_type: str) -> np.ndarray:
-    """Two well-separated components' covariances (2-D) of the structure."""
+    """Two well-separated components' covariances (2-D) of the structure: volumes 1 and 3
+    (V), shapes (2, 0.5) and (0.5, 2) (V), correlations 0.6 and -0.5 (V)."""
     volume, shape, orientation = cov_type
-    vols = np.array([1.0, 1.0 if volume == "E" else 3.0])
-    shapes = np.array([[2.0, 0.5], [2.0, 0.5] if shape != "V" else [0.5, 2.0]])
+    volumes = [1.0, 1.0 if volume == "E" else 3.0]
+    shapes = [[2.0, 0.5], [2.0, 0.5] if shape != "V" else [0.5, 2.0]]
     if shape == "I":
-        shapes = np.ones((2, 2))
-    corr = np.eye(2)
-    if orientation != "I":
-        corr = np.array([[[1.0, 0.6], [0.6, 1.0]], [[1.0, 0.6 if orientation == "E" else -0.5]]])
+        shapes = [[1.0, 1.0], [1.0, 1.0]]
+    corr = [0.0, 0.0] if orientation == "I" else [0.6, 0.6 if orientation == "E" else -0.5]
     cov = np.empty((2, 2, 2))
     for k in range(2):
         sd = np.sqrt(shapes[k])
-        r = np.eye(2) if orientation == "I" else np.array([[1.0, corr[k]], [corr[k], 1.0]])
-        c = sd[:, None] * r * sd[None, :]
-        cov[k] = vols[k] * c / np.linalg.det(c) ** 0.5
+        c = sd[:, None] * np.array([[1.0, corr[k]], [corr[k], 1.0]]) * sd[None, :]
+        cov[k] = volumes[k] * c / np.linalg.det(c) ** 0.5
     return cov
 
 
@@ -236,3 +234,26 @@ def test_sbc_of_nuts_on_the_kernel_is_calibrated(cov_type: str) -> None:
     assert result.ranks.shape == (50, len(result.quantities))
     assert result.passed(ALPHA), result.table()
     assert result.overconfident(ALPHA) == (), result.table()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("cov_type", [n for n in FAMILY if get_structure(n).bayesian.has_volume])
+def test_volume_and_shape_round_trip_the_covariances(cov_type: str) -> None:
+    """``volume_point`` of covariances with the structure, back through ``volume_stds``
+    and the correlations, gives the covariances again; the log shape sums to zero."""
+    from bayesgmm.mixture.parametrization import cholesky_from_cpc, cpc_from_cholesky
+
+    layout = bayesian_structure(cov_type).bayesian
+    cov = _truth(cov_type) * 1.7
+    point = layout.volume_point(cov)
+    np.testing.assert_allclose(point["log_shape"].sum(axis=-1), 0.0, atol=1e-14)
+    sd = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+    corr = cov / (sd[:, :, None] * sd[:, None, :])
+    chol = None
+    if layout.correlated:
+        cpc = cpc_from_cholesky(np.linalg.cholesky(corr))
+        chol = cholesky_from_cpc(cpc if layout.per_component_corr else cpc[0], 2)
+    stds = np.broadcast_to(
+        layout.volume_stds(point["volume_sd"], point["log_shape"], chol), sd.shape
+    )
+    np.testing.assert_allclose(stds, sd, rtol=1e-12)

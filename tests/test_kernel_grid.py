@@ -87,8 +87,13 @@ def _layout(spec: kernel.KernelSpec) -> Layout:
 def _log_sds(spec: kernel.KernelSpec, sd: np.ndarray) -> np.ndarray:
     """The log data sd per free sd, in the kernel's order: per feature where the sds are
     (the geometric mean over the features where one sd serves them all), repeated over
-    the components where they are per component."""
+    the components where they are per component. A volume-shape layout: the geometric
+    mean per volume (sqrt(lambda)), then 0 (the spherical shape) per free log shape."""
     layout = bayesian_structure(kernel.COV_NAMES[spec.cov_code]).bayesian
+    if layout.has_volume:
+        n_volume = int(np.prod(layout.volume_shape(spec.n_components), dtype=int))
+        volume = np.full(n_volume, np.mean(np.log(sd)))
+        return np.concatenate([volume, np.zeros(spec.n_std - n_volume)])
     per_feature = np.log(sd)
     if layout.pooled:
         per_feature = np.full(1, np.mean(per_feature))

@@ -229,7 +229,8 @@ def test_structure_maths_agree_with_full_matrices(index: int, k: int, d: int, se
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("name", registry.BAYESIAN_COVARIANCE_TYPES)
 def test_bayesian_layout_round_trips_the_sds(name: str) -> None:
-    layout = bayesian_structure(name).bayesian
+    # The sds the likelihood reads (a volume-shape layout's are those of its volume and shape).
+    layout = bayesian_structure(name).bayesian.sd_layout
     k, d = 3, 2
     stds = np.arange(1.0, 1.0 + np.prod(layout.std_shape(k, d))).reshape(layout.std_shape(k, d))
     expanded = layout.std_matrix(stds)

@@ -37,9 +37,11 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
     Parameters
     ----------
     n_components : int
-    covariance_type : {"full", "diag", "spherical", "tied"}
-        Or their mclust names ("VVV", "VVI", "VII", "EEE"). Structures that EM alone fits
-        are refused with a message.
+    covariance_type : str
+        "full", "diag", "spherical", "tied" (or their mclust names "VVV", "VVI", "VII",
+        "EEE"), or mclust's "EII", "EEI", "VEI", "EVI", "VEE", "EVV" (the last four split
+        the volume from the shape: ``docs/mclust.md``). Structures that EM alone fits
+        (EVE, VVE, EEV, VEV) are refused with a message.
     priors : GMMPriors, optional
         Hyperparameters; unset fields are scaled to the data.
     method : {"nuts", "advi", "fullrank_advi", "map"}
@@ -391,20 +393,16 @@ class BayesianGMM(BayesianImputeMixin, MixtureFacade):
             )
         spec, model = self.model_.spec, self.model_.model
         post = self.raw_idata_.posterior
-        trace = post[
-            [
-                name
-                for name in ("alpha", "weights", "means", "stds", "partial_corr_unit")
-                if name in post
-            ]
-        ]
+        free = ("alpha", "weights", "means", "stds", "volume_sd", "log_shape", "partial_corr_unit")
+        trace = post[[name for name in free if name in post and name in model.named_vars]]
         if n_samples is not None:
             draws_per_chain = max(1, int(n_samples) // post.sizes["chain"])
             trace = trace.isel(draw=slice(0, draws_per_chain))
         # The model is written in internal units: move the draws there and the data back.
         standard = spec.standardization
+        moved = [n for n in ("means", "stds", "volume_sd", "log_shape") if n in trace]
         internal = standard.params_to_internal(
-            {n: trace[n].values for n in ("means", "stds")}, spec.covariance_type
+            {n: trace[n].values for n in moved}, spec.covariance_type
         )
         trace = trace.assign({n: trace[n].copy(data=v) for n, v in internal.items()})
         if spec.ordered is not None:

@@ -248,7 +248,10 @@ def _internal_point(spec: MixtureSpec, fit: EMResult) -> dict[str, np.ndarray]:
     weights = np.clip(fit.weights, 1e-6, None)
     point = {"weights": weights / weights.sum(), "means": np.asarray(fit.means)}
     layout = bayesian_structure(cov_type).bayesian
-    point["stds"] = layout.stds_from_matrix(sd)
+    if layout.has_volume:  # sqrt(lambda) and the log shape of the EM covariances
+        point.update(layout.volume_point(cov))
+    else:
+        point["stds"] = layout.stds_from_matrix(sd)
     if layout.correlated and d > 1:
         corr = cov / (sd[:, :, None] * sd[:, None, :])
         cpc = cpc_from_cholesky(np.linalg.cholesky(corr))

@@ -52,10 +52,17 @@ _PARAMETERS = {  # free parameters of each letter, as functions of (K, D)
 _WORDS = {"E": "equal", "V": "variable", "I": "identity"}
 # The Bayesian model of an entry: its layout and the compiled kernel's code (its case of
 # the C switch). EII is one sd for every component and feature (sigma^2 I); EEI one sd
-# per feature shared by the components (a shared diagonal).
+# per feature shared by the components (a shared diagonal). The others split the volume
+# from the shape (BayesianLayout's volume_axes): their volume per component (V) or shared
+# (E), their shape's axes, their correlations (none, shared, per component).
+_PER_COMPONENT, _SHARED = ("component",), ()
 _BAYESIAN: dict[str, tuple[BayesianLayout, int]] = {
     "EII": (BayesianLayout((), None), 4),
     "EEI": (BayesianLayout(("feature",), None), 5),
+    "VEI": (BayesianLayout(("feature",), None, _PER_COMPONENT), 6),
+    "EVI": (BayesianLayout(("component", "feature"), None, _SHARED), 7),
+    "VEE": (BayesianLayout(("feature",), _SHARED, _PER_COMPONENT), 8),
+    "EVV": (BayesianLayout(("component", "feature"), _PER_COMPONENT, _SHARED), 9),
 }
 # The scalar prior scale of mclust's defaultPrior: the spherical entry's, one number.
 _SCALAR_PRIOR = Spherical()

@@ -2,7 +2,8 @@
 
 The default suite runs a small SBC (100 simulations, N=40, K=2, D=2) of NUTS on the
 compiled kernel for full and diag, which must pass, and one with a wrong sd prior, which
-must fail. Every covariance type and PyMC's own sampler run behind ``slow``. The prior
+must fail (mclust's family: ``test_bayes_family.py``). Every covariance type the Bayesian
+model has (``BAYESIAN_COVARIANCE_TYPES``) and PyMC's own sampler run behind ``slow``. The prior
 simulator is checked against the documented meaning of every prior field with scipy.
 """
 
@@ -35,6 +36,7 @@ from bayesgmm.bayes.inference import sample_nuts
 from bayesgmm.bayes.model.graph import build_model
 from bayesgmm.bayes.model.priors import GMMPriors
 from bayesgmm.mixture.parametrization import cholesky_from_cpc, cpc_beta_parameters
+from bayesgmm.mixture.structures import BAYESIAN_COVARIANCE_TYPES
 
 ALPHA = 0.01
 #: A fixed prior on unit-scale data; log-sd 0.5 makes the sd prior matter at N=40, so a
@@ -87,7 +89,7 @@ def test_sbc_rejects_a_wrong_sd_prior() -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-@pytest.mark.parametrize("cov", ["full", "diag", "spherical", "tied"])
+@pytest.mark.parametrize("cov", BAYESIAN_COVARIANCE_TYPES)
 @pytest.mark.parametrize(("mass_matrix", "seed"), [("auto", 21), ("diag", 23)])
 def test_sbc_nuts_kernel_every_covariance_type(cov: str, mass_matrix: str, seed: int) -> None:
     # "auto" is nutpie's low-rank mass matrix (the default); "diag" its diagonal one.

@@ -26,6 +26,7 @@ from pytensor.compile.mode import get_mode
 from bayesgmm.bayes.kernel import bindings as kernel
 from bayesgmm.bayes.model.graph import GMMModel, build_model
 from bayesgmm.bayes.model.priors import STD_FAMILIES, GMMPriors
+from bayesgmm.mixture.structures import bayesian_structure
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 N_GRID = (5, 257, 1000)  # inside one block, one past a block, several blocks and a remainder
@@ -83,6 +84,22 @@ def _layout(spec: kernel.KernelSpec) -> Layout:
     )
 
 
+def _log_sds(spec: kernel.KernelSpec, sd: np.ndarray) -> np.ndarray:
+    """The log data sd per free sd, in the kernel's order: per feature where the sds are
+    (the geometric mean over the features where one sd serves them all), repeated over
+    the components where they are per component. A volume-shape layout: the geometric
+    mean per volume (sqrt(lambda)), then 0 (the spherical shape) per free log shape."""
+    layout = bayesian_structure(kernel.COV_NAMES[spec.cov_code]).bayesian
+    if layout.has_volume:
+        n_volume = int(np.prod(layout.volume_shape(spec.n_components), dtype=int))
+        volume = np.full(n_volume, np.mean(np.log(sd)))
+        return np.concatenate([volume, np.zeros(spec.n_std - n_volume)])
+    per_feature = np.log(sd)
+    if layout.pooled:
+        per_feature = np.full(1, np.mean(per_feature))
+    return layout.broadcast_std_parameter(per_feature, spec.n_components)
+
+
 def _positions(spec: kernel.KernelSpec, X: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """Typical and far-tail unconstrained points, scaled to the data.
 
@@ -97,12 +114,7 @@ def _positions(spec: kernel.KernelSpec, X: np.ndarray, seed: int) -> dict[str, n
     k, d = spec.n_components, spec.n_features
     part = _layout(spec)
     centre, sd = X.mean(axis=0), X.std(axis=0)
-    # log data sd per free sd: per feature (tied), per component and feature (full, diag),
-    # the geometric mean over features (spherical)
-    log_sd = {
-        kernel.COV_CODES["tied"]: np.log(sd),
-        kernel.COV_CODES["spherical"]: np.full(k, np.mean(np.log(sd))),
-    }.get(spec.cov_code, np.tile(np.log(sd), k))
+    log_sd = _log_sds(spec, sd)
 
     log_alpha = np.log(spec.alpha_a / spec.alpha_b) if spec.alpha_prior else 0.0
 

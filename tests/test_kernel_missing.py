@@ -37,6 +37,8 @@ from bayesgmm.bayes.model.priors import GMMPriors
 from bayesgmm.datasets import make_gmm_data
 from bayesgmm.mixture.draws import covariances_from_draws
 from bayesgmm.mixture.missing import missing_patterns
+from bayesgmm.mixture.parametrization import cholesky_from_cpc
+from bayesgmm.mixture.structures import bayesian_structure
 
 EPS = np.finfo(np.float64).eps
 
@@ -72,6 +74,11 @@ def _tolerance(name: str, theta: np.ndarray, spec: kernel.KernelSpec) -> tuple[f
     if name != "corr_near_plus_minus_one":
         return VALUE_RTOL, GRAD_RTOL
     params = kernel.unpack(theta, spec)
+    layout = bayesian_structure(kernel.COV_NAMES[spec.cov_code]).bayesian
+    if layout.has_volume:  # the sds of the volume, shape and correlations
+        chol = cholesky_from_cpc(2.0 * params["partial_corr_unit"] - 1.0, spec.n_features)
+        stds = layout.volume_stds(params["volume_sd"], params.get("log_shape"), chol)
+        params["stds"] = np.broadcast_to(stds, (spec.n_components, spec.n_features))
     cov, _ = covariances_from_draws(
         params["stds"][None],
         params["partial_corr_unit"][None],

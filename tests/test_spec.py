@@ -21,6 +21,7 @@ PYMC_TRANSFORMS = {
     "log": logprob_transforms.LogTransform(),
     "logodds": logprob_transforms.LogOddsTransform(),
     "ordered": pm_transforms.ordered,
+    "zerosum": pm_transforms.ZeroSumTransform(zerosum_axes=(-1,)),
 }
 
 
@@ -43,10 +44,12 @@ def test_each_transform_equals_pymcs_own(name: str) -> None:
     ours, theirs = transforms.TRANSFORMS[name], PYMC_TRANSFORMS[name]
     rng = np.random.default_rng(1)
     free = rng.normal(scale=1.5, size=(4, 5))
-    value = _eval(theirs.backward(free))
+    value = _eval(theirs.backward(pt.as_tensor(free)))
     np.testing.assert_allclose(ours.backward(free), value, rtol=1e-13)
-    np.testing.assert_allclose(ours.forward(value), _eval(theirs.forward(value)), atol=1e-12)
-    jac = _eval(theirs.log_jac_det(free))
+    np.testing.assert_allclose(
+        ours.forward(value), _eval(theirs.forward(pt.as_tensor(value))), atol=1e-12
+    )
+    jac = _eval(theirs.log_jac_det(pt.as_tensor(free)))
     np.testing.assert_allclose(np.asarray(ours.log_jac_det(free)), jac, rtol=1e-12, atol=1e-12)
     symbolic = ours.log_jac_det(pt.as_tensor(free), pt).eval()
     np.testing.assert_allclose(symbolic, jac, rtol=1e-12, atol=1e-12)
@@ -196,7 +199,7 @@ def test_gaussian_mixture_em_validates_x_once(data, monkeypatch) -> None:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("cov_type", ["full", "diag", "spherical", "tied"])
+@pytest.mark.parametrize("cov_type", ["full", "diag", "spherical", "tied", "EII"])
 def test_the_internal_map_em_moves_exactly_to_data_units(data, cov_type) -> None:
     """BayesianGMM's em_ is the internal-unit MAP-EM moved to data units: its stored
     log-likelihood, prior and log prior are those of the data-unit parameters, recomputed

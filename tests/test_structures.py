@@ -229,7 +229,8 @@ def test_structure_maths_agree_with_full_matrices(index: int, k: int, d: int, se
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("name", registry.BAYESIAN_COVARIANCE_TYPES)
 def test_bayesian_layout_round_trips_the_sds(name: str) -> None:
-    layout = bayesian_structure(name).bayesian
+    # The sds the likelihood reads (a volume-shape layout's are those of its volume and shape).
+    layout = bayesian_structure(name).bayesian.sd_layout
     k, d = 3, 2
     stds = np.arange(1.0, 1.0 + np.prod(layout.std_shape(k, d))).reshape(layout.std_shape(k, d))
     expanded = layout.std_matrix(stds)
@@ -311,7 +312,10 @@ def test_each_of_mclusts_fourteen_names_is_one_entry() -> None:
     assert [entry.mclust_name for entry in entries] == list(names)
     new = [entry for entry in entries if isinstance(entry, MclustStructure)]
     assert sorted(entry.name for entry in new) == sorted(set(names) - {"VVV", "EEE", "VVI", "VII"})
-    assert all(entry.bayesian is None and entry.name in registry.COVARIANCE_TYPES for entry in new)
+    assert all(entry.name in registry.COVARIANCE_TYPES for entry in new)
+    bayesian = {entry.name for entry in new if entry.bayesian is not None}
+    assert {"EII", "EEI"} <= bayesian <= {"EII", "EEI", "VEI", "EVI", "VEE", "EVV"}
+    assert all((entry.kernel_code is None) == (entry.bayesian is None) for entry in new)
     assert [entry.name for entry in new if entry.takes_prior] == ["EII", "EEI"]
 
 

@@ -89,7 +89,7 @@ def _row_specs(
     comps = range(n_components)
     specs += [("weights", k, None, None) for k in comps]
     specs += [("means", k, d, None) for k in comps for d in range(n_features)]
-    layout = bayesian_structure(cov_type).bayesian
+    layout = bayesian_structure(cov_type).bayesian.sd_layout
     per_comp: list[int | None] = list(comps) if layout.per_component_stds else [None]
     if layout.pooled:  # one sd (and variance) per component, shared by the features
         specs += [("stds", k, None, None) for k in per_comp]

@@ -52,7 +52,7 @@ def format_parameters(
     import numpy as np
     import pandas as pd
 
-    from bayesgmm.mixture.structures import get_structure
+    from bayesgmm.mixture.structures import get_structure, structure_from_shape
 
     weights = np.asarray(weights)
     means = np.atleast_2d(np.asarray(means))
@@ -69,8 +69,9 @@ def format_parameters(
     name = structure.name
     # By the stored array's dims: matrices per component, one matrix, variances.
     if structure.dims == ("component", "feature", "feature_bis"):
-        # An EM-only structure stored as matrices (mclust's VEV ...) says which it is.
-        detail = "" if structure.bayesian else f", structure {name}"
+        # A structure stored as full's matrices (mclust's EII ... EVV) says which it is.
+        as_full = structure_from_shape(np.shape(covariances), n_components, len(names))
+        detail = "" if structure is as_full else f", structure {name}"
         lines.append(f"Covariances (one matrix per component{detail}):")
         for k in range(n_components):
             matrix = pd.DataFrame(covariances[k], index=names, columns=names)

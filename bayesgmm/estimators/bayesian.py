@@ -50,9 +50,11 @@ class BayesianGMM(
     Parameters
     ----------
     n_components : int
-    covariance_type : {"full", "diag", "spherical", "tied"}
-        Or their mclust names ("VVV", "VVI", "VII", "EEE"). Structures that EM alone fits
-        are refused with a message.
+    covariance_type : str
+        "full", "diag", "spherical", "tied" (or their mclust names "VVV", "VVI", "VII",
+        "EEE"), or mclust's "EII", "EEI", "VEI", "EVI", "VEE", "EVV" (the last four split
+        the volume from the shape: ``docs/mclust.md``). Structures that EM alone fits
+        (EVE, VVE, EEV, VEV) are refused with a message.
     priors : GMMPriors, optional
         Hyperparameters; unset fields are scaled to the data.
     method : {"nuts", "advi", "fullrank_advi", "map"}

@@ -43,7 +43,9 @@ def covariances_from_draws(
     Parameters
     ----------
     stds : ndarray
-        (S, K, D) full/diag, (S, K) spherical, (S, D) tied.
+        The sds the likelihood reads (the layout's ``sd_layout``): (S, K, D) full, diag
+        and the volume-shape structures (VEI ... EVV), (S, K) spherical, (S, D) tied and
+        EEI, (S,) EII.
     partial_corr_unit : ndarray or None
         (S, K, P) full, (S, P) tied; ``None`` otherwise.
 
@@ -53,7 +55,7 @@ def covariances_from_draws(
     correlations : ndarray of shape (S, K, D, D)
     """
     n_draws = stds.shape[0]
-    layout = bayesian_structure(covariance_type).bayesian
+    layout = bayesian_structure(covariance_type).bayesian.sd_layout
     stds = np.broadcast_to(layout.std_matrix(stds), (n_draws, n_components, n_features))
     eye = np.eye(n_features)
     if layout.correlated and partial_corr_unit is not None and n_features > 1:

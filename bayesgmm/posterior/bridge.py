@@ -50,7 +50,8 @@ def unconstrained_draws(gmm: GMMModel, idata: az.InferenceData) -> np.ndarray:
             values = np.asarray(da.transpose("chain", "draw", ...).values, dtype=np.float64)
             params[name] = values.reshape(-1, *values.shape[2:])
     internal = spec.standardization.params_to_internal(
-        {k: params[k] for k in ("means", "stds")}, spec.covariance_type
+        {k: params[k] for k in ("means", "stds", "volume_sd", "log_shape") if k in params},
+        spec.covariance_type,
     )
     params.update(internal)
     return spec.pack(params)

@@ -7,9 +7,12 @@ is the
 median of the lognormal, the mean of the gamma, the mode of the inverse gamma, the scale of
 the half-normal; ``std_spread`` is the lognormal's log-sd and sets shape
 ``2 + 1 / spread^2`` for gamma and inverse gamma; spherical pools the per-feature scales
-by their geometric mean), never through ``GMMPriors.std_parameters``, ``build_model`` or
-the C kernel. Correlation matrices come from the onion method (Lewandowski, Kurowicka &
-Joe 2009, section 3.2), not from the canonical partial correlations the model uses.
+by their geometric mean; the volume-shape structures VEI ... EVV draw ``sqrt(lambda)`` from
+the pooled sd prior and the log shape as ``std_scale``'s centred log plus normal noise of
+sd ``std_spread`` centred over the features), never through
+``GMMPriors.std_parameters``, ``build_model`` or the C kernel. Correlation matrices come
+from the onion method (Lewandowski, Kurowicka & Joe 2009, section 3.2), not from the
+canonical partial correlations the model uses.
 """
 
 from __future__ import annotations
@@ -151,14 +154,36 @@ def _covariances(
     # The structure's axes only: the sds vary along them and are shared along the others
     # (spherical: one per component; tied: one per feature), as are the correlations.
     layout = bayesian_structure(covariance_type).bayesian
-    sd_shape = layout.std_shape_2d(k, d)
-    sd = np.broadcast_to(draw_stds(priors, sd_shape, rng, pooled=layout.pooled), (k, d))
     if layout.correlated:
         n_corr = k if layout.per_component_corr else 1
         corr = np.broadcast_to(lkj_onion(float(priors.eta), d, n_corr, rng), (k, d, d))
     else:
         corr = np.broadcast_to(np.eye(d), (k, d, d))
+    if layout.has_volume:
+        sd = _volume_shape_sds(priors, layout, corr, k, d, rng)
+    else:
+        sd_shape = layout.std_shape_2d(k, d)
+        sd = np.broadcast_to(draw_stds(priors, sd_shape, rng, pooled=layout.pooled), (k, d))
     return sd[:, :, None] * corr * sd[:, None, :]
+
+
+def _volume_shape_sds(
+    priors: GMMPriors, layout: Any, corr: np.ndarray, k: int, d: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The sds (K, D) of ``Sigma_k = lambda_k C_k``, ``C_k = S~ R_k S~ / det(R_k)^(1/D)``:
+    ``sqrt(lambda)`` from the sd prior pooled by the geometric mean (one per component or
+    one shared), the log shape ``log s~`` the centred ``log std_scale`` plus iid normal
+    noise of sd ``std_spread`` centred over the features (one per component or shared)."""
+    per_volume = "component" in layout.volume_axes
+    volume = draw_stds(priors, (k if per_volume else 1, 1), rng, pooled=True)
+    log_scale = np.log(np.broadcast_to(np.asarray(priors.std_scale, dtype=np.float64), (d,)))
+    noise = rng.normal(
+        0.0, float(priors.std_spread), size=(k if "component" in layout.std_axes else 1, d)
+    )
+    log_shape = (log_scale - log_scale.mean()) + (noise - noise.mean(axis=1, keepdims=True))
+    det_corr = np.linalg.det(corr)  # (K,)
+    sd = volume * np.exp(log_shape) * det_corr[:, None] ** (-0.5 / d)
+    return np.broadcast_to(sd, (k, d))
 
 
 def simulate_prior(

@@ -30,7 +30,7 @@ __all__ = ["LOG_LIKELIHOOD_BUDGET", "complete_idata"]
 
 _PLAIN = Observations()
 #: The mixture's free variables (``alpha`` only in a sparse finite mixture).
-_FREE = ("alpha", "weights", "means", "stds", "partial_corr_unit")
+_FREE = ("alpha", "weights", "means", "stds", "volume_sd", "log_shape", "partial_corr_unit")
 #: The free variables of an ordered model whose ``means`` the posterior keeps instead.
 _ORDERED_PARTS = ("means_ordered", "means_other")
 # Bytes of pointwise log-likelihood stored with a fit before the draws are thinned for it.
@@ -161,7 +161,7 @@ def complete_idata(
     named = gmm.model.named_vars
     extras = [v for v in post.data_vars if v in named and v not in keep and v not in _ORDERED_PARTS]
     user_vars = post[extras]
-    post = _with_model_dims(post[keep], spec)
+    post = _with_stds(_with_model_dims(post[keep], spec), spec)
     unit = _stack(post, "partial_corr_unit") if "partial_corr_unit" in post else None
     groups: dict[str, Any] = {}
     attrs: dict[str, Any] = {}
@@ -179,9 +179,8 @@ def complete_idata(
                 stacklevel=3,
             )
         groups["log_likelihood"] = _log_likelihood_group(post.isel(draw=stored), gmm)
-    data_units = spec.standardization.params_to_data(
-        {n: post[n].values for n in ("means", "stds")}, cov_type
-    )
+    moved = [name for name in ("means", "stds", "volume_sd", "log_shape") if name in post]
+    data_units = spec.standardization.params_to_data({n: post[n].values for n in moved}, cov_type)
     post = post.assign({n: post[n].copy(data=v) for n, v in data_units.items()})
     cov, corr = draw_math.covariances_from_draws(
         _stack(post, "stds"), unit, cov_type, k, n_features
@@ -241,6 +240,17 @@ def _observation_group(gmm: GMMModel) -> dict[str, xr.Dataset]:
     return {"constant_data": xr.Dataset(data, coords={"obs": np.arange(n_obs)})}
 
 
+def _with_stds(post: xr.Dataset, spec: MixtureSpec) -> xr.Dataset:
+    """A volume-shape structure's draws with the sds of every component and feature
+    (``stds``, :meth:`MixtureSpec.with_stds`), which the likelihood and the covariances
+    read; unchanged when the draws have their ``stds``."""
+    if "stds" in post or "volume_sd" not in post:
+        return post
+    names = [name for name in ("volume_sd", "log_shape", "partial_corr_unit") if name in post]
+    stds = spec.with_stds({name: post[name].values for name in names})["stds"]
+    return post.assign(stds=(("chain", "draw", "component", "feature"), stds))
+
+
 def _with_model_dims(post: xr.Dataset, spec: MixtureSpec) -> xr.Dataset:
     """Rename backend dims (``weights_dim_0`` ...) to the model's dims."""
     names = list(spec.feature_names)
@@ -249,7 +259,9 @@ def _with_model_dims(post: xr.Dataset, spec: MixtureSpec) -> xr.Dataset:
         "alpha": (),
         "weights": ("component",),
         "means": ("component", "feature"),
-        "stds": layout.std_axes,
+        "stds": layout.sd_layout.std_axes,
+        "volume_sd": layout.volume_axes or (),
+        "log_shape": layout.std_axes,
         "partial_corr_unit": layout.corr_dims(),
     }
     pairs = [f"{names[i]}|{names[j]}" for i in range(len(names)) for j in range(i)]

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["MAP_TOLERANCE", "MapOptimum", "MapTolerance", "fit_map", "kernel_map", "map_idata"]
 
 #: The model's free variables (``alpha`` only in a sparse finite mixture).
-FREE = ("alpha", "weights", "means", "stds", "partial_corr_unit")
+FREE = ("alpha", "weights", "means", "stds", "volume_sd", "log_shape", "partial_corr_unit")
 
 
 class MapTolerance(NamedTuple):
@@ -101,7 +101,7 @@ def fit_map(
     else:
         with gmm.model:
             point = pm.find_MAP(start=point, progressbar=progressbar, include_transformed=False)
-    keep = {name: np.asarray(point[name]) for name in FREE if name in point}
+    keep = spec.with_stds({name: np.asarray(point[name]) for name in FREE if name in point})
     keep = spec.standardization.params_to_data(keep, spec.covariance_type)
     # An edited model's own variables, as the user wrote them (internal units).
     keep.update({name: np.asarray(point[name]) for name in _user_variables(gmm, point)})

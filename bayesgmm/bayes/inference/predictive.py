@@ -28,6 +28,7 @@ import xarray as xr
 
 from bayesgmm._utils.validation import seed_int
 from bayesgmm.bayes.inference.complete import complete_idata
+from bayesgmm.bayes.inference.map import FREE
 from bayesgmm.bayes.model.graph import GMMModel
 from bayesgmm.mixture.draws import simulate_from_draws
 
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["sample_posterior_predictive", "sample_prior_predictive"]
 
-#: The mixture's free variables (``alpha`` only in a sparse finite mixture).
-_FREE = ("alpha", "weights", "means", "stds", "partial_corr_unit")
 
 
 def _positive(n_samples: int) -> int:
@@ -157,9 +156,11 @@ def _pymc_replicates(gmm: GMMModel, posterior: xr.Dataset, seed: int) -> np.ndar
     """``pm.sample_posterior_predictive`` of ``x`` at the data-unit draws, moved to the
     internal units the model is written in and back, shape (chain, draw, N, D)."""
     spec = gmm.spec
-    trace = posterior[[name for name in _FREE if name in posterior]]
+    # the model's own free variables (the volume structures also store their stds)
+    trace = posterior[[n for n in FREE if n in posterior and n in gmm.model.named_vars]]
+    moved = [n for n in ("means", "stds", "volume_sd", "log_shape") if n in trace]
     internal = spec.standardization.params_to_internal(
-        {name: trace[name].values for name in ("means", "stds")}, spec.covariance_type
+        {name: trace[name].values for name in moved}, spec.covariance_type
     )
     trace = trace.assign({name: trace[name].copy(data=v) for name, v in internal.items()})
     if spec.ordered is not None:

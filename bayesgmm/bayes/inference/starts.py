@@ -30,11 +30,28 @@ __all__ = [
     "em_start",
     "jittered_points",
     "model_em_start",
+    "start_prior",
 ]
 
 # Rows of the MAP-EM start of a minibatch fit: a start, not an estimate, and EM over all
 # of N = 1e6 rows would cost more than the whole stochastic fit.
 START_POINTS = 20_000
+
+
+def start_prior(covariance_type: str) -> str | None:
+    """The prior of the start's EM: mclust's default conjugate prior (MAP-EM) where the
+    structure takes it and it moves exactly to data units (:func:`em_result_to_data`),
+    else ``None`` (maximum likelihood with the ``reg_covar`` floor).
+
+    A prior scale per feature (or a matrix) moves with any per-feature scale; a scalar
+    one (mclust's prior for the spherical and the family's entries) only with the one
+    common scale of a pooled layout (VII, EII). mclust's other entries have no MAP-EM.
+    """
+    structure = bayesian_structure(covariance_type)
+    scalar = structure.prior_scale_shape(2) == ()
+    if structure.takes_prior and (not scalar or structure.bayesian.pooled):
+        return "default"
+    return None
 
 
 def em_start(
@@ -45,7 +62,8 @@ def em_start(
     sample_weight: np.ndarray | None = None,
     labels: np.ndarray | None = None,
 ) -> EMResult:
-    """The MAP-EM fit every Bayesian fit starts from, on validated data in internal units.
+    """The MAP-EM fit every Bayesian fit starts from, on validated data in internal units
+    (maximum-likelihood EM for the structures :func:`start_prior` gives no prior).
 
     With weights and labels (checked) it is the MAP-EM of the weighted, labelled data, so
     that with labels the chains start in the labels' order of the components.
@@ -62,7 +80,7 @@ def em_start(
             n_components,
             covariance_type,
             n_init=3,
-            prior="default",
+            prior=start_prior(covariance_type),
             random_seed=seed,
             sample_weight=sample_weight,
             labels=labels,
@@ -123,7 +141,7 @@ def em_local_maxima(
                     CheckedData(rows, None),
                     spec.n_components,
                     spec.covariance_type,
-                    prior="default",
+                    prior=start_prior(spec.covariance_type),
                     # One random start each: the default start adds mclust's
                     # deterministic hierarchical one, which would end every run at the
                     # same maximum and leave no other to find.
@@ -233,7 +251,10 @@ def _internal_point(spec: MixtureSpec, fit: EMResult) -> dict[str, np.ndarray]:
     weights = np.clip(fit.weights, 1e-6, None)
     point = {"weights": weights / weights.sum(), "means": np.asarray(fit.means)}
     layout = bayesian_structure(cov_type).bayesian
-    point["stds"] = layout.stds_from_matrix(sd)
+    if layout.has_volume:  # sqrt(lambda) and the log shape of the EM covariances
+        point.update(layout.volume_point(cov))
+    else:
+        point["stds"] = layout.stds_from_matrix(sd)
     if layout.correlated and d > 1:
         corr = cov / (sd[:, :, None] * sd[:, None, :])
         cpc = cpc_from_cholesky(np.linalg.cholesky(corr))

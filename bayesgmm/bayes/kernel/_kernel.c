@@ -36,7 +36,8 @@
  * responsibilities in the reverse pass) is multiplied by w_n. A labelled point's term is
  * log pi_k + log N(x | k) for its own k: the other components' terms are -inf before the
  * log-sum-exp, so its responsibility is exactly one-hot and the gradient stays exact.
- * cov_code: 0 full, 1 tied, 2 diag, 3 spherical.
+ * cov_code: 0 full, 1 tied, 2 diag, 3 spherical, 4 EII (one sd), 5 EEI (one sd per feature),
+ *   6 VEI, 7 EVI, 8 VEE, 9 EVV (volume and shape: see code_has_volume).
  * std_family: 0 lognormal(p1=mu, p2=sigma), 1 gamma(alpha, beta),
  *   2 inverse gamma(alpha, beta), 3 half-normal(p1=sigma).
  */
@@ -60,11 +61,57 @@
 #include "_vecmath.h" /* DISPATCH, exp_nonpositive, log_positive */
 #include "_kernel_tiles.h" /* solve_tile, back_solve_tile, the block sums */
 
-/* Index of the free standard deviation for component k, feature d. */
+/* Index of the free standard deviation for component k, feature d: one per component
+   (spherical), one for all (EII), one per feature (tied, EEI), else one per both. */
 static inline int64_t std_index(int64_t cov_code, int64_t k, int64_t d, int64_t D) {
     if (cov_code == 3) return k;
-    if (cov_code == 1) return d;
+    if (cov_code == 4) return 0;
+    if (cov_code == 1 || cov_code == 5) return d;
     return k * D + d;
+}
+
+/* Whether a structure has correlations (full, tied, VEE, EVV), one factor per component
+   (full, EVV), sds that differ between components (all but tied, EII, EEI). */
+static inline int code_correlated(int64_t cov_code) {
+    return cov_code <= 1 || cov_code == 8 || cov_code == 9;
+}
+static inline int code_chol_per_component(int64_t cov_code) {
+    return cov_code == 0 || cov_code == 9;
+}
+static inline int code_sds_per_component(int64_t cov_code) {
+    return !(cov_code == 1 || cov_code == 4 || cov_code == 5);
+}
+
+/* The volume-shape structures (6 VEI, 7 EVI, 8 VEE, 9 EVV): Sigma_k = lambda_k C_k, det C_k
+   = 1, C_k = S~_k R_k S~_k / det(R_k)^(1/D). Their sd block is log sqrt(lambda) (one per
+   component, VEI and VEE, or one shared), then per shape (one per component, EVI and EVV,
+   or one shared; none when D = 1) the D - 1 free values of the zero-sum log s~ (PyMC's
+   ZeroSumTransform). The likelihood reads s_kd = sqrt(lambda_k) s~_kd det(R_k)^(-1/(2D)). */
+static inline int code_has_volume(int64_t cov_code) { return cov_code >= 6; }
+static inline int64_t n_volumes(int64_t cov_code, int64_t K) {
+    return cov_code == 6 || cov_code == 8 ? K : 1;
+}
+static inline int64_t n_shape_rows(int64_t cov_code, int64_t K, int64_t D) {
+    if (!code_has_volume(cov_code) || D < 2) return 0;
+    return cov_code == 7 || cov_code == 9 ? K : 1;
+}
+
+/* PyMC's ZeroSumTransform backward (extend_axis): D - 1 free values to D summing to 0. */
+static void zerosum_backward(const double *y, int64_t D, double *x) {
+    const double n = (double)D, root = sqrt(n);
+    double total = 0.0;
+    for (int64_t j = 0; j < D - 1; j++) total += y[j];
+    const double norm = total / (root + n);
+    for (int64_t j = 0; j < D - 1; j++) x[j] = y[j] - norm;
+    x[D - 1] = (norm - total / root) - norm;
+}
+
+/* Its reverse: the gradient in the D - 1 free values from the gradient g in the D. */
+static void zerosum_reverse(const double *g, int64_t D, double *g_free) {
+    const double n = (double)D, root = sqrt(n);
+    double head = 0.0;
+    for (int64_t j = 0; j < D - 1; j++) head += g[j];
+    for (int64_t j = 0; j < D - 1; j++) g_free[j] = g[j] - head / (root + n) - g[D - 1] / root;
 }
 
 /* PyMC's simplex transform: zeta = [theta[0:K-1], -sum(theta[0:K-1])], the weights being
@@ -269,6 +316,73 @@ DISPATCH static void reverse_block(const Blocks *s, int64_t B) {
 
 #include "_kernel_missing.h" /* the observed-coordinate likelihood of incomplete rows */
 
+/* Every component's sds (K*D) from the free sds (std_index), or for a volume-shape
+   structure s_kd = sqrt(lambda_k) s~_kd det(R_k)^(-1/(2D)) with det(R) = prod L_ii^2.
+   0 where one is 0 or infinite. */
+static int component_sds(int64_t cov_code, int64_t K, int64_t D, const double *stds_free,
+                         const double *shape, const double *chol, int correlated, double *sd) {
+    const int64_t rows = n_shape_rows(cov_code, K, D), per_volume = n_volumes(cov_code, K) > 1;
+    for (int64_t k = 0; k < K; k++) {
+        if (!code_has_volume(cov_code)) {
+            for (int64_t d = 0; d < D; d++) sd[k * D + d] = stds_free[std_index(cov_code, k, d, D)];
+            continue;
+        }
+        const double *L = chol + (code_chol_per_component(cov_code) ? k : 0) * D * D;
+        double log_det = 0.0; /* log det(R) / (2D) */
+        if (correlated)
+            for (int64_t i = 0; i < D; i++) log_det += log(L[i * D + i]);
+        log_det /= (double)D;
+        const double log_v = log(stds_free[per_volume ? k : 0]);
+        const double *x = rows == 0 ? NULL : shape + (rows > 1 ? k : 0) * D;
+        for (int64_t d = 0; d < D; d++) {
+            const double value = exp(log_v + (x == NULL ? 0.0 : x[d]) - log_det);
+            if (!(value > 0.0 && value < INFINITY)) return 0;
+            sd[k * D + d] = value;
+        }
+    }
+    return 1;
+}
+
+/* A volume-shape structure's reverse pass from g_stds (s dlogp/ds per component and
+   feature): into g_free (d/d log sqrt(lambda)), into the correlation factors' diagonal
+   (gL, before the C-vine's reverse pass), and through the zero-sum transform into
+   grad_shape (the log shapes' free values), with the shapes' ZeroSumNormal(sigma) prior,
+   whose log density is returned. */
+static double volume_shape_reverse(int64_t cov_code, int64_t K, int64_t D, const double *g_stds,
+                                   const double *shape,
+                                   const double *chol, int correlated, double sigma,
+                                   double *g_free, double *g_shape, double *g_chol,
+                                   double *grad_shape) {
+    const int64_t rows = n_shape_rows(cov_code, K, D), per_volume = n_volumes(cov_code, K) > 1;
+    const int per_chol = code_chol_per_component(cov_code);
+    for (int64_t k = 0; k < K; k++) {
+        double total = 0.0;
+        for (int64_t d = 0; d < D; d++) {
+            total += g_stds[k * D + d];
+            if (rows > 0) g_shape[(rows > 1 ? k : 0) * D + d] += g_stds[k * D + d];
+        }
+        g_free[per_volume ? k : 0] += total;
+        if (correlated) { /* log s_kd - sum_i log L_ii / D */
+            const double *L = chol + (per_chol ? k : 0) * D * D;
+            double *gL = g_chol + (per_chol ? k : 0) * D * D;
+            for (int64_t i = 0; i < D; i++) gL[i * D + i] -= total / ((double)D * L[i * D + i]);
+        }
+    }
+    double logp = 0.0;
+    const double inv_var = 1.0 / (sigma * sigma);
+    for (int64_t r = 0; r < rows; r++) {
+        const double *x = shape + r * D;
+        double *g = g_shape + r * D;
+        for (int64_t d = 0; d < D; d++) {
+            logp -= 0.5 * x[d] * x[d] * inv_var;
+            g[d] -= x[d] * inv_var;
+        }
+        logp -= (double)(D - 1) * (0.5 * LOG_2PI + log(sigma));
+        zerosum_reverse(g, D, grad_shape + r * (D - 1));
+    }
+    return logp;
+}
+
 /*
  * Log density at theta (returned), its gradient in grad, and each point's marginal
  * log-likelihood in pointwise (skipped when NULL). With grad NULL, the reverse pass over
@@ -294,11 +408,11 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
     const double *labels = buf[10] != 0.0 ? X + D * N + (obs_w != NULL ? N : 0) : NULL;
     const int64_t off_means = K - 1, off_std = off_means + K * D, off_cpc = off_std + n_std;
     const int64_t n_dim = off_cpc + n_cpc;
-    const int64_t n_pairs = D * (D - 1) / 2, n_chol = cov_code == 0 ? K : 1;
+    const int64_t n_pairs = D * (D - 1) / 2, n_chol = code_chol_per_component(cov_code) ? K : 1;
     const int64_t DD = D * D;
 
     /* scratch: one allocation, carved up; the block arrays hold BLOCK points each */
-    const int64_t n_scratch = 4 * K + 3 * K * D + 3 * n_chol * DD + n_chol * D + 2 * n_std +
+    const int64_t n_scratch = 4 * K + 6 * K * D + 3 * n_chol * DD + n_chol * D + 2 * n_std +
                               2 * n_cpc + n_dim + n_alpha + (K * D + K + 2 * D + 4) * BLOCK;
     double *scratch = (double *)calloc((size_t)n_scratch, sizeof(double));
     if (scratch == NULL) return NAN;
@@ -308,7 +422,12 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
     double *chol = g_stds + K * D, *rem = chol + n_chol * DD, *g_chol = rem + n_chol * DD;
     double *inv_diag = g_chol + n_chol * DD; /* 1 / L[i, i]: multiply, not divide, per point */
     double *stds_free = inv_diag + n_chol * D, *g_free = stds_free + n_std;
-    double *unit = g_free + n_std, *g_cpc = unit + n_cpc, *g_unused = g_cpc + n_cpc;
+    double *unit = g_free + n_std, *g_cpc = unit + n_cpc;
+    /* every component's sds, and a volume-shape structure's log shapes and their gradient */
+    double *sd = g_cpc + n_cpc, *shape = sd + K * D, *g_shape = shape + K * D;
+    double *g_unused = g_shape + K * D;
+    const int64_t n_vol = code_has_volume(cov_code) ? n_volumes(cov_code, K) : n_std;
+    const int64_t n_rows = n_shape_rows(cov_code, K, D);
     const int want_grad = grad != NULL;
     if (!want_grad) grad = g_unused; /* the cheap prior gradients land here, unread */
     double *g_alpha = grad; /* d/d log alpha (sparse only); the rest follows it */
@@ -332,10 +451,12 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
         sum_log_w += log_w[k];
         if (!(weights[k] > 0.0)) goto done;
     }
-    for (int64_t i = 0; i < n_std; i++) {
+    for (int64_t i = 0; i < n_vol; i++) { /* the sds, or the volumes' sqrt(lambda) */
         stds_free[i] = exp(theta[off_std + i]);
         if (!(stds_free[i] > 0.0 && stds_free[i] < INFINITY)) goto done;
     }
+    for (int64_t r = 0; r < n_rows; r++)
+        zerosum_backward(theta + off_std + n_vol + r * (D - 1), D, shape + r * D);
     for (int64_t i = 0; i < n_cpc; i++) {
         unit[i] = 1.0 / (1.0 + exp(-theta[off_cpc + i]));
         if (!(unit[i] > 0.0 && unit[i] < 1.0)) goto done;
@@ -361,17 +482,18 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
         }
         for (int64_t i = 0; i < D; i++) inv_diag[m * D + i] = 1.0 / L[i * D + i];
     }
+    if (!component_sds(cov_code, K, D, stds_free, shape, chol, n_cpc > 0, sd)) goto done;
     for (int64_t k = 0; k < K; k++) {
-        const double *L = chol + (cov_code == 0 ? k : 0) * DD;
+        const double *L = chol + (code_chol_per_component(cov_code) ? k : 0) * DD;
         for (int64_t d = 0; d < D; d++) {
-            const double s = stds_free[std_index(cov_code, k, d, D)];
+            const double s = sd[k * D + d];
             inv_std[k * D + d] = 1.0 / s;
             log_det[k] += log(s) + log(L[d * D + d]);
         }
     }
 
     /* ---- likelihood and its reverse pass, BLOCK points at a time ---- */
-    const Blocks blocks = {N, D, K, cov_code == 0, n_cpc > 0, X, theta + off_means, chol,
+    const Blocks blocks = {N, D, K, code_chol_per_component(cov_code), n_cpc > 0, X, theta + off_means, chol,
                            inv_diag, inv_std, log_w, log_det, obs_w, labels,
                            0.5 * (double)D * LOG_2PI, x_blk, z_blk, a_blk, v_blk, amax_blk,
                            total_blk, w_blk, lab_blk, g_means, g_stds, g_chol, resp_sum};
@@ -392,15 +514,15 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
     }
     /* log-determinant terms, once per component with the summed responsibilities */
     for (int64_t k = 0; k < K; k++) {
-        const double *L = chol + (cov_code == 0 ? k : 0) * DD;
-        double *gL = g_chol + (cov_code == 0 ? k : 0) * DD;
+        const double *L = chol + (code_chol_per_component(cov_code) ? k : 0) * DD;
+        double *gL = g_chol + (code_chol_per_component(cov_code) ? k : 0) * DD;
         for (int64_t d = 0; d < D; d++) {
             g_stds[k * D + d] -= resp_sum[k];
             gL[d * D + d] -= resp_sum[k] / L[d * D + d];
         }
     }
     if (ml.n_patterns > 0) { /* after the complete rows' log-determinants, which read resp_sum */
-        const MissingModel mm = {cov_code, stds_free, chol, g_chol};
+        const MissingModel mm = {cov_code, sd, chol, g_chol};
         int ok;
         loglik += missing_pass(&blocks, &mm, &ml, pointwise, want_grad, &ok);
         if (!ok) {
@@ -439,9 +561,16 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
     }
 
     /* ---- standard deviations: prior on s, log transform (Jacobian s) ---- */
-    for (int64_t k = 0; k < K; k++)
-        for (int64_t d = 0; d < D; d++) g_free[std_index(cov_code, k, d, D)] += g_stds[k * D + d];
-    for (int64_t i = 0; i < n_std; i++) {
+    if (code_has_volume(cov_code)) {
+        const double sigma = n_rows > 0 ? std_p1[n_vol] : 1.0; /* the shapes' prior sd */
+        logp += volume_shape_reverse(cov_code, K, D, g_stds, shape, chol, n_cpc > 0, sigma,
+                                     g_free, g_shape, g_chol, grad + off_std + n_vol);
+    } else {
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t d = 0; d < D; d++)
+                g_free[std_index(cov_code, k, d, D)] += g_stds[k * D + d];
+    }
+    for (int64_t i = 0; i < n_vol; i++) {
         const double s = stds_free[i], log_s = theta[off_std + i];
         const double p1 = std_p1[i], p2 = std_p2[i];
         double g_s;
@@ -497,8 +626,9 @@ done:
 }
 
 /*
- * Constrained values from theta, flat: alpha (1, sparse only), weights (K), means (K*D), stds (n_std),
- * partial_corr_unit (n_cpc).
+ * Constrained values from theta, flat: alpha (1, sparse only), weights (K), means (K*D), stds (n_std;
+ * a volume-shape structure: its sqrt(lambda), then D values per log shape), partial_corr_unit
+ * (n_cpc).
  */
 void bgmm_expand(const double *theta, const double *buf, double *out) {
     const int64_t D = (int64_t)buf[1], K = (int64_t)buf[2];
@@ -513,9 +643,16 @@ void bgmm_expand(const double *theta, const double *buf, double *out) {
     for (int64_t i = 0; i < K * D; i++) o[i] = t[i];
     o += K * D;
     t += K * D;
-    for (int64_t i = 0; i < n_std; i++) o[i] = exp(t[i]);
-    o += n_std;
-    t += n_std;
+    const int64_t cov_code = (int64_t)buf[3];
+    const int64_t n_vol = code_has_volume(cov_code) ? n_volumes(cov_code, K) : n_std;
+    for (int64_t i = 0; i < n_vol; i++) o[i] = exp(t[i]);
+    o += n_vol;
+    t += n_vol;
+    for (int64_t r = 0; r < n_shape_rows(cov_code, K, D); r++) { /* the zero-sum log shapes */
+        zerosum_backward(t, D, o);
+        o += D;
+        t += D - 1;
+    }
     for (int64_t i = 0; i < n_cpc; i++) o[i] = 1.0 / (1.0 + exp(-t[i]));
 }
 
@@ -545,7 +682,8 @@ int64_t bgmm_nutpie_expand(uint64_t dim, uint64_t n_expanded, const double *x, d
     const int64_t n_std = (int64_t)buf[5], n_cpc = (int64_t)buf[6];
     const int64_t n_alpha = buf[11] != 0.0;
     if ((int64_t)dim != n_alpha + (K - 1) + K * D + n_std + n_cpc) return -1;
-    if ((int64_t)n_expanded != n_alpha + K + K * D + n_std + n_cpc) return -1;
+    const int64_t n_rows = n_shape_rows((int64_t)buf[3], K, D); /* one more value each */
+    if ((int64_t)n_expanded != n_alpha + K + K * D + n_std + n_rows + n_cpc) return -1;
     bgmm_expand(x, buf, out);
     return 0;
 }

@@ -130,7 +130,7 @@ static void cholesky_reverse(const double *C, const double *gC, int64_t D, doubl
 /* What missing_pass reads besides the ordinary Blocks. */
 typedef struct {
     int64_t cov_code;
-    const double *stds_free; /* the free sds (std_index) */
+    const double *sd;        /* every component's sds (K*D) */
     const double *corr_chol; /* the correlation factors L (n_chol x D x D) */
     double *g_corr_chol;     /* their gradient sums */
 } MissingModel;
@@ -164,24 +164,33 @@ static int missing_scratch(int64_t K, int64_t D, int64_t n_chol, MissingScratch 
     return 1;
 }
 
-/* The sds per component and, for full and tied, R and Sigma per factor: the same for
-   every pattern. */
+/* Covariance factors of a correlated structure: one per component where its sds or its
+   correlations differ between components (full, VEE, EVV), else one (tied); factor m
+   reads the correlation factor corr_factor(m). */
+static int64_t n_covariances(int64_t cov_code, int64_t K) {
+    const int per = code_chol_per_component(cov_code) || code_sds_per_component(cov_code);
+    return per ? K : 1;
+}
+static int64_t corr_factor(int64_t cov_code, int64_t m) {
+    return code_chol_per_component(cov_code) ? m : 0;
+}
+
+/* The sds per component and, for the correlated structures, R and Sigma per factor: the
+   same for every pattern. */
 static void missing_setup(const Blocks *s, const MissingModel *mm, MissingScratch *ms) {
     const int64_t D = s->D, K = s->K, DD = D * D;
-    for (int64_t k = 0; k < K; k++)
-        for (int64_t d = 0; d < D; d++)
-            ms->sd[k * D + d] = mm->stds_free[std_index(mm->cov_code, k, d, D)];
-    if (mm->cov_code >= 2) return;
-    for (int64_t m = 0; m < (mm->cov_code == 0 ? K : 1); m++)
-        component_covariances(ms->sd + m * D, mm->corr_chol + m * DD, D, ms->R + m * DD,
-                              ms->cov + m * DD);
+    for (int64_t i = 0; i < K * D; i++) ms->sd[i] = mm->sd[i];
+    if (!code_correlated(mm->cov_code)) return;
+    for (int64_t m = 0; m < n_covariances(mm->cov_code, K); m++)
+        component_covariances(ms->sd + m * D, mm->corr_chol + corr_factor(mm->cov_code, m) * DD,
+                              D, ms->R + m * DD, ms->cov + m * DD);
 }
 
 /* A pattern's factors, scales and log-determinants; 0 where a factorisation fails. */
 static int pattern_factors(const Blocks *s, const MissingModel *mm, const double *mask,
                            MissingScratch *ms) {
-    const int64_t D = s->D, K = s->K, DD = D * D, corr = mm->cov_code <= 1;
-    const int64_t n_chol = mm->cov_code == 0 ? K : 1;
+    const int64_t D = s->D, K = s->K, DD = D * D, corr = code_correlated(mm->cov_code);
+    const int64_t n_chol = n_covariances(mm->cov_code, K);
     for (int64_t k = 0; k < K; k++) {
         ms->log_det[k] = 0.0;
         for (int64_t d = 0; d < D; d++) {
@@ -211,15 +220,16 @@ static int pattern_factors(const Blocks *s, const MissingModel *mm, const double
 static void pattern_gradient(const Blocks *s, const MissingModel *mm, const double *mask,
                              MissingScratch *ms, double *g_stds) {
     const int64_t D = s->D, K = s->K, DD = D * D;
-    if (mm->cov_code >= 2) {
+    if (!code_correlated(mm->cov_code)) {
         for (int64_t k = 0; k < K; k++)
             for (int64_t d = 0; d < D; d++) g_stds[k * D + d] -= mask[d] * ms->resp[k];
         return;
     }
-    const int64_t n_chol = mm->cov_code == 0 ? K : 1;
+    const int64_t n_chol = n_covariances(mm->cov_code, K);
     for (int64_t m = 0; m < n_chol; m++) {
-        const double *C = ms->C + m * DD, *sd = ms->sd + m * D, *L = mm->corr_chol + m * DD;
-        double *gC = ms->g_C + m * DD, *G = ms->G, *gL = mm->g_corr_chol + m * DD;
+        const int64_t f = corr_factor(mm->cov_code, m) * DD; /* this factor's L */
+        const double *C = ms->C + m * DD, *sd = ms->sd + m * D, *L = mm->corr_chol + f;
+        double *gC = ms->g_C + m * DD, *G = ms->G, *gL = mm->g_corr_chol + f;
         double r = 0.0;
         for (int64_t k = 0; k < K; k++)
             if (n_chol == 1 || k == m) r += ms->resp[k];
@@ -252,8 +262,8 @@ static void pattern_gradient(const Blocks *s, const MissingModel *mm, const doub
  */
 static double missing_pass(const Blocks *s, const MissingModel *mm, const MissingLayout *ml,
                            double *pointwise, int want_grad, int *ok) {
-    const int64_t D = s->D, K = s->K, n_chol = mm->cov_code == 0 ? K : 1;
-    const int corr = mm->cov_code <= 1;
+    const int64_t D = s->D, K = s->K, n_chol = n_covariances(mm->cov_code, K);
+    const int corr = code_correlated(mm->cov_code);
     MissingScratch ms;
     *ok = missing_scratch(K, D, n_chol, &ms);
     if (!*ok) return NAN;
@@ -271,7 +281,7 @@ static double missing_pass(const Blocks *s, const MissingModel *mm, const Missin
         for (int64_t i = 0; i < n_chol * D * D; i++) ms.g_C[i] = 0.0;
         for (int64_t k = 0; k < K; k++) ms.resp[k] = 0.0;
         Blocks pb = *s;
-        pb.full = mm->cov_code == 0;
+        pb.full = corr ? n_chol == K : s->full; /* a factor per component, or one shared */
         pb.has_corr = corr;
         pb.chol = corr ? ms.C : s->chol;
         pb.inv_diag = corr ? ms.inv_diag : s->inv_diag;

@@ -93,19 +93,9 @@ def kernel_spec(
             "sampler='pymc' (or 'numpyro')."
         )
     layout = structure.bayesian
-    params = priors.std_parameters(pooled=layout.pooled)
-    n_std = int(np.prod(layout.std_shape(k, d), dtype=int))
     family = priors.std_family
-    first, second = {
-        "lognormal": ("mu", "sigma"),
-        "gamma": ("alpha", "beta"),
-        "inversegamma": ("alpha", "beta"),
-        "halfnormal": ("sigma", "sigma"),
-    }[family]
-    per_feature_1 = np.asarray(params[first], dtype=np.float64)
-    per_feature_2 = np.asarray(params[second], dtype=np.float64)
-    p1 = layout.broadcast_std_parameter(per_feature_1, k)
-    p2 = layout.broadcast_std_parameter(per_feature_2, k)
+    p1, p2 = _std_prior_arrays(priors, layout, k, d)
+    n_std = p1.size
     n_pairs = len(corr_pairs(d))
     n_cpc = int(np.prod(layout.corr_shape(k, n_pairs))) if layout.correlated else 0
     beta = cpc_beta_parameters(d, float(priors.eta))
@@ -125,6 +115,39 @@ def kernel_spec(
         n_std,
         n_cpc,
         *((0, 0.0, 0.0) if hyper is None else (1, *hyper)),
+    )
+
+
+def _std_prior_arrays(
+    priors: GMMPriors, layout: Any, n_components: int, n_features: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sd prior's two parameters per free value of the kernel's sd block.
+
+    Free sds: per feature, repeated as the layout lays them out. A volume-shape layout:
+    the pooled sd prior once per volume (``sqrt(lambda)``), then ``sigma = std_spread``
+    (and 0) per free value of the zero-sum log shape (D - 1 per shape).
+    """
+    first, second = {
+        "lognormal": ("mu", "sigma"),
+        "gamma": ("alpha", "beta"),
+        "inversegamma": ("alpha", "beta"),
+        "halfnormal": ("sigma", "sigma"),
+    }[priors.std_family]
+    if not layout.has_volume:
+        params = priors.std_parameters(pooled=layout.pooled)
+        return tuple(
+            layout.broadcast_std_parameter(np.asarray(params[name], dtype=np.float64), n_components)
+            for name in (first, second)
+        )
+    params = priors.std_parameters(pooled=True)
+    n_volume = int(np.prod(layout.volume_shape(n_components), dtype=int))
+    n_shape = int(np.prod(layout.std_shape(n_components, n_features - 1), dtype=int))
+    spread = np.full(n_shape, float(priors.std_spread))
+    return (
+        np.concatenate([np.repeat(np.asarray(params[first], dtype=np.float64), n_volume), spread]),
+        np.concatenate(
+            [np.repeat(np.asarray(params[second], dtype=np.float64), n_volume), 0 * spread]
+        ),
     )
 
 
@@ -376,7 +399,8 @@ def expand(theta: np.ndarray, buffer: np.ndarray) -> np.ndarray:
     lib = _require()
     n_dim = _ndim(buffer)
     theta = _checked(np.ascontiguousarray(theta, dtype=np.float64), n_dim, "theta")
-    out = np.empty(n_dim + 1)  # the simplex's K - 1 free values expand to K weights
+    # The simplex's K - 1 free values expand to K weights, a zero-sum shape's D - 1 to D.
+    out = np.empty(sum(int(np.prod(block.shape, dtype=int)) for block in _buffer_blocks(buffer)))
     lib.bgmm_expand(
         theta.ctypes.data_as(_DOUBLE_P),
         _checked(buffer, int(buffer[8]), "buffer").ctypes.data_as(_DOUBLE_P),
@@ -390,6 +414,13 @@ def expand(theta: np.ndarray, buffer: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 COV_NAMES = {code: name for name, code in COV_CODES.items()}
+
+
+def _buffer_blocks(buffer: np.ndarray) -> tuple[transforms.Block, ...]:
+    """The unconstrained layout of a kernel buffer (its header's K, D, code, alpha)."""
+    return transforms.layout(
+        COV_NAMES[int(buffer[3])], int(buffer[2]), int(buffer[1]), sparse=buffer[11] != 0
+    )
 
 
 def blocks(spec: KernelSpec) -> tuple[transforms.Block, ...]:

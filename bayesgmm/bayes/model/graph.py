@@ -271,12 +271,16 @@ def make_spec(
     if len(names) != n_features:
         raise ValueError(f"feature_names has {len(names)} names for {n_features} features.")
     ordered_index(ordered, names)  # a bad `ordered` fails here, before any PyMC work
+    resolved = (priors or GMMPriors()).resolve(values, n_components, sample_weight=sample_weight)
+    standardization = fit_standardization(
+        values, covariance_type, sample_weight=sample_weight, std_scale=resolved.std_scale
+    )
     spec = MixtureSpec(
         n_components=n_components,
         n_features=n_features,
         covariance_type=covariance_type,
-        priors=(priors or GMMPriors()).resolve(values, n_components, sample_weight=sample_weight),
-        standardization=fit_standardization(values, covariance_type, sample_weight=sample_weight),
+        priors=resolved,
+        standardization=standardization,
         feature_names=tuple(names),
         n_samples=n_samples,
         ordered=ordered,
@@ -450,8 +454,12 @@ def _free_variables(spec: MixtureSpec, blocks: dict[str, Block]) -> list[Any]:
     weights = _weights(spec, blocks)
     means = _means(spec, blocks)
     structure = bayesian_structure(cov_type).bayesian
-    stds = _std_prior(blocks["stds"], priors, structure.std_axes, pooled=structure.pooled)
-    params = [weights, means, stds]
+    if structure.has_volume:
+        volume = _std_prior(blocks["volume_sd"], priors, structure.volume_axes, pooled=True)
+    else:
+        stds = _std_prior(blocks["stds"], priors, structure.std_axes, pooled=structure.pooled)
+    log_shape = _log_shape(spec, blocks, structure.std_axes) if "log_shape" in blocks else None
+    corr_chol = None
     if "partial_corr_unit" in blocks:
         beta = cpc_beta_parameters(spec.n_features, float(spec.priors.eta))
         dims = structure.corr_dims()
@@ -464,8 +472,27 @@ def _free_variables(spec: MixtureSpec, blocks: dict[str, Block]) -> list[Any]:
             dims=dims,
             default_transform=_transform(blocks["partial_corr_unit"]),
         )
-        params.append(cholesky_from_cpc(2.0 * unit - 1.0, spec.n_features, xp=pt))
-    return params
+        corr_chol = cholesky_from_cpc(2.0 * unit - 1.0, spec.n_features, xp=pt)
+    if structure.has_volume:  # the sds of the volume, shape and correlations, (K, D)
+        stds = structure.volume_stds(volume, log_shape, corr_chol, xp=pt)
+        stds = pt.broadcast_to(stds, (k, spec.n_features))
+    return [weights, means, stds] + ([] if corr_chol is None else [corr_chol])
+
+
+def _log_shape(spec: MixtureSpec, blocks: dict[str, Block], axes: tuple[str, ...]) -> Any:
+    """The log shape ``log s~``, zero-sum over the features: ZeroSumNormal with the sd
+    prior's spread (the internal units make the prior's shape the identity, see
+    :mod:`bayesgmm.bayes.model.units`)."""
+    block = blocks["log_shape"]
+    return pm.ZeroSumNormal(
+        block.name,
+        sigma=float(spec.priors.std_spread),
+        n_zerosum_axes=1,
+        # a static shape: ZeroSumNormal's support shape from symbolic dims fails to broadcast
+        shape=block.shape,
+        dims=axes,
+        default_transform=_transform(block),
+    )
 
 
 def _weights(spec: MixtureSpec, blocks: dict[str, Block]) -> Any:

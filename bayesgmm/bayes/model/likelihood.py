@@ -52,7 +52,7 @@ def mixture_logp_factory(
     ``point_weight`` and ``point_label`` (N,): the rows' weights and labels, see
     :func:`bayesgmm.bayes.model.observed.observed_log_density`.
     """
-    structure = bayesian_structure(covariance_type).bayesian
+    structure = bayesian_structure(covariance_type).bayesian.sd_layout
     std_core = len(structure.std_axes)
 
     def logp(value: Any, weights: Any, means: Any, stds: Any, *corr: Any) -> Any:
@@ -60,7 +60,7 @@ def mixture_logp_factory(
         # parameters are shared by every row, so drop them.
         weights = weights.reshape(weights.shape[-1:], ndim=1)
         means = means.reshape(means.shape[-2:], ndim=2)
-        stds = structure.std_matrix(stds.reshape(stds.shape[-std_core:], ndim=std_core))
+        stds = structure.std_matrix(stds.reshape(stds.shape[stds.ndim - std_core :], ndim=std_core))
         # Standardise per feature, then whiten the correlation: z = L_R^-1 diag(1/s)(x - mu).
         scaled = (value.T[None, :, :] - means[:, :, None]) / stds[:, :, None]  # (K, D, N)
         log_det = pt.sum(pt.log(stds), axis=-1)
@@ -83,7 +83,7 @@ def mixture_logp_factory(
 
 
 def mixture_random_factory(covariance_type: str, n_features: int) -> Any:
-    structure = bayesian_structure(covariance_type).bayesian
+    structure = bayesian_structure(covariance_type).bayesian.sd_layout
     std_core = len(structure.std_axes)
     corr_core = 3 if structure.per_component_corr else 2
 
@@ -113,7 +113,7 @@ def mixture_random_factory(covariance_type: str, n_features: int) -> Any:
 
 def signature(covariance_type: str, n_params: int) -> str:
     """The gufunc signature of the mixture's parameters, for ``pm.CustomDist``."""
-    structure = bayesian_structure(covariance_type).bayesian
+    structure = bayesian_structure(covariance_type).bayesian.sd_layout
     letters = {"component": "k", "feature": "d"}
     parts = ["(k)", "(k,d)", "(" + ",".join(letters[axis] for axis in structure.std_axes) + ")"]
     if n_params > 3:  # the correlation factors (none when D = 1)

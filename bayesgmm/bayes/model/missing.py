@@ -82,7 +82,7 @@ def _padded_cholesky(
     """Per pattern and component, the Cholesky entries (P, K) of ``Sigma_oo`` padded with
     the identity on the missing coordinates (see the module docstring)."""
     n_features = masks.shape[1]
-    structure = bayesian_structure(covariance_type).bayesian
+    structure = bayesian_structure(covariance_type).bayesian.sd_layout
     # (K, D) sds and (K, D, D) factors; a shared structure's one of each as (1, D), (1, D, D)
     stds, corr_chol = structure.std_matrix(stds), structure.corr_stack(corr_chol)
     sd = [stds[:, i] for i in range(n_features)]  # (K,)
@@ -119,11 +119,11 @@ def observed_logp(
     n_features = masks.shape[1]
     row_mask = masks[row_pattern].astype(np.float64)  # (N, D)
     n_observed = row_mask.sum(axis=1)
-    structure = bayesian_structure(covariance_type).bayesian
+    structure = bayesian_structure(covariance_type).bayesian.sd_layout
     std_core = len(structure.std_axes)
 
     def logp(filled: Any, weights: Any, means: Any, stds: Any, *corr: Any) -> Any:
-        stds = stds.reshape(stds.shape[-std_core:], ndim=std_core)
+        stds = stds.reshape(stds.shape[stds.ndim - std_core :], ndim=std_core)
         centred = (filled[:, None, :] - means[None, :, :]) * row_mask[:, None, :]  # (N, K, D)
         if not corr:  # diag, spherical (and D = 1): drop the missing coordinates
             stds = structure.std_matrix(stds)

@@ -22,6 +22,7 @@ from bayesgmm.bayes.kernel.bindings import KernelSpec, kernel_spec
 from bayesgmm.bayes.model import transforms
 from bayesgmm.bayes.model.priors import GMMPriors
 from bayesgmm.bayes.model.units import Standardization, priors_to_internal
+from bayesgmm.mixture.parametrization import cholesky_from_cpc
 from bayesgmm.mixture.structures import bayesian_structure
 
 if TYPE_CHECKING:
@@ -122,6 +123,23 @@ class MixtureSpec:
         """Unconstrained vectors from constrained internal-unit parameters."""
         return transforms.pack(self.split_ordered(params), self.blocks)
 
+    def with_stds(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` (internal units, any leading draw axes) with the sds ``stds`` of
+        every component and feature the likelihood reads: the free ``stds`` themselves,
+        or, for a volume-shape layout, those of its volume, shape and correlations."""
+        layout = bayesian_structure(self.covariance_type).bayesian
+        if not layout.has_volume or "stds" in params:
+            return params
+        k, d = self.n_components, self.n_features
+        volume = np.asarray(params["volume_sd"], dtype=np.float64)
+        unit = params.get("partial_corr_unit")
+        chol = None
+        if unit is not None:
+            chol = cholesky_from_cpc(2.0 * np.asarray(unit, dtype=np.float64) - 1.0, d)
+        stds = layout.volume_stds(volume, params.get("log_shape"), chol)
+        batch = volume.shape[: volume.ndim - len(layout.volume_shape(k))]
+        return {**params, "stds": np.broadcast_to(stds, (*batch, k, d)).copy()}
+
     def split_ordered(self, params: dict[str, Any]) -> dict[str, Any]:
         """Parameters named as the model's free variables: with an ordering constraint,
         components sorted by the ordered feature and ``means`` split in two (one point,
@@ -134,6 +152,10 @@ class MixtureSpec:
         layout = bayesian_structure(self.covariance_type).bayesian
         if layout.per_component_stds:
             per_component.add("stds")
+        if "component" in (layout.volume_axes or ()):
+            per_component.add("volume_sd")
+        if layout.has_volume and layout.per_component_shape:
+            per_component.add("log_shape")
         if layout.per_component_corr:
             per_component.add("partial_corr_unit")
         out = {

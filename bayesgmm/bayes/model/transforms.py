@@ -16,6 +16,8 @@ identity    x                                x, 0
 log         log x                            exp y, y
 logodds     log(u / (1 - u))                 sigmoid y, log u + log(1 - u)
 ordered     [x0, log(x_i - x_{i-1})]         cumsum of [y0, exp y_i], sum y_i (i > 0)
+zerosum     x[:-1] - x[-1] sqrt(D)/(sqrt D   [y, -sum(y)/sqrt(D)] - sum(y)/(sqrt(D) + D), 0
+            + D)                             (PyMC's ``ZeroSumTransform``)
 ==========  ===============================  ============================================
 """
 
@@ -62,6 +64,27 @@ def _simplex_log_jac_det(free: Any, xp: Any = np) -> Any:
     expanded = xp.concatenate([free + total, xp.zeros_like(total)], axis=-1)
     out = xp.log(1.0 * n) + n * total - n * _logsumexp(expanded, xp)
     return xp.sum(out, axis=-1)
+
+
+def _zerosum_forward(value: Any, xp: Any = np) -> Any:
+    # PyMC's ZeroSumTransform on the last axis (extend_axis_rev): drop the last entry,
+    # after a Householder-type reflection that keeps the map orthonormal.
+    n = 1.0 * value.shape[-1]
+    root = xp.sqrt(n)
+    return value[..., :-1] - value[..., -1:] * root / (root + n)
+
+
+def _zerosum_backward(free: Any, xp: Any = np) -> Any:
+    # PyMC's extend_axis: the D - 1 free values to D values that sum to zero.
+    n = 1.0 * (free.shape[-1] + 1)
+    root = xp.sqrt(n)
+    total = xp.sum(free, axis=-1, keepdims=True)
+    norm = total / (root + n)
+    return xp.concatenate([free, norm - total / root], axis=-1) - norm
+
+
+def _zerosum_log_jac_det(free: Any, xp: Any = np) -> Any:
+    return xp.sum(0.0 * free, axis=-1)  # an isometry of R^(D-1) onto the zero-sum plane
 
 
 def _sigmoid(free: Any, xp: Any = np) -> Any:
@@ -157,7 +180,12 @@ TRANSFORMS = {
         True,
         _ordered_log_jac_grad,
     ),
+    "zerosum": Transform(
+        "zerosum", _zerosum_forward, _zerosum_backward, _zerosum_log_jac_det, True
+    ),
 }
+#: Transforms whose free block has one value fewer on the last axis.
+_DROPS_ONE = ("simplex", "zerosum")
 
 
 class Block(NamedTuple):
@@ -177,13 +205,13 @@ class Block(NamedTuple):
 
     @property
     def size(self) -> int:
-        """Length of the free block (a simplex loses one coordinate)."""
-        n = int(np.prod(self.shape, dtype=int))
-        return n - 1 if self.transform == "simplex" else n
+        """Length of the free block (a simplex or a zero-sum vector loses one coordinate
+        on its last axis)."""
+        return int(np.prod(self.free_shape, dtype=int))
 
     @property
     def free_shape(self) -> tuple[int, ...]:
-        if self.transform == "simplex":
+        if self.transform in _DROPS_ONE:
             return (*self.shape[:-1], self.shape[-1] - 1)
         return self.shape
 
@@ -212,7 +240,12 @@ def layout(
         if d > 1:
             blocks.append(Block("means_other", (k, d - 1), "identity"))
     structure = bayesian_structure(covariance_type).bayesian
-    blocks.append(Block("stds", structure.std_shape(k, d), "log"))
+    if not structure.has_volume:
+        blocks.append(Block("stds", structure.std_shape(k, d), "log"))
+    else:  # sqrt(lambda) and the log shape, zero-sum over the features
+        blocks.append(Block("volume_sd", structure.volume_shape(k), "log"))
+        if d > 1:
+            blocks.append(Block("log_shape", structure.std_shape(k, d), "zerosum"))
     n_pairs = d * (d - 1) // 2
     if structure.correlated and n_pairs:
         blocks.append(Block("partial_corr_unit", structure.corr_shape(k, n_pairs), "logodds"))

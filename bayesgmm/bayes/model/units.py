@@ -12,8 +12,15 @@ change is exact:
 - correlations and weights do not change.
 
 The spherical covariance shares one sd across features, so it uses one scale for all of
-them. Results go back to data units through :meth:`Standardization.params_to_data`,
-and a log density picks up the Jacobian ``-sum(log s)`` per point (:attr:`log_jacobian`).
+them. The volume-shape structures (VEI, EVI, VEE, EVV) scale feature d by ``std_scale_d``
+times one number (the geometric mean of the data sds over ``std_scale``): in those units
+the prior's scale is the same in every feature, so that the shape's prior, a
+ZeroSumNormal of the log shape, is centred at the spherical shape; in data units it is
+centred at the shape of ``std_scale`` (the data sds by default). The volume's
+``sqrt(lambda) = det(Sigma)^(1/(2D))`` moves with the geometric mean of the scales, the
+log shape by the centred log scales. Results go back to data units through
+:meth:`Standardization.params_to_data`, and a log density picks up the Jacobian
+``-sum(log s)`` per point (:attr:`log_jacobian`).
 """
 
 from __future__ import annotations
@@ -87,7 +94,7 @@ class Standardization(NamedTuple):
             out["means"] = self.to_data(out["means"])
         if "stds" in out:
             out["stds"] = np.asarray(out["stds"]) * factor
-        return out
+        return self._move_volume_shape(out, 1.0)
 
     def params_to_internal(
         self, params: Mapping[str, np.ndarray], covariance_type: str
@@ -99,6 +106,18 @@ class Standardization(NamedTuple):
             out["means"] = self.to_internal(out["means"])
         if "stds" in out:
             out["stds"] = np.asarray(out["stds"]) / factor
+        return self._move_volume_shape(out, -1.0)
+
+    def _move_volume_shape(self, out: dict[str, Any], sign: float) -> dict[str, Any]:
+        # sqrt(lambda) = det(Sigma)^(1/(2D)) scales by the geometric mean of the scales;
+        # the log shape (zero-sum) moves by the centred log scales (sign 1: to data units).
+        log_scale = np.log(self.scale)
+        if "volume_sd" in out:
+            out["volume_sd"] = np.asarray(out["volume_sd"]) * np.exp(sign * np.mean(log_scale))
+        if "log_shape" in out:
+            out["log_shape"] = np.asarray(out["log_shape"]) + sign * (
+                log_scale - np.mean(log_scale)
+            )
         return out
 
     def _std_factor(self, covariance_type: str) -> np.ndarray | float:
@@ -109,16 +128,26 @@ class Standardization(NamedTuple):
 
 
 def fit_standardization(
-    X: np.ndarray, covariance_type: str, sample_weight: np.ndarray | None = None
+    X: np.ndarray,
+    covariance_type: str,
+    sample_weight: np.ndarray | None = None,
+    std_scale: np.ndarray | None = None,
 ) -> Standardization:
     """Centre on the feature means and scale by the feature sds (ddof=1).
 
     A constant feature (allowed only with a spherical covariance) keeps scale 1 in the
     per-feature case; the spherical scale is the root mean variance over features, one
-    number, because the model's single sd must mean the same in every feature.
+    number, because the model's single sd must mean the same in every feature. The
+    volume-shape structures scale by ``std_scale`` (the resolved prior's, data units)
+    times the geometric mean of ``sd / std_scale`` (the module docstring).
     """
     center, sd = feature_moments(X, sample_weight=sample_weight)
-    if bayesian_structure(covariance_type).bayesian.pooled:
+    layout = bayesian_structure(covariance_type).bayesian
+    if layout.has_volume and std_scale is not None:
+        std_scale = np.asarray(std_scale, dtype=np.float64)
+        spread = np.log(np.where(sd > 0, sd, std_scale) / std_scale)
+        return Standardization(center, std_scale * np.exp(np.mean(spread)))
+    if layout.pooled:
         # The root mean square of the sds; relative to the largest where their squares
         # would over- or underflow (sds beyond 1e150 or below 1e-150).
         largest = float(np.max(sd, initial=0.0))

@@ -110,10 +110,16 @@ def bayesian_structure(covariance_type: str | CovarianceStructure) -> Covariance
     structure = get_structure(covariance_type)
     if structure.bayesian is None:
         bayesian = [s.name for s in structures() if s.bayesian is not None]
+        why = (
+            " (its orientation, an orthogonal matrix, has no prior in the Bayesian model "
+            "yet; see the docs' page on mclust's model family)"
+            if structure.mclust_name
+            else ""
+        )
         raise ValueError(
             f"covariance_type={structure.name!r} is fitted by EM only (GaussianMixtureEM, "
-            f"fit_em): the Bayesian model has no prior for it yet. Use one of {bayesian} "
-            "for a Bayesian fit."
+            f"fit_em): the Bayesian model has no prior for it yet{why}. Use one of "
+            f"{bayesian} for a Bayesian fit."
         )
     return structure
 

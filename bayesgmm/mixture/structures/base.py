@@ -48,11 +48,82 @@ class BayesianLayout(NamedTuple):
     ``("component", "feature")``, in that order); ``corr_axes`` those of the correlation
     Cholesky factors (``("component",)`` one per component, ``()`` one shared, ``None``
     no correlations: ``R = I``). Everything the model, the kernel, the draws and the
-    prior simulator do per structure follows from these two fields.
+    prior simulator do per structure follows from these fields.
+
+    ``volume_axes`` (``None``: the sds are the free parameters) splits the volume from the
+    shape, ``Sigma_k = lambda_k C_k`` with ``det C_k = 1`` (Celeux & Govaert 1995):
+    ``C_k = S~_k R_k S~_k / det(R_k)^(1/D)`` with ``sum_d log s~_kd = 0``. Then the free
+    parameters are ``volume_sd = sqrt(lambda)`` (one per component, ``("component",)``,
+    or one shared, ``()``), ``log_shape = log s~`` along ``std_axes`` (zero-sum over the
+    features; none when D = 1) and the correlations; the likelihood reads the sds they
+    give, ``s_kd = sqrt(lambda_k) s~_kd det(R_k)^(-1/(2D))``, one per component and
+    feature (:attr:`sd_layout`, :meth:`volume_stds`).
     """
 
     std_axes: tuple[str, ...]
     corr_axes: tuple[str, ...] | None
+    volume_axes: tuple[str, ...] | None = None
+
+    @property
+    def has_volume(self) -> bool:
+        """The volume-shape parametrisation (``volume_axes`` set)."""
+        return self.volume_axes is not None
+
+    @property
+    def sd_layout(self) -> BayesianLayout:
+        """The layout of the sds the likelihood reads: the free ones, or for a
+        volume-shape layout one per component and feature with its correlations."""
+        if not self.has_volume:
+            return self
+        return BayesianLayout(("component", "feature"), self.corr_axes)
+
+    def volume_shape(self, n_components: int) -> tuple[int, ...]:
+        """Shape of the ``volume_sd`` variable."""
+        return (n_components,) if "component" in (self.volume_axes or ()) else ()
+
+    def volume_stds(self, volume_sd: Any, log_shape: Any, corr_chol: Any, xp: Any = np) -> Any:
+        """The sds (..., K or 1, D) of a volume-shape layout, numpy or PyTensor.
+
+        ``volume_sd`` (..., *volume_shape), ``log_shape`` (..., *std_shape) or ``None``
+        (D = 1), ``corr_chol`` (..., [K,] D, D) or ``None`` (no correlations):
+        ``s_kd = volume_sd_k exp(log_shape_kd - sum_i log L_k,ii / D)``.
+        """
+        per_component = "component" in (self.volume_axes or ())
+        log_sd = (
+            xp.log(volume_sd)[..., None] if per_component else xp.log(volume_sd)[..., None, None]
+        )
+        if log_shape is not None:
+            log_sd = log_sd + (log_shape if self.per_component_shape else log_shape[..., None, :])
+        if corr_chol is not None:
+            n_features = corr_chol.shape[-1]
+            diagonal = xp.diagonal(corr_chol, axis1=-2, axis2=-1)
+            log_det = xp.sum(xp.log(diagonal), axis=-1) / n_features  # log det(R) / (2D)
+            log_sd = log_sd - (
+                log_det[..., None] if self.per_component_corr else log_det[..., None, None]
+            )
+        return xp.exp(log_sd)
+
+    def volume_point(self, covariances: np.ndarray) -> dict[str, np.ndarray]:
+        """``volume_sd`` and ``log_shape`` (D > 1) of covariances (K, D, D) that have the
+        structure (the shared parts are taken from component 0)."""
+        n_features = covariances.shape[-1]
+        log_det = np.linalg.slogdet(covariances)[1]
+        sd = np.sqrt(np.diagonal(covariances, axis1=-2, axis2=-1))
+        corr_log_det = log_det - 2.0 * np.sum(np.log(sd), axis=-1)  # log det R_k
+        volume_sd = np.exp(log_det / (2.0 * n_features))
+        # log s~_kd = log s_kd - log sqrt(lambda_k) + log det(R_k) / (2D), zero-sum over d
+        log_shape = (
+            np.log(sd) - np.log(volume_sd)[:, None] + corr_log_det[:, None] / (2 * n_features)
+        )
+        log_shape -= log_shape.mean(axis=-1, keepdims=True)
+        point = {"volume_sd": volume_sd if "component" in self.volume_axes else volume_sd[0]}
+        if n_features > 1:
+            point["log_shape"] = log_shape if self.per_component_shape else log_shape[0]
+        return point
+
+    @property
+    def per_component_shape(self) -> bool:
+        return "component" in self.std_axes
 
     def _sizes(self, n_components: int, n_features: int) -> dict[str, int]:
         return {"component": n_components, "feature": n_features}
@@ -76,7 +147,9 @@ class BayesianLayout(NamedTuple):
 
     @property
     def per_component_stds(self) -> bool:
-        return "component" in self.std_axes
+        """The sds differ between components (a volume-shape layout: its volume or its
+        shape does)."""
+        return "component" in self.std_axes or "component" in (self.volume_axes or ())
 
     @property
     def correlated(self) -> bool:
@@ -100,8 +173,8 @@ class BayesianLayout(NamedTuple):
 
     def std_matrix(self, stds: Any) -> Any:
         """sds (..., *std_shape) as an array broadcasting to (..., K, D), numpy or PyTensor."""
-        if not self.per_component_stds:
-            return stds[..., None, :]
+        if not self.per_component_stds:  # shared: one sd (..., 1, 1) or one per feature
+            return stds[..., None, None] if self.pooled else stds[..., None, :]
         if self.pooled:
             return stds[..., None]
         return stds
@@ -109,10 +182,12 @@ class BayesianLayout(NamedTuple):
     def stds_from_matrix(self, stds: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`std_matrix` on (K, D) sds whose shared axes hold equal values
         (their first is taken)."""
-        return stds[
-            slice(None) if self.per_component_stds else 0,
-            0 if self.pooled else slice(None),
-        ]
+        return np.asarray(
+            stds[
+                slice(None) if self.per_component_stds else 0,
+                0 if self.pooled else slice(None),
+            ]
+        )
 
     def corr_stack(self, corr_chol: Any) -> Any:
         """Correlation Cholesky factors as (K, D, D), or (1, D, D) when shared."""

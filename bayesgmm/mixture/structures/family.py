@@ -26,6 +26,7 @@ import numpy as np
 
 from bayesgmm.mixture.structures import closed_form, conjugate, iterative
 from bayesgmm.mixture.structures.axes import Spherical
+from bayesgmm.mixture.structures.base import BayesianLayout
 from bayesgmm.mixture.structures.scatter import ScatterStructure
 
 __all__ = [
@@ -49,6 +50,20 @@ _PARAMETERS = {  # free parameters of each letter, as functions of (K, D)
     ("orientation", "V"): lambda k, d: k * d * (d - 1) // 2,
 }
 _WORDS = {"E": "equal", "V": "variable", "I": "identity"}
+# The Bayesian model of an entry: its layout and the compiled kernel's code (its case of
+# the C switch). EII is one sd for every component and feature (sigma^2 I); EEI one sd
+# per feature shared by the components (a shared diagonal). The others split the volume
+# from the shape (BayesianLayout's volume_axes): their volume per component (V) or shared
+# (E), their shape's axes, their correlations (none, shared, per component).
+_PER_COMPONENT, _SHARED = ("component",), ()
+_BAYESIAN: dict[str, tuple[BayesianLayout, int]] = {
+    "EII": (BayesianLayout((), None), 4),
+    "EEI": (BayesianLayout(("feature",), None), 5),
+    "VEI": (BayesianLayout(("feature",), None, _PER_COMPONENT), 6),
+    "EVI": (BayesianLayout(("component", "feature"), None, _SHARED), 7),
+    "VEE": (BayesianLayout(("feature",), _SHARED, _PER_COMPONENT), 8),
+    "EVV": (BayesianLayout(("component", "feature"), _PER_COMPONENT, _SHARED), 9),
+}
 # The scalar prior scale of mclust's defaultPrior: the spherical entry's, one number.
 _SCALAR_PRIOR = Spherical()
 
@@ -96,6 +111,7 @@ class MclustStructure(ScatterStructure):
         self.map_fit = map_fit
         self.log_prior_fn = log_prior_fn
         self.takes_prior = map_fit is not None
+        self.bayesian, self.kernel_code = _BAYESIAN.get(letters, (None, None))
 
     def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
         """Free covariance parameters (mclust's ``nVarParams``): one per volume, ``D - 1``
@@ -159,6 +175,19 @@ class MclustStructure(ScatterStructure):
             f"for {', '.join(with_prior)} and VVV, EEE, VVI, VII (full, tied, diag, "
             "spherical). Fit it without a prior (prior=None)."
         )
+
+    def rescale(self, covariances: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """Covariances (K, D, D) of ``x * scale``, or the prior's scalar scale (one
+        common ``scale`` only: a scalar has no image under per-feature scales)."""
+        if np.ndim(covariances) > 0:
+            return super().rescale(covariances, scale)
+        scale = np.asarray(scale, dtype=np.float64)
+        if np.any(scale != scale.flat[0]):
+            raise ValueError(
+                f"the scalar prior scale of covariance_type={self.name!r} moves only with "
+                "one common scale for every feature."
+            )
+        return np.asarray(covariances * scale.flat[0] ** 2)
 
     # mclust's defaultPrior for these structures: one scale, an inverse-gamma per variance.
     def prior_scale(self, data_cov: np.ndarray, factor: float) -> np.ndarray:

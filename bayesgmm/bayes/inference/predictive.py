@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["sample_posterior_predictive", "sample_prior_predictive"]
 
 
-
 def _positive(n_samples: int) -> int:
     if isinstance(n_samples, bool) or int(n_samples) != n_samples or int(n_samples) < 1:
         raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")

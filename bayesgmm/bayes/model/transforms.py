@@ -87,6 +87,10 @@ def _zerosum_log_jac_det(free: Any, xp: Any = np) -> Any:
     return xp.sum(0.0 * free, axis=-1)  # an isometry of R^(D-1) onto the zero-sum plane
 
 
+def _zerosum_log_jac_grad(free: np.ndarray) -> np.ndarray:
+    return np.zeros_like(free)  # a constant (zero) log Jacobian
+
+
 def _sigmoid(free: Any, xp: Any = np) -> Any:
     return 1.0 / (1.0 + xp.exp(-free))
 
@@ -181,7 +185,12 @@ TRANSFORMS = {
         _ordered_log_jac_grad,
     ),
     "zerosum": Transform(
-        "zerosum", _zerosum_forward, _zerosum_backward, _zerosum_log_jac_det, True
+        "zerosum",
+        _zerosum_forward,
+        _zerosum_backward,
+        _zerosum_log_jac_det,
+        True,
+        _zerosum_log_jac_grad,
     ),
 }
 #: Transforms whose free block has one value fewer on the last axis.

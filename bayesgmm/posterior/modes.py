@@ -265,8 +265,9 @@ class ModesReport:
     chain_mode : ndarray of shape (C,)
         The mode of every chain.
     weighting : {"mass", "stacking"}
-        What ``table["weight"]`` is: the posterior mass by bridge sampling, or (without
-        the compiled kernel) the stacking weight.
+        What ``table["weight"]`` is: the posterior mass by bridge sampling, or the
+        stacking weight (without the compiled kernel, or when a mass's standard error
+        exceeds ``MAX_MASS_SE``).
     chain_weights : ndarray of shape (C,)
         Every chain's share: its mode's weight split evenly between the mode's chains
         (the chains of a mode are stacked as one group of draws).
@@ -407,7 +408,8 @@ def find_modes(
     sampling (:mod:`bayesgmm.posterior.bridge`; needs ``model`` on the compiled kernel),
     and ``stacking``, its share in the combination of modes that best predicts each point
     left out (:func:`bayesgmm.posterior.stacking.stack_chains`, a mode's chains pooled).
-    ``weight`` is the mass when it is available, else the stacking weight.
+    ``weight`` is the mass when it is available and every mode's mass has a standard
+    error of at most ``MAX_MASS_SE``, else the stacking weight.
 
     Parameters
     ----------

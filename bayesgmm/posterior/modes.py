@@ -357,7 +357,8 @@ def _mixing_note(table: pd.DataFrame) -> str:
     )
     return (
         f" The chains mix slowly within {which}, the label-invariant R-hat of the "
-        f"log-likelihood, which should be <= {RHAT_THRESHOLD}: run more draws (and tune)."
+        f"log-likelihood, which should be <= {RHAT_THRESHOLD}: run more draws (and tune), "
+        "or more chains."
     )
 
 

@@ -326,3 +326,45 @@ def test_a_corrupt_modes_report_is_refused(
     with pytest.raises(FitFileError, match=match) as caught:
         BayesianGMM.load(tmp_path / "bad.nc")
     assert "bad.nc" in str(caught.value)
+
+
+@pytest.mark.timeout(900)
+def test_an_uncertain_mass_is_not_the_weight(square_fits: dict, monkeypatch) -> None:
+    """Masses whose standard error exceeds MAX_MASS_SE leave the weight to stacking; the
+    mass and its se stay in the table and the message says why they are not used."""
+    from bayesgmm.posterior import find_modes, modes
+
+    fit = square_fits[0]
+    exact = find_modes(fit.raw_idata_, model=fit.model_)
+    assert exact.weighting == "mass"
+    assert exact.table["mass_se"].max() <= modes.MAX_MASS_SE
+    uncertain = (np.array([0.29, 0.71]), np.array([0.27, 0.27]))
+    monkeypatch.setattr(modes, "mode_masses", lambda *args, **kwargs: uncertain)
+    report = find_modes(fit.raw_idata_, model=fit.model_)
+    table = report.table
+    assert report.weighting == "stacking"
+    np.testing.assert_array_equal(table["weight"], table["stacking"])
+    np.testing.assert_array_equal(table["weight_se"], table["stacking_se"])
+    np.testing.assert_array_equal(table["mass"], uncertain[0])
+    np.testing.assert_array_equal(table["mass_se"], uncertain[1])
+    assert "mass 0.29 ± 0.27" in report.message
+    assert "standard errors up to 0.27, too uncertain" in report.message
+    np.testing.assert_allclose(table["weight"], exact.table["stacking"])
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(("rhat", "slow"), [(1.045, True), (1.004, False), (np.nan, False)])
+def test_one_mode_that_mixes_slowly_says_so(rhat: float, slow: bool) -> None:
+    """Chains in one solution whose log-likelihood R-hat exceeds 1.01 are named as mixing
+    slowly (not as different modes), with the R-hat; a converged or one-chain mode is not."""
+    import pandas as pd
+
+    from bayesgmm.posterior.modes import _modes_message
+
+    table = pd.DataFrame(
+        {"chains": [(0, 1, 2, 3)], "rhat": [rhat], "description": ["four clusters"]}
+    )
+    message = _modes_message(table)
+    assert message.startswith("All chains found one solution: four clusters.")
+    assert ("mix slowly" in message) == slow
+    assert ("R-hat 1.045" in message) == slow

@@ -258,7 +258,7 @@ def build_model(structure: str, X: np.ndarray):
     import pymc as pm
     import pytensor.tensor as pt
 
-    n, dim = X.shape
+    dim = X.shape[1]
     k = N_COMPONENTS
     with pm.Model() as model:
         data = pm.Data("X", X)
@@ -319,7 +319,7 @@ QUANTITIES = (
 def quantities(weights, means, cov, X) -> np.ndarray:
     """(S, Q) quantities of S draws: functions of the Sigma_k (so sign- and order-free)
     sorted or summed over the components (label-free)."""
-    sign, logdet = np.linalg.slogdet(cov)
+    logdet = np.linalg.slogdet(cov)[1]
     eig, vec = np.linalg.eigh(cov)
     lead = np.abs(vec[..., 0, -1])  # |cos| of the leading eigenvector with axis 0
     k_max = np.argmax(weights, axis=1)

@@ -212,6 +212,21 @@ def _quaternion_rotation(q):
     return pt.stack([pt.stack(row, axis=-1) for row in rows], axis=-2)
 
 
+def _quaternion_product_matrix(q, left: bool):
+    """(n, 4, 4): the matrices of x -> q x (``left``) or x -> x q on quaternions x."""
+    import pytensor.tensor as pt
+
+    a, b, c, d = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    s = 1.0 if left else -1.0  # the two products differ in the sign of the cross part
+    rows = [
+        [a, -b, -c, -d],
+        [b, a, -s * d, s * c],
+        [c, s * d, a, -s * b],
+        [d, -s * c, s * b, a],
+    ]
+    return pt.stack([pt.stack(row, axis=-1) for row in rows], axis=-2)
+
+
 def _orientation(n_rot: int, dim: int):
     """Projectors (n_rot, D-1, D, D) of the first D-1 eigenvectors, Haar-distributed."""
     import pymc as pm
@@ -225,7 +240,12 @@ def _orientation(n_rot: int, dim: int):
         c, s = u[:, 0], u[:, 1]
         refl = pt.stack([pt.stack([c, s], -1), pt.stack([s, -c], -1)], -2)
         return ((pt.eye(2)[None] + refl) / 2)[:, None]
-    rot = _quaternion_rotation(_ring_vector("orient_free", n_rot, 4))
+    if dim == 3:
+        rot = _quaternion_rotation(_ring_vector("orient_free", n_rot, 4))
+    else:  # D = 4: x -> p x q for two unit quaternions (SU(2) x SU(2) covers SO(4))
+        left = _quaternion_product_matrix(_ring_vector("orient_free", n_rot, 4), left=True)
+        right = _quaternion_product_matrix(_ring_vector("orient_right", n_rot, 4), left=False)
+        rot = pt.matmul(left, right)
     cols = [rot[:, :, j] for j in range(dim - 1)]
     return pt.stack([c[:, :, None] * c[:, None, :] for c in cols], axis=1)
 
@@ -468,7 +488,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("what", choices=("prior", "sbc", "table"))
     parser.add_argument("--structure", choices=STRUCTURES, default="EEV")
-    parser.add_argument("--dim", type=int, choices=(2, 3), default=2)
+    parser.add_argument("--dim", type=int, choices=(2, 3, 4), default=2)
     parser.add_argument("--n-sims", type=int, default=100)
     parser.add_argument("--n-samples", type=int, default=60)
     parser.add_argument("--draws", type=int, default=500)

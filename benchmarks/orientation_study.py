@@ -59,10 +59,11 @@ D=3 5, EVE D=2 6, EEV D=4 7, VVI D=3 8, VEV D=2 9, VVE D=2 10, the gs trial 0):
   smallest p of nine 0.024-0.097 (Holm >= 0.22), no divergence; ``gs`` EEV D=2 0.092,
   4 divergences;
 * ``gs`` diverges: EEV D=3, divergences in all 10 simulations (83);
-* ``ring`` is calibrated for all four (no rejection); EEV and VEV mix well (no or single
+* ``ring``: EEV and VEV (D = 2, 3, 4 / 2, 3) are calibrated and mix well (no or single
   divergences, largest R-hat 1.07); EVE and VVE, a shared orientation with
-  per-component shapes, do not (R-hat > 1.05 in 6 and 7 of 40 runs at D = 3, up to
-  1.47 and 1.60; ESS under 30 in a tenth); the control VVI mixes well.
+  per-component shapes, do not mix (R-hat > 1.05 in 4-7 of 30-40 runs, up to 1.72; ESS
+  under 30 in a tenth), and VVE at D = 2 fails SBC (cov01_min: chi-square p < 0.001,
+  170 divergences in 8 of 30 runs); the control VVI mixes well.
 
 So the four stay EM only in the package (docs/mclust.md says why).
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bayesgmm.mixture.structures.axes import Diag, Spherical
 from bayesgmm.mixture.structures.base import BayesianLayout, CovarianceStructure
-from bayesgmm.mixture.structures.family import MCLUST_ENTRIES, mclust_order
+from bayesgmm.mixture.structures.family import MCLUST_ENTRIES, MclustStructure, mclust_order
 from bayesgmm.mixture.structures.matrices import Full, Tied
 
 __all__ = [
@@ -110,18 +110,23 @@ def bayesian_structure(covariance_type: str | CovarianceStructure) -> Covariance
     structure = get_structure(covariance_type)
     if structure.bayesian is None:
         bayesian = [s.name for s in structures() if s.bayesian is not None]
-        why = (
-            " (its orientation, an orthogonal matrix, has no prior in the Bayesian model "
-            "yet; see the docs' page on mclust's model family)"
-            if structure.mclust_name
-            else ""
-        )
         raise ValueError(
             f"covariance_type={structure.name!r} is fitted by EM only (GaussianMixtureEM, "
-            f"fit_em): the Bayesian model has no prior for it yet{why}. Use one of "
-            f"{bayesian} for a Bayesian fit."
+            f"fit_em): {_why_em_only(structure)} Use one of {bayesian} for a Bayesian fit."
         )
     return structure
+
+
+def _why_em_only(structure: CovarianceStructure) -> str:
+    """The reason a structure has no Bayesian model, for the refusal's message."""
+    if isinstance(structure, MclustStructure) and structure.own_orientation:
+        return (
+            "its orientation (the eigenvectors) is an orthogonal matrix of its own, and "
+            "the Bayesian model has no parametrisation of it that NUTS samples reliably in "
+            "every dimension yet; the evidence is in docs/mclust.md, section 'The Bayesian "
+            "model'."
+        )
+    return "the Bayesian model has no prior for it yet."
 
 
 def structure_from_shape(

@@ -113,6 +113,14 @@ class MclustStructure(ScatterStructure):
         self.takes_prior = map_fit is not None
         self.bayesian, self.kernel_code = _BAYESIAN.get(letters, (None, None))
 
+    @property
+    def own_orientation(self) -> bool:
+        """The orientation is an orthogonal matrix not tied to the shape (EVE, VVE, EEV,
+        VEV): the Bayesian model has no parametrisation of it that NUTS samples in every
+        dimension (docs/mclust.md, "The Bayesian model")."""
+        _, shape, orientation = self.name
+        return orientation != "I" and orientation != shape
+
     def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
         """Free covariance parameters (mclust's ``nVarParams``): one per volume, ``D - 1``
         per shape, ``D (D - 1) / 2`` per orientation."""

@@ -146,15 +146,29 @@ summary
 # share one shape matrix `A` (the ratio of their axes) while their volumes and
 # orientations differ. That saves 3 parameters (`D - 1` shape parameters for the second
 # component) and costs little likelihood, so BIC gains about 12 (a difference above 10
-# is "very strong" evidence on Kass and Raftery's scale). `VEV` is one of the four
-# structures that stay EM only: with a shared shape, each component's orientation `D_k`
-# is an orthogonal matrix of its own, not the correlations of an LKJ prior. A sampler
-# needs coordinates on the orthogonal group, which has none without singular points, and
-# `D_k A D_k^T` is unchanged by sign flips and joint permutations of `D_k`'s columns and
-# `A`'s entries; a purpose-built study found NUTS unreliable there (the evidence is on
-# the [mclust page](../../mclust/#why-eve-vve-eev-and-vev-are-em-only), section "Why EVE,
-# VVE, EEV and VEV are EM only"). `BayesianGMM(covariance_type="VEV")` refuses with a
-# message that says so; for `VEV` the EM fit and BIC above are what bayesgmm offers.
+# is "very strong" evidence on Kass and Raftery's scale).
+#
+# `VEV` is one of the four structures that stay EM only. Its components share their
+# eigenvalues (up to the volume) but not their eigenvectors, so each orientation `D_k` is
+# an orthogonal matrix of its own, not the sds and LKJ correlations the Bayesian model is
+# built from. A sampler needs coordinates on the orthogonal group, which has none without
+# singular points, and `D_k A D_k^T` is unchanged by sign flips and joint permutations of
+# `D_k`'s columns and `A`'s entries. A study with a separate PyMC model found a
+# parametrisation that samples `VEV` well, but only for D <= 4 (iris has D = 4); the one
+# that works in any dimension diverges already at D = 3, and `BayesianGMM` would also need
+# one internal scale for all features and the compiled kernel's case for it. None of that
+# is built yet; the evidence is on the
+# [mclust page](../../mclust/#why-eve-vve-eev-and-vev-are-em-only), section "Why EVE, VVE,
+# EEV and VEV are EM only" (`docs/mclust.md`). `BayesianGMM` refuses `VEV` and says so:
+
+# %%
+try:
+    bayesgmm.BayesianGMM(best_k, covariance_type="VEV").fit(X)
+except ValueError as refusal:
+    print(refusal)
+
+# %% [markdown]
+# For `VEV` the EM fit and BIC above are what bayesgmm offers today.
 
 # %% [markdown]
 # ## 4. The posterior of the best Bayesian structure

@@ -23,13 +23,15 @@ from bayesgmm.bayes.model.transforms import layout, log_jacobian
 from bayesgmm.estimators.bayesian import BayesianGMM
 from bayesgmm.exceptions import DegenerateComponentWarning
 
-# Every transform the kernel's models use: log (alpha, stds), simplex (weights),
-# identity (means), logodds (partial correlations); and the ordered means.
+# Every transform the kernel's models use: log (alpha, stds, volumes), simplex (weights),
+# identity (means), logodds (partial correlations), zerosum (the volume structures'
+# shapes); and the ordered means.
 LAYOUTS = {
     "full, sparse": layout("full", 3, 3, sparse=True),
     "tied": layout("tied", 2, 4),
     "spherical": layout("spherical", 4, 2),
     "ordered": layout("diag", 3, 2, ordered=0),
+    "EVV (zerosum shapes)": layout("EVV", 3, 3),
 }
 
 
@@ -73,7 +75,8 @@ def test_log_jacobian_is_pymcs(faithful) -> None:
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize(
-    ("covariance_type", "missing"), [("full", False), ("diag", False), ("tied", True)]
+    ("covariance_type", "missing"),
+    [("full", False), ("diag", False), ("tied", True), ("VEE", False), ("EVI", True)],
 )
 def test_kernel_map_is_find_maps_mode(faithful, covariance_type: str, missing: bool) -> None:
     X = mcar(faithful, 0.15, seed=1) if missing else faithful  # the kernel's pattern path
@@ -121,7 +124,7 @@ def _by_first_mean(est: BayesianGMM) -> tuple[np.ndarray, ...]:
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "tied"])
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "tied", "EVV"])
 def test_map_weights_equal_repeated_rows(covariance_type: str) -> None:
     """Integer weights are rows repeated (a power likelihood): the same data scale, the
     same data-scaled priors, the same objective, so the same mode. The two MAP-EM starts

@@ -82,7 +82,8 @@ class KernelSpec(NamedTuple):
 def kernel_spec(
     priors: GMMPriors, n_components: int, n_features: int, covariance_type: str
 ) -> KernelSpec:
-    """Flatten resolved priors into the kernel's arrays (mirrors ``model._std_prior``)."""
+    """Flatten resolved priors into the kernel's arrays (as
+    ``bayes.model.variables._std_prior`` reads them)."""
     if not priors.is_resolved:
         raise ValueError("priors must be resolved (GMMPriors.resolve) first.")
     k, d = n_components, n_features

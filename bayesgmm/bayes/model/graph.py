@@ -32,8 +32,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pymc as pm
-import pytensor.tensor as pt
-from pymc.logprob.transforms import Transform
 
 from bayesgmm._utils.validation import (
     CheckedData,
@@ -48,11 +46,11 @@ from bayesgmm.bayes.model.missing import add_missing_likelihood
 from bayesgmm.bayes.model.observed import observation_data as _observation_data
 from bayesgmm.bayes.model.priors import GMMPriors
 from bayesgmm.bayes.model.spec import MixtureSpec, ordered_index
-from bayesgmm.bayes.model.transforms import TRANSFORMS, Block
 from bayesgmm.bayes.model.units import fit_standardization
+from bayesgmm.bayes.model.variables import free_variables
 from bayesgmm.mixture.moments import check_feature_scales, warn_if_quantised
 from bayesgmm.mixture.observations import Observations, check_observations
-from bayesgmm.mixture.parametrization import cholesky_from_cpc, corr_pairs, cpc_beta_parameters
+from bayesgmm.mixture.parametrization import corr_pairs
 from bayesgmm.mixture.structures import bayesian_structure
 
 if TYPE_CHECKING:
@@ -65,74 +63,6 @@ __all__ = [
     "make_spec",
     "model_from_spec",
 ]
-
-
-class _SharedTransform(Transform):
-    """A transform of :mod:`bayesgmm.bayes.model.transforms` as PyMC's ``Transform``: the PyMC graph
-    and the numpy packing (and, checked by the tests, the kernel) run one formula."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._impl = TRANSFORMS[name]
-        self.ndim_supp = 1 if self._impl.vector else 0
-
-    def forward(self, value: Any, *inputs: Any) -> Any:
-        return self._impl.forward(pt.as_tensor(value), pt)
-
-    def backward(self, value: Any, *inputs: Any) -> Any:
-        return self._impl.backward(pt.as_tensor(value), pt)
-
-    def log_jac_det(self, value: Any, *inputs: Any) -> Any:
-        return self._impl.log_jac_det(pt.as_tensor(value), pt)
-
-
-def _transform(block: Block) -> Any:
-    return None if block.transform == "identity" else _SharedTransform(block.transform)
-
-
-def _std_prior(block: Block, priors: GMMPriors, dims: Any, pooled: bool = False) -> Any:
-    params = priors.std_parameters(pooled=pooled)
-    if pooled:  # spherical: one sd per component, the same prior for each
-        params = {k: np.float64(v[0]) for k, v in params.items()}
-    family, kwargs = priors.std_family, {"dims": dims, "default_transform": _transform(block)}
-    if family == "lognormal":
-        return pm.LogNormal(block.name, mu=params["mu"], sigma=params["sigma"], **kwargs)
-    if family == "gamma":
-        return pm.Gamma(block.name, alpha=params["alpha"], beta=params["beta"], **kwargs)
-    if family == "inversegamma":
-        return pm.InverseGamma(block.name, alpha=params["alpha"], beta=params["beta"], **kwargs)
-    return pm.HalfNormal(block.name, sigma=params["sigma"], **kwargs)
-
-
-def _means(spec: MixtureSpec, blocks: dict[str, Block]) -> Any:
-    priors, k = spec.internal_priors, spec.n_components
-    loc, scale = np.asarray(priors.mean_loc), np.asarray(priors.mean_scale)
-    f = spec.ordered_feature
-    if f is None:
-        return pm.Normal(
-            "means",
-            mu=np.broadcast_to(loc, (k, len(loc))),
-            sigma=np.broadcast_to(scale, (k, len(loc))),
-            dims=("component", "feature"),
-        )
-    first = pm.Normal(
-        "means_ordered",
-        mu=loc[f],
-        sigma=scale[f],
-        dims="component",
-        default_transform=_transform(blocks["means_ordered"]),
-    )
-    others = [d for d in range(len(loc)) if d != f]
-    if not others:
-        return pm.Deterministic("means", first[:, None], dims=("component", "feature"))
-    rest = pm.Normal(
-        "means_other",
-        mu=np.broadcast_to(loc[others], (k, len(others))),
-        sigma=np.broadcast_to(scale[others], (k, len(others))),
-        shape=(k, len(others)),
-    )
-    columns = [first if d == f else rest[:, others.index(d)] for d in range(len(loc))]
-    return pm.Deterministic("means", pt.stack(columns, axis=1), dims=("component", "feature"))
 
 
 def _ordered_start(spec: MixtureSpec, internal: np.ndarray) -> np.ndarray | None:
@@ -393,12 +323,12 @@ def model_from_spec(
 
     with pm.Model(coords=coords) as model:
         if has_missing:  # the observed-coordinate likelihood: bayes/missing_model
-            dist_params = _free_variables(spec, blocks)
+            dist_params = free_variables(spec, blocks)
             add_missing_likelihood(spec, internal, dist_params, obs)
             return _finish(model, spec, values, internal, None, obs, has_missing=True)
         x_data = pm.Data("X", internal, dims=("obs", "feature"))
         extras = _observation_data(obs)
-        dist_params = _free_variables(spec, blocks)
+        dist_params = free_variables(spec, blocks)
         observed, total_size = x_data, None
         if minibatch_size is not None:
             batch = pm.Minibatch(x_data, *extras.values(), batch_size=int(minibatch_size))
@@ -445,74 +375,6 @@ def _finish(
         obs.labels,
         has_missing,
         model_fingerprint(model),
-    )
-
-
-def _free_variables(spec: MixtureSpec, blocks: dict[str, Block]) -> list[Any]:
-    """The priors, in the spec's layout order; returns the likelihood's parameters."""
-    k, cov_type, priors = spec.n_components, spec.covariance_type, spec.internal_priors
-    weights = _weights(spec, blocks)
-    means = _means(spec, blocks)
-    structure = bayesian_structure(cov_type).bayesian
-    if structure.has_volume:
-        volume = _std_prior(blocks["volume_sd"], priors, structure.volume_axes, pooled=True)
-    else:
-        stds = _std_prior(blocks["stds"], priors, structure.std_axes, pooled=structure.pooled)
-    log_shape = _log_shape(spec, blocks, structure.std_axes) if "log_shape" in blocks else None
-    corr_chol = None
-    if "partial_corr_unit" in blocks:
-        beta = cpc_beta_parameters(spec.n_features, float(spec.priors.eta))
-        dims = structure.corr_dims()
-        if structure.per_component_corr:
-            beta = np.broadcast_to(beta, (k, len(beta)))
-        unit = pm.Beta(
-            "partial_corr_unit",
-            alpha=beta,
-            beta=beta,
-            dims=dims,
-            default_transform=_transform(blocks["partial_corr_unit"]),
-        )
-        corr_chol = cholesky_from_cpc(2.0 * unit - 1.0, spec.n_features, xp=pt)
-    if structure.has_volume:  # the sds of the volume, shape and correlations, (K, D)
-        stds = structure.volume_stds(volume, log_shape, corr_chol, xp=pt)
-        stds = pt.broadcast_to(stds, (k, spec.n_features))
-    return [weights, means, stds] + ([] if corr_chol is None else [corr_chol])
-
-
-def _log_shape(spec: MixtureSpec, blocks: dict[str, Block], axes: tuple[str, ...]) -> Any:
-    """The log shape ``log s~``, zero-sum over the features: ZeroSumNormal with the sd
-    prior's spread (the internal units make the prior's shape the identity, see
-    :mod:`bayesgmm.bayes.model.units`)."""
-    block = blocks["log_shape"]
-    return pm.ZeroSumNormal(
-        block.name,
-        sigma=float(spec.priors.std_spread),
-        n_zerosum_axes=1,
-        # a static shape: ZeroSumNormal's support shape from symbolic dims fails to broadcast
-        shape=block.shape,
-        dims=axes,
-        default_transform=_transform(block),
-    )
-
-
-def _weights(spec: MixtureSpec, blocks: dict[str, Block]) -> Any:
-    """pi ~ Dirichlet(alpha 1_K): alpha fixed, or alpha ~ Gamma(a, b) (shape, rate) in a
-    sparse finite mixture (Malsiner-Walli, Frühwirth-Schnatter & Grün 2016)."""
-    k, hyper = spec.n_components, spec.priors.alpha_gamma
-    if hyper is None:
-        concentration = np.full(k, float(spec.priors.alpha))
-    else:
-        # float64 arrays: PyMC would store Python floats as float32 (1/b then rounds).
-        shape, rate = (np.asarray(value, dtype=np.float64) for value in hyper)
-        alpha = pm.Gamma(
-            "alpha", alpha=shape, beta=rate, default_transform=_transform(blocks["alpha"])
-        )
-        concentration = alpha * pt.ones(k)
-    return pm.Dirichlet(
-        "weights",
-        a=concentration,
-        dims="component",
-        default_transform=_transform(blocks["weights"]),
     )
 
 

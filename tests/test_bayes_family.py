@@ -17,7 +17,7 @@ from scipy import stats
 from test_calibration import ALPHA, SMALL
 from test_calibration import PRIORS as SBC_PRIORS
 from test_kernel_grid import N_GRID, _compare, _data
-from test_kernel_missing import _check_design, _mismatches, _with_missing
+from test_kernel_missing import check_weights_labels_and_nan
 
 from bayesgmm import BayesianGMM
 from bayesgmm.bayes.calibration.prior import simulate_prior
@@ -79,14 +79,7 @@ def test_kernel_matches_pymc_with_the_sparse_alpha_prior(cov_type: str) -> None:
 def test_kernel_matches_pymc_with_weights_labels_and_nan(cov_type: str) -> None:
     """Rows with NaN (marginalised), observation weights and partial labels at once, 700
     rows: patterns and labelled rows straddle the kernel's blocks."""
-    X = _with_missing(_data(4, seed=21)[:700], seed=22)
-    _check_design(X)
-    rng = np.random.default_rng(23)
-    weights = rng.gamma(2.0, size=700) * (rng.random(700) > 0.05)
-    labels = np.where(rng.random(700) < 0.3, rng.integers(0, 3, 700), -1)
-    gmm = build_model(X, 3, cov_type, sample_weight=weights, labels=labels, missing="marginalize")
-    assert gmm.has_missing and gmm.kernel_supported
-    assert _mismatches(gmm, seed=24) == []
+    check_weights_labels_and_nan(cov_type)
 
 
 @pytest.mark.timeout(120)

@@ -146,6 +146,12 @@ def test_kernel_matches_pymc_with_weights_labels_and_nan(cov_type) -> None:
     """The same model in both: PyMC's graph takes the weights and labels of rows with NaN
     through bayes/model/observed.py, the kernel through its sorted buffer (700 rows: patterns
     and labelled rows straddle the blocks)."""
+    check_weights_labels_and_nan(cov_type)
+
+
+def check_weights_labels_and_nan(cov_type: str) -> None:
+    """Kernel = PyMC on 700 rows with NaN, observation weights and partial labels at once
+    (also run by test_bayes_family.py for mclust's structures)."""
     X = _with_missing(_data(4, seed=21)[:700], seed=22)
     _check_design(X)
     rng = np.random.default_rng(23)

@@ -38,6 +38,7 @@ REQUIRED = (
     "01_old_faithful",
     "02_how_many_clusters",
     "03_missing_values_and_partial_labels",
+    "04_mclust_models",
     "05_kmeans_as_a_limit",
     "06_the_singularity",
     "07_digits_k10",

@@ -130,8 +130,8 @@ def test_bad_names_are_refused(bad):
 @pytest.mark.timeout(30)
 def test_prior_is_refused_for_the_new_structures():
     X = np.random.default_rng(0).normal(size=(40, 2))
-    with pytest.raises(ValueError, match=r"MAP-EM .* not available for covariance_type='VEV'"):
-        fit_em(X, 2, "VEV", prior="default")
+    with pytest.raises(ValueError, match=r"MAP-EM .* not available for covariance_type='EVE'"):
+        fit_em(X, 2, "EVE", prior="default")
 
 
 # -- the M-step against a direct numerical maximisation ------------------------------------

@@ -25,7 +25,7 @@ from bayesgmm.exceptions import CollapseError, DegenerateComponentWarning
 from bayesgmm.mixture.covariance import (
     n_parameters,
 )
-from bayesgmm.mixture.structures import check_covariance_type, mclust_family
+from bayesgmm.mixture.structures import check_covariance_type, get_structure, mclust_family
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -83,10 +83,17 @@ DIAGONAL_STRUCTURES = mclust_family(n_samples=1, n_features=2)
 SIGNS = ("bayesgmm", "mclust")
 
 
-def default_structures(n_samples: int, n_features: int) -> tuple[str, ...]:
+def default_structures(
+    n_samples: int, n_features: int, with_prior: bool = False
+) -> tuple[str, ...]:
     """mclust's default models for data of this size (its ``mclustBIC`` choice), from the
-    registry (:func:`bayesgmm.mixture.structures.mclust_family`)."""
-    return mclust_family(n_samples, n_features)
+    registry (:func:`bayesgmm.mixture.structures.mclust_family`); ``with_prior``: only
+    those that take the conjugate prior (MAP-EM), as mclust's ``priorControl`` has none
+    for EVE, VEE, VVE and EVV."""
+    names = mclust_family(n_samples, n_features)
+    if with_prior:
+        names = tuple(name for name in names if get_structure(name).takes_prior)
+    return names
 
 
 # Over 80 lines only through its docstring, which documents every argument; the body
@@ -110,7 +117,8 @@ def select_k(
     covariance_types : sequence of str, optional
         Any names :func:`fit_em` takes, the columns in this order. Default: mclust's 14
         structures (``EII`` ... ``VVV``), the 6 diagonal ones when ``N <= D``, ``E`` and
-        ``V`` for 1-D data (:func:`default_structures`).
+        ``V`` for 1-D data (:func:`default_structures`); with a ``prior``, those of them
+        that take it (all but EVE, VEE, VVE and EVV).
     criterion : {"bic", "aic", "icl"}
         Which criterion fills the returned wide table.
     sign : {"bayesgmm", "mclust"}
@@ -147,7 +155,7 @@ def select_k(
         constant = constant_features(X)
         _warn_about_feature_scales(X, constant, reg_covar, feature_names)
     if covariance_types is None:
-        covariance_types = default_structures(*X.shape)
+        covariance_types = default_structures(*X.shape, fit_kwargs.get("prior") is not None)
     elif isinstance(covariance_types, str):
         covariance_types = [covariance_types]
     for cov_type in covariance_types:

@@ -17,28 +17,36 @@ between term the means' prior adds. Each function takes ``nk`` (K,), ``scatter``
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
+
+from bayesgmm.mixture.structures import iterative
+from bayesgmm.mixture.structures.closed_form import det_root, diagonal_matrices, sorted_eigh
 
 __all__ = ["CONJUGATE", "log_prior_eei", "log_prior_eii", "map_eei", "map_eii"]
 
 
 def map_eii(
-    nk: np.ndarray, scatter: np.ndarray, between: np.ndarray, scale: float, dof: float
-) -> np.ndarray:
-    """EII's posterior mode: one variance for every feature and component."""
+    nk: np.ndarray, scatter: np.ndarray, between: np.ndarray, scale: float, dof: float,
+    reg_covar: float = 0.0, previous: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
+    """EII's posterior mode: one variance for every feature and component (plus
+    ``reg_covar``)."""
     n_components, n_features, _ = scatter.shape
     total = np.trace((scatter + between).sum(axis=0))
     variance = (scale + total) / (dof + 2.0 + (nk.sum() + n_components) * n_features)
+    variance = variance + reg_covar
     return np.broadcast_to(variance * np.eye(n_features), scatter.shape).copy()
 
 
 def map_eei(
-    nk: np.ndarray, scatter: np.ndarray, between: np.ndarray, scale: float, dof: float
-) -> np.ndarray:
-    """EEI's posterior mode: one variance per feature, shared by the components."""
+    nk: np.ndarray, scatter: np.ndarray, between: np.ndarray, scale: float, dof: float,
+    reg_covar: float = 0.0, previous: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
+    """EEI's posterior mode: one variance per feature, shared by the components (plus
+    ``reg_covar``)."""
     n_components = scatter.shape[0]
     pooled = np.diagonal((scatter + between).sum(axis=0))
-    variances = (scale + pooled) / (dof + 2.0 + nk.sum() + n_components)
+    variances = (scale + pooled) / (dof + 2.0 + nk.sum() + n_components) + reg_covar
     return np.broadcast_to(np.diag(variances), scatter.shape).copy()
 
 
@@ -76,5 +84,159 @@ def log_prior_eei(
     return _log_prior_variances(variances, means, mean, shrinkage, scale, dof)
 
 
+# -- VEI, VEV, EVI, EEV: volume and shape -------------------------------------------------
+#
+# Sigma_k = lambda_k D_k A_k D_k^T. The prior (docs/mclust.md, "MAP-EM"): the orientations
+# uniform (Haar), mu_k | Sigma_k ~ N(mean, Sigma_k / shrinkage), and (volumes, shapes) with
+# the density, on the volumes and the log shapes' first D - 1 coordinates,
+#
+#     p ∝ prod_(free volumes) lambda^(-c) * exp(-scale / 2 * sum_k tr(Sigma_k^-1)),
+#
+# c = (dof + 2) / 2 for VEI and VEV (one per component), D (dof + 2) / 2 for EVI and
+# D (dof + D + 1) / 2 for EEV (one volume): mclust's exponents (msveip, msevip, mseevp).
+# Its mode adds ``scale I`` to every W_k (as mclust does) and to each volume's count
+# ``2 c`` and the means' ``D`` per component (mclust's VEI adds 1, its EEV and VEV none).
+
+
+def _prior_scatter(nk, scatter, between, scale, reg_covar) -> np.ndarray:
+    """``W_k + B_k + (scale + n_k reg_covar) I``: the scatter the mode is the ML fit of."""
+    diagonal = scale + reg_covar * nk
+    return scatter + between + diagonal[:, None, None] * np.eye(scatter.shape[-1])
+
+
+def _exponent(letters: str, dof: float, n_features: int) -> float:
+    """``c``: the prior's power of each free volume, ``lambda^(-c)``."""
+    if letters == "EEV":
+        return n_features * (dof + n_features + 1.0) / 2.0
+    if letters == "EVI":
+        return n_features * (dof + 2.0) / 2.0
+    return (dof + 2.0) / 2.0
+
+
+def _equal_shape_mode(nk, values, dof, previous) -> tuple[np.ndarray, np.ndarray]:
+    """VEI / VEV: volumes and the common shape of ``values`` (K, D), each volume's count
+    ``n_k D`` (likelihood) + ``D`` (its mean's prior) + ``dof + 2`` (its own prior)."""
+    n_features = values.shape[1]
+    counts = (nk + 1.0) * n_features + dof + 2.0
+    return iterative.volumes_equal_shape(counts, values, iterative.previous_volumes(previous))
+
+
+def map_vei(
+    nk: np.ndarray, scatter: np.ndarray, between: np.ndarray, scale: float, dof: float,
+    reg_covar: float = 0.0, previous: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
+    """VEI's posterior mode, ``lambda_k A``: the alternation of
+    :func:`.iterative.m_step_vei` on the diagonals of ``W_k + B_k + scale I``."""
+    values = np.diagonal(_prior_scatter(nk, scatter, between, scale, reg_covar), axis1=1, axis2=2)
+    volumes, shape = _equal_shape_mode(nk, values, dof, previous)
+    return diagonal_matrices(volumes[:, None] * shape)
+
+
+def map_vev(
+    nk: np.ndarray, scatter: np.ndarray, between: np.ndarray, scale: float, dof: float,
+    reg_covar: float = 0.0, previous: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
+    """VEV's posterior mode, ``lambda_k D_k A D_k^T``: ``D_k`` the eigenvectors of
+    ``W_k + B_k``, VEI's alternation on the eigenvalues of ``W_k + B_k + scale I``."""
+    values, vectors = sorted_eigh(_prior_scatter(nk, scatter, between, scale, reg_covar))
+    volumes, shape = _equal_shape_mode(nk, values, dof, previous)
+    return np.einsum("kde,ke,kfe->kdf", vectors, volumes[:, None] * shape, vectors)
+
+
+def map_evi(
+    nk: np.ndarray, scatter: np.ndarray, between: np.ndarray, scale: float, dof: float,
+    reg_covar: float = 0.0, previous: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
+    """EVI's posterior mode, ``lambda A_k``: with ``w_k`` the diagonal of
+    ``W_k + B_k + scale I``, ``A_k = w_k / |w_k|^(1/D)`` and
+    ``lambda = sum_k |w_k|^(1/D) / (N + K + dof + 2)`` (mclust's ``msevip``)."""
+    values = np.diagonal(_prior_scatter(nk, scatter, between, scale, reg_covar), axis1=1, axis2=2)
+    roots = det_root(values)
+    volume = roots.sum() / (nk.sum() + len(nk) + dof + 2.0)
+    return diagonal_matrices(volume * values / roots[:, None])
+
+
+def map_eev(
+    nk: np.ndarray, scatter: np.ndarray, between: np.ndarray, scale: float, dof: float,
+    reg_covar: float = 0.0, previous: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
+    """EEV's posterior mode, ``D_k (lambda A) D_k^T``: ``D_k`` the eigenvectors of
+    ``W_k + B_k``, ``lambda A = sum_k Omega_k / (N + K + dof + D + 1)`` with ``Omega_k``
+    the eigenvalues of ``W_k + B_k + scale I`` (mclust's ``mseevp``, which drops the
+    means' prior)."""
+    n_features = scatter.shape[-1]
+    values, vectors = sorted_eigh(_prior_scatter(nk, scatter, between, scale, reg_covar))
+    shape = values.sum(axis=0) / (nk.sum() + len(nk) + dof + n_features + 1.0)
+    return np.einsum("kde,e,kfe->kdf", vectors, shape, vectors)
+
+
+def _log_shape_integral(gamma: float, n_features: int) -> float:
+    """``log int tr(A^-1)^(-gamma)`` over the shapes (``det A = 1``, Lebesgue on the first
+    D - 1 log shapes): ``Gamma(gamma / D)^D / (D Gamma(gamma))``. (With
+    ``q = A^-1 / tr A^-1`` the integrand is Dirichlet(gamma / D)'s kernel.)"""
+    return float(
+        n_features * special.gammaln(gamma / n_features)
+        - np.log(n_features)
+        - special.gammaln(gamma)
+    )
+
+
+def _log_normaliser(letters: str, n_components: int, n_features: int, scale, dof) -> float:
+    """``log`` of the integral of the volume-and-shape kernel: exact for VEI, VEV and EEV;
+    for EVI without ``log int (sum_k tr A_k^-1)^(-gamma) prod_k dA_k`` (no closed form;
+    a constant of K, D and dof only)."""
+    gamma = _exponent(letters, dof, n_features) - 1.0
+    if letters in ("VEI", "VEV"):
+        per_volume = special.gammaln(gamma) - gamma * np.log(scale / 2.0)
+        return float(
+            n_components * per_volume + _log_shape_integral(n_components * gamma, n_features)
+        )
+    rate = scale / 2.0 * (n_components if letters == "EEV" else 1.0)
+    shapes = _log_shape_integral(gamma, n_features) if letters == "EEV" else 0.0
+    return float(special.gammaln(gamma) - gamma * np.log(rate) + shapes)
+
+
+def _log_normal_means(covariances, means, mean, shrinkage) -> float:
+    """``sum_k log N(mu_k | mean, Sigma_k / shrinkage)``."""
+    n_features = means.shape[1]
+    _, log_det = np.linalg.slogdet(covariances / shrinkage)
+    offset = means - mean
+    solved = np.linalg.solve(covariances / shrinkage, offset[:, :, None])[:, :, 0]
+    distances = np.einsum("kd,kd->k", offset, solved)
+    return float(-0.5 * np.sum(n_features * np.log(2 * np.pi) + log_det + distances))
+
+
+def _log_prior_volume_shape(letters: str):
+    def log_prior(covariances, means, mean, shrinkage, scale, dof) -> float:
+        n_components, n_features, _ = covariances.shape
+        _, log_det = np.linalg.slogdet(covariances)
+        log_volumes = log_det / n_features
+        if letters[0] == "E":
+            log_volumes = log_volumes[:1]
+        traces = np.trace(np.linalg.inv(covariances), axis1=1, axis2=2)
+        kernel = -_exponent(letters, dof, n_features) * log_volumes.sum() - scale / 2 * traces.sum()
+        normaliser = _log_normaliser(letters, n_components, n_features, scale, dof)
+        return kernel - normaliser + _log_normal_means(covariances, means, mean, shrinkage)
+
+    log_prior.__name__ = f"log_prior_{letters.lower()}"
+    log_prior.__doc__ = (
+        f"Log prior of {letters}'s covariances (volumes, shapes, uniform orientations) and "
+        "the means, ``(covariances, means, mean, shrinkage, scale, dof) -> float``."
+    )
+    return log_prior
+
+
+log_prior_vei, log_prior_vev, log_prior_evi, log_prior_eev = (
+    _log_prior_volume_shape(letters) for letters in ("VEI", "VEV", "EVI", "EEV")
+)
+
+
 #: mclust name -> (posterior mode, log prior): the entries of the family that take a prior.
-CONJUGATE = {"EII": (map_eii, log_prior_eii), "EEI": (map_eei, log_prior_eei)}
+CONJUGATE = {
+    "EII": (map_eii, log_prior_eii),
+    "EEI": (map_eei, log_prior_eei),
+    "VEI": (map_vei, log_prior_vei),
+    "EVI": (map_evi, log_prior_evi),
+    "EEV": (map_eev, log_prior_eev),
+    "VEV": (map_vev, log_prior_vev),
+}

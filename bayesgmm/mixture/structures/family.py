@@ -12,9 +12,9 @@ Four of the fourteen are the registry's own classes (``full`` = VVV, ``tied`` = 
 ``diag`` = VVI, ``spherical`` = VII). The ten others are :class:`MclustStructure` entries
 (:data:`MCLUST_ENTRIES`): stored as full matrices (K, D, D), so that the full-covariance
 E-step, precision Cholesky and densities apply unchanged; an entry is its M-step (the
-maths of :mod:`.closed_form` and :mod:`.iterative`; MAP-EM from :mod:`.conjugate` where
-mclust's prior has a mode here), its parameter count and the fewest points a component
-needs.
+maths of :mod:`.closed_form` and :mod:`.iterative`; MAP-EM from :mod:`.conjugate` for
+the six to which mclust gives its prior: EII, EEI, VEI, EVI, EEV, VEV), its parameter
+count and the fewest points a component needs.
 """
 
 from __future__ import annotations
@@ -86,8 +86,9 @@ class MclustStructure(ScatterStructure):
     fit : callable
         ``fit(nk, scatter, previous) -> covariances``: the M-step without regularisation.
     map_fit : callable, optional
-        ``map_fit(nk, scatter, between, scale, dof)``: the posterior mode under mclust's
-        conjugate prior (scalar scale); ``None``: the entry refuses a prior.
+        ``map_fit(nk, scatter, between, scale, dof, reg_covar, previous)``: the posterior
+        mode under mclust's conjugate prior (scalar scale), regularised by ``reg_covar``
+        its own way (inside the structure); ``None``: the entry refuses a prior.
     log_prior_fn : callable, optional
         That prior's log density, ``(covariances, means, mean, shrinkage, scale, dof)``.
     """
@@ -160,20 +161,21 @@ class MclustStructure(ScatterStructure):
         n_features = scatter.shape[-1]
         scatter = 0.5 * (scatter + np.swapaxes(scatter, -1, -2))
         if prior is not None:
-            return self._map_step(nk, means, scatter, reg_covar, prior)
+            return self._map_step(nk, means, scatter, reg_covar, prior, previous)
         if reg_covar:
             scatter = scatter + (reg_covar * nk)[:, None, None] * np.eye(n_features)
         covariances = self.fit(nk, scatter, previous)
         return 0.5 * (covariances + np.swapaxes(covariances, -1, -2))
 
-    def _map_step(self, nk, x_bar, scatter, reg_covar, prior) -> np.ndarray:
+    def _map_step(self, nk, x_bar, scatter, reg_covar, prior, previous) -> np.ndarray:
         if self.map_fit is None:
             raise ValueError(self.prior_refusal())
         offset = x_bar - prior.mean
         shrink = prior.shrinkage * nk / (prior.shrinkage + nk)
         between = shrink[:, None, None] * np.einsum("kd,ke->kde", offset, offset)
-        cov = self.map_fit(nk, scatter, between, float(prior.scale), prior.dof)
-        return cov + reg_covar * np.eye(x_bar.shape[1])
+        scale = float(prior.scale)
+        cov = self.map_fit(nk, scatter, between, scale, prior.dof, reg_covar, previous)
+        return 0.5 * (cov + np.swapaxes(cov, -1, -2))
 
     def prior_refusal(self) -> str:
         """Why this entry takes no prior, and which do."""
@@ -181,7 +183,8 @@ class MclustStructure(ScatterStructure):
         return (
             f"MAP-EM (a prior) is not available for covariance_type={self.name!r} yet; it is "
             f"for {', '.join(with_prior)} and VVV, EEE, VVI, VII (full, tied, diag, "
-            "spherical). Fit it without a prior (prior=None)."
+            "spherical); mclust has no prior for EVE, VEE, VVE and EVV either. Fit it "
+            "without a prior (prior=None)."
         )
 
     def rescale(self, covariances: np.ndarray, scale: np.ndarray) -> np.ndarray:

@@ -33,32 +33,32 @@ def _done(previous: float, current: float) -> bool:
     return abs(current - previous) <= _INNER_RTOL * (1.0 + abs(current))
 
 
-def _volumes_equal_shape(
-    nk: np.ndarray, values: np.ndarray, volumes: np.ndarray | None
+def volumes_equal_shape(
+    counts: np.ndarray, values: np.ndarray, volumes: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``lambda_k`` (K,) and the common shape ``a`` (D,), ``prod a = 1``, maximising
-    ``-1/2 sum_k [n_k D log lambda_k + sum_j v_kj / (lambda_k a_j)]``.
+    ``-1/2 sum_k [c_k log lambda_k + sum_j v_kj / (lambda_k a_j)]``.
 
-    The problem is convex in ``(log lambda, log a)``, so the alternation reaches its one
-    maximum from any start.
+    ``counts`` ``c_k``: ``n_k D`` for maximum likelihood (MAP-EM adds the prior's, see
+    :mod:`.conjugate`). The problem is convex in ``(log lambda, log a)``, so the
+    alternation reaches its one maximum from any start.
     """
-    n_features = values.shape[1]
     if volumes is None:
-        volumes = values.sum(axis=1) / (nk * n_features)
+        volumes = values.sum(axis=1) / counts
     objective = -np.inf
     for _ in range(_INNER_MAX_ITER):
         shape = (values / volumes[:, None]).sum(axis=0)
         shape = shape / det_root(shape)
-        volumes = (values / shape).sum(axis=1) / (nk * n_features)
-        # With lambda at its optimum the trace term is n_k D: Q = -1/2 sum n_k D (log l + 1).
-        current = float(-0.5 * np.sum(nk * n_features * (np.log(volumes) + 1.0)))
+        volumes = (values / shape).sum(axis=1) / counts
+        # With lambda at its optimum the trace term is c_k: Q = -1/2 sum c_k (log l + 1).
+        current = float(-0.5 * np.sum(counts * (np.log(volumes) + 1.0)))
         if _done(objective, current):
             break
         objective = current
     return volumes, shape
 
 
-def _previous_volumes(previous: np.ndarray | None) -> np.ndarray | None:
+def previous_volumes(previous: np.ndarray | None) -> np.ndarray | None:
     if previous is None:
         return None
     n_features = previous.shape[-1]
@@ -71,7 +71,9 @@ def m_step_vei(
 ) -> np.ndarray:
     """VEI, ``lambda_k B`` with ``B`` diagonal, ``det B = 1``."""
     diagonals = np.diagonal(scatter, axis1=1, axis2=2)
-    volumes, shape = _volumes_equal_shape(nk, diagonals, _previous_volumes(previous))
+    volumes, shape = volumes_equal_shape(
+        nk * diagonals.shape[1], diagonals, previous_volumes(previous)
+    )
     return diagonal_matrices(volumes[:, None] * shape)
 
 
@@ -80,7 +82,7 @@ def m_step_vev(
 ) -> np.ndarray:
     """VEV, ``lambda_k D_k A D_k^T``: ``D_k`` the eigenvectors of ``W_k``."""
     values, vectors = sorted_eigh(scatter)
-    volumes, shape = _volumes_equal_shape(nk, values, _previous_volumes(previous))
+    volumes, shape = volumes_equal_shape(nk * values.shape[1], values, previous_volumes(previous))
     return np.einsum("kde,ke,kfe->kdf", vectors, volumes[:, None] * shape, vectors)
 
 
@@ -89,7 +91,7 @@ def m_step_vee(
 ) -> np.ndarray:
     """VEE, ``lambda_k C`` with ``C = D A D^T`` common and ``det C = 1``."""
     n_features = scatter.shape[-1]
-    volumes = _previous_volumes(previous)
+    volumes = previous_volumes(previous)
     if volumes is None:
         volumes = np.trace(scatter, axis1=1, axis2=2) / (nk * n_features)
     objective = -np.inf

@@ -17,6 +17,7 @@ from test_mclust_structures import _covariances
 from bayesgmm.em import fit_em, m_step
 from bayesgmm.em.prior import default_prior, log_prior
 from bayesgmm.em.results import GMMParams, SufficientStats
+from bayesgmm.em.starts import _stats_from_resp
 from bayesgmm.mixture.covariance import n_covariance_parameters
 from bayesgmm.mixture.structures import conjugate, get_structure
 from bayesgmm.mixture.structures.family import covariance_objective
@@ -289,3 +290,47 @@ def test_cli_fit_em_with_the_prior(groups, tmp_path, capsys):
     assert main([*args, "--prior", "default"]) == 0
     out = capsys.readouterr().out
     assert "structure EVI" in out and "log prior" in out
+
+
+# -- against mclust's Fortran ---------------------------------------------------------------
+
+
+def _mclust_diagonals(X, resp, prior) -> tuple[np.ndarray, np.ndarray]:
+    """``w(j,k)`` of mclust's msevip / msveip, re-typed from reading them: the prior's
+    scale, plus each component's weighted squared deviations from its weighted mean, plus
+    ``n_k shrinkage / (n_k + shrinkage) (pmu_j - xbar_kj)^2``; and ``n_k``."""
+    nk = resp.sum(axis=0)
+    out = np.empty((resp.shape[1], X.shape[1]))
+    for k in range(resp.shape[1]):
+        xbar = resp[:, k] @ X / nk[k]
+        const = prior.shrinkage * nk[k] / (prior.shrinkage + nk[k])
+        out[k] = prior.scale + resp[:, k] @ (X - xbar) ** 2 + const * (prior.mean - xbar) ** 2
+    return out, nk
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["faithful", "iris"])
+def test_evi_mode_is_mclusts_msevip(kind):
+    """EVI: ``lambda = sum_k |w_k|^(1/D) / (dof + N + 2 + K)``, ``A_k = w_k / |w_k|^(1/D)``."""
+    X = _em_data(kind)
+    resp = np.random.default_rng(0).dirichlet(np.ones(3), size=len(X))
+    prior = default_prior(X, 3, "EVI")
+    w, nk = _mclust_diagonals(X, resp, prior)
+    roots = np.exp(np.log(w).mean(axis=1))
+    volume = roots.sum() / (prior.dof + nk.sum() + 2 + 3)
+    expected = np.stack([np.diag(volume * w[k] / roots[k]) for k in range(3)])
+    ours = m_step(_stats_from_resp(X, resp, "full"), "EVI", reg_covar=0.0, prior=prior)
+    np.testing.assert_allclose(ours.covariances, expected, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.timeout(60)
+def test_vei_mode_is_mclusts_msveip_in_one_dimension():
+    """mclust's VEI counts ``dof + D n_k + 2 + 1`` per volume (1 for the means' prior where
+    the normal ``N(mean, Sigma_k / shrinkage)`` has D): equal to ours at D = 1 only."""
+    X = _em_data("faithful")[:, 1:]
+    resp = np.random.default_rng(1).dirichlet(np.ones(2), size=len(X))
+    prior = default_prior(X, 2, "VEI")
+    w, nk = _mclust_diagonals(X, resp, prior)
+    expected = (w[:, 0] / (prior.dof + nk + 2 + 1))[:, None, None]
+    ours = m_step(_stats_from_resp(X, resp, "full"), "VEI", reg_covar=0.0, prior=prior)
+    np.testing.assert_allclose(ours.covariances, expected, rtol=1e-10)

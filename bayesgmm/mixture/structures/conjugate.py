@@ -1,17 +1,26 @@
 """MAP-EM for mclust's structures under its conjugate prior (Fraley & Raftery 2007).
 
-The prior is mclust's ``defaultPrior``: ``mu_k | Sigma_k ~ N(mean, Sigma_k / shrinkage)``
-and an inverse-gamma ``InvGamma(dof / 2, scale / 2)`` on each free variance of the
-structure, ``scale`` one number (the average data variance over ``K^(2/D)``). Of the
-structures beyond the four, mclust offers the prior for EII, EEI, VEI, EVI, EEV and VEV;
-here EII (one variance) and EEI (one variance per feature) have it, with mclust's modes:
+The prior is mclust's ``defaultPrior`` where it is a prior density (docs/mclust.md,
+"MAP-EM under mclust's prior"): ``mu_k | Sigma_k ~ N(mean, Sigma_k / shrinkage)``, one
+scalar ``scale`` (the average data variance over ``K^(2/D)``) and ``dof``. mclust offers
+it for EII, EEI, VEI, EVI, EEV and VEV (none for EVE, VEE, VVE, EVV), and all six have it:
 
-- EII: ``sigma^2 = (scale + tr sum_k (W_k + B_k)) / (dof + 2 + (N + K) D)``;
-- EEI: ``b_j = (scale + [sum_k (W_k + B_k)]_jj) / (dof + 2 + N + K)``;
+- EII, EEI: an inverse-gamma ``InvGamma(dof / 2, scale / 2)`` on each free variance;
+  ``sigma^2 = (scale + tr sum_k (W_k + B_k)) / (dof + 2 + (N + K) D)`` and
+  ``b_j = (scale + [sum_k (W_k + B_k)]_jj) / (dof + 2 + N + K)``;
+- VEI, EVI, EEV, VEV (``Sigma_k = lambda_k D_k A_k D_k^T``): uniform orientations and
+  ``p(lambda, A) ∝ prod_(free volumes) lambda^(-c) exp(-scale / 2 sum_k tr Sigma_k^-1)``
+  on the volumes and the first D - 1 log shapes, with mclust's exponents ``c``; the mode
+  is the ML fit of ``W_k + B_k + scale I`` with the prior's powers of each volume added
+  to its count (mclust's EVI exactly; its VEI counts 1 for a mean's prior where the
+  normal has D, its EEV drops the means' prior, its VEV the ``dof``).
 
-with ``B_k = n_k shrinkage / (n_k + shrinkage) (xbar_k - mean)(xbar_k - mean)^T`` the
-between term the means' prior adds. Each function takes ``nk`` (K,), ``scatter`` and
-``between`` (K, D, D), ``scale`` and ``dof``, and returns covariances (K, D, D).
+``B_k = n_k shrinkage / (n_k + shrinkage) (xbar_k - mean)(xbar_k - mean)^T`` is the
+between term the means' prior adds. Each mode takes ``nk`` (K,), ``scatter`` and
+``between`` (K, D, D), ``scale``, ``dof``, ``reg_covar`` (regularised inside the
+structure) and ``previous`` (the last covariances, where VEI and VEV's alternation
+starts), and returns covariances (K, D, D). Each log prior takes
+``(covariances, means, mean, shrinkage, scale, dof)``.
 """
 
 from __future__ import annotations
@@ -22,7 +31,21 @@ from scipy import special, stats
 from bayesgmm.mixture.structures import iterative
 from bayesgmm.mixture.structures.closed_form import det_root, diagonal_matrices, sorted_eigh
 
-__all__ = ["CONJUGATE", "log_prior_eei", "log_prior_eii", "map_eei", "map_eii"]
+__all__ = [
+    "CONJUGATE",
+    "log_prior_eei",
+    "log_prior_eev",
+    "log_prior_eii",
+    "log_prior_evi",
+    "log_prior_vei",
+    "log_prior_vev",
+    "map_eei",
+    "map_eev",
+    "map_eii",
+    "map_evi",
+    "map_vei",
+    "map_vev",
+]
 
 
 def map_eii(

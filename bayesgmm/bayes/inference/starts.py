@@ -45,7 +45,8 @@ def start_prior(covariance_type: str) -> str | None:
 
     A prior scale per feature (or a matrix) moves with any per-feature scale; a scalar
     one (mclust's prior for the spherical and the family's entries) only with the one
-    common scale of a pooled layout (VII, EII). mclust's other entries have no MAP-EM.
+    common scale of a pooled layout (VII, EII): EEI, VEI and EVI start by maximum
+    likelihood, as do VEE and EVV, which have no MAP-EM.
     """
     structure = bayesian_structure(covariance_type)
     scalar = structure.prior_scale_shape(2) == ()

@@ -107,20 +107,24 @@ def test_shape_integral_is_the_dirichlet_normaliser(n_features):
 
 
 @pytest.mark.timeout(60)
-def test_vei_log_prior_integrates_to_one_for_one_component_in_two_dimensions():
-    """VEI, K = 1, D = 2: the volume's inverse-gamma and the shape integral, the density
-    integrated over (lambda, u) with the means' normal part left out (it integrates to 1)."""
+@pytest.mark.parametrize(("name", "n_components"), [("VEI", 1), ("EEV", 2)])
+def test_log_prior_integrates_to_one_in_two_dimensions(name, n_components):
+    """D = 2: the density integrated over (log lambda, u), the shape exp(u), exp(-u), the
+    orientation the identity (its prior is uniform and the density does not depend on it
+    with a scalar scale), the means' normal part left out (it integrates to 1). VEI with
+    one component, EEV with two (one volume and shape, the scale term twice)."""
     scale, dof = 0.7, 4.0
-    mean, means = np.zeros(2), np.zeros((1, 2))
+    mean, means = np.zeros(2), np.zeros((n_components, 2))
+    log_prior_fn = conjugate.CONJUGATE[name][1]
 
     def density(u, log_lam):  # on (log lambda, u): the density times lambda
         lam = np.exp(log_lam)
-        cov = np.diag([lam * np.exp(u), lam * np.exp(-u)])[None]
-        value = conjugate.log_prior_vei(cov, means, mean, 1.0, scale, dof)
-        log_normal = -np.log(2 * np.pi) - log_lam  # N(0 | 0, cov), |cov| = lam^2
+        cov = np.broadcast_to(np.diag([lam * np.exp(u), lam * np.exp(-u)]), (n_components, 2, 2))
+        value = log_prior_fn(cov, means, mean, 1.0, scale, dof)
+        log_normal = n_components * (-np.log(2 * np.pi) - log_lam)  # N(0 | 0, cov)
         return np.exp(value - log_normal + log_lam)
 
-    total, _ = integrate.dblquad(density, -12.0, 20.0, -12.0, 12.0, epsabs=1e-9)
+    total, _ = integrate.dblquad(density, -10.0, 16.0, -10.0, 10.0, epsabs=1e-8)
     assert total == pytest.approx(1.0, abs=1e-6)
 
 

@@ -83,6 +83,17 @@ def test_equals_in_memory_em_from_identical_start(client, data, covariance_type,
 
 
 @pytest.mark.timeout(120)
+def test_map_em_of_an_mclust_structure_equals_in_memory(client, data):
+    """VEV under mclust's prior (an iterative MAP M-step warm-started from the last
+    covariances) on chunks is in-memory EM's to rounding (the alternation stops at a
+    relative change of 1e-12, so the chunked sums' rounding may move where: 1e-8)."""
+    kwargs = {"init": start_for(data, "VEV"), "tol": 0.0, "max_iter": 12, "prior": "default"}
+    memory = em.fit_em(data, 3, "VEV", **kwargs)
+    cluster = em.fit_em(as_dask(data), 3, "VEV", client=client, **kwargs)
+    assert_same_fit(cluster, memory, rtol=1e-8)
+
+
+@pytest.mark.timeout(120)
 @pytest.mark.parametrize(("n_rows", "n_init"), [(5000, 1), (5000, 3), (1500, 3)])
 def test_same_seed_gives_in_memory_fit(client, data, n_rows, n_init):
     # The starts come from the same random subsample (all rows when N <= 2000) as in

@@ -107,7 +107,30 @@ def test_shape_integral_is_the_dirichlet_normaliser(n_features):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(("name", "n_components"), [("VEI", 1), ("EEV", 2)])
+@pytest.mark.parametrize("n_features", [2, 3, 5, 12])
+@pytest.mark.parametrize("gamma", [0.7, 4.0, 60.0])
+def test_evis_shared_shape_integral_at_one_component_is_the_closed_form(gamma, n_features):
+    """EVI's grid integral with K = 1 against the Dirichlet normaliser (spectral accuracy
+    of the grid: 1e-10)."""
+    ours = conjugate._log_shared_shape_integral(gamma, 1, n_features)
+    assert ours == pytest.approx(conjugate._log_shape_integral(gamma, n_features), abs=1e-10)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("gamma", [1.0, 5.0, 30.0])
+def test_evis_shared_shape_integral_with_two_components_by_quadrature(gamma):
+    """K = 2, D = 2: ``int int (2 cosh u1 + 2 cosh u2)^(-gamma) du1 du2``."""
+
+    def integrand(u1, u2):
+        return (2 * np.cosh(u1) + 2 * np.cosh(u2)) ** -gamma
+
+    value, _ = integrate.dblquad(integrand, -40, 40, -40, 40, epsabs=0.0, epsrel=1e-11)
+    ours = conjugate._log_shared_shape_integral(gamma, 2, 2)
+    assert ours == pytest.approx(np.log(value), abs=1e-9)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("name", "n_components"), [("VEI", 1), ("EEV", 2), ("EVI", 1)])
 def test_log_prior_integrates_to_one_in_two_dimensions(name, n_components):
     """D = 2: the density integrated over (log lambda, u), the shape exp(u), exp(-u), the
     orientation the identity (its prior is uniform and the density does not depend on it

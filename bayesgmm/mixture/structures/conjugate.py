@@ -25,8 +25,10 @@ starts), and returns covariances (K, D, D). Each log prior takes
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
-from scipy import special, stats
+from scipy import signal, special, stats
 
 from bayesgmm.mixture.structures import iterative
 from bayesgmm.mixture.structures.closed_form import det_root, diagonal_matrices, sorted_eigh
@@ -204,18 +206,58 @@ def _log_shape_integral(gamma: float, n_features: int) -> float:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _log_shared_shape_integral(gamma: float, n_components: int, n_features: int) -> float:
+    """``log int (sum_k tr A_k^-1)^(-gamma) prod_k dA_k`` (EVI: one volume, K shapes).
+
+    With ``(sum_k t_k)^(-gamma) = int r^(gamma-1) exp(-r sum_k t_k) dr / Gamma(gamma)``,
+    each shape's ``int exp(-r tr A^-1) dA`` is ``f(r^D)``, ``f`` the density of a product
+    of D standard exponentials (their Mellin transforms agree), so the integral is
+    ``int exp(s gamma / D) f(e^s)^K ds / (D Gamma(gamma))``. Tilted by
+    ``theta = gamma / (D K)``, ``f(e^s) e^(theta s)`` is ``Gamma(theta)^D`` times the
+    density of a sum of D logs of Gamma(theta) variables: D - 1 convolutions of
+    ``exp(theta a - e^a)`` on a grid (spectrally accurate: smooth, decaying both ways).
+    K = 1 is :func:`_log_shape_integral`'s closed form.
+    """
+    if n_features == 1:  # no shapes: tr A_k^-1 = 1
+        return float(-gamma * np.log(n_components))
+    theta = gamma / (n_features * n_components)
+    sd = np.sqrt(n_features * special.polygamma(1, theta))
+    step = min(0.02, 0.05 * sd / np.sqrt(n_features))
+    # The grid holds the sums of 1 ... D logs (centred at j digamma(theta)); the K-th
+    # power decays as exp(gamma s / D) on the left, exp(-K e^(s/D)) on the right.
+    centres = np.array([1.0, n_features]) * special.digamma(theta)
+    left = centres.min() - 10.0 * sd - (40.0 + 30.0 * n_components) * n_features / gamma
+    right = centres.max() + 10.0 * sd + n_features * np.log(60.0 + theta)
+    grid = np.arange(left, right, step)
+    offsets = (np.arange(2 * len(grid) - 1) - (len(grid) - 1)) * step
+    peak = theta * np.log(theta) - theta  # max of theta a - e^a, divided out (overflow)
+    kernel = np.exp(theta * offsets - np.exp(np.minimum(offsets, 700.0)) - peak)
+    tilted = np.exp(theta * grid - np.exp(np.minimum(grid, 700.0)) - peak)
+    for _ in range(n_features - 1):
+        full = signal.fftconvolve(tilted, kernel)
+        tilted = step * full[len(grid) - 1 : 2 * len(grid) - 1]
+    log_terms = n_components * (np.log(np.maximum(tilted, 1e-300)) + n_features * peak)
+    return float(
+        special.logsumexp(log_terms) + np.log(step) - np.log(n_features) - special.gammaln(gamma)
+    )
+
+
 def _log_normaliser(letters: str, n_components: int, n_features: int, scale, dof) -> float:
-    """``log`` of the integral of the volume-and-shape kernel: exact for VEI, VEV and EEV;
-    for EVI without ``log int (sum_k tr A_k^-1)^(-gamma) prod_k dA_k`` (no closed form;
-    a constant of K, D and dof only)."""
+    """``log`` of the integral of the volume-and-shape kernel over the volumes and the log
+    shapes (the orientations' uniform prior integrates to 1)."""
     gamma = _exponent(letters, dof, n_features) - 1.0
     if letters in ("VEI", "VEV"):
         per_volume = special.gammaln(gamma) - gamma * np.log(scale / 2.0)
         return float(
             n_components * per_volume + _log_shape_integral(n_components * gamma, n_features)
         )
-    rate = scale / 2.0 * (n_components if letters == "EEV" else 1.0)
-    shapes = _log_shape_integral(gamma, n_features) if letters == "EEV" else 0.0
+    if letters == "EEV":
+        rate = scale / 2.0 * n_components
+        shapes = _log_shape_integral(gamma, n_features)
+    else:  # EVI
+        rate = scale / 2.0
+        shapes = _log_shared_shape_integral(float(gamma), n_components, n_features)
     return float(special.gammaln(gamma) - gamma * np.log(rate) + shapes)
 
 

@@ -26,6 +26,7 @@ starts), and returns covariances (K, D, D). Each log prior takes
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
 from scipy import signal, special, stats
@@ -111,7 +112,8 @@ def log_prior_eei(
 
 # -- VEI, VEV, EVI, EEV: volume and shape -------------------------------------------------
 #
-# Sigma_k = lambda_k D_k A_k D_k^T. The prior (docs/mclust.md, "MAP-EM"): the orientations
+# Sigma_k = lambda_k D_k A_k D_k^T. The prior (docs/mclust.md, "MAP-EM under mclust's
+# prior"): the orientations
 # uniform (Haar), mu_k | Sigma_k ~ N(mean, Sigma_k / shrinkage), and (volumes, shapes) with
 # the density, on the volumes and the log shapes' first D - 1 coordinates,
 #
@@ -119,11 +121,14 @@ def log_prior_eei(
 #
 # c = (dof + 2) / 2 for VEI and VEV (one per component), D (dof + 2) / 2 for EVI and
 # D (dof + D + 1) / 2 for EEV (one volume): mclust's exponents (msveip, msevip, mseevp).
-# Its mode adds ``scale I`` to every W_k (as mclust does) and to each volume's count
-# ``2 c`` and the means' ``D`` per component (mclust's VEI adds 1, its EEV and VEV none).
+# The mode is the ML fit of W_k + B_k + scale I (as mclust's) with each volume's count
+# raised by 2 c (its prior) and D per component (the means' prior; mclust's VEI adds 1,
+# its EEV and VEV nothing).
 
 
-def _prior_scatter(nk, scatter, between, scale, reg_covar) -> np.ndarray:
+def _prior_scatter(
+    nk: np.ndarray, scatter: np.ndarray, between: np.ndarray, scale: float, reg_covar: float
+) -> np.ndarray:
     """``W_k + B_k + (scale + n_k reg_covar) I``: the scatter the mode is the ML fit of."""
     diagonal = scale + reg_covar * nk
     return scatter + between + diagonal[:, None, None] * np.eye(scatter.shape[-1])
@@ -138,7 +143,9 @@ def _exponent(letters: str, dof: float, n_features: int) -> float:
     return (dof + 2.0) / 2.0
 
 
-def _equal_shape_mode(nk, values, dof, previous) -> tuple[np.ndarray, np.ndarray]:
+def _equal_shape_mode(
+    nk: np.ndarray, values: np.ndarray, dof: float, previous: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
     """VEI / VEV: volumes and the common shape of ``values`` (K, D), each volume's count
     ``n_k D`` (likelihood) + ``D`` (its mean's prior) + ``dof + 2`` (its own prior)."""
     n_features = values.shape[1]
@@ -243,7 +250,9 @@ def _log_shared_shape_integral(gamma: float, n_components: int, n_features: int)
     )
 
 
-def _log_normaliser(letters: str, n_components: int, n_features: int, scale, dof) -> float:
+def _log_normaliser(
+    letters: str, n_components: int, n_features: int, scale: float, dof: float
+) -> float:
     """``log`` of the integral of the volume-and-shape kernel over the volumes and the log
     shapes (the orientations' uniform prior integrates to 1)."""
     gamma = _exponent(letters, dof, n_features) - 1.0
@@ -261,7 +270,9 @@ def _log_normaliser(letters: str, n_components: int, n_features: int, scale, dof
     return float(special.gammaln(gamma) - gamma * np.log(rate) + shapes)
 
 
-def _log_normal_means(covariances, means, mean, shrinkage) -> float:
+def _log_normal_means(
+    covariances: np.ndarray, means: np.ndarray, mean: np.ndarray, shrinkage: float
+) -> float:
     """``sum_k log N(mu_k | mean, Sigma_k / shrinkage)``."""
     n_features = means.shape[1]
     _, log_det = np.linalg.slogdet(covariances / shrinkage)
@@ -271,8 +282,13 @@ def _log_normal_means(covariances, means, mean, shrinkage) -> float:
     return float(-0.5 * np.sum(n_features * np.log(2 * np.pi) + log_det + distances))
 
 
-def _log_prior_volume_shape(letters: str):
-    def log_prior(covariances, means, mean, shrinkage, scale, dof) -> float:
+def _log_prior_volume_shape(letters: str) -> Callable[..., float]:
+    """The log prior function of one of VEI, VEV, EVI, EEV."""
+
+    def log_prior(
+        covariances: np.ndarray, means: np.ndarray, mean: np.ndarray, shrinkage: float,
+        scale: float, dof: float,
+    ) -> float:  # fmt: skip
         n_components, n_features, _ = covariances.shape
         _, log_det = np.linalg.slogdet(covariances)
         log_volumes = log_det / n_features

@@ -83,8 +83,8 @@ def fit_em(
         structures ``"EII"``, ``"VII"``, ``"EEI"``, ``"VEI"``, ``"EVI"``, ``"VVI"``,
         ``"EEE"``, ``"VEE"``, ``"EVE"``, ``"VVE"``, ``"EEV"``, ``"VEV"``, ``"EVV"``,
         ``"VVV"`` (``"E"``, ``"V"`` for 1-D data): see ``docs/mclust.md``. VVV, EEE, VVI
-        and VII are the four original types under their mclust names; the other ten are
-        maximum likelihood only (no ``prior`` yet) and store full (K, D, D) matrices.
+        and VII are the four original types under their mclust names; the other ten store
+        full (K, D, D) matrices.
     init : {"auto", "hc", "kmeans++", "random", "random_from_data"} or mapping
         How to start. The strategies work on per-feature standardised data, so that the
         start, like EM, does not depend on the units of the features:
@@ -125,7 +125,9 @@ def fit_em(
         Added to every covariance diagonal: a floor against collapse.
     prior : ConjugatePrior, "default" or None
         ``None`` is maximum likelihood. ``"default"`` uses :func:`default_prior`
-        (Fraley & Raftery 2007); the objective then is the log posterior.
+        (Fraley & Raftery 2007); the objective then is the log posterior. Every
+        structure takes it but EVE, VEE, VVE and EVV, for which mclust has none either
+        (``docs/mclust.md``, "MAP-EM under mclust's prior").
     random_seed : int or numpy Generator, optional
     warn : bool
         Emit :class:`DegenerateComponentWarning` / :class:`ConvergenceWarning`.

@@ -59,7 +59,7 @@ class GaussianMixtureEM(EMImputeMixin, MixtureFacade):
         ``weights``, ``means`` and ``covariances``.
     prior : None, "default" or :class:`bayesgmm.em.ConjugatePrior`
         ``None`` for maximum likelihood; ``"default"`` for MAP-EM with the data-scaled
-        Fraley & Raftery (2007) prior.
+        Fraley & Raftery (2007) prior (every structure but EVE, VEE, VVE and EVV).
     random_seed : int, numpy Generator or None
     client : dask.distributed.Client, mapping or None
         Only used when ``fit`` gets a Dask array or DataFrame: the cluster that runs EM,

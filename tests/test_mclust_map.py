@@ -328,7 +328,8 @@ def test_cli_fit_em_with_the_prior(groups, tmp_path, capsys):
 
 
 def _mclust_diagonals(X, resp, prior) -> tuple[np.ndarray, np.ndarray]:
-    """``w(j,k)`` of mclust's msevip / msveip, re-typed from reading them: the prior's
+    """``w(j,k)`` of mclust's msevip / msveip, as mclust computes them (its formulas,
+    written here in numpy from reading mclust.f): the prior's
     scale, plus each component's weighted squared deviations from its weighted mean, plus
     ``n_k shrinkage / (n_k + shrinkage) (pmu_j - xbar_kj)^2``; and ``n_k``."""
     nk = resp.sum(axis=0)
@@ -396,7 +397,8 @@ def _mclust_alternation(values, counts) -> np.ndarray:
 
 
 def _mclust_m_step(name, X, resp, prior) -> np.ndarray:
-    """mclust 6.1's MAP M-step of VEI, EEV or VEV, re-typed from reading its Fortran."""
+    """mclust 6.1's MAP M-step of VEI, EEV or VEV: its formulas, written in numpy from
+    reading mclust.f."""
     n_features = X.shape[1]
     if name == "VEI":
         w, nk = _mclust_diagonals(X, resp, prior)

@@ -93,8 +93,7 @@ def test_state_weight_standard_error_covers_the_stationary_frequency(leave: tupl
     rng = np.random.default_rng(4)
     target = leave[1] / (leave[0] + leave[1])
     hits, naive_hits = 0, 0
-    for _ in range(200):
-        labels = markov_labels(rng, (4, 1000), leave)
+    for labels in markov_labels(rng, (800, 1000), leave).reshape(200, 4, 1000):
         in_zero = (labels == 0).astype(np.intp)
         weight, se, _ = st.state_weights(1 - in_zero, 2)  # state 0 of labels as state 0
         hits += abs(weight[0] - target) <= 2 * se[0]

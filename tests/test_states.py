@@ -136,30 +136,9 @@ def _states_report(seed: int = 0):
 
     rng = np.random.default_rng(seed)
     truth = markov_labels(rng, (4, 500), (0.01, 0.015))
-    weights, log_lik = synthetic_draws(truth, seed)
-    n_chains, n_draws, k = weights.shape
-    flat = weights.reshape(-1, k)
-    means = rng.standard_normal((flat.shape[0], k, 2))
-    draws = PosteriorDraws(
-        flat,
-        means,
-        np.broadcast_to(np.eye(2), (*means.shape, 2)),
-        n_chains,
-        n_draws,
-        "full",
-        ["a", "b"],
-    )
-    summary = ChainSummary(
-        log_likelihood=log_lik,
-        log_posterior=log_lik + 3.0,
-        sorted_weights=-np.sort(-weights, axis=-1).mean(axis=1),
-        kplus=(N_OBS * weights >= 1.0).sum(axis=-1),
-        coclustering=np.zeros((n_chains, 3, 3)),
-        means=means[:n_chains],
-        best=log_lik.max(axis=1),
-        n_obs=N_OBS,
-    )
-    labels = st.split_states(st.size_features(weights, N_OBS), log_lik)
+    summary, draws = _summary_and_draws(truth, seed)
+    weights = draws.weights.reshape(4, 500, -1)
+    labels = st.split_states(st.size_features(weights, N_OBS), summary.log_likelihood)
     return states_report(summary, draws, labels), truth
 
 
@@ -201,3 +180,65 @@ def test_states_report_round_trips_through_json_and_refuses_bad_states(tmp_path:
     assert "bad.nc" in str(caught.value)
     with pytest.raises(FitFileError, match="draw_mode"):
         modes_from_json(text, 4, 10, 2, "fit.nc", n_draws=400)
+
+
+def _summary_and_draws(labels: np.ndarray, seed: int, coclustering: np.ndarray | None = None):
+    """A ChainSummary and PosteriorDraws of synthetic draws in the states ``labels``."""
+    rng = np.random.default_rng(seed)
+    weights, log_lik = synthetic_draws(labels, seed)
+    n_chains, n_draws, k = weights.shape
+    flat = weights.reshape(-1, k)
+    means = rng.standard_normal((flat.shape[0], k, 2))
+    covariances = np.broadcast_to(np.eye(2), (*means.shape, 2))
+    draws = PosteriorDraws(flat, means, covariances, n_chains, n_draws, "full", ["a", "b"])
+    summary = ChainSummary(
+        log_likelihood=log_lik,
+        log_posterior=log_lik + 3.0,
+        sorted_weights=-np.sort(-weights, axis=-1).mean(axis=1),
+        kplus=(N_OBS * weights >= 1.0).sum(axis=-1),
+        coclustering=np.zeros((n_chains, 3, 3)) if coclustering is None else coclustering,
+        means=means[:n_chains],
+        best=log_lik.max(axis=1),
+        n_obs=N_OBS,
+    )
+    return summary, draws
+
+
+@pytest.mark.timeout(30)
+def test_crossing_states_only_for_one_clustering_whose_chains_cross() -> None:
+    """States are reported when the chains hold one clustering and cross between states;
+    not when a chain holds another clustering (co-clustering distance above 0.1: modes),
+    nor when every chain stays in its own state (nothing to weigh by frequency)."""
+    from bayesgmm.posterior.state_report import crossing_states
+
+    rng = np.random.default_rng(5)
+    crossing = markov_labels(rng, (4, 1000), (0.004, 0.006))
+    summary, draws = _summary_and_draws(crossing, 5)
+    labels = crossing_states(summary, draws)
+    assert labels is not None and labels.max() == 1
+    other = np.zeros((4, 3, 3))
+    other[2:, 0, 1] = other[2:, 1, 0] = 1.0  # two chains put rows 0 and 1 together
+    summary, draws = _summary_and_draws(crossing, 5, coclustering=other)
+    assert crossing_states(summary, draws) is None
+    stuck = np.repeat(np.array([0, 0, 0, 1])[:, None], 1000, axis=1)
+    summary, draws = _summary_and_draws(stuck, 6)
+    assert crossing_states(summary, draws) is None
+
+
+@pytest.mark.timeout(60)
+@settings(max_examples=30, deadline=None)
+@given(
+    n_states=hst.integers(1, 4),
+    seed=hst.integers(0, 2**31),
+)
+def test_state_weights_are_frequencies_with_finite_errors(n_states: int, seed: int) -> None:
+    """Weights are the frequencies (summing to 1); every se lies in [0, 1/2] and is 0
+    only for a state holding all draws; the ESS is at most the number of draws."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, n_states, size=(4, 200))
+    labels[0, 0] = n_states - 1
+    weight, se, ess = st.state_weights(labels, n_states)
+    np.testing.assert_allclose(weight.sum(), 1.0)
+    np.testing.assert_allclose(weight, np.bincount(labels.ravel(), minlength=n_states) / 800)
+    assert np.all((se >= 0) & (se <= 0.5) & (ess <= labels.size))
+    assert np.all((se > 0) == ((weight > 0) & (weight < 1)))

@@ -314,6 +314,13 @@ def test_a_states_report_survives_save_load_and_pickle(square_fits: dict, tmp_pa
     before, after = n_clusters(fit, random_seed=0), n_clusters(loaded, random_seed=0)
     assert not before.convergence.empty and after.convergence.equals(before.convergence)
     assert "cross slowly between two states" in before.modes
+    # The posterior of states is the draws as sampled, marked, and read as such.
+    from bayesgmm.posterior import mode_weighted_idata
+
+    pooled = mode_weighted_idata(raw, fit.modes_)
+    assert pooled.attrs["mode_states"] == 1 and "mode_weighted" not in pooled.attrs
+    assert pooled.posterior["means"].equals(raw.posterior["means"])
+    assert n_clusters(pooled, random_seed=0).modes == fit.modes_.message
 
 
 def _corrupt(table: list, key: str, value: object) -> None:

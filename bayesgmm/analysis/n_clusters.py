@@ -155,7 +155,8 @@ def _modes_words(modes: ModesReport | None, idata: az.InferenceData) -> str:
     """The fit's modes in words when more than one carries weight, else ""."""
     if modes is not None:
         return modes.message if modes.multimodal else ""
-    return str(idata.attrs.get("modes", "")) if idata.attrs.get("mode_weighted") else ""
+    averaged = idata.attrs.get("mode_weighted") or idata.attrs.get("mode_states")
+    return str(idata.attrs.get("modes", "")) if averaged else ""
 
 
 def _convergence(fit: PosteriorFit, idata: az.InferenceData, random_seed: SeedLike) -> pd.DataFrame:

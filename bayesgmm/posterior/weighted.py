@@ -6,7 +6,8 @@ Pooling the draws of all chains weighs a mode by the number of chains that lande
 * one mode carrying weight: the draws of its chains, as sampled (the chains of modes
   without weight leave);
 * states the chains cross between (``report.draw_mode``): the draws as sampled, since
-  pooling them weighs every state by its frequency, its weight;
+  pooling them weighs every state by its frequency, its weight (``attrs["mode_states"]``
+  says so; R-hat across the chains keeps its meaning);
 * several modes: every mode's share of the ``C x T`` draws is its weight (largest remainders),
   taken evenly spaced through the mode's pooled draws and laid out mode after mode in
   ``C`` rows of ``T``. Those rows are not chains of a sampler: R-hat across them means
@@ -80,13 +81,15 @@ def mode_weighted_idata(idata: az.InferenceData, report: ModesReport) -> az.Infe
     -------
     arviz.InferenceData
         ``idata`` itself when every chain is in one mode; else the weighted posterior,
-        with ``attrs["modes"]`` (the report's message) and ``attrs["mode_weighted"]``.
+        with ``attrs["modes"]`` (the report's message) and ``attrs["mode_weighted"]``;
+        for states, the draws as sampled with ``attrs["modes"]`` and
+        ``attrs["mode_states"]``.
     """
     if report.n_modes == 1:
         return idata
     if report.draw_mode is not None:  # states weighed by frequency: the pooled draws
         out = az.InferenceData(**{group: idata[group] for group in idata.groups()})
-        out.attrs = {**idata.attrs, "modes": report.message}
+        out.attrs = {**idata.attrs, "modes": report.message, "mode_states": 1}
         return out
     n_draws = int(idata.posterior.sizes["draw"])
     table = report.table

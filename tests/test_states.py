@@ -152,6 +152,11 @@ def test_states_report_weights_and_words() -> None:
     np.testing.assert_allclose(table["weight"].sum(), 1.0)
     for s, row in table.iterrows():
         np.testing.assert_allclose(row["weight"], (report.draw_mode == s).mean())
+    shares = report.chain_shares
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    np.testing.assert_allclose(shares.mean(axis=0), table["weight"])  # equal chain lengths
+    for s, chains in enumerate(table["chains"]):
+        assert list(chains) == list(np.flatnonzero(shares[:, s] >= 0.01))
     assert "cross slowly between two states" in report.message
     assert "sizes 155, 111, 62, 12" in report.message
     assert "label switching" not in report.message

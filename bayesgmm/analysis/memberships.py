@@ -167,7 +167,8 @@ def _warn_if_switched(
     idata: az.InferenceData, draws: FlatDraws, index: np.ndarray, data: np.ndarray
 ) -> None:
     switched = _switching_fraction(idata, draws, index, data)
-    if switched > _SWITCH_WARN_FRACTION and idata.attrs.get("mode_weighted"):
+    averaged = idata.attrs.get("mode_weighted") or idata.attrs.get("mode_states")
+    if switched > _SWITCH_WARN_FRACTION and averaged:
         # Draws of different modes hold different components: no relabeling makes one
         # column mean one component in every mode. That is not label switching.
         warnings.warn(

@@ -26,7 +26,9 @@ from bayesgmm.bayes.model.priors import GMMPriors
 from bayesgmm.exceptions import ConvergenceWarning
 from bayesgmm.posterior.modes import NEGLIGIBLE_WEIGHT
 from bayesgmm.posterior.occupancy import occupied_components, occupied_counts
+from bayesgmm.posterior.states import state_draw_indices
 from bayesgmm.posterior.switching import RHAT_THRESHOLD
+from bayesgmm.posterior.weighted import rows_idata
 
 if TYPE_CHECKING:
     from bayesgmm._utils.types import SeedLike
@@ -135,10 +137,14 @@ def _rhat_ess(values: np.ndarray) -> tuple[float, float]:
 
 def _chain_sets(fit: PosteriorFit, idata: az.InferenceData) -> list[az.InferenceData]:
     """The posteriors whose chains are chains: the fit's modes' raw chains for a
-    posterior averaged over modes, else the posterior itself."""
+    posterior averaged over modes, every state's draws per visiting chain for states the
+    chains cross between, else the posterior itself."""
+    modes, raw = getattr(fit, "modes_", None), getattr(fit, "raw_idata_", None)
+    if getattr(modes, "draw_mode", None) is not None and raw is not None:
+        indices = [state_draw_indices(modes.draw_mode == s) for s in range(modes.n_modes)]
+        return [rows_idata(raw, index) for index in indices if index.size and index.shape[1] >= 4]
     if not idata.attrs.get("mode_weighted"):
         return [idata]
-    modes, raw = getattr(fit, "modes_", None), getattr(fit, "raw_idata_", None)
     if modes is None or raw is None:
         return []
     kept = modes.table[modes.table["weight"] >= NEGLIGIBLE_WEIGHT]
@@ -149,7 +155,8 @@ def _modes_words(modes: ModesReport | None, idata: az.InferenceData) -> str:
     """The fit's modes in words when more than one carries weight, else ""."""
     if modes is not None:
         return modes.message if modes.multimodal else ""
-    return str(idata.attrs.get("modes", "")) if idata.attrs.get("mode_weighted") else ""
+    averaged = idata.attrs.get("mode_weighted") or idata.attrs.get("mode_states")
+    return str(idata.attrs.get("modes", "")) if averaged else ""
 
 
 def _convergence(fit: PosteriorFit, idata: az.InferenceData, random_seed: SeedLike) -> pd.DataFrame:

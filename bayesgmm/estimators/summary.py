@@ -46,4 +46,8 @@ class BayesianSummaryMixin:
             # them mean nothing; modes_.table["rhat"] gives convergence within each mode.
             table.attrs["modes"] = self.modes_.message
             table[[c for c in table.columns if c.startswith(("r_hat", "ess"))]] = np.nan
+        elif getattr(getattr(self, "modes_", None), "draw_mode", None) is not None:
+            # States the chains cross between: the draws as sampled, R-hat over all chains
+            # kept (it says they have not mixed); the message gives the states' weights.
+            table.attrs["modes"] = self.modes_.message
         return table

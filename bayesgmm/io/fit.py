@@ -185,7 +185,8 @@ def _modes(
         return None
     n_chains = int(raw.posterior.sizes["chain"])
     k, d = int(config["n_components"]), len(config["feature_names"])
-    return modes_from_json(text, n_chains, k, d, path)
+    n_draws = int(raw.posterior.sizes["draw"])
+    return modes_from_json(text, n_chains, k, d, path, n_draws=n_draws)
 
 
 def _raw_idata(idata: az.InferenceData) -> az.InferenceData:

@@ -36,13 +36,14 @@ _NUMBERS = (
 )
 # The table's columns, in find_modes' order.
 _COLUMNS = ("chains", *_NUMBERS[:-1], "nearly_empty", "rhat", "description")
-_WEIGHTINGS = ("mass", "stacking")
+_WEIGHTINGS = ("mass", "stacking", "frequency")
 # Longest text accepted for a description or the message (a report of ten modes is ~2 kB).
 _MAX_TEXT = 100_000
 
 
 def modes_to_json(report: Any) -> str:
     """``report`` (a ModesReport) as a JSON string."""
+    draw_mode = getattr(report, "draw_mode", None)
     rows = [
         {
             "chains": [int(c) for c in row["chains"]],
@@ -62,6 +63,7 @@ def modes_to_json(report: Any) -> str:
             "partition_distance": np.asarray(report.partition_distance).tolist(),
             "message": report.message,
             "weighting": report.weighting,
+            "draw_mode": None if draw_mode is None else np.asarray(draw_mode).tolist(),
         }
     )
 
@@ -126,9 +128,52 @@ def _row(item: Any, n_chains: int, path: str) -> dict[str, Any]:
     return {name: row[name] for name in _COLUMNS}
 
 
-def modes_from_json(text: Any, n_chains: int, n_components: int, n_features: int, path: str) -> Any:
+def _draw_mode(data: dict, rows: list, n_chains: int, n_draws: int, path: str) -> np.ndarray:
+    """The state of every draw of a report of states, checked against its rows' chains."""
+    value = data.get("draw_mode")
+    ok = (
+        isinstance(value, list)
+        and len(value) == n_chains
+        and all(
+            isinstance(r, list)
+            and len(r) == n_draws
+            and all(type(v) is int and 0 <= v < len(rows) for v in r)
+            for r in value
+        )
+    )
+    if not ok:
+        raise not_a_fit(path, f"the modes report's draw_mode is not ({n_chains}, {n_draws}) states")
+    draw_mode = np.asarray(value, dtype=np.intp)
+    counts = np.stack([(draw_mode == s).sum(axis=1) for s in range(len(rows))], axis=1)
+    if not np.array_equal(_array(data, "chain_mode", (n_chains,), path), counts.argmax(axis=1)):
+        raise not_a_fit(path, "the modes report's chain_mode and draw_mode disagree")
+    return draw_mode
+
+
+def _chain_mode(data: dict, rows: list, n_chains: int, path: str) -> np.ndarray:
+    """Every chain's mode of a report of modes (groups of chains), checked."""
+    chain_mode = np.full(n_chains, -1, dtype=np.intp)
+    for m, row in enumerate(rows):
+        if np.any(chain_mode[list(row["chains"])] >= 0):
+            raise not_a_fit(path, "a chain belongs to two modes in the modes report")
+        chain_mode[list(row["chains"])] = m
+    stored_mode = _array(data, "chain_mode", (n_chains,), path)
+    if np.any(chain_mode < 0) or not np.array_equal(stored_mode, chain_mode):
+        raise not_a_fit(path, "the modes report's chains and chain_mode disagree")
+    return chain_mode
+
+
+def modes_from_json(
+    text: Any,
+    n_chains: int,
+    n_components: int,
+    n_features: int,
+    path: str,
+    n_draws: int | None = None,
+) -> Any:
     """The ModesReport written by :func:`modes_to_json`, every field checked against the
-    fit's ``n_chains`` (of its draws as sampled), ``n_components`` and ``n_features``.
+    fit's ``n_chains`` and ``n_draws`` (of its draws as sampled), ``n_components`` and
+    ``n_features``. A report of states (``weighting="frequency"``) needs ``n_draws``.
 
     Raises
     ------
@@ -148,17 +193,15 @@ def modes_from_json(text: Any, n_chains: int, n_components: int, n_features: int
     if not isinstance(table, list) or not 0 < len(table) <= n_chains:
         raise not_a_fit(path, f"the modes report must list 1 to {n_chains} modes")
     rows = [_row(item, n_chains, path) for item in table]
-    chain_mode = np.full(n_chains, -1, dtype=np.intp)
-    for m, row in enumerate(rows):
-        if np.any(chain_mode[list(row["chains"])] >= 0):
-            raise not_a_fit(path, "a chain belongs to two modes in the modes report")
-        chain_mode[list(row["chains"])] = m
-    stored_mode = _array(data, "chain_mode", (n_chains,), path)
-    if np.any(chain_mode < 0) or not np.array_equal(stored_mode, chain_mode):
-        raise not_a_fit(path, "the modes report's chains and chain_mode disagree")
     weighting = data.get("weighting")
-    if weighting not in _WEIGHTINGS:
+    if weighting not in _WEIGHTINGS or (weighting == "frequency" and n_draws is None):
         raise not_a_fit(path, f"the modes report's weighting must be one of {_WEIGHTINGS}")
+    draw_mode = None
+    if weighting == "frequency":
+        draw_mode = _draw_mode(data, rows, n_chains, int(n_draws), path)
+        chain_mode = np.asarray(data["chain_mode"], dtype=np.intp)
+    else:
+        chain_mode = _chain_mode(data, rows, n_chains, path)
     m, k, d = len(rows), n_components, n_features
     return ModesReport(
         table=pd.DataFrame(rows, index=pd.RangeIndex(m, name="mode")),
@@ -169,4 +212,5 @@ def modes_from_json(text: Any, n_chains: int, n_components: int, n_features: int
         partition_distance=_array(data, "partition_distance", (n_chains, n_chains), path),
         message=_text(data.get("message"), "message", path),
         weighting=weighting,
+        draw_mode=draw_mode,
     )

@@ -77,7 +77,8 @@ def plot_modes(
             )
         chains = ", ".join(str(c) for c in row["chains"])
         ax.set_title(
-            f"mode {m}: weight {row['weight']:.2f} ± {row['weight_se']:.2f}\n"
+            f"{'mode' if report.draw_mode is None else 'state'} {m}: weight "
+            f"{row['weight']:.2f} ± {row['weight_se']:.2f}\n"
             f"{row['description'].split(' with means')[0]} (chains {chains})",
             fontsize=9,
         )

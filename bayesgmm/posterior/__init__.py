@@ -25,6 +25,9 @@ One module per job:
   solutions, which no relabeling joins) and weighs them by stacking
   (:mod:`~bayesgmm.posterior.stacking`); :func:`mode_weighted_idata`
   (:mod:`~bayesgmm.posterior.weighted`) is the posterior averaged over the modes by weight.
+  When the chains hold one solution and cross slowly between states of it, the draws
+  are grouped into those states instead (:mod:`~bayesgmm.posterior.states`,
+  :mod:`~bayesgmm.posterior.state_report`), weighed by frequency.
 * :mod:`~bayesgmm.posterior.mixture`: :func:`as_mixture`, any fit (EM, MAP, posterior) as
   one typed :class:`Mixture`.
 

@@ -264,16 +264,22 @@ class ModesReport:
         decreasing weight at that draw.
     chain_mode : ndarray of shape (C,)
         The mode of every chain.
-    weighting : {"mass", "stacking"}
+    weighting : {"mass", "stacking", "frequency"}
         What ``table["weight"]`` is: the posterior mass by bridge sampling, or the
         stacking weight (without the compiled kernel, or when a mass's standard error
-        exceeds ``MAX_MASS_SE``).
+        exceeds ``MAX_MASS_SE``), or, for states the chains cross between
+        (:mod:`bayesgmm.posterior.state_report`), a state's frequency among the draws.
     chain_weights : ndarray of shape (C,)
         Every chain's share: its mode's weight split evenly between the mode's chains
         (the chains of a mode are stacked as one group of draws).
     partition_distance : ndarray of shape (C, C)
         The chains' co-clustering distances.
     message : str
+    draw_mode : ndarray of int, shape (C, T), or None
+        The state of every draw when the rows are states the chains cross between
+        (``weighting="frequency"``; ``chains`` are then the chains that visit a state,
+        ``chain_mode`` every chain's most visited state, ``mass`` and ``stacking`` NaN);
+        ``None`` when the rows are groups of chains.
     """
 
     table: pd.DataFrame
@@ -284,6 +290,7 @@ class ModesReport:
     partition_distance: np.ndarray
     message: str
     weighting: str = "stacking"
+    draw_mode: np.ndarray | None = None
 
     @property
     def n_modes(self) -> int:
@@ -294,6 +301,15 @@ class ModesReport:
     def n_weighted(self) -> int:
         """Modes whose weight is at least ``NEGLIGIBLE_WEIGHT``."""
         return int((self.table["weight"] >= NEGLIGIBLE_WEIGHT).sum())
+
+    @property
+    def chain_shares(self) -> np.ndarray:
+        """(C, M) every chain's share of its draws in every mode or state (0 or 1 when
+        the modes are groups of chains)."""
+        n_modes = self.n_modes
+        if self.draw_mode is None:
+            return np.eye(n_modes)[self.chain_mode]
+        return np.stack([(self.draw_mode == m).mean(axis=1) for m in range(n_modes)], axis=1)
 
     @property
     def multimodal(self) -> bool:
@@ -412,6 +428,11 @@ def find_modes(
     ``weight`` is the mass when it is available and every mode's mass has a standard
     error of at most ``MAX_MASS_SE``, else the stacking weight.
 
+    When every chain holds the same clustering and they cross slowly between states of it
+    (a small component present or merged away), the rows are those states instead, each
+    weighed by its frequency among the draws with a Monte Carlo standard error
+    (:func:`bayesgmm.posterior.state_report.crossing_states`).
+
     Parameters
     ----------
     idata : arviz.InferenceData
@@ -425,10 +446,15 @@ def find_modes(
     -------
     ModesReport
     """
+    from bayesgmm.posterior.state_report import crossing_states, states_report
+
     idata = check_idata(idata)
     summary = chain_summaries(idata)
-    groups = group_chains(summary)
     draws = posterior_draws(idata)
+    labels = crossing_states(summary, draws)  # chains crossing between states of one solution
+    if labels is not None:
+        return states_report(summary, draws, labels)
+    groups = group_chains(summary)
     chain_mode = np.empty(draws.n_chains, dtype=np.intp)
     for m, chains in enumerate(groups):
         chain_mode[chains] = m

@@ -5,7 +5,10 @@ Pooling the draws of all chains weighs a mode by the number of chains that lande
 
 * one mode carrying weight: the draws of its chains, as sampled (the chains of modes
   without weight leave);
-* several: every mode's share of the ``C x T`` draws is its weight (largest remainders),
+* states the chains cross between (``report.draw_mode``): the draws as sampled, since
+  pooling them weighs every state by its frequency, its weight (``attrs["mode_states"]``
+  says so; R-hat across the chains keeps its meaning);
+* several modes: every mode's share of the ``C x T`` draws is its weight (largest remainders),
   taken evenly spaced through the mode's pooled draws and laid out mode after mode in
   ``C`` rows of ``T``. Those rows are not chains of a sampler: R-hat across them means
   nothing (``attrs["mode_weighted"]`` says so), and convergence is read per mode
@@ -20,7 +23,7 @@ import xarray as xr
 
 from bayesgmm.posterior.modes import NEGLIGIBLE_WEIGHT, ModesReport
 
-__all__ = ["mode_draw_indices", "mode_weighted_idata"]
+__all__ = ["mode_draw_indices", "mode_weighted_idata", "rows_idata"]
 
 # Groups whose variables run over (chain, draw) and follow the chosen draws.
 _DRAW_GROUPS = ("posterior", "log_likelihood", "sample_stats")
@@ -78,10 +81,16 @@ def mode_weighted_idata(idata: az.InferenceData, report: ModesReport) -> az.Infe
     -------
     arviz.InferenceData
         ``idata`` itself when every chain is in one mode; else the weighted posterior,
-        with ``attrs["modes"]`` (the report's message) and ``attrs["mode_weighted"]``.
+        with ``attrs["modes"]`` (the report's message) and ``attrs["mode_weighted"]``;
+        for states, the draws as sampled with ``attrs["modes"]`` and
+        ``attrs["mode_states"]``.
     """
     if report.n_modes == 1:
         return idata
+    if report.draw_mode is not None:  # states weighed by frequency: the pooled draws
+        out = az.InferenceData(**{group: idata[group] for group in idata.groups()})
+        out.attrs = {**idata.attrs, "modes": report.message, "mode_states": 1}
+        return out
     n_draws = int(idata.posterior.sizes["draw"])
     table = report.table
     kept = table[table["weight"] >= NEGLIGIBLE_WEIGHT]
@@ -99,3 +108,15 @@ def mode_weighted_idata(idata: az.InferenceData, report: ModesReport) -> az.Infe
     out = az.InferenceData(**groups)
     out.attrs = {**idata.attrs, "modes": report.message, "mode_weighted": 1}
     return out
+
+
+def rows_idata(idata: az.InferenceData, index: np.ndarray) -> az.InferenceData:
+    """``idata`` with the draws ``index`` (R, L flat indices ``c * T + t``) as R rows of L
+    draws (a state's draws per visiting chain,
+    :func:`bayesgmm.posterior.states.state_draw_indices`), for R-hat within a state."""
+    n_rows, n_draws = index.shape
+    groups = {}
+    for group in idata.groups():
+        ds = idata[group]
+        groups[group] = _take(ds, index.ravel(), n_rows, n_draws) if group in _DRAW_GROUPS else ds
+    return az.InferenceData(**groups)

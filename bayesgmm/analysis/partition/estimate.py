@@ -323,5 +323,6 @@ def partition(
     if isinstance(random_seed, (int, np.integer)):
         settings["random_seed"] = int(random_seed)
     idata = _as_idata(fit)
-    modes = str(idata.attrs.get("modes", "")) if idata.attrs.get("mode_weighted") else ""
+    averaged = idata.attrs.get("mode_weighted") or idata.attrs.get("mode_states")
+    modes = str(idata.attrs.get("modes", "")) if averaged else ""
     return PartitionResult(**{**result.__dict__, "settings": settings, "modes": modes})

@@ -141,7 +141,7 @@ def bridge_log_evidence(
     ways (Overstall & Forster 2010; Gronau et al. 2017 fit on one half): a proposal fitted
     to the very draws it is bridged with sits closer to them than to the posterior, which
     in high dimension biases ``log Z`` low by an amount that depends on the number of
-    draws (7-12 nats on the penguins' sparse K=10 fit, 150 dimensions). ``log Z`` is the
+    draws (6-11 nats on the penguins' sparse K=10 fit, 150 dimensions). ``log Z`` is the
     mean of the two ways; its standard error adds the spread between batches of draws
     within each way to the disagreement between the two ways, which counts what the
     batches cannot: how much the estimate depends on the proposal and on which draws

@@ -110,3 +110,16 @@ def test_meng_wong_equal_densities_give_ratio_one() -> None:
     l1 = rng.normal(0.0, 0.01, 1000)
     l2 = rng.normal(0.0, 0.01, 1000)
     assert bridge._meng_wong(l1, l2) == pytest.approx(0.0, abs=0.01)
+
+
+@pytest.mark.timeout(30)
+def test_too_few_draws_give_no_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Halves of fewer than two draws per batch estimate nothing: NaN, which makes
+    find_modes weigh by stacking (the mass is not estimable), not an error."""
+    log_q, draw, _ = _gaussian(3)
+    monkeypatch.setattr(bridge, "_log_density", lambda theta, buffer: log_q(theta))
+    theta = draw(np.random.default_rng(0), 2 * bridge._MIN_HALF - 1)
+    estimate = bridge.bridge_log_evidence(theta, log_q(theta), None)
+    assert np.isnan(estimate.log_evidence) and np.isnan(estimate.se)
+    theta = draw(np.random.default_rng(0), 2 * bridge._MIN_HALF)
+    assert np.isfinite(bridge.bridge_log_evidence(theta, log_q(theta), None).log_evidence)

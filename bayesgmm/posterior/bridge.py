@@ -36,6 +36,8 @@ _MAX_ITER = 1000
 _TOL = 1e-10
 # Batches of draws whose separate estimates give the standard error.
 _BATCHES = 4
+# Fewest draws in each half (two per batch); below it log Z is NaN (weigh by stacking).
+_MIN_HALF = 2 * _BATCHES
 # Ridge added to the proposal's covariance, relative to its diagonal.
 _RIDGE = 1e-6
 
@@ -163,10 +165,13 @@ def bridge_log_evidence(
     Returns
     -------
     BridgeEstimate
+        NaN when a half holds fewer than ``2 * 4`` draws.
     """
     if first_half is None:
         first_half = np.arange(len(theta)) < len(theta) // 2
     a, b = first_half, ~first_half
+    if min(a.sum(), b.sum()) < _MIN_HALF:  # too few draws to estimate anything
+        return BridgeEstimate(float("nan"), float("nan"))
     ab, se_ab = _one_way(theta[a], theta[b], log_q[b], buffer, random_seed)
     ba, se_ba = _one_way(theta[b], theta[a], log_q[a], buffer, random_seed + 1)
     batch_var = (se_ab**2 + se_ba**2) / 4.0

@@ -189,7 +189,8 @@ def test_plot_modes_one_panel_per_mode(square_fits: dict) -> None:
     fit = square_fits[0]
     axes = plot_modes(fit, _square(0))
     assert len(axes) == fit.modes_.n_modes
-    assert "weight 0.5" in axes[0].get_title()
+    assert f"weight {fit.modes_.table['weight'].iloc[0]:.2f}" in axes[0].get_title()
+    assert fit.modes_.table["weight"].iloc[0] == pytest.approx(0.5, abs=0.1)
     with pytest.raises(ValueError, match="one Axes per mode"):
         plot_modes(fit, _square(0), axes=[axes[0]])
 

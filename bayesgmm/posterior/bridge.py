@@ -6,7 +6,11 @@ to them, both on the model's unconstrained scale, where the compiled kernel eval
 log density (with its Jacobians) exactly as the sampler saw it. Each mode's K! relabelings
 hold equal mass, so the modes' masses are ``Z_m / sum Z``. The draws of a mode are
 relabeled first (their chains may sit in different labelings of the one solution), so that
-one Gaussian covers them.
+one Gaussian covers them. The proposal is fitted to one half of the draws and the bridge
+iterated on the other, both ways: fitted to the draws it is bridged with, it biased ``log
+Z`` low by about ``d (d + 3) / (4 S)`` nats for a Gaussian in ``d`` dimensions from ``S``
+draws (2.6 nats at d = 100, S = 1000), at 20-200 of its own standard errors, and so
+against the mode with fewer draws (``tests/test_bridge.py``).
 """
 
 from __future__ import annotations
@@ -20,13 +24,20 @@ from scipy.special import logsumexp
 if TYPE_CHECKING:
     from bayesgmm.bayes.model.graph import GMMModel
 
-__all__ = ["BridgeEstimate", "bridge_log_evidence", "unconstrained_draws"]
+__all__ = [
+    "BridgeEstimate",
+    "bridge_log_evidence",
+    "masses_from_log_evidence",
+    "unconstrained_draws",
+]
 
 # Meng & Wong's fixed point: iterations, and the change of log Z that ends them.
 _MAX_ITER = 1000
 _TOL = 1e-10
 # Batches of draws whose separate estimates give the standard error.
 _BATCHES = 4
+# Fewest draws in each half (two per batch); below it log Z is NaN (weigh by stacking).
+_MIN_HALF = 2 * _BATCHES
 # Ridge added to the proposal's covariance, relative to its diagonal.
 _RIDGE = 1e-6
 
@@ -88,10 +99,55 @@ def _meng_wong(l1: np.ndarray, l2: np.ndarray) -> float:
     return log_r
 
 
+def _gaussian(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and Cholesky factor of the Gaussian fitted to ``theta`` (with a small ridge)."""
+    mean = theta.mean(axis=0)
+    cov = np.atleast_2d(np.cov(theta, rowvar=False))
+    return mean, np.linalg.cholesky(cov + _RIDGE * np.diag(np.diag(cov)))
+
+
+def _log_gaussian(x: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.ndarray:
+    z = np.linalg.solve(chol, (x - mean).T)
+    half_logdet = np.log(np.diag(chol)).sum()
+    return -0.5 * (z**2).sum(axis=0) - half_logdet - 0.5 * len(mean) * np.log(2 * np.pi)
+
+
+def _one_way(
+    fit: np.ndarray, theta: np.ndarray, log_q: np.ndarray, buffer: np.ndarray, seed: int
+) -> tuple[float, float]:
+    """log Z and its batch standard error, the proposal fitted to ``fit`` and the bridge
+    iterated on the other draws ``theta`` (with as many proposal draws)."""
+    mean, chol = _gaussian(fit)
+    proposal = mean + np.random.default_rng(seed).standard_normal(theta.shape) @ chol.T
+    l1 = log_q - _log_gaussian(theta, mean, chol)
+    l2 = _log_density(proposal, buffer) - _log_gaussian(proposal, mean, chol)
+    l2 = np.where(np.isfinite(l2), l2, -np.inf)
+    batches = [
+        _meng_wong(a, b)
+        for a, b in zip(np.array_split(l1, _BATCHES), np.array_split(l2, _BATCHES), strict=True)
+    ]
+    return _meng_wong(l1, l2), float(np.std(batches, ddof=1) / np.sqrt(_BATCHES))
+
+
 def bridge_log_evidence(
-    theta: np.ndarray, log_q: np.ndarray, buffer: np.ndarray, random_seed: int = 0
+    theta: np.ndarray,
+    log_q: np.ndarray,
+    buffer: np.ndarray,
+    random_seed: int = 0,
+    first_half: np.ndarray | None = None,
 ) -> BridgeEstimate:
-    """Bridge-sampling estimate of ``log Z`` of the density behind ``theta``.
+    """Bridge-sampling estimate of ``log Z`` of the density behind ``theta``, cross-fitted.
+
+    The draws are split in two halves (the first half of every chain against the second).
+    The Gaussian proposal is fitted to one half and the bridge iterated on the other, both
+    ways (Overstall & Forster 2010; Gronau et al. 2017 fit on one half): a proposal fitted
+    to the very draws it is bridged with sits closer to them than to the posterior, which
+    in high dimension biases ``log Z`` low by an amount that depends on the number of
+    draws (6-11 nats on the penguins' sparse K=10 fit, 150 dimensions). ``log Z`` is the
+    mean of the two ways; its standard error adds the spread between batches of draws
+    within each way to the disagreement between the two ways, which counts what the
+    batches cannot: how much the estimate depends on the proposal and on which draws
+    (chains, parts of a chain) it sees.
 
     Parameters
     ----------
@@ -103,32 +159,23 @@ def bridge_log_evidence(
         The compiled kernel's buffer (:meth:`GMMModel.kernel_buffer`).
     random_seed : int
         Seed of the Gaussian proposal's draws.
+    first_half : ndarray of bool, shape (S,), optional
+        The draws of the first half (default: the first ``S // 2`` rows).
 
     Returns
     -------
     BridgeEstimate
+        NaN when a half holds fewer than ``2 * 4`` draws.
     """
-    mean = theta.mean(axis=0)
-    cov = np.cov(theta, rowvar=False)
-    cov = np.atleast_2d(cov) + _RIDGE * np.diag(np.diag(np.atleast_2d(cov)))
-    chol = np.linalg.cholesky(cov)
-    rng = np.random.default_rng(random_seed)
-    proposal = mean + rng.standard_normal(theta.shape) @ chol.T
-
-    def log_g(x: np.ndarray) -> np.ndarray:
-        z = np.linalg.solve(chol, (x - mean).T)
-        half_logdet = np.log(np.diag(chol)).sum()
-        return -0.5 * (z**2).sum(axis=0) - half_logdet - 0.5 * len(mean) * np.log(2 * np.pi)
-
-    l1 = log_q - log_g(theta)
-    l2 = _log_density(proposal, buffer) - log_g(proposal)
-    l2 = np.where(np.isfinite(l2), l2, -np.inf)
-    estimate = _meng_wong(l1, l2)
-    batches = [
-        _meng_wong(a, b)
-        for a, b in zip(np.array_split(l1, _BATCHES), np.array_split(l2, _BATCHES), strict=True)
-    ]
-    return BridgeEstimate(estimate, float(np.std(batches, ddof=1) / np.sqrt(_BATCHES)))
+    if first_half is None:
+        first_half = np.arange(len(theta)) < len(theta) // 2
+    a, b = first_half, ~first_half
+    if min(a.sum(), b.sum()) < _MIN_HALF:  # too few draws to estimate anything
+        return BridgeEstimate(float("nan"), float("nan"))
+    ab, se_ab = _one_way(theta[a], theta[b], log_q[b], buffer, random_seed)
+    ba, se_ba = _one_way(theta[b], theta[a], log_q[a], buffer, random_seed + 1)
+    batch_var = (se_ab**2 + se_ba**2) / 4.0
+    return BridgeEstimate(0.5 * (ab + ba), float(np.sqrt(batch_var + (ab - ba) ** 2 / 4.0)))
 
 
 # Draws per mode behind its bridge estimate (every kernel evaluation costs one gradient).
@@ -158,11 +205,26 @@ def mode_masses(
         if gmm.spec.n_components > 1:
             part = relabel_idata(part, method="stephens")
         theta = unconstrained_draws(gmm, part)
-        theta = theta[thin_indices(len(theta), _MAX_DRAWS)]
-        log_q = _log_density(theta, buffer)
-        estimates.append(bridge_log_evidence(theta, log_q, buffer, random_seed + m))
-    log_z = np.array([e.log_evidence for e in estimates])
-    se = np.array([e.se for e in estimates])
+        keep = thin_indices(len(theta), _MAX_DRAWS)
+        n_draws = part.posterior.sizes["draw"]
+        first_half = keep % n_draws < n_draws // 2  # the first half of every chain
+        log_q = _log_density(theta[keep], buffer)
+        estimates.append(
+            bridge_log_evidence(theta[keep], log_q, buffer, 2 * (random_seed + m), first_half)
+        )
+    return masses_from_log_evidence(
+        np.array([e.log_evidence for e in estimates]),
+        np.array([e.se for e in estimates]),
+        random_seed,
+    )
+
+
+def masses_from_log_evidence(
+    log_z: np.ndarray, se: np.ndarray, random_seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Masses ``Z_m / sum Z`` and their standard errors, simulated from independent normal
+    errors of the ``log Z`` with standard deviations ``se``."""
+    log_z, se = np.asarray(log_z, dtype=np.float64), np.asarray(se, dtype=np.float64)
     mass = np.exp(log_z - logsumexp(log_z))
     rng = np.random.default_rng(random_seed)
     sims = log_z + se * rng.standard_normal((_SE_DRAWS, len(log_z)))

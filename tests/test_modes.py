@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bayesgmm.exceptions import LabelSwitchingWarning, MultimodalPosteriorWarning
-from bayesgmm.posterior.modes import describe_weights
+from bayesgmm.posterior.modes_text import describe_weights
 from bayesgmm.posterior.stacking import stacking_weights
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
@@ -399,7 +399,7 @@ def test_one_mode_that_mixes_slowly_says_so(rhat: float, slow: bool) -> None:
     slowly (not as different modes), with the R-hat; a converged or one-chain mode is not."""
     import pandas as pd
 
-    from bayesgmm.posterior.modes import _modes_message
+    from bayesgmm.posterior.modes_text import _modes_message
 
     table = pd.DataFrame(
         {"chains": [(0, 1, 2, 3)], "rhat": [rhat], "description": ["four clusters"]}

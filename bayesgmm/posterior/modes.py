@@ -24,8 +24,13 @@ from bayesgmm.exceptions import MultimodalPosteriorWarning
 from bayesgmm.mixture import draws as draw_math
 from bayesgmm.posterior._data import observed
 from bayesgmm.posterior.bridge import mode_masses
+from bayesgmm.posterior.modes_text import (
+    NEGLIGIBLE_WEIGHT,
+    _modes_message,
+    _tell_apart,
+    describe_weights,
+)
 from bayesgmm.posterior.stacking import stack_chains
-from bayesgmm.posterior.switching import RHAT_THRESHOLD
 
 if TYPE_CHECKING:
     from bayesgmm.bayes.inference.idata import PosteriorDraws
@@ -48,8 +53,6 @@ __all__ = [
 PARTITION_DISTANCE = 0.1
 #: Largest difference of a chain's mean sorted weights within one mode.
 WEIGHT_DISTANCE = 0.1
-#: A mode whose weight is below this carries none (its chains leave the summaries).
-NEGLIGIBLE_WEIGHT = 0.01
 #: Largest standard error of a mode's mass (bridge sampling) for the mass to be the
 #: weight; above it the weight is the stacking weight. Where symmetry fixes the mass (the
 #: square's mirror modes) its se is 0.003-0.004, iris's 0.002-0.005; on a sparse K=10
@@ -61,8 +64,6 @@ _PSM_DRAWS = 100
 _PSM_ROWS = 300
 # A component holding fewer points than this (N x weight) is "nearly empty".
 _NEARLY_EMPTY_POINTS = 2.0
-# A component holding at least this many points is a cluster in the words of a report.
-_CLUSTER_POINTS = 5.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -224,26 +225,6 @@ def group_chains(summary: ChainSummary) -> list[list[int]]:
     return sorted(groups.values(), key=lambda g: -float(mean_ll[g].mean()))
 
 
-_NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
-
-
-def _number(n: int) -> str:
-    return _NUMBERS[n] if 0 <= n < len(_NUMBERS) else str(n)
-
-
-def describe_weights(sorted_weights: np.ndarray, n_obs: int) -> str:
-    """A mode in words: "three clusters", "two clusters plus a one-point component"."""
-    points = np.asarray(sorted_weights) * n_obs
-    clusters = int((points >= _CLUSTER_POINTS).sum())
-    words = f"{_number(clusters)} cluster{'s' if clusters != 1 else ''}"
-    small = points[(points < _CLUSTER_POINTS) & (points >= 0.5)]
-    extras = [f"a {_number(round(p))}-point component" for p in small]
-    empty = int((points < 0.5).sum())
-    if empty:
-        extras.append(f"{_number(empty)} empty component{'s' if empty > 1 else ''}")
-    return words + (" plus " + " and ".join(extras) if extras else "")
-
-
 @dataclass(frozen=True, eq=False)
 class ModesReport:
     """What :func:`find_modes` found: the modes, their weights, and a ``message``.
@@ -327,82 +308,6 @@ def _within_rhat(summary: ChainSummary, chains: list[int]) -> float:
         warnings.simplefilter("ignore")
         rhat = az.rhat(summary.log_likelihood[chains])
     return float(np.asarray(rhat))
-
-
-def _tell_apart(table: pd.DataFrame, means: np.ndarray, n_obs: int) -> None:
-    """Modes whose words coincide (mirror clusterings) get their clusters' means added."""
-    repeated = table["description"].duplicated(keep=False)
-    for m in np.flatnonzero(repeated.to_numpy()):
-        centres = "; ".join("(" + ", ".join(f"{v:.3g}" for v in mu) + ")" for mu in means[m])
-        table.loc[m, "description"] = f"{table['description'].iloc[m]} with means {centres}"
-
-
-def _other_weight(row: pd.Series, use_mass: bool) -> str:
-    """The estimate that is not the weight, in brackets: the stacking weight beside a
-    mass, or an uncertain mass beside a stacking weight (its se says why it is not used)."""
-    if use_mass:
-        return f" (stacking {row['stacking']:.2f})"
-    if np.isfinite(row["mass"]):
-        return f" (mass {row['mass']:.2f} ± {row['mass_se']:.2f})"
-    return ""
-
-
-def _weights_basis(table: pd.DataFrame, use_mass: bool) -> str:
-    """What the weights are, in words."""
-    if use_mass:
-        return "posterior mass by bridge sampling"
-    basis = "stacking of chains on leave-one-out predictive density"
-    if np.isfinite(table["mass"]).all():
-        basis += (
-            f"; the posterior masses by bridge sampling have standard errors up to "
-            f"{table['mass_se'].max():.2f}, too uncertain to weigh by"
-        )
-    return basis
-
-
-def _mixing_note(table: pd.DataFrame) -> str:
-    """Modes whose chains agree on the solution but not yet on its log-likelihood: slow
-    mixing within the mode (states that differ by a small component), not another mode."""
-    slow = table[table["rhat"] > RHAT_THRESHOLD]
-    if slow.empty:
-        return ""
-    which = ", ".join(
-        f"{'the solution' if len(table) == 1 else f'mode {m}'} (chains "
-        f"{', '.join(str(c) for c in row['chains'])}): R-hat {row['rhat']:.3f}"
-        for m, row in slow.iterrows()
-    )
-    return (
-        f" The chains mix slowly within {which}, the label-invariant R-hat of the "
-        f"log-likelihood, which should be <= {RHAT_THRESHOLD}: run more draws (and tune), "
-        "or more chains."
-    )
-
-
-def _modes_message(table: pd.DataFrame, use_mass: bool = False) -> str:
-    n_modes = len(table)
-    if n_modes == 1:
-        row = table.iloc[0]
-        return f"All chains found one solution: {row['description']}." + _mixing_note(table)
-    parts = [
-        f"{row['description']}, weight {row['weight']:.2f} ± {row['weight_se']:.2f}"
-        + _other_weight(row, use_mass)
-        + f" (chain{'s' if len(row['chains']) > 1 else ''} "
-        f"{', '.join(str(c) for c in row['chains'])}; mean log-likelihood "
-        f"{row['log_likelihood']:.1f})"
-        for _, row in table.iterrows()
-    ]
-    text = f"The chains found {_number(n_modes)} modes: " + "; ".join(parts) + "."
-    text += _mixing_note(table)
-    if (table["weight"] >= NEGLIGIBLE_WEIGHT).sum() > 1:
-        return text + (
-            " The summaries, memberships and partitions average over the modes by these "
-            f"weights ({_weights_basis(table, use_mass)}). This is not label switching: no "
-            "relabeling joins different solutions."
-        )
-    return text + (
-        " Only the first carries weight; the summaries use its chains alone. This is not "
-        "label switching: no relabeling joins different solutions."
-    )
 
 
 def _mass_is_estimable(mass: np.ndarray, mass_se: np.ndarray) -> bool:

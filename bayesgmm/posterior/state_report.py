@@ -21,10 +21,8 @@ from bayesgmm.posterior.modes import (
     PARTITION_DISTANCE,
     ChainSummary,
     ModesReport,
-    _number,
-    _tell_apart,
-    describe_weights,
 )
+from bayesgmm.posterior.modes_text import _number, _tell_apart, describe_weights
 from bayesgmm.posterior.switching import RHAT_THRESHOLD
 
 if TYPE_CHECKING:

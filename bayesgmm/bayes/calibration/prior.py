@@ -153,7 +153,9 @@ def _covariances(
 ) -> np.ndarray:
     # The structure's axes only: the sds vary along them and are shared along the others
     # (spherical: one per component; tied: one per feature), as are the correlations.
-    layout = bayesian_structure(covariance_type).bayesian
+    layout = bayesian_structure(covariance_type, d).bayesian
+    if layout.oriented:
+        return _oriented_covariances(priors, layout, k, d, rng)
     if layout.correlated:
         n_corr = k if layout.per_component_corr else 1
         corr = np.broadcast_to(lkj_onion(float(priors.eta), d, n_corr, rng), (k, d, d))
@@ -165,6 +167,22 @@ def _covariances(
         sd_shape = layout.std_shape_2d(k, d)
         sd = np.broadcast_to(draw_stds(priors, sd_shape, rng, pooled=layout.pooled), (k, d))
     return sd[:, :, None] * corr * sd[:, None, :]
+
+
+def _oriented_covariances(
+    priors: GMMPriors, layout: Any, k: int, d: int, rng: np.random.Generator
+) -> np.ndarray:
+    """EEV / VEV: ``lambda_k R_k diag(exp z) R_k^T`` with ``sqrt(lambda)`` from the sd
+    prior pooled by the geometric mean (one per component or one shared), ``z`` D iid
+    normals of sd ``std_spread`` centred (ZeroSumNormal; unsorted: the Haar rotation
+    makes the order irrelevant) and ``R_k`` Haar rotations (scipy's special_ortho_group)."""
+    per_volume = "component" in layout.volume_axes
+    volume = draw_stds(priors, (k if per_volume else 1, 1), rng, pooled=True)[:, 0]
+    lam = np.broadcast_to(volume**2, (k,))
+    noise = rng.normal(0.0, float(priors.std_spread), size=d)
+    shape = np.exp(noise - noise.mean())
+    rot = stats.special_ortho_group.rvs(d, size=k, random_state=rng).reshape(k, d, d)
+    return lam[:, None, None] * np.einsum("kij,j,klj->kil", rot, shape, rot)
 
 
 def _volume_shape_sds(

@@ -31,6 +31,7 @@ from bayesgmm.bayes.inference.complete import complete_idata
 from bayesgmm.bayes.inference.map import FREE
 from bayesgmm.bayes.model.graph import GMMModel
 from bayesgmm.mixture.draws import simulate_from_draws
+from bayesgmm.mixture.structures import bayesian_structure
 
 if TYPE_CHECKING:
     from bayesgmm._utils.types import SeedLike
@@ -68,6 +69,13 @@ def sample_prior_predictive(
     """
     n_samples = _positive(n_samples)
     seed = seed_int(random_seed)
+    if bayesian_structure(gmm.spec.covariance_type).bayesian.oriented:
+        raise NotImplementedError(
+            f"the prior predictive of covariance_type={gmm.spec.covariance_type!r} is not "
+            "available yet: its orientation is a pm.Flat vector with a pm.Potential (the "
+            "ring prior), which PyMC's prior sampling cannot draw. Draw from the prior with "
+            "bayesgmm.bayes.calibration.prior.simulate_prior instead."
+        )
     with gmm.model, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # PyMC: "x" has no random for missing
         names = [v.name for v in gmm.model.free_RVs + gmm.model.deterministics]

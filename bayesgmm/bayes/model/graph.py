@@ -196,7 +196,7 @@ def make_spec(
     values = data.X
     n_samples, n_features = values.shape
     n_components = check_n_components(n_components, n_samples)
-    covariance_type = bayesian_structure(covariance_type).name
+    covariance_type = bayesian_structure(covariance_type, n_features).name
     names = list(feature_names or data.feature_names or [f"x{i}" for i in range(n_features)])
     if len(names) != n_features:
         raise ValueError(f"feature_names has {len(names)} names for {n_features} features.")

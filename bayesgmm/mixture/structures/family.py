@@ -63,6 +63,9 @@ _BAYESIAN: dict[str, tuple[BayesianLayout, int]] = {
     "EVI": (BayesianLayout(("component", "feature"), None, _SHARED), 7),
     "VEE": (BayesianLayout(("feature",), _SHARED, _PER_COMPONENT), 8),
     "EVV": (BayesianLayout(("component", "feature"), _PER_COMPONENT, _SHARED), 9),
+    # One shared sorted shape, a rotation per component (orientation.py; 2 <= D <= 4).
+    "EEV": (BayesianLayout(("feature",), _PER_COMPONENT, _SHARED, oriented=True), 10),
+    "VEV": (BayesianLayout(("feature",), _PER_COMPONENT, _PER_COMPONENT, oriented=True), 11),
 }
 # The scalar prior scale of mclust's defaultPrior: the spherical entry's, one number.
 _SCALAR_PRIOR = Spherical()

@@ -128,10 +128,12 @@ def _oriented(spec: MixtureSpec, blocks: dict[str, Block], volume: Any) -> tuple
     correlation Cholesky factors (K, D, D) of ``Sigma_k``."""
     k, d = spec.n_components, spec.n_features
     sigma = float(spec.priors.std_spread)
+    # No initval (PyMC's fgraph conversion, which nutpie and the pickles use, refuses
+    # one): the runners start from EM; the Flat vectors' default point, 0, is the ring's
+    # one singular point.
     gaps = pm.HalfFlat(
         "shape_gaps",
         shape=blocks["shape_gaps"].shape,
-        initval=np.full(d - 1, sigma),
         default_transform=_transform(blocks["shape_gaps"]),
     )
     log_shape = orientation.sorted_log_shape(gaps, pt)
@@ -142,7 +144,7 @@ def _oriented(spec: MixtureSpec, blocks: dict[str, Block], volume: Any) -> tuple
             vectors.append(None)
             continue
         shape = blocks[name].shape
-        x = pm.Flat(name, shape=shape, initval=np.tile(np.eye(shape[1])[0], (k, 1)))
+        x = pm.Flat(name, shape=shape)
         pm.Potential(f"{name}_ring", orientation.ring_log_prior(x, pt))
         vectors.append(x)
     lam = pt.broadcast_to(volume**2, (k,))

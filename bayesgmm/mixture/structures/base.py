@@ -159,6 +159,22 @@ class BayesianLayout(NamedTuple):
         stds, corr_chol = orientation.stds_and_corr_chol(entries)
         return {"stds": stds, "partial_corr_unit": 0.5 * (1.0 + cpc_from_cholesky(corr_chol))}
 
+    def aligned(self, params: dict[str, Any], n_features: int) -> dict[str, Any]:
+        """Draws (S, ...) with an oriented layout's vectors moved to one exact copy
+        (:func:`~bayesgmm.mixture.structures.orientation.align_orientations`); others
+        unchanged."""
+        if not self.oriented or "orient_free" not in params:
+            return params
+        from bayesgmm.mixture.structures.orientation import align_orientations
+
+        free, right = align_orientations(
+            np.asarray(params["orient_free"]), params.get("orient_right"), n_features
+        )
+        out = {**params, "orient_free": free}
+        if right is not None:
+            out["orient_right"] = right
+        return out
+
     @property
     def per_component_shape(self) -> bool:
         return "component" in self.std_axes

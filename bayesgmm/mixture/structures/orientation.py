@@ -219,3 +219,70 @@ def orientation_point(
     if right is not None:
         point["orient_right"] = right
     return point
+
+
+# -- the exact copies: one representation per draw ---------------------------------------
+
+
+def _right_factors() -> list[np.ndarray]:
+    """The matrices of ``x -> x e`` for e = 1, i, j, k: ``R(q e) = R(q) diag(...)``, the
+    column sign flips of a 3-D rotation that keep its determinant."""
+    return [np.array(_product_matrix(*np.eye(4)[b], left=False)) for b in range(4)]
+
+
+def _so4_sign_factors() -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(Lmat(a) , Rmat(b))`` pairs with ``Lmat(a) Rmat(b) = diag(s)``, one per sign
+    pattern ``s`` of determinant +1 (8 of them)."""
+    out = []
+    for code in range(16):
+        signs = np.array([-1.0 if code >> i & 1 else 1.0 for i in range(4)])
+        if np.prod(signs) < 0:
+            continue
+        a, b = _quaternions_of_so4(np.diag(signs)[None])
+        out.append(
+            (
+                np.array(_product_matrix(*a[0], left=False)),
+                np.array(_product_matrix(*b[0], left=True)),
+            )
+        )
+    return out
+
+
+def _candidates(free: np.ndarray, right: np.ndarray | None) -> list[tuple[np.ndarray, Any]]:
+    """Every representation (free, right) of the same covariances (D = 3, 4)."""
+    out = []
+    if right is None:
+        for factor in _right_factors():
+            moved = free @ factor.T
+            out += [(moved, None), (-moved, None)]
+        return out
+    for to_p, to_q in _so4_sign_factors():
+        # p' = p a (x -> x a on p), q' = b q (x -> b x on q)
+        p, q = free @ to_p.T, right @ to_q.T
+        out += [(p, q), (-p, -q)]
+    return out
+
+
+def align_orientations(
+    free: np.ndarray, right: np.ndarray | None, n_features: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Draws (S, K, m) of the orientation vectors moved to the exact copy (the same
+    ``Sigma_k``) nearest the first draw's, component by component: q and -q, and the
+    column sign flips of ``R_k`` (D = 3, 4; D = 2 has no copies). Quantities read on the
+    raw vectors across draws (a Gaussian proposal, bridge sampling) then see one copy."""
+    if n_features == 2:
+        return free, right
+    cands = _candidates(np.asarray(free, dtype=np.float64), right)
+    ref_free, ref_right = free[:1], None if right is None else right[:1]
+    scores = []
+    for p, q in cands:
+        score = np.sum(p * ref_free, axis=-1)
+        if q is not None:
+            score = score + np.sum(q * ref_right, axis=-1)
+        scores.append(score)
+    best = np.argmax(np.stack(scores), axis=0)  # (S, K)
+    pick = np.take_along_axis(np.stack([p for p, _ in cands]), best[None, ..., None], 0)[0]
+    if right is None:
+        return pick, None
+    pick_right = np.take_along_axis(np.stack([q for _, q in cands]), best[None, ..., None], 0)
+    return pick, pick_right[0]

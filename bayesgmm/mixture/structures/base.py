@@ -149,12 +149,13 @@ class BayesianLayout(NamedTuple):
         if "component" not in (self.volume_axes or ()):
             lam = np.repeat(lam[..., None], n_components, axis=-1)
         right = params.get("orient_right")
+        d = gaps.shape[-1] + 1
         entries = orientation.covariance_entries(
             lam,
             gaps,
             np.asarray(params["orient_free"], dtype=np.float64),
             None if right is None else np.asarray(right, dtype=np.float64),
-            gaps.shape[-1] + 1,
+            d,
         )
         stds, corr_chol = orientation.stds_and_corr_chol(entries)
         return {"stds": stds, "partial_corr_unit": 0.5 * (1.0 + cpc_from_cholesky(corr_chol))}

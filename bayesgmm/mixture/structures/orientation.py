@@ -30,6 +30,7 @@ __all__ = [
     "MAX_FEATURES",
     "RING_SD",
     "covariance_entries",
+    "covariance_matrices",
     "orientation_point",
     "orientation_size",
     "ring_log_prior",
@@ -98,20 +99,28 @@ def _product_matrix(a: Any, b: Any, c: Any, d: Any, left: bool) -> list[list[Any
     ]
 
 
-def _rotation(free: Any, right: Any, n_features: int, xp: Any) -> list[list[Any]]:
+def _matrix(rows: list[list[Any]], xp: Any) -> Any:
+    """Entries (each (..., K)) stacked into (..., K, n, n)."""
+    return xp.stack([xp.stack(row, axis=-1) for row in rows], axis=-2)
+
+
+def _rotation(free: Any, right: Any, n_features: int, xp: Any) -> Any:
+    """Rotations (..., K, D, D) of the unit vectors (stacked matrices, whose gradients
+    stay short sums: PyTensor's Python mode evaluates an n-ary sum as one ufunc, which
+    takes at most 32 operands)."""
     if n_features == 3:
-        return _quaternion_rotation(*_unit(free, 4, xp))
-    left_m = _product_matrix(*_unit(free, 4, xp), left=True)
-    right_m = _product_matrix(*_unit(right, 4, xp), left=False)
-    return [
-        [sum(left_m[i][m] * right_m[m][j] for m in range(4)) for j in range(4)] for i in range(4)
-    ]
+        return _matrix(_quaternion_rotation(*_unit(free, 4, xp)), xp)
+    left_m = _matrix(_product_matrix(*_unit(free, 4, xp), left=True), xp)
+    right_m = _matrix(_product_matrix(*_unit(right, 4, xp), left=False), xp)
+    return xp.matmul(left_m, right_m)
 
 
 def covariance_entries(
     lam: Any, gaps: Any, free: Any, right: Any, n_features: int, xp: Any = np
 ) -> list[list[Any]]:
-    """The entries ``Sigma[i][j]`` (each (..., K)) of ``lambda_k R_k diag(a) R_k^T``.
+    """The entries ``Sigma[i][j]`` (each (..., K)) of ``lambda_k R_k diag(a) R_k^T``, in
+    the compiled kernel's order of operations (``_kernel_orient.h``), so that both round
+    alike far in the tails.
 
     ``lam`` (..., K) the volumes, ``gaps`` (..., D-1), ``free`` (..., K, m) and ``right``
     (..., K, 4) (D = 4; else ignored) the raw orientation vectors.
@@ -125,10 +134,11 @@ def covariance_entries(
             [lam * (a2 + half * (1 + c)), lam * half * s],
             [lam * half * s, lam * (a2 + half * (1 - c))],
         ]
-    rot = _rotation(free, right, n_features, xp)
+    rot = _rotation(free, right, n_features, xp)  # (..., K, D, D)
     d = n_features
+    r = [[rot[..., i, m] for m in range(d)] for i in range(d)]
     return [
-        [lam * sum(rot[i][m] * a[..., m] * rot[j][m] for m in range(d)) for j in range(d)]
+        [lam * sum(r[i][m] * a[..., m] * r[j][m] for m in range(d)) for j in range(d)]
         for i in range(d)
     ]
 
@@ -146,11 +156,13 @@ def stds_and_corr_chol(entries: list[list[Any]], xp: Any = np) -> tuple[Any, Any
             chol[i][j] = off / chol[j][j]
     stds = [xp.sqrt(entries[i][i]) for i in range(d)]
     zero = 0.0 * stds[0]
-    rows = [
-        xp.stack([chol[i][j] / stds[i] if j <= i else zero for j in range(d)], axis=-1)
-        for i in range(d)
-    ]
-    return xp.stack(stds, axis=-1), xp.stack(rows, axis=-2)
+    rows = [[chol[i][j] / stds[i] if j <= i else zero for j in range(d)] for i in range(d)]
+    return xp.stack(stds, axis=-1), _matrix(rows, xp)
+
+
+def covariance_matrices(entries: list[list[Any]], xp: Any = np) -> Any:
+    """Entries (each (..., K)) as covariances (..., K, D, D)."""
+    return _matrix(entries, xp)
 
 
 # -- the inverse: covariances to parameters (numpy) -------------------------------------

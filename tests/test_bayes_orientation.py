@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pymc as pm
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -150,36 +149,33 @@ def _invariants(cov: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _model_prior_covariances(cov_type: str, d: int, n: int, seed: int) -> np.ndarray:
-    """NUTS (PyMC's) on the model with observation weights 1e-12: the prior, to 1e-12 of
-    the likelihood, in data units; draws thinned to about their effective sample size."""
+    """NUTS (nutpie on the compiled kernel) on the model with observation weights 1e-12:
+    the prior, to 1e-12 of the likelihood, in data units (two chains)."""
+    from bayesgmm.bayes.inference import sample_nuts
+
     X = _data(d, n=10, seed=seed)
     gmm = build_model(X, 2, cov_type, priors=PRIOR, sample_weight=np.full(10, 1e-12))
-    with gmm.model:
-        idata = pm.sample(
-            draws=n,
-            tune=1000,
-            chains=2,
-            cores=1,
-            random_seed=seed,
-            progressbar=False,
-            compute_convergence_checks=False,
-        )
-    post = idata.posterior
-    names = ("volume_sd", "shape_gaps", "orient_free", "orient_right")
-    params = {
-        name: post[name].values.reshape(-1, *post[name].shape[2:]) for name in names if name in post
-    }
-    internal = gmm.spec.with_stds(params)
-    ours = gmm.spec.standardization.params_to_data(internal, cov_type)
-    cov, _ = covariances_from_draws(ours["stds"], ours["partial_corr_unit"], cov_type, 2, d)
+    idata = sample_nuts(
+        gmm,
+        draws=n,
+        tune=1000,
+        chains=2,
+        random_seed=seed,
+        progressbar=False,
+        log_likelihood=False,
+    )
+    assert idata.attrs["sampler"] == "nutpie+bayesgmm-kernel"
     divergences = int(idata.sample_stats["diverging"].values.sum())
     assert divergences <= 0.002 * 2 * n, divergences
-    return cov
+    return idata.posterior["covariances"].values.reshape(-1, 2, d, d)
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-@pytest.mark.parametrize(("cov_type", "d"), CASES)
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    ("cov_type", "d"),
+    [("VEV", 3)]
+    + [pytest.param(c, dd, marks=pytest.mark.slow) for c, dd in CASES if (c, dd) != ("VEV", 3)],
+)
 def test_the_model_prior_is_the_simulators(cov_type: str, d: int) -> None:
     import arviz as az
 
@@ -252,3 +248,18 @@ def test_a_fit_recovers_a_3d_truth_and_predicts_saves_and_pickles(tmp_path) -> N
         np.testing.assert_array_equal(other.predict_proba(X), fit.predict_proba(X))
         np.testing.assert_array_equal(other.score_samples(X), fit.score_samples(X))
     assert copy.model_.edits == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("cov_type", ORIENTED)
+def test_old_faithful_two_components_converge_at_the_defaults(faithful, cov_type: str) -> None:
+    """Issue 21's R-hat <= 1.01 on Old Faithful: the label-invariant R-hat of four chains
+    of 1000 draws (the defaults; measured 1.003 for both at K = 2, 7 s each). At K = 3 the
+    third component has no cluster of its own and the chains disagree (EEV 1.23, VEV 1.15,
+    as full's 1.02): a property of K = 3 on these data, reported by the fit's warning."""
+    from bayesgmm import BayesianGMM
+
+    fit = BayesianGMM(2, covariance_type=cov_type, random_seed=1, progressbar=False).fit(faithful)
+    assert fit.idata_.attrs["sampler"] == "nutpie+bayesgmm-kernel"
+    assert fit.label_report_.invariant_rhat <= 1.01, fit.label_report_.message

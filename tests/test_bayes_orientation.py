@@ -262,3 +262,12 @@ def test_old_faithful_two_components_converge_at_the_defaults(faithful, cov_type
     fit = BayesianGMM(2, covariance_type=cov_type, random_seed=1, progressbar=False).fit(faithful)
     assert fit.idata_.attrs["sampler"] == "nutpie+bayesgmm-kernel"
     assert fit.label_report_.invariant_rhat <= 1.01, fit.label_report_.message
+
+
+@pytest.mark.timeout(60)
+def test_the_prior_predictive_refuses_with_the_simulator_to_use() -> None:
+    from bayesgmm.bayes.inference.predictive import sample_prior_predictive
+
+    gmm = build_model(_data(3), 2, "EEV")
+    with pytest.raises(NotImplementedError, match=r"covariance_type='EEV'.*simulate_prior"):
+        sample_prior_predictive(gmm, 10, random_seed=0)

@@ -119,8 +119,10 @@ class MclustStructure(ScatterStructure):
     @property
     def own_orientation(self) -> bool:
         """The orientation is an orthogonal matrix not tied to the shape (EVE, VVE, EEV,
-        VEV): the Bayesian model has no parametrisation of it that NUTS samples in every
-        dimension (docs/mclust.md, "The Bayesian model")."""
+        VEV). EEV and VEV (one per component) have a Bayesian model for D <= 4 (the ring
+        parametrisation, :mod:`.orientation`); EVE and VVE (one shared by components of
+        different shapes) none that NUTS samples reliably (docs/mclust.md, "The Bayesian
+        model")."""
         _, shape, orientation = self.name
         return orientation != "I" and orientation != shape
 

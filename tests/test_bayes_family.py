@@ -63,9 +63,12 @@ SLICE = [
 
 # D = 1 (no shape) and K = 4, D = 4 (the most blocks) run by default; K = 2, D = 2 and
 # K = 3, D = 3 under -m slow, as test_kernel_grid.py keeps its full grid (CI's 15 minutes).
+# EEV and VEV: K = 1 at D = 2 for both and K = 3 at D = 4 for VEV by default (EEV's D = 4
+# runs with NaN, weights and labels below), the rest under -m slow (CI's 15 minutes).
 SLICE_CASES = [
     pytest.param(case, marks=pytest.mark.slow)
-    if case[0] in (2, 3) and (case[2] not in ORIENTED or case[1] == 3)
+    if (case[2] not in ORIENTED and case[0] in (2, 3))
+    or (case[2] in ORIENTED and (case[1] == 3 or case[1:3] == (4, "EEV")))
     else case
     for case in SLICE
 ]
@@ -84,7 +87,10 @@ def test_kernel_matches_pymc_with_the_sparse_alpha_prior(cov_type: str) -> None:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("cov_type", FAMILY)
+@pytest.mark.parametrize(
+    "cov_type",
+    [pytest.param(n, marks=pytest.mark.slow) if n == "VEV" else n for n in FAMILY],
+)
 def test_kernel_matches_pymc_with_weights_labels_and_nan(cov_type: str) -> None:
     """Rows with NaN (marginalised), observation weights and partial labels at once, 700
     rows: patterns and labelled rows straddle the kernel's blocks."""

@@ -85,7 +85,7 @@ def test_log_jacobian_is_pymcs(faithful) -> None:
         ("VEE", False),
         ("EVI", True),
         ("VEV", False),
-        ("EEV", True),
+        pytest.param("EEV", True, marks=pytest.mark.slow),  # 60 s: CI's 15 minutes
     ],
 )
 def test_kernel_map_is_find_maps_mode(faithful, covariance_type: str, missing: bool) -> None:

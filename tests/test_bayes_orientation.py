@@ -291,3 +291,31 @@ def test_the_prior_predictive_is_the_simulators(cov_type: str, d: int) -> None:
         pm.Potential("extra", 0.0 * edited.model["volume_sd"])
     with pytest.raises(NotImplementedError, match=r"edited covariance_type"):
         sample_prior_predictive(edited, 10, random_seed=0)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("d", [3, 4])
+def test_alignment_picks_one_exact_copy_per_draw(d: int) -> None:
+    """Draws near one orientation, each moved to a random exact copy (q, -q, the column
+    sign flips of R): every copy gives the same Sigma, and the alignment brings the draws
+    back to one copy (what bridge sampling's Gaussian proposal needs)."""
+    rng = np.random.default_rng(d)
+    s, k = 200, 2
+    free = rng.normal(size=(1, k, 4)) + 0.05 * rng.normal(size=(s, k, 4))
+    right = rng.normal(size=(1, k, 4)) + 0.05 * rng.normal(size=(s, k, 4)) if d == 4 else None
+    copies = orientation._candidates(free, right)
+    pick = rng.integers(len(copies), size=(s, k))
+    scrambled = np.take_along_axis(np.stack([c[0] for c in copies]), pick[None, ..., None], 0)[0]
+    scrambled_right = None
+    if right is not None:
+        stacked = np.stack([c[1] for c in copies])
+        scrambled_right = np.take_along_axis(stacked, pick[None, ..., None], 0)[0]
+    lam, gaps = np.ones((s, k)), np.full((s, d - 1), 0.4)
+
+    def cov(f, r):
+        return np.array(orientation.covariance_entries(lam, gaps, f, r, d))
+
+    np.testing.assert_allclose(cov(scrambled, scrambled_right), cov(free, right), atol=1e-12)
+    aligned, aligned_right = orientation.align_orientations(scrambled, scrambled_right, d)
+    np.testing.assert_allclose(cov(aligned, aligned_right), cov(free, right), atol=1e-12)
+    assert np.abs(aligned - aligned[:1]).max() <= np.abs(free - free[:1]).max() + 1e-12

@@ -28,6 +28,7 @@ KERNEL = Extension(
         "bayesgmm/_utils/_vecmath.h",
         "bayesgmm/bayes/kernel/_kernel_tiles.h",
         "bayesgmm/bayes/kernel/_kernel_missing.h",
+        "bayesgmm/bayes/kernel/_kernel_orient.h",
     ],
     optional=True,
 )

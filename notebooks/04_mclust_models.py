@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # mclust's 14 covariance structures on iris: BIC, the EM fit, and the Bayesian ten
+# # mclust's 14 covariance structures on iris: BIC, the EM fit, and the Bayesian twelve
 #
 # mclust (Scrucca et al. 2016) parametrises each component's covariance as
 # `Sigma_k = lambda_k D_k A_k D_k^T`: volume `lambda`, shape `A`, orientation `D`, each
@@ -26,14 +26,15 @@
 # 150 flowers), checks it against mclust's published result, fits the chosen model, and
 # then puts a posterior beside the best structure the Bayesian model supports.
 #
-# **What the Bayesian model supports.** `BayesianGMM` samples ten of the structures: the
-# four of scikit-learn's names (`full` = `VVV`, `tied` = `EEE`, `diag` = `VVI`,
-# `spherical` = `VII`) and `EII`, `EEI`, `VEI`, `EVI`, `VEE`, `EVV`. The other four,
-# `EVE`, `VVE`, `EEV` and `VEV`, give the orientation `D` a matrix of its own and are
-# **EM only**: they have maximum-likelihood fits, BIC and plots, but no prior and no
-# posterior (why: the documentation's mclust page, section "Why EVE, VVE, EEV and VEV are
-# EM only", `docs/mclust.md`). The notebook reads that list from the structure registry
-# rather than writing it out. Everything is seeded.
+# **What the Bayesian model supports.** `BayesianGMM` samples twelve of the structures:
+# the four of scikit-learn's names (`full` = `VVV`, `tied` = `EEE`, `diag` = `VVI`,
+# `spherical` = `VII`), `EII`, `EEI`, `VEI`, `EVI`, `VEE`, `EVV`, and `EEV` and `VEV`
+# (an orientation per component, for 2 to 4 features). The other two, `EVE` and `VVE`,
+# share one orthogonal orientation between components of different shapes and are **EM
+# only**: they have maximum-likelihood fits, BIC and plots, but no prior and no posterior
+# (why: the documentation's mclust page, section "EEV and VEV for D ≤ 4; why EVE and VVE
+# are EM only", `docs/mclust.md`). The notebook reads the list from the structure
+# registry rather than writing it out. Everything is seeded.
 
 # %%
 import matplotlib.pyplot as plt
@@ -116,64 +117,50 @@ best_per_structure = (
 best_per_structure
 
 # %% [markdown]
-# The best structure the Bayesian model supports, read off the same table:
+# The best structure the Bayesian model supports, read off the same table, beside the
+# best Bayesian one without an orientation of each component's own:
 
 # %%
 bayes_k, bayes_structure = bic[list(bayesian)].stack().idxmax()
-rows = [(best_k, best_structure), (bayes_k, bayes_structure)]
+without = [name for name in bayesian if not get_structure(bayesian[name]).bayesian.oriented]
+plain_k, plain_structure = bic[without].stack().idxmax()
+rows = [(bayes_k, bayes_structure), (plain_k, plain_structure)]
 summary = long.loc[rows, ["log_likelihood", "n_parameters", "bic"]]
-gain = bic.loc[best_k, best_structure] - bic.loc[bayes_k, bayes_structure]
-saved = long.loc[rows[1], "n_parameters"] - long.loc[rows[0], "n_parameters"]
-print(
-    f"{best_structure},{best_k} vs {bayes_structure},{bayes_k}: BIC higher by {gain:.2f} "
-    f"with {saved} fewer parameters"
-)
+gain = bic.loc[bayes_k, bayes_structure] - bic.loc[plain_k, plain_structure]
+print(f"best Bayesian: {bayes_structure},{bayes_k}; best overall: {best_structure},{best_k}")
+print(f"{bayes_structure},{bayes_k} vs {plain_structure},{plain_k}: BIC higher by {gain:.2f}")
 summary
 
 # %% [markdown]
-# On iris the best Bayesian structure is still `VVV` (`full`) with K = 2: 29 parameters,
-# BIC -574.02. The six structures added to the Bayesian model (`EII`, `EEI`, `VEI`, `EVI`,
-# `VEE`, `EVV`) buy parsimony, but iris does not reward it: the best of them, `VEE` with
-# K = 4 (32 parameters), is at -604.83, 31 below `VVV`,2 and 13 below `EEE`,4. Sharing
-# one shape and orientation across components (`VEE`) needs more components to follow
-# two species that overlap, and structures without correlations (`..I`, from -688 down)
-# lose more still, because petal length and width are strongly correlated within every
-# species; `EEI`,4 has the fewest parameters (23) and pays for them in likelihood. On
-# data whose components share a shape or lie along the axes, these structures are where
-# BIC peaks, and there they now have a posterior too.
-#
-# mclust's choice, `VEV`,2, differs from `VVV`,2 only in the shape: the two components
-# share one shape matrix `A` (the ratio of their axes) while their volumes and
+# mclust's choice, `VEV`,2, now has a posterior: it is the best structure overall and the
+# best the Bayesian model supports. It differs from `VVV`,2 (`full`, the best Bayesian
+# structure without an orientation of each component's own) only in the shape: the two
+# components share one shape matrix `A` (the ratio of their axes) while their volumes and
 # orientations differ. That saves 3 parameters (`D - 1` shape parameters for the second
 # component) and costs little likelihood, so BIC gains about 12 (a difference above 10
-# is "very strong" evidence on Kass and Raftery's scale).
+# is "very strong" evidence on Kass and Raftery's scale). The structures without
+# correlations (`..I`) lose much more, because petal length and width are strongly
+# correlated within every species.
 #
-# `VEV` is one of the four structures that stay EM only. Its components share their
-# eigenvalues (up to the volume) but not their eigenvectors, so each orientation `D_k` is
-# an orthogonal matrix of its own, not the sds and LKJ correlations the Bayesian model is
-# built from. A sampler needs coordinates on the orthogonal group, which has none without
-# singular points, and `D_k A D_k^T` is unchanged by sign flips and joint permutations of
-# `D_k`'s columns and `A`'s entries. A study with a separate PyMC model found a
-# parametrisation that samples `VEV` well, but only for D <= 4 (iris has D = 4); the one
-# that works in any dimension diverges already at D = 3, and `BayesianGMM` would also need
-# one internal scale for all features and the compiled kernel's case for it. None of that
-# is built yet; the evidence is on the
-# [mclust page](../../mclust/#why-eve-vve-eev-and-vev-are-em-only), section "Why EVE, VVE,
-# EEV and VEV are EM only" (`docs/mclust.md`). `BayesianGMM` refuses `VEV` and says so:
+# In `VEV` each orientation `D_k` is a rotation of its own, not the sds and LKJ
+# correlations the other structures are built from. The Bayesian model writes it as a
+# unit quaternion for D = 3 and a pair of them for D = 4 (iris has D = 4), a
+# parametrisation that NUTS samples well and that exists only up to D = 4; the shared
+# shape is sorted and given by its D - 1 gaps
+# ([mclust page](../../mclust/#eev-and-vev-for-d-4-why-eve-and-vve-are-em-only),
+# `docs/mclust.md`). `EVE` and `VVE`, one orientation shared by components of different
+# shapes, stay EM only, and `BayesianGMM` says so:
 
 # %%
 try:
-    bayesgmm.BayesianGMM(best_k, covariance_type="VEV").fit(X)
+    bayesgmm.BayesianGMM(best_k, covariance_type="VVE").fit(X)
 except ValueError as refusal:
     print(refusal)
 
 # %% [markdown]
-# For `VEV` the EM fit and BIC above are what bayesgmm offers today.
-
-# %% [markdown]
 # ## 4. The posterior of the best Bayesian structure
 #
-# `BayesianGMM` with the structure found above (VVV is `covariance_type="full"`), a short
+# `BayesianGMM` with the structure found above (`VEV`, K = 2), a short
 # NUTS run (2 chains x 200 draws after 200 tuning steps: enough to compare with EM here,
 # short for a publication), then `bayesgmm.compare` puts the EM (maximum-likelihood)
 # estimate of the same structure beside the posterior, element by element.
@@ -208,6 +195,7 @@ ax.set_title(f"{bayes_structure}, K = {bayes_k}: EM estimate vs posterior (94% H
 plt.show()
 
 # %% [markdown]
-# For VVV,2 the EM estimate lies inside the posterior's 94% HDI for every element, within
-# one posterior sd of the posterior mean; the posterior correlations sit a little nearer 0
-# than the MLE's (the LKJ prior), as `compare`'s text explains.
+# For VEV,2 the EM estimate lies inside the posterior's 94% HDI for every one of the 30
+# elements (weights, means, the sds and correlations of each component's covariance),
+# within 2 posterior sds of the posterior mean; the posterior sds sit a little above the
+# MLE's, as `compare`'s text explains (the MLE of a variance is biased low).

@@ -132,9 +132,15 @@ def _positions(spec: kernel.KernelSpec, X: np.ndarray, seed: int) -> dict[str, n
     shift = rng.choice([-60.0, -40.0, 40.0, 60.0], size=(k, d))
     far[part.means] = (centre + sd * shift).ravel()
     points["means_far_from_data"] = far
+    # The sds scale by 1e-3 / 1e3; an oriented layout's (EEV, VEV) sd block also holds
+    # its shape's log gaps, which are not scales (a gap times 1e3 is an eigenvalue ratio
+    # of e^1000, beyond float64): its volumes alone move.
+    layout = bayesian_structure(kernel.COV_NAMES[spec.cov_code]).bayesian
+    n_scales = spec.n_std - (d - 1 if layout.oriented else 0)
+    scales = slice(part.stds.start, part.stds.start + n_scales)
     for name, step in (("tiny_sds", -np.log(1e3)), ("huge_sds", np.log(1e3))):
         theta = typical()
-        theta[part.stds] += step
+        theta[scales] += step
         points[name] = theta
     if spec.n_cpc:
         theta = typical()

@@ -75,7 +75,9 @@ def _tolerance(name: str, theta: np.ndarray, spec: kernel.KernelSpec) -> tuple[f
         return VALUE_RTOL, GRAD_RTOL
     params = kernel.unpack(theta, spec)
     layout = bayesian_structure(kernel.COV_NAMES[spec.cov_code]).bayesian
-    if layout.has_volume:  # the sds of the volume, shape and correlations
+    if layout.oriented:  # EEV, VEV: the sds and correlations of their Sigma_k
+        params.update(layout.oriented_stds(params, spec.n_components))
+    elif layout.has_volume:  # the sds of the volume, shape and correlations
         chol = cholesky_from_cpc(2.0 * params["partial_corr_unit"] - 1.0, spec.n_features)
         stds = layout.volume_stds(params["volume_sd"], params.get("log_shape"), chol)
         params["stds"] = np.broadcast_to(stds, (spec.n_components, spec.n_features))

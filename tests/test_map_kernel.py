@@ -24,14 +24,16 @@ from bayesgmm.estimators.bayesian import BayesianGMM
 from bayesgmm.exceptions import DegenerateComponentWarning
 
 # Every transform the kernel's models use: log (alpha, stds, volumes), simplex (weights),
-# identity (means), logodds (partial correlations), zerosum (the volume structures'
-# shapes); and the ordered means.
+# identity (means, orientation vectors), logodds (partial correlations), zerosum (the
+# volume structures' shapes); and the ordered means.
 LAYOUTS = {
     "full, sparse": layout("full", 3, 3, sparse=True),
     "tied": layout("tied", 2, 4),
     "spherical": layout("spherical", 4, 2),
     "ordered": layout("diag", 3, 2, ordered=0),
     "EVV (zerosum shapes)": layout("EVV", 3, 3),
+    "EEV D=4 (gaps, orientation vectors)": layout("EEV", 2, 4),
+    "VEV": layout("VEV", 3, 3, sparse=True),
 }
 
 
@@ -76,7 +78,15 @@ def test_log_jacobian_is_pymcs(faithful) -> None:
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize(
     ("covariance_type", "missing"),
-    [("full", False), ("diag", False), ("tied", True), ("VEE", False), ("EVI", True)],
+    [
+        ("full", False),
+        ("diag", False),
+        ("tied", True),
+        ("VEE", False),
+        ("EVI", True),
+        ("VEV", False),
+        pytest.param("EEV", True, marks=pytest.mark.slow),  # 60 s: CI's 15 minutes
+    ],
 )
 def test_kernel_map_is_find_maps_mode(faithful, covariance_type: str, missing: bool) -> None:
     X = mcar(faithful, 0.15, seed=1) if missing else faithful  # the kernel's pattern path
@@ -101,8 +111,13 @@ def test_kernel_map_is_find_maps_mode(faithful, covariance_type: str, missing: b
     # is at least as high, and the two points agree to find_MAP's precision.
     assert at_ours >= at_theirs - 1e-9
     point = gmm.spec.unpack(ours.theta)
+    # find_MAP's precision is ~1e-4 of the internal units' spread: 1 per feature, but up
+    # to 3.5 for Old Faithful's waiting time in EEV / VEV's one common scale; their shape
+    # gaps (5.7 here, log-transformed) it locates relatively.
+    atol = 1e-4 * max(1.0, float(np.nanmax(np.nanstd(gmm.internal, axis=0))))
     for name, value in point.items():
-        np.testing.assert_allclose(value, theirs[name], atol=1e-4, err_msg=name)
+        rtol = 1e-4 if name == "shape_gaps" else 1e-7
+        np.testing.assert_allclose(value, theirs[name], rtol=rtol, atol=atol, err_msg=name)
 
 
 @pytest.mark.timeout(120)

@@ -34,8 +34,8 @@ DESCRIPTIONS = {
     "03_missing_values_and_partial_labels": "Iris with missing values and a few known "
     "labels: both enter the likelihood, in EM and in the posterior.",
     "04_mclust_models": "mclust's 14 covariance structures on iris: the BIC table and plot "
-    "(VEV, K = 2 at -561.73, as mclust), its EM fit, the ten structures the Bayesian model "
-    "supports and why VEV is EM only, and a posterior for the best of the ten.",
+    "(VEV, K = 2 at -561.73, as mclust), its EM fit, the twelve structures the Bayesian "
+    "model supports (VEV among them; EVE and VVE EM only), and VEV's posterior beside EM.",
     "05_kmeans_as_a_limit": "k-means as EM's limit at a shared variance going to zero, "
     "equal to scikit-learn's KMeans; what the posterior adds.",
     "06_the_singularity": "The likelihood grows without bound as a component shrinks onto "

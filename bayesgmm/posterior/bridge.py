@@ -21,6 +21,8 @@ import arviz as az
 import numpy as np
 from scipy.special import logsumexp
 
+from bayesgmm.mixture.structures import bayesian_structure
+
 if TYPE_CHECKING:
     from bayesgmm.bayes.model.graph import GMMModel
 
@@ -65,7 +67,10 @@ def unconstrained_draws(gmm: GMMModel, idata: az.InferenceData) -> np.ndarray:
         spec.covariance_type,
     )
     params.update(internal)
-    return spec.pack(params)
+    # EEV / VEV: one exact copy of each orientation (q and -q ...), or the Gaussian
+    # proposal would straddle copies.
+    layout = bayesian_structure(spec.covariance_type).bayesian
+    return spec.pack(layout.aligned(params, spec.n_features))
 
 
 def _log_density(theta: np.ndarray, buffer: np.ndarray) -> np.ndarray:

@@ -153,7 +153,9 @@ def _covariances(
 ) -> np.ndarray:
     # The structure's axes only: the sds vary along them and are shared along the others
     # (spherical: one per component; tied: one per feature), as are the correlations.
-    layout = bayesian_structure(covariance_type).bayesian
+    layout = bayesian_structure(covariance_type, d).bayesian
+    if layout.oriented:
+        return _oriented_covariances(priors, layout, k, d, rng)
     if layout.correlated:
         n_corr = k if layout.per_component_corr else 1
         corr = np.broadcast_to(lkj_onion(float(priors.eta), d, n_corr, rng), (k, d, d))
@@ -165,6 +167,22 @@ def _covariances(
         sd_shape = layout.std_shape_2d(k, d)
         sd = np.broadcast_to(draw_stds(priors, sd_shape, rng, pooled=layout.pooled), (k, d))
     return sd[:, :, None] * corr * sd[:, None, :]
+
+
+def _oriented_covariances(
+    priors: GMMPriors, layout: Any, k: int, d: int, rng: np.random.Generator
+) -> np.ndarray:
+    """EEV / VEV: ``lambda_k R_k diag(exp z) R_k^T`` with ``sqrt(lambda)`` from the sd
+    prior pooled by the geometric mean (one per component or one shared), ``z`` D iid
+    normals of sd ``std_spread`` centred (ZeroSumNormal; unsorted: the Haar rotation
+    makes the order irrelevant) and ``R_k`` Haar rotations (scipy's special_ortho_group)."""
+    per_volume = "component" in layout.volume_axes
+    volume = draw_stds(priors, (k if per_volume else 1, 1), rng, pooled=True)[:, 0]
+    lam = np.broadcast_to(volume**2, (k,))
+    noise = rng.normal(0.0, float(priors.std_spread), size=d)
+    shape = np.exp(noise - noise.mean())
+    rot = stats.special_ortho_group.rvs(d, size=k, random_state=rng).reshape(k, d, d)
+    return lam[:, None, None] * np.einsum("kij,j,klj->kil", rot, shape, rot)
 
 
 def _volume_shape_sds(
@@ -233,3 +251,37 @@ def _concentration(priors: GMMPriors, n_components: int, rng: np.random.Generato
     else:
         shape, rate = priors.alpha_gamma
     return float(rng.gamma(shape, 1.0 / rate))
+
+
+def oriented_prior_draws(spec: Any, n_draws: int, rng: np.random.Generator) -> dict[str, Any]:
+    """``n_draws`` draws of an EEV / VEV model's free variables from its prior, internal
+    units (``spec``: a MixtureSpec): alpha (sparse), weights, means, ``volume_sd``,
+    ``shape_gaps`` (a sorted ZeroSumNormal's gaps), ``orient_free`` / ``orient_right``
+    (uniform directions; radii from the ring prior times the volume element r^(m-1), by
+    its inverse CDF on a grid)."""
+    from bayesgmm.mixture.structures.orientation import RING_SD, orientation_size
+
+    priors, k, d = spec.internal_priors, spec.n_components, spec.n_features
+    layout = bayesian_structure(spec.covariance_type, d).bayesian
+    out: dict[str, Any] = {}
+    alphas = np.array([_concentration(spec.priors, k, rng) for _ in range(n_draws)])
+    if spec.sparse:
+        out["alpha"] = alphas
+    out["weights"] = np.array([rng.dirichlet(np.full(k, a)) for a in alphas])
+    out["means"] = rng.normal(priors.mean_loc, priors.mean_scale, size=(n_draws, k, d))
+    n_vol = k if "component" in layout.volume_axes else 1
+    volume = draw_stds(priors, (n_draws, n_vol), rng, pooled=True)
+    out["volume_sd"] = volume if n_vol > 1 else volume[:, 0]
+    z = rng.normal(0.0, float(priors.std_spread), size=(n_draws, d))
+    z = -np.sort(-(z - z.mean(axis=1, keepdims=True)), axis=1)
+    out["shape_gaps"] = np.maximum(-np.diff(z, axis=1), 1e-300)
+    grid = np.linspace(0.0, 1.0 + 12 * RING_SD, 4001)[1:]
+    for name, m in zip(("orient_free", "orient_right"), orientation_size(d), strict=True):
+        if not m:
+            continue
+        cdf = np.cumsum(grid ** (m - 1) * np.exp(-((grid - 1.0) ** 2) / (2 * RING_SD**2)))
+        radius = np.interp(rng.random((n_draws, k)), cdf / cdf[-1], grid)
+        direction = rng.normal(size=(n_draws, k, m))
+        direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
+        out[name] = radius[..., None] * direction
+    return out

@@ -30,7 +30,18 @@ __all__ = ["LOG_LIKELIHOOD_BUDGET", "complete_idata"]
 
 _PLAIN = Observations()
 #: The mixture's free variables (``alpha`` only in a sparse finite mixture).
-_FREE = ("alpha", "weights", "means", "stds", "volume_sd", "log_shape", "partial_corr_unit")
+_FREE = (
+    "alpha",
+    "weights",
+    "means",
+    "stds",
+    "volume_sd",
+    "log_shape",
+    "shape_gaps",
+    "orient_free",
+    "orient_right",
+    "partial_corr_unit",
+)
 #: The free variables of an ordered model whose ``means`` the posterior keeps instead.
 _ORDERED_PARTS = ("means_ordered", "means_other")
 # Bytes of pointwise log-likelihood stored with a fit before the draws are thinned for it.
@@ -246,9 +257,14 @@ def _with_stds(post: xr.Dataset, spec: MixtureSpec) -> xr.Dataset:
     read; unchanged when the draws have their ``stds``."""
     if "stds" in post or "volume_sd" not in post:
         return post
-    names = [name for name in ("volume_sd", "log_shape", "partial_corr_unit") if name in post]
-    stds = spec.with_stds({name: post[name].values for name in names})["stds"]
-    return post.assign(stds=(("chain", "draw", "component", "feature"), stds))
+    names = ("volume_sd", "log_shape", "shape_gaps", "orient_free", "orient_right")
+    names = [name for name in (*names, "partial_corr_unit") if name in post]
+    derived = spec.with_stds({name: post[name].values for name in names})
+    out = post.assign(stds=(("chain", "draw", "component", "feature"), derived["stds"]))
+    if "partial_corr_unit" not in post and "partial_corr_unit" in derived:  # EEV, VEV
+        dims = ("chain", "draw", "component", "corr_pair")
+        out = out.assign(partial_corr_unit=(dims, derived["partial_corr_unit"]))
+    return out
 
 
 def _with_model_dims(post: xr.Dataset, spec: MixtureSpec) -> xr.Dataset:
@@ -263,12 +279,18 @@ def _with_model_dims(post: xr.Dataset, spec: MixtureSpec) -> xr.Dataset:
         "volume_sd": layout.volume_axes or (),
         "log_shape": layout.std_axes,
         "partial_corr_unit": layout.corr_dims(),
+        "shape_gaps": ("shape_gap",),
+        "orient_free": ("component", "orient_free_dim"),
+        "orient_right": ("component", "orient_right_dim"),
     }
     pairs = [f"{names[i]}|{names[j]}" for i in range(len(names)) for j in range(i)]
     coord_values = {
         "component": np.arange(spec.n_components),
         "feature": names,
         "corr_pair": pairs,
+        "shape_gap": np.arange(max(spec.n_features - 1, 0)),
+        "orient_free_dim": np.arange(2 if spec.n_features == 2 else 4),
+        "orient_right_dim": np.arange(4),
     }
     out = {}
     for name, da in post.data_vars.items():

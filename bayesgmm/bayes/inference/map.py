@@ -36,7 +36,18 @@ if TYPE_CHECKING:
 __all__ = ["MAP_TOLERANCE", "MapOptimum", "MapTolerance", "fit_map", "kernel_map", "map_idata"]
 
 #: The model's free variables (``alpha`` only in a sparse finite mixture).
-FREE = ("alpha", "weights", "means", "stds", "volume_sd", "log_shape", "partial_corr_unit")
+FREE = (
+    "alpha",
+    "weights",
+    "means",
+    "stds",
+    "volume_sd",
+    "log_shape",
+    "shape_gaps",
+    "orient_free",
+    "orient_right",
+    "partial_corr_unit",
+)
 
 
 class MapTolerance(NamedTuple):
@@ -220,7 +231,7 @@ def _smallest_eigenvalue(gmm: GMMModel, theta: np.ndarray) -> float:
     """The smallest eigenvalue of the components' correlation matrices (sds relative to
     1, the internal units' scale, for a structure without correlations)."""
     spec = gmm.spec
-    point = spec.unpack(theta)
+    point = spec.with_stds(spec.unpack(theta))  # the sds of a volume-shape layout
     unit = point.get("partial_corr_unit")
     _, corr = draw_math.covariances_from_draws(
         point["stds"][None],

@@ -27,10 +27,12 @@ import pymc as pm
 import xarray as xr
 
 from bayesgmm._utils.validation import seed_int
+from bayesgmm.bayes.calibration.prior import oriented_prior_draws
 from bayesgmm.bayes.inference.complete import complete_idata
 from bayesgmm.bayes.inference.map import FREE
 from bayesgmm.bayes.model.graph import GMMModel
 from bayesgmm.mixture.draws import simulate_from_draws
+from bayesgmm.mixture.structures import bayesian_structure
 
 if TYPE_CHECKING:
     from bayesgmm._utils.types import SeedLike
@@ -68,6 +70,15 @@ def sample_prior_predictive(
     """
     n_samples = _positive(n_samples)
     seed = seed_int(random_seed)
+    if bayesian_structure(gmm.spec.covariance_type).bayesian.oriented:
+        if gmm.edits:
+            raise NotImplementedError(
+                f"the prior predictive of an edited covariance_type="
+                f"{gmm.spec.covariance_type!r} model is not available: its orientation is a "
+                "pm.Flat vector with a pm.Potential (the ring prior), which PyMC's prior "
+                "sampling cannot draw, and numpy draws only the unedited prior."
+            )
+        return _oriented_prior_predictive(gmm, n_samples, seed)
     with gmm.model, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # PyMC: "x" has no random for missing
         names = [v.name for v in gmm.model.free_RVs + gmm.model.deterministics]
@@ -214,3 +225,24 @@ def _replicates(values: np.ndarray, draws: xr.Dataset, gmm: GMMModel) -> xr.Data
             )
         }
     )
+
+
+def _oriented_prior_predictive(gmm: GMMModel, n_samples: int, seed: int) -> az.InferenceData:
+    """EEV / VEV: the prior's free variables drawn in numpy (PyMC cannot draw their
+    ``Flat`` + ``Potential`` orientation), then as :func:`sample_prior_predictive`."""
+    rng = np.random.default_rng(seed)
+    spec = gmm.spec
+    draws = oriented_prior_draws(spec, n_samples, rng)
+    raw = az.from_dict(posterior={name: value[None] for name, value in draws.items()})
+    params = complete_idata(
+        raw, gmm, sampler="prior", log_likelihood=False, extra_attrs={"random_seed": seed}
+    )
+    prior = params.posterior
+    values = _simulate(prior, gmm.data.shape[0], rng)
+    out = az.InferenceData(
+        prior=prior,
+        prior_predictive=_replicates(values, prior, gmm),
+        observed_data=params.observed_data,
+    )
+    out.attrs = dict(params.attrs)
+    return out

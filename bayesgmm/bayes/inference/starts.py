@@ -252,6 +252,8 @@ def _internal_point(spec: MixtureSpec, fit: EMResult) -> dict[str, np.ndarray]:
     weights = np.clip(fit.weights, 1e-6, None)
     point = {"weights": weights / weights.sum(), "means": np.asarray(fit.means)}
     layout = bayesian_structure(cov_type).bayesian
+    if layout.oriented:  # sqrt(lambda), the gaps and the rotations of the eigenvectors
+        return {**point, **layout.orientation_point(cov)}
     if layout.has_volume:  # sqrt(lambda) and the log shape of the EM covariances
         point.update(layout.volume_point(cov))
     else:

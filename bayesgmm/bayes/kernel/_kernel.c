@@ -20,6 +20,10 @@
  *   alpha_log__ (1, only when alpha_prior is 1), weights_simplex__ (K-1), means (K*D),
  *   stds_log__ (n_std),
  *   partial_corr_unit_logodds__ (n_cpc: K*P full, P tied, 0 otherwise; P = D(D-1)/2).
+ * EEV and VEV (codes 10, 11; D = 2, 3, 4; _kernel_orient.h) fill the same two blocks
+ * differently: volume_sd_log__ (1 EEV, K VEV) and shape_gaps_log__ (D - 1) as the n_std
+ * block, orient_free (K*m; m = 2 for D = 2, else 4) and, for D = 4, orient_right (K*4)
+ * as the n_cpc block (raw values, no transform).
  *
  * Data buffer (float64, built by bayesgmm.kernel.kernel_buffer):
  *   header [N, D, K, cov_code, std_family, n_std, n_cpc, alpha, buffer length,
@@ -31,13 +35,16 @@
  *   cpc_beta (n_cpc), X feature-major (D*N: feature 0 of every point, then feature 1...),
  *   then, if has_weights, the observation weights (N), and if has_labels the partial
  *   labels (N doubles: the component index, or -1 where unknown), then, with NaN in the
- *   data, the row order and the patterns (_kernel_missing.h).
+ *   data, the row order and the patterns (_kernel_missing.h). EEV and VEV: std_p1 and
+ *   std_p2[0:n_vol] the volume prior's parameters, std_p1[n_vol] the shape's sd, the
+ *   entries past it and cpc_beta zeros (unread).
  * Weights make the likelihood a power likelihood: point n's term (and so its
  * responsibilities in the reverse pass) is multiplied by w_n. A labelled point's term is
  * log pi_k + log N(x | k) for its own k: the other components' terms are -inf before the
  * log-sum-exp, so its responsibility is exactly one-hot and the gradient stays exact.
  * cov_code: 0 full, 1 tied, 2 diag, 3 spherical, 4 EII (one sd), 5 EEI (one sd per feature),
- *   6 VEI, 7 EVI, 8 VEE, 9 EVV (volume and shape: see code_has_volume).
+ *   6 VEI, 7 EVI, 8 VEE, 9 EVV (volume and shape: see code_has_volume),
+ *   10 EEV, 11 VEV (volume, shape and orientation: see code_has_orientation).
  * std_family: 0 lognormal(p1=mu, p2=sigma), 1 gamma(alpha, beta),
  *   2 inverse gamma(alpha, beta), 3 half-normal(p1=sigma).
  */
@@ -73,13 +80,21 @@ static inline int64_t std_index(int64_t cov_code, int64_t k, int64_t d, int64_t 
 /* Whether a structure has correlations (full, tied, VEE, EVV), one factor per component
    (full, EVV), sds that differ between components (all but tied, EII, EEI). */
 static inline int code_correlated(int64_t cov_code) {
-    return cov_code <= 1 || cov_code == 8 || cov_code == 9;
+    return cov_code <= 1 || cov_code >= 8;
 }
 static inline int code_chol_per_component(int64_t cov_code) {
-    return cov_code == 0 || cov_code == 9;
+    return cov_code == 0 || cov_code >= 9;
 }
 static inline int code_sds_per_component(int64_t cov_code) {
     return !(cov_code == 1 || cov_code == 4 || cov_code == 5);
+}
+
+/* EEV (10) and VEV (11), D = 2, 3, 4 (_kernel_orient.h): the sd block holds the volumes'
+   log sqrt(lambda) and the shape's D - 1 log gaps, the CPC block the orientations' raw
+   values (no C-vine). The likelihood runs on unit sds and the covariances' own Cholesky
+   factors, one per component (code_correlated and code_chol_per_component). */
+static inline int code_has_orientation(int64_t cov_code) {
+    return cov_code == 10 || cov_code == 11;
 }
 
 /* The volume-shape structures (6 VEI, 7 EVI, 8 VEE, 9 EVV): Sigma_k = lambda_k C_k, det C_k
@@ -87,7 +102,7 @@ static inline int code_sds_per_component(int64_t cov_code) {
    component, VEI and VEE, or one shared), then per shape (one per component, EVI and EVV,
    or one shared; none when D = 1) the D - 1 free values of the zero-sum log s~ (PyMC's
    ZeroSumTransform). The likelihood reads s_kd = sqrt(lambda_k) s~_kd det(R_k)^(-1/(2D)). */
-static inline int code_has_volume(int64_t cov_code) { return cov_code >= 6; }
+static inline int code_has_volume(int64_t cov_code) { return cov_code >= 6 && cov_code <= 9; }
 static inline int64_t n_volumes(int64_t cov_code, int64_t K) {
     return cov_code == 6 || cov_code == 8 ? K : 1;
 }
@@ -383,6 +398,41 @@ static double volume_shape_reverse(int64_t cov_code, int64_t K, int64_t D, const
     return logp;
 }
 
+#include "_kernel_orient.h" /* EEV and VEV: Sigma_k = lambda_k R_k diag(a) R_k^T */
+
+/* The free scales (exp of the first values of the sd block): the sds, the volumes'
+   sqrt(lambda) of the volume-shape and orientation structures. */
+static inline int64_t n_free_scales(int64_t cov_code, int64_t K, int64_t n_std) {
+    if (code_has_orientation(cov_code)) return orient_volumes(cov_code, K);
+    return code_has_volume(cov_code) ? n_volumes(cov_code, K) : n_std;
+}
+
+/* Correlation Cholesky factors (n_chol, D x D, lower) from the C-vine CPCs' unit values
+   (row-major lower pairs; the identity without CPCs), 1 / L_ii in inv_diag; rem holds the
+   squared norm left in each row before each entry, for the reverse pass. */
+static void cvine_cholesky(int64_t n_chol, int64_t D, const double *unit, int has_cpc,
+                           double *chol, double *rem, double *inv_diag) {
+    const int64_t DD = D * D, n_pairs = D * (D - 1) / 2;
+    for (int64_t m = 0; m < n_chol; m++) {
+        double *L = chol + m * DD, *R = rem + m * DD;
+        int64_t p = m * n_pairs;
+        L[0] = 1.0;
+        for (int64_t i = 1; i < D; i++) {
+            double r = 1.0;
+            for (int64_t j = 0; j < i; j++) {
+                R[i * D + j] = r;
+                const double value = has_cpc ? (2.0 * unit[p] - 1.0) * sqrt(r) : 0.0;
+                L[i * D + j] = value;
+                r -= value * value;
+                p++;
+            }
+            R[i * D + i] = r;
+            L[i * D + i] = sqrt(r);
+        }
+        for (int64_t i = 0; i < D; i++) inv_diag[m * D + i] = 1.0 / L[i * D + i];
+    }
+}
+
 /*
  * Log density at theta (returned), its gradient in grad, and each point's marginal
  * log-likelihood in pointwise (skipped when NULL). With grad NULL, the reverse pass over
@@ -426,7 +476,7 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
     /* every component's sds, and a volume-shape structure's log shapes and their gradient */
     double *sd = g_cpc + n_cpc, *shape = sd + K * D, *g_shape = shape + K * D;
     double *g_unused = g_shape + K * D;
-    const int64_t n_vol = code_has_volume(cov_code) ? n_volumes(cov_code, K) : n_std;
+    const int64_t n_vol = n_free_scales(cov_code, K, n_std);
     const int64_t n_rows = n_shape_rows(cov_code, K, D);
     const int want_grad = grad != NULL;
     if (!want_grad) grad = g_unused; /* the cheap prior gradients land here, unread */
@@ -457,32 +507,20 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
     }
     for (int64_t r = 0; r < n_rows; r++)
         zerosum_backward(theta + off_std + n_vol + r * (D - 1), D, shape + r * D);
-    for (int64_t i = 0; i < n_cpc; i++) {
+    const int64_t n_unit = code_has_orientation(cov_code) ? 0 : n_cpc; /* the C-vine's CPCs */
+    for (int64_t i = 0; i < n_unit; i++) {
         unit[i] = 1.0 / (1.0 + exp(-theta[off_cpc + i]));
         if (!(unit[i] > 0.0 && unit[i] < 1.0)) goto done;
     }
 
-    /* correlation Cholesky factors from the C-vine CPCs (row-major lower pairs); rem holds
-       the squared norm left in each row before each entry, for the reverse pass */
-    for (int64_t m = 0; m < n_chol; m++) {
-        double *L = chol + m * DD, *R = rem + m * DD;
-        int64_t p = m * n_pairs;
-        L[0] = 1.0;
-        for (int64_t i = 1; i < D; i++) {
-            double r = 1.0;
-            for (int64_t j = 0; j < i; j++) {
-                R[i * D + j] = r;
-                const double value = n_cpc > 0 ? (2.0 * unit[p] - 1.0) * sqrt(r) : 0.0;
-                L[i * D + j] = value;
-                r -= value * value;
-                p++;
-            }
-            R[i * D + i] = r;
-            L[i * D + i] = sqrt(r);
-        }
-        for (int64_t i = 0; i < D; i++) inv_diag[m * D + i] = 1.0 / L[i * D + i];
+    if (code_has_orientation(cov_code)) {
+        if (!orient_forward(cov_code, K, D, stds_free, theta + off_std + n_vol, theta + off_cpc,
+                            chol, inv_diag, sd))
+            goto done;
+    } else {
+        cvine_cholesky(n_chol, D, unit, n_cpc > 0, chol, rem, inv_diag);
+        if (!component_sds(cov_code, K, D, stds_free, shape, chol, n_cpc > 0, sd)) goto done;
     }
-    if (!component_sds(cov_code, K, D, stds_free, shape, chol, n_cpc > 0, sd)) goto done;
     for (int64_t k = 0; k < K; k++) {
         const double *L = chol + (code_chol_per_component(cov_code) ? k : 0) * DD;
         for (int64_t d = 0; d < D; d++) {
@@ -565,6 +603,10 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
         const double sigma = n_rows > 0 ? std_p1[n_vol] : 1.0; /* the shapes' prior sd */
         logp += volume_shape_reverse(cov_code, K, D, g_stds, shape, chol, n_cpc > 0, sigma,
                                      g_free, g_shape, g_chol, grad + off_std + n_vol);
+    } else if (code_has_orientation(cov_code)) { /* g_stds is unused: the sds are 1 */
+        logp += orient_reverse(cov_code, K, D, stds_free, theta + off_std + n_vol,
+                               theta + off_cpc, std_p1[n_vol], chol, g_chol, want_grad, g_free,
+                               grad + off_std + n_vol, grad + off_cpc);
     } else {
         for (int64_t k = 0; k < K; k++)
             for (int64_t d = 0; d < D; d++)
@@ -593,7 +635,7 @@ double bgmm_logp_grad(const double *theta, const double *buf, double *grad, doub
     }
 
     /* ---- correlations: reverse pass of the C-vine, Beta(b, b) on u, logodds ---- */
-    if (n_cpc > 0) {
+    if (n_unit > 0) {
         for (int64_t m = 0; m < n_chol; m++) {
             const double *L = chol + m * DD, *R = rem + m * DD, *gL = g_chol + m * DD;
             int64_t p_row = m * n_pairs;
@@ -628,7 +670,8 @@ done:
 /*
  * Constrained values from theta, flat: alpha (1, sparse only), weights (K), means (K*D), stds (n_std;
  * a volume-shape structure: its sqrt(lambda), then D values per log shape), partial_corr_unit
- * (n_cpc).
+ * (n_cpc). EEV and VEV: the volume sds and the gaps (exp of their n_std free values), then
+ * the n_cpc orientation values as they are.
  */
 void bgmm_expand(const double *theta, const double *buf, double *out) {
     const int64_t D = (int64_t)buf[1], K = (int64_t)buf[2];
@@ -644,7 +687,8 @@ void bgmm_expand(const double *theta, const double *buf, double *out) {
     o += K * D;
     t += K * D;
     const int64_t cov_code = (int64_t)buf[3];
-    const int64_t n_vol = code_has_volume(cov_code) ? n_volumes(cov_code, K) : n_std;
+    const int orient = code_has_orientation(cov_code); /* volumes and gaps, then raw x */
+    const int64_t n_vol = orient ? n_std : n_free_scales(cov_code, K, n_std);
     for (int64_t i = 0; i < n_vol; i++) o[i] = exp(t[i]);
     o += n_vol;
     t += n_vol;
@@ -653,7 +697,7 @@ void bgmm_expand(const double *theta, const double *buf, double *out) {
         o += D;
         t += D - 1;
     }
-    for (int64_t i = 0; i < n_cpc; i++) o[i] = 1.0 / (1.0 + exp(-t[i]));
+    for (int64_t i = 0; i < n_cpc; i++) o[i] = orient ? t[i] : 1.0 / (1.0 + exp(-t[i]));
 }
 
 /* ---- nutpie's C callbacks (the signatures of nutpie.compile_pymc's numba cfuncs) ---- */

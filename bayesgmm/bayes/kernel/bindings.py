@@ -14,7 +14,9 @@ flattening the priors, packing the data buffer and the ctypes bindings.
 Unconstrained vector layout (PyMC's ``model.value_vars`` order):
 ``alpha_log__`` (1, sparse finite mixtures only), ``weights_simplex__`` (K-1),
 ``means`` (K*D), ``stds_log__`` (n_std), ``partial_corr_unit_logodds__``
-(n_cpc: K*P full, P tied, 0 otherwise).
+(n_cpc: K*P full, P tied, 0 otherwise). EEV and VEV (codes 10, 11): ``volume_sd_log__``
+and ``shape_gaps_log__`` in the sd block (n_std = n_vol + D - 1), ``orient_free`` (and
+``orient_right``, D = 4) in the CPC block (n_cpc = K*m [+ K*4]), raw.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from bayesgmm.bayes.model import transforms
 from bayesgmm.bayes.model.priors import STD_FAMILIES, GMMPriors
 from bayesgmm.mixture.parametrization import corr_pairs, cpc_beta_parameters
 from bayesgmm.mixture.structures import bayesian_structure, structures
+from bayesgmm.mixture.structures.orientation import orientation_size
 
 __all__ = [
     "HEADER",
@@ -101,6 +104,9 @@ def kernel_spec(
     n_cpc = int(np.prod(layout.corr_shape(k, n_pairs))) if layout.correlated else 0
     beta = cpc_beta_parameters(d, float(priors.eta))
     cpc_beta = np.tile(beta, k) if layout.per_component_corr else beta.copy()
+    if layout.oriented:  # the orientation vectors: no beta parameters (zeros)
+        n_cpc = k * sum(orientation_size(d))
+        cpc_beta = np.zeros(n_cpc)
     hyper = priors.alpha_gamma
     return KernelSpec(
         structure.kernel_code,
@@ -126,7 +132,9 @@ def _std_prior_arrays(
 
     Free sds: per feature, repeated as the layout lays them out. A volume-shape layout:
     the pooled sd prior once per volume (``sqrt(lambda)``), then ``sigma = std_spread``
-    (and 0) per free value of the zero-sum log shape (D - 1 per shape).
+    (and 0) per free value of the zero-sum log shape (D - 1 per shape). An oriented
+    layout (EEV, VEV; codes 10, 11): the volumes, then its D - 1 gaps with
+    ``std_p1 = [sigma, 0, ...]`` and ``std_p2`` zeros.
     """
     first, second = {
         "lognormal": ("mu", "sigma"),
@@ -144,6 +152,9 @@ def _std_prior_arrays(
     n_volume = int(np.prod(layout.volume_shape(n_components), dtype=int))
     n_shape = int(np.prod(layout.std_shape(n_components, n_features - 1), dtype=int))
     spread = np.full(n_shape, float(priors.std_spread))
+    if layout.oriented:  # the D - 1 gaps: sigma once, then zeros (unused)
+        spread = np.zeros(n_features - 1)
+        spread[0] = float(priors.std_spread)
     return (
         np.concatenate([np.repeat(np.asarray(params[first], dtype=np.float64), n_volume), spread]),
         np.concatenate(

@@ -17,6 +17,12 @@ name                        dims                         meaning
 ``x``                       (obs, feature)               the observed data (``X`` container)
 ==========================  ===========================  =====================================
 
+The volume-shape structures (mclust's VEI ... EVV) have ``volume_sd`` and ``log_shape``
+instead of ``stds``; EEV and VEV (2 <= D <= 4) ``volume_sd``, ``shape_gaps`` (D - 1) and
+the orientation vectors ``orient_free`` (component, 2 or 4) and ``orient_right``
+(component, 4; D = 4), with the potentials ``shape_prior``, ``orient_free_ring`` and
+``orient_right_ring`` (:mod:`bayesgmm.mixture.structures.orientation`).
+
 Correlation matrices are built from canonical partial correlations (CPCs); see
 :mod:`bayesgmm.mixture.parametrization`. The prior on them is exactly ``LKJ(eta)``.
 
@@ -196,7 +202,7 @@ def make_spec(
     values = data.X
     n_samples, n_features = values.shape
     n_components = check_n_components(n_components, n_samples)
-    covariance_type = bayesian_structure(covariance_type).name
+    covariance_type = bayesian_structure(covariance_type, n_features).name
     names = list(feature_names or data.feature_names or [f"x{i}" for i in range(n_features)])
     if len(names) != n_features:
         raise ValueError(f"feature_names has {len(names)} names for {n_features} features.")

@@ -126,11 +126,14 @@ class MixtureSpec:
     def with_stds(self, params: dict[str, Any]) -> dict[str, Any]:
         """``params`` (internal units, any leading draw axes) with the sds ``stds`` of
         every component and feature the likelihood reads: the free ``stds`` themselves,
-        or, for a volume-shape layout, those of its volume, shape and correlations."""
+        or, for a volume-shape layout, those of its volume, shape and correlations (an
+        oriented layout, EEV / VEV: with the ``partial_corr_unit`` of its ``Sigma_k``)."""
         layout = bayesian_structure(self.covariance_type).bayesian
         if not layout.has_volume or "stds" in params:
             return params
         k, d = self.n_components, self.n_features
+        if layout.oriented:
+            return {**params, **layout.oriented_stds(params, k)}
         volume = np.asarray(params["volume_sd"], dtype=np.float64)
         unit = params.get("partial_corr_unit")
         chol = None
@@ -158,6 +161,7 @@ class MixtureSpec:
             per_component.add("log_shape")
         if layout.per_component_corr:
             per_component.add("partial_corr_unit")
+        per_component.update({"orient_free", "orient_right"})
         out = {
             name: np.asarray(value)[order] if name in per_component else np.asarray(value)
             for name, value in params.items()

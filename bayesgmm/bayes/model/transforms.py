@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from bayesgmm.mixture.structures import bayesian_structure
+from bayesgmm.mixture.structures.orientation import orientation_size
 
 __all__ = [
     "TRANSFORMS",
@@ -248,7 +249,15 @@ def layout(
         blocks.append(Block("means_ordered", (k,), "ordered"))
         if d > 1:
             blocks.append(Block("means_other", (k, d - 1), "identity"))
-    structure = bayesian_structure(covariance_type).bayesian
+    structure = bayesian_structure(covariance_type, d).bayesian
+    if structure.oriented:  # sqrt(lambda), the shape's gaps, the orientation vectors
+        free, right = orientation_size(d)
+        blocks.append(Block("volume_sd", structure.volume_shape(k), "log"))
+        blocks.append(Block("shape_gaps", (d - 1,), "log"))
+        blocks.append(Block("orient_free", (k, free), "identity"))
+        if right:
+            blocks.append(Block("orient_right", (k, right), "identity"))
+        return tuple(blocks)
     if not structure.has_volume:
         blocks.append(Block("stds", structure.std_shape(k, d), "log"))
     else:  # sqrt(lambda) and the log shape, zero-sum over the features

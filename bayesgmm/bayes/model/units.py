@@ -18,7 +18,10 @@ the prior's scale is the same in every feature, so that the shape's prior, a
 ZeroSumNormal of the log shape, is centred at the spherical shape; in data units it is
 centred at the shape of ``std_scale`` (the data sds by default). The volume's
 ``sqrt(lambda) = det(Sigma)^(1/(2D))`` moves with the geometric mean of the scales, the
-log shape by the centred log scales. Results go back to data units through
+log shape by the centred log scales. EEV and VEV (an orientation per component) scale
+every feature by one number, the geometric mean of the data sds: a per-feature scale
+would not keep a rotation a rotation; their shape's prior is centred at the spherical
+shape in both units. Results go back to data units through
 :meth:`Standardization.params_to_data`, and a log density picks up the Jacobian
 ``-sum(log s)`` per point (:attr:`log_jacobian`).
 """
@@ -139,10 +142,15 @@ def fit_standardization(
     per-feature case; the spherical scale is the root mean variance over features, one
     number, because the model's single sd must mean the same in every feature. The
     volume-shape structures scale by ``std_scale`` (the resolved prior's, data units)
-    times the geometric mean of ``sd / std_scale`` (the module docstring).
+    times the geometric mean of ``sd / std_scale``, EEV and VEV by the geometric mean of
+    the sds in every feature (the module docstring).
     """
     center, sd = feature_moments(X, sample_weight=sample_weight)
     layout = bayesian_structure(covariance_type).bayesian
+    if layout.oriented:  # one number for every feature: rotations stay rotations
+        positive = sd[sd > 0]
+        common = float(np.exp(np.mean(np.log(positive)))) if positive.size else 1.0
+        return Standardization(center, np.full(X.shape[1], common))
     if layout.has_volume and std_scale is not None:
         std_scale = np.asarray(std_scale, dtype=np.float64)
         spread = np.log(np.where(sd > 0, sd, std_scale) / std_scale)

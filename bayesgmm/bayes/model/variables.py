@@ -16,7 +16,7 @@ from bayesgmm.bayes.model.priors import GMMPriors
 from bayesgmm.bayes.model.spec import MixtureSpec
 from bayesgmm.bayes.model.transforms import TRANSFORMS, Block
 from bayesgmm.mixture.parametrization import cholesky_from_cpc, cpc_beta_parameters
-from bayesgmm.mixture.structures import bayesian_structure
+from bayesgmm.mixture.structures import bayesian_structure, orientation
 
 __all__ = ["free_variables"]
 
@@ -97,6 +97,8 @@ def free_variables(spec: MixtureSpec, blocks: dict[str, Block]) -> list[Any]:
     structure = bayesian_structure(cov_type).bayesian
     if structure.has_volume:
         volume = _std_prior(blocks["volume_sd"], priors, structure.volume_axes, pooled=True)
+        if structure.oriented:
+            return [weights, means, *_oriented(spec, blocks, volume)]
     else:
         stds = _std_prior(blocks["stds"], priors, structure.std_axes, pooled=structure.pooled)
     log_shape = _log_shape(spec, blocks, structure.std_axes) if "log_shape" in blocks else None
@@ -118,6 +120,36 @@ def free_variables(spec: MixtureSpec, blocks: dict[str, Block]) -> list[Any]:
         stds = structure.volume_stds(volume, log_shape, corr_chol, xp=pt)
         stds = pt.broadcast_to(stds, (k, spec.n_features))
     return [weights, means, stds] + ([] if corr_chol is None else [corr_chol])
+
+
+def _oriented(spec: MixtureSpec, blocks: dict[str, Block], volume: Any) -> tuple[Any, Any]:
+    """EEV / VEV: the shape's gaps and the orientation vectors, with their potentials
+    (:mod:`bayesgmm.mixture.structures.orientation`); returns the sds (K, D) and the
+    correlation Cholesky factors (K, D, D) of ``Sigma_k``."""
+    k, d = spec.n_components, spec.n_features
+    sigma = float(spec.priors.std_spread)
+    # No initval (PyMC's fgraph conversion, which nutpie and the pickles use, refuses
+    # one): the runners start from EM; the Flat vectors' default point, 0, is the ring's
+    # one singular point.
+    gaps = pm.HalfFlat(
+        "shape_gaps",
+        shape=blocks["shape_gaps"].shape,
+        default_transform=_transform(blocks["shape_gaps"]),
+    )
+    log_shape = orientation.sorted_log_shape(gaps, pt)
+    pm.Potential("shape_prior", orientation.shape_log_prior(log_shape, sigma, d, pt))
+    vectors = []
+    for name in ("orient_free", "orient_right"):
+        if name not in blocks:
+            vectors.append(None)
+            continue
+        shape = blocks[name].shape
+        x = pm.Flat(name, shape=shape)
+        pm.Potential(f"{name}_ring", orientation.ring_log_prior(x, pt))
+        vectors.append(x)
+    lam = pt.broadcast_to(volume**2, (k,))
+    entries = orientation.covariance_entries(lam, gaps, *vectors, d, xp=pt)
+    return orientation.stds_and_corr_chol(entries, xp=pt)
 
 
 def _log_shape(spec: MixtureSpec, blocks: dict[str, Block], axes: tuple[str, ...]) -> Any:

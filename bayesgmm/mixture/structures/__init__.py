@@ -13,6 +13,7 @@ from bayesgmm.mixture.structures.axes import Diag, Spherical
 from bayesgmm.mixture.structures.base import BayesianLayout, CovarianceStructure
 from bayesgmm.mixture.structures.family import MCLUST_ENTRIES, MclustStructure, mclust_order
 from bayesgmm.mixture.structures.matrices import Full, Tied
+from bayesgmm.mixture.structures.orientation import MAX_FEATURES
 
 __all__ = [
     "BAYESIAN_COVARIANCE_TYPES",
@@ -105,8 +106,11 @@ def mclust_family(n_samples: int | None = None, n_features: int | None = None) -
     return tuple(names)
 
 
-def bayesian_structure(covariance_type: str | CovarianceStructure) -> CovarianceStructure:
-    """The structure, refusing one that has no Bayesian model (EM only)."""
+def bayesian_structure(
+    covariance_type: str | CovarianceStructure, n_features: int | None = None
+) -> CovarianceStructure:
+    """The structure, refusing one that has no Bayesian model (EM only), or none for
+    ``n_features`` features (an orientation: 2 <= D <= 4)."""
     structure = get_structure(covariance_type)
     if structure.bayesian is None:
         bayesian = [s.name for s in structures() if s.bayesian is not None]
@@ -114,17 +118,37 @@ def bayesian_structure(covariance_type: str | CovarianceStructure) -> Covariance
             f"covariance_type={structure.name!r} is fitted by EM only (GaussianMixtureEM, "
             f"fit_em): {_why_em_only(structure)} Use one of {bayesian} for a Bayesian fit."
         )
+    if structure.bayesian.oriented and n_features is not None:
+        _check_orientation_features(structure, int(n_features))
     return structure
+
+
+def _check_orientation_features(structure: CovarianceStructure, n_features: int) -> None:
+    if 2 <= n_features <= MAX_FEATURES:
+        return
+    why = (
+        "1-D data have no orientation (mclust's 1-D models are 'E' and 'V')"
+        if n_features < 2
+        else "its orientation is parametrised by unit quaternions, which cover the "
+        f"rotations of at most {MAX_FEATURES} dimensions"
+    )
+    raise ValueError(
+        f"covariance_type={structure.name!r} has a Bayesian model for 2 <= D <= "
+        f"{MAX_FEATURES} features only, and X has D={n_features}: {why}. Fit it with EM "
+        "(GaussianMixtureEM, fit_em), or use another structure (docs/mclust.md, section "
+        "'The Bayesian model')."
+    )
 
 
 def _why_em_only(structure: CovarianceStructure) -> str:
     """The reason a structure has no Bayesian model, for the refusal's message."""
     if isinstance(structure, MclustStructure) and structure.own_orientation:
         return (
-            "its orientation (the eigenvectors) is an orthogonal matrix of its own, and "
-            "the Bayesian model has no parametrisation of it that NUTS samples reliably in "
-            "every dimension yet; the evidence is in docs/mclust.md, section 'The Bayesian "
-            "model'."
+            "its orientation (the eigenvectors) is an orthogonal matrix of its own, shared "
+            "by components whose shapes differ, and the Bayesian model has no "
+            "parametrisation of it that NUTS samples reliably yet (EEV and VEV, one "
+            "orientation per component, have one); the evidence is in docs/mclust.md, "
+            "section 'The Bayesian model'."
         )
     return "the Bayesian model has no prior for it yet."
 

@@ -58,11 +58,19 @@ class BayesianLayout(NamedTuple):
     features; none when D = 1) and the correlations; the likelihood reads the sds they
     give, ``s_kd = sqrt(lambda_k) s~_kd det(R_k)^(-1/(2D))``, one per component and
     feature (:attr:`sd_layout`, :meth:`volume_stds`).
+
+    ``oriented`` (with ``volume_axes``): mclust's EEV / VEV, ``Sigma_k = lambda_k R_k A
+    R_k^T`` with one shared sorted shape ``A`` (its ``D - 1`` gaps, ``shape_gaps``) and a
+    rotation ``R_k`` per component from unit vectors (``orient_free``, and
+    ``orient_right`` when D = 4; :mod:`bayesgmm.mixture.structures.orientation`), for
+    2 <= D <= 4. The likelihood reads the sds and correlation factors of ``Sigma_k``
+    (:attr:`sd_layout`: those of ``full``).
     """
 
     std_axes: tuple[str, ...]
     corr_axes: tuple[str, ...] | None
     volume_axes: tuple[str, ...] | None = None
+    oriented: bool = False
 
     @property
     def has_volume(self) -> bool:
@@ -121,6 +129,53 @@ class BayesianLayout(NamedTuple):
             point["log_shape"] = log_shape if self.per_component_shape else log_shape[0]
         return point
 
+    def orientation_point(self, covariances: np.ndarray) -> dict[str, np.ndarray]:
+        """``volume_sd``, ``shape_gaps``, ``orient_free`` (and ``orient_right``) of
+        covariances (K, D, D) that have an oriented structure (its starts)."""
+        from bayesgmm.mixture.structures.orientation import orientation_point
+
+        per_component = "component" in (self.volume_axes or ())
+        return orientation_point(covariances, per_component, min_gap=1e-6)
+
+    def oriented_stds(self, params: dict[str, Any], n_components: int) -> dict[str, np.ndarray]:
+        """The sds (..., K, D) and ``partial_corr_unit`` (..., K, D(D-1)/2) of an oriented
+        layout's ``Sigma_k`` from its parameters (``volume_sd``, ``shape_gaps``,
+        ``orient_free``, ``orient_right``; any leading draw axes)."""
+        from bayesgmm.mixture.parametrization import cpc_from_cholesky
+        from bayesgmm.mixture.structures import orientation
+
+        gaps = np.asarray(params["shape_gaps"], dtype=np.float64)
+        lam = np.asarray(params["volume_sd"], dtype=np.float64) ** 2
+        if "component" not in (self.volume_axes or ()):
+            lam = np.repeat(lam[..., None], n_components, axis=-1)
+        right = params.get("orient_right")
+        d = gaps.shape[-1] + 1
+        entries = orientation.covariance_entries(
+            lam,
+            gaps,
+            np.asarray(params["orient_free"], dtype=np.float64),
+            None if right is None else np.asarray(right, dtype=np.float64),
+            d,
+        )
+        stds, corr_chol = orientation.stds_and_corr_chol(entries)
+        return {"stds": stds, "partial_corr_unit": 0.5 * (1.0 + cpc_from_cholesky(corr_chol))}
+
+    def aligned(self, params: dict[str, Any], n_features: int) -> dict[str, Any]:
+        """Draws (S, ...) with an oriented layout's vectors moved to one exact copy
+        (:func:`~bayesgmm.mixture.structures.orientation.align_orientations`); others
+        unchanged."""
+        if not self.oriented or "orient_free" not in params:
+            return params
+        from bayesgmm.mixture.structures.orientation import align_orientations
+
+        free, right = align_orientations(
+            np.asarray(params["orient_free"]), params.get("orient_right"), n_features
+        )
+        out = {**params, "orient_free": free}
+        if right is not None:
+            out["orient_right"] = right
+        return out
+
     @property
     def per_component_shape(self) -> bool:
         return "component" in self.std_axes
@@ -149,7 +204,9 @@ class BayesianLayout(NamedTuple):
     def per_component_stds(self) -> bool:
         """The sds differ between components (a volume-shape layout: its volume or its
         shape does)."""
-        return "component" in self.std_axes or "component" in (self.volume_axes or ())
+        return (
+            self.oriented or "component" in self.std_axes or "component" in (self.volume_axes or ())
+        )
 
     @property
     def correlated(self) -> bool:

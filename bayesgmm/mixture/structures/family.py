@@ -63,6 +63,9 @@ _BAYESIAN: dict[str, tuple[BayesianLayout, int]] = {
     "EVI": (BayesianLayout(("component", "feature"), None, _SHARED), 7),
     "VEE": (BayesianLayout(("feature",), _SHARED, _PER_COMPONENT), 8),
     "EVV": (BayesianLayout(("component", "feature"), _PER_COMPONENT, _SHARED), 9),
+    # One shared sorted shape, a rotation per component (orientation.py; 2 <= D <= 4).
+    "EEV": (BayesianLayout(("feature",), _PER_COMPONENT, _SHARED, oriented=True), 10),
+    "VEV": (BayesianLayout(("feature",), _PER_COMPONENT, _PER_COMPONENT, oriented=True), 11),
 }
 # The scalar prior scale of mclust's defaultPrior: the spherical entry's, one number.
 _SCALAR_PRIOR = Spherical()
@@ -117,8 +120,10 @@ class MclustStructure(ScatterStructure):
     @property
     def own_orientation(self) -> bool:
         """The orientation is an orthogonal matrix not tied to the shape (EVE, VVE, EEV,
-        VEV): the Bayesian model has no parametrisation of it that NUTS samples in every
-        dimension (docs/mclust.md, "The Bayesian model")."""
+        VEV). EEV and VEV (one per component) have a Bayesian model for D <= 4 (the ring
+        parametrisation, :mod:`.orientation`); EVE and VVE (one shared by components of
+        different shapes) none that NUTS samples reliably (docs/mclust.md, "The Bayesian
+        model")."""
         _, shape, orientation = self.name
         return orientation != "I" and orientation != shape
 

@@ -427,3 +427,14 @@ def test_breakdown_is_minus_inf(d: int) -> None:
         value, grad = kernel.logp_and_grad(broken, buffer)
         assert value == -np.inf, name
         assert np.all(grad == 0.0), name
+
+
+@pytest.mark.timeout(30)
+def test_five_features_are_refused_as_minus_inf() -> None:
+    """D = 5 has no orientation parametrisation (bindings refuses it first); a buffer that
+    says so anyway gets -inf, not a rotation read past its 4 x 4."""
+    case = Case(VEV, 2, 5, seed=8)
+    theta, _, buffer = make_problem(case)
+    value, grad = kernel.logp_and_grad(theta, buffer)
+    assert value == -np.inf
+    assert np.all(grad == 0.0)

@@ -438,3 +438,72 @@ def test_five_features_are_refused_as_minus_inf() -> None:
     value, grad = kernel.logp_and_grad(theta, buffer)
     assert value == -np.inf
     assert np.all(grad == 0.0)
+
+
+#: Kernel = PyMC on the Python side's model (branch orient2: registry entry, graph,
+#: buffer writer); skipped until EEV has a Bayesian model in the registry. Slow: PyTensor
+#: compiles the graph in C (its Python mode cannot run these graphs at D = 4: the
+#: gradient of a quaternion sums 34 terms in one Add, past numpy's 32-operand ufuncs).
+PYMC_CASES = [
+    ("EEV", 2, 2, "gamma", dict(sparse=True, weights=True, labels=True, nan=True)),
+    ("VEV", 3, 3, "halfnormal", dict(nan=True)),
+    ("VEV", 2, 4, "lognormal", dict(weights=True, labels=True, nan=True)),
+    ("EEV", 3, 4, "inversegamma", dict(sparse=True)),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("case", PYMC_CASES, ids=lambda c: f"{c[0]}-K{c[1]}-D{c[2]}-{c[3]}")
+def test_kernel_matches_pymc(case: tuple) -> None:
+    from bayesgmm.mixture.structures import get_structure
+
+    if get_structure("EEV").bayesian is None:
+        pytest.skip("EEV and VEV have no Bayesian model in this checkout (branch orient2)")
+    from conftest import model_point
+
+    from bayesgmm.bayes.inference import em_initial_point
+    from bayesgmm.bayes.model.graph import build_model
+    from bayesgmm.bayes.model.priors import GMMPriors
+
+    cov_type, k, d, family, options = case
+    rng = np.random.default_rng(k + 7 * d)
+    centres = rng.normal(scale=3.0, size=(3, d))
+    X = centres[rng.integers(3, size=300)] + rng.normal(size=(300, d)) * rng.uniform(0.5, 2, d)
+    kwargs = {}
+    if options.get("nan"):
+        drop = rng.random(X.shape) < 0.2
+        drop[np.arange(300), rng.integers(d, size=300)] = False
+        X[drop] = np.nan
+        kwargs["missing"] = "marginalize"
+    if options.get("weights"):
+        kwargs["sample_weight"] = rng.gamma(2.0, size=300) * (rng.random(300) > 0.05)
+    if options.get("labels"):
+        kwargs["labels"] = np.where(rng.random(300) < 0.3, rng.integers(0, k, 300), -1)
+    priors = GMMPriors(
+        std_family=family,
+        alpha=0.8,
+        std_spread=0.7,
+        alpha_prior="sparse" if options.get("sparse") else None,
+    )
+    gmm = build_model(X, k, cov_type, priors=priors, **kwargs)
+    assert gmm.kernel_supported
+    model = gmm.model
+    both = model.compile_fn([model.logp(), model.dlogp()])
+    spec, buffer, internal = gmm.spec.kernel, gmm.kernel_buffer(), gmm.internal
+    complete = internal[~np.isnan(internal).any(axis=1)]
+    n_alpha = int(spec.alpha_prior != 0)
+    positions = [kernel.pack(em_initial_point(gmm, random_seed=3), spec)]
+    for _ in range(4):
+        theta = rng.normal(scale=0.6, size=spec.ndim)
+        theta[n_alpha + k - 1 : n_alpha + k - 1 + k * d] = complete[
+            rng.choice(len(complete), k)
+        ].ravel()
+        positions.append(theta)
+    for theta in positions:
+        value, grad = kernel.logp_and_grad(theta, buffer)
+        ref_value, ref_grad = both(model_point(model, theta))
+        assert np.isfinite(value)
+        np.testing.assert_allclose(value, ref_value, rtol=1e-10)
+        scale = max(np.abs(ref_grad).max(), 1.0)
+        np.testing.assert_allclose(grad, ref_grad, rtol=0, atol=1e-9 * scale)

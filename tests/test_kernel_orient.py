@@ -60,6 +60,8 @@ class Case(NamedTuple):
     nan: bool = False
     n_samples: int = 40
     seed: int = 0
+    vol_shift: float = 0.0  # added to the volumes' log sqrt(lambda) after the data are drawn
+    mean_shift: float = 0.0  # added to every mean after the data are drawn
 
 
 def _width(d: int) -> int:
@@ -129,6 +131,8 @@ def make_problem(case: Case) -> tuple[np.ndarray, dict, np.ndarray]:
         drop = rng.random((n, d)) < 0.3
         drop[np.arange(n), rng.integers(d, size=n)] = False
         X[drop] = np.nan
+    theta[int(case.sparse) + k - 1 :][: k * d] += case.mean_shift
+    theta[int(case.sparse) + k - 1 + k * d :][: _n_vol(case)] += case.vol_shift
     data = {
         "X": X,
         "weights": rng.integers(0, 4, size=n).astype(float) if case.weights else None,
@@ -312,6 +316,23 @@ def test_value_and_gradient(case: Case) -> None:
 )
 def test_past_one_block(case: Case) -> None:
     """Several blocks of 256 rows, complete and incomplete."""
+    check_case(case)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "case",
+    [
+        Case(EEV, 2, 3, family=0, nan=True, vol_shift=-np.log(1e3), seed=11),
+        Case(VEV, 3, 4, family=1, weights=True, vol_shift=np.log(1e3), seed=12),
+        Case(VEV, 2, 2, family=3, labels=True, mean_shift=50.0, seed=13),
+        Case(EEV, 3, 4, family=2, nan=True, mean_shift=-40.0, vol_shift=-2.0, seed=14),
+    ],
+    ids=str,
+)
+def test_far_in_the_tails(case: Case) -> None:
+    """Volumes 1e3 times too small or too large for the data, means 40-50 data sds away:
+    finite, and still the reference's value and gradient."""
     check_case(case)
 
 

@@ -528,3 +528,20 @@ def test_kernel_matches_pymc(case: tuple) -> None:
         np.testing.assert_allclose(value, ref_value, rtol=1e-10)
         scale = max(np.abs(ref_grad).max(), 1.0)
         np.testing.assert_allclose(grad, ref_grad, rtol=0, atol=1e-9 * scale)
+
+
+@pytest.mark.timeout(30)
+def test_minibatch_views_find_the_data() -> None:
+    """The minibatch density refills X, weights and labels in place (bindings.data_views,
+    which skips n_std + n_cpc prior entries): for EEV / VEV it finds them too, and a
+    refilled buffer evaluates as a freshly packed one."""
+    case = Case(VEV, 2, 4, weights=True, labels=True, seed=9)
+    theta, data, buffer = make_problem(case)
+    X, weights, labels = kernel.data_views(buffer)
+    np.testing.assert_array_equal(X, data["X"].T)
+    np.testing.assert_array_equal(weights, data["weights"])
+    np.testing.assert_array_equal(labels, data["labels"])
+    other = make_problem(case._replace(seed=10))[1]
+    X[:], weights[:], labels[:] = other["X"].T, other["weights"], other["labels"]
+    fresh = kernel.kernel_buffer(other["X"], make_spec(case), other["weights"], other["labels"])
+    assert kernel.logp_and_grad(theta, buffer)[0] == kernel.logp_and_grad(theta, fresh)[0]

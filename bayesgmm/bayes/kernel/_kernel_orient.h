@@ -178,7 +178,8 @@ static void orient_covariance(int64_t D, double lambda, const double *a, const d
 /*
  * Forward: every component's Cholesky factor M_k of Sigma_k into chol (K x D x D, lower),
  * 1 / M_k,ii into inv_diag and unit scales into sd (K*D). scale: the free volumes s
- * (lambda = s^2). Returns 0 where an x has no direction or Sigma_k has no Cholesky factor.
+ * (lambda = s^2). Returns 0 where an x has no direction or Sigma_k has no Cholesky factor,
+ * and for D outside 2..4 (which bindings refuses first: nothing here reads past R's 4 x 4).
  */
 static int orient_forward(int64_t cov_code, int64_t K, int64_t D, const double *scale,
                           const double *t_gaps, const double *x_cpc, double *chol,
@@ -186,6 +187,7 @@ static int orient_forward(int64_t cov_code, int64_t K, int64_t D, const double *
     double z[ORIENT_MAX_D], a[ORIENT_MAX_D], Sigma[16];
     const double ones[ORIENT_MAX_D] = {1.0, 1.0, 1.0, 1.0};
     const int64_t DD = D * D, per_volume = orient_volumes(cov_code, K) > 1;
+    if (D < 2 || D > ORIENT_MAX_D) return 0;
     orient_shape(t_gaps, D, z, a);
     for (int64_t k = 0; k < K; k++) {
         double u_p[4], u_q[4], r_p, r_q;

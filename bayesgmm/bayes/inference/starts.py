@@ -46,7 +46,9 @@ def start_prior(covariance_type: str) -> str | None:
     A prior scale per feature (or a matrix) moves with any per-feature scale; a scalar
     one (mclust's prior for the spherical and the family's entries) only with the one
     common scale of a pooled layout (VII, EII): EEI, VEI and EVI start by maximum
-    likelihood, as do VEE and EVV, which have no MAP-EM.
+    likelihood, as do VEE and EVV, which have no MAP-EM, and EEV and VEV (their one
+    internal scale would move the prior exactly, but their starts have not been tested
+    with it).
     """
     structure = bayesian_structure(covariance_type)
     scalar = structure.prior_scale_shape(2) == ()

@@ -29,19 +29,6 @@ from bayesgmm.mixture.structures import bayesian_structure
 __all__ = ["LOG_LIKELIHOOD_BUDGET", "complete_idata"]
 
 _PLAIN = Observations()
-#: The mixture's free variables (``alpha`` only in a sparse finite mixture).
-_FREE = (
-    "alpha",
-    "weights",
-    "means",
-    "stds",
-    "volume_sd",
-    "log_shape",
-    "shape_gaps",
-    "orient_free",
-    "orient_right",
-    "partial_corr_unit",
-)
 #: The free variables of an ordered model whose ``means`` the posterior keeps instead.
 _ORDERED_PARTS = ("means_ordered", "means_other")
 # Bytes of pointwise log-likelihood stored with a fit before the draws are thinned for it.
@@ -74,7 +61,7 @@ def _pointwise_log_likelihood(
         return _times_weights(
             draw_math.pointwise_log_likelihood(X, weights, means, cov, obs.labels), obs
         )
-    params = {name: _stack(post, name) for name in _FREE if name in post}
+    params = {name: _stack(post, name) for name in transforms.FREE_VARIABLES if name in post}
     # The kernel's layout has no ordering constraint: pack the (already ordered) means.
     blocks = transforms.layout(
         spec.covariance_type, spec.n_components, spec.n_features, sparse=spec.sparse
@@ -165,7 +152,7 @@ def complete_idata(
     k, cov_type, n_features = spec.n_components, spec.covariance_type, spec.n_features
     post = idata.posterior
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
-    keep = [v for v in _FREE if v in post]
+    keep = [v for v in transforms.FREE_VARIABLES if v in post]
     # An edited model's own variables (an extra parameter, a hierarchical mean), as the
     # user wrote them: in the model's internal units, with the backend's dims.
     # (Named variables only: nutpie also stores the transformed values, ``stds_log__``.)

@@ -25,7 +25,7 @@ from bayesgmm.bayes.inference.edits import edited_model_note
 from bayesgmm.bayes.inference.starts import em_initial_point
 from bayesgmm.bayes.kernel import bindings as kernel
 from bayesgmm.bayes.model.graph import GMMModel
-from bayesgmm.bayes.model.transforms import log_jacobian
+from bayesgmm.bayes.model.transforms import FREE_VARIABLES, log_jacobian
 from bayesgmm.em import EMResult
 from bayesgmm.exceptions import ConvergenceWarning, DegenerateComponentWarning
 from bayesgmm.mixture import draws as draw_math
@@ -34,20 +34,6 @@ if TYPE_CHECKING:
     from bayesgmm._utils.types import SeedLike
 
 __all__ = ["MAP_TOLERANCE", "MapOptimum", "MapTolerance", "fit_map", "kernel_map", "map_idata"]
-
-#: The model's free variables (``alpha`` only in a sparse finite mixture).
-FREE = (
-    "alpha",
-    "weights",
-    "means",
-    "stds",
-    "volume_sd",
-    "log_shape",
-    "shape_gaps",
-    "orient_free",
-    "orient_right",
-    "partial_corr_unit",
-)
 
 
 class MapTolerance(NamedTuple):
@@ -112,7 +98,9 @@ def fit_map(
     else:
         with gmm.model:
             point = pm.find_MAP(start=point, progressbar=progressbar, include_transformed=False)
-    keep = spec.with_stds({name: np.asarray(point[name]) for name in FREE if name in point})
+    keep = spec.with_stds(
+        {name: np.asarray(point[name]) for name in FREE_VARIABLES if name in point}
+    )
     keep = spec.standardization.params_to_data(keep, spec.covariance_type)
     # An edited model's own variables, as the user wrote them (internal units).
     keep.update({name: np.asarray(point[name]) for name in _user_variables(gmm, point)})
@@ -248,7 +236,7 @@ def map_idata(gmm: GMMModel, point: dict[str, np.ndarray]) -> az.InferenceData:
     """A one-draw InferenceData of a MAP point (data units, as :func:`fit_map` returns
     it), so downstream code treats all fits alike."""
     spec = gmm.spec
-    free = {name: np.asarray(value) for name, value in point.items() if name in FREE}
+    free = {name: np.asarray(value) for name, value in point.items() if name in FREE_VARIABLES}
     free = spec.standardization.params_to_internal(free, spec.covariance_type)
     free.update({name: np.asarray(point[name]) for name in _user_variables(gmm, point)})
     raw = az.from_dict(posterior={name: value[None, None] for name, value in free.items()})
@@ -258,6 +246,6 @@ def map_idata(gmm: GMMModel, point: dict[str, np.ndarray]) -> az.InferenceData:
 
 def _user_variables(gmm: GMMModel, point: dict[str, Any]) -> list[str]:
     """The names in ``point`` of variables the spec does not build (an edited model's)."""
-    own = {*FREE, "covariances", "means_ordered", "means_other"}
+    own = {*FREE_VARIABLES, "covariances", "means_ordered", "means_other"}
     named = set(gmm.model.named_vars)
     return [name for name in point if name not in own and name in named]

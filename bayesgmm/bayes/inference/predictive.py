@@ -29,8 +29,8 @@ import xarray as xr
 from bayesgmm._utils.validation import seed_int
 from bayesgmm.bayes.calibration.prior import oriented_prior_draws
 from bayesgmm.bayes.inference.complete import complete_idata
-from bayesgmm.bayes.inference.map import FREE
 from bayesgmm.bayes.model.graph import GMMModel
+from bayesgmm.bayes.model.transforms import FREE_VARIABLES
 from bayesgmm.mixture.draws import simulate_from_draws
 from bayesgmm.mixture.structures import bayesian_structure
 
@@ -97,13 +97,7 @@ def sample_prior_predictive(
         values = gmm.spec.standardization.to_data(raw.prior_predictive["x"].values)
     else:  # missing values: no observed variable, simulate from the data-unit draws
         values = _simulate(prior, gmm.data.shape[0], np.random.default_rng(seed))
-    out = az.InferenceData(
-        prior=prior,
-        prior_predictive=_replicates(values, prior, gmm),
-        observed_data=params.observed_data,
-    )
-    out.attrs = dict(params.attrs)
-    return out
+    return _prior_predictive_idata(prior, values, params, gmm)
 
 
 def sample_posterior_predictive(
@@ -167,7 +161,7 @@ def _pymc_replicates(gmm: GMMModel, posterior: xr.Dataset, seed: int) -> np.ndar
     internal units the model is written in and back, shape (chain, draw, N, D)."""
     spec = gmm.spec
     # the model's own free variables (the volume structures also store their stds)
-    trace = posterior[[n for n in FREE if n in posterior and n in gmm.model.named_vars]]
+    trace = posterior[[n for n in FREE_VARIABLES if n in posterior and n in gmm.model.named_vars]]
     moved = [n for n in ("means", "stds", "volume_sd", "log_shape") if n in trace]
     internal = spec.standardization.params_to_internal(
         {name: trace[name].values for name in moved}, spec.covariance_type
@@ -239,6 +233,13 @@ def _oriented_prior_predictive(gmm: GMMModel, n_samples: int, seed: int) -> az.I
     )
     prior = params.posterior
     values = _simulate(prior, gmm.data.shape[0], rng)
+    return _prior_predictive_idata(prior, values, params, gmm)
+
+
+def _prior_predictive_idata(
+    prior: xr.Dataset, values: np.ndarray, params: az.InferenceData, gmm: GMMModel
+) -> az.InferenceData:
+    """The prior draws, their replicate data sets (data units) and the observed data."""
     out = az.InferenceData(
         prior=prior,
         prior_predictive=_replicates(values, prior, gmm),

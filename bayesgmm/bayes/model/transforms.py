@@ -30,6 +30,21 @@ import numpy as np
 from bayesgmm.mixture.structures import bayesian_structure
 from bayesgmm.mixture.structures.orientation import orientation_size
 
+#: Every free variable a mixture model can have, in the layout's order (``alpha`` only in a
+#: sparse finite mixture; each structure uses some of them).
+FREE_VARIABLES = (
+    "alpha",
+    "weights",
+    "means",
+    "stds",
+    "volume_sd",
+    "log_shape",
+    "shape_gaps",
+    "orient_free",
+    "orient_right",
+    "partial_corr_unit",
+)
+
 __all__ = [
     "TRANSFORMS",
     "Block",

@@ -29,6 +29,7 @@ import numpy as np
 __all__ = [
     "MAX_FEATURES",
     "RING_SD",
+    "cholesky_entries",
     "covariance_entries",
     "covariance_matrices",
     "orientation_point",
@@ -143,17 +144,28 @@ def covariance_entries(
     ]
 
 
+def cholesky_entries(matrix: list[list[Any]], n_features: int, xp: Any = np) -> list[list[Any]]:
+    """Cholesky factor of a batch of symmetric positive-definite matrices given entry by
+    entry (``matrix[i][j]``, ``j <= i``, each an array or tensor over the batch), unrolled
+    over D: row ``i`` of the result holds its ``i + 1`` entries ``L[i][0..i]``.
+
+    Element-wise operations in any ``xp`` (numpy, or PyTensor, where a batched
+    ``pt.linalg.cholesky`` loops over the batch in Python: ``bayes/model/missing.py``)."""
+    chol: list[list[Any]] = [[None] * (i + 1) for i in range(n_features)]
+    for j in range(n_features):
+        diag = matrix[j][j] - sum(chol[j][m] ** 2 for m in range(j))
+        chol[j][j] = xp.sqrt(diag)
+        for i in range(j + 1, n_features):
+            off = matrix[i][j] - sum(chol[i][m] * chol[j][m] for m in range(j))
+            chol[i][j] = off / chol[j][j]
+    return chol
+
+
 def stds_and_corr_chol(entries: list[list[Any]], xp: Any = np) -> tuple[Any, Any]:
     """The sds (..., K, D) and correlation Cholesky factors (..., K, D, D) of covariances
     given entry by entry (an unrolled Cholesky: D <= 4, element-wise in any ``xp``)."""
     d = len(entries)
-    chol = [[None] * d for _ in range(d)]
-    for j in range(d):
-        diag = entries[j][j] - sum(chol[j][m] ** 2 for m in range(j))
-        chol[j][j] = xp.sqrt(diag)
-        for i in range(j + 1, d):
-            off = entries[i][j] - sum(chol[i][m] * chol[j][m] for m in range(j))
-            chol[i][j] = off / chol[j][j]
+    chol = cholesky_entries(entries, d, xp)
     stds = [xp.sqrt(entries[i][i]) for i in range(d)]
     zero = 0.0 * stds[0]
     rows = [[chol[i][j] / stds[i] if j <= i else zero for j in range(d)] for i in range(d)]
